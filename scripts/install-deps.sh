@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what Sund needs to build, test and benchmark on Debian 12, and only what is missing.
+# Safe to rerun. Usage: scripts/install-deps.sh [--no-npm]
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Debian packages: build, libraries, test services, benchmark peers.
+packages=(
+  # build
+  cmake ninja-build g++ ccache pkg-config
+  # libraries (ARCHITECTURE.md, Dependencies)
+  libboost-dev rapidjson-dev libsqlite3-dev sqlite3 libssl-dev libspdlog-dev libfmt-dev
+  libcli11-dev libbz2-dev zlib1g-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light
+  # end-to-end clients
+  nodejs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # nginx-light is only a benchmark peer: never leave it running as a system service.
+  if command -v systemctl >/dev/null 2>&1; then "${sudo_cmd[@]}" systemctl disable --now nginx 2>/dev/null || true; fi
+  pkill -x nginx 2>/dev/null || true
+else
+  echo "install-deps: all Debian packages present"
+fi
+
+# npm packages for the end-to-end tests (real FHIR clients), pinned by package-lock.json.
+if [[ "${1:-}" != "--no-npm" && -f "$here/tests/e2e/package.json" ]]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install-deps: npm is missing (nodejs package without npm); install Debian's npm" >&2
+    exit 1
+  fi
+  if [[ ! -d "$here/tests/e2e/node_modules" || "$here/tests/e2e/package-lock.json" -nt "$here/tests/e2e/node_modules" ]]; then
+    echo "install-deps: npm ci in tests/e2e"
+    (cd "$here/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
+  fi
+fi
