@@ -9,7 +9,6 @@
 #define RAPIDJSON_ASSERT(x) ((void)0)
 #endif
 #define RAPIDJSON_HAS_STDSTRING 1
-#define RAPIDJSON_NOMEMBERITERATORCLASS 0
 #if defined(__SSE4_2__)
 #define RAPIDJSON_SSE42 1
 #endif

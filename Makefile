@@ -1,0 +1,37 @@
+# The README's commands. `make demo` and `make test` install what is missing, build, and run.
+SHELL := /bin/bash
+BUILD ?= build
+DATA ?= $(CURDIR)/data
+PORT ?= 8080
+SHARED ?= $(abspath $(CURDIR)/../shared)
+JOBS ?= $(shell nproc)
+
+.PHONY: deps build demo test test-fast bench format clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake --preset default -DSUND_SHARED_DIR=$(SHARED) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	$(BUILD)/bin/sund demo --data $(DATA) --port $(PORT) --population $(SHARED)/data/synthea
+
+# Starts what the tests need on loopback (scripts/test-services.sh), runs every test through
+# ctest, and stops the services again.
+test: build
+	@scripts/run-tests.sh $(BUILD)
+
+# Unit tests only (no services).
+test-fast: build
+	@cd $(BUILD) && ctest -L unit --output-on-failure -j $(JOBS)
+
+bench: build
+	@bench/run.sh
+
+format:
+	@find src apps tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD)

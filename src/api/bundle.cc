@@ -1,0 +1,442 @@
+// Engine::ProcessBundle: batch and transaction Bundles (FHIR R4 http.html#transaction).
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "api/engine.h"
+#include "api/errors.h"
+#include "core/ids.h"
+#include "fhir/json_patch.h"
+#include "fhir/model.h"
+#include "fhir/resource.h"
+#include "http/query.h"
+
+namespace sund::api {
+namespace {
+
+enum class Verb { kGet, kHead, kPost, kPut, kPatch, kDelete };
+
+struct Entry {
+  std::size_t index = 0;
+  Verb verb = Verb::kGet;
+  std::string url;          // request.url
+  std::string full_url;     // entry.fullUrl
+  std::string type, id;     // from the url
+  std::string query;        // conditional criteria in the url ("identifier=x")
+  std::string if_none_exist, if_match;
+  rapidjson::Value* resource = nullptr;
+  // outcome
+  int status = 0;
+  std::string location, etag, last_modified;
+  std::string outcome;       // OperationOutcome JSON for a failed entry (batch)
+  std::string body;          // resource JSON for GET entries
+};
+
+Result<Verb> ParseVerb(std::string_view m) {
+  if (m == "GET") return Verb::kGet;
+  if (m == "HEAD") return Verb::kHead;
+  if (m == "POST") return Verb::kPost;
+  if (m == "PUT") return Verb::kPut;
+  if (m == "PATCH") return Verb::kPatch;
+  if (m == "DELETE") return Verb::kDelete;
+  return InvalidArgument("unknown request.method '" + std::string(m) + "'");
+}
+
+// Splits "Patient/123?x" / "Patient?identifier=..." into type, id, query.
+Status ParseEntryUrl(Entry& e) {
+  std::string_view url = e.url;
+  if (auto q = url.find('?'); q != std::string_view::npos) {
+    e.query = std::string(url.substr(q + 1));
+    url = url.substr(0, q);
+  }
+  while (!url.empty() && url.front() == '/') url.remove_prefix(1);
+  std::size_t slash = url.find('/');
+  e.type = std::string(url.substr(0, slash));
+  if (slash != std::string_view::npos) e.id = std::string(url.substr(slash + 1));
+  if (!fhir::Model::R4().IsResourceType(e.type)) {
+    return InvalidArgument("entry " + std::to_string(e.index) + ": unknown resource type in url");
+  }
+  return Status::Ok();
+}
+
+int Order(Verb v) {
+  switch (v) {
+    case Verb::kDelete: return 0;
+    case Verb::kPost: return 1;
+    case Verb::kPut:
+    case Verb::kPatch: return 2;
+    default: return 3;
+  }
+}
+
+std::optional<std::int64_t> ParseETag(std::string_view etag) {
+  if (etag.empty()) return std::nullopt;
+  if (etag.substr(0, 2) == "W/") etag.remove_prefix(2);
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
+    etag = etag.substr(1, etag.size() - 2);
+  }
+  char* end = nullptr;
+  std::string s(etag);
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0') return std::nullopt;
+  return v;
+}
+
+// Rewrites every "reference" string in `v` through `resolve` (urn:uuid placeholders and
+// conditional references). Returns the first error.
+template <typename F>
+Status RewriteReferences(rapidjson::Value& v, rapidjson::Document::AllocatorType& a, F& resolve) {
+  if (v.IsObject()) {
+    for (auto& m : v.GetObject()) {
+      if (m.value.IsString() && m.name == "reference") {
+        std::string_view ref = json::View(m.value);
+        SUND_ASSIGN_OR_RETURN(std::optional<std::string> replaced, resolve(ref));
+        if (replaced) m.value.SetString(replaced->c_str(), static_cast<rapidjson::SizeType>(replaced->size()), a);
+      } else if (m.value.IsObject() || m.value.IsArray()) {
+        SUND_RETURN_IF_ERROR(RewriteReferences(m.value, a, resolve));
+      }
+    }
+  } else if (v.IsArray()) {
+    for (auto& x : v.GetArray()) SUND_RETURN_IF_ERROR(RewriteReferences(x, a, resolve));
+  }
+  return Status::Ok();
+}
+
+void WriteResponseEntry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Entry& e,
+                        std::string_view base) {
+  w.StartObject();
+  if (!e.location.empty()) {
+    std::string full = std::string(base) + "/" + e.location.substr(0, e.location.find("/_history"));
+    w.Key("fullUrl");
+    w.String(full.c_str());
+  }
+  if (!e.body.empty()) {
+    w.Key("resource");
+    w.RawValue(e.body.data(), e.body.size(), rapidjson::kObjectType);
+  }
+  w.Key("response");
+  w.StartObject();
+  w.Key("status");
+  w.String(HttpStatusLine(e.status).c_str());
+  if (!e.location.empty()) {
+    w.Key("location");
+    w.String(e.location.c_str());
+  }
+  if (!e.etag.empty()) {
+    w.Key("etag");
+    w.String(e.etag.c_str());
+  }
+  if (!e.last_modified.empty()) {
+    w.Key("lastModified");
+    w.String(e.last_modified.c_str());
+  }
+  if (!e.outcome.empty()) {
+    w.Key("outcome");
+    w.RawValue(e.outcome.data(), e.outcome.size(), rapidjson::kObjectType);
+  }
+  w.EndObject();
+  w.EndObject();
+}
+
+}  // namespace
+
+Result<std::string> Engine::ProcessBundle(rapidjson::Document bundle, std::string_view base) {
+  if (!bundle.IsObject() || json::GetString(bundle, "resourceType") != "Bundle") {
+    return InvalidArgument("expected a Bundle");
+  }
+  std::string_view bundle_type = json::GetString(bundle, "type");
+  bool transaction = bundle_type == "transaction";
+  if (!transaction && bundle_type != "batch") {
+    return InvalidArgument("Bundle.type must be transaction or batch");
+  }
+  std::vector<Entry> entries;
+  if (auto list_it = bundle.FindMember("entry"); list_it != bundle.MemberEnd()) {
+    rapidjson::Value* list = &list_it->value;
+    if (!list->IsArray()) return InvalidArgument("Bundle.entry must be an array");
+    if (static_cast<int>(list->Size()) > options_.max_bundle_entries) {
+      return Status(StatusCode::kTooLarge, "Bundle has more than " +
+                                               std::to_string(options_.max_bundle_entries) +
+                                               " entries");
+    }
+    std::size_t i = 0;
+    for (auto& item : list->GetArray()) {
+      Entry e;
+      e.index = i++;
+      const rapidjson::Value* req = json::Find(item, "request");
+      if (req == nullptr || !req->IsObject()) {
+        return InvalidArgument("entry " + std::to_string(e.index) + " has no request");
+      }
+      SUND_ASSIGN_OR_RETURN(e.verb, ParseVerb(json::GetString(*req, "method")));
+      e.url = std::string(json::GetString(*req, "url"));
+      e.if_none_exist = std::string(json::GetString(*req, "ifNoneExist"));
+      e.if_match = std::string(json::GetString(*req, "ifMatch"));
+      e.full_url = std::string(json::GetString(item, "fullUrl"));
+      if (e.url.empty()) return InvalidArgument("entry " + std::to_string(e.index) + " has no request.url");
+      SUND_RETURN_IF_ERROR(ParseEntryUrl(e));
+      auto it = item.FindMember("resource");
+      if (it != item.MemberEnd()) e.resource = &it->value;
+      if ((e.verb == Verb::kPost || e.verb == Verb::kPut) &&
+          (e.resource == nullptr || !e.resource->IsObject())) {
+        return InvalidArgument("entry " + std::to_string(e.index) + " needs a resource");
+      }
+      if (e.resource != nullptr && e.resource->IsObject() &&
+          (e.verb == Verb::kPost || e.verb == Verb::kPut) &&
+          json::GetString(*e.resource, "resourceType") != e.type) {
+        return InvalidArgument("entry " + std::to_string(e.index) +
+                               ": resourceType does not match request.url");
+      }
+      entries.push_back(std::move(e));
+    }
+  }
+  auto& alloc = bundle.GetAllocator();
+
+  // Runs one entry's write in `t`; on success fills status/location/etag.
+  auto run_write = [&](Txn& t, Entry& e,
+                       const std::unordered_map<std::string, std::string>& planned_ids) -> Status {
+    auto fill = [&](const WriteResult& r, int created_status) {
+      e.status = r.created ? created_status : 200;
+      if (!r.version.id.empty() && r.version.version > 0) {
+        e.location = r.version.type + "/" + r.version.id + "/_history/" +
+                     std::to_string(r.version.version);
+        e.etag = "W/\"" + std::to_string(r.version.version) + "\"";
+        e.last_modified = FormatInstant(r.version.last_updated_us);
+      }
+    };
+    switch (e.verb) {
+      case Verb::kDelete: {
+        if (!e.id.empty()) {
+          SUND_ASSIGN_OR_RETURN(WriteResult r, DeleteIn(t, e.type, e.id));
+          (void)r;
+        } else {
+          SUND_ASSIGN_OR_RETURN(auto ids, Match(t, e.type, http::ParseQuery(e.query), 1001));
+          for (const auto& id : ids) {
+            SUND_ASSIGN_OR_RETURN(WriteResult r, DeleteIn(t, e.type, id));
+            (void)r;
+          }
+        }
+        e.status = 204;
+        return Status::Ok();
+      }
+      case Verb::kPost: {
+        rapidjson::Document doc;
+        doc.CopyFrom(*e.resource, doc.GetAllocator());
+        auto planned = planned_ids.find(std::to_string(e.index));
+        std::string id = planned != planned_ids.end() ? planned->second : std::string();
+        SUND_ASSIGN_OR_RETURN(WriteResult r, CreateIn(t, e.type, doc, e.if_none_exist, id));
+        fill(r, 201);
+        return Status::Ok();
+      }
+      case Verb::kPut: {
+        rapidjson::Document doc;
+        doc.CopyFrom(*e.resource, doc.GetAllocator());
+        std::string id = e.id;
+        if (id.empty()) {
+          SUND_ASSIGN_OR_RETURN(auto ids, Match(t, e.type, http::ParseQuery(e.query), 2));
+          if (ids.size() > 1) return PreconditionFailed("conditional update matches several");
+          id = ids.empty() ? std::string(fhir::ResourceId(doc)) : ids[0];
+          if (id.empty()) id = NewUuid();
+        }
+        if (fhir::ResourceId(doc).empty()) fhir::StampResource(doc, id, 0, 0);
+        SUND_ASSIGN_OR_RETURN(WriteResult r,
+                              UpdateIn(t, e.type, id, doc, ParseETag(e.if_match), "PUT"));
+        fill(r, 201);
+        return Status::Ok();
+      }
+      case Verb::kPatch: {
+        if (e.resource == nullptr) return InvalidArgument("PATCH entry needs a resource");
+        const rapidjson::Value* patch = e.resource;
+        // FHIR carries JSON Patch in a Binary resource (base64 data).
+        if (patch->IsObject()) return NotImplemented("PATCH entries as Binary are not supported");
+        auto cur = t.w->Read(e.type, e.id);
+        if (!cur.ok()) return cur.status();
+        rapidjson::Document doc;
+        doc.Parse(cur->json.data(), cur->json.size());
+        SUND_RETURN_IF_ERROR(fhir::ApplyJsonPatch(*patch, doc));
+        SUND_ASSIGN_OR_RETURN(WriteResult r,
+                              UpdateIn(t, e.type, e.id, doc, ParseETag(e.if_match), "PATCH"));
+        fill(r, 200);
+        return Status::Ok();
+      }
+      default:
+        return Status::Ok();
+    }
+  };
+
+  auto run_read = [&](Entry& e) {
+    Status s;
+    if (!e.id.empty() && e.id.find('/') == std::string::npos) {
+      auto r = Read(e.type, e.id);
+      if (r.ok()) {
+        e.status = 200;
+        e.body = e.verb == Verb::kHead ? std::string() : r->json;
+        e.etag = "W/\"" + std::to_string(r->version) + "\"";
+        return;
+      }
+      s = r.status();
+    } else if (e.id.empty()) {
+      auto q = ParseSearch(e.type, http::ParseQuery(e.query), false);
+      if (q.ok()) {
+        auto page = Search(*q);
+        if (page.ok()) {
+          std::string b = "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"entry\":[";
+          for (std::size_t i = 0; i < page->matches.size(); ++i) {
+            if (i) b += ',';
+            b += "{\"resource\":" + page->matches[i].json + "}";
+          }
+          b += "]}";
+          e.status = 200;
+          e.body = std::move(b);
+          return;
+        }
+        s = page.status();
+      } else {
+        s = q.status();
+      }
+    } else {
+      s = NotImplemented("this GET form is not supported in a Bundle");
+    }
+    e.status = HttpStatus(s.code());
+    e.outcome = OperationOutcomeJson(s);
+  };
+
+  std::vector<Entry*> order;
+  for (auto& e : entries) order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const Entry* a, const Entry* b) { return Order(a->verb) < Order(b->verb); });
+
+  if (transaction) {
+    Txn t;
+    SUND_ASSIGN_OR_RETURN(t.w, store_.BeginWrite());
+    // Plan ids so references between entries can be rewritten before anything is written.
+    std::unordered_map<std::string, std::string> full_url_to_ref;  // fullUrl -> "Type/id"
+    std::unordered_map<std::string, std::string> planned_ids;      // entry index -> id
+    for (Entry* e : order) {
+      if (e->verb == Verb::kPost) {
+        std::string id;
+        if (!e->if_none_exist.empty()) {
+          std::string_view q = e->if_none_exist;
+          if (auto p = q.find('?'); p != std::string_view::npos) q = q.substr(p + 1);
+          SUND_ASSIGN_OR_RETURN(auto ids, Match(*&t, e->type, http::ParseQuery(q), 2));
+          if (ids.size() > 1) {
+            return PreconditionFailed("entry " + std::to_string(e->index) +
+                                      ": ifNoneExist matches more than one resource");
+          }
+          if (ids.size() == 1) id = ids[0];
+        }
+        if (id.empty()) {
+          id = NewUuid();
+          planned_ids[std::to_string(e->index)] = id;
+        }
+        if (!e->full_url.empty()) full_url_to_ref[e->full_url] = e->type + "/" + id;
+      } else if (e->verb == Verb::kPut && !e->id.empty() && !e->full_url.empty()) {
+        full_url_to_ref[e->full_url] = e->type + "/" + e->id;
+      }
+    }
+    std::unordered_map<std::string, std::string> conditional_cache;
+    auto resolve = [&](std::string_view ref) -> Result<std::optional<std::string>> {
+      auto it = full_url_to_ref.find(std::string(ref));
+      if (it != full_url_to_ref.end()) return std::optional<std::string>(it->second);
+      std::size_t q = ref.find('?');
+      if (q == std::string_view::npos) {
+        if (ref.rfind("urn:uuid:", 0) == 0 || ref.rfind("urn:oid:", 0) == 0) {
+          return InvalidArgument("reference to a urn that no entry in the Bundle has");
+        }
+        return std::optional<std::string>();
+      }
+      std::string key(ref);
+      if (auto c = conditional_cache.find(key); c != conditional_cache.end()) {
+        return std::optional<std::string>(c->second);
+      }
+      std::string type(ref.substr(0, q));
+      if (!fhir::Model::R4().IsResourceType(type)) {
+        return InvalidArgument("conditional reference with an unknown type");
+      }
+      SUND_ASSIGN_OR_RETURN(auto ids,
+                            Match(t, type, http::ParseQuery(ref.substr(q + 1)), 2));
+      if (ids.size() != 1) {
+        return PreconditionFailed("conditional reference " + type + "?... matches " +
+                                  std::to_string(ids.size()) + " resources (must be 1)");
+      }
+      std::string out = type + "/" + ids[0];
+      conditional_cache.emplace(std::move(key), out);
+      return std::optional<std::string>(out);
+    };
+    for (Entry* e : order) {
+      if (e->resource != nullptr && e->resource->IsObject()) {
+        SUND_RETURN_IF_ERROR(RewriteReferences(*e->resource, alloc, resolve));
+      }
+    }
+    for (Entry* e : order) {
+      if (e->verb == Verb::kGet || e->verb == Verb::kHead) continue;
+      Status s = run_write(t, *e, planned_ids);
+      if (!s.ok()) {
+        return Status(s.code(), "entry " + std::to_string(e->index) + ": " + s.message());
+      }
+    }
+    SUND_RETURN_IF_ERROR(t.w->Commit());
+    for (Entry* e : order) {
+      if (e->verb == Verb::kGet || e->verb == Verb::kHead) run_read(*e);
+    }
+  } else {
+    for (Entry* e : order) {
+      if (e->verb == Verb::kGet || e->verb == Verb::kHead) {
+        run_read(*e);
+        continue;
+      }
+      Status s;
+      {
+        Txn t;
+        auto w = store_.BeginWrite();
+        if (!w.ok()) {
+          s = w.status();
+        } else {
+          t.w = std::move(w).value();
+          std::unordered_map<std::string, std::string> no_plan;
+          auto resolve = [&](std::string_view ref) -> Result<std::optional<std::string>> {
+            std::size_t q = ref.find('?');
+            if (q == std::string_view::npos) return std::optional<std::string>();
+            std::string type(ref.substr(0, q));
+            if (!fhir::Model::R4().IsResourceType(type)) {
+              return InvalidArgument("conditional reference with an unknown type");
+            }
+            SUND_ASSIGN_OR_RETURN(auto ids,
+                                  Match(t, type, http::ParseQuery(ref.substr(q + 1)), 2));
+            if (ids.size() != 1) {
+              return PreconditionFailed("conditional reference matches " +
+                                        std::to_string(ids.size()) + " resources (must be 1)");
+            }
+            return std::optional<std::string>(type + "/" + ids[0]);
+          };
+          if (e->resource != nullptr && e->resource->IsObject()) {
+            s = RewriteReferences(*e->resource, alloc, resolve);
+          }
+          if (s.ok()) s = run_write(t, *e, no_plan);
+          if (s.ok()) s = t.w->Commit();
+        }
+      }
+      if (!s.ok()) {
+        e->status = HttpStatus(s.code());
+        e->outcome = OperationOutcomeJson(s);
+        e->location.clear();
+      }
+    }
+  }
+
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartObject();
+  w.Key("resourceType");
+  w.String("Bundle");
+  w.Key("id");
+  w.String(NewUuid().c_str());
+  w.Key("type");
+  w.String(transaction ? "transaction-response" : "batch-response");
+  w.Key("entry");
+  w.StartArray();
+  for (const auto& e : entries) WriteResponseEntry(w, e, base);
+  w.EndArray();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace sund::api

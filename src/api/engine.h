@@ -1,0 +1,104 @@
+// The FHIR interaction engine: create, read, update, patch, delete (plain and conditional),
+// history, search, and batch/transaction Bundles, over a storage::Store.
+//
+// The HTTP handlers (fhir_api.h) and the importer call it; later the IoMT gateway writes through
+// it too. It knows nothing of HTTP: results and errors are values (Status codes become HTTP
+// statuses in errors.cc). Spec: FHIR R4 http.html, bundle.html (transaction processing rules).
+// Thread-safety: safe to share; writes are serialised by the Store's single write transaction.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/json.h"
+#include "core/status.h"
+#include "core/time.h"
+#include "fhir/search_query.h"
+#include "storage/store.h"
+
+namespace sund::api {
+
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+
+struct WriteResult {
+  storage::ResourceVersion version;  // the version now current (json empty for a delete)
+  bool created = false;              // a new resource (201)
+  bool unchanged = false;            // conditional create matched an existing resource (200)
+};
+
+struct EngineOptions {
+  fhir::SearchLimits limits;
+  int max_bundle_entries = 10'000;
+};
+
+class Engine {
+ public:
+  Engine(storage::Store& store, const Clock& clock, EngineOptions options = {});
+
+  // Read: NotFound if never created; Gone (message names the version) if deleted.
+  Result<storage::ResourceVersion> Read(std::string_view type, std::string_view id);
+  Result<storage::ResourceVersion> VRead(std::string_view type, std::string_view id,
+                                         std::string_view version);
+
+  // Create with a server-assigned id. `if_none_exist` (query string) makes it conditional:
+  // one match -> that resource, unchanged; several -> PreconditionFailed.
+  Result<WriteResult> Create(std::string_view type, rapidjson::Document resource,
+                             std::string_view if_none_exist = {});
+  // Update (or create with the client's id). `if_match`: the version the client expects
+  // (PreconditionFailed on mismatch). InvalidArgument when the body's id differs from `id`.
+  Result<WriteResult> Update(std::string_view type, std::string_view id,
+                             rapidjson::Document resource,
+                             std::optional<std::int64_t> if_match = std::nullopt);
+  // Conditional update (PUT Type?criteria): 0 matches -> create, 1 -> update, more -> 412.
+  Result<WriteResult> ConditionalUpdate(std::string_view type, const QueryParams& criteria,
+                                        rapidjson::Document resource,
+                                        std::optional<std::int64_t> if_match = std::nullopt);
+  // JSON Patch (RFC 6902) on the current version.
+  Result<WriteResult> Patch(std::string_view type, std::string_view id,
+                            const rapidjson::Value& patch,
+                            std::optional<std::int64_t> if_match = std::nullopt);
+  // Delete: a versioned tombstone. Deleting a missing or deleted resource succeeds (no-op).
+  Result<WriteResult> Delete(std::string_view type, std::string_view id);
+  // Conditional delete: deletes every match (up to a limit); returns how many.
+  Result<int> ConditionalDelete(std::string_view type, const QueryParams& criteria);
+
+  Result<storage::HistoryPage> History(const storage::HistoryQuery& q);
+  Result<fhir::SearchQuery> ParseSearch(std::string_view type, const QueryParams& params,
+                                        bool strict);
+  Result<storage::SearchPage> Search(const fhir::SearchQuery& q);
+
+  // Processes a batch or transaction Bundle; returns the response Bundle JSON. A transaction
+  // is atomic: any failing entry fails the whole Bundle with that entry's status. `base` is the
+  // server's FHIR base URL, for fullUrl and Location.
+  Result<std::string> ProcessBundle(rapidjson::Document bundle, std::string_view base);
+
+  storage::Store& store() { return store_; }
+  const EngineOptions& options() const { return options_; }
+
+ private:
+  struct Txn {
+    std::unique_ptr<storage::WriteTransaction> w;
+  };
+  Result<WriteResult> CreateIn(Txn& t, std::string_view type, rapidjson::Document& resource,
+                               std::string_view if_none_exist, std::string id);
+  Result<WriteResult> UpdateIn(Txn& t, std::string_view type, std::string_view id,
+                               rapidjson::Document& resource, std::optional<std::int64_t> if_match,
+                               std::string_view method);
+  Result<WriteResult> DeleteIn(Txn& t, std::string_view type, std::string_view id);
+  Result<std::vector<std::string>> Match(Txn& t, std::string_view type,
+                                         const QueryParams& criteria, int limit);
+  std::int64_t NextTimestamp();
+
+  storage::Store& store_;
+  const Clock& clock_;
+  EngineOptions options_;
+  std::atomic<std::int64_t> last_ts_{0};
+};
+
+}  // namespace sund::api

@@ -1,0 +1,23 @@
+// The one place where Status codes become HTTP statuses and FHIR OperationOutcomes
+// (STYLE.md, Errors). Spec: FHIR R4 operationoutcome.html, http.html (status codes).
+// Thread-safety: pure functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace sund::api {
+
+int HttpStatus(StatusCode code);
+// "404 Not Found" (Bundle.entry.response.status form).
+std::string HttpStatusLine(int status);
+// An OperationOutcome with one issue; severity error, the FHIR issue type for the code, and the
+// status message as diagnostics (messages never carry patient data, see STYLE.md).
+std::string OperationOutcomeJson(const Status& status);
+// An OperationOutcome with one informational or warning issue.
+std::string InformationOutcomeJson(std::string_view severity, std::string_view code,
+                                   std::string_view diagnostics);
+
+}  // namespace sund::api

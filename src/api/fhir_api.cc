@@ -1,0 +1,653 @@
+#include "api/fhir_api.h"
+
+#include <mutex>
+
+#include "api/errors.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "fhir/model.h"
+#include "fhir/resource.h"
+#include "fhir/subset.h"
+#include "http/query.h"
+
+namespace sund::api {
+namespace {
+
+constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    std::size_t s = path.find('/');
+    if (s == 0) {
+      path.remove_prefix(1);
+      continue;
+    }
+    parts.push_back(path.substr(0, s));
+    if (s == std::string_view::npos) break;
+    path.remove_prefix(s + 1);
+  }
+  return parts;
+}
+
+bool ContainsIgnoreCase(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return false;
+  for (std::size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+    if (http::EqualsIgnoreCase(hay.substr(i, needle.size()), needle)) return true;
+  }
+  return false;
+}
+
+http::Response Error(const Status& s) {
+  http::Response r;
+  r.status = HttpStatus(s.code());
+  r.headers.Set("Content-Type", std::string(kFhirJson));
+  r.body = OperationOutcomeJson(s);
+  return r;
+}
+
+http::Response Json(int status, std::string body) {
+  http::Response r;
+  r.status = status;
+  r.headers.Set("Content-Type", std::string(kFhirJson));
+  r.body = std::move(body);
+  return r;
+}
+
+std::optional<std::int64_t> ParseIfMatch(std::string_view v, bool& bad) {
+  bad = false;
+  if (v.empty()) return std::nullopt;
+  if (v.substr(0, 2) == "W/") v.remove_prefix(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  std::string s(v);
+  char* end = nullptr;
+  long long n = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0') {
+    bad = true;
+    return std::nullopt;
+  }
+  return n;
+}
+
+void AppendEscaped(std::string& out, std::string_view s) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  out.append(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace
+
+struct FhirApi::Impl {
+  Engine& engine;
+  ApiOptions options;
+  std::string capability;  // built once
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> errors{0};
+
+  Impl(Engine& e, ApiOptions o) : engine(e), options(std::move(o)) { capability = BuildCapability(); }
+
+  std::string Base(const http::Request& req) const {
+    if (!options.base_url.empty()) return options.base_url;
+    std::string_view host = req.headers.Get("Host");
+    if (host.empty()) host = "localhost";
+    return std::string(req.secure ? "https://" : "http://") + std::string(host) + "/fhir";
+  }
+
+  std::string BuildCapability() const;
+  http::Response Route(http::Request& req);
+  http::Response Read(const http::Request& req, std::string_view type, std::string_view id,
+                      const QueryParams& params);
+  http::Response VRead(const http::Request& req, std::string_view type, std::string_view id,
+                       std::string_view vid);
+  http::Response WriteResponse(const http::Request& req, const Result<WriteResult>& r,
+                               int created_status);
+  http::Response Search(const http::Request& req, std::string_view type, QueryParams params);
+  http::Response History(const http::Request& req, std::string_view type, std::string_view id,
+                         const QueryParams& params);
+  http::Response Everything(const http::Request& req, std::string_view id);
+  http::Response Metrics();
+};
+
+std::string FhirApi::Impl::BuildCapability() const {
+  const auto& model = fhir::Model::R4();
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartObject();
+  w.Key("resourceType"); w.String("CapabilityStatement");
+  w.Key("status"); w.String("active");
+  w.Key("date"); w.String("2026-11-28");
+  w.Key("publisher"); w.String("Sund");
+  w.Key("kind"); w.String("instance");
+  w.Key("software"); w.StartObject();
+  w.Key("name"); w.String("Sund");
+  w.Key("version"); w.String(options.software_version.c_str());
+  w.EndObject();
+  w.Key("fhirVersion"); w.String("4.0.1");
+  w.Key("format"); w.StartArray(); w.String("application/fhir+json"); w.String("json"); w.EndArray();
+  w.Key("patchFormat"); w.StartArray(); w.String("application/json-patch+json"); w.EndArray();
+  w.Key("rest"); w.StartArray(); w.StartObject();
+  w.Key("mode"); w.String("server");
+  w.Key("resource"); w.StartArray();
+  for (const auto& type : model.resource_types()) {
+    const fhir::TypeDef* def = model.FindType(type);
+    if (def == nullptr || def->is_abstract) continue;
+    w.StartObject();
+    w.Key("type"); w.String(type.c_str());
+    w.Key("interaction"); w.StartArray();
+    for (const char* i : {"read", "vread", "update", "patch", "delete", "history-instance",
+                          "history-type", "create", "search-type"}) {
+      w.StartObject(); w.Key("code"); w.String(i); w.EndObject();
+    }
+    w.EndArray();
+    w.Key("versioning"); w.String("versioned-update");
+    w.Key("readHistory"); w.Bool(true);
+    w.Key("updateCreate"); w.Bool(true);
+    w.Key("conditionalCreate"); w.Bool(true);
+    w.Key("conditionalRead"); w.String("not-supported");
+    w.Key("conditionalUpdate"); w.Bool(true);
+    w.Key("conditionalDelete"); w.String("multiple");
+    w.Key("searchInclude"); w.StartArray();
+    w.String("*");
+    auto params = model.SearchParams(type);
+    for (const auto* p : params) {
+      if (p->type == fhir::SearchParamType::kReference) w.String((type + ":" + p->code).c_str());
+    }
+    w.EndArray();
+    w.Key("searchParam"); w.StartArray();
+    for (const char* special : {"_id", "_lastUpdated"}) {
+      w.StartObject();
+      w.Key("name"); w.String(special);
+      w.Key("definition");
+      w.String((std::string("http://hl7.org/fhir/SearchParameter/Resource-") + (special + 1)).c_str());
+      w.Key("type"); w.String(special[1] == 'i' ? "token" : "date");
+      w.EndObject();
+    }
+    for (const auto* p : params) {
+      if (p->type == fhir::SearchParamType::kComposite ||
+          p->type == fhir::SearchParamType::kSpecial || p->expression.empty() ||
+          p->code == "_id" || p->code == "_lastUpdated") {
+        continue;
+      }
+      w.StartObject();
+      w.Key("name"); w.String(p->code.c_str());
+      w.Key("definition"); w.String(p->url.c_str());
+      w.Key("type"); w.String(std::string(fhir::SearchParamTypeName(p->type)).c_str());
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("interaction"); w.StartArray();
+  for (const char* i : {"transaction", "batch", "history-system"}) {
+    w.StartObject(); w.Key("code"); w.String(i); w.EndObject();
+  }
+  w.EndArray();
+  w.Key("operation"); w.StartArray();
+  w.StartObject();
+  w.Key("name"); w.String("everything");
+  w.Key("definition"); w.String("http://hl7.org/fhir/OperationDefinition/Patient-everything");
+  w.EndObject();
+  w.EndArray();
+  w.EndObject(); w.EndArray();
+  w.EndObject();
+  return {sb.GetString(), sb.GetSize()};
+}
+
+FhirApi::FhirApi(Engine& engine, ApiOptions options)
+    : impl_(std::make_unique<Impl>(engine, std::move(options))) {}
+FhirApi::~FhirApi() = default;
+
+bool FhirApi::RunsInline(const http::Request& req) {
+  // GET /fhir/Type/id: a bounded point read on this thread's connection.
+  if (req.method != "GET" || !req.query.empty()) return false;
+  auto parts = SplitPath(req.path);
+  return parts.size() == 3 && parts[0] == "fhir" && parts[2].find('$') == std::string_view::npos &&
+         parts[2] != "_history" && parts[2] != "_search";
+}
+
+http::Response FhirApi::Handle(http::Request& req) {
+  impl_->requests.fetch_add(1, std::memory_order_relaxed);
+  http::Response r = impl_->Route(req);
+  if (r.status >= 500) impl_->errors.fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
+
+http::Response FhirApi::Impl::Metrics() {
+  std::string body;
+  body += "# HELP sund_http_requests_total FHIR API requests handled.\n";
+  body += "# TYPE sund_http_requests_total counter\n";
+  body += "sund_http_requests_total " + std::to_string(requests.load()) + "\n";
+  body += "# HELP sund_http_errors_total FHIR API requests answered with 5xx.\n";
+  body += "# TYPE sund_http_errors_total counter\n";
+  body += "sund_http_errors_total " + std::to_string(errors.load()) + "\n";
+  auto counts = engine.store().CountByType();
+  if (counts.ok()) {
+    body += "# HELP sund_resources Current resources per type.\n# TYPE sund_resources gauge\n";
+    for (const auto& [type, n] : *counts) {
+      body += "sund_resources{type=\"" + type + "\"} " + std::to_string(n) + "\n";
+    }
+  }
+  http::Response r;
+  r.headers.Set("Content-Type", "text/plain; version=0.0.4");
+  r.body = std::move(body);
+  return r;
+}
+
+http::Response FhirApi::Impl::Route(http::Request& req) {
+  auto parts = SplitPath(req.path);
+  if (parts.size() == 1 && (parts[0] == "healthz" || parts[0] == "readyz")) {
+    http::Response r;
+    r.headers.Set("Content-Type", "text/plain");
+    r.body = "ok\n";
+    return r;
+  }
+  if (parts.size() == 1 && parts[0] == "metrics") return Metrics();
+  if (parts.empty() || parts[0] != "fhir") {
+    return Error(NotFound("no such path; the FHIR API is at /fhir"));
+  }
+  QueryParams params = http::ParseQuery(req.query);
+  // Format negotiation: JSON only.
+  for (const auto& [k, v] : params) {
+    if (k == "_format" && (ContainsIgnoreCase(v, "xml") ||
+                           !(ContainsIgnoreCase(v, "json") || v.empty()))) {
+      return Error(Status(StatusCode::kUnsupportedMedia, "only JSON is supported (_format=json)"));
+    }
+  }
+  std::string_view accept = req.headers.Get("Accept");
+  if (ContainsIgnoreCase(accept, "xml") && !ContainsIgnoreCase(accept, "json") &&
+      !ContainsIgnoreCase(accept, "*/*")) {
+    return Error(Status(StatusCode::kUnsupportedMedia, "only JSON is supported (Accept)"));
+  }
+  const std::string& m = req.method;
+  bool has_body = m == "POST" || m == "PUT" || m == "PATCH";
+  std::string_view ctype = req.headers.Get("Content-Type");
+  if (has_body && ContainsIgnoreCase(ctype, "xml")) {
+    return Error(Status(StatusCode::kUnsupportedMedia, "only JSON is supported (Content-Type)"));
+  }
+  bool strict = ContainsIgnoreCase(req.headers.Get("Prefer"), "handling=strict");
+  const auto& model = fhir::Model::R4();
+  std::size_t n = parts.size();
+
+  if (n == 1) {
+    if (m == "POST") {
+      auto doc = fhir::ParseJson(req.body);
+      if (!doc.ok()) return Error(doc.status());
+      auto out = engine.ProcessBundle(std::move(doc).value(), Base(req));
+      if (!out.ok()) return Error(out.status());
+      return Json(200, std::move(out).value());
+    }
+    if (m == "GET") return Search(req, "", std::move(params));
+    return Error(Status(StatusCode::kMethodNotAllowed, "method not allowed on the base"));
+  }
+  std::string_view type = parts[1];
+  if (n == 2 && type == "metadata") {
+    if (m != "GET") return Error(Status(StatusCode::kMethodNotAllowed, "metadata is GET only"));
+    return Json(200, capability);
+  }
+  if (n == 2 && type == "_history") {
+    if (m != "GET") return Error(Status(StatusCode::kMethodNotAllowed, "history is GET only"));
+    return History(req, "", "", params);
+  }
+  if (n == 2 && type == "_search" && m == "POST") {
+    QueryParams form = http::ParseQuery(req.body);
+    form.insert(form.end(), params.begin(), params.end());
+    return Search(req, "", std::move(form));
+  }
+  if (!model.IsResourceType(type)) {
+    return Error(NotFound("unknown resource type '" + std::string(type) + "'"));
+  }
+  if (n == 2) {
+    if (m == "GET") return Search(req, type, std::move(params));
+    if (m == "POST") {
+      auto doc = fhir::ParseResource(req.body);
+      if (!doc.ok()) return Error(doc.status());
+      auto r = engine.Create(type, std::move(doc).value(), req.headers.Get("If-None-Exist"));
+      return WriteResponse(req, r, 201);
+    }
+    if (m == "PUT") {
+      if (params.empty()) return Error(InvalidArgument("PUT on a type needs search criteria"));
+      auto doc = fhir::ParseResource(req.body);
+      if (!doc.ok()) return Error(doc.status());
+      bool bad = false;
+      auto if_match = ParseIfMatch(req.headers.Get("If-Match"), bad);
+      if (bad) return Error(InvalidArgument("malformed If-Match"));
+      auto r = engine.ConditionalUpdate(type, params, std::move(doc).value(), if_match);
+      return WriteResponse(req, r, 201);
+    }
+    if (m == "DELETE") {
+      if (params.empty()) return Error(InvalidArgument("DELETE on a type needs search criteria"));
+      auto r = engine.ConditionalDelete(type, params);
+      if (!r.ok()) return Error(r.status());
+      http::Response resp;
+      resp.status = 204;
+      return resp;
+    }
+    return Error(Status(StatusCode::kMethodNotAllowed, "method not allowed on a type"));
+  }
+  std::string_view id = parts[2];
+  if (n == 3 && id == "_search") {
+    if (m != "POST") return Error(Status(StatusCode::kMethodNotAllowed, "_search is POST only"));
+    if (!ctype.empty() && !ContainsIgnoreCase(ctype, "application/x-www-form-urlencoded")) {
+      return Error(Status(StatusCode::kUnsupportedMedia,
+                          "_search takes application/x-www-form-urlencoded"));
+    }
+    QueryParams form = http::ParseQuery(req.body);
+    form.insert(form.end(), params.begin(), params.end());
+    return Search(req, type, std::move(form));
+  }
+  if (n == 3 && id == "_history") {
+    if (m != "GET") return Error(Status(StatusCode::kMethodNotAllowed, "history is GET only"));
+    return History(req, type, "", params);
+  }
+  if (n == 4 && type == "Patient" && parts[3] == "$everything") {
+    if (m != "GET" && m != "POST") {
+      return Error(Status(StatusCode::kMethodNotAllowed, "$everything is GET or POST"));
+    }
+    return Everything(req, id);
+  }
+  if (!fhir::IsValidId(id)) return Error(InvalidArgument("invalid id '" + std::string(id) + "'"));
+  if (n == 3) {
+    bool bad = false;
+    auto if_match = ParseIfMatch(req.headers.Get("If-Match"), bad);
+    if (bad) return Error(InvalidArgument("malformed If-Match"));
+    if (m == "GET" || m == "HEAD") return Read(req, type, id, params);
+    if (m == "PUT") {
+      auto doc = fhir::ParseResource(req.body);
+      if (!doc.ok()) return Error(doc.status());
+      auto r = engine.Update(type, id, std::move(doc).value(), if_match);
+      return WriteResponse(req, r, 201);
+    }
+    if (m == "PATCH") {
+      if (!ContainsIgnoreCase(ctype, "json-patch+json")) {
+        return Error(Status(StatusCode::kUnsupportedMedia,
+                            "PATCH takes application/json-patch+json"));
+      }
+      auto doc = fhir::ParseJson(req.body);
+      if (!doc.ok()) return Error(doc.status());
+      auto r = engine.Patch(type, id, *doc, if_match);
+      return WriteResponse(req, r, 200);
+    }
+    if (m == "DELETE") {
+      auto r = engine.Delete(type, id);
+      if (!r.ok()) return Error(r.status());
+      http::Response resp;
+      resp.status = 204;
+      if (r->version.version > 0 && !r->unchanged) {
+        resp.headers.Set("ETag", "W/\"" + std::to_string(r->version.version) + "\"");
+      }
+      return resp;
+    }
+    return Error(Status(StatusCode::kMethodNotAllowed, "method not allowed on an instance"));
+  }
+  if (parts[3] == "_history") {
+    if (m != "GET") return Error(Status(StatusCode::kMethodNotAllowed, "history is GET only"));
+    if (n == 4) return History(req, type, id, params);
+    if (n == 5) return VRead(req, type, id, parts[4]);
+  }
+  return Error(NotFound("no such path"));
+}
+
+http::Response FhirApi::Impl::Read(const http::Request& req, std::string_view type,
+                                   std::string_view id, const QueryParams& params) {
+  auto r = engine.Read(type, id);
+  if (!r.ok()) return Error(r.status());
+  std::string etag = "W/\"" + std::to_string(r->version) + "\"";
+  std::string_view inm = req.headers.Get("If-None-Match");
+  if (!inm.empty() && inm == etag) {
+    http::Response resp;
+    resp.status = 304;
+    resp.headers.Set("ETag", etag);
+    return resp;
+  }
+  fhir::SummaryMode summary = fhir::SummaryMode::kNone;
+  std::vector<std::string> elements;
+  for (const auto& [k, v] : params) {
+    if (k == "_summary") {
+      if (v == "true") summary = fhir::SummaryMode::kTrue;
+      else if (v == "data") summary = fhir::SummaryMode::kData;
+      else if (v == "text") summary = fhir::SummaryMode::kText;
+    } else if (k == "_elements") {
+      std::size_t start = 0;
+      while (start <= v.size()) {
+        std::size_t c = v.find(',', start);
+        std::string e = v.substr(start, c == std::string::npos ? std::string::npos : c - start);
+        if (!e.empty()) elements.push_back(e);
+        if (c == std::string::npos) break;
+        start = c + 1;
+      }
+    }
+  }
+  http::Response resp;
+  resp.headers.Set("Content-Type", std::string(kFhirJson));
+  resp.headers.Set("ETag", etag);
+  resp.headers.Set("Last-Modified", FormatHttpDate(r->last_updated_us));
+  resp.body = (summary == fhir::SummaryMode::kNone && elements.empty())
+                  ? std::move(r->json)
+                  : fhir::SubsetResource(r->json, summary, elements);
+  return resp;
+}
+
+http::Response FhirApi::Impl::VRead(const http::Request& req, std::string_view type,
+                                    std::string_view id, std::string_view vid) {
+  auto r = engine.VRead(type, id, vid);
+  if (!r.ok()) return Error(r.status());
+  http::Response resp;
+  resp.headers.Set("Content-Type", std::string(kFhirJson));
+  resp.headers.Set("ETag", "W/\"" + std::to_string(r->version) + "\"");
+  resp.headers.Set("Last-Modified", FormatHttpDate(r->last_updated_us));
+  resp.body = std::move(r->json);
+  (void)req;
+  return resp;
+}
+
+http::Response FhirApi::Impl::WriteResponse(const http::Request& req,
+                                            const Result<WriteResult>& r, int created_status) {
+  if (!r.ok()) return Error(r.status());
+  const auto& v = r->version;
+  http::Response resp;
+  resp.status = r->created ? created_status : 200;
+  std::string location = Base(req) + "/" + v.type + "/" + v.id + "/_history/" +
+                         std::to_string(v.version);
+  resp.headers.Set("ETag", "W/\"" + std::to_string(v.version) + "\"");
+  resp.headers.Set("Last-Modified", FormatHttpDate(v.last_updated_us));
+  resp.headers.Set("Location", location);
+  if (r->created) resp.headers.Set("Content-Location", location);
+  std::string_view prefer = req.headers.Get("Prefer");
+  if (ContainsIgnoreCase(prefer, "return=minimal")) return resp;
+  resp.headers.Set("Content-Type", std::string(kFhirJson));
+  if (ContainsIgnoreCase(prefer, "return=OperationOutcome")) {
+    resp.body = InformationOutcomeJson(
+        "information", "informational",
+        (r->created ? "created " : (r->unchanged ? "matched existing " : "updated ")) + v.type +
+            "/" + v.id + " version " + std::to_string(v.version));
+    return resp;
+  }
+  resp.body = v.json;
+  return resp;
+}
+
+http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view type,
+                                     QueryParams params) {
+  bool strict = ContainsIgnoreCase(req.headers.Get("Prefer"), "handling=strict");
+  // System-level search with _type narrows to one type when only one is given.
+  std::string search_type(type);
+  for (auto it = params.begin(); it != params.end();) {
+    if (type.empty() && it->first == "_type") {
+      if (it->second.find(',') != std::string::npos || !fhir::Model::R4().IsResourceType(it->second)) {
+        return Error(Status(StatusCode::kNotImplemented, "_type takes one resource type"));
+      }
+      search_type = it->second;
+      it = params.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto q = engine.ParseSearch(search_type, params, strict);
+  if (!q.ok()) return Error(q.status());
+  auto page = engine.Search(*q);
+  if (!page.ok()) return Error(page.status());
+  std::string base = Base(req);
+  // Links: self and next carry the parsed parameters (minus paging), next moves the offset.
+  std::string self_query;
+  for (const auto& [k, v] : params) {
+    if (k == "_offset" || k == "_getpagesoffset" || k == "_format") continue;
+    if (!self_query.empty()) self_query += '&';
+    self_query += http::PercentEncode(k) + "=" + http::PercentEncode(v);
+  }
+  std::string path = base + (search_type.empty() ? "" : "/" + search_type);
+  auto link = [&](std::int64_t offset) {
+    std::string u = path + "?" + self_query;
+    if (offset > 0 || !self_query.empty()) {
+      u += (self_query.empty() ? "" : "&") + std::string("_offset=") + std::to_string(offset);
+    }
+    return u;
+  };
+  std::string out;
+  out.reserve(1024 + page->matches.size() * 2048);
+  out += "{\"resourceType\":\"Bundle\",\"id\":\"" + NewUuid() + "\",\"meta\":{\"lastUpdated\":\"" +
+         FormatInstant(SystemClock::Get().NowMicros()) + "\"},\"type\":\"searchset\"";
+  if (page->total) out += ",\"total\":" + std::to_string(*page->total);
+  out += ",\"link\":[{\"relation\":\"self\",\"url\":";
+  AppendEscaped(out, link(q->offset));
+  out += "}";
+  if (page->has_more) {
+    out += ",{\"relation\":\"next\",\"url\":";
+    AppendEscaped(out, link(q->offset + q->count));
+    out += "}";
+  }
+  if (q->offset > 0) {
+    out += ",{\"relation\":\"previous\",\"url\":";
+    AppendEscaped(out, link(std::max<std::int64_t>(0, q->offset - q->count)));
+    out += "}";
+  }
+  out += "]";
+  bool subset = !q->elements.empty() || q->summary == fhir::SummaryMode::kTrue ||
+                q->summary == fhir::SummaryMode::kData || q->summary == fhir::SummaryMode::kText;
+  auto add_entries = [&](const std::vector<storage::SearchHit>& hits, const char* mode,
+                         bool& first) {
+    for (const auto& h : hits) {
+      out += first ? "" : ",";
+      first = false;
+      out += "{\"fullUrl\":";
+      AppendEscaped(out, base + "/" + h.type + "/" + h.id);
+      out += ",\"resource\":";
+      if (subset) {
+        out += fhir::SubsetResource(h.json, q->summary, q->elements);
+      } else {
+        out += h.json;
+      }
+      out += ",\"search\":{\"mode\":\"";
+      out += mode;
+      out += "\"}}";
+    }
+  };
+  if (q->summary != fhir::SummaryMode::kCount) {
+    out += ",\"entry\":[";
+    bool first = true;
+    add_entries(page->matches, "match", first);
+    add_entries(page->includes, "include", first);
+    if (!q->unknown_params.empty()) {
+      std::string msg = "ignored unknown search parameters:";
+      for (const auto& p : q->unknown_params) msg += " " + p;
+      out += first ? "" : ",";
+      out += "{\"resource\":" + InformationOutcomeJson("warning", "not-supported", msg) +
+             ",\"search\":{\"mode\":\"outcome\"}}";
+    }
+    out += "]";
+  }
+  out += "}";
+  return Json(200, std::move(out));
+}
+
+http::Response FhirApi::Impl::History(const http::Request& req, std::string_view type,
+                                      std::string_view id, const QueryParams& params) {
+  storage::HistoryQuery hq;
+  hq.type = std::string(type);
+  hq.id = std::string(id);
+  hq.count = engine.options().limits.default_count;
+  for (const auto& [k, v] : params) {
+    if (k == "_count") {
+      char* end = nullptr;
+      long c = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || c < 1) return Error(InvalidArgument("_count must be >= 1"));
+      hq.count = static_cast<int>(std::min<long>(c, engine.options().limits.max_count));
+    } else if (k == "_since" || k == "_at") {
+      auto d = ParseFhirDate(v);
+      if (!d.ok()) return Error(InvalidArgument(k + " must be a FHIR instant"));
+      (k == "_since" ? hq.since_us : hq.at_us) = (k == "_since" ? d->lo_ms : d->hi_ms) * 1000;
+    } else if (k == "_page") {
+      char* end = nullptr;
+      long long c = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0') return Error(InvalidArgument("invalid _page"));
+      hq.before_vid = c;
+    }
+  }
+  if (!id.empty()) {
+    auto cur = engine.store().Read(type, id);
+    if (!cur.ok()) return Error(cur.status());
+  }
+  auto page = engine.History(hq);
+  if (!page.ok()) return Error(page.status());
+  std::string base = Base(req);
+  std::string path = base;
+  if (!type.empty()) path += "/" + std::string(type);
+  if (!id.empty()) path += "/" + std::string(id);
+  path += "/_history";
+  std::string out = "{\"resourceType\":\"Bundle\",\"id\":\"" + NewUuid() +
+                    "\",\"type\":\"history\",\"link\":[{\"relation\":\"self\",\"url\":";
+  AppendEscaped(out, path + (req.query.empty() ? "" : "?" + req.query));
+  out += "}";
+  if (page->next_vid) {
+    std::string next = path + "?_count=" + std::to_string(hq.count) + "&_page=" +
+                       std::to_string(*page->next_vid);
+    if (hq.since_us) next += "&_since=" + http::PercentEncode(FormatInstant(*hq.since_us));
+    out += ",{\"relation\":\"next\",\"url\":";
+    AppendEscaped(out, next);
+    out += "}";
+  }
+  out += "],\"entry\":[";
+  bool first = true;
+  for (const auto& v : page->versions) {
+    out += first ? "" : ",";
+    first = false;
+    out += "{\"fullUrl\":";
+    AppendEscaped(out, base + "/" + v.type + "/" + v.id);
+    if (!v.deleted) out += ",\"resource\":" + v.json;
+    out += ",\"request\":{\"method\":\"" + v.method + "\",\"url\":\"" + v.type +
+           (v.method == "POST" ? "" : "/" + v.id) + "\"}";
+    out += ",\"response\":{\"status\":\"" +
+           std::string(v.deleted ? "204" : (v.method == "POST" ? "201" : "200")) +
+           "\",\"etag\":\"W/\\\"" + std::to_string(v.version) + "\\\"\",\"lastModified\":\"" +
+           FormatInstant(v.last_updated_us) + "\"}}";
+  }
+  out += "]}";
+  return Json(200, std::move(out));
+}
+
+http::Response FhirApi::Impl::Everything(const http::Request& req, std::string_view id) {
+  if (!fhir::IsValidId(id)) return Error(InvalidArgument("invalid id"));
+  auto p = engine.Read("Patient", id);
+  if (!p.ok()) return Error(p.status());
+  constexpr int kMaxEverything = 20'000;
+  auto hits = engine.store().Everything(id, kMaxEverything);
+  if (!hits.ok()) return Error(hits.status());
+  std::string base = Base(req);
+  std::string out = "{\"resourceType\":\"Bundle\",\"id\":\"" + NewUuid() +
+                    "\",\"type\":\"searchset\",\"total\":" + std::to_string(hits->size()) +
+                    ",\"entry\":[";
+  bool first = true;
+  for (const auto& h : *hits) {
+    out += first ? "" : ",";
+    first = false;
+    out += "{\"fullUrl\":";
+    AppendEscaped(out, base + "/" + h.type + "/" + h.id);
+    out += ",\"resource\":" + h.json + ",\"search\":{\"mode\":\"match\"}}";
+  }
+  out += "]}";
+  return Json(200, std::move(out));
+}
+
+}  // namespace sund::api

@@ -1,0 +1,37 @@
+// The FHIR R4 REST API at /fhir (and /healthz, /readyz, /metrics): maps HTTP requests onto the
+// Engine and formats results as FHIR JSON, Bundles and OperationOutcomes.
+//
+// Spec: FHIR R4 http.html (RESTful API), search.html, capabilitystatement.html. Content:
+// JSON only (application/fhir+json, application/json, _format=json); XML gets 415.
+// Thread-safety: Handle() may be called concurrently from any number of threads.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "api/engine.h"
+#include "http/message.h"
+
+namespace sund::api {
+
+struct ApiOptions {
+  std::string base_url;  // e.g. "http://127.0.0.1:8080/fhir"; "" derives it from Host
+  std::string software_version = "0.1.0";
+};
+
+class FhirApi {
+ public:
+  FhirApi(Engine& engine, ApiOptions options);
+  ~FhirApi();
+
+  http::Response Handle(http::Request& req);
+  // True for requests that are bounded point reads (may run on a network thread).
+  static bool RunsInline(const http::Request& req);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sund::api

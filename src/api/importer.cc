@@ -1,0 +1,227 @@
+#include "api/importer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "core/file_reader.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "fhir/resource.h"
+
+namespace sund::api {
+namespace {
+
+struct Loaded {
+  std::size_t index = 0;
+  std::string path;
+  Result<std::string> content = Status(StatusCode::kInternal, "not read");
+  std::uint64_t bytes = 0;
+};
+
+bool IsNdjson(const std::string& path) {
+  std::string p = path;
+  for (const char* ext : {".bz2", ".gz"}) {
+    if (p.size() > std::strlen(ext) && p.compare(p.size() - std::strlen(ext), std::string::npos, ext) == 0) {
+      p.resize(p.size() - std::strlen(ext));
+    }
+  }
+  return p.size() > 7 && (p.compare(p.size() - 7, 7, ".ndjson") == 0 ||
+                          p.compare(p.size() - 6, 6, ".jsonl") == 0);
+}
+
+Result<std::vector<std::string>> ExpandFiles(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const auto& a : args) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(a, ec)) {
+      std::vector<std::string> inside;
+      for (const auto& e : std::filesystem::directory_iterator(a, ec)) {
+        if (!e.is_regular_file()) continue;
+        std::string name = e.path().filename().string();
+        if (name.find(".json") != std::string::npos || name.find(".ndjson") != std::string::npos) {
+          inside.push_back(e.path().string());
+        }
+      }
+      std::sort(inside.begin(), inside.end());
+      out.insert(out.end(), inside.begin(), inside.end());
+    } else if (std::filesystem::exists(a, ec)) {
+      out.push_back(a);
+    } else {
+      return NotFound("no such file: " + a);
+    }
+  }
+  return out;
+}
+
+// Counts the entries the writer applied, from a transaction/batch response Bundle.
+std::int64_t CountOk(const std::string& response) {
+  std::int64_t n = 0;
+  for (std::size_t p = response.find("\"status\":\"2"); p != std::string::npos;
+       p = response.find("\"status\":\"2", p + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+Status ImportNdjson(Engine& engine, const std::string& content, std::int64_t& written) {
+  // Batches of lines as one batch Bundle each would cost a re-serialisation; instead build a
+  // transaction Bundle of PUT/POST entries around the raw lines.
+  constexpr int kBatch = 1000;
+  std::size_t pos = 0;
+  int line_no = 0;
+  while (pos < content.size()) {
+    std::string bundle = "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[";
+    int n = 0;
+    while (pos < content.size() && n < kBatch) {
+      std::size_t end = content.find('\n', pos);
+      if (end == std::string::npos) end = content.size();
+      std::string_view line(content.data() + pos, end - pos);
+      pos = end + 1;
+      ++line_no;
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+      if (line.empty()) continue;
+      auto doc = fhir::ParseResource(line);
+      if (!doc.ok()) {
+        return InvalidArgument("line " + std::to_string(line_no) + ": " + doc.status().message());
+      }
+      std::string type(fhir::ResourceType(*doc));
+      std::string id(fhir::ResourceId(*doc));
+      if (n) bundle += ',';
+      bundle += "{\"resource\":";
+      bundle += line;
+      bundle += id.empty() ? ",\"request\":{\"method\":\"POST\",\"url\":\"" + type + "\"}}"
+                           : ",\"request\":{\"method\":\"PUT\",\"url\":\"" + type + "/" + id + "\"}}";
+      ++n;
+    }
+    bundle += "]}";
+    if (n == 0) continue;
+    SUND_ASSIGN_OR_RETURN(rapidjson::Document doc, fhir::ParseJson(bundle));
+    SUND_ASSIGN_OR_RETURN(std::string response, engine.ProcessBundle(std::move(doc), "urn:import"));
+    written += CountOk(response);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& args,
+                             const ImportOptions& options) {
+  SUND_ASSIGN_OR_RETURN(std::vector<std::string> files, ExpandFiles(args));
+  ImportSummary summary;
+  std::uint64_t total_bytes = 0;
+  for (const auto& f : files) {
+    std::error_code ec;
+    total_bytes += std::filesystem::file_size(f, ec);
+  }
+  ProgressBar::Options popts;
+  if (!options.progress) popts.terminal = false;
+  ProgressBar bar("import", total_bytes, "resources", popts);
+
+  int threads = options.reader_threads > 0
+                    ? options.reader_threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Readers decompress ahead of the writer, bounded so memory stays small.
+  const std::size_t kMaxAhead = static_cast<std::size_t>(threads) * 2;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::unique_ptr<Loaded>> ready(files.size());
+  std::size_t next_to_read = 0;
+  std::size_t next_to_write = 0;
+  bool stop = false;
+
+  auto reader = [&] {
+    while (true) {
+      std::size_t i;
+      {
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait(l, [&] { return stop || next_to_read >= files.size() ||
+                                next_to_read < next_to_write + kMaxAhead; });
+        if (stop || next_to_read >= files.size()) return;
+        i = next_to_read++;
+      }
+      auto item = std::make_unique<Loaded>();
+      item->index = i;
+      item->path = files[i];
+      std::error_code ec;
+      item->bytes = std::filesystem::file_size(files[i], ec);
+      item->content = ReadFileDecompressed(files[i]);
+      {
+        std::lock_guard<std::mutex> l(mu);
+        ready[i] = std::move(item);
+      }
+      cv.notify_all();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(reader);
+
+  auto start = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    std::unique_ptr<Loaded> item;
+    {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait(l, [&] { return ready[i] != nullptr; });
+      item = std::move(ready[i]);
+      next_to_write = i + 1;
+    }
+    cv.notify_all();
+    ++summary.files;
+    std::int64_t written = 0;
+    Status s;
+    if (!item->content.ok()) {
+      s = item->content.status();
+    } else if (IsNdjson(item->path)) {
+      s = ImportNdjson(engine, *item->content, written);
+    } else {
+      auto doc = fhir::ParseJson(*item->content);
+      if (!doc.ok()) {
+        s = doc.status();
+      } else if (json::GetString(*doc, "resourceType") == "Bundle" &&
+                 (json::GetString(*doc, "type") == "transaction" ||
+                  json::GetString(*doc, "type") == "batch")) {
+        auto response = engine.ProcessBundle(std::move(doc).value(), options.base);
+        if (response.ok()) {
+          written = CountOk(*response);
+        } else {
+          s = response.status();
+        }
+      } else {
+        // A single resource: upsert.
+        std::string type(fhir::ResourceType(*doc));
+        std::string id(fhir::ResourceId(*doc));
+        auto r = id.empty() ? engine.Create(type, std::move(doc).value())
+                            : engine.Update(type, id, std::move(doc).value());
+        if (r.ok()) {
+          written = 1;
+        } else {
+          s = r.status();
+        }
+      }
+    }
+    if (!s.ok()) {
+      ++summary.failed_files;
+      std::string name = std::filesystem::path(item->path).filename().string();
+      summary.errors.push_back(name + ": " + s.ToString());
+      log::Warn("import: {}: {}", name, s.ToString());
+    }
+    summary.resources += written;
+    bar.Add(item->bytes, static_cast<std::uint64_t>(written));
+  }
+  {
+    std::lock_guard<std::mutex> l(mu);
+    stop = true;
+  }
+  cv.notify_all();
+  for (auto& t : pool) t.join();
+  bar.Finish();
+  summary.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace sund::api

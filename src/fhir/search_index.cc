@@ -1,0 +1,387 @@
+#include "fhir/search_index.h"
+
+#include <unordered_map>
+
+#include "core/time.h"
+#include "fhir/fhirpath.h"
+#include "fhir/ucum.h"
+
+namespace sund::fhir {
+namespace {
+
+// Splits a published expression at top-level '|' ("Patient.name | Person.name") and keeps the
+// branches that apply to `type` (those starting with the type's name, a base type's name, or not
+// starting with a type name at all).
+std::vector<std::string> BranchesFor(const Model& model, std::string_view expr,
+                                     std::string_view type) {
+  std::vector<std::string> parts;
+  int depth = 0;
+  bool quoted = false;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < expr.size(); ++i) {
+    char c = expr[i];
+    if (c == '\'' && (i == 0 || expr[i - 1] != '\\')) quoted = !quoted;
+    if (quoted) continue;
+    if (c == '(') ++depth;
+    if (c == ')') --depth;
+    if (c == '|' && depth == 0) {
+      parts.emplace_back(expr.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  parts.emplace_back(expr.substr(start));
+  std::vector<std::string> out;
+  for (auto& p : parts) {
+    std::size_t b = p.find_first_not_of(" \t\n(");
+    if (b == std::string::npos) continue;
+    std::size_t e = b;
+    while (e < p.size() && (std::isalnum(static_cast<unsigned char>(p[e])) || p[e] == '_')) ++e;
+    std::string_view head(p.data() + b, e - b);
+    bool is_type_name = !head.empty() && std::isupper(static_cast<unsigned char>(head[0])) &&
+                        model.FindType(head) != nullptr;
+    if (!is_type_name || model.IsA(type, head)) {
+      std::size_t first = p.find_first_not_of(' ');
+      std::size_t last = p.find_last_not_of(' ');
+      out.push_back(p.substr(first, last - first + 1));
+    }
+  }
+  return out;
+}
+
+struct CompiledParam {
+  const SearchParamDef* def;
+  std::vector<FhirPath> paths;
+};
+
+std::string_view Str(const rapidjson::Value* v) {
+  return v != nullptr && v->IsString() ? json::View(*v) : std::string_view{};
+}
+
+void AddString(const SearchParamDef* p, std::string_view s, std::vector<IndexEntry>& out) {
+  if (s.empty()) return;
+  IndexEntry e;
+  e.param = p;
+  e.type = SearchParamType::kString;
+  e.text = NormalizeString(s);
+  e.raw = std::string(s);
+  out.push_back(std::move(e));
+}
+
+void AddToken(const SearchParamDef* p, std::string_view system, std::string_view code,
+              std::string_view text, std::vector<IndexEntry>& out) {
+  if (code.empty() && text.empty()) return;
+  IndexEntry e;
+  e.param = p;
+  e.type = SearchParamType::kToken;
+  e.system = std::string(system);
+  e.code = std::string(code);
+  e.text = NormalizeString(text);
+  out.push_back(std::move(e));
+}
+
+void AddDate(const SearchParamDef* p, std::int64_t lo, std::int64_t hi,
+             std::vector<IndexEntry>& out) {
+  IndexEntry e;
+  e.param = p;
+  e.type = SearchParamType::kDate;
+  e.lo_ms = lo;
+  e.hi_ms = hi;
+  out.push_back(std::move(e));
+}
+
+constexpr std::int64_t kMinMs = -62'135'596'800'000;   // 0001-01-01
+constexpr std::int64_t kMaxMs = 253'402'300'799'999;   // 9999-12-31T23:59:59.999
+
+void DateFromValue(const SearchParamDef* p, const PathValue& v, std::vector<IndexEntry>& out) {
+  const rapidjson::Value* n = v.node;
+  if (n == nullptr) return;
+  if (n->IsString()) {
+    auto r = ParseFhirDate(json::View(*n));
+    if (r.ok()) AddDate(p, r->lo_ms, r->hi_ms, out);
+    return;
+  }
+  if (!n->IsObject()) return;
+  if (v.type == "Period") {
+    std::int64_t lo = kMinMs, hi = kMaxMs;
+    bool any = false;
+    if (auto s = json::GetString(*n, "start"); !s.empty()) {
+      if (auto r = ParseFhirDate(s); r.ok()) lo = r->lo_ms, any = true;
+    }
+    if (auto s = json::GetString(*n, "end"); !s.empty()) {
+      if (auto r = ParseFhirDate(s); r.ok()) hi = r->hi_ms, any = true;
+    }
+    if (any) AddDate(p, lo, hi, out);
+  } else if (v.type == "Timing") {
+    const rapidjson::Value* events = json::Find(*n, "event");
+    if (events != nullptr && events->IsArray()) {
+      std::int64_t lo = kMaxMs, hi = kMinMs;
+      for (const auto& ev : events->GetArray()) {
+        if (auto r = ParseFhirDate(json::View(ev)); r.ok()) {
+          lo = std::min(lo, r->lo_ms);
+          hi = std::max(hi, r->hi_ms);
+        }
+      }
+      if (lo <= hi) AddDate(p, lo, hi, out);
+    }
+  }
+}
+
+void TokenFromValue(const SearchParamDef* p, const PathValue& v, std::vector<IndexEntry>& out) {
+  const rapidjson::Value* n = v.node;
+  if (n == nullptr) return;
+  if (n->IsString()) {
+    AddToken(p, "", json::View(*n), "", out);
+    return;
+  }
+  if (n->IsBool()) {
+    AddToken(p, "", n->GetBool() ? "true" : "false", "", out);
+    return;
+  }
+  if (!n->IsObject()) return;
+  const std::string& t = v.type;
+  if (t == "CodeableConcept") {
+    const rapidjson::Value* codings = json::Find(*n, "coding");
+    if (codings != nullptr && codings->IsArray()) {
+      for (const auto& c : codings->GetArray()) {
+        AddToken(p, json::GetString(c, "system"), json::GetString(c, "code"),
+                 json::GetString(c, "display"), out);
+      }
+    }
+    if (auto text = json::GetString(*n, "text"); !text.empty()) AddToken(p, "", "", text, out);
+  } else if (t == "Coding") {
+    AddToken(p, json::GetString(*n, "system"), json::GetString(*n, "code"),
+             json::GetString(*n, "display"), out);
+  } else if (t == "Identifier") {
+    std::string_view type_text;
+    if (const auto* type = json::Find(*n, "type")) type_text = json::GetString(*type, "text");
+    AddToken(p, json::GetString(*n, "system"), json::GetString(*n, "value"), type_text, out);
+  } else if (t == "ContactPoint") {
+    AddToken(p, "", json::GetString(*n, "value"), "", out);
+  } else if (t == "Reference") {
+    // Rare: token over a Reference uses its identifier.
+    if (const auto* id = json::Find(*n, "identifier")) {
+      AddToken(p, json::GetString(*id, "system"), json::GetString(*id, "value"), "", out);
+    }
+  }
+}
+
+// Splits "Patient/123", "Patient/123/_history/2" or "http://x/fhir/Patient/123" into type and id.
+bool SplitReference(const Model& model, std::string_view ref, std::string& type,
+                    std::string& id) {
+  if (auto h = ref.find("/_history/"); h != std::string_view::npos) ref = ref.substr(0, h);
+  std::size_t slash = ref.rfind('/');
+  if (slash == std::string_view::npos || slash == 0) return false;
+  std::size_t prev = ref.rfind('/', slash - 1);
+  std::string_view t = ref.substr(prev == std::string_view::npos ? 0 : prev + 1,
+                                  slash - (prev == std::string_view::npos ? 0 : prev + 1));
+  std::string_view i = ref.substr(slash + 1);
+  if (!model.IsResourceType(t) || i.empty()) return false;
+  type = std::string(t);
+  id = std::string(i);
+  return true;
+}
+
+void ReferenceFromValue(const Model& model, const SearchParamDef* p, const PathValue& v,
+                        std::vector<IndexEntry>& out) {
+  const rapidjson::Value* n = v.node;
+  if (n == nullptr) return;
+  std::string_view ref;
+  if (n->IsString()) {
+    ref = json::View(*n);  // canonical / uri
+  } else if (n->IsObject()) {
+    ref = json::GetString(*n, "reference");
+    if (const auto* id = json::Find(*n, "identifier"); id != nullptr && id->IsObject()) {
+      AddToken(p, json::GetString(*id, "system"), json::GetString(*id, "value"), "", out);
+    }
+  }
+  if (ref.empty() || ref[0] == '#') return;
+  IndexEntry e;
+  e.param = p;
+  e.type = SearchParamType::kReference;
+  bool absolute = ref.find("://") != std::string_view::npos || ref.rfind("urn:", 0) == 0;
+  if (!absolute && SplitReference(model, ref, e.ref_type, e.ref_id)) {
+    out.push_back(std::move(e));
+    return;
+  }
+  e.url = std::string(ref);
+  if (absolute) SplitReference(model, ref, e.ref_type, e.ref_id);
+  out.push_back(std::move(e));
+}
+
+void StringFromValue(const SearchParamDef* p, const PathValue& v, std::vector<IndexEntry>& out) {
+  const rapidjson::Value* n = v.node;
+  if (n == nullptr) return;
+  if (n->IsString()) {
+    AddString(p, json::View(*n), out);
+    return;
+  }
+  if (!n->IsObject()) return;
+  auto add_member = [&](const char* name) {
+    const rapidjson::Value* m = json::Find(*n, name);
+    if (m == nullptr) return;
+    if (m->IsString()) AddString(p, json::View(*m), out);
+    if (m->IsArray()) {
+      for (const auto& x : m->GetArray()) AddString(p, json::View(x), out);
+    }
+  };
+  if (v.type == "HumanName") {
+    for (const char* f : {"text", "family", "given", "prefix", "suffix"}) add_member(f);
+  } else if (v.type == "Address") {
+    for (const char* f : {"text", "line", "city", "district", "state", "postalCode", "country"}) {
+      add_member(f);
+    }
+  }
+}
+
+void NumberFromValue(const SearchParamDef* p, const PathValue& v, std::vector<IndexEntry>& out) {
+  if (v.node == nullptr || !v.node->IsNumber()) return;
+  IndexEntry e;
+  e.param = p;
+  e.type = SearchParamType::kNumber;
+  e.number = v.node->GetDouble();
+  out.push_back(std::move(e));
+}
+
+void QuantityFromValue(const SearchParamDef* p, const PathValue& v, std::vector<IndexEntry>& out) {
+  const rapidjson::Value* n = v.node;
+  if (n == nullptr || !n->IsObject()) return;
+  const rapidjson::Value* value = json::Find(*n, "value");
+  if (value == nullptr || !value->IsNumber()) return;
+  IndexEntry e;
+  e.param = p;
+  e.type = SearchParamType::kQuantity;
+  e.number = value->GetDouble();
+  e.system = std::string(json::GetString(*n, "system"));
+  e.code = std::string(json::GetString(*n, "code"));
+  e.unit = std::string(json::GetString(*n, "unit"));
+  if (v.type == "Money") e.code = std::string(json::GetString(*n, "currency"));
+  if (e.system == "http://unitsofmeasure.org" && !e.code.empty()) {
+    auto c = Ucum::Get().Canonicalize(e.number, e.code);
+    if (c.ok()) {
+      e.has_canonical = true;
+      e.canonical_unit = c->unit;
+      e.canonical_value = c->value;
+    }
+  }
+  out.push_back(std::move(e));
+}
+
+void UriFromValue(const SearchParamDef* p, const PathValue& v, std::vector<IndexEntry>& out) {
+  std::string_view s = Str(v.node);
+  if (s.empty()) return;
+  IndexEntry e;
+  e.param = p;
+  e.type = SearchParamType::kUri;
+  e.url = std::string(s);
+  out.push_back(std::move(e));
+}
+
+}  // namespace
+
+std::string NormalizeString(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(std::tolower(c)));
+      continue;
+    }
+    // Two-byte sequences for U+00C0..U+00FF (Latin-1 letters).
+    if (c == 0xC3 && i + 1 < s.size()) {
+      unsigned char d = static_cast<unsigned char>(s[i + 1]);
+      unsigned cp = 0xC0 + (d & 0x3F);
+      static constexpr const char* kFold[64] = {
+          // U+00C0..U+00FF
+          "a", "a", "a", "a", "a", "\xC3\xA5", "\xC3\xA6", "c", "e", "e", "e", "e", "i", "i",
+          "i", "i", "d", "n", "o", "o", "o", "o", "o", "\xC3\x97", "\xC3\xB8", "u", "u", "u",
+          "u", "y", "\xC3\xBE", "ss", "a", "a", "a", "a", "a", "\xC3\xA5", "\xC3\xA6", "c", "e",
+          "e", "e", "e", "i", "i", "i", "i", "d", "n", "o", "o", "o", "o", "o", "\xC3\xB7",
+          "\xC3\xB8", "u", "u", "u", "u", "y", "\xC3\xBE", "y"};
+      // Keep Danish/Norwegian letters (æ, ø, å) distinct; Ä/Ö/Ü fold to a/o/u.
+      out += kFold[cp - 0xC0];
+      ++i;
+      continue;
+    }
+    out.push_back(static_cast<char>(c));
+  }
+  return out;
+}
+
+struct Extractor::Impl {
+  const Model& model;
+  std::unordered_map<std::string, std::vector<CompiledParam>> by_type;
+  Coverage coverage;
+  explicit Impl(const Model& m) : model(m) {}
+};
+
+Extractor::Extractor(const Model& model) : impl_(std::make_unique<Impl>(model)) {
+  std::unordered_map<const SearchParamDef*, bool> failed;
+  for (const auto& type : model.resource_types()) {
+    auto& list = impl_->by_type[type];
+    for (const SearchParamDef* def : model.SearchParams(type)) {
+      if (def->expression.empty() || def->type == SearchParamType::kComposite ||
+          def->type == SearchParamType::kSpecial) {
+        continue;
+      }
+      CompiledParam cp{def, {}};
+      for (const auto& branch : BranchesFor(model, def->expression, type)) {
+        auto compiled = FhirPath::Compile(branch);
+        if (!compiled.ok()) {
+          if (!failed[def]) {
+            impl_->coverage.failed.push_back(def->url + ": " + compiled.status().message());
+          }
+          failed[def] = true;
+          continue;
+        }
+        cp.paths.push_back(std::move(compiled).value());
+      }
+      if (!cp.paths.empty()) list.push_back(std::move(cp));
+    }
+  }
+  impl_->coverage.total = static_cast<int>(model.all_search_params().size());
+  int with_expr = 0;
+  for (const auto& def : model.all_search_params()) {
+    if (!def.expression.empty()) ++with_expr;
+  }
+  impl_->coverage.compiled = with_expr - static_cast<int>(impl_->coverage.failed.size());
+}
+
+Extractor::~Extractor() = default;
+
+Extractor::Coverage Extractor::coverage() const { return impl_->coverage; }
+
+const Extractor& Extractor::R4() {
+  static const Extractor* extractor = new Extractor(Model::R4());
+  return *extractor;
+}
+
+std::vector<IndexEntry> Extractor::Extract(std::string_view type,
+                                           const rapidjson::Value& resource) const {
+  std::vector<IndexEntry> out;
+  auto it = impl_->by_type.find(std::string(type));
+  if (it == impl_->by_type.end()) return out;
+  for (const CompiledParam& cp : it->second) {
+    const SearchParamDef* p = cp.def;
+    for (const FhirPath& path : cp.paths) {
+      auto values = path.Evaluate(resource);
+      if (!values.ok()) continue;
+      for (const PathValue& v : *values) {
+        switch (p->type) {
+          case SearchParamType::kString: StringFromValue(p, v, out); break;
+          case SearchParamType::kToken: TokenFromValue(p, v, out); break;
+          case SearchParamType::kReference: ReferenceFromValue(impl_->model, p, v, out); break;
+          case SearchParamType::kDate: DateFromValue(p, v, out); break;
+          case SearchParamType::kNumber: NumberFromValue(p, v, out); break;
+          case SearchParamType::kQuantity: QuantityFromValue(p, v, out); break;
+          case SearchParamType::kUri: UriFromValue(p, v, out); break;
+          case SearchParamType::kComposite:
+          case SearchParamType::kSpecial: break;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace sund::fhir

@@ -1,0 +1,147 @@
+#include "http/client.h"
+
+// Asio 1.74's headers use std::exchange without including <utility>.
+#include <utility>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace sund::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr std::uint64_t kMaxResponseBody = std::uint64_t{1} << 32;
+constexpr std::uint32_t kMaxResponseHeader = 1 << 20;
+
+Status Unavailable(std::string message) {
+  return Status(StatusCode::kUnavailable, std::move(message));
+}
+}  // namespace
+
+class Client::Impl {
+ public:
+  Impl(std::string host, uint16_t port) : host_(std::move(host)), port_(port) {}
+
+  Result<ClientResponse> Send(std::string_view method, std::string_view target,
+                              const Headers& headers, std::string_view body) {
+    bool reused = socket_.is_open();
+    bool retry = false;
+    Result<ClientResponse> r = SendOnce(method, target, headers, body, &retry);
+    if (!r.ok() && reused && retry) {
+      Close();
+      r = SendOnce(method, target, headers, body, &retry);
+    }
+    return r;
+  }
+
+  void Close() {
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    buffer_.clear();
+  }
+
+ private:
+  Status Connect() {
+    beast::error_code ec;
+    tcp::resolver resolver(ctx_);
+    auto results = resolver.resolve(host_, std::to_string(port_), ec);
+    if (ec) return Unavailable("http client: cannot resolve " + host_ + ": " + ec.message());
+    asio::connect(socket_, results, ec);
+    if (ec) {
+      return Unavailable("http client: cannot connect to " + host_ + ":" + std::to_string(port_) +
+                         ": " + ec.message());
+    }
+    socket_.set_option(tcp::no_delay(true), ec);
+    buffer_.clear();
+    return Status::Ok();
+  }
+
+  // `*retry` is set when the connection broke before any byte of the response arrived.
+  Result<ClientResponse> SendOnce(std::string_view method, std::string_view target,
+                                  const Headers& headers, std::string_view body, bool* retry) {
+    *retry = false;
+    if (!socket_.is_open()) SUND_RETURN_IF_ERROR(Connect());
+    bhttp::request<bhttp::string_body> req;
+    req.version(11);
+    req.method_string(beast::string_view(method.data(), method.size()));
+    req.target(beast::string_view(target.data(), target.size()));
+    for (const auto& [name, value] : headers.all()) req.insert(name, value);
+    if (!headers.Has("Host")) req.set(bhttp::field::host, host_ + ":" + std::to_string(port_));
+    req.body().assign(body.data(), body.size());
+    if (!headers.Has("Content-Length") && !headers.Has("Transfer-Encoding")) {
+      if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+        req.content_length(body.size());
+      }
+    }
+    beast::error_code ec;
+    bhttp::write(socket_, req, ec);
+    if (ec) {
+      *retry = true;
+      Close();
+      return Unavailable("http client: write failed: " + ec.message());
+    }
+    for (;;) {
+      bhttp::response_parser<bhttp::string_body> parser;
+      parser.body_limit(kMaxResponseBody);
+      parser.header_limit(kMaxResponseHeader);
+      parser.skip(method == "HEAD");
+      std::size_t before = buffer_.size();
+      bhttp::read(socket_, buffer_, parser, ec);
+      if (ec) {
+        *retry = before == 0 && !parser.got_some() &&
+                 (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+                  ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
+        Close();
+        const auto& http_category = bhttp::make_error_code(bhttp::error::bad_target).category();
+        bool parse_error = ec != bhttp::error::end_of_stream &&
+                           ec != bhttp::error::partial_message && ec.category() == http_category;
+        if (parse_error) return InvalidArgument("http client: bad response: " + ec.message());
+        return Unavailable("http client: read failed: " + ec.message());
+      }
+      auto& msg = parser.get();
+      int status = static_cast<int>(msg.result_int());
+      if (status >= 100 && status < 200 && status != 101) continue;  // interim response
+      ClientResponse out;
+      out.status = status;
+      for (const auto& field : msg) {
+        out.headers.Add(std::string(field.name_string()), std::string(field.value()));
+      }
+      out.body = std::move(msg.body());
+      if (!parser.keep_alive()) Close();
+      return out;
+    }
+  }
+
+  std::string host_;
+  uint16_t port_;
+  asio::io_context ctx_{1};
+  tcp::socket socket_{ctx_};
+  beast::flat_buffer buffer_;
+};
+
+Client::Client(std::string host, uint16_t port)
+    : impl_(std::make_unique<Impl>(std::move(host), port)) {}
+Client::~Client() = default;
+
+Result<ClientResponse> Client::Send(std::string_view method, std::string_view target,
+                                    const Headers& headers, std::string_view body) {
+  return impl_->Send(method, target, headers, body);
+}
+
+void Client::Close() { impl_->Close(); }
+
+}  // namespace sund::http

@@ -1,0 +1,46 @@
+// A small blocking HTTP/1.1 client for tests and command-line tools (e.g. `sund import --url`).
+//
+// It keeps one keep-alive connection to host:port and reconnects when the server has closed it;
+// a request that fails on a reused connection before any response byte arrives is retried once
+// on a fresh connection. Interim 1xx responses are skipped. No TLS, no timeouts, no redirects.
+// Thread-safety: one Client per thread (not thread-safe); distinct Clients are independent.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "http/message.h"
+
+namespace sund::http {
+
+struct ClientResponse {
+  int status = 0;
+  Headers headers;
+  std::string body;
+};
+
+class Client {
+ public:
+  Client(std::string host, uint16_t port);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends one request and reads its response. `Host` and `Content-Length` are added unless given.
+  // Errors: kUnavailable when the server cannot be reached or the connection breaks,
+  // kInvalidArgument when the response cannot be parsed.
+  Result<ClientResponse> Send(std::string_view method, std::string_view target,
+                              const Headers& headers = {}, std::string_view body = {});
+
+  // Drops the current connection (the next Send opens a new one).
+  void Close();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sund::http

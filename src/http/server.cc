@@ -1,0 +1,640 @@
+#include "http/server.h"
+
+// Asio 1.74's awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include "core/log.h"
+#include "http/query.h"
+
+// GCC 12 reports a false -Wmismatched-new-delete on Asio 1.74's awaitable frames (their operator
+// new/delete pair is the recycling allocator's).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace sund::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Stream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
+
+namespace {
+
+// A request body buffer larger than this is released after its request instead of being kept
+// for the connection's next request.
+constexpr std::size_t kKeepBodyCapacity = 64 << 10;
+// After an error response the server reads (and drops) what the client still sends, so that
+// closing the socket does not reset the connection before the client has read the response.
+constexpr std::size_t kMaxDrainBytes = 64 << 20;
+constexpr std::chrono::seconds kDrainTimeout{2};
+
+constexpr std::string_view kBodyTooLarge = R"({"error":"request body too large"})";
+constexpr std::string_view kHeaderTooLarge = R"({"error":"request header too large"})";
+constexpr std::string_view kMalformed = R"({"error":"malformed request"})";
+constexpr std::string_view kInternalError = R"({"error":"internal server error"})";
+
+// An IMF-fixdate (RFC 9110 section 5.6.7), formatted at most once a second per thread.
+std::string_view HttpDate() {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  thread_local std::time_t cached = -1;
+  thread_local char buf[40];
+  thread_local std::size_t len = 0;
+  std::time_t now = std::time(nullptr);
+  if (now != cached) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    int n = std::snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                          kDays[tm.tm_wday % 7], tm.tm_mday, kMonths[tm.tm_mon % 12],
+                          tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    len = n > 0 ? static_cast<std::size_t>(n) : 0;
+    cached = now;
+  }
+  return {buf, len};
+}
+
+void AppendNumber(std::string& out, std::uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, static_cast<std::size_t>(end - buf));
+}
+
+// True if a header name or value could break the framing of the response.
+bool HasControlBytes(std::string_view s) {
+  for (char c : s) {
+    if (c == '\r' || c == '\n' || c == '\0') return true;
+  }
+  return false;
+}
+
+bool IsHttpParseError(const beast::error_code& ec) {
+  static const boost::system::error_category& kCategory =
+      bhttp::make_error_code(bhttp::error::bad_target).category();
+  return ec.category() == kCategory;
+}
+
+// Parses one request straight into a sund::http::Request (no intermediate Beast fields).
+class RequestParser final : public bhttp::basic_parser<true> {
+ public:
+  explicit RequestParser(Request& req) : req_(req) {}
+
+  bool expect_continue() const { return expect_continue_; }
+  int version() const { return version_; }
+
+ private:
+  void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target,
+                       int version, beast::error_code&) override {
+    version_ = version;
+    req_.method.assign(method.data(), method.size());
+    req_.target.assign(target.data(), target.size());
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
+    ec = bhttp::error::bad_version;  // unreachable for a request parser
+  }
+  void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
+                     beast::error_code&) override {
+    std::string_view v(value.data(), value.size());
+    if (name == bhttp::field::expect && EqualsIgnoreCase(v, "100-continue")) {
+      expect_continue_ = true;
+    }
+    req_.headers.Add(std::string(name_string.data(), name_string.size()), std::string(v));
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    // The base class has already checked `length` against the body limit.
+    if (length) req_.body.reserve(static_cast<std::size_t>(*length));
+  }
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    req_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
+    req_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  Request& req_;
+  bool expect_continue_ = false;
+  int version_ = 11;
+};
+
+// Fills path and query from target: origin-form "/p?q", absolute-form "http://h/p?q", "*".
+void SplitTarget(Request& req) {
+  std::string_view t = req.target;
+  if (!t.empty() && t.front() != '/' && t != "*") {
+    std::size_t scheme = t.find("://");
+    if (scheme != std::string_view::npos) {
+      std::size_t slash = t.find_first_of("/?", scheme + 3);
+      t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
+    }
+  }
+  std::size_t q = t.find('?');
+  std::string_view path = t.substr(0, q);
+  std::size_t hash = path.find('#');
+  if (hash != std::string_view::npos) path = path.substr(0, hash);
+  if (path.empty()) path = "/";
+  req.path.clear();
+  AppendPercentDecoded(path, false, &req.path);
+  if (q != std::string_view::npos) {
+    std::string_view query = t.substr(q + 1);
+    query = query.substr(0, query.find('#'));
+    req.query.assign(query.data(), query.size());
+  } else {
+    req.query.clear();
+  }
+}
+
+void ResetRequest(Request& req) {
+  req.method.clear();
+  req.target.clear();
+  req.path.clear();
+  req.query.clear();
+  req.headers.Clear();
+  if (req.body.capacity() > kKeepBodyCapacity) {
+    std::string().swap(req.body);
+  } else {
+    req.body.clear();
+  }
+  req.secure = false;
+}
+
+// Writes the status line and header of `resp` into `out`. Returns whether the body is sent.
+bool SerializeHead(const Response& resp, bool head_request, bool keep_alive, int version,
+                   std::string& out) {
+  int code = resp.status;
+  if (code < 100 || code > 999) code = 500;
+  bool no_body = (code >= 100 && code < 200) || code == 204 || code == 304;
+  out.clear();
+  out.append("HTTP/1.1 ");
+  AppendNumber(out, static_cast<std::uint64_t>(code));
+  out.push_back(' ');
+  auto status = bhttp::int_to_status(static_cast<unsigned>(code));
+  if (status != bhttp::status::unknown) {
+    beast::string_view reason = bhttp::obsolete_reason(status);
+    out.append(reason.data(), reason.size());
+  }
+  out.append("\r\n");
+  bool has_server = false;
+  bool has_date = false;
+  for (const auto& [name, value] : resp.headers.all()) {
+    if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding") ||
+        EqualsIgnoreCase(name, "Connection") || name.empty() || HasControlBytes(name) ||
+        HasControlBytes(value)) {
+      continue;
+    }
+    has_server = has_server || EqualsIgnoreCase(name, "Server");
+    has_date = has_date || EqualsIgnoreCase(name, "Date");
+    out.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!has_server) out.append("Server: sund\r\n");
+  if (!has_date) out.append("Date: ").append(HttpDate()).append("\r\n");
+  if (!no_body) {
+    out.append("Content-Length: ");
+    AppendNumber(out, resp.body.size());
+    out.append("\r\n");
+  }
+  if (!keep_alive) {
+    out.append("Connection: close\r\n");
+  } else if (version < 11) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+  return !no_body && !head_request;
+}
+
+Response ErrorResponse(int status, std::string_view body) {
+  Response r;
+  r.status = status;
+  r.headers.Add("Content-Type", "application/json");
+  r.body.assign(body);
+  return r;
+}
+
+}  // namespace
+
+// One network thread: its io_context and the connections that live on it.
+struct IoThread;
+
+struct Connection {
+  Connection(IoThread& owner, Socket socket);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  IoThread& io;
+  Stream stream;
+  bool idle = true;  // waiting for the first byte of a request
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+};
+
+struct IoThread {
+  asio::io_context ctx{1};
+  std::optional<asio::executor_work_guard<Executor>> work;
+  Connection* connections = nullptr;  // intrusive list, touched only on this thread
+  std::thread thread;
+};
+
+Connection::Connection(IoThread& owner, Socket socket) : io(owner), stream(std::move(socket)) {
+  next = io.connections;
+  if (next != nullptr) next->prev = this;
+  io.connections = this;
+}
+
+Connection::~Connection() {
+  if (prev != nullptr) {
+    prev->next = next;
+  } else {
+    io.connections = next;
+  }
+  if (next != nullptr) next->prev = prev;
+}
+
+class Server::Impl {
+ public:
+  Impl(ServerOptions options, Handler handler, std::function<bool(const Request&)> runs_inline)
+      : options_(std::move(options)),
+        handler_(std::move(handler)),
+        runs_inline_(std::move(runs_inline)) {
+    unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+    int io_threads = options_.io_threads > 0 ? options_.io_threads : static_cast<int>(hw);
+    worker_threads_ =
+        options_.worker_threads > 0 ? options_.worker_threads : static_cast<int>(std::max(2u, hw));
+    for (int i = 0; i < io_threads; ++i) io_.push_back(std::make_unique<IoThread>());
+  }
+
+  ~Impl() { Stop(); }
+
+  Status Start();
+  void Stop() {
+    RequestStop();
+    Join();
+  }
+  void Wait();
+  void InstallSignalHandlers();
+  uint16_t port() const { return port_.load(std::memory_order_acquire); }
+
+ private:
+  void RequestStop();
+  void Join();
+  bool OnOwnThread();
+
+  asio::awaitable<void> AcceptLoop();
+  asio::awaitable<void> Session(IoThread& io, Socket socket);
+  asio::awaitable<void> Dispatch(IoThread& io, Request& req, Response& resp);
+  asio::awaitable<void> FailRead(Connection& conn, const beast::error_code& ec);
+  void CallHandler(Request& req, Response& resp) noexcept;
+
+  const ServerOptions options_;
+  const Handler handler_;
+  const std::function<bool(const Request&)> runs_inline_;
+  int worker_threads_ = 2;
+  std::vector<std::unique_ptr<IoThread>> io_;
+  std::optional<tcp::acceptor> acceptor_;  // on io_[0]
+  std::optional<asio::signal_set> signals_;  // on io_[0]
+  std::optional<asio::thread_pool> pool_;
+  std::atomic<uint16_t> port_{0};
+  std::atomic<bool> stopping_{false};
+
+  std::mutex mu_;  // guards the three flags below
+  std::condition_variable stop_cv_;
+  bool started_ = false;
+  bool stop_requested_ = false;
+  bool joined_ = false;
+  std::mutex join_mu_;  // serialises joining
+};
+
+Status Server::Impl::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_ || stop_requested_) return Internal("http: server already started or stopped");
+  IoThread& first = *io_.front();
+  beast::error_code ec;
+  tcp::resolver resolver(first.ctx);
+  auto results = resolver.resolve(options_.host, std::to_string(options_.port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) {
+    return InvalidArgument("http: cannot resolve host '" + options_.host + "': " + ec.message());
+  }
+  tcp::endpoint endpoint = results.begin()->endpoint();
+  std::string where = options_.host + ":" + std::to_string(options_.port);
+  acceptor_.emplace(first.ctx);
+  acceptor_->open(endpoint.protocol(), ec);
+  if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(endpoint, ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    acceptor_.reset();
+    return Status(StatusCode::kUnavailable,
+                  "http: cannot listen on " + where + ": " + ec.message());
+  }
+  port_.store(acceptor_->local_endpoint(ec).port(), std::memory_order_release);
+  pool_.emplace(static_cast<std::size_t>(worker_threads_));
+  asio::co_spawn(first.ctx, AcceptLoop(), asio::detached);
+  for (auto& io : io_) {
+    io->work.emplace(io->ctx.get_executor());
+    io->thread = std::thread([ctx = &io->ctx] {
+      for (;;) {
+        try {
+          ctx->run();
+          return;
+        } catch (const std::exception& e) {
+          log::Error("http: network thread caught: {}", e.what());
+        }
+      }
+    });
+  }
+  started_ = true;
+  return Status::Ok();
+}
+
+void Server::Impl::RequestStop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_requested_) return;
+    stop_requested_ = true;
+    stopping_.store(true, std::memory_order_release);
+    if (!started_) {
+      stop_cv_.notify_all();
+      return;
+    }
+  }
+  stop_cv_.notify_all();
+  asio::post(io_.front()->ctx, [this] {
+    beast::error_code ec;
+    if (acceptor_) acceptor_->close(ec);
+    if (signals_) signals_->cancel(ec);
+  });
+  for (auto& io : io_) {
+    asio::post(io->ctx, [io = io.get()] {
+      // Connections waiting for a new request are closed; the others close after answering.
+      for (Connection* c = io->connections; c != nullptr; c = c->next) {
+        if (c->idle) c->stream.cancel();
+      }
+      io->work.reset();
+    });
+  }
+}
+
+bool Server::Impl::OnOwnThread() {
+  auto self = std::this_thread::get_id();
+  for (const auto& io : io_) {
+    if (io->thread.get_id() == self) return true;
+  }
+  return pool_ && pool_->get_executor().running_in_this_thread();
+}
+
+void Server::Impl::Join() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!started_) return;
+  }
+  if (OnOwnThread()) return;  // the thread calling Wait() or the destructor joins
+  std::lock_guard<std::mutex> lock(join_mu_);
+  if (joined_) return;
+  for (auto& io : io_) {
+    if (io->thread.joinable()) io->thread.join();
+  }
+  // Every session has ended, so nothing more reaches the pool.
+  if (pool_) pool_->join();
+  joined_ = true;
+}
+
+void Server::Impl::Wait() {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!started_) return;
+    stop_cv_.wait(lock, [this] { return stop_requested_; });
+  }
+  Join();
+}
+
+void Server::Impl::InstallSignalHandlers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (signals_ || stop_requested_) return;
+  signals_.emplace(io_.front()->ctx, SIGINT, SIGTERM);
+  signals_->async_wait([this](const beast::error_code& ec, int signal) {
+    if (ec) return;
+    log::Info("http: signal {} received, stopping", signal);
+    RequestStop();
+  });
+}
+
+asio::awaitable<void> Server::Impl::AcceptLoop() {
+  std::size_t next = 0;
+  asio::steady_timer backoff(io_.front()->ctx);
+  for (;;) {
+    IoThread& target = *io_[next++ % io_.size()];
+    beast::error_code ec;
+    Socket socket =
+        co_await acceptor_->async_accept(target.ctx, asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_.load(std::memory_order_acquire)) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      // Out of descriptors and the like: say so and retry shortly rather than spin.
+      log::Warn("http: accept failed: {}", ec.message());
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    asio::co_spawn(target.ctx, Session(target, std::move(socket)), asio::detached);
+  }
+}
+
+void Server::Impl::CallHandler(Request& req, Response& resp) noexcept {
+  try {
+    resp = handler_(req);
+    return;
+  } catch (const std::exception& e) {
+    log::Error("http: handler threw an exception: {}", e.what());
+  } catch (...) {
+    log::Error("http: handler threw a non-standard exception");
+  }
+  resp = ErrorResponse(500, kInternalError);
+}
+
+asio::awaitable<void> Server::Impl::Dispatch(IoThread& io, Request& req, Response& resp) {
+  bool run_inline = false;
+  if (runs_inline_) {
+    try {
+      run_inline = runs_inline_(req);
+    } catch (const std::exception& e) {
+      log::Error("http: runs_inline threw an exception: {}", e.what());
+    } catch (...) {
+      log::Error("http: runs_inline threw a non-standard exception");
+    }
+  }
+  if (run_inline) {
+    CallHandler(req, resp);
+    co_return;
+  }
+  // Hop to the pool, run the handler there, and resume this coroutine back on its own thread.
+  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+      [this, &io, &req, &resp](auto resume) {
+        asio::post(*pool_, [this, &io, &req, &resp, resume = std::move(resume),
+                            work = asio::make_work_guard(io.ctx)]() mutable {
+          CallHandler(req, resp);
+          asio::post(io.ctx, std::move(resume));
+        });
+      },
+      asio::use_awaitable);
+}
+
+asio::awaitable<void> Server::Impl::FailRead(Connection& conn, const beast::error_code& ec) {
+  Response resp;
+  if (ec == bhttp::error::body_limit) {
+    resp = ErrorResponse(413, kBodyTooLarge);
+  } else if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+    resp = ErrorResponse(431, kHeaderTooLarge);
+  } else if (IsHttpParseError(ec) && ec != bhttp::error::end_of_stream &&
+             ec != bhttp::error::partial_message) {
+    resp = ErrorResponse(400, kMalformed);
+  } else {
+    co_return;  // the peer went away, timed out, or the server is stopping
+  }
+  std::string head;
+  SerializeHead(resp, false, false, 11, head);
+  std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(resp.body)};
+  beast::error_code wec;
+  conn.stream.expires_after(kDrainTimeout);
+  co_await asio::async_write(conn.stream, buffers, asio::redirect_error(asio::use_awaitable, wec));
+  if (wec) co_return;
+  conn.stream.socket().shutdown(tcp::socket::shutdown_send, wec);
+  // Drain (bounded in bytes and time) so that close() does not reset the connection while the
+  // client is still sending, which could discard the response before the client reads it.
+  std::array<char, 16 << 10> scratch;
+  std::size_t drained = 0;
+  while (drained < kMaxDrainBytes) {
+    std::size_t n = co_await conn.stream.async_read_some(
+        asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, wec));
+    if (wec) break;
+    drained += n;
+  }
+}
+
+asio::awaitable<void> Server::Impl::Session(IoThread& io, Socket socket) {
+  Connection conn(io, std::move(socket));
+  if (stopping_.load(std::memory_order_acquire)) co_return;
+  beast::error_code ec;
+  std::string remote;
+  {
+    auto endpoint = conn.stream.socket().remote_endpoint(ec);
+    if (!ec) remote = endpoint.address().to_string();
+  }
+  beast::flat_buffer buffer;
+  Request req;
+  Response resp;
+  std::string head;
+  std::optional<RequestParser> parser;
+  for (;;) {
+    ResetRequest(req);
+    req.remote_address = remote;
+    parser.emplace(req);
+    parser->header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(options_.max_header_bytes, UINT32_MAX)));
+    parser->body_limit(options_.max_body_bytes);
+    conn.idle = buffer.size() == 0;
+    if (conn.idle && stopping_.load(std::memory_order_acquire)) break;
+
+    conn.stream.expires_after(options_.idle_timeout);
+    co_await bhttp::async_read_header(conn.stream, buffer, *parser,
+                                      asio::redirect_error(asio::use_awaitable, ec));
+    conn.idle = false;
+    if (!ec && !parser->is_done()) {
+      if (parser->expect_continue()) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        co_await asio::async_write(conn.stream, asio::buffer(kContinue.data(), kContinue.size()),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) break;
+      }
+      conn.stream.expires_after(options_.idle_timeout);
+      co_await bhttp::async_read(conn.stream, buffer, *parser,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) {
+      co_await FailRead(conn, ec);
+      break;
+    }
+
+    bool keep_alive = parser->keep_alive();
+    int version = parser->version();
+    bool head_request = req.method == "HEAD";
+    SplitTarget(req);
+    co_await Dispatch(io, req, resp);
+
+    if (stopping_.load(std::memory_order_acquire) ||
+        EqualsIgnoreCase(resp.headers.Get("Connection"), "close")) {
+      keep_alive = false;
+    }
+    bool send_body = SerializeHead(resp, head_request, keep_alive, version, head);
+    std::array<asio::const_buffer, 2> buffers{
+        asio::buffer(head), send_body ? asio::buffer(resp.body) : asio::const_buffer()};
+    conn.stream.expires_after(options_.idle_timeout);
+    co_await asio::async_write(conn.stream, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !keep_alive) break;
+    resp.headers.Clear();
+    resp.body.clear();
+    resp.status = 200;
+  }
+  if (conn.stream.socket().is_open()) {
+    conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+}
+
+Server::Server(ServerOptions options, Handler handler,
+               std::function<bool(const Request&)> runs_inline)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler),
+                                   std::move(runs_inline))) {}
+
+Server::~Server() = default;
+
+Status Server::Start() { return impl_->Start(); }
+uint16_t Server::port() const { return impl_->port(); }
+void Server::Stop() { impl_->Stop(); }
+void Server::Wait() { impl_->Wait(); }
+void Server::InstallSignalHandlers() { impl_->InstallSignalHandlers(); }
+
+}  // namespace sund::http

@@ -1,0 +1,77 @@
+// An HTTP/1.1 server (RFC 9112) on Boost.Beast/Asio with C++20 coroutines; it knows nothing of
+// FHIR and does no routing: one Handler answers every request.
+//
+// Network threads each run their own io_context; a connection lives on one of them and handles
+// its requests one after another (keep-alive, pipelined input is buffered and answered in
+// order). `runs_inline(request)` decides per request whether the handler runs right there on the
+// network thread (bounded work only, e.g. a point read) or on the worker pool (anything that may
+// block). The server adds `Date` and `Server: sund` (unless the handler set them) and
+// `Content-Length` (replacing any Content-Length, Transfer-Encoding or Connection field from the
+// handler; `Connection: close` from the handler closes after the response), answers HEAD without a
+// body, handles `Expect: 100-continue`, answers malformed requests with 400 and closes, bodies
+// over `max_body_bytes` with 413 and closes, and turns a handler exception into a 500 (the
+// exception's what() is logged, never request content).
+//
+// Thread-safety: `handler` and `runs_inline` are called concurrently from many threads. Start,
+// Stop, Wait and port may be called from any thread; Stop is idempotent and may be called from a
+// signal-handling thread or from inside a handler (then it only begins the shutdown, and the
+// thread that calls Wait or the destructor joins). Boost types stay in server.cc (pimpl).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "http/message.h"
+
+namespace sund::http {
+
+using Handler = std::function<Response(Request&)>;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;       // 0 picks a free port
+  int io_threads = 0;      // 0: hardware_concurrency
+  int worker_threads = 0;  // 0: max(2, hardware_concurrency)
+  std::size_t max_body_bytes = 16 << 20;    // larger bodies get 413 without calling the handler
+  std::size_t max_header_bytes = 64 << 10;  // request line + fields; larger get 431
+  std::chrono::seconds idle_timeout{60};    // a connection silent this long is closed
+};
+
+class Server {
+ public:
+  // `handler` produces responses; `runs_inline(req)` says whether the handler may run on the
+  // network thread (bounded point reads) or must run on the worker pool (everything else).
+  // A null `runs_inline` means "always the pool".
+  Server(ServerOptions options, Handler handler, std::function<bool(const Request&)> runs_inline);
+  ~Server();  // stops and joins
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds, listens and starts the threads. Errors: kUnavailable when the address cannot be bound
+  // (in use, not local), kInvalidArgument when the host does not resolve, kInternal when called
+  // twice.
+  Status Start();
+  // The bound port, after a successful Start; 0 before.
+  uint16_t port() const;
+  // Graceful: stops accepting, closes connections waiting for a request, lets requests being
+  // read or handled finish and be answered with `Connection: close` (pipelined requests behind
+  // them are dropped), then joins the threads. Idempotent. Called from a thread of this server
+  // (a handler) it only begins the shutdown; Wait() or the destructor then joins.
+  void Stop();
+  // Blocks until Stop() was called (or SIGINT/SIGTERM after InstallSignalHandlers), then
+  // finishes the shutdown as Stop does. Returns at once if the server never started.
+  void Wait();
+  // SIGINT/SIGTERM -> Stop(). Call at most once, before Start or after it.
+  void InstallSignalHandlers();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sund::http

@@ -1,0 +1,544 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "http/client.h"
+
+namespace sund::http {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+// A plain POSIX socket for sending bytes a well-behaved client would not send. Reads give up
+// after 10 s so that a server bug fails the test instead of hanging it.
+class RawConnection {
+ public:
+  struct RawResponse {
+    int status = 0;
+    std::string head;
+    std::string body;
+  };
+
+  explicit RawConnection(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~RawConnection() { ::close(fd_); }
+
+  bool connected() const { return connected_; }
+
+  bool Write(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  // Reads one response; the body length comes from Content-Length (none for HEAD).
+  std::optional<RawResponse> ReadResponse(bool head_request = false) {
+    std::size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return std::nullopt;
+    }
+    RawResponse r;
+    r.head = buf_.substr(0, end + 4);
+    buf_.erase(0, end + 4);
+    r.status = std::stoi(r.head.substr(9, 3));
+    std::size_t length = 0;
+    std::size_t cl = r.head.find("\r\nContent-Length: ");
+    if (cl != std::string::npos && !head_request) {
+      length = std::stoul(r.head.substr(cl + 18));
+    }
+    while (buf_.size() < length) {
+      if (!Fill()) return std::nullopt;
+    }
+    r.body = buf_.substr(0, length);
+    buf_.erase(0, length);
+    return r;
+  }
+
+  // True if the peer closes the connection with nothing more to read.
+  bool ReadsEof() {
+    if (!buf_.empty()) return false;
+    char c;
+    return ::recv(fd_, &c, 1, 0) == 0;
+  }
+
+  std::string ReadToEof() {
+    while (Fill()) {
+    }
+    return std::move(buf_);
+  }
+
+ private:
+  bool Fill() {
+    char tmp[16384];
+    ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
+    if (n <= 0) return false;
+    buf_.append(tmp, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string buf_;
+};
+
+// "method|path|query|x-test|body", so a test can see what the handler saw.
+Response Echo(Request& req) {
+  Response r;
+  r.headers.Add("Content-Type", "text/plain");
+  r.body = req.method + "|" + req.path + "|" + req.query + "|" +
+           std::string(req.headers.Get("x-test")) + "|" + req.body;
+  return r;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void StartServer(Handler handler, std::function<bool(const Request&)> runs_inline = nullptr,
+                   ServerOptions options = {}) {
+    options.port = 0;
+    options.io_threads = 2;
+    options.worker_threads = 2;
+    server_ = std::make_unique<Server>(std::move(options), std::move(handler),
+                                       std::move(runs_inline));
+    Status s = server_->Start();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    ASSERT_NE(server_->port(), 0);
+    client_ = std::make_unique<Client>("127.0.0.1", server_->port());
+  }
+
+  void TearDown() override {
+    client_.reset();
+    server_.reset();
+  }
+
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(ServerTest, GetEchoesPathQueryAndHeaders) {
+  StartServer(Echo);
+  Headers h;
+  h.Add("X-Test", "hello");
+  auto r = client_->Send("GET", "/fhir/Pa%20tient?name=J%C3%B8rgen+H&_count=2", h);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "GET|/fhir/Pa tient|name=J%C3%B8rgen+H&_count=2|hello|");
+  EXPECT_EQ(r->headers.Get("Server"), "sund");
+  EXPECT_THAT(std::string(r->headers.Get("Date")), HasSubstr(" GMT"));
+  EXPECT_EQ(r->headers.Get("Content-Length"), std::to_string(r->body.size()));
+  EXPECT_EQ(r->headers.Get("Content-Type"), "text/plain");
+}
+
+TEST_F(ServerTest, PassesRemoteAddressAndRepeatedHeaders) {
+  StartServer([](Request& req) {
+    Response r;
+    std::string seen;
+    for (const auto& [name, value] : req.headers.all()) {
+      if (EqualsIgnoreCase(name, "X-Multi")) seen += value + ";";
+    }
+    r.body = req.remote_address + " " + seen;
+    r.headers.Add("Link", "<a>");
+    r.headers.Add("Link", "<b>");
+    return r;
+  });
+  Headers h;
+  h.Add("X-Multi", "1");
+  h.Add("x-multi", "2");
+  auto r = client_->Send("GET", "/", h);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "127.0.0.1 1;2;");
+  int links = 0;
+  for (const auto& [name, value] : r->headers.all()) links += name == "Link";
+  EXPECT_EQ(links, 2);
+}
+
+TEST_F(ServerTest, PostBodyRoundTrip) {
+  StartServer(Echo);
+  std::string body(300000, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 7);
+  auto r = client_->Send("POST", "/upload", {}, body);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "POST|/upload|||" + body);
+}
+
+TEST_F(ServerTest, ChunkedRequestBody) {
+  StartServer(Echo);
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Write(
+      "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  auto r = c.ReadResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "POST|/c|||hello world");
+}
+
+TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  StartServer(Echo);
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  for (int i = 0; i < 200; ++i) {
+    std::string path = "/r" + std::to_string(i);
+    ASSERT_TRUE(c.Write("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c.ReadResponse();
+    ASSERT_TRUE(r) << "request " << i;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "GET|" + path + "|||");
+    EXPECT_THAT(r->head, Not(HasSubstr("Connection: close")));
+  }
+  // The client's own connection is reused as well.
+  for (int i = 0; i < 200; ++i) {
+    auto r = client_->Send("GET", "/k");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+}
+
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  StartServer(Echo, [](const Request& req) { return req.path != "/pool"; });
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Write(
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /pool HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
+      "GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  for (const char* want : {"GET|/a|||", "GET|/pool|||", "POST|/b|||xyz", "GET|/c|||"}) {
+    auto r = c.ReadResponse();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, want);
+  }
+  EXPECT_TRUE(c.ReadsEof());
+}
+
+TEST_F(ServerTest, HeadSendsLengthWithoutBody) {
+  StartServer([](Request& req) {
+    Response r;
+    r.body = "0123456789";
+    return r;
+  });
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Write("HEAD /x HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto head = c.ReadResponse(/*head_request=*/true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_THAT(head->head, HasSubstr("Content-Length: 10\r\n"));
+  auto get = c.ReadResponse();
+  ASSERT_TRUE(get);  // would be garbled had the HEAD response carried a body
+  EXPECT_EQ(get->status, 200);
+  EXPECT_EQ(get->body, "0123456789");
+
+  auto r = client_->Send("HEAD", "/x");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "");
+  EXPECT_EQ(r->headers.Get("Content-Length"), "10");
+}
+
+TEST_F(ServerTest, NoContentHasNoLength) {
+  StartServer([](Request&) {
+    Response r;
+    r.status = 204;
+    r.body = "ignored";
+    return r;
+  });
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Write("DELETE /x HTTP/1.1\r\nHost: x\r\n\r\nDELETE /y HTTP/1.1\r\nHost: x\r\n\r\n");
+  for (int i = 0; i < 2; ++i) {
+    auto r = c.ReadResponse();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 204);
+    EXPECT_THAT(r->head, Not(HasSubstr("Content-Length")));
+    EXPECT_EQ(r->body, "");
+  }
+}
+
+TEST_F(ServerTest, ExpectContinueGetsInterimResponse) {
+  StartServer(Echo);
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Write("PUT /p HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+  auto interim = c.ReadResponse();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->status, 100);
+  c.Write("data");
+  auto r = c.ReadResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "PUT|/p|||data");
+}
+
+TEST_F(ServerTest, OversizedBodyGets413WithoutCallingHandler) {
+  std::atomic<int> calls{0};
+  ServerOptions options;
+  options.max_body_bytes = 1024;
+  StartServer(
+      [&](Request& req) {
+        ++calls;
+        return Echo(req);
+      },
+      nullptr, options);
+  auto r = client_->Send("POST", "/big", {}, std::string(1 << 20, 'x'));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(r->headers.Get("Content-Type"), "application/json");
+  EXPECT_EQ(r->body, R"({"error":"request body too large"})");
+  EXPECT_EQ(r->headers.Get("Connection"), "close");
+
+  // A body of exactly the limit is fine, and so is the next request on a new connection.
+  r = client_->Send("POST", "/ok", {}, std::string(1024, 'y'));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(calls.load(), 1);
+
+  // Chunked bodies are counted too, and Expect: 100-continue gets no 100 when too large.
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Write("POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" +
+          std::string(0x800, 'z') + "\r\n0\r\n\r\n");
+  auto chunked = c.ReadResponse();
+  ASSERT_TRUE(chunked);
+  EXPECT_EQ(chunked->status, 413);
+
+  RawConnection e(server_->port());
+  ASSERT_TRUE(e.connected());
+  e.Write("PUT /p HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n");
+  auto refused = e.ReadResponse();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 413);
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST_F(ServerTest, GarbageGets400AndConnectionClosed) {
+  std::atomic<int> calls{0};
+  StartServer([&](Request& req) {
+    ++calls;
+    return Echo(req);
+  });
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Write(std::string("\x16\x03\x01\x02\x00garbage \x01\x02\r\n\r\n", 20));
+  std::string all = c.ReadToEof();
+  EXPECT_THAT(all, StartsWith("HTTP/1.1 400 "));
+  EXPECT_THAT(all, HasSubstr("Connection: close\r\n"));
+  EXPECT_EQ(calls.load(), 0);
+
+  RawConnection bad_version(server_->port());
+  ASSERT_TRUE(bad_version.connected());
+  bad_version.Write("GET / HTTP/9.9\r\nHost: x\r\n\r\n");
+  EXPECT_THAT(bad_version.ReadToEof(), StartsWith("HTTP/1.1 400 "));
+
+  // The server still serves.
+  auto r = client_->Send("GET", "/after");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(ServerTest, HugeHeaderGets431) {
+  ServerOptions options;
+  options.max_header_bytes = 4096;
+  StartServer(Echo, nullptr, options);
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Write("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(8000, 'a') + "\r\n\r\n");
+  EXPECT_THAT(c.ReadToEof(), StartsWith("HTTP/1.1 431 "));
+}
+
+TEST_F(ServerTest, IdleConnectionIsClosedAfterTimeout) {
+  ServerOptions options;
+  options.idle_timeout = std::chrono::seconds(1);
+  StartServer(Echo, nullptr, options);
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Write("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(c.ReadResponse());
+  EXPECT_TRUE(c.ReadsEof());  // the server closes the silent connection (within ~1 s)
+}
+
+TEST_F(ServerTest, HandlerExceptionGives500AndServerKeepsServing) {
+  StartServer(
+      [](Request& req) -> Response {
+        if (req.path == "/throw") throw std::runtime_error("boom");
+        if (req.path == "/throw-int") throw 42;
+        return Echo(req);
+      },
+      [](const Request& req) { return req.query == "inline"; });
+  for (const char* target : {"/throw", "/throw-int", "/throw?inline", "/throw-int?inline"}) {
+    auto r = client_->Send("GET", target);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->status, 500) << target;
+    EXPECT_THAT(r->body, Not(HasSubstr("boom")));
+  }
+  auto r = client_->Send("GET", "/fine");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(ServerTest, InlineAndPoolHandlersBothWork) {
+  std::mutex mu;
+  std::set<std::thread::id> inline_threads;
+  std::set<std::thread::id> pool_threads;
+  StartServer(
+      [&](Request& req) {
+        std::lock_guard<std::mutex> lock(mu);
+        (req.path == "/inline" ? inline_threads : pool_threads).insert(std::this_thread::get_id());
+        return Echo(req);
+      },
+      [](const Request& req) { return req.path == "/inline"; });
+  for (int i = 0; i < 50; ++i) {
+    for (const char* path : {"/inline", "/pool"}) {
+      Client client("127.0.0.1", server_->port());  // new connections spread over io threads
+      auto r = client.Send("GET", path);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->body, std::string("GET|") + path + "|||");
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_FALSE(inline_threads.empty());
+  EXPECT_FALSE(pool_threads.empty());
+  for (auto id : pool_threads) EXPECT_EQ(inline_threads.count(id), 0u);
+}
+
+TEST_F(ServerTest, ConcurrentClientsAllSucceed) {
+  StartServer(Echo, [](const Request& req) { return req.query.empty(); });
+  constexpr int kThreads = 8;
+  constexpr int kRequests = 200;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Client client("127.0.0.1", server_->port());
+      for (int i = 0; i < kRequests; ++i) {
+        std::string body = std::to_string(t) + ":" + std::to_string(i);
+        std::string target = i % 2 ? "/t?pool" : "/t";
+        auto r = client.Send("POST", target, {}, body);
+        if (r.ok() && r->status == 200 &&
+            r->body == "POST|/t|" + std::string(i % 2 ? "pool" : "") + "||" + body) {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kThreads * kRequests);
+}
+
+// Connect attempts succeed until the server has closed its listening socket.
+bool CanConnect(uint16_t port) { return RawConnection(port).connected(); }
+
+TEST_F(ServerTest, StopFinishesInFlightRequests) {
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> release_future = release.get_future().share();
+  StartServer([&](Request& req) {
+    if (req.path == "/slow") {
+      entered.set_value();
+      release_future.wait();
+      Response r;
+      r.body = "slow done";
+      return r;
+    }
+    return Echo(req);
+  });
+  // An idle keep-alive connection must not hold up Stop().
+  ASSERT_TRUE(client_->Send("GET", "/warm").ok());
+
+  std::future<Result<ClientResponse>> slow = std::async(std::launch::async, [&] {
+    Client c("127.0.0.1", server_->port());
+    return c.Send("GET", "/slow");
+  });
+  entered.get_future().wait();
+  uint16_t port = server_->port();
+  std::thread stopper([&] { server_->Stop(); });
+  while (CanConnect(port)) std::this_thread::yield();
+  release.set_value();
+  stopper.join();
+
+  Result<ClientResponse> r = slow.get();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "slow done");
+  EXPECT_EQ(r->headers.Get("Connection"), "close");
+  server_->Stop();  // idempotent
+}
+
+TEST_F(ServerTest, StopFromHandlerEndsWait) {
+  StartServer([&](Request& req) {
+    if (req.path == "/shutdown") server_->Stop();
+    return Echo(req);
+  });
+  auto r = client_->Send("POST", "/shutdown");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->headers.Get("Connection"), "close");
+  server_->Wait();
+  EXPECT_FALSE(CanConnect(server_->port()));
+}
+
+TEST_F(ServerTest, StartFailsWhenPortInUse) {
+  StartServer(Echo);
+  ServerOptions options;
+  options.port = server_->port();
+  Server second(options, Echo, nullptr);
+  Status s = second.Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  second.Wait();  // never started: returns at once
+}
+
+TEST(ServerLifecycleTest, StopWithoutStartAndDestroyWithoutStop) {
+  Server never({}, Echo, nullptr);
+  never.Stop();
+  never.Wait();
+  Server running({}, Echo, nullptr);
+  ASSERT_TRUE(running.Start().ok());
+  // Destructor stops and joins.
+}
+
+TEST(ClientTest, UnreachableServerIsUnavailable) {
+  uint16_t port;
+  {
+    Server s({}, Echo, nullptr);
+    ASSERT_TRUE(s.Start().ok());
+    port = s.port();
+  }
+  Client client("127.0.0.1", port);
+  auto r = client.Send("GET", "/");
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace sund::http

@@ -1,0 +1,59 @@
+#include "storage/sqlite/internal/db.h"
+
+namespace sund::storage::sqlite {
+
+Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bool read_only) {
+  sqlite3* db = nullptr;
+  int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+              SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Internal("cannot open database " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 30'000);
+  sqlite3_extended_result_codes(db, 0);
+  return std::unique_ptr<Connection>(new Connection(db));
+}
+
+Connection::~Connection() {
+  for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+Status Connection::Exec(const std::string& sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    if (rc == SQLITE_BUSY) return Status(StatusCode::kUnavailable, "database busy");
+    return Internal("sqlite: " + msg);
+  }
+  return Status::Ok();
+}
+
+Result<sqlite3_stmt*> Connection::Prepare(const std::string& sql) {
+  auto it = cache_.find(sql);
+  if (it != cache_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) return Internal(std::string("sqlite prepare: ") + sqlite3_errmsg(db_));
+  // Bound the cache: search SQL varies with the query's shape.
+  if (cache_.size() > 512) {
+    for (auto i = cache_.begin(); i != cache_.end();) {
+      if (sqlite3_stmt_busy(i->second) == 0) {
+        sqlite3_finalize(i->second);
+        i = cache_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  cache_.emplace(sql, stmt);
+  return stmt;
+}
+
+}  // namespace sund::storage::sqlite

@@ -1,0 +1,369 @@
+#include "storage/sqlite/internal/search_sql.h"
+
+#include <cmath>
+
+namespace sund::storage::sqlite {
+
+using fhir::Modifier;
+using fhir::Prefix;
+using fhir::SearchParamType;
+using fhir::SpecialParam;
+
+namespace {
+
+const char* TableFor(SearchParamType t) {
+  switch (t) {
+    case SearchParamType::kString: return "idx_string";
+    case SearchParamType::kToken: return "idx_token";
+    case SearchParamType::kReference: return "idx_reference";
+    case SearchParamType::kDate: return "idx_date";
+    case SearchParamType::kNumber: return "idx_number";
+    case SearchParamType::kQuantity: return "idx_quantity";
+    case SearchParamType::kUri: return "idx_uri";
+    default: return nullptr;
+  }
+}
+
+// The smallest string greater than every string starting with `prefix` (byte order).
+std::string PrefixUpperBound(std::string prefix) {
+  while (!prefix.empty()) {
+    unsigned char last = static_cast<unsigned char>(prefix.back());
+    if (last < 0xFF) {
+      prefix.back() = static_cast<char>(last + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return std::string(1, '\xFF');
+}
+
+std::string EscapeLike(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '%' || c == '_' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+// Range comparison of a stored range [rlo, rhi] against the search range [lo, hi] (FHIR R4
+// search 3.1.1.4.2, prefixes on ranges).
+std::string RangeClause(Prefix p, const std::string& rlo, const std::string& rhi, Param lo,
+                        Param hi, std::vector<Param>& params) {
+  switch (p) {
+    case Prefix::kEq:
+      params.push_back(lo);
+      params.push_back(hi);
+      return "(" + rlo + " >= ? AND " + rhi + " <= ?)";
+    case Prefix::kNe:
+      params.push_back(lo);
+      params.push_back(hi);
+      return "NOT (" + rlo + " >= ? AND " + rhi + " <= ?)";
+    case Prefix::kGt:
+      params.push_back(hi);
+      return "(" + rhi + " > ?)";
+    case Prefix::kLt:
+      params.push_back(lo);
+      return "(" + rlo + " < ?)";
+    case Prefix::kGe:
+      params.push_back(hi);
+      params.push_back(lo);
+      params.push_back(hi);
+      return "(" + rhi + " > ? OR (" + rlo + " >= ? AND " + rhi + " <= ?))";
+    case Prefix::kLe:
+      params.push_back(lo);
+      params.push_back(lo);
+      params.push_back(hi);
+      return "(" + rlo + " < ? OR (" + rlo + " >= ? AND " + rhi + " <= ?))";
+    case Prefix::kSa:
+      params.push_back(hi);
+      return "(" + rlo + " > ?)";
+    case Prefix::kEb:
+      params.push_back(lo);
+      return "(" + rhi + " < ?)";
+    case Prefix::kAp:
+      params.push_back(hi);
+      params.push_back(lo);
+      return "(" + rlo + " <= ? AND " + rhi + " >= ?)";
+  }
+  return "0";
+}
+
+// A point value v compared with the search value (value `x`, precision range [lo, hi)).
+std::string PointClause(Prefix p, const std::string& col, double x, double lo, double hi,
+                        std::vector<Param>& params) {
+  switch (p) {
+    case Prefix::kEq:
+      params.emplace_back(lo);
+      params.emplace_back(hi);
+      return "(" + col + " >= ? AND " + col + " < ?)";
+    case Prefix::kNe:
+      params.emplace_back(lo);
+      params.emplace_back(hi);
+      return "NOT (" + col + " >= ? AND " + col + " < ?)";
+    case Prefix::kGt:
+    case Prefix::kSa:
+      params.emplace_back(x);
+      return "(" + col + " > ?)";
+    case Prefix::kLt:
+    case Prefix::kEb:
+      params.emplace_back(x);
+      return "(" + col + " < ?)";
+    case Prefix::kGe:
+      params.emplace_back(x);
+      return "(" + col + " >= ?)";
+    case Prefix::kLe:
+      params.emplace_back(x);
+      return "(" + col + " <= ?)";
+    case Prefix::kAp: {
+      double w = std::fabs(x) * 0.1;
+      params.emplace_back(x - w);
+      params.emplace_back(x + w);
+      return "(" + col + " >= ? AND " + col + " <= ?)";
+    }
+  }
+  return "0";
+}
+
+}  // namespace
+
+std::string SearchSql::NextAlias() { return "a" + std::to_string(++alias_counter_); }
+
+Result<std::string> SearchSql::ValueClause(const fhir::SearchCriterion& c,
+                                           const fhir::SearchValue& v, std::string_view type,
+                                           std::vector<Param>& params) {
+  switch (c.type) {
+    case SearchParamType::kString:
+      if (c.modifier == Modifier::kExact) {
+        params.emplace_back(v.raw);
+        return std::string("raw = ?");
+      }
+      if (c.modifier == Modifier::kContains) {
+        params.emplace_back("%" + EscapeLike(v.text) + "%");
+        return std::string("value LIKE ? ESCAPE '\\'");
+      }
+      params.emplace_back(v.text);
+      params.emplace_back(PrefixUpperBound(v.text));
+      return std::string("(value >= ? AND value < ?)");
+    case SearchParamType::kToken:
+    case SearchParamType::kReference:
+      if (c.type == SearchParamType::kToken || c.modifier == Modifier::kIdentifier) {
+        if (c.modifier == Modifier::kText) {
+          params.emplace_back(v.text);
+          params.emplace_back(PrefixUpperBound(v.text));
+          return std::string("(value >= ? AND value < ?)");
+        }
+        if (!v.has_system) {
+          params.emplace_back(v.code);
+          return std::string("code = ?");
+        }
+        if (v.code.empty()) {
+          params.emplace_back(v.system);
+          return std::string("system = ?");
+        }
+        params.emplace_back(v.code);
+        params.emplace_back(v.system);
+        return std::string("(code = ? AND system = ?)");
+      }
+      // Reference.
+      if (!v.url.empty()) {
+        params.emplace_back(v.url);
+        return std::string("url = ?");
+      }
+      if (!v.ref_type.empty()) {
+        params.emplace_back(v.ref_id);
+        params.emplace_back(v.ref_type);
+        return std::string("(ref_id = ? AND ref_type = ?)");
+      }
+      params.emplace_back(v.ref_id);
+      return std::string("ref_id = ?");
+    case SearchParamType::kDate:
+      return RangeClause(v.prefix, "lo", "hi", v.lo_ms, v.hi_ms, params);
+    case SearchParamType::kNumber:
+      return PointClause(v.prefix, "value", v.number, v.lo, v.hi, params);
+    case SearchParamType::kQuantity: {
+      if (v.has_canonical) {
+        params.emplace_back(v.canonical_unit);
+        std::string canon = PointClause(v.prefix, "cvalue", v.canonical_number, v.canonical_lo,
+                                         v.canonical_hi, params);
+        params.emplace_back(v.code);
+        std::string plain = PointClause(v.prefix, "value", v.number, v.lo, v.hi, params);
+        return "((cunit = ? AND " + canon + ") OR (cunit IS NULL AND code = ? AND " + plain + "))";
+      }
+      std::string unit;
+      if (!v.code.empty()) {
+        params.emplace_back(v.code);
+        params.emplace_back(v.code);
+        unit = "(code = ? OR unit = ?) AND ";
+        if (!v.system.empty()) {
+          params.emplace_back(v.system);
+          unit += "system = ? AND ";
+        }
+      }
+      return "(" + unit + PointClause(v.prefix, "value", v.number, v.lo, v.hi, params) + ")";
+    }
+    case SearchParamType::kUri:
+      if (c.modifier == Modifier::kBelow) {
+        params.emplace_back(v.url);
+        params.emplace_back(PrefixUpperBound(v.url));
+        return std::string("(value >= ? AND value < ?)");
+      }
+      if (c.modifier == Modifier::kAbove) {
+        params.emplace_back(v.url);
+        return std::string("(substr(?, 1, length(value)) = value)");
+      }
+      params.emplace_back(v.url);
+      return std::string("value = ?");
+    default:
+      return Status(StatusCode::kNotImplemented, "search parameter type not supported");
+  }
+  (void)type;
+}
+
+Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::string_view type,
+                                         const std::string& alias, std::vector<Param>& params) {
+  if (c.special == SpecialParam::kId) {
+    std::string sql = "(";
+    for (std::size_t i = 0; i < c.values.size(); ++i) {
+      if (i) sql += " OR ";
+      sql += alias + ".id = ?";
+      params.emplace_back(c.values[i].raw);
+    }
+    sql += ")";
+    return c.modifier == Modifier::kNot ? "NOT " + sql : sql;
+  }
+  if (c.special == SpecialParam::kLastUpdated) {
+    std::string sql = "(";
+    for (std::size_t i = 0; i < c.values.size(); ++i) {
+      if (i) sql += " OR ";
+      const auto& v = c.values[i];
+      sql += RangeClause(v.prefix, "(" + alias + ".last_updated / 1000)",
+                         "(" + alias + ".last_updated / 1000)", v.lo_ms, v.hi_ms, params);
+    }
+    sql += ")";
+    return sql;
+  }
+  if (c.reverse_chain) {
+    const auto& rc = *c.reverse_chain;
+    std::int64_t ref_sp = sp_(rc.source_type, rc.reference_param->code);
+    if (ref_sp < 0) return InvalidArgument("_has: unknown reference parameter");
+    std::string s = NextAlias();
+    std::vector<Param> inner_params;
+    SUND_ASSIGN_OR_RETURN(std::string inner,
+                          Criterion(*rc.criterion, rc.source_type, s, inner_params));
+    std::string x = NextAlias();
+    params.emplace_back(ref_sp);
+    params.emplace_back(std::string(type));
+    params.emplace_back(rc.source_type);
+    params.insert(params.end(), inner_params.begin(), inner_params.end());
+    return alias + ".id IN (SELECT " + x + ".ref_id FROM idx_reference " + x + " WHERE " + x +
+           ".sp = ? AND " + x + ".ref_type = ? AND " + x + ".rid IN (SELECT " + s +
+           ".rid FROM resource " + s + " WHERE " + s + ".type = ? AND " + s +
+           ".deleted = 0 AND " + inner + "))";
+  }
+  if (c.param == nullptr) return Internal("search criterion without parameter");
+  std::int64_t sp = sp_(type, c.param->code);
+  if (sp < 0) {
+    return InvalidArgument("search parameter '" + c.param->code + "' does not apply to " +
+                           std::string(type));
+  }
+  if (c.chain) {
+    const auto& ch = *c.chain;
+    std::string x = NextAlias();
+    std::string t = NextAlias();
+    std::vector<Param> inner_params;
+    SUND_ASSIGN_OR_RETURN(std::string inner,
+                          Criterion(*ch.criterion, ch.target_type, t, inner_params));
+    params.emplace_back(sp);
+    params.emplace_back(ch.target_type);
+    params.emplace_back(ch.target_type);
+    params.insert(params.end(), inner_params.begin(), inner_params.end());
+    return alias + ".rid IN (SELECT " + x + ".rid FROM idx_reference " + x + " JOIN resource " +
+           t + " ON " + t + ".id = " + x + ".ref_id AND " + t + ".type = " + x +
+           ".ref_type WHERE " + x + ".sp = ? AND " + x + ".ref_type = ? AND " + t +
+           ".type = ? AND " + t + ".deleted = 0 AND " + inner + ")";
+  }
+  const char* table = TableFor(c.type);
+  if (c.type == SearchParamType::kToken && c.modifier == Modifier::kText) table = "idx_token_text";
+  if (c.type == SearchParamType::kReference && c.modifier == Modifier::kIdentifier) {
+    table = "idx_token";
+  }
+  if (table == nullptr) {
+    return Status(StatusCode::kNotImplemented,
+                  "search on '" + c.param->code + "' (" +
+                      std::string(fhir::SearchParamTypeName(c.type)) + ") is not supported yet");
+  }
+  if (c.modifier == Modifier::kMissing) {
+    bool missing = !c.values.empty() && c.values[0].missing;
+    params.emplace_back(sp);
+    return alias + ".rid " + (missing ? "NOT IN" : "IN") + " (SELECT rid FROM " + table +
+           " WHERE sp = ?)";
+  }
+  std::string alts;
+  std::vector<Param> alt_params;
+  for (std::size_t i = 0; i < c.values.size(); ++i) {
+    SUND_ASSIGN_OR_RETURN(std::string clause, ValueClause(c, c.values[i], type, alt_params));
+    if (i) alts += " OR ";
+    alts += clause;
+  }
+  if (c.type == SearchParamType::kReference && !c.type_modifier.empty()) {
+    alts = "(" + alts + ") AND ref_type = ?";
+    alt_params.emplace_back(c.type_modifier);
+  }
+  params.emplace_back(sp);
+  params.insert(params.end(), alt_params.begin(), alt_params.end());
+  bool negate = c.modifier == Modifier::kNot;
+  return alias + ".rid " + (negate ? "NOT IN" : "IN") + " (SELECT rid FROM " + table +
+         " WHERE sp = ? AND (" + alts + "))";
+}
+
+Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
+  SqlFragment f;
+  if (!q.type.empty()) {
+    f.sql = "r.type = ? AND r.deleted = 0";
+    f.params.emplace_back(q.type);
+  } else {
+    f.sql = "r.deleted = 0";
+  }
+  for (const auto& c : q.criteria) {
+    SUND_ASSIGN_OR_RETURN(std::string clause, Criterion(c, q.type, "r", f.params));
+    f.sql += " AND ";
+    f.sql += clause;
+  }
+  return f;
+}
+
+Result<SqlFragment> SearchSql::OrderBy(const fhir::SearchQuery& q) {
+  SqlFragment f;
+  f.sql = "ORDER BY ";
+  for (const auto& key : q.sort) {
+    const char* dir = key.descending ? " DESC" : " ASC";
+    if (key.special == SpecialParam::kId) {
+      f.sql += std::string("r.id") + dir + ", ";
+      continue;
+    }
+    if (key.special == SpecialParam::kLastUpdated) {
+      f.sql += std::string("r.last_updated") + dir + ", ";
+      continue;
+    }
+    std::int64_t sp = sp_(q.type, key.param->code);
+    const char* table = TableFor(key.param->type);
+    if (sp < 0 || table == nullptr) {
+      return InvalidArgument("cannot sort by '" + key.param->code + "'");
+    }
+    std::string col;
+    switch (key.param->type) {
+      case SearchParamType::kDate: col = key.descending ? "MAX(hi)" : "MIN(lo)"; break;
+      case SearchParamType::kToken: col = key.descending ? "MAX(code)" : "MIN(code)"; break;
+      case SearchParamType::kReference: col = key.descending ? "MAX(ref_id)" : "MIN(ref_id)"; break;
+      default: col = key.descending ? "MAX(value)" : "MIN(value)"; break;
+    }
+    f.sql += "(SELECT " + col + " FROM " + table + " WHERE rid = r.rid AND sp = ?)" + dir +
+             (key.descending ? " NULLS LAST" : " NULLS LAST") + ", ";
+    f.params.emplace_back(sp);
+  }
+  f.sql += "r.rid";
+  return f;
+}
+
+}  // namespace sund::storage::sqlite

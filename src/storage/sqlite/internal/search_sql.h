@@ -1,0 +1,47 @@
+// Compiles a parsed FHIR search (fhir::SearchQuery) into parameterised SQLite SQL over the
+// index tables of schema.cc. Values are always bound, never spliced into the SQL text; only
+// table/column names chosen by this code and placeholders appear in it.
+// Thread-safety: stateless apart from the immutable search-parameter id map.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "fhir/search_query.h"
+#include "storage/sqlite/internal/db.h"
+
+namespace sund::storage::sqlite {
+
+// (resource type, parameter code) -> sp id, or -1 when the type has no such parameter.
+using SpLookup = std::function<std::int64_t(std::string_view type, std::string_view code)>;
+
+struct SqlFragment {
+  std::string sql;
+  std::vector<Param> params;
+};
+
+class SearchSql {
+ public:
+  explicit SearchSql(SpLookup lookup, std::int64_t now_ms) : sp_(std::move(lookup)), now_ms_(now_ms) {}
+
+  // "r.type = ? AND r.deleted = 0 AND ..." for resources aliased `r`.
+  Result<SqlFragment> Where(const fhir::SearchQuery& q);
+  // "ORDER BY ..." (always ends with r.rid for a total order).
+  Result<SqlFragment> OrderBy(const fhir::SearchQuery& q);
+
+ private:
+  Result<std::string> Criterion(const fhir::SearchCriterion& c, std::string_view type,
+                                const std::string& alias, std::vector<Param>& params);
+  Result<std::string> ValueClause(const fhir::SearchCriterion& c, const fhir::SearchValue& v,
+                                  std::string_view type, std::vector<Param>& params);
+  std::string NextAlias();
+
+  SpLookup sp_;
+  std::int64_t now_ms_;
+  int alias_counter_ = 0;
+};
+
+}  // namespace sund::storage::sqlite

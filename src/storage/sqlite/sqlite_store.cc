@@ -1,0 +1,744 @@
+#include "storage/sqlite/sqlite_store.h"
+
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "core/log.h"
+#include "core/time.h"
+#include "fhir/model.h"
+#include "storage/sqlite/internal/db.h"
+#include "storage/sqlite/internal/schema.h"
+#include "storage/sqlite/internal/search_sql.h"
+
+namespace sund::storage {
+namespace {
+
+using sqlite::Connection;
+using sqlite::Param;
+using sqlite::Statement;
+
+struct SpKey {
+  std::string type, code;
+  bool operator==(const SpKey& o) const { return type == o.type && code == o.code; }
+};
+struct SpKeyHash {
+  std::size_t operator()(const SpKey& k) const {
+    return std::hash<std::string>()(k.type) * 31 + std::hash<std::string>()(k.code);
+  }
+};
+
+class SqliteStore;
+
+class SqliteWriteTransaction final : public WriteTransaction {
+ public:
+  SqliteWriteTransaction(SqliteStore& store, std::unique_lock<std::mutex> lock);
+  ~SqliteWriteTransaction() override;
+
+  Result<ResourceVersion> Read(std::string_view type, std::string_view id) override;
+  Result<std::vector<std::string>> FindIds(const fhir::SearchQuery& query, int limit) override;
+  Status Put(const ResourceVersion& v, const std::vector<fhir::IndexEntry>& index) override;
+  Status Commit() override;
+
+ private:
+  Status InsertIndex(std::int64_t rid, const std::vector<fhir::IndexEntry>& index,
+                     std::string_view type);
+  SqliteStore& store_;
+  std::unique_lock<std::mutex> lock_;
+  bool done_ = false;
+};
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
+
+  Status Open();
+
+  Result<ResourceVersion> Read(std::string_view type, std::string_view id) override;
+  Result<ResourceVersion> ReadVersion(std::string_view type, std::string_view id,
+                                      std::int64_t version) override;
+  Result<HistoryPage> History(const HistoryQuery& query) override;
+  Result<SearchPage> Search(const fhir::SearchQuery& query) override;
+  Result<std::vector<SearchHit>> Everything(std::string_view patient_id, int limit) override;
+  Result<std::unique_ptr<WriteTransaction>> BeginWrite() override;
+  Result<std::vector<std::pair<std::string, std::int64_t>>> CountByType() override;
+
+  std::int64_t SpId(std::string_view type, std::string_view code) const {
+    auto it = sp_.find(SpKey{std::string(type), std::string(code)});
+    if (it != sp_.end()) return it->second;
+    // Resource-level parameters searched across all types share the "Resource" rows.
+    if (type.empty()) {
+      it = sp_.find(SpKey{"Resource", std::string(code)});
+      if (it != sp_.end()) return it->second;
+    }
+    return -1;
+  }
+
+  Connection& writer() { return *writer_; }
+  std::mutex& write_mutex() { return write_mu_; }
+
+  // Runs a search on `conn` (reader or writer) and returns matching rows (rid, type, id, json).
+  Result<SearchPage> RunSearch(Connection& conn, const fhir::SearchQuery& q, bool ids_only,
+                               int limit_override);
+
+ private:
+  class ReaderLease {
+   public:
+    ReaderLease(SqliteStore& s, std::unique_ptr<Connection> c) : s_(s), c_(std::move(c)) {}
+    ~ReaderLease() {
+      std::lock_guard<std::mutex> l(s_.readers_mu_);
+      s_.readers_.push_back(std::move(c_));
+    }
+    Connection& operator*() { return *c_; }
+    Connection* operator->() { return c_.get(); }
+
+   private:
+    SqliteStore& s_;
+    std::unique_ptr<Connection> c_;
+  };
+  Result<std::unique_ptr<ReaderLease>> Reader();
+  Status Configure(Connection& c, bool writer);
+  Status Migrate();
+  Status LoadSearchParams();
+  Status AddIncludes(Connection& conn, const fhir::SearchQuery& q, SearchPage& page,
+                     std::vector<std::int64_t>& match_rids);
+
+  SqliteOptions options_;
+  std::unique_ptr<Connection> writer_;
+  std::mutex write_mu_;
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Connection>> readers_;
+  std::unordered_map<SpKey, std::int64_t, SpKeyHash> sp_;
+};
+
+Result<ResourceVersion> ReadCurrent(Connection& c, std::string_view type, std::string_view id) {
+  SUND_ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw,
+      c.Prepare("SELECT r.version, r.last_updated, r.deleted, v.method, v.json FROM resource r "
+                "JOIN version v ON v.rid = r.rid AND v.version = r.version "
+                "WHERE r.type = ? AND r.id = ?"));
+  Statement st(raw);
+  st.Bind(1, type);
+  st.Bind(2, id);
+  SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return NotFound(std::string(type) + "/" + std::string(id) + " is not known");
+  ResourceVersion v;
+  v.type = std::string(type);
+  v.id = std::string(id);
+  v.version = st.Int(0);
+  v.last_updated_us = st.Int(1);
+  v.deleted = st.Int(2) != 0;
+  v.method = std::string(st.Text(3));
+  v.json = std::string(st.Text(4));
+  return v;
+}
+
+Status SqliteStore::Configure(Connection& c, bool writer) {
+  SUND_RETURN_IF_ERROR(c.Exec("PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;"
+                              "PRAGMA mmap_size = 1073741824;"));
+  SUND_RETURN_IF_ERROR(c.Exec("PRAGMA cache_size = -" + std::to_string(options_.cache_kib)));
+  if (writer) {
+    SUND_RETURN_IF_ERROR(c.Exec("PRAGMA journal_mode = WAL"));
+    SUND_RETURN_IF_ERROR(c.Exec(options_.sync == SyncMode::kFull ? "PRAGMA synchronous = FULL"
+                                                                   : "PRAGMA synchronous = NORMAL"));
+    SUND_RETURN_IF_ERROR(c.Exec("PRAGMA wal_autocheckpoint = 10000"));
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::Migrate() {
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, writer_->Prepare("PRAGMA user_version"));
+  std::int64_t current = 0;
+  {
+    Statement st(raw);
+    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (row) current = st.Int(0);
+  }
+  const auto& migrations = sqlite::Migrations();
+  if (current > static_cast<std::int64_t>(migrations.size())) {
+    return Status(StatusCode::kInternal,
+                  "database schema version " + std::to_string(current) +
+                      " is newer than this sund (" + std::to_string(migrations.size()) + ")");
+  }
+  for (std::size_t i = static_cast<std::size_t>(current); i < migrations.size(); ++i) {
+    SUND_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
+    Status s = writer_->Exec(migrations[i]);
+    if (s.ok()) s = writer_->Exec("PRAGMA user_version = " + std::to_string(i + 1));
+    if (!s.ok()) {
+      writer_->Exec("ROLLBACK").IgnoreError();
+      return s;
+    }
+    SUND_RETURN_IF_ERROR(writer_->Exec("COMMIT"));
+    log::Info("storage: migrated schema to version {}", i + 1);
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::LoadSearchParams() {
+  const auto& model = fhir::Model::R4();
+  {
+    SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, writer_->Prepare("SELECT sp, type, code FROM search_param"));
+    Statement st(raw);
+    while (true) {
+      SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      sp_[SpKey{std::string(st.Text(1)), std::string(st.Text(2))}] = st.Int(0);
+    }
+  }
+  std::vector<std::string> types = model.resource_types();
+  types.emplace_back("Resource");
+  SUND_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * ins,
+                        writer_->Prepare("INSERT INTO search_param (type, code, url) VALUES (?, ?, ?)"));
+  for (const auto& type : types) {
+    std::vector<const fhir::SearchParamDef*> params;
+    if (type == "Resource") {
+      for (const auto& def : model.all_search_params()) {
+        for (const auto& b : def.base) {
+          if (b == "Resource" || b == "DomainResource") params.push_back(&def);
+        }
+      }
+    } else {
+      params = model.SearchParams(type);
+    }
+    for (const auto* def : params) {
+      SpKey key{type, def->code};
+      if (sp_.count(key)) continue;
+      Statement st(ins);
+      st.Bind(1, std::string_view(type));
+      st.Bind(2, std::string_view(def->code));
+      st.Bind(3, std::string_view(def->url));
+      Status s = st.Run();
+      if (!s.ok()) {
+        writer_->Exec("ROLLBACK").IgnoreError();
+        return s;
+      }
+      sp_[key] = writer_->LastInsertRowid();
+    }
+  }
+  return writer_->Exec("COMMIT");
+}
+
+Status SqliteStore::Open() {
+  std::filesystem::path p(options_.path);
+  if (p.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(p.parent_path(), ec);
+    if (ec) return Internal("cannot create data directory " + p.parent_path().string());
+  }
+  SUND_ASSIGN_OR_RETURN(writer_, Connection::Open(options_.path, false));
+  SUND_RETURN_IF_ERROR(Configure(*writer_, true));
+  SUND_RETURN_IF_ERROR(Migrate());
+  SUND_RETURN_IF_ERROR(LoadSearchParams());
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<SqliteStore::ReaderLease>> SqliteStore::Reader() {
+  {
+    std::lock_guard<std::mutex> l(readers_mu_);
+    if (!readers_.empty()) {
+      auto c = std::move(readers_.back());
+      readers_.pop_back();
+      return std::make_unique<ReaderLease>(*this, std::move(c));
+    }
+  }
+  SUND_ASSIGN_OR_RETURN(auto conn, Connection::Open(options_.path, false));
+  SUND_RETURN_IF_ERROR(Configure(*conn, false));
+  return std::make_unique<ReaderLease>(*this, std::move(conn));
+}
+
+Result<ResourceVersion> SqliteStore::Read(std::string_view type, std::string_view id) {
+  SUND_ASSIGN_OR_RETURN(auto reader, Reader());
+  return ReadCurrent(**reader, type, id);
+}
+
+Result<ResourceVersion> SqliteStore::ReadVersion(std::string_view type, std::string_view id,
+                                                 std::int64_t version) {
+  SUND_ASSIGN_OR_RETURN(auto reader, Reader());
+  SUND_ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw,
+      (*reader)->Prepare("SELECT v.last_updated, v.method, v.json FROM resource r JOIN version v "
+                         "ON v.rid = r.rid WHERE r.type = ? AND r.id = ? AND v.version = ?"));
+  Statement st(raw);
+  st.Bind(1, type);
+  st.Bind(2, id);
+  st.Bind(3, version);
+  SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) {
+    return NotFound(std::string(type) + "/" + std::string(id) + "/_history/" +
+                    std::to_string(version) + " is not known");
+  }
+  ResourceVersion v;
+  v.type = std::string(type);
+  v.id = std::string(id);
+  v.version = version;
+  v.last_updated_us = st.Int(0);
+  v.method = std::string(st.Text(1));
+  v.deleted = v.method == "DELETE";
+  v.json = std::string(st.Text(2));
+  return v;
+}
+
+Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
+  SUND_ASSIGN_OR_RETURN(auto reader, Reader());
+  std::string sql =
+      "SELECT v.vid, r.type, r.id, v.version, v.last_updated, v.method, v.json FROM version v "
+      "JOIN resource r ON r.rid = v.rid WHERE 1";
+  std::vector<Param> params;
+  if (!q.type.empty()) {
+    sql += " AND r.type = ?";
+    params.emplace_back(q.type);
+  }
+  if (!q.id.empty()) {
+    sql += " AND r.id = ?";
+    params.emplace_back(q.id);
+  }
+  if (q.since_us) {
+    sql += " AND v.last_updated >= ?";
+    params.emplace_back(*q.since_us);
+  }
+  if (q.at_us) {
+    sql +=
+        " AND v.last_updated <= ? AND NOT EXISTS (SELECT 1 FROM version w WHERE w.rid = v.rid "
+        "AND w.version > v.version AND w.last_updated <= ?)";
+    params.emplace_back(*q.at_us);
+    params.emplace_back(*q.at_us);
+  }
+  if (q.before_vid) {
+    sql += " AND v.vid < ?";
+    params.emplace_back(*q.before_vid);
+  }
+  sql += " ORDER BY v.vid DESC LIMIT ?";
+  params.emplace_back(static_cast<std::int64_t>(q.count + 1));
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
+  Statement st(raw);
+  st.BindAll(params);
+  HistoryPage page;
+  std::int64_t last_vid = 0;
+  while (true) {
+    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    if (static_cast<int>(page.versions.size()) == q.count) {
+      page.next_vid = last_vid;
+      break;
+    }
+    ResourceVersion v;
+    last_vid = st.Int(0);
+    v.type = std::string(st.Text(1));
+    v.id = std::string(st.Text(2));
+    v.version = st.Int(3);
+    v.last_updated_us = st.Int(4);
+    v.method = std::string(st.Text(5));
+    v.deleted = v.method == "DELETE";
+    v.json = std::string(st.Text(6));
+    page.versions.push_back(std::move(v));
+  }
+  return page;
+}
+
+std::string RidArray(const std::vector<std::int64_t>& rids) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < rids.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(rids[i]);
+  }
+  s += ']';
+  return s;
+}
+
+Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, SearchPage& page,
+                                std::vector<std::int64_t>& match_rids) {
+  if (q.includes.empty() && q.revincludes.empty()) return Status::Ok();
+  std::set<std::int64_t> seen(match_rids.begin(), match_rids.end());
+  std::vector<std::int64_t> frontier = match_rids;
+  constexpr int kMaxIncluded = 10'000;
+  for (int round = 0; round < 4 && !frontier.empty(); ++round) {
+    std::vector<std::int64_t> next;
+    auto collect = [&](Statement& st) -> Status {
+      while (true) {
+        SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        std::int64_t rid = st.Int(0);
+        if (!seen.insert(rid).second) continue;
+        next.push_back(rid);
+        page.includes.push_back(
+            SearchHit{std::string(st.Text(1)), std::string(st.Text(2)), std::string(st.Text(3))});
+        if (static_cast<int>(page.includes.size()) >= kMaxIncluded) break;
+      }
+      return Status::Ok();
+    };
+    std::string array = RidArray(frontier);
+    for (const auto& inc : q.includes) {
+      if (round > 0 && !inc.iterate) continue;
+      std::string sql =
+          "SELECT DISTINCT t.rid, t.type, t.id, v.json FROM idx_reference x "
+          "JOIN resource t ON t.id = x.ref_id AND t.type = x.ref_type AND t.deleted = 0 "
+          "JOIN version v ON v.rid = t.rid AND v.version = t.version "
+          "JOIN resource s ON s.rid = x.rid "
+          "WHERE x.rid IN (SELECT value FROM json_each(?))";
+      std::vector<Param> params{array};
+      if (inc.source_type != "*") {
+        sql += " AND s.type = ?";
+        params.emplace_back(inc.source_type);
+      }
+      if (inc.param != nullptr) {
+        std::int64_t sp = SpId(inc.source_type, inc.param->code);
+        if (sp < 0) continue;
+        sql += " AND x.sp = ?";
+        params.emplace_back(sp);
+      }
+      if (!inc.target_type.empty()) {
+        sql += " AND x.ref_type = ?";
+        params.emplace_back(inc.target_type);
+      }
+      SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
+      Statement st(raw);
+      st.BindAll(params);
+      SUND_RETURN_IF_ERROR(collect(st));
+    }
+    for (const auto& inc : q.revincludes) {
+      if (round > 0 && !inc.iterate) continue;
+      if (inc.param == nullptr) continue;
+      std::int64_t sp = SpId(inc.source_type, inc.param->code);
+      if (sp < 0) continue;
+      std::string sql =
+          "SELECT DISTINCT s.rid, s.type, s.id, v.json FROM resource t "
+          "JOIN idx_reference x ON x.ref_id = t.id AND x.ref_type = t.type AND x.sp = ? "
+          "JOIN resource s ON s.rid = x.rid AND s.deleted = 0 "
+          "JOIN version v ON v.rid = s.rid AND v.version = s.version "
+          "WHERE t.rid IN (SELECT value FROM json_each(?))";
+      std::vector<Param> params{sp, array};
+      if (!inc.target_type.empty()) {
+        sql += " AND t.type = ?";
+        params.emplace_back(inc.target_type);
+      }
+      SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
+      Statement st(raw);
+      st.BindAll(params);
+      SUND_RETURN_IF_ERROR(collect(st));
+    }
+    frontier = std::move(next);
+  }
+  return Status::Ok();
+}
+
+Result<SearchPage> SqliteStore::RunSearch(Connection& conn, const fhir::SearchQuery& q,
+                                          bool ids_only, int limit_override) {
+  sqlite::SearchSql compiler(
+      [this](std::string_view t, std::string_view c) { return SpId(t, c); },
+      SystemClock::Get().NowMicros() / 1000);
+  SUND_ASSIGN_OR_RETURN(sqlite::SqlFragment where, compiler.Where(q));
+  SearchPage page;
+  if (q.total == fhir::TotalMode::kAccurate || q.summary == fhir::SummaryMode::kCount) {
+    SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                          conn.Prepare("SELECT COUNT(*) FROM resource r WHERE " + where.sql));
+    Statement st(raw);
+    st.BindAll(where.params);
+    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+    page.total = row ? st.Int(0) : 0;
+    if (q.summary == fhir::SummaryMode::kCount) return page;
+  }
+  SUND_ASSIGN_OR_RETURN(sqlite::SqlFragment order, compiler.OrderBy(q));
+  int limit = limit_override > 0 ? limit_override : q.count;
+  std::string sql;
+  if (ids_only) {
+    sql = "SELECT r.rid, r.type, r.id FROM resource r WHERE " + where.sql + " " + order.sql +
+          " LIMIT ? OFFSET ?";
+  } else {
+    sql = "SELECT r.rid, r.type, r.id, v.json FROM resource r JOIN version v ON v.rid = r.rid "
+          "AND v.version = r.version WHERE " + where.sql + " " + order.sql + " LIMIT ? OFFSET ?";
+  }
+  std::vector<Param> params = std::move(where.params);
+  params.insert(params.end(), order.params.begin(), order.params.end());
+  params.emplace_back(static_cast<std::int64_t>(limit + 1));
+  params.emplace_back(q.offset);
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
+  std::vector<std::int64_t> rids;
+  {
+    Statement st(raw);
+    st.BindAll(params);
+    while (true) {
+      SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      if (static_cast<int>(page.matches.size()) == limit) {
+        page.has_more = true;
+        break;
+      }
+      rids.push_back(st.Int(0));
+      page.matches.push_back(SearchHit{std::string(st.Text(1)), std::string(st.Text(2)),
+                                       ids_only ? std::string() : std::string(st.Text(3))});
+    }
+  }
+  if (!ids_only) SUND_RETURN_IF_ERROR(AddIncludes(conn, q, page, rids));
+  return page;
+}
+
+Result<SearchPage> SqliteStore::Search(const fhir::SearchQuery& q) {
+  SUND_ASSIGN_OR_RETURN(auto reader, Reader());
+  return RunSearch(**reader, q, false, 0);
+}
+
+Result<std::vector<SearchHit>> SqliteStore::Everything(std::string_view patient_id, int limit) {
+  SUND_ASSIGN_OR_RETURN(auto reader, Reader());
+  std::string sql =
+      "WITH members(rid) AS ("
+      "  SELECT rid FROM resource WHERE type = 'Patient' AND id = ?1 AND deleted = 0"
+      "  UNION SELECT x.rid FROM idx_reference x WHERE x.ref_id = ?1 AND x.ref_type = 'Patient'),"
+      " linked(rid) AS ("
+      "  SELECT rid FROM members"
+      "  UNION SELECT t.rid FROM idx_reference x JOIN resource t ON t.id = x.ref_id"
+      "   AND t.type = x.ref_type WHERE x.rid IN (SELECT rid FROM members))"
+      " SELECT r.type, r.id, v.json FROM linked l JOIN resource r ON r.rid = l.rid"
+      " JOIN version v ON v.rid = r.rid AND v.version = r.version WHERE r.deleted = 0"
+      " ORDER BY (r.type <> 'Patient'), r.rid LIMIT ?2";
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
+  Statement st(raw);
+  st.Bind(1, patient_id);
+  st.Bind(2, static_cast<std::int64_t>(limit));
+  std::vector<SearchHit> hits;
+  while (true) {
+    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    hits.push_back(
+        SearchHit{std::string(st.Text(0)), std::string(st.Text(1)), std::string(st.Text(2))});
+  }
+  return hits;
+}
+
+Result<std::unique_ptr<WriteTransaction>> SqliteStore::BeginWrite() {
+  std::unique_lock<std::mutex> lock(write_mu_);
+  SUND_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
+  return std::unique_ptr<WriteTransaction>(new SqliteWriteTransaction(*this, std::move(lock)));
+}
+
+Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteStore::CountByType() {
+  SUND_ASSIGN_OR_RETURN(auto reader, Reader());
+  SUND_ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw,
+      (*reader)->Prepare(
+          "SELECT type, COUNT(*) FROM resource WHERE deleted = 0 GROUP BY type ORDER BY type"));
+  Statement st(raw);
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  while (true) {
+    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out.emplace_back(std::string(st.Text(0)), st.Int(1));
+  }
+  return out;
+}
+
+SqliteWriteTransaction::SqliteWriteTransaction(SqliteStore& store,
+                                               std::unique_lock<std::mutex> lock)
+    : store_(store), lock_(std::move(lock)) {}
+
+SqliteWriteTransaction::~SqliteWriteTransaction() {
+  if (!done_) store_.writer().Exec("ROLLBACK").IgnoreError();
+}
+
+Result<ResourceVersion> SqliteWriteTransaction::Read(std::string_view type, std::string_view id) {
+  return ReadCurrent(store_.writer(), type, id);
+}
+
+Result<std::vector<std::string>> SqliteWriteTransaction::FindIds(const fhir::SearchQuery& query,
+                                                                 int limit) {
+  SUND_ASSIGN_OR_RETURN(SearchPage page, store_.RunSearch(store_.writer(), query, true, limit));
+  std::vector<std::string> ids;
+  for (auto& h : page.matches) ids.push_back(std::move(h.id));
+  return ids;
+}
+
+Status SqliteWriteTransaction::InsertIndex(std::int64_t rid,
+                                           const std::vector<fhir::IndexEntry>& index,
+                                           std::string_view type) {
+  auto& w = store_.writer();
+  using T = fhir::SearchParamType;
+  for (const auto& e : index) {
+    std::int64_t sp = store_.SpId(type, e.param->code);
+    if (sp < 0) continue;
+    const char* sql = nullptr;
+    switch (e.type) {
+      case T::kString:
+        sql = "INSERT OR IGNORE INTO idx_string (sp, value, raw, rid) VALUES (?, ?, ?, ?)";
+        break;
+      case T::kToken:
+        sql = e.code.empty() ? nullptr
+                             : "INSERT OR IGNORE INTO idx_token (sp, code, system, rid) VALUES (?, ?, ?, ?)";
+        break;
+      case T::kReference:
+        sql = "INSERT OR IGNORE INTO idx_reference (sp, ref_type, ref_id, url, rid) VALUES (?, ?, ?, ?, ?)";
+        break;
+      case T::kDate:
+        sql = "INSERT OR IGNORE INTO idx_date (sp, lo, hi, rid) VALUES (?, ?, ?, ?)";
+        break;
+      case T::kNumber:
+        sql = "INSERT OR IGNORE INTO idx_number (sp, value, rid) VALUES (?, ?, ?)";
+        break;
+      case T::kQuantity:
+        sql = "INSERT INTO idx_quantity (sp, value, system, code, unit, cunit, cvalue, rid) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+        break;
+      case T::kUri:
+        sql = "INSERT OR IGNORE INTO idx_uri (sp, value, rid) VALUES (?, ?, ?)";
+        break;
+      default:
+        break;
+    }
+    if (sql != nullptr) {
+      SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, w.Prepare(sql));
+      Statement st(raw);
+      st.Bind(1, sp);
+      switch (e.type) {
+        case T::kString:
+          st.Bind(2, std::string_view(e.text));
+          st.Bind(3, std::string_view(e.raw));
+          st.Bind(4, rid);
+          break;
+        case T::kToken:
+          st.Bind(2, std::string_view(e.code));
+          st.Bind(3, std::string_view(e.system));
+          st.Bind(4, rid);
+          break;
+        case T::kReference:
+          st.Bind(2, std::string_view(e.ref_type));
+          st.Bind(3, std::string_view(e.ref_id));
+          st.Bind(4, std::string_view(e.url));
+          st.Bind(5, rid);
+          break;
+        case T::kDate:
+          st.Bind(2, e.lo_ms);
+          st.Bind(3, e.hi_ms);
+          st.Bind(4, rid);
+          break;
+        case T::kNumber:
+          st.Bind(2, e.number);
+          st.Bind(3, rid);
+          break;
+        case T::kQuantity:
+          st.Bind(2, e.number);
+          st.Bind(3, std::string_view(e.system));
+          st.Bind(4, std::string_view(e.code));
+          st.Bind(5, std::string_view(e.unit));
+          if (e.has_canonical) {
+            st.Bind(6, std::string_view(e.canonical_unit));
+            st.Bind(7, e.canonical_value);
+          } else {
+            st.BindNull(6);
+            st.BindNull(7);
+          }
+          st.Bind(8, rid);
+          break;
+        case T::kUri:
+          st.Bind(2, std::string_view(e.url));
+          st.Bind(3, rid);
+          break;
+        default:
+          break;
+      }
+      SUND_RETURN_IF_ERROR(st.Run());
+    }
+    if (e.type == T::kToken && !e.text.empty()) {
+      SUND_ASSIGN_OR_RETURN(
+          sqlite3_stmt * raw,
+          w.Prepare("INSERT OR IGNORE INTO idx_token_text (sp, value, rid) VALUES (?, ?, ?)"));
+      Statement st(raw);
+      st.Bind(1, sp);
+      st.Bind(2, std::string_view(e.text));
+      st.Bind(3, rid);
+      SUND_RETURN_IF_ERROR(st.Run());
+    }
+  }
+  return Status::Ok();
+}
+
+Status SqliteWriteTransaction::Put(const ResourceVersion& v,
+                                   const std::vector<fhir::IndexEntry>& index) {
+  auto& w = store_.writer();
+  std::int64_t rid = 0;
+  std::int64_t current = 0;
+  {
+    SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                          w.Prepare("SELECT rid, version FROM resource WHERE type = ? AND id = ?"));
+    Statement st(raw);
+    st.Bind(1, std::string_view(v.type));
+    st.Bind(2, std::string_view(v.id));
+    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (row) {
+      rid = st.Int(0);
+      current = st.Int(1);
+    }
+  }
+  if (v.version != current + 1) {
+    return Conflict(v.type + "/" + v.id + ": version " + std::to_string(v.version) +
+                    " does not follow the current version " + std::to_string(current));
+  }
+  if (rid == 0) {
+    SUND_ASSIGN_OR_RETURN(
+        sqlite3_stmt * raw,
+        w.Prepare("INSERT INTO resource (type, id, version, last_updated, deleted) "
+                  "VALUES (?, ?, ?, ?, ?)"));
+    Statement st(raw);
+    st.Bind(1, std::string_view(v.type));
+    st.Bind(2, std::string_view(v.id));
+    st.Bind(3, v.version);
+    st.Bind(4, v.last_updated_us);
+    st.Bind(5, static_cast<std::int64_t>(v.deleted));
+    SUND_RETURN_IF_ERROR(st.Run());
+    rid = w.LastInsertRowid();
+  } else {
+    SUND_ASSIGN_OR_RETURN(
+        sqlite3_stmt * raw,
+        w.Prepare("UPDATE resource SET version = ?, last_updated = ?, deleted = ? WHERE rid = ?"));
+    Statement st(raw);
+    st.Bind(1, v.version);
+    st.Bind(2, v.last_updated_us);
+    st.Bind(3, static_cast<std::int64_t>(v.deleted));
+    st.Bind(4, rid);
+    SUND_RETURN_IF_ERROR(st.Run());
+    for (const char* table : {"idx_string", "idx_token", "idx_token_text", "idx_reference",
+                              "idx_date", "idx_number", "idx_quantity", "idx_uri"}) {
+      SUND_ASSIGN_OR_RETURN(sqlite3_stmt * del,
+                            w.Prepare(std::string("DELETE FROM ") + table + " WHERE rid = ?"));
+      Statement d(del);
+      d.Bind(1, rid);
+      SUND_RETURN_IF_ERROR(d.Run());
+    }
+  }
+  {
+    SUND_ASSIGN_OR_RETURN(
+        sqlite3_stmt * raw,
+        w.Prepare("INSERT INTO version (rid, version, last_updated, method, json) "
+                  "VALUES (?, ?, ?, ?, ?)"));
+    Statement st(raw);
+    st.Bind(1, rid);
+    st.Bind(2, v.version);
+    st.Bind(3, v.last_updated_us);
+    st.Bind(4, std::string_view(v.method));
+    if (v.deleted) {
+      st.BindNull(5);
+    } else {
+      st.BindBlob(5, v.json);
+    }
+    SUND_RETURN_IF_ERROR(st.Run());
+  }
+  if (!v.deleted) SUND_RETURN_IF_ERROR(InsertIndex(rid, index, v.type));
+  return Status::Ok();
+}
+
+Status SqliteWriteTransaction::Commit() {
+  if (done_) return Internal("transaction already finished");
+  Status s = store_.writer().Exec("COMMIT");
+  done_ = true;
+  if (!s.ok()) store_.writer().Exec("ROLLBACK").IgnoreError();
+  return s;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
+  auto store = std::make_unique<SqliteStore>(options);
+  SUND_RETURN_IF_ERROR(store->Open());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace sund::storage

@@ -1,0 +1,101 @@
+// The Store: where FHIR resource versions and their search indexes live.
+//
+// Backends (storage/sqlite, later storage/postgres) implement this interface; the API and the
+// importer use only it. Each version is kept as its canonical JSON bytes and served as stored.
+// Writes happen in a WriteTransaction: everything in it commits or nothing does (one database
+// transaction per request, Bundle or import batch). Schema and durability: docs/storage.md.
+// Thread-safety: a Store is safe to use from many threads; a WriteTransaction belongs to one
+// thread at a time, and at most one is open per Store (writers are serialised).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "fhir/search_index.h"
+#include "fhir/search_query.h"
+
+namespace sund::storage {
+
+struct ResourceVersion {
+  std::string type;
+  std::string id;
+  std::int64_t version = 0;
+  std::int64_t last_updated_us = 0;
+  bool deleted = false;
+  std::string method;  // "POST", "PUT", "PATCH", "DELETE": how this version was made
+  std::string json;    // canonical JSON; empty for a delete
+};
+
+struct HistoryQuery {
+  std::string type;  // "" for all types
+  std::string id;    // "" for all ids of the type
+  std::optional<std::int64_t> since_us;   // versions updated at or after
+  std::optional<std::int64_t> at_us;      // the version current at this time (per resource)
+  int count = 20;
+  std::optional<std::int64_t> before_vid;  // paging cursor from HistoryPage::next_vid
+};
+
+struct HistoryPage {
+  std::vector<ResourceVersion> versions;  // newest first
+  std::optional<std::int64_t> next_vid;   // cursor for the next page
+};
+
+struct SearchHit {
+  std::string type;
+  std::string id;
+  std::string json;
+};
+
+struct SearchPage {
+  std::vector<SearchHit> matches;
+  std::vector<SearchHit> includes;   // from _include/_revinclude, without duplicates
+  bool has_more = false;             // another page exists
+  std::optional<std::int64_t> total; // only when asked (_total=accurate) or _summary=count
+};
+
+class WriteTransaction {
+ public:
+  virtual ~WriteTransaction() = default;  // rolls back unless committed
+
+  // The current version of a resource as this transaction sees it; NotFound if never created
+  // (a deleted resource is returned with deleted = true).
+  virtual Result<ResourceVersion> Read(std::string_view type, std::string_view id) = 0;
+  // Ids of current, non-deleted resources matching `query` (for conditional interactions),
+  // at most `limit`.
+  virtual Result<std::vector<std::string>> FindIds(const fhir::SearchQuery& query, int limit) = 0;
+  // Stores a new version (create, update or delete) and replaces the resource's index entries.
+  // `v.version` must be the current version + 1 (1 for a new resource). Conflict otherwise.
+  virtual Status Put(const ResourceVersion& v, const std::vector<fhir::IndexEntry>& index) = 0;
+  virtual Status Commit() = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The current version; NotFound if the resource never existed. A deleted resource is
+  // returned with deleted = true (the API answers 410).
+  virtual Result<ResourceVersion> Read(std::string_view type, std::string_view id) = 0;
+  // One version; NotFound if there is no such version.
+  virtual Result<ResourceVersion> ReadVersion(std::string_view type, std::string_view id,
+                                              std::int64_t version) = 0;
+  virtual Result<HistoryPage> History(const HistoryQuery& query) = 0;
+  virtual Result<SearchPage> Search(const fhir::SearchQuery& query) = 0;
+  // All current resources in a patient's compartment (for Patient/[id]/$everything): the
+  // resources that reference `patient_id` through the given reference parameters, plus the
+  // resources those reference (one level), newest first, up to `limit`.
+  virtual Result<std::vector<SearchHit>> Everything(std::string_view patient_id, int limit) = 0;
+
+  // Opens the single write transaction; waits for another writer to finish.
+  virtual Result<std::unique_ptr<WriteTransaction>> BeginWrite() = 0;
+
+  // Resources per type (current, not deleted), for /metrics and the import summary.
+  virtual Result<std::vector<std::pair<std::string, std::int64_t>>> CountByType() = 0;
+};
+
+}  // namespace sund::storage
