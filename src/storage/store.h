@@ -72,6 +72,11 @@ class WriteTransaction {
   // `v.version` must be the current version + 1 (1 for a new resource). Conflict otherwise.
   virtual Status Put(const ResourceVersion& v, const std::vector<fhir::IndexEntry>& index) = 0;
   virtual Status Commit() = 0;
+  // A nested savepoint, so one part of a larger transaction (a Bundle in an import batch) can be
+  // undone alone: Savepoint(), then ReleaseSavepoint() to keep or RollbackToSavepoint() to undo.
+  virtual Status Savepoint() = 0;
+  virtual Status ReleaseSavepoint() = 0;
+  virtual Status RollbackToSavepoint() = 0;
 };
 
 class Store {

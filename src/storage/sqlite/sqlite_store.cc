@@ -40,6 +40,9 @@ class SqliteWriteTransaction final : public WriteTransaction {
   Result<std::vector<std::string>> FindIds(const fhir::SearchQuery& query, int limit) override;
   Status Put(const ResourceVersion& v, const std::vector<fhir::IndexEntry>& index) override;
   Status Commit() override;
+  Status Savepoint() override;
+  Status ReleaseSavepoint() override;
+  Status RollbackToSavepoint() override;
 
  private:
   Status InsertIndex(std::int64_t rid, const std::vector<fhir::IndexEntry>& index,
@@ -110,12 +113,17 @@ class SqliteStore final : public Store {
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> readers_;
   std::unordered_map<SpKey, std::int64_t, SpKeyHash> sp_;
+
+ public:
+  // Per resource type: parameter definition -> sp id (no string hashing on the write path).
+  std::unordered_map<std::string, std::unordered_map<const fhir::SearchParamDef*, std::int64_t>>
+      sp_by_def_;
 };
 
 Result<ResourceVersion> ReadCurrent(Connection& c, std::string_view type, std::string_view id) {
   SUND_ASSIGN_OR_RETURN(
       sqlite3_stmt * raw,
-      c.Prepare("SELECT r.version, r.last_updated, r.deleted, v.method, v.json FROM resource r "
+      c.PrepareLiteral("SELECT r.version, r.last_updated, r.deleted, v.method, v.json FROM resource r "
                 "JOIN version v ON v.rid = r.rid AND v.version = r.version "
                 "WHERE r.type = ? AND r.id = ?"));
   Statement st(raw);
@@ -139,6 +147,8 @@ Status SqliteStore::Configure(Connection& c, bool writer) {
                               "PRAGMA mmap_size = 1073741824;"));
   SUND_RETURN_IF_ERROR(c.Exec("PRAGMA cache_size = -" + std::to_string(options_.cache_kib)));
   if (writer) {
+    // Larger pages: fewer write system calls per commit (effective only on a new database).
+    SUND_RETURN_IF_ERROR(c.Exec("PRAGMA page_size = 16384"));
     SUND_RETURN_IF_ERROR(c.Exec("PRAGMA journal_mode = WAL"));
     SUND_RETURN_IF_ERROR(c.Exec(options_.sync == SyncMode::kFull ? "PRAGMA synchronous = FULL"
                                                                    : "PRAGMA synchronous = NORMAL"));
@@ -217,7 +227,15 @@ Status SqliteStore::LoadSearchParams() {
       sp_[key] = writer_->LastInsertRowid();
     }
   }
-  return writer_->Exec("COMMIT");
+  SUND_RETURN_IF_ERROR(writer_->Exec("COMMIT"));
+  for (const auto& type : model.resource_types()) {
+    auto& m = sp_by_def_[type];
+    for (const auto* def : model.SearchParams(type)) {
+      auto it = sp_.find(SpKey{type, def->code});
+      if (it != sp_.end()) m[def] = it->second;
+    }
+  }
+  return Status::Ok();
 }
 
 Status SqliteStore::Open() {
@@ -258,7 +276,7 @@ Result<ResourceVersion> SqliteStore::ReadVersion(std::string_view type, std::str
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
   SUND_ASSIGN_OR_RETURN(
       sqlite3_stmt * raw,
-      (*reader)->Prepare("SELECT v.last_updated, v.method, v.json FROM resource r JOIN version v "
+      (*reader)->PrepareLiteral("SELECT v.last_updated, v.method, v.json FROM resource r JOIN version v "
                          "ON v.rid = r.rid WHERE r.type = ? AND r.id = ? AND v.version = ?"));
   Statement st(raw);
   st.Bind(1, type);
@@ -553,9 +571,13 @@ Status SqliteWriteTransaction::InsertIndex(std::int64_t rid,
                                            std::string_view type) {
   auto& w = store_.writer();
   using T = fhir::SearchParamType;
+  auto type_it = store_.sp_by_def_.find(std::string(type));
+  if (type_it == store_.sp_by_def_.end()) return Status::Ok();
+  const auto& sp_of = type_it->second;
   for (const auto& e : index) {
-    std::int64_t sp = store_.SpId(type, e.param->code);
-    if (sp < 0) continue;
+    auto sp_it = sp_of.find(e.param);
+    if (sp_it == sp_of.end()) continue;
+    std::int64_t sp = sp_it->second;
     const char* sql = nullptr;
     switch (e.type) {
       case T::kString:
@@ -585,7 +607,7 @@ Status SqliteWriteTransaction::InsertIndex(std::int64_t rid,
         break;
     }
     if (sql != nullptr) {
-      SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, w.Prepare(sql));
+      SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, w.PrepareLiteral(sql));
       Statement st(raw);
       st.Bind(1, sp);
       switch (e.type) {
@@ -640,7 +662,7 @@ Status SqliteWriteTransaction::InsertIndex(std::int64_t rid,
     if (e.type == T::kToken && !e.text.empty()) {
       SUND_ASSIGN_OR_RETURN(
           sqlite3_stmt * raw,
-          w.Prepare("INSERT OR IGNORE INTO idx_token_text (sp, value, rid) VALUES (?, ?, ?)"));
+          w.PrepareLiteral("INSERT OR IGNORE INTO idx_token_text (sp, value, rid) VALUES (?, ?, ?)"));
       Statement st(raw);
       st.Bind(1, sp);
       st.Bind(2, std::string_view(e.text));
@@ -658,7 +680,7 @@ Status SqliteWriteTransaction::Put(const ResourceVersion& v,
   std::int64_t current = 0;
   {
     SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                          w.Prepare("SELECT rid, version FROM resource WHERE type = ? AND id = ?"));
+                          w.PrepareLiteral("SELECT rid, version FROM resource WHERE type = ? AND id = ?"));
     Statement st(raw);
     st.Bind(1, std::string_view(v.type));
     st.Bind(2, std::string_view(v.id));
@@ -675,8 +697,8 @@ Status SqliteWriteTransaction::Put(const ResourceVersion& v,
   if (rid == 0) {
     SUND_ASSIGN_OR_RETURN(
         sqlite3_stmt * raw,
-        w.Prepare("INSERT INTO resource (type, id, version, last_updated, deleted) "
-                  "VALUES (?, ?, ?, ?, ?)"));
+        w.PrepareLiteral("INSERT INTO resource (type, id, version, last_updated, deleted) "
+                         "VALUES (?, ?, ?, ?, ?)"));
     Statement st(raw);
     st.Bind(1, std::string_view(v.type));
     st.Bind(2, std::string_view(v.id));
@@ -707,8 +729,8 @@ Status SqliteWriteTransaction::Put(const ResourceVersion& v,
   {
     SUND_ASSIGN_OR_RETURN(
         sqlite3_stmt * raw,
-        w.Prepare("INSERT INTO version (rid, version, last_updated, method, json) "
-                  "VALUES (?, ?, ?, ?, ?)"));
+        w.PrepareLiteral("INSERT INTO version (rid, version, last_updated, method, json) "
+                         "VALUES (?, ?, ?, ?, ?)"));
     Statement st(raw);
     st.Bind(1, rid);
     st.Bind(2, v.version);
@@ -723,6 +745,17 @@ Status SqliteWriteTransaction::Put(const ResourceVersion& v,
   }
   if (!v.deleted) SUND_RETURN_IF_ERROR(InsertIndex(rid, index, v.type));
   return Status::Ok();
+}
+
+Status SqliteWriteTransaction::Savepoint() { return store_.writer().Exec("SAVEPOINT batch"); }
+
+Status SqliteWriteTransaction::ReleaseSavepoint() {
+  return store_.writer().Exec("RELEASE batch");
+}
+
+Status SqliteWriteTransaction::RollbackToSavepoint() {
+  SUND_RETURN_IF_ERROR(store_.writer().Exec("ROLLBACK TO batch"));
+  return store_.writer().Exec("RELEASE batch");
 }
 
 Status SqliteWriteTransaction::Commit() {

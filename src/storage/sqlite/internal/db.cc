@@ -19,6 +19,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bo
 
 Connection::~Connection() {
   for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+  for (auto& [sql, stmt] : literal_cache_) sqlite3_finalize(stmt);
   sqlite3_close(db_);
 }
 
@@ -53,6 +54,16 @@ Result<sqlite3_stmt*> Connection::Prepare(const std::string& sql) {
     }
   }
   cache_.emplace(sql, stmt);
+  return stmt;
+}
+
+Result<sqlite3_stmt*> Connection::PrepareLiteral(const char* sql) {
+  auto it = literal_cache_.find(sql);
+  if (it != literal_cache_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) return Internal(std::string("sqlite prepare: ") + sqlite3_errmsg(db_));
+  literal_cache_.emplace(sql, stmt);
   return stmt;
 }
 

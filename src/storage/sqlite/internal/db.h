@@ -90,6 +90,8 @@ class Connection {
   Status Exec(const std::string& sql);
   // A cached prepared statement for `sql` (SQL text from code, never from input).
   Result<sqlite3_stmt*> Prepare(const std::string& sql);
+  // Same, keyed by the address of a string literal (no hashing of the text): only for literals.
+  Result<sqlite3_stmt*> PrepareLiteral(const char* sql);
   sqlite3* raw() { return db_; }
   std::int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 
@@ -97,6 +99,7 @@ class Connection {
   explicit Connection(sqlite3* db) : db_(db) {}
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
+  std::unordered_map<const char*, sqlite3_stmt*> literal_cache_;
 };
 
 }  // namespace sund::storage::sqlite

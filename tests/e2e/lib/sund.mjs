@@ -1,0 +1,149 @@
+// Test helper: runs a private `sund serve` for one test file.
+//
+// startSund() makes a fresh data directory, optionally loads Bundles into it with `sund import`,
+// starts `sund serve --data DIR --port 0` and resolves once the server has printed its
+// "sund listening on http://HOST:PORT" line (no sleeping or polling). stop() ends the server
+// with SIGTERM (SIGKILL if it has not exited after a grace period) and removes the directory.
+//
+// The binary comes from $SUND_BIN (ctest sets it to the built target), default
+// ../../build/bin/sund relative to this folder. Synthea test data comes from
+// $SUND_TEST_DATA/synthea; syntheaFiles() says why it is unavailable instead of guessing a path.
+import { spawn, execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export const sundBin = process.env.SUND_BIN
+  ? path.resolve(process.env.SUND_BIN)
+  : path.resolve(here, '../../../build/bin/sund');
+
+const READY_TIMEOUT_MS = 20_000;
+const STOP_GRACE_MS = 5_000;
+
+function requireBinary() {
+  if (!existsSync(sundBin)) {
+    throw new Error(`sund binary not found at ${sundBin}: build it (make build) or set SUND_BIN`);
+  }
+}
+
+function run(bin, args) {
+  return new Promise((resolve, reject) => {
+    execFile(bin, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) {
+        reject(new Error(`${path.basename(bin)} ${args[0]} failed (${err.code ?? err.signal}): ` +
+                         `${stderr || stdout}`));
+      } else {
+        resolve({ stdout, stderr });
+      }
+    });
+  });
+}
+
+// The Synthea bundles the tests load: the organization and practitioner bundles that patient
+// bundles reference conditionally, plus the `patients` smallest patient bundles (by file size, so
+// the run stays fast; names break ties so the choice is stable). Returns { files } or { reason }.
+export function syntheaFiles(patients = 3) {
+  const root = process.env.SUND_TEST_DATA;
+  if (!root) return { reason: 'SUND_TEST_DATA is not set (it names the shared test data folder)' };
+  const dir = path.join(root, 'synthea');
+  if (!existsSync(dir)) return { reason: `no Synthea data at ${dir}` };
+  const names = readdirSync(dir).filter((n) => /\.json(\.bz2|\.gz)?$/.test(n)).sort();
+  const infra = ['0-hospitalInformation', '0-practitionerInformation']
+    .map((prefix) => names.find((n) => n.startsWith(prefix)));
+  if (infra.some((n) => n === undefined)) {
+    return { reason: `${dir} lacks the hospital/practitioner information bundles` };
+  }
+  const people = names
+    .filter((n) => !n.startsWith('0-'))
+    .map((n) => ({ n, size: statSync(path.join(dir, n)).size }))
+    .sort((a, b) => a.size - b.size || a.n.localeCompare(b.n))
+    .slice(0, patients)
+    .map((x) => x.n);
+  if (people.length < patients) return { reason: `${dir} has fewer than ${patients} patient bundles` };
+  return { files: [...infra, ...people].map((n) => path.join(dir, n)) };
+}
+
+// Starts a server. options.importFiles: Bundles loaded with `sund import` before it starts.
+// Resolves to { baseUrl, fhirBase, port, dataDir, stop() }.
+export async function startSund({ importFiles = [] } = {}) {
+  requireBinary();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'sund-e2e-'));
+  const cleanup = () => rmSync(dataDir, { recursive: true, force: true });
+  try {
+    if (importFiles.length > 0) {
+      await run(sundBin, ['import', '--data', dataDir, '--no-progress', ...importFiles]);
+    }
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+  const child = spawn(sundBin, ['serve', '--data', dataDir, '--port', '0', '--host', '127.0.0.1'],
+                      { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-8192); });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+
+  let baseUrl;
+  try {
+    baseUrl = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(
+        `sund did not report "sund listening on" within ${READY_TIMEOUT_MS} ms; stderr:\n${stderr}`)),
+        READY_TIMEOUT_MS);
+      const lines = readline.createInterface({ input: child.stdout });
+      lines.on('line', (line) => {
+        const m = /^sund listening on (http:\/\/\S+)$/.exec(line.trim());
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      child.once('error', (e) => { clearTimeout(timer); reject(e); });
+      exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        reject(new Error(`sund exited before listening (code ${code}, signal ${signal}); stderr:\n${stderr}`));
+      });
+    });
+  } catch (e) {
+    child.kill('SIGKILL');
+    await exited;
+    cleanup();
+    throw e;
+  }
+
+  let stopped = false;
+  async function stop() {
+    if (stopped) return;
+    stopped = true;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const grace = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await exited;
+      clearTimeout(grace);
+    }
+    cleanup();
+  }
+
+  return {
+    baseUrl,
+    fhirBase: `${baseUrl}/fhir`,
+    port: Number(new URL(baseUrl).port),
+    dataDir,
+    stderr: () => stderr,
+    stop,
+  };
+}
+
+// A plain fetch against the server, for the few checks where a client library hides the HTTP
+// details the test is about (status codes, headers). Returns { status, headers, body }.
+export async function rawFetch(url, init = {}) {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let body = text;
+  try { body = text ? JSON.parse(text) : undefined; } catch { /* not JSON: keep the text */ }
+  return { status: res.status, headers: res.headers, body };
+}
