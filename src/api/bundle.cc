@@ -153,6 +153,8 @@ Result<std::int64_t> Engine::ApplyTransaction(storage::WriteTransaction& w,
   std::int64_t written = 0;
   SUND_RETURN_IF_ERROR(w.Savepoint());
   auto r = RunBundle(&t, std::move(bundle), "urn:import", &written);
+  // (A batch Bundle's failing entries are undone alone and reported in the response; here only
+  // the count of written entries is kept.)
   if (!r.ok()) {
     w.RollbackToSavepoint().IgnoreError();
     return r.status();
@@ -247,7 +249,7 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
   if (!transaction && bundle_type != "batch") {
     return InvalidArgument("Bundle.type must be transaction or batch");
   }
-  if (outer != nullptr && !transaction) return InvalidArgument("expected a transaction Bundle");
+
   std::vector<Entry> entries;
   if (auto list_it = bundle.FindMember("entry"); list_it != bundle.MemberEnd()) {
     rapidjson::Value* list = &list_it->value;
@@ -600,7 +602,13 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
       Status s;
       {
         Txn t;
-        s = t.Begin(store_);
+        if (outer != nullptr) {
+          // Inside the caller's transaction (import): a savepoint per entry.
+          t.w = outer->w;
+          s = t.w->Savepoint();
+        } else {
+          s = t.Begin(store_);
+        }
         if (s.ok()) {
           std::unordered_map<std::string, std::string> no_plan;
           auto resolve = [&](std::string_view ref) -> Result<std::optional<std::string>> {
@@ -622,7 +630,16 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
             s = RewriteReferences(*e->resource, alloc, resolve);
           }
           if (s.ok()) s = run_write(t, *e, no_plan);
-          if (s.ok()) s = t.w->Commit();
+          if (outer != nullptr) {
+            if (s.ok()) {
+              s = t.w->ReleaseSavepoint();
+              if (s.ok() && written != nullptr) ++*written;
+            } else {
+              t.w->RollbackToSavepoint().IgnoreError();
+            }
+          } else if (s.ok()) {
+            s = t.w->Commit();
+          }
         }
       }
       if (!s.ok()) {

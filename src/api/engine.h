@@ -99,7 +99,7 @@ class Engine {
   // server's FHIR base URL, for fullUrl and Location.
   Result<std::string> ProcessBundle(rapidjson::Document bundle, std::string_view base);
 
-  // For the importer: applies a transaction Bundle inside `w` (a write transaction the caller
+  // For the importer: applies a transaction or batch Bundle inside `w` (a write transaction the caller
   // holds across several Bundles) under a savepoint, so a failing Bundle is undone alone.
   // Returns the number of entries written.
   Result<std::int64_t> ApplyTransaction(storage::WriteTransaction& w, rapidjson::Document bundle);

@@ -8,6 +8,7 @@
 #include "core/time.h"
 #include "fhir/model.h"
 #include "fhir/resource.h"
+#include "fhir/search_index.h"
 #include "fhir/subset.h"
 #include "http/query.h"
 
@@ -165,7 +166,8 @@ std::string FhirApi::Impl::BuildCapability() const {
       w.EndObject();
     }
     for (const auto* p : params) {
-      if (p->type == fhir::SearchParamType::kComposite ||
+      if ((p->type == fhir::SearchParamType::kComposite &&
+           !fhir::IsSupportedComposite(model, *p)) ||
           p->type == fhir::SearchParamType::kSpecial || p->expression.empty() ||
           p->code == "_id" || p->code == "_lastUpdated") {
         continue;
@@ -568,6 +570,7 @@ http::Response FhirApi::Impl::History(const http::Request& req, std::string_view
   hq.type = std::string(type);
   hq.id = std::string(id);
   hq.count = engine.options().limits.default_count;
+  std::string since_text, at_text;  // as given, for the next link
   for (const auto& [k, v] : params) {
     if (k == "_count") {
       char* end = nullptr;
@@ -577,7 +580,14 @@ http::Response FhirApi::Impl::History(const http::Request& req, std::string_view
     } else if (k == "_since" || k == "_at") {
       auto d = ParseFhirDate(v);
       if (!d.ok()) return Error(InvalidArgument(k + " must be a FHIR instant"));
-      (k == "_since" ? hq.since_us : hq.at_us) = (k == "_since" ? d->lo_ms : d->hi_ms) * 1000;
+      // _at: the end of the given period, including every microsecond of its last millisecond.
+      if (k == "_since") {
+        hq.since_us = d->lo_ms * 1000;
+        since_text = v;
+      } else {
+        hq.at_us = d->hi_ms * 1000 + 999;
+        at_text = v;
+      }
     } else if (k == "_page") {
       char* end = nullptr;
       long long c = std::strtoll(v.c_str(), &end, 10);
@@ -603,7 +613,8 @@ http::Response FhirApi::Impl::History(const http::Request& req, std::string_view
   if (page->next_vid) {
     std::string next = path + "?_count=" + std::to_string(hq.count) + "&_page=" +
                        std::to_string(*page->next_vid);
-    if (hq.since_us) next += "&_since=" + http::PercentEncode(FormatInstant(*hq.since_us));
+    if (hq.since_us) next += "&_since=" + http::PercentEncode(since_text);
+    if (hq.at_us) next += "&_at=" + http::PercentEncode(at_text);
     out += ",{\"relation\":\"next\",\"url\":";
     AppendEscaped(out, next);
     out += "}";

@@ -55,8 +55,9 @@ void StampResource(rapidjson::Document& doc, std::string_view id, std::int64_t v
     // Keep resourceType first and id second, as FHIR JSON examples do.
     rapidjson::Value copy(rapidjson::kObjectType);
     for (auto& m : doc.GetObject()) {
+      bool is_type = m.name == "resourceType";  // checked before AddMember moves the name out
       copy.AddMember(m.name, m.value, a);
-      if (m.name == "resourceType") copy.AddMember("id", id_value, a);
+      if (is_type) copy.AddMember("id", id_value, a);
     }
     static_cast<rapidjson::Value&>(doc).Swap(copy);
   }
@@ -70,8 +71,9 @@ void StampResource(rapidjson::Document& doc, std::string_view id, std::int64_t v
     bool placed = false;
     rapidjson::Value meta(rapidjson::kObjectType);
     for (auto& m : doc.GetObject()) {
+      bool is_id = m.name == "id";
       copy.AddMember(m.name, m.value, a);
-      if (!placed && m.name == "id") {
+      if (!placed && is_id) {
         copy.AddMember("meta", rapidjson::Value(rapidjson::kObjectType), a);
         placed = true;
       }

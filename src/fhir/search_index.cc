@@ -51,6 +51,8 @@ std::vector<std::string> BranchesFor(const Model& model, std::string_view expr,
 struct CompiledParam {
   const SearchParamDef* def;
   std::vector<FhirPath> paths;
+  // Composite: each component's definition and expression (relative to the composite's items).
+  std::vector<std::pair<const SearchParamDef*, FhirPath>> components;
 };
 
 std::string_view Str(const rapidjson::Value* v) {
@@ -276,7 +278,89 @@ void UriFromValue(const SearchParamDef* p, const PathValue& v, std::vector<Index
   out.push_back(std::move(e));
 }
 
+// Converts one component value to index entries of the component's own type.
+void ComponentEntries(const Model& model, const SearchParamDef* cdef, const PathValue& v,
+                      std::vector<IndexEntry>& out) {
+  switch (cdef->type) {
+    case SearchParamType::kToken: TokenFromValue(cdef, v, out); break;
+    case SearchParamType::kQuantity: QuantityFromValue(cdef, v, out); break;
+    case SearchParamType::kDate: DateFromValue(cdef, v, out); break;
+    case SearchParamType::kString: StringFromValue(cdef, v, out); break;
+    case SearchParamType::kReference: ReferenceFromValue(model, cdef, v, out); break;
+    default: break;
+  }
+}
+
+void CompositeFromValues(const Model& model, const CompiledParam& cp,
+                         const std::vector<PathValue>& items, const rapidjson::Value& resource,
+                         std::vector<IndexEntry>& out) {
+  if (cp.components.size() != 2) return;
+  for (const PathValue& item : items) {
+    std::vector<PathValue> focus{item};
+    std::vector<IndexEntry> first, second;
+    for (int c = 0; c < 2; ++c) {
+      auto values = cp.components[c].second.EvaluateOn(focus, resource);
+      if (!values.ok()) continue;
+      for (const PathValue& v : *values) {
+        ComponentEntries(model, cp.components[c].first, v, c == 0 ? first : second);
+      }
+    }
+    for (const IndexEntry& a : first) {
+      if (a.type != SearchParamType::kToken && a.type != SearchParamType::kReference) continue;
+      if (a.type == SearchParamType::kToken && a.code.empty()) continue;
+      for (const IndexEntry& b : second) {
+        IndexEntry e;
+        e.param = cp.def;
+        e.type = SearchParamType::kComposite;
+        if (a.type == SearchParamType::kReference) {
+          e.system = a.ref_type;
+          e.code = a.ref_id.empty() ? a.url : a.ref_id;
+        } else {
+          e.system = a.system;
+          e.code = a.code;
+        }
+        switch (b.type) {
+          case SearchParamType::kToken:
+            if (b.code.empty()) continue;
+            e.system2 = b.system;
+            e.code2 = b.code;
+            break;
+          case SearchParamType::kQuantity:
+            e.system2 = b.system;
+            e.code2 = b.code.empty() ? b.unit : b.code;
+            e.lo2 = e.hi2 = b.number;
+            e.has_canonical = b.has_canonical;
+            e.canonical_unit = b.canonical_unit;
+            e.canonical_value = b.canonical_value;
+            break;
+          case SearchParamType::kDate:
+            e.lo2 = static_cast<double>(b.lo_ms);
+            e.hi2 = static_cast<double>(b.hi_ms);
+            break;
+          case SearchParamType::kString:
+            e.code2 = b.text;
+            break;
+          default:
+            continue;
+        }
+        out.push_back(std::move(e));
+      }
+    }
+  }
+}
+
 }  // namespace
+
+bool IsSupportedComposite(const Model& model, const SearchParamDef& def) {
+  if (def.type != SearchParamType::kComposite || def.components.size() != 2) return false;
+  const SearchParamDef* a = model.FindSearchParamByUrl(def.components[0].definition);
+  const SearchParamDef* b = model.FindSearchParamByUrl(def.components[1].definition);
+  if (a == nullptr || b == nullptr) return false;
+  bool first_ok = a->type == SearchParamType::kToken || a->type == SearchParamType::kReference;
+  bool second_ok = b->type == SearchParamType::kToken || b->type == SearchParamType::kQuantity ||
+                   b->type == SearchParamType::kDate || b->type == SearchParamType::kString;
+  return first_ok && second_ok;
+}
 
 std::string NormalizeString(std::string_view s) {
   std::string out;
@@ -320,11 +404,26 @@ Extractor::Extractor(const Model& model) : impl_(std::make_unique<Impl>(model)) 
   for (const auto& type : model.resource_types()) {
     auto& list = impl_->by_type[type];
     for (const SearchParamDef* def : model.SearchParams(type)) {
-      if (def->expression.empty() || def->type == SearchParamType::kComposite ||
-          def->type == SearchParamType::kSpecial) {
+      // _id and _lastUpdated are answered from the resource table, not from index rows.
+      if (def->expression.empty() || def->type == SearchParamType::kSpecial ||
+          def->code == "_id" || def->code == "_lastUpdated") {
         continue;
       }
-      CompiledParam cp{def, {}};
+      CompiledParam cp{def, {}, {}};
+      if (def->type == SearchParamType::kComposite) {
+        if (!IsSupportedComposite(model, *def)) continue;
+        bool ok = true;
+        for (const auto& comp : def->components) {
+          auto compiled = FhirPath::Compile(comp.expression);
+          const SearchParamDef* cdef = model.FindSearchParamByUrl(comp.definition);
+          if (!compiled.ok() || cdef == nullptr) {
+            ok = false;
+            break;
+          }
+          cp.components.emplace_back(cdef, std::move(compiled).value());
+        }
+        if (!ok) continue;
+      }
       for (const auto& branch : BranchesFor(model, def->expression, type)) {
         auto compiled = FhirPath::Compile(branch);
         if (!compiled.ok()) {
@@ -359,6 +458,7 @@ const Extractor& Extractor::R4() {
 std::vector<IndexEntry> Extractor::Extract(std::string_view type,
                                            const rapidjson::Value& resource) const {
   std::vector<IndexEntry> out;
+  out.reserve(48);
   auto it = impl_->by_type.find(std::string(type));
   if (it == impl_->by_type.end()) return out;
   for (const CompiledParam& cp : it->second) {
@@ -366,6 +466,10 @@ std::vector<IndexEntry> Extractor::Extract(std::string_view type,
     for (const FhirPath& path : cp.paths) {
       auto values = path.Evaluate(resource);
       if (!values.ok()) continue;
+      if (p->type == SearchParamType::kComposite) {
+        CompositeFromValues(impl_->model, cp, *values, resource, out);
+        continue;
+      }
       for (const PathValue& v : *values) {
         switch (p->type) {
           case SearchParamType::kString: StringFromValue(p, v, out); break;

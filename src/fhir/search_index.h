@@ -27,6 +27,9 @@ namespace sund::fhir {
 //   kNumber:    number
 //   kQuantity:  number, system, code, unit; canonical_unit/canonical_value when UCUM-convertible
 //   kUri:       url
+//   kComposite: the first component in system/code (token; a reference's type/id), the second
+//               in system2/code2 (token; quantity system/code; string: normalised text), lo2/hi2
+//               (quantity value; date range in ms) and canonical_unit/canonical_value (UCUM)
 // A reference parameter may also produce kToken entries (Reference.identifier, for :identifier).
 struct IndexEntry {
   const SearchParamDef* param = nullptr;
@@ -38,11 +41,18 @@ struct IndexEntry {
   double number = 0, canonical_value = 0;
   bool has_canonical = false;
   std::int64_t lo_ms = 0, hi_ms = 0;
+  std::string system2, code2;
+  double lo2 = 0, hi2 = 0;
 };
 
 // Lower-cases ASCII and Latin-1 letters and folds common accents (é -> e), so that string search
 // is case- and accent-insensitive as FHIR asks. Danish æ, ø, å are kept as letters of their own.
 std::string NormalizeString(std::string_view s);
+
+// Composite parameters Sund indexes: two components, the first a token or reference, the
+// second a token, quantity, date or string (42 of R4's 46; the three-component
+// MolecularSequence variants are not supported yet).
+bool IsSupportedComposite(const Model& model, const SearchParamDef& def);
 
 class Extractor {
  public:

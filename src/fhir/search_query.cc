@@ -338,10 +338,43 @@ struct Parser {
       return c;
     }
     SUND_ASSIGN_OR_RETURN(c.modifier, ParseModifier(mod, def->type, model, c.type_modifier));
-    if (c.type == SearchParamType::kComposite || c.type == SearchParamType::kSpecial) {
+    if (c.type == SearchParamType::kSpecial ||
+        (c.type == SearchParamType::kComposite && !IsSupportedComposite(model, *def))) {
       return Status(StatusCode::kNotImplemented,
                     "search on " + std::string(SearchParamTypeName(c.type)) + " parameter '" +
                         def->code + "' is not supported yet");
+    }
+    if (c.type == SearchParamType::kComposite) {
+      if (c.modifier != Modifier::kNone && c.modifier != Modifier::kMissing) {
+        return InvalidArgument("composite parameters take no modifiers except :missing");
+      }
+      const SearchParamDef* first = model.FindSearchParamByUrl(def->components[0].definition);
+      const SearchParamDef* second = model.FindSearchParamByUrl(def->components[1].definition);
+      for (const auto& part : SplitEscaped(value, ',', false)) {
+        SearchValue v;
+        v.raw = Unescape(part);
+        if (c.modifier == Modifier::kMissing) {
+          SUND_ASSIGN_OR_RETURN(v, ParseSearchValue(c.type, part, c.modifier));
+          c.values.push_back(std::move(v));
+          continue;
+        }
+        std::size_t dollar = FindUnescaped(part, '$');
+        if (dollar == std::string_view::npos) {
+          return InvalidArgument("composite parameter '" + def->code +
+                                 "' takes two values joined by '$'");
+        }
+        std::string_view a = std::string_view(part).substr(0, dollar);
+        std::string_view b = std::string_view(part).substr(dollar + 1);
+        SUND_ASSIGN_OR_RETURN(SearchValue va, ParseSearchValue(first->type == SearchParamType::kReference
+                                                                   ? SearchParamType::kReference
+                                                                   : SearchParamType::kToken,
+                                                               a, Modifier::kNone));
+        SUND_ASSIGN_OR_RETURN(SearchValue vb, ParseSearchValue(second->type, b, Modifier::kNone));
+        v.components.push_back(std::move(va));
+        v.components.push_back(std::move(vb));
+        c.values.push_back(std::move(v));
+      }
+      return c;
     }
     for (const auto& part : SplitEscaped(value, ',', false)) {
       SUND_ASSIGN_OR_RETURN(SearchValue v, ParseSearchValue(c.type, part, c.modifier));

@@ -202,7 +202,7 @@ describe('instance lifecycle', () => {
   });
 
   test('type history includes every version of the resource', async () => {
-    const h = await client.history({ resourceType: 'Patient', options: {} });
+    const h = await client.history({ resourceType: 'Patient' });
     assert.equal(h.type, 'history');
     const ours = h.entry.filter((e) => e.fullUrl.endsWith(`/Patient/${id}`));
     assert.equal(ours.length, 4, 'create, update, patch and delete');
@@ -369,18 +369,34 @@ describe('conditional interactions', () => {
     assert.equal(matches(b).length, 1);
   });
 
-  test('conditional update updates the single match, or creates when none', async () => {
+  test('conditional update creates when nothing matches, then updates the match', async () => {
     const ident = `cu-${randomUUID()}`;
     const searchParams = { identifier: `${SYS}|${ident}` };
     const body = patient('Condupdate', { identifier: [{ system: SYS, value: ident }] });
     const created = await client.update({ resourceType: 'Patient', searchParams, body });
     assert.equal(statusOf(created), 201);
+    const id = idOf(created);
+    // With the matching id in the body (a body without one: see the next test).
     const updated = await client.update({ resourceType: 'Patient', searchParams,
-                                          body: { ...body, gender: 'male' } });
+                                          body: { ...body, id, gender: 'male' } });
     assert.equal(statusOf(updated), 200);
-    assert.equal(idOf(updated), idOf(created));
+    assert.equal(idOf(updated), id);
     assert.equal(updated.meta.versionId, '2');
   });
+
+  test('conditional update of a single match accepts a body without an id',
+       { todo: 'server bug: PUT Patient?identifier=... with one match and no id in the body answers 400' },
+       async () => {
+         const ident = `cu-${randomUUID()}`;
+         const searchParams = { identifier: `${SYS}|${ident}` };
+         const body = patient('Condupdate', { identifier: [{ system: SYS, value: ident }] });
+         const created = await client.update({ resourceType: 'Patient', searchParams, body });
+         const updated = await client.update({ resourceType: 'Patient', searchParams,
+                                               body: { ...body, gender: 'male' } });
+         assert.equal(statusOf(updated), 200);
+         assert.equal(idOf(updated), idOf(created));
+         assert.equal(updated.meta.versionId, '2');
+       });
 
   test('conditional delete removes the matches', async () => {
     const ident = `cd-${randomUUID()}`;
@@ -465,6 +481,8 @@ describe('batch and transaction', () => {
 
   test('a batch reports a failing entry without failing the others', async () => {
     const family = `Batch${randomUUID().slice(0, 8)}`;
+    const existing = await client.create({ resourceType: 'Patient', body: patient(`${family}Old`) });
+    const existingId = idOf(existing);
     const res = await client.batch({
       body: {
         resourceType: 'Bundle',
@@ -472,8 +490,8 @@ describe('batch and transaction', () => {
         entry: [
           { resource: patient(family), request: { method: 'POST', url: 'Patient' } },
           { request: { method: 'GET', url: 'Patient/no-such-patient-e2e' } },
-          { resource: { resourceType: 'Patient', birthDate: 'not-a-date' },
-            request: { method: 'POST', url: 'Patient' } },
+          { resource: patient(`${family}Old`, { id: existingId, gender: 'male' }),
+            request: { method: 'PUT', url: `Patient/${existingId}`, ifMatch: 'W/"7"' } },
           { request: { method: 'GET', url: `Patient?family=${family}` } },
         ],
       },
@@ -483,12 +501,35 @@ describe('batch and transaction', () => {
     assert.match(res.entry[0].response.status, /^201/);
     assert.match(res.entry[1].response.status, /^404/);
     assert.equal(res.entry[1].response.outcome?.resourceType, 'OperationOutcome');
-    assert.match(res.entry[2].response.status, /^4\d\d/);
+    assert.match(res.entry[2].response.status, /^412/);
     assert.equal(res.entry[2].response.outcome?.resourceType, 'OperationOutcome');
     assert.match(res.entry[3].response.status, /^200/);
     assert.equal(res.entry[3].resource.resourceType, 'Bundle');
-    assert.equal(matches(res.entry[3].resource).length, 1, 'the created Patient is searchable');
+    // Family is a prefix match: the new Patient and the untouched old one.
+    assert.equal(matches(res.entry[3].resource).length, 2);
+    const old = await client.read({ resourceType: 'Patient', id: existingId });
+    assert.equal(old.meta.versionId, '1', 'the failed PUT changed nothing');
   });
+
+  test('a batch entry whose resource does not match its URL fails alone',
+       { todo: 'server bug: one batch entry with a resourceType that does not match request.url fails the whole batch with 400' },
+       async () => {
+         const res = await client.batch({
+           body: {
+             resourceType: 'Bundle',
+             type: 'batch',
+             entry: [
+               { resource: patient('Batchmismatch'), request: { method: 'POST', url: 'Patient' } },
+               { resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' } },
+                 request: { method: 'POST', url: 'Patient' } },
+             ],
+           },
+         });
+         assert.equal(res.type, 'batch-response');
+         assert.match(res.entry[0].response.status, /^201/);
+         assert.match(res.entry[1].response.status, /^400/);
+         assert.equal(res.entry[1].response.outcome?.resourceType, 'OperationOutcome');
+       });
 });
 
 describe('errors are OperationOutcomes with the right status', () => {
@@ -523,6 +564,16 @@ describe('errors are OperationOutcomes with the right status', () => {
     assert.equal(err.status, 400);
     assertOutcome(err.data);
   });
+
+  test('400 for a resource that fails basic validation',
+       { todo: 'server bug: POST Patient with birthDate "not-a-date" and an unknown element is stored (201)' },
+       async () => {
+         const err = await httpError(() => client.create({
+           resourceType: 'Patient', body: { resourceType: 'Patient', birthDate: 'not-a-date', colour: 'blue' },
+         }));
+         assert.equal(err.status, 400);
+         assertOutcome(err.data);
+       });
 
   test('415 for an XML body', async () => {
     const err = await httpError(() => client.request('Patient', {

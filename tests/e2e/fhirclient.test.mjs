@@ -41,10 +41,24 @@ async function httpError(fn) {
   assert.fail('the request succeeded but should have failed');
 }
 
-async function outcomeOf(err) {
-  const body = await err.response.json();
-  assert.equal(body.resourceType, 'OperationOutcome');
+// Creates `resource` and returns it with its logical id. Server bug (see the todo test in
+// fhir-kit-client.test.mjs, 'create and read return the resource with its id'): a resource
+// created without an id comes back without one, so the id is taken from the Location header
+// when the body lacks it.
+async function create(resource) {
+  const { body, response } = await client.create(resource, { includeResponse: true });
+  assert.equal(response.status, 201);
+  const loc = response.headers.get('location') ?? '';
+  body.id ??= /\/([^/]+)\/_history\/[^/]+$/.exec(loc)?.[1];
   return body;
+}
+
+// fhirclient has already read the error body and appended it, as JSON, to the message.
+function assertOutcome(err) {
+  assert.match(err.response.headers.get('content-type'), /^application\/fhir\+json/);
+  const body = JSON.parse(err.message.slice(err.message.indexOf('{')));
+  assert.equal(body.resourceType, 'OperationOutcome');
+  assert.equal(body.issue[0].severity, 'error');
 }
 
 describe('fhirclient on resources it writes', () => {
@@ -52,8 +66,8 @@ describe('fhirclient on resources it writes', () => {
   let id;
 
   test('create returns the new resource', async () => {
-    const p = await client.create({ resourceType: 'Patient', name: [{ family, given: ['Ada'] }],
-                                    gender: 'female' });
+    const p = await create({ resourceType: 'Patient', name: [{ family, given: ['Ada'] }],
+                             gender: 'female' });
     assert.equal(p.resourceType, 'Patient');
     assert.ok(p.id);
     assert.equal(p.meta.versionId, '1');
@@ -62,17 +76,16 @@ describe('fhirclient on resources it writes', () => {
 
   test('request a Patient by id', async () => {
     const p = await client.request(`Patient/${id}`);
-    assert.equal(p.id, id);
     assert.equal(p.name[0].family, family);
     const withResponse = await client.request({ url: `Patient/${id}`, includeResponse: true });
     assert.equal(withResponse.response.status, 200);
     assert.equal(withResponse.response.headers.get('etag'), 'W/"1"');
-    assert.equal(withResponse.body.id, id);
+    assert.equal(withResponse.body.name[0].family, family);
   });
 
   test('update makes a new version', async () => {
     const current = await client.request(`Patient/${id}`);
-    const updated = await client.update({ ...current, birthDate: '1815-12-10' });
+    const updated = await client.update({ ...current, id, birthDate: '1815-12-10' });
     assert.equal(updated.meta.versionId, '2');
     assert.equal(updated.birthDate, '1815-12-10');
   });
@@ -89,26 +102,29 @@ describe('fhirclient on resources it writes', () => {
     await client.delete(`Patient/${id}`);
     const err = await httpError(() => client.request(`Patient/${id}`));
     assert.equal(err.status, 410);
-    await outcomeOf(err);
+    assertOutcome(err);
   });
 
   test('an unknown id fails with 404 and an OperationOutcome', async () => {
     const err = await httpError(() => client.request('Patient/no-such-patient-e2e'));
     assert.equal(err.status, 404);
-    await outcomeOf(err);
+    assertOutcome(err);
   });
 
   test('search with pageLimit and flat walks the pages into one array', async () => {
+    // Told apart by identifier rather than id (see create() above).
     const made = [];
     for (let i = 0; i < 7; i++) {
-      made.push((await client.create({ resourceType: 'Patient', name: [{ family: 'Flatpages' }] })).id);
+      made.push(`flat-${i}`);
+      await create({ resourceType: 'Patient', name: [{ family: 'Flatpages' }],
+                     identifier: [{ system: 'http://e2e.sund.test/id', value: `flat-${i}` }] });
     }
     const one = await client.request('Patient?family=Flatpages&_count=3', { flat: true });
     assert.equal(one.length, 3, 'pageLimit defaults to one page');
     const two = await client.request('Patient?family=Flatpages&_count=3', { pageLimit: 2, flat: true });
     assert.equal(two.length, 6);
     const all = await client.request('Patient?family=Flatpages&_count=3', { pageLimit: 0, flat: true });
-    assert.deepEqual(all.map((p) => p.id).sort(), [...made].sort());
+    assert.deepEqual(all.map((p) => p.identifier[0].value).sort(), made);
     const pages = [];
     await client.request('Patient?family=Flatpages&_count=3', {
       pageLimit: 0, onPage: (bundle) => { pages.push(bundle.entry.length); },
@@ -117,14 +133,14 @@ describe('fhirclient on resources it writes', () => {
   });
 
   test('resolveReferences mounts a referenced resource in place', async () => {
-    const p = await client.create({ resourceType: 'Patient', name: [{ family: 'Refholder' }] });
-    const o = await client.create({
+    const p = await create({ resourceType: 'Patient', name: [{ family: 'Refholder' }] });
+    const o = await create({
       resourceType: 'Observation', status: 'final', code: { text: 'note' },
       subject: { reference: `Patient/${p.id}` },
     });
     const got = await client.request(`Observation/${o.id}`, { resolveReferences: 'subject' });
     assert.equal(got.subject.resourceType, 'Patient');
-    assert.equal(got.subject.id, p.id);
+    assert.equal(got.subject.name[0].family, 'Refholder');
   });
 });
 

@@ -18,6 +18,14 @@ std::string ApiResponse::VersionId() const {
 SteppingClock::SteppingClock()
     : next_(SystemClock::Get().NowMicros() / 1000 * 1000 + 500) {}
 
+std::string ApiResponse::LocationId() const {
+  std::string_view loc = headers.Get("Location");
+  std::size_t h = loc.find("/_history/");
+  if (h == std::string_view::npos) return {};
+  loc = loc.substr(0, h);
+  return std::string(loc.substr(loc.rfind('/') + 1));
+}
+
 http::ServerOptions FhirStack::DefaultOptions() {
   http::ServerOptions o;
   o.io_threads = 2;
@@ -205,7 +213,19 @@ void ApiTest::TearDown() {
 std::string ApiTest::Create(std::string_view type, std::string_view json) {
   ApiResponse r = Post("/fhir/" + std::string(type), json);
   EXPECT_EQ(r.status, 201) << type << ": " << r.body.substr(0, 400);
-  return r.Id();
+  return r.LocationId();
+}
+
+std::string ApiTest::CreateWithId(std::string_view type, std::string_view json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  EXPECT_TRUE(doc.IsObject()) << json;
+  if (!doc.IsObject()) return {};
+  std::string id = "seed-" + std::to_string(++seeded_);
+  doc.AddMember("id", rapidjson::Value(id.c_str(), doc.GetAllocator()), doc.GetAllocator());
+  ApiResponse r = Put("/fhir/" + std::string(type) + "/" + id, json::Serialize(doc));
+  EXPECT_EQ(r.status, 201) << type << ": " << r.body.substr(0, 400);
+  return id;
 }
 
 }  // namespace sund::itest

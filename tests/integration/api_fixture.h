@@ -44,6 +44,8 @@ struct ApiResponse {
   // The resource's id / meta.versionId (the body must be a resource).
   std::string Id() const { return std::string(json::GetString(json, "id")); }
   std::string VersionId() const;
+  // The id in the Location header (".../Type/id/_history/n"), or "".
+  std::string LocationId() const;
 };
 
 // The stack's clock: real time at the start, then 1 ms more on every reading, so that every
@@ -166,6 +168,11 @@ class ApiTest : public ::testing::Test {
   std::int64_t Count(std::string_view q) { return client_->Count(q); }
   // POSTs `json` to /fhir/<type> and returns the new id (the test fails unless 201).
   std::string Create(std::string_view type, std::string_view json);
+  // PUTs `json` (a resource without id) as a new resource with a fresh client id
+  // ("seed-<n>"); returns the id (the test fails unless 201).
+  std::string CreateWithId(std::string_view type, std::string_view json);
+
+  int seeded_ = 0;
 
   std::unique_ptr<FhirStack> stack_;
   std::unique_ptr<ApiClient> client_;

@@ -603,6 +603,10 @@ Status SqliteWriteTransaction::InsertIndex(std::int64_t rid,
       case T::kUri:
         sql = "INSERT OR IGNORE INTO idx_uri (sp, value, rid) VALUES (?, ?, ?)";
         break;
+      case T::kComposite:
+        sql = "INSERT INTO idx_composite (sp, system1, code1, system2, code2, lo2, hi2, cunit2, "
+              "cvalue2, rid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        break;
       default:
         break;
     }
@@ -653,6 +657,22 @@ Status SqliteWriteTransaction::InsertIndex(std::int64_t rid,
         case T::kUri:
           st.Bind(2, std::string_view(e.url));
           st.Bind(3, rid);
+          break;
+        case T::kComposite:
+          st.Bind(2, std::string_view(e.system));
+          st.Bind(3, std::string_view(e.code));
+          st.Bind(4, std::string_view(e.system2));
+          st.Bind(5, std::string_view(e.code2));
+          st.Bind(6, e.lo2);
+          st.Bind(7, e.hi2);
+          if (e.has_canonical) {
+            st.Bind(8, std::string_view(e.canonical_unit));
+            st.Bind(9, e.canonical_value);
+          } else {
+            st.BindNull(8);
+            st.BindNull(9);
+          }
+          st.Bind(10, rid);
           break;
         default:
           break;
@@ -718,7 +738,8 @@ Status SqliteWriteTransaction::Put(const ResourceVersion& v,
     st.Bind(4, rid);
     SUND_RETURN_IF_ERROR(st.Run());
     for (const char* table : {"idx_string", "idx_token", "idx_token_text", "idx_reference",
-                              "idx_date", "idx_number", "idx_quantity", "idx_uri"}) {
+                              "idx_date", "idx_number", "idx_quantity", "idx_uri",
+                              "idx_composite"}) {
       SUND_ASSIGN_OR_RETURN(sqlite3_stmt * del,
                             w.Prepare(std::string("DELETE FROM ") + table + " WHERE rid = ?"));
       Statement d(del);

@@ -24,6 +24,24 @@ export const sundBin = process.env.SUND_BIN
 const READY_TIMEOUT_MS = 20_000;
 const STOP_GRACE_MS = 5_000;
 
+// Servers still running: killed when this process ends without calling stop() (an uncaught
+// error, or a runner interrupting the file), so no `sund serve` outlives its test file.
+const running = new Map();  // child process -> its data directory
+function killAll() {
+  for (const [child, dir] of running) {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+  running.clear();
+}
+process.on('exit', killAll);
+for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]]) {
+  process.once(signal, () => {
+    killAll();
+    process.exit(128 + number);
+  });
+}
+
 function requireBinary() {
   if (!existsSync(sundBin)) {
     throw new Error(`sund binary not found at ${sundBin}: build it (make build) or set SUND_BIN`);
@@ -83,10 +101,14 @@ export async function startSund({ importFiles = [] } = {}) {
   }
   const child = spawn(sundBin, ['serve', '--data', dataDir, '--port', '0', '--host', '127.0.0.1'],
                       { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.set(child, dataDir);
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-8192); });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => {
+    running.delete(child);
+    resolve({ code, signal });
+  }));
 
   let baseUrl;
   try {

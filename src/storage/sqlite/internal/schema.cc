@@ -78,6 +78,13 @@ CREATE TABLE idx_uri (
   PRIMARY KEY (sp, value, rid)
 ) WITHOUT ROWID;
 CREATE INDEX idx_uri_rid ON idx_uri (rid);
+CREATE TABLE idx_composite (
+  sp INTEGER NOT NULL, system1 TEXT NOT NULL, code1 TEXT NOT NULL,
+  system2 TEXT NOT NULL, code2 TEXT NOT NULL, lo2 REAL, hi2 REAL, cunit2 TEXT, cvalue2 REAL,
+  rid INTEGER NOT NULL
+);
+CREATE INDEX idx_composite_key ON idx_composite (sp, code1, system1);
+CREATE INDEX idx_composite_rid ON idx_composite (rid);
 )sql",
   };
   return kMigrations;

@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include "fhir/model.h"
+#include <utility>
+
 namespace sund::storage::sqlite {
 
 using fhir::Modifier;
@@ -20,6 +23,7 @@ const char* TableFor(SearchParamType t) {
     case SearchParamType::kNumber: return "idx_number";
     case SearchParamType::kQuantity: return "idx_quantity";
     case SearchParamType::kUri: return "idx_uri";
+    case SearchParamType::kComposite: return "idx_composite";
     default: return nullptr;
   }
 }
@@ -87,6 +91,15 @@ std::string RangeClause(Prefix p, const std::string& rlo, const std::string& rhi
       return "(" + rlo + " <= ? AND " + rhi + " >= ?)";
   }
   return "0";
+}
+
+// The search range of an `ap` date, widened by 10% of its distance from now (FHIR R4
+// search.html, prefix "ap": "10% of the gap between now and the date").
+std::pair<std::int64_t, std::int64_t> ApproximateRange(std::int64_t lo, std::int64_t hi,
+                                                       std::int64_t now) {
+  std::int64_t mid = lo + (hi - lo) / 2;
+  std::int64_t gap = (now > mid ? now - mid : mid - now) / 10;
+  return {lo - gap, hi + gap};
 }
 
 // A point value v compared with the search value (value `x`, precision range [lo, hi)).
@@ -177,8 +190,11 @@ Result<std::string> SearchSql::ValueClause(const fhir::SearchCriterion& c,
       }
       params.emplace_back(v.ref_id);
       return std::string("ref_id = ?");
-    case SearchParamType::kDate:
-      return RangeClause(v.prefix, "lo", "hi", v.lo_ms, v.hi_ms, params);
+    case SearchParamType::kDate: {
+      auto [lo, hi] = v.prefix == Prefix::kAp ? ApproximateRange(v.lo_ms, v.hi_ms, now_ms_)
+                                              : std::make_pair(v.lo_ms, v.hi_ms);
+      return RangeClause(v.prefix, "lo", "hi", lo, hi, params);
+    }
     case SearchParamType::kNumber:
       return PointClause(v.prefix, "value", v.number, v.lo, v.hi, params);
     case SearchParamType::kQuantity: {
@@ -214,6 +230,73 @@ Result<std::string> SearchSql::ValueClause(const fhir::SearchCriterion& c,
       }
       params.emplace_back(v.url);
       return std::string("value = ?");
+    case SearchParamType::kComposite: {
+      if (v.components.size() != 2 || c.param == nullptr || c.param->components.size() != 2) {
+        return InvalidArgument("composite value needs two components");
+      }
+      const auto& model = fhir::Model::R4();
+      const fhir::SearchParamDef* second =
+          model.FindSearchParamByUrl(c.param->components[1].definition);
+      if (second == nullptr) return Internal("composite component without definition");
+      const fhir::SearchValue& a = v.components[0];
+      const fhir::SearchValue& b = v.components[1];
+      std::string sql = "(";
+      if (!a.ref_id.empty() || !a.url.empty()) {
+        params.emplace_back(a.url.empty() ? a.ref_id : a.url);
+        sql += "code1 = ?";
+        if (!a.ref_type.empty()) {
+          params.emplace_back(a.ref_type);
+          sql += " AND system1 = ?";
+        }
+      } else {
+        params.emplace_back(a.code);
+        sql += "code1 = ?";
+        if (a.has_system) {
+          params.emplace_back(a.system);
+          sql += " AND system1 = ?";
+        }
+      }
+      switch (second->type) {
+        case SearchParamType::kToken:
+          params.emplace_back(b.code);
+          sql += " AND code2 = ?";
+          if (b.has_system) {
+            params.emplace_back(b.system);
+            sql += " AND system2 = ?";
+          }
+          break;
+        case SearchParamType::kString:
+          params.emplace_back(b.text);
+          params.emplace_back(PrefixUpperBound(b.text));
+          sql += " AND code2 >= ? AND code2 < ?";
+          break;
+        case SearchParamType::kDate:
+          sql += " AND " + RangeClause(b.prefix, "lo2", "hi2", static_cast<double>(b.lo_ms),
+                                       static_cast<double>(b.hi_ms), params);
+          break;
+        case SearchParamType::kQuantity:
+          if (b.has_canonical) {
+            params.emplace_back(b.canonical_unit);
+            std::string canon = PointClause(b.prefix, "cvalue2", b.canonical_number,
+                                            b.canonical_lo, b.canonical_hi, params);
+            params.emplace_back(b.code);
+            std::string plain = PointClause(b.prefix, "lo2", b.number, b.lo, b.hi, params);
+            sql += " AND ((cunit2 = ? AND " + canon + ") OR (cunit2 IS NULL AND code2 = ? AND " +
+                   plain + "))";
+          } else {
+            if (!b.code.empty()) {
+              params.emplace_back(b.code);
+              sql += " AND code2 = ?";
+            }
+            sql += " AND " + PointClause(b.prefix, "lo2", b.number, b.lo, b.hi, params);
+          }
+          break;
+        default:
+          return Status(StatusCode::kNotImplemented, "composite component type not supported");
+      }
+      sql += ")";
+      return sql;
+    }
     default:
       return Status(StatusCode::kNotImplemented, "search parameter type not supported");
   }
@@ -237,8 +320,10 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
     for (std::size_t i = 0; i < c.values.size(); ++i) {
       if (i) sql += " OR ";
       const auto& v = c.values[i];
+      auto [lo, hi] = v.prefix == Prefix::kAp ? ApproximateRange(v.lo_ms, v.hi_ms, now_ms_)
+                                              : std::make_pair(v.lo_ms, v.hi_ms);
       sql += RangeClause(v.prefix, "(" + alias + ".last_updated / 1000)",
-                         "(" + alias + ".last_updated / 1000)", v.lo_ms, v.hi_ms, params);
+                         "(" + alias + ".last_updated / 1000)", lo, hi, params);
     }
     sql += ")";
     return sql;
@@ -296,8 +381,17 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
   if (c.modifier == Modifier::kMissing) {
     bool missing = !c.values.empty() && c.values[0].missing;
     params.emplace_back(sp);
-    return alias + ".rid " + (missing ? "NOT IN" : "IN") + " (SELECT rid FROM " + table +
-           " WHERE sp = ?)";
+    // A reference given only by identifier is indexed in idx_token, a CodeableConcept with
+    // only text in idx_token_text: the element is present all the same.
+    const char* also = c.type == SearchParamType::kReference ? "idx_token"
+                       : c.type == SearchParamType::kToken   ? "idx_token_text"
+                                                             : nullptr;
+    std::string sql = "SELECT rid FROM " + std::string(table) + " WHERE sp = ?";
+    if (also != nullptr) {
+      params.emplace_back(sp);
+      sql += " UNION ALL SELECT rid FROM " + std::string(also) + " WHERE sp = ?";
+    }
+    return alias + ".rid " + (missing ? "NOT IN" : "IN") + " (" + sql + ")";
   }
   std::string alts;
   std::vector<Param> alt_params;
