@@ -32,6 +32,7 @@ struct Entry {
   std::string location, etag, last_modified;
   std::string outcome;       // OperationOutcome JSON for a failed entry (batch)
   std::string body;          // resource JSON for GET entries
+  bool failed = false;       // rejected before processing (batch only)
 };
 
 Result<Verb> ParseVerb(std::string_view m) {
@@ -56,7 +57,7 @@ Status ParseEntryUrl(Entry& e) {
   e.type = std::string(url.substr(0, slash));
   if (slash != std::string_view::npos) e.id = std::string(url.substr(slash + 1));
   if (!fhir::Model::R4().IsResourceType(e.type)) {
-    return InvalidArgument("entry " + std::to_string(e.index) + ": unknown resource type in url");
+    return InvalidArgument("unknown resource type in request.url");
   }
   return Status::Ok();
 }
@@ -183,15 +184,22 @@ void Engine::PrepareDeferred(DeferredBundle& d) {
   for (auto& j : d.jobs) {
     rapidjson::Document doc;
     doc.CopyFrom(*j.resource, doc.GetAllocator());
-    PreparedWrite p = PrepareVersion(j.type, j.id, j.version, j.method, doc);
-    j.prepared = std::move(p.version);
-    j.index = std::move(p.index);
+    auto p = PrepareVersion(j.type, j.id, j.version, j.method, doc);
+    if (!p.ok()) {
+      j.status = p.status();
+      continue;
+    }
+    j.prepared = std::move(p->version);
+    j.index = std::move(p->index);
   }
   d.prepared = true;
 }
 
 Result<std::int64_t> Engine::WriteDeferred(storage::WriteTransaction& w, DeferredBundle& d) {
   if (!d.prepared) PrepareDeferred(d);
+  for (const auto& j : d.jobs) {
+    if (!j.status.ok()) return Status(j.status.code(), j.type + " entry: " + j.status.message());
+  }
   SUND_RETURN_IF_ERROR(w.Savepoint());
   for (auto& j : d.jobs) {
     Status s = w.Put(j.prepared, j.index);
@@ -263,28 +271,38 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
     for (auto& item : list->GetArray()) {
       Entry e;
       e.index = i++;
-      const rapidjson::Value* req = json::Find(item, "request");
-      if (req == nullptr || !req->IsObject()) {
-        return InvalidArgument("entry " + std::to_string(e.index) + " has no request");
-      }
-      SUND_ASSIGN_OR_RETURN(e.verb, ParseVerb(json::GetString(*req, "method")));
-      e.url = std::string(json::GetString(*req, "url"));
-      e.if_none_exist = std::string(json::GetString(*req, "ifNoneExist"));
-      e.if_match = std::string(json::GetString(*req, "ifMatch"));
-      e.full_url = std::string(json::GetString(item, "fullUrl"));
-      if (e.url.empty()) return InvalidArgument("entry " + std::to_string(e.index) + " has no request.url");
-      SUND_RETURN_IF_ERROR(ParseEntryUrl(e));
-      auto it = item.FindMember("resource");
-      if (it != item.MemberEnd()) e.resource = &it->value;
-      if ((e.verb == Verb::kPost || e.verb == Verb::kPut) &&
-          (e.resource == nullptr || !e.resource->IsObject())) {
-        return InvalidArgument("entry " + std::to_string(e.index) + " needs a resource");
-      }
-      if (e.resource != nullptr && e.resource->IsObject() &&
-          (e.verb == Verb::kPost || e.verb == Verb::kPut) &&
-          json::GetString(*e.resource, "resourceType") != e.type) {
-        return InvalidArgument("entry " + std::to_string(e.index) +
-                               ": resourceType does not match request.url");
+      auto check = [&]() -> Status {
+        const rapidjson::Value* req = json::Find(item, "request");
+        if (req == nullptr || !req->IsObject()) return InvalidArgument("no request");
+        SUND_ASSIGN_OR_RETURN(e.verb, ParseVerb(json::GetString(*req, "method")));
+        e.url = std::string(json::GetString(*req, "url"));
+        e.if_none_exist = std::string(json::GetString(*req, "ifNoneExist"));
+        e.if_match = std::string(json::GetString(*req, "ifMatch"));
+        e.full_url = std::string(json::GetString(item, "fullUrl"));
+        if (e.url.empty()) return InvalidArgument("no request.url");
+        SUND_RETURN_IF_ERROR(ParseEntryUrl(e));
+        auto it = item.FindMember("resource");
+        if (it != item.MemberEnd()) e.resource = &it->value;
+        if ((e.verb == Verb::kPost || e.verb == Verb::kPut) &&
+            (e.resource == nullptr || !e.resource->IsObject())) {
+          return InvalidArgument("needs a resource");
+        }
+        if (e.resource != nullptr && e.resource->IsObject() &&
+            (e.verb == Verb::kPost || e.verb == Verb::kPut) &&
+            json::GetString(*e.resource, "resourceType") != e.type) {
+          return InvalidArgument("resourceType does not match request.url");
+        }
+        return Status::Ok();
+      };
+      Status s = check();
+      if (!s.ok()) {
+        Status named(s.code(), "entry " + std::to_string(e.index) + ": " + s.message());
+        // A transaction fails as a whole; a batch reports the entry and goes on.
+        if (transaction) return named;
+        e.failed = true;
+        e.status = HttpStatus(named.code());
+        e.outcome = OperationOutcomeJson(named);
+        e.resource = nullptr;
       }
       entries.push_back(std::move(e));
     }
@@ -475,6 +493,7 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
       std::string id;
       std::int64_t version = 0;
       PreparedWrite prepared;
+      Status status;
     };
     std::vector<Job> jobs;
     std::unordered_map<std::string, std::int64_t> versions;  // "Type/id" -> version in this txn
@@ -484,8 +503,13 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
           Job& j = jobs[i];
           rapidjson::Document doc;
           doc.CopyFrom(*j.e->resource, doc.GetAllocator());
-          j.prepared = PrepareVersion(j.e->type, j.id, j.version,
-                                      j.e->verb == Verb::kPost ? "POST" : "PUT", doc);
+          auto p = PrepareVersion(j.e->type, j.id, j.version,
+                                  j.e->verb == Verb::kPost ? "POST" : "PUT", doc);
+          if (p.ok()) {
+            j.prepared = std::move(p).value();
+          } else {
+            j.status = p.status();
+          }
         }
       };
       constexpr std::size_t kParallelFrom = 32;
@@ -498,6 +522,10 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
         prepare(0, jobs.size());
       }
       for (Job& j : jobs) {
+        if (!j.status.ok()) {
+          return Status(j.status.code(),
+                        "entry " + std::to_string(j.e->index) + ": " + j.status.message());
+        }
         Status s = t.w->Put(j.prepared.version, j.prepared.index);
         if (!s.ok()) {
           return Status(s.code(), "entry " + std::to_string(j.e->index) + ": " + s.message());
@@ -595,6 +623,7 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
     }
   } else {
     for (Entry* e : order) {
+      if (e->failed) continue;
       if (e->verb == Verb::kGet || e->verb == Verb::kHead) {
         run_read(*e);
         continue;

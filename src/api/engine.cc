@@ -8,6 +8,7 @@
 #include "fhir/model.h"
 #include "fhir/resource.h"
 #include "fhir/search_index.h"
+#include "fhir/validate.h"
 #include "http/query.h"
 
 namespace sund::api {
@@ -27,9 +28,11 @@ std::int64_t Engine::NextTimestamp() {
   }
 }
 
-Engine::PreparedWrite Engine::PrepareVersion(std::string_view type, std::string id,
-                                            std::int64_t version, std::string_view method,
-                                            rapidjson::Document& resource) {
+Result<Engine::PreparedWrite> Engine::PrepareVersion(std::string_view type, std::string id,
+                                                    std::int64_t version,
+                                                    std::string_view method,
+                                                    rapidjson::Document& resource) {
+  SUND_RETURN_IF_ERROR(fhir::ValidateResource(fhir::Model::R4(), resource));
   PreparedWrite p;
   ResourceVersion& v = p.version;
   v.type = std::string(type);
@@ -115,7 +118,7 @@ Result<WriteResult> Engine::CreateIn(Txn& t, std::string_view type, rapidjson::D
     }
   }
   if (id.empty()) id = NewUuid();
-  PreparedWrite p = PrepareVersion(type, std::move(id), 1, "POST", resource);
+  SUND_ASSIGN_OR_RETURN(PreparedWrite p, PrepareVersion(type, std::move(id), 1, "POST", resource));
   SUND_RETURN_IF_ERROR(t.w->Put(p.version, p.index));
   return WriteResult{std::move(p.version), true, false};
 }
@@ -143,7 +146,8 @@ Result<WriteResult> Engine::UpdateIn(Txn& t, std::string_view type, std::string_
     return PreconditionFailed("If-Match expects version " + std::to_string(*if_match) +
                               " but the current version is " + std::to_string(current));
   }
-  PreparedWrite p = PrepareVersion(type, std::string(id), current + 1, method, resource);
+  SUND_ASSIGN_OR_RETURN(PreparedWrite p,
+                        PrepareVersion(type, std::string(id), current + 1, method, resource));
   SUND_RETURN_IF_ERROR(t.w->Put(p.version, p.index));
   return WriteResult{std::move(p.version), current == 0, false};
 }

@@ -45,6 +45,7 @@ struct DeferredBundle {
     std::int64_t version = 0;
     storage::ResourceVersion prepared;
     std::vector<fhir::IndexEntry> index;
+    Status status;  // a validation failure found while preparing
   };
   std::unique_ptr<rapidjson::Document> doc;  // owns the resources the jobs point into
   std::vector<Job> jobs;
@@ -134,8 +135,10 @@ class Engine {
     storage::ResourceVersion version;
     std::vector<fhir::IndexEntry> index;
   };
-  PreparedWrite PrepareVersion(std::string_view type, std::string id, std::int64_t version,
-                               std::string_view method, rapidjson::Document& resource);
+  // InvalidArgument when the resource fails basic validation (fhir/validate.h).
+  Result<PreparedWrite> PrepareVersion(std::string_view type, std::string id,
+                                       std::int64_t version, std::string_view method,
+                                       rapidjson::Document& resource);
   Result<std::string> RunBundle(Txn* outer, rapidjson::Document bundle, std::string_view base,
                                 std::int64_t* written,
                                 std::unique_ptr<struct DeferredBundle>* defer = nullptr);
