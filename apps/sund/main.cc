@@ -75,6 +75,7 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   so.port = static_cast<std::uint16_t>(f.port);
   so.io_threads = f.threads;
   so.worker_threads = f.threads > 0 ? std::max(2, f.threads) : 0;
+  so.error_response = sund::api::FhirApi::ErrorResponse;
   sund::http::Server server(
       so, [&api](sund::http::Request& r) { return api.Handle(r); },
       [](const sund::http::Request& r) { return sund::api::FhirApi::RunsInline(r); });

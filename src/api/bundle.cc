@@ -328,6 +328,9 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
           (void)r;
         } else {
           SUND_ASSIGN_OR_RETURN(auto ids, Match(t, e.type, http::ParseQuery(e.query), 1001));
+          if (ids.size() > 1000) {
+            return PreconditionFailed("the criteria match more than 1000 resources");
+          }
           for (const auto& id : ids) {
             SUND_ASSIGN_OR_RETURN(WriteResult r, DeleteIn(t, e.type, id));
             (void)r;

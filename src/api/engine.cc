@@ -86,8 +86,18 @@ Result<storage::HistoryPage> Engine::History(const storage::HistoryQuery& q) {
 Result<std::vector<std::string>> Engine::Match(Txn& t, std::string_view type,
                                                const QueryParams& criteria, int limit) {
   if (criteria.empty()) return InvalidArgument("a conditional interaction needs search criteria");
+  for (const auto& [name, value] : criteria) {
+    // Result parameters would change which matches are seen (and so allow duplicates).
+    if (name == "_count" || name == "_offset" || name == "_getpagesoffset" || name == "_sort" ||
+        name == "_summary" || name == "_elements" || name == "_include" ||
+        name == "_revinclude" || name == "_total" || name.rfind("_include:", 0) == 0 ||
+        name.rfind("_revinclude:", 0) == 0) {
+      return InvalidArgument("conditional criteria must not use " + name);
+    }
+  }
   SUND_ASSIGN_OR_RETURN(fhir::SearchQuery q, ParseSearch(type, criteria, true));
-  return t.w->FindIds(q, limit);
+  if (!q.criteria.empty() || type.empty()) return t.w->FindIds(q, limit);
+  return InvalidArgument("a conditional interaction needs search criteria");
 }
 
 namespace {
@@ -250,9 +260,19 @@ Result<WriteResult> Engine::Patch(std::string_view type, std::string_view id,
   return r;
 }
 
-Result<WriteResult> Engine::Delete(std::string_view type, std::string_view id) {
+Result<WriteResult> Engine::Delete(std::string_view type, std::string_view id,
+                                   std::optional<std::int64_t> if_match) {
   Txn t;
   SUND_RETURN_IF_ERROR(t.Begin(store_));
+  if (if_match) {
+    auto cur = t.w->Read(type, id);
+    std::int64_t current = cur.ok() ? cur->version : 0;
+    if (!cur.ok() && cur.status().code() != StatusCode::kNotFound) return cur.status();
+    if (current != *if_match) {
+      return PreconditionFailed("If-Match expects version " + std::to_string(*if_match) +
+                                " but the current version is " + std::to_string(current));
+    }
+  }
   SUND_ASSIGN_OR_RETURN(WriteResult r, DeleteIn(t, type, id));
   SUND_RETURN_IF_ERROR(t.w->Commit());
   return r;

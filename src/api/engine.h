@@ -86,7 +86,8 @@ class Engine {
                             const rapidjson::Value& patch,
                             std::optional<std::int64_t> if_match = std::nullopt);
   // Delete: a versioned tombstone. Deleting a missing or deleted resource succeeds (no-op).
-  Result<WriteResult> Delete(std::string_view type, std::string_view id);
+  Result<WriteResult> Delete(std::string_view type, std::string_view id,
+                             std::optional<std::int64_t> if_match = std::nullopt);
   // Conditional delete: deletes every match (up to a limit); returns how many.
   Result<int> ConditionalDelete(std::string_view type, const QueryParams& criteria);
 

@@ -202,6 +202,17 @@ FhirApi::FhirApi(Engine& engine, ApiOptions options)
     : impl_(std::make_unique<Impl>(engine, std::move(options))) {}
 FhirApi::~FhirApi() = default;
 
+http::Response FhirApi::ErrorResponse(int status, std::string_view message) {
+  http::Response r;
+  r.status = status;
+  r.headers.Set("Content-Type", std::string(kFhirJson));
+  const char* code = status == 413 || status == 431 ? "too-costly"
+                     : status >= 500                ? "exception"
+                                                    : "structure";
+  r.body = InformationOutcomeJson(status >= 500 ? "fatal" : "error", code, message);
+  return r;
+}
+
 bool FhirApi::RunsInline(const http::Request& req) {
   // GET /fhir/Type/id: a bounded point read on this thread's connection.
   if (req.method != "GET" || !req.query.empty()) return false;
@@ -373,7 +384,7 @@ http::Response FhirApi::Impl::Route(http::Request& req) {
       return WriteResponse(req, r, 200);
     }
     if (m == "DELETE") {
-      auto r = engine.Delete(type, id);
+      auto r = engine.Delete(type, id, if_match);
       if (!r.ok()) return Error(r.status());
       http::Response resp;
       resp.status = 204;
@@ -515,7 +526,7 @@ http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view 
   out += ",\"link\":[{\"relation\":\"self\",\"url\":";
   AppendEscaped(out, link(q->offset));
   out += "}";
-  if (page->has_more) {
+  if (page->has_more && q->count > 0) {
     out += ",{\"relation\":\"next\",\"url\":";
     AppendEscaped(out, link(q->offset + q->count));
     out += "}";

@@ -28,6 +28,9 @@ class FhirApi {
   http::Response Handle(http::Request& req);
   // True for requests that are bounded point reads (may run on a network thread).
   static bool RunsInline(const http::Request& req);
+  // An OperationOutcome response for errors the HTTP layer answers itself
+  // (http::ServerOptions::error_response).
+  static http::Response ErrorResponse(int status, std::string_view message);
 
  private:
   struct Impl;

@@ -205,8 +205,9 @@ void ReferenceFromValue(const Model& model, const SearchParamDef* p, const PathV
     out.push_back(std::move(e));
     return;
   }
+  // Absolute references point at other servers (or are logical): kept as URLs only, so that
+  // they never match a local resource of the same type and id.
   e.url = std::string(ref);
-  if (absolute) SplitReference(model, ref, e.ref_type, e.ref_id);
   out.push_back(std::move(e));
 }
 

@@ -493,7 +493,8 @@ void Server::Impl::CallHandler(Request& req, Response& resp) noexcept {
   } catch (...) {
     log::Error("http: handler threw a non-standard exception");
   }
-  resp = ErrorResponse(500, kInternalError);
+  resp = options_.error_response ? options_.error_response(500, "internal server error")
+                                 : ErrorResponse(500, kInternalError);
 }
 
 asio::awaitable<void> Server::Impl::Dispatch(IoThread& io, Request& req, Response& resp) {
@@ -525,13 +526,17 @@ asio::awaitable<void> Server::Impl::Dispatch(IoThread& io, Request& req, Respons
 
 asio::awaitable<void> Server::Impl::FailRead(Connection& conn, const beast::error_code& ec) {
   Response resp;
+  auto make = [this](int status, std::string_view message, std::string_view fallback) {
+    return options_.error_response ? options_.error_response(status, message)
+                                   : ErrorResponse(status, fallback);
+  };
   if (ec == bhttp::error::body_limit) {
-    resp = ErrorResponse(413, kBodyTooLarge);
+    resp = make(413, "request body too large", kBodyTooLarge);
   } else if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-    resp = ErrorResponse(431, kHeaderTooLarge);
+    resp = make(431, "request header too large", kHeaderTooLarge);
   } else if (IsHttpParseError(ec) && ec != bhttp::error::end_of_stream &&
              ec != bhttp::error::partial_message) {
-    resp = ErrorResponse(400, kMalformed);
+    resp = make(400, "malformed HTTP request", kMalformed);
   } else {
     co_return;  // the peer went away, timed out, or the server is stopping
   }

@@ -40,6 +40,10 @@ struct ServerOptions {
   std::size_t max_body_bytes = 16 << 20;    // larger bodies get 413 without calling the handler
   std::size_t max_header_bytes = 64 << 10;  // request line + fields; larger get 431
   std::chrono::seconds idle_timeout{60};    // a connection silent this long is closed
+  // Builds the response for errors the server answers itself (400 malformed, 413, 431, 500
+  // after a handler exception), so that a protocol layer above (FHIR) can use its own error
+  // format. Null: a small JSON body {"error": message}.
+  std::function<Response(int status, std::string_view message)> error_response;
 };
 
 class Server {

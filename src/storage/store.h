@@ -93,7 +93,8 @@ class Store {
   virtual Result<SearchPage> Search(const fhir::SearchQuery& query) = 0;
   // All current resources in a patient's compartment (for Patient/[id]/$everything): the
   // resources that reference `patient_id` through the given reference parameters, plus the
-  // resources those reference (one level), newest first, up to `limit`.
+  // resources those reference (one level, other patients excluded); the patient first, then in
+  // the order they were created, up to `limit`.
   virtual Result<std::vector<SearchHit>> Everything(std::string_view patient_id, int limit) = 0;
 
   // Opens the single write transaction; waits for another writer to finish.

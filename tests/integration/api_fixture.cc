@@ -36,6 +36,7 @@ http::ServerOptions FhirStack::DefaultOptions() {
 FhirStack::FhirStack(http::ServerOptions options) : options_(std::move(options)) {
   options_.host = "127.0.0.1";
   options_.port = 0;
+  options_.error_response = api::FhirApi::ErrorResponse;  // as `sund serve` wires it
 }
 
 FhirStack::~FhirStack() {

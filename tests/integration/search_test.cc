@@ -590,15 +590,22 @@ TEST_F(SearchTest, PostSearchEqualsGet) {
   EXPECT_THAT(EntryRefs(r.json), ElementsAre("Patient/pat-smith"));
 }
 
-TEST_F(SearchTest, CompositeParametersAreNotImplementedYet) {
-  // Documents today's behaviour: composite parameters answer 501 with an OperationOutcome.
-  // When composites are implemented this test should become a search with the expected matches
-  // (code-value-quantity=loinc|29463-7$gt75|ucum|kg -> obs-w1).
-  ApiResponse r =
-      Search("Observation?code-value-quantity=http://loinc.org|29463-7$gt75|"
-             "http://unitsofmeasure.org|kg");
-  EXPECT_EQ(r.status, 501) << r.body;
-  EXPECT_TRUE(r.IsOperationOutcome());
+TEST_F(SearchTest, CompositeParameters) {
+  // code-value-quantity pairs a code with a value of the same Observation.
+  EXPECT_THAT(Ids("Observation?code-value-quantity=http://loinc.org|29463-7$gt75|"
+                  "http://unitsofmeasure.org|kg"),
+              UnorderedElementsAre("obs-w1"));
+  EXPECT_THAT(Ids("Observation?code-value-quantity=http://loinc.org|29463-7$lt75|"
+                  "http://unitsofmeasure.org|kg"),
+              UnorderedElementsAre("obs-w2"));
+  EXPECT_THAT(Ids("Observation?code-value-quantity=http://loinc.org|8867-4$gt75|"
+                  "http://unitsofmeasure.org|kg"),
+              IsEmpty());
+  EXPECT_THAT(Ids("Observation?code-value-quantity=urn:local|drug$5.4|"
+                  "http://unitsofmeasure.org|mg"),
+              UnorderedElementsAre("obs-mg", "obs-g"));
+  // One component only is a malformed composite value.
+  EXPECT_EQ(Search("Observation?code-value-quantity=http://loinc.org|29463-7").status, 400);
 }
 
 TEST_F(SearchTest, SearchOnDeletedOrUpdatedResourcesSeesOnlyCurrentVersions) {

@@ -506,7 +506,8 @@ Result<std::vector<SearchHit>> SqliteStore::Everything(std::string_view patient_
       " linked(rid) AS ("
       "  SELECT rid FROM members"
       "  UNION SELECT t.rid FROM idx_reference x JOIN resource t ON t.id = x.ref_id"
-      "   AND t.type = x.ref_type WHERE x.rid IN (SELECT rid FROM members))"
+      "   AND t.type = x.ref_type WHERE x.rid IN (SELECT rid FROM members)"
+      "   AND (t.type <> 'Patient' OR t.id = ?1))"
       " SELECT r.type, r.id, v.json FROM linked l JOIN resource r ON r.rid = l.rid"
       " JOIN version v ON v.rid = r.rid AND v.version = r.version WHERE r.deleted = 0"
       " ORDER BY (r.type <> 'Patient'), r.rid LIMIT ?2";

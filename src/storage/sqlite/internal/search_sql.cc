@@ -404,11 +404,18 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
     alts = "(" + alts + ") AND ref_type = ?";
     alt_params.emplace_back(c.type_modifier);
   }
-  params.emplace_back(sp);
+  // Across all types (system-level search), the parameter is every type's row of that code.
+  std::string sp_clause = "sp = ?";
+  if (type.empty()) {
+    sp_clause = "sp IN (SELECT sp FROM search_param WHERE code = ?)";
+    params.emplace_back(c.param->code);
+  } else {
+    params.emplace_back(sp);
+  }
   params.insert(params.end(), alt_params.begin(), alt_params.end());
   bool negate = c.modifier == Modifier::kNot;
   return alias + ".rid " + (negate ? "NOT IN" : "IN") + " (SELECT rid FROM " + table +
-         " WHERE sp = ? AND (" + alts + "))";
+         " WHERE " + sp_clause + " AND (" + alts + "))";
 }
 
 Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
