@@ -371,8 +371,7 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
         if (patch->IsObject()) return NotImplemented("PATCH entries as Binary are not supported");
         auto cur = t.w->Read(e.type, e.id);
         if (!cur.ok()) return cur.status();
-        rapidjson::Document doc;
-        doc.Parse(cur->json.data(), cur->json.size());
+        SUND_ASSIGN_OR_RETURN(rapidjson::Document doc, fhir::ParseJson(cur->json));
         SUND_RETURN_IF_ERROR(fhir::ApplyJsonPatch(*patch, doc));
         SUND_ASSIGN_OR_RETURN(WriteResult r,
                               UpdateIn(t, e.type, e.id, doc, ParseETag(e.if_match), "PATCH"));

@@ -32,7 +32,6 @@ Result<Engine::PreparedWrite> Engine::PrepareVersion(std::string_view type, std:
                                                     std::int64_t version,
                                                     std::string_view method,
                                                     rapidjson::Document& resource) {
-  SUND_RETURN_IF_ERROR(fhir::ValidateResource(fhir::Model::R4(), resource));
   PreparedWrite p;
   ResourceVersion& v = p.version;
   v.type = std::string(type);
@@ -42,7 +41,12 @@ Result<Engine::PreparedWrite> Engine::PrepareVersion(std::string_view type, std:
   v.method = std::string(method);
   fhir::StampResource(resource, v.id, v.version, v.last_updated_us);
   v.json = fhir::CanonicalJson(resource);
-  p.index = fhir::Extractor::R4().Extract(type, resource);
+  // Validation and indexing need numeric values: they read the canonical text parsed plainly.
+  rapidjson::Document plain;
+  plain.Parse(v.json.data(), v.json.size());
+  if (plain.HasParseError()) return Internal("canonical JSON does not parse");
+  SUND_RETURN_IF_ERROR(fhir::ValidateResource(fhir::Model::R4(), plain));
+  p.index = fhir::Extractor::R4().Extract(type, plain);
   return p;
 }
 
@@ -247,9 +251,9 @@ Result<WriteResult> Engine::Patch(std::string_view type, std::string_view id,
     return PreconditionFailed("If-Match expects version " + std::to_string(*if_match) +
                               " but the current version is " + std::to_string(cur->version));
   }
-  rapidjson::Document doc;
-  doc.Parse(cur->json.data(), cur->json.size());
-  if (doc.HasParseError()) return Internal("stored resource is not valid JSON");
+  auto parsed = fhir::ParseJson(cur->json);
+  if (!parsed.ok()) return Internal("stored resource is not valid JSON");
+  rapidjson::Document doc = std::move(parsed).value();
   SUND_RETURN_IF_ERROR(fhir::ApplyJsonPatch(patch, doc));
   if (!doc.IsObject() || fhir::ResourceType(doc) != type) {
     return Unprocessable("the patch must not change the resource type");

@@ -1,5 +1,7 @@
 #include "fhir/json_patch.h"
 
+#include "core/json_preserve.h"
+
 #include <cstddef>
 #include <cstring>
 #include <optional>
@@ -313,7 +315,14 @@ bool JsonDeepEqual(const rapidjson::Value& a, const rapidjson::Value& b) {
     case rapidjson::kFalseType:
     case rapidjson::kTrueType:
       return true;
-    case rapidjson::kStringType:
+    case rapidjson::kStringType: {
+      // Numbers kept as written (core/json_preserve.h) compare by value: 1 == 1.0.
+      std::string_view na, nb;
+      if (json::IsPreservedNumber(a, &na) && json::IsPreservedNumber(b, &nb)) {
+        return std::strtod(std::string(na).c_str(), nullptr) ==
+               std::strtod(std::string(nb).c_str(), nullptr);
+      }
+    }
       return a.GetStringLength() == b.GetStringLength() &&
              std::memcmp(a.GetString(), b.GetString(), a.GetStringLength()) == 0;
     case rapidjson::kArrayType:

@@ -1,5 +1,6 @@
 #include "fhir/resource.h"
 
+#include "core/json_preserve.h"
 #include "core/time.h"
 #include "fhir/model.h"
 
@@ -17,11 +18,7 @@ bool IsValidId(std::string_view id) {
 
 Result<rapidjson::Document> ParseJson(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError()) {
-    return InvalidArgument("malformed JSON at offset " + std::to_string(doc.GetErrorOffset()) +
-                           ": " + rapidjson::GetParseError_En(doc.GetParseError()));
-  }
+  SUND_RETURN_IF_ERROR(json::ParsePreservingNumbers(body, doc));
   return doc;
 }
 
@@ -92,6 +89,8 @@ void StampResource(rapidjson::Document& doc, std::string_view id, std::int64_t v
   meta.Swap(rebuilt);
 }
 
-std::string CanonicalJson(const rapidjson::Value& resource) { return json::Serialize(resource); }
+std::string CanonicalJson(const rapidjson::Value& resource) {
+  return json::SerializePreservingNumbers(resource);
+}
 
 }  // namespace sund::fhir

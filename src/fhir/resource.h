@@ -18,6 +18,10 @@ namespace sund::fhir {
 // FHIR id: [A-Za-z0-9\-\.]{1,64}.
 bool IsValidId(std::string_view id);
 
+// Bodies are parsed with numbers kept as written (core/json_preserve.h): numbers in the DOM are
+// marked strings, and CanonicalJson writes them back unchanged. Code that needs numeric values
+// parses the canonical text with plain RapidJSON.
+//
 // Parses a JSON resource body. InvalidArgument for malformed JSON (with offset), a non-object,
 // a missing or non-string resourceType, or an unknown resource type.
 Result<rapidjson::Document> ParseResource(std::string_view body);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/json.h"
+#include "core/json_preserve.h"
 #include "fhir/model.h"
 
 namespace sund::fhir {
@@ -14,8 +15,7 @@ std::string SubsetResource(std::string_view json, SummaryMode summary,
     return std::string(json);
   }
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject()) return std::string(json);
+  if (!json::ParsePreservingNumbers(json, doc).ok() || !doc.IsObject()) return std::string(json);
   std::string type(json::GetString(doc, "resourceType"));
   const Model& model = Model::R4();
   auto keep = [&](std::string_view key) -> bool {
@@ -79,7 +79,7 @@ std::string SubsetResource(std::string_view json, SummaryMode summary,
     tag.AddMember("display", "Resource encoded in summary mode", a);
     tags->value.PushBack(tag, a);
   }
-  return json::Serialize(out);
+  return json::SerializePreservingNumbers(out);
 }
 
 }  // namespace sund::fhir
