@@ -13,7 +13,7 @@ packages=(
   libboost-dev rapidjson-dev libsqlite3-dev sqlite3 libssl-dev libspdlog-dev libfmt-dev
   libcli11-dev libbz2-dev zlib1g-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light
+  libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light time
   # end-to-end clients
   nodejs
 )

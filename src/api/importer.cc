@@ -223,6 +223,9 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
     }
     summary.resources += written;
     bar.Add(inflight_bytes, static_cast<std::uint64_t>(written));
+    summary.timeline.emplace_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+        summary.resources);
     inflight.reset();
     if (group_entries >= kGroupEntries) return commit_group();
     return Status::Ok();
@@ -328,6 +331,9 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
     }
     summary.resources += written;
     bar.Add(item->bytes, static_cast<std::uint64_t>(written));
+    summary.timeline.emplace_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+        summary.resources);
   }
   if (fatal.ok()) fatal = finish_inflight();
   if (inflight_thread.joinable()) inflight_thread.join();

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "api/engine.h"
@@ -28,6 +29,8 @@ struct ImportSummary {
   std::int64_t failed_files = 0;
   double seconds = 0;
   std::vector<std::string> errors;  // "file: reason" (no content)
+  // (seconds since start, resources written so far) after each file, for rate measurements.
+  std::vector<std::pair<double, std::int64_t>> timeline;
 };
 
 // Imports `files` in order (a directory argument imports its files in name order).
