@@ -56,9 +56,11 @@ std::string RangeClause(Prefix p, const std::string& rlo, const std::string& rhi
                         Param hi, std::vector<Param>& params) {
   switch (p) {
     case Prefix::kEq:
+      // The leading "rlo <= hi" is implied (rlo <= rhi <= hi); it gives SQLite an index range.
+      params.push_back(hi);
       params.push_back(lo);
       params.push_back(hi);
-      return "(" + rlo + " >= ? AND " + rhi + " <= ?)";
+      return "(" + rlo + " <= ? AND " + rlo + " >= ? AND " + rhi + " <= ?)";
     case Prefix::kNe:
       params.push_back(lo);
       params.push_back(hi);
@@ -70,15 +72,21 @@ std::string RangeClause(Prefix p, const std::string& rlo, const std::string& rhi
       params.push_back(lo);
       return "(" + rlo + " < ?)";
     case Prefix::kGe:
+      // Either branch implies rhi >= lo: stated first so an index on rhi can narrow the scan.
+      params.push_back(lo);
       params.push_back(hi);
       params.push_back(lo);
       params.push_back(hi);
-      return "(" + rhi + " > ? OR (" + rlo + " >= ? AND " + rhi + " <= ?))";
+      return "(" + rhi + " >= ? AND (" + rhi + " > ? OR (" + rlo + " >= ? AND " + rhi +
+             " <= ?)))";
     case Prefix::kLe:
+      // Either branch implies rlo <= hi.
+      params.push_back(hi);
       params.push_back(lo);
       params.push_back(lo);
       params.push_back(hi);
-      return "(" + rlo + " < ? OR (" + rlo + " >= ? AND " + rhi + " <= ?))";
+      return "(" + rlo + " <= ? AND (" + rlo + " < ? OR (" + rlo + " >= ? AND " + rhi +
+             " <= ?)))";
     case Prefix::kSa:
       params.push_back(hi);
       return "(" + rlo + " > ?)";
@@ -343,7 +351,7 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
     params.insert(params.end(), inner_params.begin(), inner_params.end());
     return alias + ".id IN (SELECT " + x + ".ref_id FROM idx_reference " + x + " WHERE " + x +
            ".sp = ? AND " + x + ".ref_type = ? AND " + x + ".rid IN (SELECT " + s +
-           ".rid FROM resource " + s + " WHERE " + s + ".type = ? AND " + s +
+           ".rid FROM resource " + s + " WHERE +" + s + ".type = ? AND " + s +
            ".deleted = 0 AND " + inner + "))";
   }
   if (c.param == nullptr) return Internal("search criterion without parameter");
@@ -421,7 +429,16 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
 Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
   SqlFragment f;
   if (!q.type.empty()) {
-    f.sql = "r.type = ? AND r.deleted = 0";
+    // With criteria, their (selective) index lookups should drive the query: the unary plus
+    // keeps SQLite from scanning every resource of the type through the type index instead.
+    bool driven = false;
+    for (const auto& c : q.criteria) {
+      if (c.special != SpecialParam::kLastUpdated && c.modifier != Modifier::kNot &&
+          c.modifier != Modifier::kMissing) {
+        driven = true;
+      }
+    }
+    f.sql = driven ? "+r.type = ? AND r.deleted = 0" : "r.type = ? AND r.deleted = 0";
     f.params.emplace_back(q.type);
   } else {
     f.sql = "r.deleted = 0";
@@ -459,7 +476,8 @@ Result<SqlFragment> SearchSql::OrderBy(const fhir::SearchQuery& q) {
       case SearchParamType::kReference: col = key.descending ? "MAX(ref_id)" : "MIN(ref_id)"; break;
       default: col = key.descending ? "MAX(value)" : "MIN(value)"; break;
     }
-    f.sql += "(SELECT " + col + " FROM " + table + " WHERE rid = r.rid AND sp = ?)" + dir +
+    // "+sp": look the row up by rid (few rows), never scan the parameter's whole index.
+    f.sql += "(SELECT " + col + " FROM " + table + " WHERE rid = r.rid AND +sp = ?)" + dir +
              (key.descending ? " NULLS LAST" : " NULLS LAST") + ", ";
     f.params.emplace_back(sp);
   }
