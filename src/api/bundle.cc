@@ -164,14 +164,14 @@ Result<std::int64_t> Engine::ApplyTransaction(storage::WriteTransaction& w,
   return written;
 }
 
-Result<std::unique_ptr<DeferredBundle>> Engine::PlanTransaction(storage::WriteTransaction& w,
-                                                                rapidjson::Document bundle,
-                                                                std::int64_t* written) {
+Result<std::unique_ptr<DeferredBundle>> Engine::PlanTransaction(
+    storage::WriteTransaction& w, rapidjson::Document bundle, std::int64_t* written,
+    const std::vector<std::string>* conditional_refs) {
   Txn t;
   t.w = &w;
   std::unique_ptr<DeferredBundle> deferred;
   SUND_RETURN_IF_ERROR(w.Savepoint());
-  auto r = RunBundle(&t, std::move(bundle), "urn:import", written, &deferred);
+  auto r = RunBundle(&t, std::move(bundle), "urn:import", written, &deferred, conditional_refs);
   if (!r.ok()) {
     w.RollbackToSavepoint().IgnoreError();
     return r.status();
@@ -184,6 +184,25 @@ void Engine::PrepareDeferred(DeferredBundle& d) {
   for (auto& j : d.jobs) {
     rapidjson::Document doc;
     doc.CopyFrom(*j.resource, doc.GetAllocator());
+    if (d.references) {
+      const auto& refs = *d.references;
+      auto resolve = [&refs](std::string_view ref) -> Result<std::optional<std::string>> {
+        auto it = refs.find(std::string(ref));
+        if (it != refs.end()) return std::optional<std::string>(it->second);
+        if (ref.rfind("urn:uuid:", 0) == 0 || ref.rfind("urn:oid:", 0) == 0) {
+          return InvalidArgument("reference to a urn that no entry in the Bundle has");
+        }
+        if (ref.find('?') != std::string_view::npos) {
+          return InvalidArgument("unresolved conditional reference");
+        }
+        return std::optional<std::string>();
+      };
+      Status rs = RewriteReferences(doc, doc.GetAllocator(), resolve);
+      if (!rs.ok()) {
+        j.status = rs;
+        continue;
+      }
+    }
     auto p = PrepareVersion(j.type, j.id, j.version, j.method, doc);
     if (!p.ok()) {
       j.status = p.status();
@@ -202,7 +221,7 @@ Result<std::int64_t> Engine::WriteDeferred(storage::WriteTransaction& w, Deferre
   }
   SUND_RETURN_IF_ERROR(w.Savepoint());
   for (auto& j : d.jobs) {
-    Status s = w.Put(j.prepared, j.index);
+    Status s = w.Put(j.prepared, std::move(j.index));
     if (!s.ok()) {
       w.RollbackToSavepoint().IgnoreError();
       return s;
@@ -212,7 +231,8 @@ Result<std::int64_t> Engine::WriteDeferred(storage::WriteTransaction& w, Deferre
   return static_cast<std::int64_t>(d.jobs.size());
 }
 
-std::vector<std::string> LookupTypes(const rapidjson::Value& bundle) {
+std::vector<std::string> LookupTypes(const rapidjson::Value& bundle,
+                                     std::vector<std::string>* conditional_refs) {
   std::vector<std::string> types;
   auto add = [&](std::string_view t) {
     if (std::find(types.begin(), types.end(), t) == types.end()) types.emplace_back(t);
@@ -222,7 +242,14 @@ std::vector<std::string> LookupTypes(const rapidjson::Value& bundle) {
       for (const auto& m : v.GetObject()) {
         if (m.value.IsString() && m.name == "reference") {
           std::string_view ref = json::View(m.value);
-          if (auto q = ref.find('?'); q != std::string_view::npos) add(ref.substr(0, q));
+          if (auto q = ref.find('?'); q != std::string_view::npos) {
+            add(ref.substr(0, q));
+            if (conditional_refs != nullptr &&
+                std::find(conditional_refs->begin(), conditional_refs->end(), ref) ==
+                    conditional_refs->end()) {
+              conditional_refs->emplace_back(ref);
+            }
+          }
         } else if (m.value.IsObject() || m.value.IsArray()) {
           walk(m.value);
         }
@@ -248,7 +275,8 @@ std::vector<std::string> LookupTypes(const rapidjson::Value& bundle) {
 
 Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
                                       std::string_view base, std::int64_t* written,
-                                      std::unique_ptr<DeferredBundle>* defer) {
+                                      std::unique_ptr<DeferredBundle>* defer,
+                                      const std::vector<std::string>* conditional_refs) {
   if (!bundle.IsObject() || json::GetString(bundle, "resourceType") != "Bundle") {
     return InvalidArgument("expected a Bundle");
   }
@@ -483,9 +511,25 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
       conditional_cache.emplace(std::move(key), out);
       return std::optional<std::string>(out);
     };
+    bool all_plain = true;
     for (Entry* e : order) {
-      if (e->resource != nullptr && e->resource->IsObject()) {
-        SUND_RETURN_IF_ERROR(RewriteReferences(*e->resource, alloc, resolve));
+      bool plain = (e->verb == Verb::kPost && planned_ids.count(std::to_string(e->index))) ||
+                   (e->verb == Verb::kPut && !e->id.empty());
+      if (!plain) all_plain = false;
+    }
+    // Deferred Bundles whose conditional references are known have them resolved here and
+    // rewritten while preparing, off this (the writer's) thread.
+    bool rewrite_later = defer != nullptr && all_plain && conditional_refs != nullptr;
+    if (rewrite_later) {
+      for (const auto& ref : *conditional_refs) {
+        SUND_ASSIGN_OR_RETURN(auto resolved, resolve(ref));
+        (void)resolved;
+      }
+    } else {
+      for (Entry* e : order) {
+        if (e->resource != nullptr && e->resource->IsObject()) {
+          SUND_RETURN_IF_ERROR(RewriteReferences(*e->resource, alloc, resolve));
+        }
       }
     }
     // Plain creates and updates are prepared (stamped, serialised, indexed) in parallel and then
@@ -528,7 +572,7 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
           return Status(j.status.code(),
                         "entry " + std::to_string(j.e->index) + ": " + j.status.message());
         }
-        Status s = t.w->Put(j.prepared.version, j.prepared.index);
+        Status s = t.w->Put(j.prepared.version, std::move(j.prepared.index));
         if (!s.ok()) {
           return Status(s.code(), "entry " + std::to_string(j.e->index) + ": " + s.message());
         }
@@ -542,12 +586,6 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
       jobs.clear();
       return Status::Ok();
     };
-    bool all_plain = true;
-    for (Entry* e : order) {
-      bool plain = (e->verb == Verb::kPost && planned_ids.count(std::to_string(e->index))) ||
-                   (e->verb == Verb::kPut && !e->id.empty());
-      if (!plain) all_plain = false;
-    }
     for (Entry* e : order) {
       if (e->verb == Verb::kGet || e->verb == Verb::kHead) continue;
       auto planned = planned_ids.find(std::to_string(e->index));
@@ -612,6 +650,12 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
           d->written_types.push_back(dj.type);
         }
         d->jobs.push_back(std::move(dj));
+      }
+      if (rewrite_later) {
+        auto refs = std::make_shared<std::unordered_map<std::string, std::string>>(
+            std::move(full_url_to_ref));
+        for (auto& [k, v] : conditional_cache) refs->emplace(k, v);
+        d->references = std::move(refs);
       }
       d->doc = std::make_unique<rapidjson::Document>(std::move(bundle));
       *defer = std::move(d);

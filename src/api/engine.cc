@@ -133,7 +133,7 @@ Result<WriteResult> Engine::CreateIn(Txn& t, std::string_view type, rapidjson::D
   }
   if (id.empty()) id = NewUuid();
   SUND_ASSIGN_OR_RETURN(PreparedWrite p, PrepareVersion(type, std::move(id), 1, "POST", resource));
-  SUND_RETURN_IF_ERROR(t.w->Put(p.version, p.index));
+  SUND_RETURN_IF_ERROR(t.w->Put(p.version, std::move(p.index)));
   return WriteResult{std::move(p.version), true, false};
 }
 
@@ -162,7 +162,7 @@ Result<WriteResult> Engine::UpdateIn(Txn& t, std::string_view type, std::string_
   }
   SUND_ASSIGN_OR_RETURN(PreparedWrite p,
                         PrepareVersion(type, std::string(id), current + 1, method, resource));
-  SUND_RETURN_IF_ERROR(t.w->Put(p.version, p.index));
+  SUND_RETURN_IF_ERROR(t.w->Put(p.version, std::move(p.index)));
   return WriteResult{std::move(p.version), current == 0, false};
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -54,10 +55,15 @@ struct DeferredBundle {
   // references, updates): a later Bundle that looks up a type an earlier, unwritten one writes
   // must wait for it.
   std::vector<std::string> written_types;
+  // When set, references are rewritten while preparing (off the writer's thread): fullUrl and
+  // conditional reference -> "Type/id".
+  std::shared_ptr<const std::unordered_map<std::string, std::string>> references;
 };
 
-// Types a transaction Bundle's planning will look up in the database.
-std::vector<std::string> LookupTypes(const rapidjson::Value& bundle);
+// Types a transaction Bundle's planning will look up in the database; `conditional_refs`
+// (optional) receives the distinct conditional references ("Patient?identifier=...") in it.
+std::vector<std::string> LookupTypes(const rapidjson::Value& bundle,
+                                     std::vector<std::string>* conditional_refs = nullptr);
 
 class Engine {
  public:
@@ -111,9 +117,11 @@ class Engine {
   // so that preparing it (PrepareDeferred, any thread) overlaps with writing the previous one
   // (WriteDeferred, the writer's thread). Bundles with other entries are written at once (under
   // a savepoint) and nullptr is returned, with *written set.
-  Result<std::unique_ptr<DeferredBundle>> PlanTransaction(storage::WriteTransaction& w,
-                                                          rapidjson::Document bundle,
-                                                          std::int64_t* written);
+  // `conditional_refs`, when given, lists every conditional reference in the Bundle
+  // (LookupTypes); the rewriting of references then moves into PrepareDeferred.
+  Result<std::unique_ptr<DeferredBundle>> PlanTransaction(
+      storage::WriteTransaction& w, rapidjson::Document bundle, std::int64_t* written,
+      const std::vector<std::string>* conditional_refs = nullptr);
   void PrepareDeferred(DeferredBundle& d);
   Result<std::int64_t> WriteDeferred(storage::WriteTransaction& w, DeferredBundle& d);
 
@@ -142,7 +150,8 @@ class Engine {
                                        rapidjson::Document& resource);
   Result<std::string> RunBundle(Txn* outer, rapidjson::Document bundle, std::string_view base,
                                 std::int64_t* written,
-                                std::unique_ptr<struct DeferredBundle>* defer = nullptr);
+                                std::unique_ptr<struct DeferredBundle>* defer = nullptr,
+                                const std::vector<std::string>* conditional_refs = nullptr);
   Result<WriteResult> CreateIn(Txn& t, std::string_view type, rapidjson::Document& resource,
                                std::string_view if_none_exist, std::string id);
   Result<WriteResult> UpdateIn(Txn& t, std::string_view type, std::string_view id,

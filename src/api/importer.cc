@@ -24,6 +24,10 @@ struct Loaded {
   std::uint64_t bytes = 0;
   // Parsed on the reader thread (JSON files; NDJSON is parsed line by line by the writer).
   std::optional<Result<rapidjson::Document>> doc;
+  // Facts about a transaction Bundle, computed on the reader thread (see Engine::PlanTransaction).
+  std::vector<std::string> lookup_types;
+  std::vector<std::string> conditional_refs;
+  bool deferrable = false;
 };
 
 bool IsNdjson(const std::string& path) {
@@ -174,6 +178,10 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
       if (item->content.ok() && !IsNdjson(files[i])) {
         item->doc = fhir::ParseJson(*item->content);
         item->content = std::string();  // the parsed tree owns copies of the strings
+        if (item->doc->ok()) {
+          item->lookup_types = LookupTypes(**item->doc, &item->conditional_refs);
+          item->deferrable = Deferrable(**item->doc);
+        }
       }
       {
         std::lock_guard<std::mutex> l(mu);
@@ -258,14 +266,14 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
       std::string_view rtype = json::GetString(doc, "resourceType");
       std::string_view btype = json::GetString(doc, "type");
       if (rtype == "Bundle" && btype == "transaction") {
-        std::vector<std::string> lookups = LookupTypes(doc);
+        const std::vector<std::string>& lookups = item->lookup_types;
         bool conflicts = false;
         if (inflight) {
           for (const auto& t : lookups) {
             for (const auto& w : inflight->written_types) conflicts = conflicts || t == w;
           }
         }
-        if (conflicts || !Deferrable(doc)) fatal = finish_inflight();
+        if (conflicts || !item->deferrable) fatal = finish_inflight();
         if (!fatal.ok()) break;
         if (!group) {
           auto w = engine.store().BeginWrite();
@@ -275,7 +283,8 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
           }
           group = std::move(w).value();
         }
-        auto planned = engine.PlanTransaction(*group, std::move(doc), &written);
+        auto planned =
+            engine.PlanTransaction(*group, std::move(doc), &written, &item->conditional_refs);
         if (!planned.ok()) {
           s = planned.status();
         } else if (*planned != nullptr) {

@@ -70,7 +70,7 @@ class WriteTransaction {
   virtual Result<std::vector<std::string>> FindIds(const fhir::SearchQuery& query, int limit) = 0;
   // Stores a new version (create, update or delete) and replaces the resource's index entries.
   // `v.version` must be the current version + 1 (1 for a new resource). Conflict otherwise.
-  virtual Status Put(const ResourceVersion& v, const std::vector<fhir::IndexEntry>& index) = 0;
+  virtual Status Put(const ResourceVersion& v, std::vector<fhir::IndexEntry> index) = 0;
   virtual Status Commit() = 0;
   // A nested savepoint, so one part of a larger transaction (a Bundle in an import batch) can be
   // undone alone: Savepoint(), then ReleaseSavepoint() to keep or RollbackToSavepoint() to undo.
