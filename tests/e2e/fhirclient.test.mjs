@@ -41,15 +41,12 @@ async function httpError(fn) {
   assert.fail('the request succeeded but should have failed');
 }
 
-// Creates `resource` and returns it with its logical id. Server bug (see the todo test in
-// fhir-kit-client.test.mjs, 'create and read return the resource with its id'): a resource
-// created without an id comes back without one, so the id is taken from the Location header
-// when the body lacks it.
+// Creates `resource` and returns it as stored, with its logical id, checked against Location.
 async function create(resource) {
   const { body, response } = await client.create(resource, { includeResponse: true });
   assert.equal(response.status, 201);
   const loc = response.headers.get('location') ?? '';
-  body.id ??= /\/([^/]+)\/_history\/[^/]+$/.exec(loc)?.[1];
+  assert.ok(body.id && loc.includes(`/${body.id}/_history/`), `id ${body.id}, Location ${loc}`);
   return body;
 }
 
