@@ -5,6 +5,9 @@ DATA ?= $(CURDIR)/data
 PORT ?= 8080
 SHARED ?= $(abspath $(CURDIR)/../shared)
 JOBS ?= $(shell nproc)
+# ccache: paths relative to the checkout, so that another clone (CI's) reuses the cache.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 
 .PHONY: deps build demo test test-fast bench format clean
 

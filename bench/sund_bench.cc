@@ -193,7 +193,8 @@ int Search(const std::string& host, int port, int n) {
       {"_revinclude", "/fhir/Patient?_count=10&_revinclude=Encounter:patient"},
       {"composite", "/fhir/Observation?code-value-quantity=http://loinc.org|8302-2$gt150&_count=20"},
       {"_sort date desc", "/fhir/Observation?code=http://loinc.org|8310-5&_sort=-date&_count=20"},
-      {"deep page", "/fhir/Observation?_count=20&_offset=40000"},
+      {"deep page offset", "/fhir/Observation?_count=20&_offset=40000"},
+      {"deep page cursor", "/fhir/Observation?_count=20&_cursor=80000"},
       {"quantity", "/fhir/Observation?value-quantity=gt100&_count=20"},
   };
   sund::http::Client client(host, static_cast<std::uint16_t>(port));

@@ -352,6 +352,11 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
     switch (e.verb) {
       case Verb::kDelete: {
         if (!e.id.empty()) {
+          if (auto m = ParseETag(e.if_match)) {
+            auto cur = t.w->Read(e.type, e.id);
+            std::int64_t current = cur.ok() ? cur->version : 0;
+            if (current != *m) return PreconditionFailed("ifMatch does not match the current version");
+          }
           SUND_ASSIGN_OR_RETURN(WriteResult r, DeleteIn(t, e.type, e.id));
           (void)r;
         } else {

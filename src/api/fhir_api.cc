@@ -506,15 +506,19 @@ http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view 
   // Links: self and next carry the parsed parameters (minus paging), next moves the offset.
   std::string self_query;
   for (const auto& [k, v] : params) {
-    if (k == "_offset" || k == "_getpagesoffset" || k == "_format") continue;
+    if (k == "_offset" || k == "_getpagesoffset" || k == "_format" || k == "_cursor") continue;
     if (!self_query.empty()) self_query += '&';
     self_query += http::PercentEncode(k) + "=" + http::PercentEncode(v);
   }
   std::string path = base + (search_type.empty() ? "" : "/" + search_type);
-  auto link = [&](std::int64_t offset) {
+  // Without _sort, pages are keyset pages (_cursor: after a position in the default order),
+  // stable under concurrent writes and as fast at any depth; with _sort, offsets.
+  bool keyset = q->sort.empty() && q->offset == 0;
+  auto link = [&](std::int64_t position) {
     std::string u = path + "?" + self_query;
-    if (offset > 0 || !self_query.empty()) {
-      u += (self_query.empty() ? "" : "&") + std::string("_offset=") + std::to_string(offset);
+    if (position > 0 || !self_query.empty()) {
+      u += (self_query.empty() ? "" : "&") + std::string(keyset ? "_cursor=" : "_offset=") +
+           std::to_string(position);
     }
     return u;
   };
@@ -524,14 +528,19 @@ http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view 
          FormatInstant(SystemClock::Get().NowMicros()) + "\"},\"type\":\"searchset\"";
   if (page->total) out += ",\"total\":" + std::to_string(*page->total);
   out += ",\"link\":[{\"relation\":\"self\",\"url\":";
-  AppendEscaped(out, link(q->offset));
+  AppendEscaped(out, link(keyset ? q->cursor : q->offset));
   out += "}";
   if (page->has_more && q->count > 0) {
     out += ",{\"relation\":\"next\",\"url\":";
-    AppendEscaped(out, link(q->offset + q->count));
+    AppendEscaped(out, link(keyset ? page->next_cursor : q->offset + q->count));
     out += "}";
   }
-  if (q->offset > 0) {
+  if (keyset && page->prev_cursor) {
+    out += ",{\"relation\":\"previous\",\"url\":";
+    AppendEscaped(out, link(*page->prev_cursor));
+    out += "}";
+  }
+  if (!keyset && q->offset > 0) {
     out += ",{\"relation\":\"previous\",\"url\":";
     AppendEscaped(out, link(std::max<std::int64_t>(0, q->offset - q->count)));
     out += "}";

@@ -255,9 +255,7 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
       s = item->content.status();
     } else if (IsNdjson(item->path)) {
       fatal = finish_inflight();
-      if (fatal.ok()) fatal = finish_inflight();
-  if (inflight_thread.joinable()) inflight_thread.join();
-  if (fatal.ok()) fatal = commit_group();
+      if (fatal.ok()) fatal = commit_group();
       if (fatal.ok()) s = ImportNdjson(engine, *item->content, written);
     } else if (!item->doc || !item->doc->ok()) {
       s = item->doc ? item->doc->status() : Internal("file was not parsed");
@@ -302,21 +300,27 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
           group_entries += written;
         }
       } else if (rtype == "Bundle" && btype == "batch") {
+        // Inside the open group, a savepoint per entry (a failing entry is undone alone).
         fatal = finish_inflight();
-        if (fatal.ok()) fatal = finish_inflight();
-  if (inflight_thread.joinable()) inflight_thread.join();
-  if (fatal.ok()) fatal = commit_group();
-        auto response = engine.ProcessBundle(std::move(doc), options.base);
-        if (response.ok()) {
-          written = CountOk(*response);
+        if (!fatal.ok()) break;
+        if (!group) {
+          auto w = engine.store().BeginWrite();
+          if (!w.ok()) {
+            fatal = w.status();
+            break;
+          }
+          group = std::move(w).value();
+        }
+        auto n = engine.ApplyTransaction(*group, std::move(doc));
+        if (n.ok()) {
+          written = *n;
+          group_entries += written;
         } else {
-          s = response.status();
+          s = n.status();
         }
       } else {
         fatal = finish_inflight();
-        if (fatal.ok()) fatal = finish_inflight();
-  if (inflight_thread.joinable()) inflight_thread.join();
-  if (fatal.ok()) fatal = commit_group();
+        if (fatal.ok()) fatal = commit_group();
         std::string type(fhir::ResourceType(doc));
         std::string id(fhir::ResourceId(doc));
         if (type.empty()) {

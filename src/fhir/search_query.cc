@@ -300,8 +300,19 @@ struct Parser {
       }
       return c;
     }
-    const SearchParamDef* def =
-        type.empty() ? model.FindSearchParam("Resource", code) : model.FindSearchParam(type, code);
+    const SearchParamDef* def = nullptr;
+    if (type.empty()) {
+      // Across all types: a parameter code every type that has it defines alike (_tag,
+      // _profile, patient, identifier ...); the first definition gives the value type.
+      for (const auto& d : model.all_search_params()) {
+        if (d.code == code && d.type != SearchParamType::kComposite) {
+          def = &d;
+          break;
+        }
+      }
+    } else {
+      def = model.FindSearchParam(type, code);
+    }
     if (def == nullptr) {
       return Status(StatusCode::kNotFound,
                     "unknown search parameter '" + std::string(code) + "' for " +
@@ -437,6 +448,13 @@ Result<SearchQuery> ParseSearch(const Model& model, std::string_view type,
         return InvalidArgument("_count must be a non-negative integer");
       }
       q.count = static_cast<int>(std::min<long>(n, limits.max_count));
+    } else if (name == "_cursor") {
+      char* end = nullptr;
+      long long n = std::strtoll(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || n < 0) {
+        return InvalidArgument("_cursor must come from a next link");
+      }
+      q.cursor = n;
     } else if (name == "_offset" || name == "_getpagesoffset") {
       char* end = nullptr;
       long long n = std::strtoll(value.c_str(), &end, 10);

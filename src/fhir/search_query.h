@@ -101,7 +101,9 @@ struct SearchQuery {
   std::vector<SortKey> sort;
   std::vector<Include> includes, revincludes;
   int count = 20;
-  std::int64_t offset = 0;                 // paging position (_getpagesoffset)
+  std::int64_t offset = 0;                 // paging position (_offset / _getpagesoffset)
+  std::int64_t cursor = 0;                 // keyset paging (_cursor): after this position in
+                                           // the default order; 0 for the first page
   SummaryMode summary = SummaryMode::kNone;
   std::vector<std::string> elements;
   TotalMode total = TotalMode::kNone;

@@ -55,6 +55,8 @@ struct SearchPage {
   std::vector<SearchHit> matches;
   std::vector<SearchHit> includes;   // from _include/_revinclude, without duplicates
   bool has_more = false;             // another page exists
+  std::int64_t next_cursor = 0;      // for the default order: SearchQuery::cursor of the next page
+  std::optional<std::int64_t> prev_cursor;  // and of the previous page (0: the first page)
   std::optional<std::int64_t> total; // only when asked (_total=accurate) or _summary=count
 };
 

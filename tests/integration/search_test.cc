@@ -579,7 +579,9 @@ TEST_F(SearchTest, TotalAccurateWithPaging) {
   EXPECT_NE(LinkUrl(r.json, "next"), "");
   // Without _total the server may leave it out, but never gets it wrong.
   ApiResponse n = Search("Observation?date=2020");
-  if (n.json.HasMember("total")) EXPECT_EQ(n.json["total"].GetInt(), 4);
+  if (n.json.HasMember("total")) {
+    EXPECT_EQ(n.json["total"].GetInt(), 4);
+  }
 }
 
 TEST_F(SearchTest, PostSearchEqualsGet) {

@@ -476,6 +476,25 @@ Result<SearchPage> SqliteStore::RunSearch(Connection& conn, const fhir::SearchQu
   }
   SUND_ASSIGN_OR_RETURN(sqlite::SqlFragment order, compiler.OrderBy(q));
   int limit = limit_override > 0 ? limit_override : q.count;
+  // Keyset paging in the default order (by surrogate key): O(page) at any depth.
+  if (q.sort.empty() && q.cursor > 0) {
+    if (!ids_only) {
+      // The previous page's cursor: the key `count` rows before this page's start.
+      SUND_ASSIGN_OR_RETURN(
+          sqlite3_stmt * raw,
+          conn.Prepare("SELECT r.rid FROM resource r WHERE " + where.sql +
+                       " AND r.rid <= ? ORDER BY r.rid DESC LIMIT 1 OFFSET ?"));
+      Statement st(raw);
+      std::vector<Param> prev = where.params;
+      prev.emplace_back(q.cursor);
+      prev.emplace_back(static_cast<std::int64_t>(q.count));
+      st.BindAll(prev);
+      SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+      page.prev_cursor = row ? st.Int(0) : 0;
+    }
+    where.sql += " AND r.rid > ?";
+    where.params.emplace_back(q.cursor);
+  }
   std::string sql;
   if (ids_only) {
     sql = "SELECT r.rid, r.type, r.id FROM resource r WHERE " + where.sql + " " + order.sql +
@@ -505,6 +524,7 @@ Result<SearchPage> SqliteStore::RunSearch(Connection& conn, const fhir::SearchQu
                                        ids_only ? std::string() : std::string(st.Text(3))});
     }
   }
+  if (!rids.empty()) page.next_cursor = rids.back();
   if (!ids_only) SUND_RETURN_IF_ERROR(AddIncludes(conn, q, page, rids));
   return page;
 }

@@ -356,9 +356,13 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
   }
   if (c.param == nullptr) return Internal("search criterion without parameter");
   std::int64_t sp = sp_(type, c.param->code);
-  if (sp < 0) {
+  if (sp < 0 && !type.empty()) {
     return InvalidArgument("search parameter '" + c.param->code + "' does not apply to " +
                            std::string(type));
+  }
+  if (type.empty() && (c.chain || c.modifier == Modifier::kMissing)) {
+    return Status(StatusCode::kNotImplemented,
+                  "chains and :missing need a resource type (search on /fhir/Type)");
   }
   if (c.chain) {
     const auto& ch = *c.chain;
