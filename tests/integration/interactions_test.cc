@@ -730,3 +730,50 @@ TEST_F(InteractionTest, ReadSupportsIfNoneMatchAndSummary) {
 
 }  // namespace
 }  // namespace sund::itest
+
+namespace sund::itest {
+namespace {
+
+// FHIR decimals keep their precision (json.html): 1.50 is stored and served as 1.50.
+TEST_F(ApiTest, DecimalsKeepTheirPrecision) {
+  ApiResponse r = client_->Post(
+      "/fhir/Observation",
+      R"({"resourceType":"Observation","status":"final","code":{"text":"x"},)"
+      R"("valueQuantity":{"value":1.50,"unit":"mmol/L"}})",
+      MakeHeaders({{"Content-Type", "application/fhir+json"}}));
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_THAT(r.body, ::testing::HasSubstr("\"value\":1.50"));
+  ApiResponse read = client_->Get("/fhir/Observation/" + r.Id());
+  EXPECT_THAT(read.body, ::testing::HasSubstr("\"value\":1.50"));
+  // ... and they still search as numbers.
+  ApiResponse hit = client_->Get("/fhir/Observation?value-quantity=1.5&_summary=count");
+  EXPECT_EQ(hit.json["total"].GetInt(), 1);
+}
+
+// Basic validation: unknown elements and malformed primitives are refused with 400, naming the
+// element but not the value, and nothing is stored.
+TEST_F(ApiTest, InvalidResourcesAreRefusedWithoutEchoingValues) {
+  ApiResponse r = client_->Post(
+      "/fhir/Patient", R"({"resourceType":"Patient","birthDate":"secret-not-a-date"})",
+      MakeHeaders({{"Content-Type", "application/fhir+json"}}));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, ::testing::HasSubstr("Patient.birthDate"));
+  EXPECT_THAT(r.body, ::testing::Not(::testing::HasSubstr("secret-not-a-date")));
+  ApiResponse count = client_->Get("/fhir/Patient?_summary=count");
+  EXPECT_EQ(count.json["total"].GetInt(), 0);
+}
+
+// A Bundle DELETE honours ifMatch.
+TEST_F(ApiTest, BundleDeleteHonoursIfMatch) {
+  std::string id = CreateWithId("Patient", R"({"resourceType":"Patient"})");
+  ApiResponse r = client_->Post(
+      "/fhir",
+      R"({"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE",)"
+      R"("url":"Patient/)" + id + R"(","ifMatch":"W/\"7\""}}]})",
+      MakeHeaders({{"Content-Type", "application/fhir+json"}}));
+  EXPECT_EQ(r.status, 412) << r.body;
+  EXPECT_EQ(client_->Get("/fhir/Patient/" + id).status, 200);
+}
+
+}  // namespace
+}  // namespace sund::itest

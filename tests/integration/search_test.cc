@@ -631,3 +631,39 @@ TEST_F(SearchTest, SearchOnDeletedOrUpdatedResourcesSeesOnlyCurrentVersions) {
 
 }  // namespace
 }  // namespace sund::itest
+
+namespace sund::itest {
+namespace {
+
+// Keyset paging (no _sort): next links carry _cursor; walking forward and back gives the same
+// pages, and a resource created while paging appears at the end, never shifting earlier pages.
+TEST_F(SearchTest, CursorPagingIsStableAndWalksBack) {
+  ApiResponse first = Search("Observation?_count=3");
+  ASSERT_EQ(first.status, 200);
+  std::string next = LinkUrl(first.json, "next");
+  ASSERT_THAT(next, HasSubstr("_cursor="));
+  EXPECT_EQ(LinkUrl(first.json, "previous"), "");
+  ApiResponse second = client_->Get(next.substr(next.find("/fhir/")));
+  ASSERT_EQ(second.status, 200);
+  auto a = EntryRefs(first.json);
+  auto b = EntryRefs(second.json);
+  ASSERT_EQ(a.size(), 3u);
+  for (const auto& ref : b) EXPECT_EQ(std::count(a.begin(), a.end(), ref), 0) << ref;
+  std::string prev = LinkUrl(second.json, "previous");
+  ASSERT_NE(prev, "");
+  ApiResponse back = client_->Get(prev.substr(prev.find("/fhir/")));
+  EXPECT_EQ(EntryRefs(back.json), a);
+  EXPECT_EQ(Search("Observation?_cursor=-1").status, 400);
+}
+
+// A search across all types (GET /fhir?...) applies every parameter, not only _id.
+TEST_F(SearchTest, SystemLevelSearchAppliesParameters) {
+  ApiResponse r = Search("?identifier=urn:mrn|A1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(EntryRefs(r.json), ElementsAre("Patient/pat-smith"));
+  ApiResponse none = Search("?identifier=urn:mrn|no-such");
+  EXPECT_THAT(EntryRefs(none.json), IsEmpty());
+}
+
+}  // namespace
+}  // namespace sund::itest
