@@ -86,6 +86,11 @@ CREATE TABLE idx_composite (
 CREATE INDEX idx_composite_key ON idx_composite (sp, code1, system1);
 CREATE INDEX idx_composite_rid ON idx_composite (rid);
 )sql",
+      // 2: resources of a type in key order (the index carries the rowid): the default search
+      // order and keyset paging scan it without sorting.
+      R"sql(
+CREATE INDEX resource_type ON resource (type);
+)sql",
   };
   return kMigrations;
 }

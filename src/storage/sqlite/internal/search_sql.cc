@@ -312,7 +312,8 @@ Result<std::string> SearchSql::ValueClause(const fhir::SearchCriterion& c,
 }
 
 Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::string_view type,
-                                         const std::string& alias, std::vector<Param>& params) {
+                                         const std::string& alias, std::vector<Param>& params,
+                                         bool drive) {
   if (c.special == SpecialParam::kId) {
     std::string sql = "(";
     for (std::size_t i = 0; i < c.values.size(); ++i) {
@@ -426,6 +427,12 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
   }
   params.insert(params.end(), alt_params.begin(), alt_params.end());
   bool negate = c.modifier == Modifier::kNot;
+  if (!drive && !type.empty()) {
+    // "+sp": find the candidate's rows through the rid index, not the parameter's whole range.
+    std::string exists_clause = sp_clause == "sp = ?" ? "+sp = ?" : sp_clause;
+    return std::string(negate ? "NOT EXISTS" : "EXISTS") + " (SELECT 1 FROM " + table +
+           " WHERE rid = " + alias + ".rid AND " + exists_clause + " AND (" + alts + "))";
+  }
   return alias + ".rid " + (negate ? "NOT IN" : "IN") + " (SELECT rid FROM " + table +
          " WHERE " + sp_clause + " AND (" + alts + "))";
 }
@@ -447,8 +454,31 @@ Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
   } else {
     f.sql = "r.deleted = 0";
   }
-  for (const auto& c : q.criteria) {
-    SUND_ASSIGN_OR_RETURN(std::string clause, Criterion(c, q.type, "r", f.params));
+  // One criterion drives (its IN list is the candidate set); the others are checked per
+  // candidate. Equality-like criteria (token, reference, uri, string, composite) are usually far
+  // more selective than ranges (date, number, quantity), so the first of those drives.
+  auto range_like = [](const fhir::SearchCriterion& c) {
+    return c.type == SearchParamType::kDate || c.type == SearchParamType::kNumber ||
+           c.type == SearchParamType::kQuantity;
+  };
+  auto plain = [](const fhir::SearchCriterion& c) {
+    return c.special == SpecialParam::kNone && !c.chain && !c.reverse_chain &&
+           c.modifier != Modifier::kNot && c.modifier != Modifier::kMissing;
+  };
+  int driver = -1;
+  for (int pass = 0; pass < 2 && driver < 0; ++pass) {
+    for (std::size_t i = 0; i < q.criteria.size(); ++i) {
+      const auto& c = q.criteria[i];
+      if (plain(c) && (pass == 1 || !range_like(c))) {
+        driver = static_cast<int>(i);
+        break;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < q.criteria.size(); ++i) {
+    const auto& c = q.criteria[i];
+    bool drive = driver < 0 || static_cast<int>(i) == driver || !plain(c);
+    SUND_ASSIGN_OR_RETURN(std::string clause, Criterion(c, q.type, "r", f.params, drive));
     f.sql += " AND ";
     f.sql += clause;
   }

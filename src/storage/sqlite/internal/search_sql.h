@@ -33,8 +33,11 @@ class SearchSql {
   Result<SqlFragment> OrderBy(const fhir::SearchQuery& q);
 
  private:
+  // `drive`: the criterion's index lookup produces the candidate set (an IN list); otherwise it
+  // is checked per candidate through the table's rid index (EXISTS).
   Result<std::string> Criterion(const fhir::SearchCriterion& c, std::string_view type,
-                                const std::string& alias, std::vector<Param>& params);
+                                const std::string& alias, std::vector<Param>& params,
+                                bool drive = true);
   Result<std::string> ValueClause(const fhir::SearchCriterion& c, const fhir::SearchValue& v,
                                   std::string_view type, std::vector<Param>& params);
   std::string NextAlias();
