@@ -206,37 +206,51 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
     group_entries = 0;
     return s;
   };
-  std::unique_ptr<DeferredBundle> inflight;
-  std::thread inflight_thread;
-  std::string inflight_name;
-  std::uint64_t inflight_bytes = 0;
-  // Writes the Bundle whose preparation is in flight (after its preparation finished).
-  auto finish_inflight = [&]() -> Status {
-    if (!inflight) return Status::Ok();
-    if (inflight_thread.joinable()) inflight_thread.join();
+  // Transaction Bundles planned and being prepared on helper threads, oldest first; they are
+  // written in order, while later ones are still being prepared.
+  struct Inflight {
+    std::unique_ptr<DeferredBundle> bundle;
+    std::thread thread;
+    std::string name;
+    std::uint64_t bytes = 0;
+  };
+  std::deque<Inflight> inflight;
+  constexpr std::size_t kPipelineDepth = 4;
+  auto finish_oldest = [&]() -> Status {
+    if (inflight.empty()) return Status::Ok();
+    Inflight f = std::move(inflight.front());
+    inflight.pop_front();
+    if (f.thread.joinable()) f.thread.join();
     if (!group) {
       auto w = engine.store().BeginWrite();
       if (!w.ok()) return w.status();
       group = std::move(w).value();
     }
-    auto n = engine.WriteDeferred(*group, *inflight);
+    auto n = engine.WriteDeferred(*group, *f.bundle);
     std::int64_t written = 0;
     if (n.ok()) {
       written = *n;
       group_entries += written;
     } else {
       ++summary.failed_files;
-      summary.errors.push_back(inflight_name + ": " + n.status().ToString());
-      log::Warn("import: {}: {}", inflight_name, n.status().ToString());
+      summary.errors.push_back(f.name + ": " + n.status().ToString());
+      log::Warn("import: {}: {}", f.name, n.status().ToString());
     }
     summary.resources += written;
-    bar.Add(inflight_bytes, static_cast<std::uint64_t>(written));
+    bar.Add(f.bytes, static_cast<std::uint64_t>(written));
     summary.timeline.emplace_back(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
         summary.resources);
-    inflight.reset();
     if (group_entries >= kGroupEntries) return commit_group();
     return Status::Ok();
+  };
+  auto finish_inflight = [&]() -> Status {
+    Status s;
+    while (!inflight.empty()) {
+      Status one = finish_oldest();
+      if (s.ok()) s = one;
+    }
+    return s;
   };
   Status fatal;
   for (std::size_t i = 0; i < files.size() && fatal.ok(); ++i) {
@@ -266,9 +280,9 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
       if (rtype == "Bundle" && btype == "transaction") {
         const std::vector<std::string>& lookups = item->lookup_types;
         bool conflicts = false;
-        if (inflight) {
+        for (const auto& f : inflight) {
           for (const auto& t : lookups) {
-            for (const auto& w : inflight->written_types) conflicts = conflicts || t == w;
+            for (const auto& w : f.bundle->written_types) conflicts = conflicts || t == w;
           }
         }
         if (conflicts || !item->deferrable) fatal = finish_inflight();
@@ -287,14 +301,14 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
           s = planned.status();
         } else if (*planned != nullptr) {
           // Prepare this Bundle on a helper thread while the previous one is written.
-          std::unique_ptr<DeferredBundle> next = std::move(planned).value();
-          DeferredBundle* raw = next.get();
-          std::thread next_thread([&engine, raw] { engine.PrepareDeferred(*raw); });
-          fatal = finish_inflight();
-          inflight = std::move(next);
-          inflight_thread = std::move(next_thread);
-          inflight_name = std::filesystem::path(item->path).filename().string();
-          inflight_bytes = item->bytes;
+          Inflight f;
+          f.bundle = std::move(planned).value();
+          DeferredBundle* raw = f.bundle.get();
+          f.thread = std::thread([&engine, raw] { engine.PrepareDeferred(*raw); });
+          f.name = std::filesystem::path(item->path).filename().string();
+          f.bytes = item->bytes;
+          inflight.push_back(std::move(f));
+          while (fatal.ok() && inflight.size() > kPipelineDepth) fatal = finish_oldest();
           continue;
         } else {
           group_entries += written;
@@ -349,7 +363,9 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
         summary.resources);
   }
   if (fatal.ok()) fatal = finish_inflight();
-  if (inflight_thread.joinable()) inflight_thread.join();
+  for (auto& f : inflight) {
+    if (f.thread.joinable()) f.thread.join();
+  }
   if (fatal.ok()) fatal = commit_group();
   {
     std::lock_guard<std::mutex> l(mu);

@@ -598,7 +598,20 @@ Result<ResourceVersion> SqliteWriteTransaction::Read(std::string_view type, std:
 
 Result<std::vector<std::string>> SqliteWriteTransaction::FindIds(const fhir::SearchQuery& query,
                                                                  int limit) {
-  SUND_RETURN_IF_ERROR(Flush());
+  // Buffered rows matter only to searches that can see their resources' types.
+  bool needs_flush = query.type.empty();
+  for (const auto& c : query.criteria) {
+    if (c.chain || c.reverse_chain) needs_flush = true;
+  }
+  if (!needs_flush) {
+    for (const auto& b : buffer_) {
+      if (b.type == query.type) {
+        needs_flush = true;
+        break;
+      }
+    }
+  }
+  if (needs_flush) SUND_RETURN_IF_ERROR(Flush());
   SUND_ASSIGN_OR_RETURN(SearchPage page, store_.RunSearch(store_.writer(), query, true, limit));
   std::vector<std::string> ids;
   for (auto& h : page.matches) ids.push_back(std::move(h.id));
@@ -818,7 +831,7 @@ Status SqliteWriteTransaction::Put(const ResourceVersion& v,
   if (!created) return InsertIndex(rid, index, v.type);
   buffered_entries_ += index.size();
   buffer_.push_back(Buffered{rid, v.type, std::move(index)});
-  constexpr std::size_t kMaxBufferedEntries = 400'000;
+  constexpr std::size_t kMaxBufferedEntries = 10'000;
   if (buffered_entries_ > kMaxBufferedEntries) return Flush();
   return Status::Ok();
 }
