@@ -83,10 +83,10 @@ double RawSqliteLimit(const std::string& src_path, const std::string& dst_path) 
     std::vector<std::vector<int>> types;
   };
   std::vector<Table> tables = {
-      {"resource", 6, {}, {}},     {"version", 6, {}, {}},      {"idx_string", 4, {}, {}},
-      {"idx_token", 4, {}, {}},    {"idx_token_text", 3, {}, {}}, {"idx_reference", 5, {}, {}},
-      {"idx_date", 4, {}, {}},     {"idx_number", 3, {}, {}},   {"idx_quantity", 8, {}, {}},
-      {"idx_uri", 3, {}, {}},      {"idx_composite", 10, {}, {}}};
+      {"resource", 6, {}, {}},  {"version", 6, {}, {}},        {"idx_string", 4, {}, {}},
+      {"idx_token", 4, {}, {}}, {"idx_token_text", 3, {}, {}}, {"idx_reference", 5, {}, {}},
+      {"idx_date", 4, {}, {}},  {"idx_number", 3, {}, {}},     {"idx_quantity", 8, {}, {}},
+      {"idx_uri", 3, {}, {}},   {"idx_composite", 10, {}, {}}};
   std::int64_t resources = 0;
   for (auto& t : tables) {
     std::string sql = std::string("SELECT * FROM src.") + t.name + " ORDER BY rowid";
@@ -127,11 +127,21 @@ double RawSqliteLimit(const std::string& src_path, const std::string& dst_path) 
       for (int c = 0; c < t.columns; ++c) {
         const std::string& v = t.rows[r][c];
         switch (t.types[r][c]) {
-          case SQLITE_INTEGER: sqlite3_bind_int64(st, c + 1, std::stoll(v.empty() ? "0" : v)); break;
-          case SQLITE_FLOAT: sqlite3_bind_double(st, c + 1, std::stod(v)); break;
-          case SQLITE_NULL: sqlite3_bind_null(st, c + 1); break;
-          case SQLITE_BLOB: sqlite3_bind_blob(st, c + 1, v.data(), static_cast<int>(v.size()), SQLITE_STATIC); break;
-          default: sqlite3_bind_text(st, c + 1, v.data(), static_cast<int>(v.size()), SQLITE_STATIC); break;
+          case SQLITE_INTEGER:
+            sqlite3_bind_int64(st, c + 1, std::stoll(v.empty() ? "0" : v));
+            break;
+          case SQLITE_FLOAT:
+            sqlite3_bind_double(st, c + 1, std::stod(v));
+            break;
+          case SQLITE_NULL:
+            sqlite3_bind_null(st, c + 1);
+            break;
+          case SQLITE_BLOB:
+            sqlite3_bind_blob(st, c + 1, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+            break;
+          default:
+            sqlite3_bind_text(st, c + 1, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+            break;
         }
       }
       Check(sqlite3_step(st), db, "step");
@@ -168,11 +178,11 @@ int Import(const std::string& data, const std::vector<std::string>& files) {
   double rate = s->resources / s->seconds;
   double first = RateBetween(s->timeline, 0.0, 0.1, s->resources);
   double last = RateBetween(s->timeline, 0.9, 1.0, s->resources);
-  std::printf("import: %lld resources from %lld files in %.2f s = %.0f resources/s "
-              "(first 10%%: %.0f/s, last 10%%: %.0f/s, last/first %.2f), %lld failed files\n",
-              static_cast<long long>(s->resources), static_cast<long long>(s->files), s->seconds,
-              rate, first, last, first > 0 ? last / first : 0.0,
-              static_cast<long long>(s->failed_files));
+  std::printf(
+      "import: %lld resources from %lld files in %.2f s = %.0f resources/s "
+      "(first 10%%: %.0f/s, last 10%%: %.0f/s, last/first %.2f), %lld failed files\n",
+      static_cast<long long>(s->resources), static_cast<long long>(s->files), s->seconds, rate,
+      first, last, first > 0 ? last / first : 0.0, static_cast<long long>(s->failed_files));
   store->reset();
   double raw = RawSqliteLimit(o.path, (std::filesystem::path(data) / "raw-limit.db").string());
   std::printf("import / raw sqlite limit: %.2f\n", rate / raw);
@@ -187,11 +197,14 @@ int Search(const std::string& host, int port, int n) {
       {"date range", "/fhir/Observation?date=ge2019-01-01&date=lt2019-02-01&_count=20"},
       {"token + date", "/fhir/Observation?code=http://loinc.org|8310-5&date=ge2020-01-01"},
       {"reference", "/fhir/Observation?subject=Patient/PATIENT_ID&_count=20"},
-      {"chain", "/fhir/Observation?subject:Patient.identifier=http://hl7.org/fhir/sid/us-ssn|999-82-5655&_count=20"},
+      {"chain",
+       "/fhir/Observation?subject:Patient.identifier=http://hl7.org/fhir/sid/"
+       "us-ssn|999-82-5655&_count=20"},
       {"_has", "/fhir/Patient?_has:Observation:patient:code=8310-5&_count=20"},
       {"_include", "/fhir/Encounter?_count=20&_include=Encounter:patient"},
       {"_revinclude", "/fhir/Patient?_count=10&_revinclude=Encounter:patient"},
-      {"composite", "/fhir/Observation?code-value-quantity=http://loinc.org|8302-2$gt150&_count=20"},
+      {"composite",
+       "/fhir/Observation?code-value-quantity=http://loinc.org|8302-2$gt150&_count=20"},
       {"_sort date desc", "/fhir/Observation?code=http://loinc.org|8310-5&_sort=-date&_count=20"},
       {"deep page offset", "/fhir/Observation?_count=20&_offset=40000"},
       {"deep page cursor", "/fhir/Observation?_count=20&_cursor=80000"},
@@ -200,7 +213,8 @@ int Search(const std::string& host, int port, int n) {
   sund::http::Client client(host, static_cast<std::uint16_t>(port));
   // A patient id of this load, for the reference query.
   std::string patient_id;
-  if (auto r = client.Send("GET", "/fhir/Patient?identifier=http://hl7.org/fhir/sid/us-ssn|999-82-5655");
+  if (auto r =
+          client.Send("GET", "/fhir/Patient?identifier=http://hl7.org/fhir/sid/us-ssn|999-82-5655");
       r.ok()) {
     auto p = r->body.find("\"resourceType\":\"Patient\",\"id\":\"");
     if (p != std::string::npos) {
@@ -231,7 +245,9 @@ int Search(const std::string& host, int port, int n) {
       }
     }
     std::sort(ms.begin(), ms.end());
-    auto pct = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<std::size_t>(p * ms.size()))]; };
+    auto pct = [&](double p) {
+      return ms[std::min(ms.size() - 1, static_cast<std::size_t>(p * ms.size()))];
+    };
     std::printf("%-16s %8.2f %8.2f %8zu %8d\n", q[0], pct(0.5), pct(0.99), entries, status);
   }
   return 0;

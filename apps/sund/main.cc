@@ -1,9 +1,8 @@
 // sund: the one binary of the platform. main() only wires subcommands (ARCHITECTURE.md,
 // Command-line contract); the work happens in the modules.
-#include <CLI/CLI.hpp>
-
 #include <malloc.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -97,8 +96,9 @@ void AddServeFlags(CLI::App* cmd, ServeFlags& f) {
   cmd->add_option("--db", f.db, "database URL (default: SQLite in --data)");
   cmd->add_option("--base-url", f.base_url,
                   "public FHIR base URL (default: derived from the Host header)");
-  cmd->add_option("--sync", f.sync, "durability: normal (survives a killed process) or full "
-                                    "(survives a power cut)")
+  cmd->add_option("--sync", f.sync,
+                  "durability: normal (survives a killed process) or full "
+                  "(survives a power cut)")
       ->capture_default_str();
   cmd->add_option("--threads", f.threads, "network and worker threads (0: one per core)");
   cmd->add_option("--tls-cert", f.tls_cert, "TLS certificate (PEM)");
@@ -132,8 +132,10 @@ int main(int argc, char** argv) {
   import->add_option("--url", import_url, "import through a running server (FHIR base URL)");
   import->add_option("--threads", import_threads, "decompression threads (0: one per core)");
   import->add_flag("--no-progress", no_progress, "no progress bar");
-  import->add_option("files", import_files, "Bundles (.json, .json.bz2, .json.gz), NDJSON, or "
-                                            "directories of them")
+  import
+      ->add_option("files", import_files,
+                   "Bundles (.json, .json.bz2, .json.gz), NDJSON, or "
+                   "directories of them")
       ->required();
 
   ServeFlags demo_flags;
@@ -160,12 +162,12 @@ int main(int argc, char** argv) {
     io.reader_threads = import_threads;
     auto summary = sund::api::Import(engine, import_files, io);
     if (!summary.ok()) return Fail(summary.status());
-    std::printf("imported %lld resources from %lld files in %.2f s (%.0f resources/s), %lld "
-                "files failed\n",
-                static_cast<long long>(summary->resources),
-                static_cast<long long>(summary->files), summary->seconds,
-                summary->seconds > 0 ? summary->resources / summary->seconds : 0.0,
-                static_cast<long long>(summary->failed_files));
+    std::printf(
+        "imported %lld resources from %lld files in %.2f s (%.0f resources/s), %lld "
+        "files failed\n",
+        static_cast<long long>(summary->resources), static_cast<long long>(summary->files),
+        summary->seconds, summary->seconds > 0 ? summary->resources / summary->seconds : 0.0,
+        static_cast<long long>(summary->failed_files));
     for (const auto& e : summary->errors) std::fprintf(stderr, "  %s\n", e.c_str());
     return summary->failed_files == 0 ? 0 : 2;
   }
@@ -196,10 +198,10 @@ int main(int argc, char** argv) {
       std::FILE* m = std::fopen(marker.string().c_str(), "w");
       if (m != nullptr) std::fclose(m);
     }
-    std::printf("sund demo: open http://%s:%d/fhir/metadata or try "
-                "http://%s:%d/fhir/Patient?gender=female\n",
-                demo_flags.host.c_str(), demo_flags.port, demo_flags.host.c_str(),
-                demo_flags.port);
+    std::printf(
+        "sund demo: open http://%s:%d/fhir/metadata or try "
+        "http://%s:%d/fhir/Patient?gender=female\n",
+        demo_flags.host.c_str(), demo_flags.port, demo_flags.host.c_str(), demo_flags.port);
     return Serve(demo_flags, {});
   }
   return 0;

@@ -21,18 +21,18 @@ enum class Verb { kGet, kHead, kPost, kPut, kPatch, kDelete };
 struct Entry {
   std::size_t index = 0;
   Verb verb = Verb::kGet;
-  std::string url;          // request.url
-  std::string full_url;     // entry.fullUrl
-  std::string type, id;     // from the url
-  std::string query;        // conditional criteria in the url ("identifier=x")
+  std::string url;       // request.url
+  std::string full_url;  // entry.fullUrl
+  std::string type, id;  // from the url
+  std::string query;     // conditional criteria in the url ("identifier=x")
   std::string if_none_exist, if_match;
   rapidjson::Value* resource = nullptr;
   // outcome
   int status = 0;
   std::string location, etag, last_modified;
-  std::string outcome;       // OperationOutcome JSON for a failed entry (batch)
-  std::string body;          // resource JSON for GET entries
-  bool failed = false;       // rejected before processing (batch only)
+  std::string outcome;  // OperationOutcome JSON for a failed entry (batch)
+  std::string body;     // resource JSON for GET entries
+  bool failed = false;  // rejected before processing (batch only)
 };
 
 Result<Verb> ParseVerb(std::string_view m) {
@@ -64,11 +64,15 @@ Status ParseEntryUrl(Entry& e) {
 
 int Order(Verb v) {
   switch (v) {
-    case Verb::kDelete: return 0;
-    case Verb::kPost: return 1;
+    case Verb::kDelete:
+      return 0;
+    case Verb::kPost:
+      return 1;
     case Verb::kPut:
-    case Verb::kPatch: return 2;
-    default: return 3;
+    case Verb::kPatch:
+      return 2;
+    default:
+      return 3;
   }
 }
 
@@ -94,7 +98,9 @@ Status RewriteReferences(rapidjson::Value& v, rapidjson::Document::AllocatorType
       if (m.value.IsString() && m.name == "reference") {
         std::string_view ref = json::View(m.value);
         SUND_ASSIGN_OR_RETURN(std::optional<std::string> replaced, resolve(ref));
-        if (replaced) m.value.SetString(replaced->c_str(), static_cast<rapidjson::SizeType>(replaced->size()), a);
+        if (replaced)
+          m.value.SetString(replaced->c_str(), static_cast<rapidjson::SizeType>(replaced->size()),
+                            a);
       } else if (m.value.IsObject() || m.value.IsArray()) {
         SUND_RETURN_IF_ERROR(RewriteReferences(m.value, a, resolve));
       }
@@ -273,9 +279,8 @@ std::vector<std::string> LookupTypes(const rapidjson::Value& bundle,
   return types;
 }
 
-Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
-                                      std::string_view base, std::int64_t* written,
-                                      std::unique_ptr<DeferredBundle>* defer,
+Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle, std::string_view base,
+                                      std::int64_t* written, std::unique_ptr<DeferredBundle>* defer,
                                       const std::vector<std::string>* conditional_refs) {
   if (!bundle.IsObject() || json::GetString(bundle, "resourceType") != "Bundle") {
     return InvalidArgument("expected a Bundle");
@@ -291,9 +296,9 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
     rapidjson::Value* list = &list_it->value;
     if (!list->IsArray()) return InvalidArgument("Bundle.entry must be an array");
     if (static_cast<int>(list->Size()) > options_.max_bundle_entries) {
-      return Status(StatusCode::kTooLarge, "Bundle has more than " +
-                                               std::to_string(options_.max_bundle_entries) +
-                                               " entries");
+      return Status(
+          StatusCode::kTooLarge,
+          "Bundle has more than " + std::to_string(options_.max_bundle_entries) + " entries");
     }
     std::size_t i = 0;
     for (auto& item : list->GetArray()) {
@@ -343,8 +348,8 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
     auto fill = [&](const WriteResult& r, int created_status) {
       e.status = r.created ? created_status : 200;
       if (!r.version.id.empty() && r.version.version > 0) {
-        e.location = r.version.type + "/" + r.version.id + "/_history/" +
-                     std::to_string(r.version.version);
+        e.location =
+            r.version.type + "/" + r.version.id + "/_history/" + std::to_string(r.version.version);
         e.etag = "W/\"" + std::to_string(r.version.version) + "\"";
         e.last_modified = FormatInstant(r.version.last_updated_us);
       }
@@ -355,7 +360,8 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
           if (auto m = ParseETag(e.if_match)) {
             auto cur = t.w->Read(e.type, e.id);
             std::int64_t current = cur.ok() ? cur->version : 0;
-            if (current != *m) return PreconditionFailed("ifMatch does not match the current version");
+            if (current != *m)
+              return PreconditionFailed("ifMatch does not match the current version");
           }
           SUND_ASSIGN_OR_RETURN(WriteResult r, DeleteIn(t, e.type, e.id));
           (void)r;
@@ -506,8 +512,7 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
       if (!fhir::Model::R4().IsResourceType(type)) {
         return InvalidArgument("conditional reference with an unknown type");
       }
-      SUND_ASSIGN_OR_RETURN(auto ids,
-                            Match(t, type, http::ParseQuery(ref.substr(q + 1)), 2));
+      SUND_ASSIGN_OR_RETURN(auto ids, Match(t, type, http::ParseQuery(ref.substr(q + 1)), 2));
       if (ids.size() != 1) {
         return PreconditionFailed("conditional reference " + type + "?... matches " +
                                   std::to_string(ids.size()) + " resources (must be 1)");
@@ -698,8 +703,7 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle,
             if (!fhir::Model::R4().IsResourceType(type)) {
               return InvalidArgument("conditional reference with an unknown type");
             }
-            SUND_ASSIGN_OR_RETURN(auto ids,
-                                  Match(t, type, http::ParseQuery(ref.substr(q + 1)), 2));
+            SUND_ASSIGN_OR_RETURN(auto ids, Match(t, type, http::ParseQuery(ref.substr(q + 1)), 2));
             if (ids.size() != 1) {
               return PreconditionFailed("conditional reference matches " +
                                         std::to_string(ids.size()) + " resources (must be 1)");

@@ -29,9 +29,8 @@ std::int64_t Engine::NextTimestamp() {
 }
 
 Result<Engine::PreparedWrite> Engine::PrepareVersion(std::string_view type, std::string id,
-                                                    std::int64_t version,
-                                                    std::string_view method,
-                                                    rapidjson::Document& resource) {
+                                                     std::int64_t version, std::string_view method,
+                                                     rapidjson::Document& resource) {
   PreparedWrite p;
   ResourceVersion& v = p.version;
   v.type = std::string(type);
@@ -70,8 +69,8 @@ Result<ResourceVersion> Engine::VRead(std::string_view type, std::string_view id
   if (vs.empty() || *end != '\0' || n < 1) return NotFound("no such version '" + vs + "'");
   SUND_ASSIGN_OR_RETURN(ResourceVersion v, store_.ReadVersion(type, id, n));
   if (v.deleted) {
-    return Status(StatusCode::kGone, std::string(type) + "/" + std::string(id) + "/_history/" +
-                                         vs + " is a deletion");
+    return Status(StatusCode::kGone,
+                  std::string(type) + "/" + std::string(id) + "/_history/" + vs + " is a deletion");
   }
   return v;
 }
@@ -92,10 +91,10 @@ Result<std::vector<std::string>> Engine::Match(Txn& t, std::string_view type,
   if (criteria.empty()) return InvalidArgument("a conditional interaction needs search criteria");
   for (const auto& [name, value] : criteria) {
     // Result parameters would change which matches are seen (and so allow duplicates).
-    if (name == "_count" || name == "_offset" || name == "_getpagesoffset" || name == "_sort" ||
-        name == "_summary" || name == "_elements" || name == "_include" ||
-        name == "_revinclude" || name == "_total" || name.rfind("_include:", 0) == 0 ||
-        name.rfind("_revinclude:", 0) == 0) {
+    if (name == "_count" || name == "_offset" || name == "_getpagesoffset" || name == "_cursor" ||
+        name == "_sort" ||
+        name == "_summary" || name == "_elements" || name == "_include" || name == "_revinclude" ||
+        name == "_total" || name.rfind("_include:", 0) == 0 || name.rfind("_revinclude:", 0) == 0) {
       return InvalidArgument("conditional criteria must not use " + name);
     }
   }

@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -107,8 +107,8 @@ class Engine {
   // server's FHIR base URL, for fullUrl and Location.
   Result<std::string> ProcessBundle(rapidjson::Document bundle, std::string_view base);
 
-  // For the importer: applies a transaction or batch Bundle inside `w` (a write transaction the caller
-  // holds across several Bundles) under a savepoint, so a failing Bundle is undone alone.
+  // For the importer: applies a transaction or batch Bundle inside `w` (a write transaction the
+  // caller holds across several Bundles) under a savepoint, so a failing Bundle is undone alone.
   // Returns the number of entries written.
   Result<std::int64_t> ApplyTransaction(storage::WriteTransaction& w, rapidjson::Document bundle);
 
@@ -145,9 +145,8 @@ class Engine {
     std::vector<fhir::IndexEntry> index;
   };
   // InvalidArgument when the resource fails basic validation (fhir/validate.h).
-  Result<PreparedWrite> PrepareVersion(std::string_view type, std::string id,
-                                       std::int64_t version, std::string_view method,
-                                       rapidjson::Document& resource);
+  Result<PreparedWrite> PrepareVersion(std::string_view type, std::string id, std::int64_t version,
+                                       std::string_view method, rapidjson::Document& resource);
   Result<std::string> RunBundle(Txn* outer, rapidjson::Document bundle, std::string_view base,
                                 std::int64_t* written,
                                 std::unique_ptr<struct DeferredBundle>* defer = nullptr,
@@ -158,8 +157,8 @@ class Engine {
                                rapidjson::Document& resource, std::optional<std::int64_t> if_match,
                                std::string_view method);
   Result<WriteResult> DeleteIn(Txn& t, std::string_view type, std::string_view id);
-  Result<std::vector<std::string>> Match(Txn& t, std::string_view type,
-                                         const QueryParams& criteria, int limit);
+  Result<std::vector<std::string>> Match(Txn& t, std::string_view type, const QueryParams& criteria,
+                                         int limit);
   std::int64_t NextTimestamp();
 
   storage::Store& store_;

@@ -87,7 +87,9 @@ struct FhirApi::Impl {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> errors{0};
 
-  Impl(Engine& e, ApiOptions o) : engine(e), options(std::move(o)) { capability = BuildCapability(); }
+  Impl(Engine& e, ApiOptions o) : engine(e), options(std::move(o)) {
+    capability = BuildCapability();
+  }
 
   std::string Base(const http::Request& req) const {
     if (!options.base_url.empty()) return options.base_url;
@@ -116,84 +118,132 @@ std::string FhirApi::Impl::BuildCapability() const {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   w.StartObject();
-  w.Key("resourceType"); w.String("CapabilityStatement");
-  w.Key("status"); w.String("active");
-  w.Key("date"); w.String("2026-11-28");
-  w.Key("publisher"); w.String("Sund");
-  w.Key("kind"); w.String("instance");
-  w.Key("software"); w.StartObject();
-  w.Key("name"); w.String("Sund");
-  w.Key("version"); w.String(options.software_version.c_str());
+  w.Key("resourceType");
+  w.String("CapabilityStatement");
+  w.Key("status");
+  w.String("active");
+  w.Key("date");
+  w.String("2026-11-28");
+  w.Key("publisher");
+  w.String("Sund");
+  w.Key("kind");
+  w.String("instance");
+  w.Key("software");
+  w.StartObject();
+  w.Key("name");
+  w.String("Sund");
+  w.Key("version");
+  w.String(options.software_version.c_str());
   w.EndObject();
-  w.Key("fhirVersion"); w.String("4.0.1");
-  w.Key("format"); w.StartArray(); w.String("application/fhir+json"); w.String("json"); w.EndArray();
-  w.Key("patchFormat"); w.StartArray(); w.String("application/json-patch+json"); w.EndArray();
-  w.Key("rest"); w.StartArray(); w.StartObject();
-  w.Key("mode"); w.String("server");
-  w.Key("resource"); w.StartArray();
+  w.Key("fhirVersion");
+  w.String("4.0.1");
+  w.Key("format");
+  w.StartArray();
+  w.String("application/fhir+json");
+  w.String("json");
+  w.EndArray();
+  w.Key("patchFormat");
+  w.StartArray();
+  w.String("application/json-patch+json");
+  w.EndArray();
+  w.Key("rest");
+  w.StartArray();
+  w.StartObject();
+  w.Key("mode");
+  w.String("server");
+  w.Key("resource");
+  w.StartArray();
   for (const auto& type : model.resource_types()) {
     const fhir::TypeDef* def = model.FindType(type);
     if (def == nullptr || def->is_abstract) continue;
     w.StartObject();
-    w.Key("type"); w.String(type.c_str());
-    w.Key("interaction"); w.StartArray();
+    w.Key("type");
+    w.String(type.c_str());
+    w.Key("interaction");
+    w.StartArray();
     for (const char* i : {"read", "vread", "update", "patch", "delete", "history-instance",
                           "history-type", "create", "search-type"}) {
-      w.StartObject(); w.Key("code"); w.String(i); w.EndObject();
+      w.StartObject();
+      w.Key("code");
+      w.String(i);
+      w.EndObject();
     }
     w.EndArray();
-    w.Key("versioning"); w.String("versioned-update");
-    w.Key("readHistory"); w.Bool(true);
-    w.Key("updateCreate"); w.Bool(true);
-    w.Key("conditionalCreate"); w.Bool(true);
-    w.Key("conditionalRead"); w.String("not-supported");
-    w.Key("conditionalUpdate"); w.Bool(true);
-    w.Key("conditionalDelete"); w.String("multiple");
-    w.Key("searchInclude"); w.StartArray();
+    w.Key("versioning");
+    w.String("versioned-update");
+    w.Key("readHistory");
+    w.Bool(true);
+    w.Key("updateCreate");
+    w.Bool(true);
+    w.Key("conditionalCreate");
+    w.Bool(true);
+    w.Key("conditionalRead");
+    w.String("not-supported");
+    w.Key("conditionalUpdate");
+    w.Bool(true);
+    w.Key("conditionalDelete");
+    w.String("multiple");
+    w.Key("searchInclude");
+    w.StartArray();
     w.String("*");
     auto params = model.SearchParams(type);
     for (const auto* p : params) {
       if (p->type == fhir::SearchParamType::kReference) w.String((type + ":" + p->code).c_str());
     }
     w.EndArray();
-    w.Key("searchParam"); w.StartArray();
+    w.Key("searchParam");
+    w.StartArray();
     for (const char* special : {"_id", "_lastUpdated"}) {
       w.StartObject();
-      w.Key("name"); w.String(special);
+      w.Key("name");
+      w.String(special);
       w.Key("definition");
-      w.String((std::string("http://hl7.org/fhir/SearchParameter/Resource-") + (special + 1)).c_str());
-      w.Key("type"); w.String(special[1] == 'i' ? "token" : "date");
+      w.String(
+          (std::string("http://hl7.org/fhir/SearchParameter/Resource-") + (special + 1)).c_str());
+      w.Key("type");
+      w.String(special[1] == 'i' ? "token" : "date");
       w.EndObject();
     }
     for (const auto* p : params) {
       if ((p->type == fhir::SearchParamType::kComposite &&
            !fhir::IsSupportedComposite(model, *p)) ||
-          p->type == fhir::SearchParamType::kSpecial || p->expression.empty() ||
-          p->code == "_id" || p->code == "_lastUpdated") {
+          p->type == fhir::SearchParamType::kSpecial || p->expression.empty() || p->code == "_id" ||
+          p->code == "_lastUpdated") {
         continue;
       }
       w.StartObject();
-      w.Key("name"); w.String(p->code.c_str());
-      w.Key("definition"); w.String(p->url.c_str());
-      w.Key("type"); w.String(std::string(fhir::SearchParamTypeName(p->type)).c_str());
+      w.Key("name");
+      w.String(p->code.c_str());
+      w.Key("definition");
+      w.String(p->url.c_str());
+      w.Key("type");
+      w.String(std::string(fhir::SearchParamTypeName(p->type)).c_str());
       w.EndObject();
     }
     w.EndArray();
     w.EndObject();
   }
   w.EndArray();
-  w.Key("interaction"); w.StartArray();
+  w.Key("interaction");
+  w.StartArray();
   for (const char* i : {"transaction", "batch", "history-system"}) {
-    w.StartObject(); w.Key("code"); w.String(i); w.EndObject();
+    w.StartObject();
+    w.Key("code");
+    w.String(i);
+    w.EndObject();
   }
   w.EndArray();
-  w.Key("operation"); w.StartArray();
+  w.Key("operation");
+  w.StartArray();
   w.StartObject();
-  w.Key("name"); w.String("everything");
-  w.Key("definition"); w.String("http://hl7.org/fhir/OperationDefinition/Patient-everything");
+  w.Key("name");
+  w.String("everything");
+  w.Key("definition");
+  w.String("http://hl7.org/fhir/OperationDefinition/Patient-everything");
   w.EndObject();
   w.EndArray();
-  w.EndObject(); w.EndArray();
+  w.EndObject();
+  w.EndArray();
   w.EndObject();
   return {sb.GetString(), sb.GetSize()};
 }
@@ -264,8 +314,8 @@ http::Response FhirApi::Impl::Route(http::Request& req) {
   QueryParams params = http::ParseQuery(req.query);
   // Format negotiation: JSON only.
   for (const auto& [k, v] : params) {
-    if (k == "_format" && (ContainsIgnoreCase(v, "xml") ||
-                           !(ContainsIgnoreCase(v, "json") || v.empty()))) {
+    if (k == "_format" &&
+        (ContainsIgnoreCase(v, "xml") || !(ContainsIgnoreCase(v, "json") || v.empty()))) {
       return Error(Status(StatusCode::kUnsupportedMedia, "only JSON is supported (_format=json)"));
     }
   }
@@ -280,7 +330,6 @@ http::Response FhirApi::Impl::Route(http::Request& req) {
   if (has_body && ContainsIgnoreCase(ctype, "xml")) {
     return Error(Status(StatusCode::kUnsupportedMedia, "only JSON is supported (Content-Type)"));
   }
-  bool strict = ContainsIgnoreCase(req.headers.Get("Prefer"), "handling=strict");
   const auto& model = fhir::Model::R4();
   std::size_t n = parts.size();
 
@@ -344,8 +393,8 @@ http::Response FhirApi::Impl::Route(http::Request& req) {
   if (n == 3 && id == "_search") {
     if (m != "POST") return Error(Status(StatusCode::kMethodNotAllowed, "_search is POST only"));
     if (!ctype.empty() && !ContainsIgnoreCase(ctype, "application/x-www-form-urlencoded")) {
-      return Error(Status(StatusCode::kUnsupportedMedia,
-                          "_search takes application/x-www-form-urlencoded"));
+      return Error(
+          Status(StatusCode::kUnsupportedMedia, "_search takes application/x-www-form-urlencoded"));
     }
     QueryParams form = http::ParseQuery(req.body);
     form.insert(form.end(), params.begin(), params.end());
@@ -375,8 +424,8 @@ http::Response FhirApi::Impl::Route(http::Request& req) {
     }
     if (m == "PATCH") {
       if (!ContainsIgnoreCase(ctype, "json-patch+json")) {
-        return Error(Status(StatusCode::kUnsupportedMedia,
-                            "PATCH takes application/json-patch+json"));
+        return Error(
+            Status(StatusCode::kUnsupportedMedia, "PATCH takes application/json-patch+json"));
       }
       auto doc = fhir::ParseJson(req.body);
       if (!doc.ok()) return Error(doc.status());
@@ -419,9 +468,12 @@ http::Response FhirApi::Impl::Read(const http::Request& req, std::string_view ty
   std::vector<std::string> elements;
   for (const auto& [k, v] : params) {
     if (k == "_summary") {
-      if (v == "true") summary = fhir::SummaryMode::kTrue;
-      else if (v == "data") summary = fhir::SummaryMode::kData;
-      else if (v == "text") summary = fhir::SummaryMode::kText;
+      if (v == "true")
+        summary = fhir::SummaryMode::kTrue;
+      else if (v == "data")
+        summary = fhir::SummaryMode::kData;
+      else if (v == "text")
+        summary = fhir::SummaryMode::kText;
     } else if (k == "_elements") {
       std::size_t start = 0;
       while (start <= v.size()) {
@@ -456,14 +508,14 @@ http::Response FhirApi::Impl::VRead(const http::Request& req, std::string_view t
   return resp;
 }
 
-http::Response FhirApi::Impl::WriteResponse(const http::Request& req,
-                                            const Result<WriteResult>& r, int created_status) {
+http::Response FhirApi::Impl::WriteResponse(const http::Request& req, const Result<WriteResult>& r,
+                                            int created_status) {
   if (!r.ok()) return Error(r.status());
   const auto& v = r->version;
   http::Response resp;
   resp.status = r->created ? created_status : 200;
-  std::string location = Base(req) + "/" + v.type + "/" + v.id + "/_history/" +
-                         std::to_string(v.version);
+  std::string location =
+      Base(req) + "/" + v.type + "/" + v.id + "/_history/" + std::to_string(v.version);
   resp.headers.Set("ETag", "W/\"" + std::to_string(v.version) + "\"");
   resp.headers.Set("Last-Modified", FormatHttpDate(v.last_updated_us));
   resp.headers.Set("Location", location);
@@ -489,7 +541,8 @@ http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view 
   std::string search_type(type);
   for (auto it = params.begin(); it != params.end();) {
     if (type.empty() && it->first == "_type") {
-      if (it->second.find(',') != std::string::npos || !fhir::Model::R4().IsResourceType(it->second)) {
+      if (it->second.find(',') != std::string::npos ||
+          !fhir::Model::R4().IsResourceType(it->second)) {
         return Error(Status(StatusCode::kNotImplemented, "_type takes one resource type"));
       }
       search_type = it->second;
@@ -631,8 +684,8 @@ http::Response FhirApi::Impl::History(const http::Request& req, std::string_view
   AppendEscaped(out, path + (req.query.empty() ? "" : "?" + req.query));
   out += "}";
   if (page->next_vid) {
-    std::string next = path + "?_count=" + std::to_string(hq.count) + "&_page=" +
-                       std::to_string(*page->next_vid);
+    std::string next =
+        path + "?_count=" + std::to_string(hq.count) + "&_page=" + std::to_string(*page->next_vid);
     if (hq.since_us) next += "&_since=" + http::PercentEncode(since_text);
     if (hq.at_us) next += "&_at=" + http::PercentEncode(at_text);
     out += ",{\"relation\":\"next\",\"url\":";

@@ -1,8 +1,8 @@
 #include "api/importer.h"
 
 #include <algorithm>
-#include <cstring>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <mutex>
@@ -33,12 +33,13 @@ struct Loaded {
 bool IsNdjson(const std::string& path) {
   std::string p = path;
   for (const char* ext : {".bz2", ".gz"}) {
-    if (p.size() > std::strlen(ext) && p.compare(p.size() - std::strlen(ext), std::string::npos, ext) == 0) {
+    if (p.size() > std::strlen(ext) &&
+        p.compare(p.size() - std::strlen(ext), std::string::npos, ext) == 0) {
       p.resize(p.size() - std::strlen(ext));
     }
   }
-  return p.size() > 7 && (p.compare(p.size() - 7, 7, ".ndjson") == 0 ||
-                          p.compare(p.size() - 6, 6, ".jsonl") == 0);
+  return p.size() > 7 &&
+         (p.compare(p.size() - 7, 7, ".ndjson") == 0 || p.compare(p.size() - 6, 6, ".jsonl") == 0);
 }
 
 Result<std::vector<std::string>> ExpandFiles(const std::vector<std::string>& args) {
@@ -101,8 +102,9 @@ Status ImportNdjson(Engine& engine, const std::string& content, std::int64_t& wr
       if (n) bundle += ',';
       bundle += "{\"resource\":";
       bundle += line;
-      bundle += id.empty() ? ",\"request\":{\"method\":\"POST\",\"url\":\"" + type + "\"}}"
-                           : ",\"request\":{\"method\":\"PUT\",\"url\":\"" + type + "/" + id + "\"}}";
+      bundle += id.empty()
+                    ? ",\"request\":{\"method\":\"POST\",\"url\":\"" + type + "\"}}"
+                    : ",\"request\":{\"method\":\"PUT\",\"url\":\"" + type + "/" + id + "\"}}";
       ++n;
     }
     bundle += "]}";
@@ -164,8 +166,9 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
       std::size_t i;
       {
         std::unique_lock<std::mutex> l(mu);
-        cv.wait(l, [&] { return stop || next_to_read >= files.size() ||
-                                next_to_read < next_to_write + kMaxAhead; });
+        cv.wait(l, [&] {
+          return stop || next_to_read >= files.size() || next_to_read < next_to_write + kMaxAhead;
+        });
         if (stop || next_to_read >= files.size()) return;
         i = next_to_read++;
       }
@@ -312,6 +315,7 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
           continue;
         } else {
           group_entries += written;
+          if (group_entries >= kGroupEntries) fatal = commit_group();
         }
       } else if (rtype == "Bundle" && btype == "batch") {
         // Inside the open group, a savepoint per entry (a failing entry is undone alone).
@@ -329,6 +333,7 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
         if (n.ok()) {
           written = *n;
           group_entries += written;
+          if (group_entries >= kGroupEntries) fatal = commit_group();
         } else {
           s = n.status();
         }
@@ -375,8 +380,7 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
   for (auto& t : pool) t.join();
   bar.Finish();
   if (!fatal.ok()) return fatal;
-  summary.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }
 

@@ -18,14 +18,14 @@
 namespace sund::api {
 
 struct ImportOptions {
-  int reader_threads = 0;        // 0: hardware_concurrency
-  bool progress = true;          // draw a progress bar on a terminal
+  int reader_threads = 0;  // 0: hardware_concurrency
+  bool progress = true;    // draw a progress bar on a terminal
   std::string base = "urn:sund:import";
 };
 
 struct ImportSummary {
   std::int64_t files = 0;
-  std::int64_t resources = 0;    // entries written (created, updated or matched)
+  std::int64_t resources = 0;  // entries written (created, updated or matched)
   std::int64_t failed_files = 0;
   double seconds = 0;
   std::vector<std::string> errors;  // "file: reason" (no content)

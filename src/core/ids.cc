@@ -2,11 +2,11 @@
 
 #include <openssl/rand.h>
 
-#include "core/status.h"
-
 #include <array>
 #include <cstdint>
 #include <cstdio>
+
+#include "core/status.h"
 
 namespace sund {
 

@@ -44,10 +44,18 @@ class MarkingHandler {
 template <typename W>
 void Write(const rapidjson::Value& v, W& w) {
   switch (v.GetType()) {
-    case rapidjson::kNullType: w.Null(); break;
-    case rapidjson::kFalseType: w.Bool(false); break;
-    case rapidjson::kTrueType: w.Bool(true); break;
-    case rapidjson::kNumberType: v.Accept(w); break;
+    case rapidjson::kNullType:
+      w.Null();
+      break;
+    case rapidjson::kFalseType:
+      w.Bool(false);
+      break;
+    case rapidjson::kTrueType:
+      w.Bool(true);
+      break;
+    case rapidjson::kNumberType:
+      v.Accept(w);
+      break;
     case rapidjson::kStringType:
       if (std::string_view num; IsPreservedNumber(v, &num)) {
         w.RawValue(num.data(), num.size(), rapidjson::kNumberType);
@@ -80,9 +88,11 @@ Status ParsePreservingNumbers(std::string_view text, rapidjson::Document& doc) {
   bool bad_string = false;
   auto generator = [&](rapidjson::Document& d) {
     MarkingHandler h(d);
-    bool ok = !reader.Parse<rapidjson::kParseNumbersAsStringsFlag |
-                            rapidjson::kParseValidateEncodingFlag>(is, h)
-                   .IsError();
+    bool ok =
+        !reader
+             .Parse<rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag>(
+                 is, h)
+             .IsError();
     bad_string = h.bad_string();
     return ok;
   };

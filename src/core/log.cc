@@ -27,10 +27,18 @@ bool Enabled(Level level) { return static_cast<int>(level) >= g_level.load(); }
 
 void Write(Level level, std::string_view message) {
   switch (level) {
-    case Level::kDebug: Logger().debug(message); break;
-    case Level::kInfo: Logger().info(message); break;
-    case Level::kWarn: Logger().warn(message); break;
-    case Level::kError: Logger().error(message); break;
+    case Level::kDebug:
+      Logger().debug(message);
+      break;
+    case Level::kInfo:
+      Logger().info(message);
+      break;
+    case Level::kWarn:
+      Logger().warn(message);
+      break;
+    case Level::kError:
+      Logger().error(message);
+      break;
   }
 }
 

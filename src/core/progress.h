@@ -30,14 +30,13 @@ class ProgressBar {
   // Injection points for tests; defaults: stderr, isatty(stderr), steady_clock.
   struct Options {
     std::function<void(std::string_view)> write;  // receives the bytes to print
-    std::optional<bool> terminal;                  // redraw in place
+    std::optional<bool> terminal;                 // redraw in place
     std::function<Clock::time_point()> now;
   };
 
   // `total_units` is 0 when unknown. `unit_name` names the items ("resources").
   ProgressBar(std::string label, std::uint64_t total_units, std::string unit_name);
-  ProgressBar(std::string label, std::uint64_t total_units, std::string unit_name,
-              Options options);
+  ProgressBar(std::string label, std::uint64_t total_units, std::string unit_name, Options options);
   // Ends a drawn line (so the shell prompt starts on a new one) without printing a summary.
   ~ProgressBar();
   ProgressBar(const ProgressBar&) = delete;
@@ -68,7 +67,7 @@ class ProgressBar {
   std::atomic<std::uint64_t> done_{0};
   std::atomic<std::uint64_t> items_{0};
   std::atomic<std::int64_t> next_draw_ns_{0};  // since start_
-  std::mutex draw_mu_;  // guards drawing and the fields below
+  std::mutex draw_mu_;                         // guards drawing and the fields below
   bool drawn_ = false;
   bool finished_ = false;
 };

@@ -56,7 +56,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status Conflict(std::string m) { return {StatusCode::kConflict, std::move(m)}; }
 inline Status Gone(std::string m) { return {StatusCode::kGone, std::move(m)}; }
@@ -70,7 +72,7 @@ inline Status NotImplemented(std::string m) { return {StatusCode::kNotImplemente
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -97,9 +99,9 @@ class [[nodiscard]] Result {
 #define SUND_CONCAT_INNER_(a, b) a##b
 #define SUND_CONCAT_(a, b) SUND_CONCAT_INNER_(a, b)
 
-#define SUND_RETURN_IF_ERROR(expr)            \
-  do {                                        \
-    ::sund::Status sund_status_ = (expr);     \
+#define SUND_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::sund::Status sund_status_ = (expr);        \
     if (!sund_status_.ok()) return sund_status_; \
   } while (0)
 

@@ -144,10 +144,9 @@ std::string FormatInstant(std::int64_t micros) {
   unsigned m, d;
   CivilFromDays(days, y, m, d);
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                static_cast<long long>(y), m, d, static_cast<int>(rem / 3'600'000),
-                static_cast<int>(rem / 60'000 % 60), static_cast<int>(rem / 1000 % 60),
-                static_cast<int>(rem % 1000));
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(y),
+                m, d, static_cast<int>(rem / 3'600'000), static_cast<int>(rem / 60'000 % 60),
+                static_cast<int>(rem / 1000 % 60), static_cast<int>(rem % 1000));
   return buf;
 }
 

@@ -54,8 +54,8 @@ bool IsUpper(std::string_view s) {
   return !s.empty() && std::isupper(static_cast<unsigned char>(s[0]));
 }
 
-const char* kSystemTypes[] = {"Boolean", "String", "Integer", "Decimal", "Date",
-                              "DateTime", "Time",  "Quantity"};
+const char* kSystemTypes[] = {"Boolean", "String",   "Integer", "Decimal",
+                              "Date",    "DateTime", "Time",    "Quantity"};
 
 bool IsSystemTypeName(std::string_view s) {
   return std::find(std::begin(kSystemTypes), std::end(kSystemTypes), s) != std::end(kSystemTypes);
@@ -128,19 +128,25 @@ class Evaluator {
  private:
   Result<Collection> EvalInner(const Node& n, const Collection& focus, const Frame& frame) {
     switch (n.kind) {
-      case NodeKind::kEmpty: return Collection{};
-      case NodeKind::kBoolean: return Collection{Bool(n.boolean)};
-      case NodeKind::kString: return Collection{Str(n.text)};
-      case NodeKind::kInteger: return Collection{Int(n.integer)};
-      case NodeKind::kDecimal: return Collection{Dec(n.number)};
+      case NodeKind::kEmpty:
+        return Collection{};
+      case NodeKind::kBoolean:
+        return Collection{Bool(n.boolean)};
+      case NodeKind::kString:
+        return Collection{Str(n.text)};
+      case NodeKind::kInteger:
+        return Collection{Int(n.integer)};
+      case NodeKind::kDecimal:
+        return Collection{Dec(n.number)};
       case NodeKind::kDate:
       case NodeKind::kDateTime:
       case NodeKind::kTime: {
         bool time = n.kind == NodeKind::kTime;
         auto dt = fhirpath_internal::ParseDateTime(n.text, time);
         if (!dt) return EvalError(n, "malformed date/time literal");
-        const char* type = time ? "System.Time"
-                           : n.kind == NodeKind::kDate ? "System.Date" : "System.DateTime";
+        const char* type = time                        ? "System.Time"
+                           : n.kind == NodeKind::kDate ? "System.Date"
+                                                       : "System.DateTime";
         return Collection{Computed(type, fhirpath_internal::FormatDateTime(*dt))};
       }
       case NodeKind::kQuantity:
@@ -154,7 +160,8 @@ class Evaluator {
       case NodeKind::kTotal:
         if (frame.total == nullptr) return Collection{};
         return *frame.total;
-      case NodeKind::kVariable: return Variable(n);
+      case NodeKind::kVariable:
+        return Variable(n);
       case NodeKind::kMember: {
         Collection input;
         if (n.target != nullptr) {
@@ -198,7 +205,8 @@ class Evaluator {
         SUND_ASSIGN_OR_RETURN(Collection v, Eval(*n.target, focus, frame));
         return TypeOperation(n, n.text, n.right->text, v);
       }
-      case NodeKind::kBinary: return Binary(n, focus, frame);
+      case NodeKind::kBinary:
+        return Binary(n, focus, frame);
     }
     return EvalError(n, "unsupported expression");
   }
@@ -243,7 +251,8 @@ class Evaluator {
     const ElementDef* e = type != nullptr ? model_.FindElement(item.type, name) : nullptr;
     if (e != nullptr) {
       if (e->is_choice) {
-        for (const std::string& t : e->types) AddMember(*node, std::string(name) + Capitalized(t), t, out);
+        for (const std::string& t : e->types)
+          AddMember(*node, std::string(name) + Capitalized(t), t, out);
       } else if (!e->types.empty()) {
         AddMember(*node, name, e->types[0], out);
       }
@@ -261,9 +270,7 @@ class Evaluator {
     return EvalError(n, "unknown element '" + std::string(name) + "' on type " + item.type);
   }
 
-  bool IsTypeName(std::string_view name) const {
-    return model_.FindType(name) != nullptr;
-  }
+  bool IsTypeName(std::string_view name) const { return model_.FindType(name) != nullptr; }
 
   bool IsA(const PathValue& item, std::string_view type) const {
     return !item.type.empty() && model_.IsA(item.type, type);
@@ -329,7 +336,8 @@ class Evaluator {
     if (v == "loinc") return Collection{Str("http://loinc.org")};
     auto it = options_.variables.find(v);
     if (it != options_.variables.end()) return it->second;
-    if (v.rfind("vs-", 0) == 0) return Collection{Str("http://hl7.org/fhir/ValueSet/" + v.substr(3))};
+    if (v.rfind("vs-", 0) == 0)
+      return Collection{Str("http://hl7.org/fhir/ValueSet/" + v.substr(3))};
     if (v.rfind("ext-", 0) == 0) {
       return Collection{Str("http://hl7.org/fhir/StructureDefinition/" + v.substr(4))};
     }
@@ -340,7 +348,8 @@ class Evaluator {
 
   static Result<std::optional<bool>> Boolean(const Node& n, const Collection& c) {
     if (c.empty()) return std::optional<bool>();
-    if (c.size() > 1) return EvalError(n, "expected a single boolean, got " + std::to_string(c.size()) + " items");
+    if (c.size() > 1)
+      return EvalError(n, "expected a single boolean, got " + std::to_string(c.size()) + " items");
     SystemValue s = fhirpath_internal::ToSystem(c[0]);
     if (s.kind == K::kBoolean) return std::optional<bool>(s.boolean);
     return std::optional<bool>(true);  // singleton evaluation: a single non-boolean item
@@ -363,7 +372,8 @@ class Evaluator {
     return std::optional<std::string>(s.string);
   }
 
-  Result<Collection> Arg(const Node& n, std::size_t i, const Collection& focus, const Frame& frame) {
+  Result<Collection> Arg(const Node& n, std::size_t i, const Collection& focus,
+                         const Frame& frame) {
     return Eval(*n.args[i], focus, frame);
   }
 
@@ -411,7 +421,8 @@ class Evaluator {
 
   Result<Collection> TypeOperation(const Node& n, std::string_view op, std::string_view type,
                                    const Collection& input) {
-    if (type.empty()) return EvalError(n, op == "ofType" ? "ofType() needs a type name" : "missing type name");
+    if (type.empty())
+      return EvalError(n, op == "ofType" ? "ofType() needs a type name" : "missing type name");
     if (op == "is") {
       if (input.empty()) return Collection{};
       if (input.size() > 1) return EvalError(n, "'is' on several items");
@@ -548,14 +559,16 @@ class Evaluator {
       double amount = op == "-" ? -b.quantity.value : b.quantity.value;
       auto res = fhirpath_internal::AddDuration(*dt, amount, b.quantity.unit);
       if (!res) return EvalError(n, "cannot add '" + b.quantity.unit + "' to a date");
-      const char* type = a.kind == K::kDate ? "System.Date"
-                         : a.kind == K::kTime ? "System.Time" : "System.DateTime";
+      const char* type = a.kind == K::kDate   ? "System.Date"
+                         : a.kind == K::kTime ? "System.Time"
+                                              : "System.DateTime";
       return Collection{Computed(type, fhirpath_internal::FormatDateTime(*res))};
     }
     if (a.kind == K::kQuantity && b.kind == K::kQuantity && (op == "+" || op == "-")) {
       auto conv = fhirpath_internal::ConvertQuantity(b.quantity, a.quantity.unit);
       if (!conv) return Collection{};
-      PathQuantity q{op == "+" ? a.quantity.value + *conv : a.quantity.value - *conv, a.quantity.unit};
+      PathQuantity q{op == "+" ? a.quantity.value + *conv : a.quantity.value - *conv,
+                     a.quantity.unit};
       return Collection{Computed("System.Quantity", q)};
     }
     if (a.kind == K::kQuantity && b_num && (op == "*" || op == "/")) {
@@ -683,7 +696,8 @@ class Evaluator {
             bool seen = false;
             for (const PathValue& o : out) {
               if ((v.node != nullptr && v.node == o.node) ||
-                  (v.node == nullptr && fhirpath_internal::ItemEquals(v, o) == std::optional<bool>(true))) {
+                  (v.node == nullptr &&
+                   fhirpath_internal::ItemEquals(v, o) == std::optional<bool>(true))) {
                 seen = true;
                 break;
               }
@@ -738,7 +752,8 @@ class Evaluator {
       SUND_ASSIGN_OR_RETURN(Collection a, Arg(n, 0, focus, frame));
       SUND_ASSIGN_OR_RETURN(auto k, IntegerArg(n, a));
       std::int64_t num = k.value_or(0);
-      std::size_t cut = static_cast<std::size_t>(std::clamp<std::int64_t>(num, 0, static_cast<std::int64_t>(input.size())));
+      std::size_t cut = static_cast<std::size_t>(
+          std::clamp<std::int64_t>(num, 0, static_cast<std::int64_t>(input.size())));
       if (f == "skip") return Collection(input.begin() + cut, input.end());
       return Collection(input.begin(), input.begin() + cut);
     }
@@ -802,7 +817,8 @@ class Evaluator {
       SUND_ASSIGN_OR_RETURN(Collection a, Arg(n, 0, focus, frame));
       SUND_ASSIGN_OR_RETURN(auto url, StringOf(n, a));
       Collection exts, out;
-      for (const PathValue& v : input) SUND_RETURN_IF_ERROR(Navigate(n, v, "extension", false, &exts));
+      for (const PathValue& v : input)
+        SUND_RETURN_IF_ERROR(Navigate(n, v, "extension", false, &exts));
       if (!url) return out;
       for (const PathValue& e : exts) {
         if (e.node != nullptr && json::GetString(*e.node, "url") == *url) out.push_back(e);
@@ -918,7 +934,8 @@ class Evaluator {
     }
     auto dt = fhirpath_internal::ParseDateTime(now, false);
     if (!dt) return EvalError(n, "bad 'now' option");
-    if (f == "now") return Collection{Computed("System.DateTime", fhirpath_internal::FormatDateTime(*dt))};
+    if (f == "now")
+      return Collection{Computed("System.DateTime", fhirpath_internal::FormatDateTime(*dt))};
     if (f == "today") {
       dt->precision = std::min(dt->precision, static_cast<int>(DateTimeValue::kDay));
       dt->has_tz = false;
@@ -943,8 +960,10 @@ class Evaluator {
       if (s.kind == K::kString) {
         std::string l = s.string;
         for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (l == "true" || l == "t" || l == "yes" || l == "y" || l == "1" || l == "1.0") return Bool(true);
-        if (l == "false" || l == "f" || l == "no" || l == "n" || l == "0" || l == "0.0") return Bool(false);
+        if (l == "true" || l == "t" || l == "yes" || l == "y" || l == "1" || l == "1.0")
+          return Bool(true);
+        if (l == "false" || l == "f" || l == "no" || l == "n" || l == "0" || l == "0.0")
+          return Bool(false);
       }
       return std::nullopt;
     }
@@ -971,21 +990,27 @@ class Evaluator {
     }
     if (target == "Quantity") {
       if (s.kind == K::kQuantity) return Computed("System.Quantity", s.quantity);
-      if (s.kind == K::kInteger) return Computed("System.Quantity", PathQuantity{static_cast<double>(s.integer), "1"});
+      if (s.kind == K::kInteger)
+        return Computed("System.Quantity", PathQuantity{static_cast<double>(s.integer), "1"});
       if (s.kind == K::kDecimal) return Computed("System.Quantity", PathQuantity{s.decimal, "1"});
-      if (s.kind == K::kBoolean) return Computed("System.Quantity", PathQuantity{s.boolean ? 1.0 : 0.0, "1"});
+      if (s.kind == K::kBoolean)
+        return Computed("System.Quantity", PathQuantity{s.boolean ? 1.0 : 0.0, "1"});
       if (s.kind == K::kString) {
-        static const std::regex kQty("\\s*([+-]?[0-9]+(\\.[0-9]+)?)\\s*('([^']*)'|(years?|months?|weeks?|days?|hours?|minutes?|seconds?|milliseconds?))?\\s*");
+        static const std::regex kQty(
+            "\\s*([+-]?[0-9]+(\\.[0-9]+)?)\\s*('([^']*)'|(years?|months?|weeks?|days?|hours?|"
+            "minutes?|seconds?|milliseconds?))?\\s*");
         std::smatch m;
         if (!std::regex_match(s.string, m, kQty)) return std::nullopt;
         std::string unit = m[4].matched ? m[4].str() : m[5].matched ? m[5].str() : "1";
-        return Computed("System.Quantity", PathQuantity{std::strtod(m[1].str().c_str(), nullptr), unit});
+        return Computed("System.Quantity",
+                        PathQuantity{std::strtod(m[1].str().c_str(), nullptr), unit});
       }
       return std::nullopt;
     }
     if (target == "Date" || target == "DateTime" || target == "Time") {
       bool time = target == "Time";
-      if (s.kind != K::kString && s.kind != K::kDate && s.kind != K::kDateTime && s.kind != K::kTime) {
+      if (s.kind != K::kString && s.kind != K::kDate && s.kind != K::kDateTime &&
+          s.kind != K::kTime) {
         return std::nullopt;
       }
       if (time != (s.kind == K::kTime) && s.kind != K::kString) return std::nullopt;
@@ -1003,10 +1028,10 @@ class Evaluator {
   Result<Collection> StringFunction(const Node& n, const Collection& input, const Collection& focus,
                                     const Frame& frame) {
     const std::string& f = n.text;
-    std::size_t nargs = f == "replace" || f == "replaceMatches" ? 2
-                        : f == "substring" ? 1
+    std::size_t nargs = f == "replace" || f == "replaceMatches"                             ? 2
+                        : f == "substring"                                                  ? 1
                         : (f == "upper" || f == "lower" || f == "length" || f == "toChars") ? 0
-                                                                                          : 1;
+                                                                                            : 1;
     SUND_RETURN_IF_ERROR(Arity(n, nargs, f == "substring" ? 2 : nargs));
     SUND_ASSIGN_OR_RETURN(auto s, StringOf(n, input));
     std::vector<Collection> args;
@@ -1032,7 +1057,8 @@ class Evaluator {
     }
     if (f == "substring") {
       SUND_ASSIGN_OR_RETURN(auto start, IntegerArg(n, args[0]));
-      if (!start || *start < 0 || *start >= static_cast<std::int64_t>(str.size())) return Collection{};
+      if (!start || *start < 0 || *start >= static_cast<std::int64_t>(str.size()))
+        return Collection{};
       std::size_t len = std::string::npos;
       if (args.size() == 2) {
         SUND_ASSIGN_OR_RETURN(auto l, IntegerArg(n, args[1]));
@@ -1048,8 +1074,9 @@ class Evaluator {
     }
     if (f == "startsWith") return Collection{Bool(str.rfind(sargs[0], 0) == 0)};
     if (f == "endsWith") {
-      return Collection{Bool(str.size() >= sargs[0].size() &&
-                             str.compare(str.size() - sargs[0].size(), sargs[0].size(), sargs[0]) == 0)};
+      return Collection{
+          Bool(str.size() >= sargs[0].size() &&
+               str.compare(str.size() - sargs[0].size(), sargs[0].size(), sargs[0]) == 0)};
     }
     if (f == "contains") return Collection{Bool(str.find(sargs[0]) != std::string::npos)};
     if (f == "indexOf") {
@@ -1121,7 +1148,8 @@ class Evaluator {
       s.quantity.value = std::fabs(s.quantity.value);
       return Collection{Computed("System.Quantity", s.quantity)};
     }
-    if (s.kind != K::kInteger && s.kind != K::kDecimal) return EvalError(n, f + "() needs a number");
+    if (s.kind != K::kInteger && s.kind != K::kDecimal)
+      return EvalError(n, f + "() needs a number");
     bool is_int = s.kind == K::kInteger;
     double x = is_int ? static_cast<double>(s.integer) : s.decimal;
     std::optional<double> arg;
@@ -1146,7 +1174,8 @@ class Evaluator {
       if (std::isnan(d) || std::isinf(d)) return Collection{};
       return Collection{Dec(d)};
     };
-    if (f == "abs") return is_int ? Collection{Int(std::llabs(s.integer))} : Collection{Dec(std::fabs(x))};
+    if (f == "abs")
+      return is_int ? Collection{Int(std::llabs(s.integer))} : Collection{Dec(std::fabs(x))};
     if (f == "ceiling") return Collection{Int(static_cast<std::int64_t>(std::ceil(x)))};
     if (f == "floor") return Collection{Int(static_cast<std::int64_t>(std::floor(x)))};
     if (f == "truncate") return Collection{Int(static_cast<std::int64_t>(std::trunc(x)))};
@@ -1174,23 +1203,27 @@ class Evaluator {
 std::optional<std::string> PathValueToString(const PathValue& v) {
   SystemValue s = fhirpath_internal::ToSystem(v);
   switch (s.kind) {
-    case K::kBoolean: return std::string(s.boolean ? "true" : "false");
-    case K::kInteger: return std::to_string(s.integer);
-    case K::kDecimal: return fhirpath_internal::FormatDecimal(s.decimal);
+    case K::kBoolean:
+      return std::string(s.boolean ? "true" : "false");
+    case K::kInteger:
+      return std::to_string(s.integer);
+    case K::kDecimal:
+      return fhirpath_internal::FormatDecimal(s.decimal);
     case K::kString:
     case K::kDate:
     case K::kDateTime:
-    case K::kTime: return s.string;
+    case K::kTime:
+      return s.string;
     case K::kQuantity: {
       std::string u = s.quantity.unit;
-      static constexpr std::string_view kWords[] = {"year", "years", "month", "months", "week",
-                                                    "weeks", "day", "days", "hour", "hours",
-                                                    "minute", "minutes", "second", "seconds",
-                                                    "millisecond", "milliseconds"};
+      static constexpr std::string_view kWords[] = {
+          "year", "years", "month",  "months",  "week",   "weeks",   "day",         "days",
+          "hour", "hours", "minute", "minutes", "second", "seconds", "millisecond", "milliseconds"};
       bool word = std::find(std::begin(kWords), std::end(kWords), u) != std::end(kWords);
       return fhirpath_internal::FormatDecimal(s.quantity.value) + " " + (word ? u : "'" + u + "'");
     }
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 

@@ -14,7 +14,15 @@ namespace sund::fhir::fhirpath_internal {
 namespace {
 
 enum class Tok : std::uint8_t {
-  kEnd, kIdent, kDelimitedIdent, kString, kNumber, kDateTime, kSymbol, kDollar, kPercent
+  kEnd,
+  kIdent,
+  kDelimitedIdent,
+  kString,
+  kNumber,
+  kDateTime,
+  kSymbol,
+  kDollar,
+  kPercent
 };
 
 struct Token {
@@ -171,10 +179,18 @@ class Lexer {
       if (i_ >= s_.size()) break;
       char e = s_[i_++];
       switch (e) {
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
-        case 'f': out.push_back('\f'); break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
         case 'u': {
           if (i_ + 4 > s_.size()) return SyntaxError(static_cast<int>(i_), "bad \\u escape");
           std::string hex(s_.substr(i_, 4));
@@ -185,7 +201,9 @@ class Lexer {
           i_ += 4;
           break;
         }
-        default: out.push_back(e); break;  // \' \" \` \\ \/
+        default:
+          out.push_back(e);
+          break;  // \' \" \` \\ \/
       }
     }
     if (i_ >= s_.size()) return SyntaxError(start, "unterminated string or identifier");
@@ -199,8 +217,8 @@ class Lexer {
 
 bool IsCalendarUnit(std::string_view s) {
   static constexpr std::string_view kUnits[] = {
-      "year",  "years",  "month",  "months",  "week",   "weeks",   "day",         "days",
-      "hour",  "hours",  "minute", "minutes", "second", "seconds", "millisecond", "milliseconds"};
+      "year", "years", "month",  "months",  "week",   "weeks",   "day",         "days",
+      "hour", "hours", "minute", "minutes", "second", "seconds", "millisecond", "milliseconds"};
   for (std::string_view u : kUnits) {
     if (u == s) return true;
   }
@@ -227,14 +245,13 @@ class Parser {
   bool IsSym(std::string_view s, std::size_t ahead = 0) const {
     return Peek(ahead).kind == Tok::kSymbol && Peek(ahead).text == s;
   }
-  bool IsWord(std::string_view s) const {
-    return Peek().kind == Tok::kIdent && Peek().text == s;
-  }
+  bool IsWord(std::string_view s) const { return Peek().kind == Tok::kIdent && Peek().text == s; }
   Status Expect(std::string_view sym) {
     if (!IsSym(sym)) {
-      return SyntaxError(Peek().position, "expected '" + std::string(sym) + "'" +
-                                              (Peek().kind == Tok::kEnd ? " before end"
-                                                                        : " at '" + Peek().text + "'"));
+      return SyntaxError(
+          Peek().position,
+          "expected '" + std::string(sym) + "'" +
+              (Peek().kind == Tok::kEnd ? " before end" : " at '" + Peek().text + "'"));
     }
     ++pos_;
     return Status::Ok();
@@ -245,8 +262,8 @@ class Parser {
     const Token& t = Peek();
     if (t.kind == Tok::kIdent) {
       static constexpr std::pair<std::string_view, int> kWords[] = {
-          {"implies", 1}, {"or", 2}, {"xor", 2}, {"and", 3}, {"in", 4}, {"contains", 4},
-          {"is", 8}, {"as", 8}, {"div", 10}, {"mod", 10}};
+          {"implies", 1},  {"or", 2}, {"xor", 2}, {"and", 3},  {"in", 4},
+          {"contains", 4}, {"is", 8}, {"as", 8},  {"div", 10}, {"mod", 10}};
       for (const auto& [w, p] : kWords) {
         if (t.text == w) {
           *op = t.text;
@@ -257,8 +274,8 @@ class Parser {
     }
     if (t.kind != Tok::kSymbol) return 0;
     static constexpr std::pair<std::string_view, int> kSyms[] = {
-        {"=", 5}, {"~", 5}, {"!=", 5}, {"!~", 5}, {"<", 6}, {">", 6}, {"<=", 6}, {">=", 6},
-        {"|", 7}, {"+", 9}, {"-", 9}, {"&", 9}, {"*", 10}, {"/", 10}};
+        {"=", 5},  {"~", 5}, {"!=", 5}, {"!~", 5}, {"<", 6}, {">", 6},  {"<=", 6},
+        {">=", 6}, {"|", 7}, {"+", 9},  {"-", 9},  {"&", 9}, {"*", 10}, {"/", 10}};
     for (const auto& [s, p] : kSyms) {
       if (t.text == s) {
         *op = t.text;

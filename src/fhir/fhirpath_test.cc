@@ -1,5 +1,7 @@
 #include "fhir/fhirpath.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
@@ -9,8 +11,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "core/json.h"
 #include "fhir/model.h"
@@ -141,7 +141,8 @@ TEST(FhirPathTest, OperatorsAndFunctions) {
   auto doc = ParseJson(kPatient);
   auto one = [&](std::string_view e) {
     auto v = Eval(e, doc);
-    return v.size() == 1 ? PathValueToString(v[0]).value_or("<complex>") : "<" + std::to_string(v.size()) + ">";
+    return v.size() == 1 ? PathValueToString(v[0]).value_or("<complex>")
+                         : "<" + std::to_string(v.size()) + ">";
   };
   EXPECT_EQ(one("1 + 2 * 3"), "7");
   EXPECT_EQ(one("7 div 2"), "3");
@@ -281,13 +282,21 @@ std::string XmlDecode(std::string_view s) {
       continue;
     }
     std::string_view ent = s.substr(i + 1, semi - i - 1);
-    if (ent == "lt") out += '<';
-    else if (ent == "gt") out += '>';
-    else if (ent == "amp") out += '&';
-    else if (ent == "quot") out += '"';
-    else if (ent == "apos") out += '\'';
-    else if (!ent.empty() && ent[0] == '#') out += static_cast<char>(std::strtol(std::string(ent.substr(ent[1] == 'x' ? 2 : 1)).c_str(), nullptr, ent[1] == 'x' ? 16 : 10));
-    else out += "&" + std::string(ent) + ";";
+    if (ent == "lt")
+      out += '<';
+    else if (ent == "gt")
+      out += '>';
+    else if (ent == "amp")
+      out += '&';
+    else if (ent == "quot")
+      out += '"';
+    else if (ent == "apos")
+      out += '\'';
+    else if (!ent.empty() && ent[0] == '#')
+      out += static_cast<char>(std::strtol(std::string(ent.substr(ent[1] == 'x' ? 2 : 1)).c_str(),
+                                           nullptr, ent[1] == 'x' ? 16 : 10));
+    else
+      out += "&" + std::string(ent) + ";";
     i = semi;
   }
   return out;
@@ -373,8 +382,9 @@ std::optional<std::string> ReadFile(const std::string& path) {
 
 std::string TestTypeName(const PathValue& v) {
   static const std::map<std::string, std::string> kSystem = {
-      {"System.Boolean", "boolean"}, {"System.String", "string"},   {"System.Integer", "integer"},
-      {"System.Decimal", "decimal"}, {"System.Date", "date"},       {"System.DateTime", "dateTime"},
+      {"System.Boolean", "boolean"}, {"System.String", "string"},
+      {"System.Integer", "integer"}, {"System.Decimal", "decimal"},
+      {"System.Date", "date"},       {"System.DateTime", "dateTime"},
       {"System.Time", "time"},       {"System.Quantity", "Quantity"}};
   auto it = kSystem.find(v.type);
   return it == kSystem.end() ? v.type : it->second;
@@ -409,7 +419,8 @@ void RunOne(const XmlNode& test, const std::string& group, const std::string& ex
     ++out->skip;
     out->skips.push_back(name + ": " + why);
   };
-  if (!test.Attr("version").empty()) return skip("FHIRPath " + test.Attr("version") + " feature (R4 is N1)");
+  if (!test.Attr("version").empty())
+    return skip("FHIRPath " + test.Attr("version") + " feature (R4 is N1)");
   const XmlNode* expr = test.Child("expression");
   if (expr == nullptr) return skip("no expression");
   for (const auto& [needle, why] : Unsupported()) {
@@ -553,7 +564,8 @@ TEST(FhirPathSearchParamTest, AllExpressionsCompileAndEvaluate) {
       std::string type = model.IsResourceType(base) ? base : "Patient";
       rapidjson::Document doc;
       doc.SetObject();
-      doc.AddMember("resourceType", rapidjson::Value(type.c_str(), doc.GetAllocator()), doc.GetAllocator());
+      doc.AddMember("resourceType", rapidjson::Value(type.c_str(), doc.GetAllocator()),
+                    doc.GetAllocator());
       doc.AddMember("id", "x", doc.GetAllocator());
       auto r = paths[0].Evaluate(doc);
       if (!r.ok()) {
@@ -576,9 +588,9 @@ TEST(FhirPathSearchParamTest, ExpressionsEvaluateOnExampleResources) {
   if (data == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set";
   const Model& model = Model::R4();
   int runs = 0, nonempty = 0;
-  for (std::string name : {"patient-example", "observation-example", "questionnaire-example",
-                           "codesystem-example", "appointment-examplereq",
-                           "explanationofbenefit-example", "patient-container-example"}) {
+  for (std::string name :
+       {"patient-example", "observation-example", "questionnaire-example", "codesystem-example",
+        "appointment-examplereq", "explanationofbenefit-example", "patient-container-example"}) {
     auto text = ReadFile(std::string(data) + "/fhir-test-cases/examples/" + name + ".json");
     if (!text) GTEST_SKIP() << "missing example " << name;
     auto doc = ParseJson(*text);

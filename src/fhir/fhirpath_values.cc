@@ -1,12 +1,12 @@
 // FHIRPath values, dates and quantities (see internal/fhirpath_values.h).
 
+#include "fhir/internal/fhirpath_values.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-
-#include "fhir/internal/fhirpath_values.h"
 
 namespace sund::fhir::fhirpath_internal {
 
@@ -85,22 +85,54 @@ struct UnitInfo {
 };
 
 constexpr UnitInfo kUnits[] = {
-    {"g", "g", 1},           {"mg", "g", 1e-3},         {"ug", "g", 1e-6},
-    {"ng", "g", 1e-9},       {"kg", "g", 1e3},          {"[lb_av]", "g", 453.59237},
-    {"m", "m", 1},           {"cm", "m", 1e-2},         {"mm", "m", 1e-3},
-    {"km", "m", 1e3},        {"um", "m", 1e-6},         {"[in_i]", "m", 0.0254},
-    {"L", "l", 1},           {"l", "l", 1},             {"mL", "l", 1e-3},
-    {"ml", "l", 1e-3},       {"dL", "l", 0.1},          {"dl", "l", 0.1},
-    {"s", "s", 1},           {"ms", "s", 1e-3},         {"min", "s", 60},
-    {"h", "s", 3600},        {"d", "s", 86400},         {"wk", "s", 604800},
-    {"second", "s", 1},      {"seconds", "s", 1},       {"millisecond", "s", 1e-3},
-    {"milliseconds", "s", 1e-3}, {"minute", "s", 60},   {"minutes", "s", 60},
-    {"hour", "s", 3600},     {"hours", "s", 3600},      {"day", "s", 86400},
-    {"days", "s", 86400},    {"week", "s", 604800},     {"weeks", "s", 604800},
-    {"a", "a", 1},           {"year", "year", 1},       {"years", "year", 1},
-    {"mo", "mo", 1},         {"month", "month", 1},     {"months", "month", 1},
-    {"1", "1", 1},           {"%", "1", 0.01},          {"mmol/L", "mol/l", 1e-3},
-    {"mol/L", "mol/l", 1},   {"Cel", "Cel", 1},         {"mm[Hg]", "mm[Hg]", 1},
+    {"g", "g", 1},
+    {"mg", "g", 1e-3},
+    {"ug", "g", 1e-6},
+    {"ng", "g", 1e-9},
+    {"kg", "g", 1e3},
+    {"[lb_av]", "g", 453.59237},
+    {"m", "m", 1},
+    {"cm", "m", 1e-2},
+    {"mm", "m", 1e-3},
+    {"km", "m", 1e3},
+    {"um", "m", 1e-6},
+    {"[in_i]", "m", 0.0254},
+    {"L", "l", 1},
+    {"l", "l", 1},
+    {"mL", "l", 1e-3},
+    {"ml", "l", 1e-3},
+    {"dL", "l", 0.1},
+    {"dl", "l", 0.1},
+    {"s", "s", 1},
+    {"ms", "s", 1e-3},
+    {"min", "s", 60},
+    {"h", "s", 3600},
+    {"d", "s", 86400},
+    {"wk", "s", 604800},
+    {"second", "s", 1},
+    {"seconds", "s", 1},
+    {"millisecond", "s", 1e-3},
+    {"milliseconds", "s", 1e-3},
+    {"minute", "s", 60},
+    {"minutes", "s", 60},
+    {"hour", "s", 3600},
+    {"hours", "s", 3600},
+    {"day", "s", 86400},
+    {"days", "s", 86400},
+    {"week", "s", 604800},
+    {"weeks", "s", 604800},
+    {"a", "a", 1},
+    {"year", "year", 1},
+    {"years", "year", 1},
+    {"mo", "mo", 1},
+    {"month", "month", 1},
+    {"months", "month", 1},
+    {"1", "1", 1},
+    {"%", "1", 0.01},
+    {"mmol/L", "mol/l", 1e-3},
+    {"mol/L", "mol/l", 1},
+    {"Cel", "Cel", 1},
+    {"mm[Hg]", "mm[Hg]", 1},
 };
 
 const UnitInfo* FindUnit(std::string_view unit) {
@@ -306,7 +338,8 @@ std::optional<DateTimeValue> AddDuration(const DateTimeValue& v, double amount,
     FromMillis(ToMillis(out) + static_cast<std::int64_t>(std::llround(seconds * 1000)), &out);
     return out;
   }
-  if (out.precision >= DateTimeValue::kDay) out.day = std::min(out.day, DaysInMonth(out.year, out.month));
+  if (out.precision >= DateTimeValue::kDay)
+    out.day = std::min(out.day, DaysInMonth(out.year, out.month));
   return out;
 }
 
@@ -372,10 +405,10 @@ SystemValue ToSystem(const PathValue& v) {
     }
   } else if (n.IsString()) {
     s.string.assign(n.GetString(), n.GetStringLength());
-    s.kind = t == "date"                         ? K::kDate
+    s.kind = t == "date"                           ? K::kDate
              : (t == "dateTime" || t == "instant") ? K::kDateTime
-             : t == "time"                       ? K::kTime
-                                                 : K::kString;
+             : t == "time"                         ? K::kTime
+                                                   : K::kString;
     if (s.kind == K::kDate && s.string.find('T') != std::string::npos) s.kind = K::kDateTime;
   } else if (n.IsObject()) {
     s.kind = K::kObject;
@@ -433,14 +466,17 @@ std::optional<bool> ItemEquals(const PathValue& a, const PathValue& b) {
   }
   if (x.kind != y.kind) return false;
   switch (x.kind) {
-    case K::kBoolean: return x.boolean == y.boolean;
-    case K::kString: return x.string == y.string;
+    case K::kBoolean:
+      return x.boolean == y.boolean;
+    case K::kString:
+      return x.string == y.string;
     case K::kQuantity: {
       auto conv = ConvertQuantity(y.quantity, x.quantity.unit);
       if (!conv) return std::nullopt;
       return std::fabs(*conv - x.quantity.value) <= 1e-9 * std::max(1.0, std::fabs(*conv));
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -497,7 +533,5 @@ Result<std::optional<int>> ItemCompare(const PathValue& a, const PathValue& b) {
   }
   return InvalidArgument("FHIRPath: cannot compare these values");
 }
-
-
 
 }  // namespace sund::fhir::fhirpath_internal

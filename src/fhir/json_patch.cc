@@ -1,7 +1,5 @@
 #include "fhir/json_patch.h"
 
-#include "core/json_preserve.h"
-
 #include <cstddef>
 #include <cstring>
 #include <optional>
@@ -9,6 +7,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "core/json_preserve.h"
 
 namespace sund::fhir {
 namespace {
@@ -197,9 +197,9 @@ class Applier {
       if (it != parent->MemberEnd()) {
         it->value = v;
       } else {
-        parent->AddMember(rapidjson::Value(last.data(),
-                                           static_cast<rapidjson::SizeType>(last.size()), alloc_),
-                          v, alloc_);
+        parent->AddMember(
+            rapidjson::Value(last.data(), static_cast<rapidjson::SizeType>(last.size()), alloc_), v,
+            alloc_);
       }
       return Status::Ok();
     }

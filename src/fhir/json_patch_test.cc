@@ -26,8 +26,8 @@ Status Apply(rapidjson::Document& doc, const std::string& patch) {
 
 void ExpectJson(const rapidjson::Value& actual, const std::string& expected) {
   rapidjson::Document e = Parse(expected);
-  EXPECT_TRUE(JsonDeepEqual(actual, e)) << "got " << json::Serialize(actual) << "\nwant "
-                                        << expected;
+  EXPECT_TRUE(JsonDeepEqual(actual, e))
+      << "got " << json::Serialize(actual) << "\nwant " << expected;
 }
 
 TEST(JsonPatchTest, OfficialFhirTestCases) {
@@ -89,10 +89,8 @@ TEST(JsonPatchTest, ArrayInsertAppendAndBounds) {
             StatusCode::kUnprocessable);
   EXPECT_EQ(Apply(doc, R"([{"op":"add","path":"/a/01","value":9}])").code(),
             StatusCode::kUnprocessable);
-  EXPECT_EQ(Apply(doc, R"([{"op":"remove","path":"/a/5"}])").code(),
-            StatusCode::kUnprocessable);
-  EXPECT_EQ(Apply(doc, R"([{"op":"remove","path":"/a/-"}])").code(),
-            StatusCode::kUnprocessable);
+  EXPECT_EQ(Apply(doc, R"([{"op":"remove","path":"/a/5"}])").code(), StatusCode::kUnprocessable);
+  EXPECT_EQ(Apply(doc, R"([{"op":"remove","path":"/a/-"}])").code(), StatusCode::kUnprocessable);
   EXPECT_EQ(Apply(doc, R"([{"op":"replace","path":"/a/x","value":1}])").code(),
             StatusCode::kUnprocessable);
   EXPECT_EQ(json::Serialize(doc), R"({"a":[0,1,2,3,4]})");
@@ -113,20 +111,20 @@ TEST(JsonPatchTest, PointerEscapes) {
 TEST(JsonPatchTest, MalformedPatchIsInvalidArgument) {
   rapidjson::Document doc = Parse(R"({"a":1})");
   const char* bad[] = {
-      R"({"op":"add","path":"/b","value":1})",         // not an array
-      R"([1])",                                         // operation not an object
-      R"([{"path":"/a"}])",                             // no op
-      R"([{"op":"frobnicate","path":"/a"}])",           // unknown op
-      R"([{"op":"remove"}])",                           // no path
-      R"([{"op":"remove","path":5}])",                  // path not a string
-      R"([{"op":"remove","path":"a"}])",                // no leading slash
-      R"([{"op":"remove","path":"/a~2"}])",             // bad escape
-      R"([{"op":"remove","path":"/a~"}])",              // dangling escape
-      R"([{"op":"add","path":"/b"}])",                  // add without value
-      R"([{"op":"replace","path":"/a"}])",              // replace without value
-      R"([{"op":"test","path":"/a"}])",                 // test without value
-      R"([{"op":"move","path":"/b"}])",                 // move without from
-      R"([{"op":"copy","path":"/b","from":"x"}])",      // from with bad syntax
+      R"({"op":"add","path":"/b","value":1})",      // not an array
+      R"([1])",                                     // operation not an object
+      R"([{"path":"/a"}])",                         // no op
+      R"([{"op":"frobnicate","path":"/a"}])",       // unknown op
+      R"([{"op":"remove"}])",                       // no path
+      R"([{"op":"remove","path":5}])",              // path not a string
+      R"([{"op":"remove","path":"a"}])",            // no leading slash
+      R"([{"op":"remove","path":"/a~2"}])",         // bad escape
+      R"([{"op":"remove","path":"/a~"}])",          // dangling escape
+      R"([{"op":"add","path":"/b"}])",              // add without value
+      R"([{"op":"replace","path":"/a"}])",          // replace without value
+      R"([{"op":"test","path":"/a"}])",             // test without value
+      R"([{"op":"move","path":"/b"}])",             // move without from
+      R"([{"op":"copy","path":"/b","from":"x"}])",  // from with bad syntax
   };
   for (const char* p : bad) {
     EXPECT_EQ(Apply(doc, p).code(), StatusCode::kInvalidArgument) << p;
@@ -171,8 +169,8 @@ TEST(JsonPatchTest, TestDeepEqualityAndNumbers) {
   EXPECT_TRUE(Apply(doc, R"([{"op":"test","path":"/v","value":1}])").ok());
   EXPECT_TRUE(Apply(doc, R"([{"op":"test","path":"/big","value":1e300}])").ok());
   // Object members in another order are equal.
-  EXPECT_TRUE(Apply(doc, R"([{"op":"test","path":"/o","value":{"z":true,"x":[1,{"y":null}]}}])")
-                  .ok());
+  EXPECT_TRUE(
+      Apply(doc, R"([{"op":"test","path":"/o","value":{"z":true,"x":[1,{"y":null}]}}])").ok());
   EXPECT_TRUE(Apply(doc, R"([{"op":"test","path":"","value":
       {"big":1e300,"o":{"x":[1.0,{"y":null}],"z":true},"v":1}}])")
                   .ok());

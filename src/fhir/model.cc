@@ -66,15 +66,24 @@ bool ParseSearchParamType(std::string_view s, SearchParamType* out) {
 
 std::string_view SearchParamTypeName(SearchParamType t) {
   switch (t) {
-    case SearchParamType::kNumber: return "number";
-    case SearchParamType::kDate: return "date";
-    case SearchParamType::kString: return "string";
-    case SearchParamType::kToken: return "token";
-    case SearchParamType::kReference: return "reference";
-    case SearchParamType::kComposite: return "composite";
-    case SearchParamType::kQuantity: return "quantity";
-    case SearchParamType::kUri: return "uri";
-    case SearchParamType::kSpecial: return "special";
+    case SearchParamType::kNumber:
+      return "number";
+    case SearchParamType::kDate:
+      return "date";
+    case SearchParamType::kString:
+      return "string";
+    case SearchParamType::kToken:
+      return "token";
+    case SearchParamType::kReference:
+      return "reference";
+    case SearchParamType::kComposite:
+      return "composite";
+    case SearchParamType::kQuantity:
+      return "quantity";
+    case SearchParamType::kUri:
+      return "uri";
+    case SearchParamType::kSpecial:
+      return "special";
   }
   return "unknown";
 }

@@ -21,24 +21,32 @@ struct ElementDef {
   std::vector<std::string> types;  // FHIR type codes: "HumanName", "Quantity", "string",
                                    // "BackboneElement" elements use the path as type:
                                    // "Patient.contact"
-  bool is_choice = false;          // value[x]: JSON key is name + capitalised type ("valueQuantity")
-  bool is_array = false;           // max is "*" or > 1
-  bool in_summary = false;         // isSummary in the StructureDefinition
-  bool required = false;           // min > 0
+  bool is_choice = false;   // value[x]: JSON key is name + capitalised type ("valueQuantity")
+  bool is_array = false;    // max is "*" or > 1
+  bool in_summary = false;  // isSummary in the StructureDefinition
+  bool required = false;    // min > 0
 };
 
 enum class TypeKind : std::uint8_t { kPrimitive, kComplex, kResource, kBackbone };
 
 struct TypeDef {
-  std::string name;                   // "Patient", "HumanName", "string", "Patient.contact"
+  std::string name;  // "Patient", "HumanName", "string", "Patient.contact"
   TypeKind kind = TypeKind::kComplex;
-  std::string base;                   // "DomainResource", "Element", ... ("" for Base)
-  std::vector<ElementDef> elements;   // own and inherited elements, in definition order
+  std::string base;                  // "DomainResource", "Element", ... ("" for Base)
+  std::vector<ElementDef> elements;  // own and inherited elements, in definition order
   bool is_abstract = false;
 };
 
 enum class SearchParamType : std::uint8_t {
-  kNumber, kDate, kString, kToken, kReference, kComposite, kQuantity, kUri, kSpecial
+  kNumber,
+  kDate,
+  kString,
+  kToken,
+  kReference,
+  kComposite,
+  kQuantity,
+  kUri,
+  kSpecial
 };
 
 std::string_view SearchParamTypeName(SearchParamType t);
@@ -49,8 +57,8 @@ struct SearchParamComponent {
 };
 
 struct SearchParamDef {
-  std::string url;         // http://hl7.org/fhir/SearchParameter/Observation-code
-  std::string code;        // "code"
+  std::string url;   // http://hl7.org/fhir/SearchParameter/Observation-code
+  std::string code;  // "code"
   SearchParamType type = SearchParamType::kString;
   std::vector<std::string> base;    // resource types it applies to
   std::string expression;           // full FHIRPath expression as published ("" if none)
@@ -79,7 +87,8 @@ class Model {
   // Search parameters that apply to a resource type, including those based on Resource and
   // DomainResource (_id, _lastUpdated, _profile, _security, _source, _tag, _text, _content ...).
   std::vector<const SearchParamDef*> SearchParams(std::string_view resource_type) const;
-  const SearchParamDef* FindSearchParam(std::string_view resource_type, std::string_view code) const;
+  const SearchParamDef* FindSearchParam(std::string_view resource_type,
+                                        std::string_view code) const;
   const SearchParamDef* FindSearchParamByUrl(std::string_view url) const;
   // Every definition in the bundle (1,378 in R4).
   const std::vector<SearchParamDef>& all_search_params() const { return search_params_; }

@@ -1,9 +1,9 @@
 #include "fhir/model.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace sund::fhir {
 namespace {

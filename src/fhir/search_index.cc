@@ -91,8 +91,8 @@ void AddDate(const SearchParamDef* p, std::int64_t lo, std::int64_t hi,
   out.push_back(std::move(e));
 }
 
-constexpr std::int64_t kMinMs = -62'135'596'800'000;   // 0001-01-01
-constexpr std::int64_t kMaxMs = 253'402'300'799'999;   // 9999-12-31T23:59:59.999
+constexpr std::int64_t kMinMs = -62'135'596'800'000;  // 0001-01-01
+constexpr std::int64_t kMaxMs = 253'402'300'799'999;  // 9999-12-31T23:59:59.999
 
 void DateFromValue(const SearchParamDef* p, const PathValue& v, std::vector<IndexEntry>& out) {
   const rapidjson::Value* n = v.node;
@@ -168,8 +168,7 @@ void TokenFromValue(const SearchParamDef* p, const PathValue& v, std::vector<Ind
 }
 
 // Splits "Patient/123", "Patient/123/_history/2" or "http://x/fhir/Patient/123" into type and id.
-bool SplitReference(const Model& model, std::string_view ref, std::string& type,
-                    std::string& id) {
+bool SplitReference(const Model& model, std::string_view ref, std::string& type, std::string& id) {
   if (auto h = ref.find("/_history/"); h != std::string_view::npos) ref = ref.substr(0, h);
   std::size_t slash = ref.rfind('/');
   if (slash == std::string_view::npos || slash == 0) return false;
@@ -283,12 +282,23 @@ void UriFromValue(const SearchParamDef* p, const PathValue& v, std::vector<Index
 void ComponentEntries(const Model& model, const SearchParamDef* cdef, const PathValue& v,
                       std::vector<IndexEntry>& out) {
   switch (cdef->type) {
-    case SearchParamType::kToken: TokenFromValue(cdef, v, out); break;
-    case SearchParamType::kQuantity: QuantityFromValue(cdef, v, out); break;
-    case SearchParamType::kDate: DateFromValue(cdef, v, out); break;
-    case SearchParamType::kString: StringFromValue(cdef, v, out); break;
-    case SearchParamType::kReference: ReferenceFromValue(model, cdef, v, out); break;
-    default: break;
+    case SearchParamType::kToken:
+      TokenFromValue(cdef, v, out);
+      break;
+    case SearchParamType::kQuantity:
+      QuantityFromValue(cdef, v, out);
+      break;
+    case SearchParamType::kDate:
+      DateFromValue(cdef, v, out);
+      break;
+    case SearchParamType::kString:
+      StringFromValue(cdef, v, out);
+      break;
+    case SearchParamType::kReference:
+      ReferenceFromValue(model, cdef, v, out);
+      break;
+    default:
+      break;
   }
 }
 
@@ -378,11 +388,14 @@ std::string NormalizeString(std::string_view s) {
       unsigned cp = 0xC0 + (d & 0x3F);
       static constexpr const char* kFold[64] = {
           // U+00C0..U+00FF
-          "a", "a", "a", "a", "a", "\xC3\xA5", "\xC3\xA6", "c", "e", "e", "e", "e", "i", "i",
-          "i", "i", "d", "n", "o", "o", "o", "o", "o", "\xC3\x97", "\xC3\xB8", "u", "u", "u",
-          "u", "y", "\xC3\xBE", "ss", "a", "a", "a", "a", "a", "\xC3\xA5", "\xC3\xA6", "c", "e",
-          "e", "e", "e", "i", "i", "i", "i", "d", "n", "o", "o", "o", "o", "o", "\xC3\xB7",
-          "\xC3\xB8", "u", "u", "u", "u", "y", "\xC3\xBE", "y"};
+          "a",        "a", "a", "a", "a", "\xC3\xA5", "\xC3\xA6", "c",
+          "e",        "e", "e", "e", "i", "i",        "i",        "i",
+          "d",        "n", "o", "o", "o", "o",        "o",        "\xC3\x97",
+          "\xC3\xB8", "u", "u", "u", "u", "y",        "\xC3\xBE", "ss",
+          "a",        "a", "a", "a", "a", "\xC3\xA5", "\xC3\xA6", "c",
+          "e",        "e", "e", "e", "i", "i",        "i",        "i",
+          "d",        "n", "o", "o", "o", "o",        "o",        "\xC3\xB7",
+          "\xC3\xB8", "u", "u", "u", "u", "y",        "\xC3\xBE", "y"};
       // Keep Danish/Norwegian letters (æ, ø, å) distinct; Ä/Ö/Ü fold to a/o/u.
       out += kFold[cp - 0xC0];
       ++i;
@@ -406,8 +419,8 @@ Extractor::Extractor(const Model& model) : impl_(std::make_unique<Impl>(model)) 
     auto& list = impl_->by_type[type];
     for (const SearchParamDef* def : model.SearchParams(type)) {
       // _id and _lastUpdated are answered from the resource table, not from index rows.
-      if (def->expression.empty() || def->type == SearchParamType::kSpecial ||
-          def->code == "_id" || def->code == "_lastUpdated") {
+      if (def->expression.empty() || def->type == SearchParamType::kSpecial || def->code == "_id" ||
+          def->code == "_lastUpdated") {
         continue;
       }
       CompiledParam cp{def, {}, {}};
@@ -473,15 +486,30 @@ std::vector<IndexEntry> Extractor::Extract(std::string_view type,
       }
       for (const PathValue& v : *values) {
         switch (p->type) {
-          case SearchParamType::kString: StringFromValue(p, v, out); break;
-          case SearchParamType::kToken: TokenFromValue(p, v, out); break;
-          case SearchParamType::kReference: ReferenceFromValue(impl_->model, p, v, out); break;
-          case SearchParamType::kDate: DateFromValue(p, v, out); break;
-          case SearchParamType::kNumber: NumberFromValue(p, v, out); break;
-          case SearchParamType::kQuantity: QuantityFromValue(p, v, out); break;
-          case SearchParamType::kUri: UriFromValue(p, v, out); break;
+          case SearchParamType::kString:
+            StringFromValue(p, v, out);
+            break;
+          case SearchParamType::kToken:
+            TokenFromValue(p, v, out);
+            break;
+          case SearchParamType::kReference:
+            ReferenceFromValue(impl_->model, p, v, out);
+            break;
+          case SearchParamType::kDate:
+            DateFromValue(p, v, out);
+            break;
+          case SearchParamType::kNumber:
+            NumberFromValue(p, v, out);
+            break;
+          case SearchParamType::kQuantity:
+            QuantityFromValue(p, v, out);
+            break;
+          case SearchParamType::kUri:
+            UriFromValue(p, v, out);
+            break;
           case SearchParamType::kComposite:
-          case SearchParamType::kSpecial: break;
+          case SearchParamType::kSpecial:
+            break;
         }
       }
     }

@@ -92,26 +92,38 @@ Status ParseDecimal(std::string_view s, double& value, double& half) {
 Result<Modifier> ParseModifier(std::string_view m, SearchParamType type, const Model& model,
                                std::string& type_modifier) {
   static constexpr std::pair<std::string_view, Modifier> kModifiers[] = {
-      {"exact", Modifier::kExact},   {"contains", Modifier::kContains},
+      {"exact", Modifier::kExact},     {"contains", Modifier::kContains},
       {"missing", Modifier::kMissing}, {"not", Modifier::kNot},
-      {"text", Modifier::kText},     {"identifier", Modifier::kIdentifier},
-      {"above", Modifier::kAbove},   {"below", Modifier::kBelow},
-      {"of-type", Modifier::kOfType}, {"in", Modifier::kIn},
+      {"text", Modifier::kText},       {"identifier", Modifier::kIdentifier},
+      {"above", Modifier::kAbove},     {"below", Modifier::kBelow},
+      {"of-type", Modifier::kOfType},  {"in", Modifier::kIn},
       {"not-in", Modifier::kNotIn}};
   if (m.empty()) return Modifier::kNone;
   for (const auto& [name, mod] : kModifiers) {
     if (m != name) continue;
     bool ok = false;
     switch (mod) {
-      case Modifier::kMissing: ok = true; break;
+      case Modifier::kMissing:
+        ok = true;
+        break;
       case Modifier::kExact:
-      case Modifier::kContains: ok = type == SearchParamType::kString; break;
+      case Modifier::kContains:
+        ok = type == SearchParamType::kString;
+        break;
       case Modifier::kNot:
-      case Modifier::kText: ok = type == SearchParamType::kToken; break;
-      case Modifier::kIdentifier: ok = type == SearchParamType::kReference; break;
+      case Modifier::kText:
+        ok = type == SearchParamType::kToken;
+        break;
+      case Modifier::kIdentifier:
+        ok = type == SearchParamType::kReference;
+        break;
       case Modifier::kAbove:
-      case Modifier::kBelow: ok = type == SearchParamType::kUri; break;
-      default: ok = false; break;
+      case Modifier::kBelow:
+        ok = type == SearchParamType::kUri;
+        break;
+      default:
+        ok = false;
+        break;
     }
     if (!ok) {
       return InvalidArgument("modifier ':" + std::string(m) + "' is not supported on " +
@@ -271,8 +283,8 @@ struct Parser {
         return InvalidArgument("_has: '" + ref + "' is not a reference parameter of " + source);
       }
       SUND_ASSIGN_OR_RETURN(SearchCriterion inner, Criterion(source, rest.substr(b + 1), value));
-      c.reverse_chain = ReverseChain{source, ref_param,
-                                     std::make_unique<SearchCriterion>(std::move(inner))};
+      c.reverse_chain =
+          ReverseChain{source, ref_param, std::make_unique<SearchCriterion>(std::move(inner))};
       return c;
     }
     // Chains: param[:Type].rest
@@ -280,10 +292,11 @@ struct Parser {
     std::string_view head = dot == std::string_view::npos ? name : name.substr(0, dot);
     std::size_t colon = head.find(':');
     std::string_view code = head.substr(0, colon);
-    std::string_view mod = colon == std::string_view::npos ? std::string_view{}
-                                                           : head.substr(colon + 1);
+    std::string_view mod =
+        colon == std::string_view::npos ? std::string_view{} : head.substr(colon + 1);
     if (code == "_id" || code == "_lastUpdated") {
-      if (dot != std::string_view::npos) return InvalidArgument("cannot chain on " + std::string(code));
+      if (dot != std::string_view::npos)
+        return InvalidArgument("cannot chain on " + std::string(code));
       c.special = code == "_id" ? SpecialParam::kId : SpecialParam::kLastUpdated;
       c.type = code == "_id" ? SearchParamType::kToken : SearchParamType::kDate;
       if (!mod.empty()) {
@@ -376,10 +389,11 @@ struct Parser {
         }
         std::string_view a = std::string_view(part).substr(0, dollar);
         std::string_view b = std::string_view(part).substr(dollar + 1);
-        SUND_ASSIGN_OR_RETURN(SearchValue va, ParseSearchValue(first->type == SearchParamType::kReference
-                                                                   ? SearchParamType::kReference
-                                                                   : SearchParamType::kToken,
-                                                               a, Modifier::kNone));
+        SUND_ASSIGN_OR_RETURN(SearchValue va,
+                              ParseSearchValue(first->type == SearchParamType::kReference
+                                                   ? SearchParamType::kReference
+                                                   : SearchParamType::kToken,
+                                               a, Modifier::kNone));
         SUND_ASSIGN_OR_RETURN(SearchValue vb, ParseSearchValue(second->type, b, Modifier::kNone));
         v.components.push_back(std::move(va));
         v.components.push_back(std::move(vb));
@@ -395,8 +409,8 @@ struct Parser {
   }
 };
 
-Result<Include> ParseInclude(const Model& model, std::string_view value, bool iterate,
-                             bool reverse, std::string_view search_type) {
+Result<Include> ParseInclude(const Model& model, std::string_view value, bool iterate, bool reverse,
+                             std::string_view search_type) {
   Include inc;
   inc.iterate = iterate;
   if (value == "*") {
@@ -491,21 +505,31 @@ Result<SearchQuery> ParseSearch(const Model& model, std::string_view type,
       SUND_ASSIGN_OR_RETURN(Include inc, ParseInclude(model, value, iterate, reverse, type));
       (reverse ? q.revincludes : q.includes).push_back(std::move(inc));
     } else if (name == "_summary") {
-      if (value == "true") q.summary = SummaryMode::kTrue;
-      else if (value == "false") q.summary = SummaryMode::kFalse;
-      else if (value == "count") q.summary = SummaryMode::kCount;
-      else if (value == "data") q.summary = SummaryMode::kData;
-      else if (value == "text") q.summary = SummaryMode::kText;
-      else return InvalidArgument("_summary must be true, false, count, data or text");
+      if (value == "true")
+        q.summary = SummaryMode::kTrue;
+      else if (value == "false")
+        q.summary = SummaryMode::kFalse;
+      else if (value == "count")
+        q.summary = SummaryMode::kCount;
+      else if (value == "data")
+        q.summary = SummaryMode::kData;
+      else if (value == "text")
+        q.summary = SummaryMode::kText;
+      else
+        return InvalidArgument("_summary must be true, false, count, data or text");
     } else if (name == "_elements") {
       for (auto& e : SplitEscaped(value, ',', true)) {
         if (!e.empty()) q.elements.push_back(e);
       }
     } else if (name == "_total") {
-      if (value == "none") q.total = TotalMode::kNone;
-      else if (value == "estimate") q.total = TotalMode::kEstimate;
-      else if (value == "accurate") q.total = TotalMode::kAccurate;
-      else return InvalidArgument("_total must be none, estimate or accurate");
+      if (value == "none")
+        q.total = TotalMode::kNone;
+      else if (value == "estimate")
+        q.total = TotalMode::kEstimate;
+      else if (value == "accurate")
+        q.total = TotalMode::kAccurate;
+      else
+        return InvalidArgument("_total must be none, estimate or accurate");
     } else if (name == "_format" || name == "_pretty" || name == "_contained" ||
                name == "_containedType") {
       // Representation options; handled (or ignored) by the API layer.
@@ -523,6 +547,10 @@ Result<SearchQuery> ParseSearch(const Model& model, std::string_view type,
       }
       q.criteria.push_back(std::move(c).value());
     }
+  }
+  if (q.cursor > 0 && (q.offset > 0 || !q.sort.empty())) {
+    return InvalidArgument("_cursor pages the default order; it cannot be combined with _offset "
+                           "or _sort");
   }
   return q;
 }

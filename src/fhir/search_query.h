@@ -21,14 +21,26 @@ namespace sund::fhir {
 enum class Prefix : std::uint8_t { kEq, kNe, kGt, kLt, kGe, kLe, kSa, kEb, kAp };
 
 enum class Modifier : std::uint8_t {
-  kNone, kExact, kContains, kMissing, kNot, kText, kIdentifier, kAbove, kBelow, kType, kOfType,
-  kIn, kNotIn, kIterate
+  kNone,
+  kExact,
+  kContains,
+  kMissing,
+  kNot,
+  kText,
+  kIdentifier,
+  kAbove,
+  kBelow,
+  kType,
+  kOfType,
+  kIn,
+  kNotIn,
+  kIterate
 };
 
 // One alternative of a parameter value (the comma-separated parts are OR'ed).
 struct SearchValue {
   Prefix prefix = Prefix::kEq;
-  std::string raw;          // as given (unescaped)
+  std::string raw;  // as given (unescaped)
   // string / uri / token text: normalised text
   std::string text;
   // token: system|code; has_system distinguishes "code" (any system) from "|code" (no system)
@@ -43,7 +55,7 @@ struct SearchValue {
   std::string canonical_unit;
   double canonical_number = 0, canonical_lo = 0, canonical_hi = 0;
   bool has_canonical = false;
-  bool missing = false;     // :missing=true
+  bool missing = false;  // :missing=true
   // composite: the component values, in component order
   std::vector<SearchValue> components;
 };
@@ -69,12 +81,12 @@ enum class SpecialParam : std::uint8_t { kNone, kId, kLastUpdated };
 
 // One AND-term: a parameter with its alternatives.
 struct SearchCriterion {
-  const SearchParamDef* param = nullptr;   // null for _id/_lastUpdated and _has
+  const SearchParamDef* param = nullptr;  // null for _id/_lastUpdated and _has
   SpecialParam special = SpecialParam::kNone;
   SearchParamType type = SearchParamType::kString;
   Modifier modifier = Modifier::kNone;
-  std::string type_modifier;               // subject:Patient=...
-  std::vector<SearchValue> values;         // OR
+  std::string type_modifier;        // subject:Patient=...
+  std::vector<SearchValue> values;  // OR
   std::optional<Chain> chain;
   std::optional<ReverseChain> reverse_chain;
 };
@@ -86,9 +98,9 @@ struct SortKey {
 };
 
 struct Include {
-  std::string source_type;                 // "*" allowed for _include
-  const SearchParamDef* param = nullptr;   // null for "*"
-  std::string target_type;                 // optional
+  std::string source_type;                // "*" allowed for _include
+  const SearchParamDef* param = nullptr;  // null for "*"
+  std::string target_type;                // optional
   bool iterate = false;
 };
 
@@ -96,14 +108,14 @@ enum class SummaryMode : std::uint8_t { kNone, kTrue, kCount, kData, kText, kFal
 enum class TotalMode : std::uint8_t { kNone, kEstimate, kAccurate };
 
 struct SearchQuery {
-  std::string type;                        // "" for a search across all types
-  std::vector<SearchCriterion> criteria;   // AND
+  std::string type;                       // "" for a search across all types
+  std::vector<SearchCriterion> criteria;  // AND
   std::vector<SortKey> sort;
   std::vector<Include> includes, revincludes;
   int count = 20;
-  std::int64_t offset = 0;                 // paging position (_offset / _getpagesoffset)
-  std::int64_t cursor = 0;                 // keyset paging (_cursor): after this position in
-                                           // the default order; 0 for the first page
+  std::int64_t offset = 0;  // paging position (_offset / _getpagesoffset)
+  std::int64_t cursor = 0;  // keyset paging (_cursor): after this position in
+                            // the default order; 0 for the first page
   SummaryMode summary = SummaryMode::kNone;
   std::vector<std::string> elements;
   TotalMode total = TotalMode::kNone;
@@ -123,8 +135,7 @@ Result<SearchQuery> ParseSearch(const Model& model, std::string_view type,
                                 bool strict, const SearchLimits& limits = {});
 
 // Parses one parameter value of the given type (exposed for tests and composite components).
-Result<SearchValue> ParseSearchValue(SearchParamType type, std::string_view raw,
-                                     Modifier modifier);
+Result<SearchValue> ParseSearchValue(SearchParamType type, std::string_view raw, Modifier modifier);
 
 std::string_view PrefixName(Prefix p);
 

@@ -33,7 +33,8 @@ std::string SubsetResource(std::string_view json, SummaryMode summary,
       return def != nullptr && def->required;
     }
     switch (summary) {
-      case SummaryMode::kData: return base != "text";
+      case SummaryMode::kData:
+        return base != "text";
       case SummaryMode::kText: {
         if (base == "text") return true;
         const ElementDef* def = model.FindElement(type, base);
@@ -52,7 +53,8 @@ std::string SubsetResource(std::string_view json, SummaryMode summary,
         }
         return def != nullptr && (def->in_summary || def->required);
       }
-      default: return true;
+      default:
+        return true;
     }
   };
   rapidjson::Value out(rapidjson::kObjectType);

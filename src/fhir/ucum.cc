@@ -36,19 +36,41 @@ struct Ratio {
 
 // Conversion functions of UCUM's special (non-ratio) units, by the names the essence file uses.
 enum class Function {
-  kNone, kCel, kDegF, kDegRe, kTanTimes100, k100Tan, kHpX, kHpC, kHpM, kHpQ, kPH, kLn, kLg,
-  kLgTimes2, kLd, kSqrt, kUnknown
+  kNone,
+  kCel,
+  kDegF,
+  kDegRe,
+  kTanTimes100,
+  k100Tan,
+  kHpX,
+  kHpC,
+  kHpM,
+  kHpQ,
+  kPH,
+  kLn,
+  kLg,
+  kLgTimes2,
+  kLd,
+  kSqrt,
+  kUnknown
 };
 
 Function ParseFunction(std::string_view name) {
   static constexpr std::pair<std::string_view, Function> kNames[] = {
-      {"Cel", Function::kCel},       {"degF", Function::kDegF},
-      {"degRe", Function::kDegRe},   {"tanTimes100", Function::kTanTimes100},
-      {"100tan", Function::k100Tan}, {"hpX", Function::kHpX},
-      {"hpC", Function::kHpC},       {"hpM", Function::kHpM},
-      {"hpQ", Function::kHpQ},       {"pH", Function::kPH},
-      {"ln", Function::kLn},         {"lg", Function::kLg},
-      {"lgTimes2", Function::kLgTimes2}, {"ld", Function::kLd},
+      {"Cel", Function::kCel},
+      {"degF", Function::kDegF},
+      {"degRe", Function::kDegRe},
+      {"tanTimes100", Function::kTanTimes100},
+      {"100tan", Function::k100Tan},
+      {"hpX", Function::kHpX},
+      {"hpC", Function::kHpC},
+      {"hpM", Function::kHpM},
+      {"hpQ", Function::kHpQ},
+      {"pH", Function::kPH},
+      {"ln", Function::kLn},
+      {"lg", Function::kLg},
+      {"lgTimes2", Function::kLgTimes2},
+      {"ld", Function::kLd},
       {"sqrt", Function::kSqrt},
   };
   for (const auto& [n, f] : kNames) {
@@ -62,23 +84,38 @@ Function ParseFunction(std::string_view name) {
 double ApplyFunction(Function f, double x) {
   constexpr double kDegPerRad = 180.0 / std::numbers::pi;
   switch (f) {
-    case Function::kCel: return x + 273.15;
-    case Function::kDegF: return x + 459.67;
-    case Function::kDegRe: return x + 273.15 * 4.0 / 5.0;
+    case Function::kCel:
+      return x + 273.15;
+    case Function::kDegF:
+      return x + 459.67;
+    case Function::kDegRe:
+      return x + 273.15 * 4.0 / 5.0;
     case Function::kTanTimes100:
-    case Function::k100Tan: return std::atan(x / 100.0) * kDegPerRad;
-    case Function::kHpX: return std::pow(10.0, -x);
-    case Function::kHpC: return std::pow(100.0, -x);
-    case Function::kHpM: return std::pow(1000.0, -x);
-    case Function::kHpQ: return std::pow(50000.0, -x);
-    case Function::kPH: return std::pow(10.0, -x);
-    case Function::kLn: return std::exp(x);
-    case Function::kLg: return std::pow(10.0, x);
-    case Function::kLgTimes2: return std::pow(10.0, x / 2.0);
-    case Function::kLd: return std::pow(2.0, x);
-    case Function::kSqrt: return x * x;
+    case Function::k100Tan:
+      return std::atan(x / 100.0) * kDegPerRad;
+    case Function::kHpX:
+      return std::pow(10.0, -x);
+    case Function::kHpC:
+      return std::pow(100.0, -x);
+    case Function::kHpM:
+      return std::pow(1000.0, -x);
+    case Function::kHpQ:
+      return std::pow(50000.0, -x);
+    case Function::kPH:
+      return std::pow(10.0, -x);
+    case Function::kLn:
+      return std::exp(x);
+    case Function::kLg:
+      return std::pow(10.0, x);
+    case Function::kLgTimes2:
+      return std::pow(10.0, x / 2.0);
+    case Function::kLd:
+      return std::pow(2.0, x);
+    case Function::kSqrt:
+      return x * x;
     case Function::kNone:
-    case Function::kUnknown: break;
+    case Function::kUnknown:
+      break;
   }
   return std::nan("");
 }
@@ -414,8 +451,8 @@ Ucum::Ucum() : table_(std::make_unique<Table>()) {
     }
     pending = std::move(still);
   }
-  for (const std::string& code : pending) table_->atoms.find(code)->second.state =
-      Atom::State::kFailed;
+  for (const std::string& code : pending)
+    table_->atoms.find(code)->second.state = Atom::State::kFailed;
 }
 
 Ucum::~Ucum() = default;

@@ -48,9 +48,9 @@ TEST(UcumTest, BaseAndPrefixedUnits) {
   ExpectCanon(2.5, "kg", 2500, "g");
   ExpectCanon(1, "ug", 1e-6, "g");
   ExpectCanon(1, "cm", 0.01, "m");
-  ExpectCanon(1, "dam", 10, "m");  // two-letter prefix
-  ExpectCanon(1, "KiBy", 1024 * 8, "1");  // binary prefix on byte (8 bit)
-  ExpectCanon(1, "cd", 1, "cd");   // candela, not centi-day
+  ExpectCanon(1, "dam", 10, "m");           // two-letter prefix
+  ExpectCanon(1, "KiBy", 1024 * 8, "1");    // binary prefix on byte (8 bit)
+  ExpectCanon(1, "cd", 1, "cd");            // candela, not centi-day
   ExpectCanon(1, "Pa", 1000, "g.m-1.s-2");  // pascal, not peta-year
   ExpectCanon(1, "min", 60, "s");
   ExpectCanon(1, "h", 3600, "s");
@@ -124,9 +124,18 @@ TEST(UcumTest, SpecialUnits) {
 TEST(UcumTest, Errors) {
   const Ucum& ucum = Ucum::Get();
   const char* bad[] = {
-      "", "foo", "m/", "/", "(m", "m)", "m]", "[m", "{abc", "m 2", "m..s", "k[lb_av]",
-      "Cel/h", "[degF]2", "mCel.m", "(Cel)", "/Cel", "m0", "m1234", "2-", "g\xc2\xb5",
-      "((((((((((((((((((((m))))))))))))))))))))", "kK{", "{a{b}}",
+      "",          "foo",
+      "m/",        "/",
+      "(m",        "m)",
+      "m]",        "[m",
+      "{abc",      "m 2",
+      "m..s",      "k[lb_av]",
+      "Cel/h",     "[degF]2",
+      "mCel.m",    "(Cel)",
+      "/Cel",      "m0",
+      "m1234",     "2-",
+      "g\xc2\xb5", "((((((((((((((((((((m))))))))))))))))))))",
+      "kK{",       "{a{b}}",
   };
   for (const char* unit : bad) {
     auto r = ucum.Canonicalize(1, unit);
@@ -220,8 +229,10 @@ TEST(UcumTest, EveryUnitOfTheEssenceTable) {
     ++checked;
   }
   EXPECT_EQ(units, 303);
-  std::printf("[ ucum ] %d units: %d checked against their definitions, %d arbitrary, "
-              "%d special\n", units, checked, arbitrary, special);
+  std::printf(
+      "[ ucum ] %d units: %d checked against their definitions, %d arbitrary, "
+      "%d special\n",
+      units, checked, arbitrary, special);
 }
 
 }  // namespace

@@ -18,7 +18,8 @@ TEST(ValidateTest, AcceptsAValidPatient) {
       "name":[{"family":"Testesen","given":["Test"]}],"birthDate":"1970-01-01",
       "_birthDate":{"extension":[{"url":"http://x","valueDateTime":"1970-01-01T10:00:00+01:00"}]},
       "deceasedBoolean":false,"multipleBirthInteger":2,
-      "contact":[{"relationship":[{"text":"mor"}]}]})").ok());
+      "contact":[{"relationship":[{"text":"mor"}]}]})")
+                  .ok());
 }
 
 TEST(ValidateTest, AcceptsObservationWithQuantityAndContained) {
@@ -26,7 +27,8 @@ TEST(ValidateTest, AcceptsObservationWithQuantityAndContained) {
       "code":{"coding":[{"system":"http://loinc.org","code":"8310-5"}]},
       "valueQuantity":{"value":37.5,"unit":"Cel","system":"http://unitsofmeasure.org","code":"Cel"},
       "effectiveDateTime":"2021-03-04T10:00:00Z",
-      "contained":[{"resourceType":"Patient","id":"c1"}]})").ok());
+      "contained":[{"resourceType":"Patient","id":"c1"}]})")
+                  .ok());
 }
 
 TEST(ValidateTest, RejectsUnknownElementsWithoutEchoingValues) {
@@ -46,9 +48,11 @@ TEST(ValidateTest, RejectsBadPrimitivesAndCardinality) {
   EXPECT_FALSE(Check(R"({"resourceType":"Patient","name":[]})").ok());
   EXPECT_FALSE(Check(R"({"resourceType":"Patient","gender":" male"})").ok());
   EXPECT_FALSE(Check(R"({"resourceType":"Patient","multipleBirthInteger":1.5})").ok());
-  EXPECT_FALSE(Check(R"({"resourceType":"Observation","status":"final","code":{},"valueFoo":1})").ok());
+  EXPECT_FALSE(
+      Check(R"({"resourceType":"Observation","status":"final","code":{},"valueFoo":1})").ok());
   EXPECT_FALSE(Check(R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
-      "effectiveDateTime":"2021-03-04T10:00"})").ok());
+      "effectiveDateTime":"2021-03-04T10:00"})")
+                   .ok());
 }
 
 }  // namespace

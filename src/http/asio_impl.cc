@@ -1,5 +1,4 @@
 // Compiles Boost.Asio once for the program (BOOST_ASIO_SEPARATE_COMPILATION, set on sund_http).
 // Asio 1.74's headers use std::exchange without including <utility>.
-#include <utility>
-
 #include <boost/asio/impl/src.hpp>
+#include <utility>

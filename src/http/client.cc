@@ -1,8 +1,6 @@
 #include "http/client.h"
 
 // Asio 1.74's headers use std::exchange without including <utility>.
-#include <utility>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -14,6 +12,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <utility>
 
 namespace sund::http {
 

@@ -24,9 +24,8 @@ Response JsonError(int status, std::string_view body) {
 
 void Router::Add(std::string method, std::string path_prefix, Handler handler, bool runs_inline) {
   Route route{std::move(method), std::move(path_prefix), std::move(handler), runs_inline};
-  auto pos = std::find_if(routes_.begin(), routes_.end(), [&](const Route& r) {
-    return r.prefix.size() < route.prefix.size();
-  });
+  auto pos = std::find_if(routes_.begin(), routes_.end(),
+                          [&](const Route& r) { return r.prefix.size() < route.prefix.size(); });
   routes_.insert(pos, std::move(route));
 }
 

@@ -1,22 +1,9 @@
 #include "http/server.h"
 
 // Asio 1.74's awaitable.hpp uses std::exchange without including <utility>.
-#include <utility>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <charconv>
-#include <condition_variable>
-#include <csignal>
-#include <cstdio>
-#include <ctime>
-#include <exception>
-#include <mutex>
-#include <optional>
-#include <thread>
-#include <vector>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -36,6 +23,17 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
+#include <charconv>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "core/log.h"
 #include "http/query.h"
@@ -333,7 +331,7 @@ class Server::Impl {
   const std::function<bool(const Request&)> runs_inline_;
   int worker_threads_ = 2;
   std::vector<std::unique_ptr<IoThread>> io_;
-  std::optional<tcp::acceptor> acceptor_;  // on io_[0]
+  std::optional<tcp::acceptor> acceptor_;    // on io_[0]
   std::optional<asio::signal_set> signals_;  // on io_[0]
   std::optional<asio::thread_pool> pool_;
   std::atomic<uint16_t> port_{0};
@@ -578,8 +576,8 @@ asio::awaitable<void> Server::Impl::Session(IoThread& io, Socket socket) {
     ResetRequest(req);
     req.remote_address = remote;
     parser.emplace(req);
-    parser->header_limit(static_cast<std::uint32_t>(
-        std::min<std::size_t>(options_.max_header_bytes, UINT32_MAX)));
+    parser->header_limit(
+        static_cast<std::uint32_t>(std::min<std::size_t>(options_.max_header_bytes, UINT32_MAX)));
     parser->body_limit(options_.max_body_bytes);
     conn.idle = buffer.size() == 0;
     if (conn.idle && stopping_.load(std::memory_order_acquire)) break;
@@ -631,8 +629,8 @@ asio::awaitable<void> Server::Impl::Session(IoThread& io, Socket socket) {
 
 Server::Server(ServerOptions options, Handler handler,
                std::function<bool(const Request&)> runs_inline)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler),
-                                   std::move(runs_inline))) {}
+    : impl_(
+          std::make_unique<Impl>(std::move(options), std::move(handler), std::move(runs_inline))) {}
 
 Server::~Server() = default;
 

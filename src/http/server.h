@@ -34,9 +34,9 @@ using Handler = std::function<Response(Request&)>;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 0;       // 0 picks a free port
-  int io_threads = 0;      // 0: hardware_concurrency
-  int worker_threads = 0;  // 0: max(2, hardware_concurrency)
+  uint16_t port = 0;                        // 0 picks a free port
+  int io_threads = 0;                       // 0: hardware_concurrency
+  int worker_threads = 0;                   // 0: max(2, hardware_concurrency)
   std::size_t max_body_bytes = 16 << 20;    // larger bodies get 413 without calling the handler
   std::size_t max_header_bytes = 64 << 10;  // request line + fields; larger get 431
   std::chrono::seconds idle_timeout{60};    // a connection silent this long is closed

@@ -1,6 +1,8 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -16,9 +18,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "http/client.h"
 
@@ -128,8 +127,8 @@ class ServerTest : public ::testing::Test {
     options.port = 0;
     options.io_threads = 2;
     options.worker_threads = 2;
-    server_ = std::make_unique<Server>(std::move(options), std::move(handler),
-                                       std::move(runs_inline));
+    server_ =
+        std::make_unique<Server>(std::move(options), std::move(handler), std::move(runs_inline));
     Status s = server_->Start();
     ASSERT_TRUE(s.ok()) << s.ToString();
     ASSERT_NE(server_->port(), 0);

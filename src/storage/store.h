@@ -32,10 +32,10 @@ struct ResourceVersion {
 };
 
 struct HistoryQuery {
-  std::string type;  // "" for all types
-  std::string id;    // "" for all ids of the type
-  std::optional<std::int64_t> since_us;   // versions updated at or after
-  std::optional<std::int64_t> at_us;      // the version current at this time (per resource)
+  std::string type;                      // "" for all types
+  std::string id;                        // "" for all ids of the type
+  std::optional<std::int64_t> since_us;  // versions updated at or after
+  std::optional<std::int64_t> at_us;     // the version current at this time (per resource)
   int count = 20;
   std::optional<std::int64_t> before_vid;  // paging cursor from HistoryPage::next_vid
 };
@@ -53,11 +53,11 @@ struct SearchHit {
 
 struct SearchPage {
   std::vector<SearchHit> matches;
-  std::vector<SearchHit> includes;   // from _include/_revinclude, without duplicates
-  bool has_more = false;             // another page exists
-  std::int64_t next_cursor = 0;      // for the default order: SearchQuery::cursor of the next page
+  std::vector<SearchHit> includes;  // from _include/_revinclude, without duplicates
+  bool has_more = false;            // another page exists
+  std::int64_t next_cursor = 0;     // for the default order: SearchQuery::cursor of the next page
   std::optional<std::int64_t> prev_cursor;  // and of the previous page (0: the first page)
-  std::optional<std::int64_t> total; // only when asked (_total=accurate) or _summary=count
+  std::optional<std::int64_t> total;        // only when asked (_total=accurate) or _summary=count
 };
 
 class WriteTransaction {

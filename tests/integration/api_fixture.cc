@@ -15,8 +15,7 @@ std::string ApiResponse::VersionId() const {
   return meta == nullptr ? std::string() : std::string(json::GetString(*meta, "versionId"));
 }
 
-SteppingClock::SteppingClock()
-    : next_(SystemClock::Get().NowMicros() / 1000 * 1000 + 500) {}
+SteppingClock::SteppingClock() : next_(SystemClock::Get().NowMicros() / 1000 * 1000 + 500) {}
 
 std::string ApiResponse::LocationId() const {
   std::string_view loc = headers.Get("Location");
@@ -69,8 +68,8 @@ Status FhirStack::Start() {
   return server_->Start();
 }
 
-ApiResponse ApiClient::Send(std::string_view method, std::string_view target,
-                            std::string_view body, const http::Headers& headers) {
+ApiResponse ApiClient::Send(std::string_view method, std::string_view target, std::string_view body,
+                            const http::Headers& headers) {
   // Absolute URLs (Bundle links, Location) are reduced to path and query.
   if (auto scheme = target.find("://"); scheme != std::string_view::npos) {
     std::size_t path = target.find('/', scheme + 3);
@@ -121,8 +120,7 @@ std::int64_t ApiClient::Count(std::string_view type_and_query) {
   return it->value.GetInt64();
 }
 
-std::vector<std::string> ApiClient::AllMatches(std::string_view target, int max_pages,
-                                               int* pages) {
+std::vector<std::string> ApiClient::AllMatches(std::string_view target, int max_pages, int* pages) {
   std::vector<std::string> out;
   std::string next(target);
   int n = 0;

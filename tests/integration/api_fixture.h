@@ -8,6 +8,8 @@
 // the helpers of ApiTest use the fixture's one client and belong to the test's thread.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -16,8 +18,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "api/engine.h"
 #include "api/fhir_api.h"

@@ -1,12 +1,12 @@
 // FHIR R4 interactions through the HTTP API on a real stack (http.html): create, read, vread,
 // update, patch, delete, history, conditional interactions, batch/transaction, $everything,
 // metadata, and the error answers (always an OperationOutcome, never a change to the data).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <set>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "api_fixture.h"
 
@@ -40,8 +40,8 @@ TEST_F(InteractionTest, CreateAnswers201WithLocationETagAndMeta) {
 }
 
 TEST_F(InteractionTest, CreateIgnoresClientIdAndReadReturnsTheResource) {
-  ApiResponse c = Post("/fhir/Patient",
-                       R"({"resourceType":"Patient","id":"client-chosen","gender":"male"})");
+  ApiResponse c =
+      Post("/fhir/Patient", R"({"resourceType":"Patient","id":"client-chosen","gender":"male"})");
   ASSERT_EQ(c.status, 201) << c.body;
   EXPECT_NE(c.Id(), "client-chosen");
   EXPECT_EQ(c.Id(), c.LocationId());
@@ -55,8 +55,8 @@ TEST_F(InteractionTest, CreateIgnoresClientIdAndReadReturnsTheResource) {
 
 TEST_F(InteractionTest, UpdateMakesVersion2AndVReadKeepsVersion1) {
   std::string id = Create("Patient", kPatient);
-  ApiResponse u = Put("/fhir/Patient/" + id, R"({"resourceType":"Patient","id":")" + id +
-                                                  R"(","gender":"other"})");
+  ApiResponse u = Put("/fhir/Patient/" + id,
+                      R"({"resourceType":"Patient","id":")" + id + R"(","gender":"other"})");
   ASSERT_EQ(u.status, 200) << u.body;
   EXPECT_EQ(u.Header("ETag"), "W/\"2\"");
   EXPECT_EQ(u.VersionId(), "2");
@@ -222,9 +222,8 @@ TEST_F(InteractionTest, HistoryAtInstanceTypeAndSystemLevel) {
 TEST_F(InteractionTest, HistoryPagesWithCountThroughNextLinks) {
   std::string id = CreateWithId("Patient", kPatient);
   for (int i = 0; i < 6; ++i) {
-    ASSERT_EQ(Patch("/fhir/Patient/" + id,
-                    R"([{"op":"replace","path":"/gender","value":")" +
-                        std::string(i % 2 ? "male" : "female") + R"("}])")
+    ASSERT_EQ(Patch("/fhir/Patient/" + id, R"([{"op":"replace","path":"/gender","value":")" +
+                                               std::string(i % 2 ? "male" : "female") + R"("}])")
                   .status,
               200);
   }
@@ -368,8 +367,8 @@ TEST_F(InteractionTest, ParallelConditionalCreatesMakeExactlyOne) {
       c.Get("/fhir/metadata");  // connect before the start line
       ready.fetch_add(1);
       while (!go.load()) std::this_thread::yield();
-      ApiResponse r = c.Post("/fhir/Patient", body,
-                             MakeHeaders({{"If-None-Exist", "identifier=urn:race|X"}}));
+      ApiResponse r =
+          c.Post("/fhir/Patient", body, MakeHeaders({{"If-None-Exist", "identifier=urn:race|X"}}));
       statuses[i] = r.status;
       ids[i] = r.LocationId();
     });
@@ -448,7 +447,8 @@ TEST_F(InteractionTest, TransactionProcessesDeletePostPutGetInThatOrder) {
      "request":{"method":"PUT","url":"Patient/ord-put"}},
     {"resource":{"resourceType":"Patient","identifier":[{"system":"urn:ord","value":"post"}]},
      "request":{"method":"POST","url":"Patient"}},
-    {"request":{"method":"DELETE","url":"Patient/)" + old + R"("}}]})";
+    {"request":{"method":"DELETE","url":"Patient/)" +
+                       old + R"("}}]})";
   ApiResponse r = Post("/fhir", bundle);
   ASSERT_EQ(r.status, 200) << r.body;
   const auto& e = r.json["entry"];
@@ -541,20 +541,27 @@ TEST_F(InteractionTest, PatientEverythingReturnsTheCompartment) {
   ASSERT_EQ(Put("/fhir/Organization/org1", R"({"resourceType":"Organization","id":"org1"})").status,
             201);
   ASSERT_EQ(Put("/fhir/Patient/p1", R"({"resourceType":"Patient","id":"p1",
-      "managingOrganization":{"reference":"Organization/org1"}})").status, 201);
+      "managingOrganization":{"reference":"Organization/org1"}})")
+                .status,
+            201);
   ASSERT_EQ(Put("/fhir/Patient/p2", R"({"resourceType":"Patient","id":"p2"})").status, 201);
   ASSERT_EQ(Put("/fhir/Encounter/e1", R"({"resourceType":"Encounter","id":"e1","status":"finished",
-      "class":{"code":"AMB"},"subject":{"reference":"Patient/p1"}})").status, 201);
+      "class":{"code":"AMB"},"subject":{"reference":"Patient/p1"}})")
+                .status,
+            201);
   ASSERT_EQ(Put("/fhir/Observation/o1", R"({"resourceType":"Observation","id":"o1","status":"final",
       "code":{"text":"x"},"subject":{"reference":"Patient/p1"},
-      "encounter":{"reference":"Encounter/e1"}})").status, 201);
+      "encounter":{"reference":"Encounter/e1"}})")
+                .status,
+            201);
   ASSERT_EQ(Put("/fhir/Observation/o2", R"({"resourceType":"Observation","id":"o2","status":"final",
-      "code":{"text":"x"},"subject":{"reference":"Patient/p2"}})").status, 201);
+      "code":{"text":"x"},"subject":{"reference":"Patient/p2"}})")
+                .status,
+            201);
   ApiResponse r = Get("/fhir/Patient/p1/$everything");
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_THAT(EntryRefs(r.json, ""),
-              UnorderedElementsAre("Patient/p1", "Organization/org1", "Encounter/e1",
-                                   "Observation/o1"));
+  EXPECT_THAT(EntryRefs(r.json, ""), UnorderedElementsAre("Patient/p1", "Organization/org1",
+                                                          "Encounter/e1", "Observation/o1"));
   EXPECT_EQ(EntryRefs(r.json, "")[0], "Patient/p1");
   EXPECT_EQ(Get("/fhir/Patient/nobody/$everything").status, 404);
 }
@@ -614,8 +621,7 @@ TEST_F(InteractionTest, InvalidIdIs400) {
     EXPECT_EQ(r.status, 400) << id;
     EXPECT_TRUE(r.IsOperationOutcome()) << id;
   }
-  ApiResponse put =
-      Put("/fhir/Patient/bad_id", R"({"resourceType":"Patient","id":"bad_id"})");
+  ApiResponse put = Put("/fhir/Patient/bad_id", R"({"resourceType":"Patient","id":"bad_id"})");
   EXPECT_EQ(put.status, 400);
   EXPECT_TRUE(put.IsOperationOutcome());
   EXPECT_EQ(Count("Patient"), 0);
@@ -736,11 +742,11 @@ namespace {
 
 // FHIR decimals keep their precision (json.html): 1.50 is stored and served as 1.50.
 TEST_F(ApiTest, DecimalsKeepTheirPrecision) {
-  ApiResponse r = client_->Post(
-      "/fhir/Observation",
-      R"({"resourceType":"Observation","status":"final","code":{"text":"x"},)"
-      R"("valueQuantity":{"value":1.50,"unit":"mmol/L"}})",
-      MakeHeaders({{"Content-Type", "application/fhir+json"}}));
+  ApiResponse r =
+      client_->Post("/fhir/Observation",
+                    R"({"resourceType":"Observation","status":"final","code":{"text":"x"},)"
+                    R"("valueQuantity":{"value":1.50,"unit":"mmol/L"}})",
+                    MakeHeaders({{"Content-Type", "application/fhir+json"}}));
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_THAT(r.body, ::testing::HasSubstr("\"value\":1.50"));
   ApiResponse read = client_->Get("/fhir/Observation/" + r.Id());
@@ -753,9 +759,9 @@ TEST_F(ApiTest, DecimalsKeepTheirPrecision) {
 // Basic validation: unknown elements and malformed primitives are refused with 400, naming the
 // element but not the value, and nothing is stored.
 TEST_F(ApiTest, InvalidResourcesAreRefusedWithoutEchoingValues) {
-  ApiResponse r = client_->Post(
-      "/fhir/Patient", R"({"resourceType":"Patient","birthDate":"secret-not-a-date"})",
-      MakeHeaders({{"Content-Type", "application/fhir+json"}}));
+  ApiResponse r = client_->Post("/fhir/Patient",
+                                R"({"resourceType":"Patient","birthDate":"secret-not-a-date"})",
+                                MakeHeaders({{"Content-Type", "application/fhir+json"}}));
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, ::testing::HasSubstr("Patient.birthDate"));
   EXPECT_THAT(r.body, ::testing::Not(::testing::HasSubstr("secret-not-a-date")));
@@ -769,7 +775,8 @@ TEST_F(ApiTest, BundleDeleteHonoursIfMatch) {
   ApiResponse r = client_->Post(
       "/fhir",
       R"({"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE",)"
-      R"("url":"Patient/)" + id + R"(","ifMatch":"W/\"7\""}}]})",
+      R"("url":"Patient/)" +
+          id + R"(","ifMatch":"W/\"7\""}}]})",
       MakeHeaders({{"Content-Type", "application/fhir+json"}}));
   EXPECT_EQ(r.status, 412) << r.body;
   EXPECT_EQ(client_->Get("/fhir/Patient/" + id).status, 200);

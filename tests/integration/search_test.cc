@@ -1,11 +1,11 @@
 // FHIR R4 search through the HTTP API (search.html), at the boundaries of each parameter type,
 // modifier and prefix, on a small data set written once per suite: the expected matches follow
 // from the data below and the spec, never from what the server answered.
-#include <algorithm>
-#include <set>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
 
 #include "api_fixture.h"
 
@@ -115,8 +115,8 @@ void SearchTest::SetUpTestSuite() {
       R"("effectiveDateTime":"2020-01-01T10:00:00Z","encounter":{"reference":"Encounter/enc1"})",
       R"({"value":80,"unit":"kg",)" + ucum + R"(,"code":"kg"})");
   obs("obs-w2", weight, R"({"reference":"Patient/pat-jones"})",
-      R"("effectiveDateTime":"2020-01-15")", R"({"value":72.5,"unit":"kg",)" + ucum +
-                                                 R"(,"code":"kg"})");
+      R"("effectiveDateTime":"2020-01-15")",
+      R"({"value":72.5,"unit":"kg",)" + ucum + R"(,"code":"kg"})");
   obs("obs-hr",
       R"({"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}]})",
       R"({"reference":"Patient/pat-smith"})", R"("effectiveDateTime":"2020-02")",
@@ -129,8 +129,7 @@ void SearchTest::SetUpTestSuite() {
       R"({"reference":"Patient/pat-muller"})", R"("effectiveDateTime":"1990-06-01")",
       R"({"value":5.4,"unit":"mg",)" + ucum + R"(,"code":"mg"})");
   obs("obs-g", R"({"coding":[{"system":"urn:local","code":"drug"}]})",
-      R"({"reference":"Patient/pat-muller"})",
-      R"("effectiveDateTime":"2020-01-01T11:00:00+01:00")",
+      R"({"reference":"Patient/pat-muller"})", R"("effectiveDateTime":"2020-01-01T11:00:00+01:00")",
       R"({"value":0.0054,"unit":"g",)" + ucum + R"(,"code":"g"})");
   obs("obs-id", R"({"coding":[{"system":"urn:local","code":"note"}]})",
       R"({"identifier":{"system":"urn:mrn","value":"A2"}})", "", "");
@@ -142,7 +141,8 @@ void SearchTest::SetUpTestSuite() {
   for (int i = 0; i < 6; ++i) {
     put("RiskAssessment/ra" + std::to_string(i + 1),
         R"("status":"final","subject":{"reference":"Patient/pat-smith"},
-        "prediction":[{"probabilityDecimal":)" + std::string(probabilities[i]) + "}]");
+        "prediction":[{"probabilityDecimal":)" +
+            std::string(probabilities[i]) + "}]");
   }
   put("ValueSet/vs1", R"("url":"http://acme.org/fhir/ValueSet/colors","status":"active")");
   put("ValueSet/vs2", R"("url":"http://acme.org/fhir/ValueSet/colors-extended","status":"active")");
@@ -200,8 +200,7 @@ TEST_F(SearchTest, TokenNotIncludesResourcesWithoutTheElement) {
 }
 
 TEST_F(SearchTest, TokenTextSearchesDisplayAndText) {
-  EXPECT_THAT(Ids("Observation?code:text=body"),
-              UnorderedElementsAre("obs-w1", "obs-w2", "obs-y"));
+  EXPECT_THAT(Ids("Observation?code:text=body"), UnorderedElementsAre("obs-w1", "obs-w2", "obs-y"));
   EXPECT_THAT(Ids("Observation?code:text=HEART"), UnorderedElementsAre("obs-hr"));
   EXPECT_THAT(Ids("Observation?code:text=29463"), IsEmpty());
 }
@@ -431,10 +430,9 @@ TEST_F(SearchTest, PagingThroughNextLinksHasNoDuplicatesOrGaps) {
   ASSERT_EQ(all.size(), 9u);
   for (int count : {1, 2, 3, 4, 9, 10}) {
     int pages = 0;
-    auto paged =
-        client_->AllMatches("/fhir/" + EncodeQuery("Observation?_sort=_id&_count=" +
-                                                   std::to_string(count)),
-                            100, &pages);
+    auto paged = client_->AllMatches(
+        "/fhir/" + EncodeQuery("Observation?_sort=_id&_count=" + std::to_string(count)), 100,
+        &pages);
     std::vector<std::string> ids;
     for (const auto& r : paged) ids.push_back(r.substr(r.find('/') + 1));
     EXPECT_EQ(ids, all) << "_count=" << count;
@@ -463,38 +461,45 @@ TEST_F(SearchTest, IncludeAndIterate) {
               UnorderedElementsAre("Patient/pat-smith", "Patient/pat-jones"));
 
   // Without :iterate the Patient include does not apply to included Patients.
-  ApiResponse flat = Search("Observation?code=http://loinc.org|29463-7"
-                            "&_include=Observation:subject&_include=Patient:general-practitioner");
+  ApiResponse flat = Search(
+      "Observation?code=http://loinc.org|29463-7"
+      "&_include=Observation:subject&_include=Patient:general-practitioner");
   EXPECT_THAT(EntryRefs(flat.json, "include"),
               UnorderedElementsAre("Patient/pat-smith", "Patient/pat-jones"));
-  ApiResponse it = Search("Observation?code=http://loinc.org|29463-7"
-                          "&_include=Observation:subject"
-                          "&_include:iterate=Patient:general-practitioner");
+  ApiResponse it = Search(
+      "Observation?code=http://loinc.org|29463-7"
+      "&_include=Observation:subject"
+      "&_include:iterate=Patient:general-practitioner");
   EXPECT_THAT(EntryRefs(it.json, "include"),
-              UnorderedElementsAre("Patient/pat-smith", "Patient/pat-jones",
-                                   "Practitioner/doc1", "Practitioner/doc2"));
+              UnorderedElementsAre("Patient/pat-smith", "Patient/pat-jones", "Practitioner/doc1",
+                                   "Practitioner/doc2"));
   // A target type narrows the include.
-  ApiResponse typed = Search("Observation?code=urn:local|shared&_include=Observation:subject:Group");
+  ApiResponse typed =
+      Search("Observation?code=urn:local|shared&_include=Observation:subject:Group");
   EXPECT_THAT(EntryRefs(typed.json, "include"), UnorderedElementsAre("Group/shared"));
   // An included resource that is also a match appears once, as a match.
-  ApiResponse self = Search("Patient?_id=pat-smith&_include=Patient:general-practitioner"
-                            "&_include=Patient:organization");
+  ApiResponse self = Search(
+      "Patient?_id=pat-smith&_include=Patient:general-practitioner"
+      "&_include=Patient:organization");
   EXPECT_THAT(EntryRefs(self.json, "match"), ElementsAre("Patient/pat-smith"));
   EXPECT_THAT(EntryRefs(self.json, "include"),
               UnorderedElementsAre("Practitioner/doc1", "Organization/org1"));
 }
 
 TEST_F(SearchTest, RevIncludeAndIterate) {
-  ApiResponse r = Search("Patient?_id=pat-smith&_revinclude=Observation:subject"
-                         "&_revinclude=Encounter:subject");
+  ApiResponse r = Search(
+      "Patient?_id=pat-smith&_revinclude=Observation:subject"
+      "&_revinclude=Encounter:subject");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_THAT(EntryRefs(r.json, "match"), ElementsAre("Patient/pat-smith"));
   EXPECT_THAT(EntryRefs(r.json, "include"),
               UnorderedElementsAre("Observation/obs-w1", "Observation/obs-hr", "Encounter/enc1"));
-  ApiResponse it = Search("Practitioner?_id=doc1&_revinclude=Patient:general-practitioner"
-                          "&_revinclude:iterate=Observation:subject");
-  EXPECT_THAT(EntryRefs(it.json, "include"),
-              UnorderedElementsAre("Patient/pat-smith", "Observation/obs-w1", "Observation/obs-hr"));
+  ApiResponse it = Search(
+      "Practitioner?_id=doc1&_revinclude=Patient:general-practitioner"
+      "&_revinclude:iterate=Observation:subject");
+  EXPECT_THAT(
+      EntryRefs(it.json, "include"),
+      UnorderedElementsAre("Patient/pat-smith", "Observation/obs-w1", "Observation/obs-hr"));
   EXPECT_EQ(Search("Patient?_revinclude=*").status, 400);
 }
 
@@ -585,9 +590,9 @@ TEST_F(SearchTest, TotalAccurateWithPaging) {
 }
 
 TEST_F(SearchTest, PostSearchEqualsGet) {
-  ApiResponse r = client_->Post(
-      "/fhir/Patient/_search", "family=smith&gender=male",
-      MakeHeaders({{"Content-Type", "application/x-www-form-urlencoded"}}));
+  ApiResponse r =
+      client_->Post("/fhir/Patient/_search", "family=smith&gender=male",
+                    MakeHeaders({{"Content-Type", "application/x-www-form-urlencoded"}}));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_THAT(EntryRefs(r.json), ElementsAre("Patient/pat-smith"));
 }
@@ -612,14 +617,16 @@ TEST_F(SearchTest, CompositeParameters) {
 
 TEST_F(SearchTest, SearchOnDeletedOrUpdatedResourcesSeesOnlyCurrentVersions) {
   // Written and removed in this test, so the shared data stays as documented above.
-  ASSERT_EQ(client_->Put("/fhir/Patient/tmp-1",
-                         R"({"resourceType":"Patient","id":"tmp-1",
+  ASSERT_EQ(client_
+                ->Put("/fhir/Patient/tmp-1",
+                      R"({"resourceType":"Patient","id":"tmp-1",
                              "name":[{"family":"Zeta"}]})")
                 .status,
             201);
   EXPECT_THAT(Ids("Patient?family=zeta"), ElementsAre("tmp-1"));
-  ASSERT_EQ(client_->Put("/fhir/Patient/tmp-1",
-                         R"({"resourceType":"Patient","id":"tmp-1","name":[{"family":"Yota"}]})")
+  ASSERT_EQ(client_
+                ->Put("/fhir/Patient/tmp-1",
+                      R"({"resourceType":"Patient","id":"tmp-1","name":[{"family":"Yota"}]})")
                 .status,
             200);
   EXPECT_THAT(Ids("Patient?family=zeta"), IsEmpty());

@@ -2,12 +2,12 @@
 // the data is imported once per test binary with api::Import, then every count is checked over
 // HTTP. The expected numbers come from tests/integration/known_answers.py, which computes them
 // from the bundles alone (see README.md); synthea_known_answers.inc is its output.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <set>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "api/importer.h"
 #include "api_fixture.h"
@@ -145,8 +145,7 @@ TEST_F(SyntheaTest, IncludeAndRevInclude) {
   EXPECT_EQ(EntryRefs(rev.json, "match").size(), 1u);
   auto encounters = EntryRefs(rev.json, "include");
   EXPECT_EQ(static_cast<std::int64_t>(encounters.size()), kEncountersOfSsnPatient);
-  EXPECT_EQ(std::set<std::string>(encounters.begin(), encounters.end()).size(),
-            encounters.size());
+  EXPECT_EQ(std::set<std::string>(encounters.begin(), encounters.end()).size(), encounters.size());
 }
 
 TEST_F(SyntheaTest, SortByBirthDateAcrossPages) {
@@ -168,8 +167,7 @@ TEST_F(SyntheaTest, SortByBirthDateAcrossPages) {
   EXPECT_EQ(births, expected);
   ApiResponse youngest = Search("Patient?_sort=-birthdate&_count=1");
   ASSERT_EQ(EntryRefs(youngest.json).size(), 1u);
-  EXPECT_EQ(json::GetString(youngest.json["entry"][0]["resource"], "birthDate"),
-            expected.back());
+  EXPECT_EQ(json::GetString(youngest.json["entry"][0]["resource"], "birthDate"), expected.back());
 }
 
 TEST_F(SyntheaTest, PagingCoversEveryMatchOnce) {
@@ -178,10 +176,10 @@ TEST_F(SyntheaTest, PagingCoversEveryMatchOnce) {
     int count;
     std::int64_t expected;
   };
-  for (const Case& c : {Case{"Observation?code=http://loinc.org|8310-5", 100, 512},
-                        Case{"Observation?code=http://loinc.org|29463-7", 1000, 1'634},
-                        Case{"Patient?gender=female", 7, 64},
-                        Case{"Patient?_sort=-_lastUpdated", 50, 120}}) {
+  for (const Case& c :
+       {Case{"Observation?code=http://loinc.org|8310-5", 100, 512},
+        Case{"Observation?code=http://loinc.org|29463-7", 1000, 1'634},
+        Case{"Patient?gender=female", 7, 64}, Case{"Patient?_sort=-_lastUpdated", 50, 120}}) {
     int pages = 0;
     auto refs = client_->AllMatches(
         "/fhir/" + EncodeQuery(c.query + "&_count=" + std::to_string(c.count)), 100, &pages);

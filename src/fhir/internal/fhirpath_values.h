@@ -33,7 +33,16 @@ std::optional<DateTimeValue> AddDuration(const DateTimeValue& v, double amount,
 // The system-value view of an item (data primitives map to their system type).
 struct SystemValue {
   enum class Kind : std::uint8_t {
-    kNone, kBoolean, kInteger, kDecimal, kString, kDate, kDateTime, kTime, kQuantity, kObject
+    kNone,
+    kBoolean,
+    kInteger,
+    kDecimal,
+    kString,
+    kDate,
+    kDateTime,
+    kTime,
+    kQuantity,
+    kObject
   };
   Kind kind = Kind::kNone;
   bool boolean = false;

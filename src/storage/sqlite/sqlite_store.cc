@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <tuple>
 #include <mutex>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "core/log.h"
@@ -47,8 +47,7 @@ class SqliteWriteTransaction final : public WriteTransaction {
   Status RollbackToSavepoint() override;
 
  private:
-  Status InsertEntry(std::int64_t rid, std::int64_t sp, const fhir::IndexEntry& e,
-                     bool text_row);
+  Status InsertEntry(std::int64_t rid, std::int64_t sp, const fhir::IndexEntry& e, bool text_row);
   Status InsertIndex(std::int64_t rid, const std::vector<fhir::IndexEntry>& index,
                      std::string_view type);
   // Index rows of newly created resources are buffered and written sorted by key (at the
@@ -140,9 +139,10 @@ class SqliteStore final : public Store {
 Result<ResourceVersion> ReadCurrent(Connection& c, std::string_view type, std::string_view id) {
   SUND_ASSIGN_OR_RETURN(
       sqlite3_stmt * raw,
-      c.PrepareLiteral("SELECT r.version, r.last_updated, r.deleted, v.method, v.json FROM resource r "
-                "JOIN version v ON v.rid = r.rid AND v.version = r.version "
-                "WHERE r.type = ? AND r.id = ?"));
+      c.PrepareLiteral(
+          "SELECT r.version, r.last_updated, r.deleted, v.method, v.json FROM resource r "
+          "JOIN version v ON v.rid = r.rid AND v.version = r.version "
+          "WHERE r.type = ? AND r.id = ?"));
   Statement st(raw);
   st.Bind(1, type);
   st.Bind(2, id);
@@ -160,15 +160,16 @@ Result<ResourceVersion> ReadCurrent(Connection& c, std::string_view type, std::s
 }
 
 Status SqliteStore::Configure(Connection& c, bool writer) {
-  SUND_RETURN_IF_ERROR(c.Exec("PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;"
-                              "PRAGMA mmap_size = 1073741824;"));
+  SUND_RETURN_IF_ERROR(
+      c.Exec("PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;"
+             "PRAGMA mmap_size = 1073741824;"));
   SUND_RETURN_IF_ERROR(c.Exec("PRAGMA cache_size = -" + std::to_string(options_.cache_kib)));
   if (writer) {
     // Larger pages: fewer write system calls per commit (effective only on a new database).
     SUND_RETURN_IF_ERROR(c.Exec("PRAGMA page_size = 16384"));
     SUND_RETURN_IF_ERROR(c.Exec("PRAGMA journal_mode = WAL"));
     SUND_RETURN_IF_ERROR(c.Exec(options_.sync == SyncMode::kFull ? "PRAGMA synchronous = FULL"
-                                                                   : "PRAGMA synchronous = NORMAL"));
+                                                                 : "PRAGMA synchronous = NORMAL"));
     SUND_RETURN_IF_ERROR(c.Exec("PRAGMA wal_autocheckpoint = 10000"));
   }
   return Status::Ok();
@@ -184,9 +185,9 @@ Status SqliteStore::Migrate() {
   }
   const auto& migrations = sqlite::Migrations();
   if (current > static_cast<std::int64_t>(migrations.size())) {
-    return Status(StatusCode::kInternal,
-                  "database schema version " + std::to_string(current) +
-                      " is newer than this sund (" + std::to_string(migrations.size()) + ")");
+    return Status(StatusCode::kInternal, "database schema version " + std::to_string(current) +
+                                             " is newer than this sund (" +
+                                             std::to_string(migrations.size()) + ")");
   }
   for (std::size_t i = static_cast<std::size_t>(current); i < migrations.size(); ++i) {
     SUND_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
@@ -205,7 +206,8 @@ Status SqliteStore::Migrate() {
 Status SqliteStore::LoadSearchParams() {
   const auto& model = fhir::Model::R4();
   {
-    SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, writer_->Prepare("SELECT sp, type, code FROM search_param"));
+    SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                          writer_->Prepare("SELECT sp, type, code FROM search_param"));
     Statement st(raw);
     while (true) {
       SUND_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -216,8 +218,9 @@ Status SqliteStore::LoadSearchParams() {
   std::vector<std::string> types = model.resource_types();
   types.emplace_back("Resource");
   SUND_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * ins,
-                        writer_->Prepare("INSERT INTO search_param (type, code, url) VALUES (?, ?, ?)"));
+  SUND_ASSIGN_OR_RETURN(
+      sqlite3_stmt * ins,
+      writer_->Prepare("INSERT INTO search_param (type, code, url) VALUES (?, ?, ?)"));
   for (const auto& type : types) {
     std::vector<const fhir::SearchParamDef*> params;
     if (type == "Resource") {
@@ -293,8 +296,9 @@ Result<ResourceVersion> SqliteStore::ReadVersion(std::string_view type, std::str
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
   SUND_ASSIGN_OR_RETURN(
       sqlite3_stmt * raw,
-      (*reader)->PrepareLiteral("SELECT v.last_updated, v.method, v.json FROM resource r JOIN version v "
-                         "ON v.rid = r.rid WHERE r.type = ? AND r.id = ? AND v.version = ?"));
+      (*reader)->PrepareLiteral(
+          "SELECT v.last_updated, v.method, v.json FROM resource r JOIN version v "
+          "ON v.rid = r.rid WHERE r.type = ? AND r.id = ? AND v.version = ?"));
   Statement st(raw);
   st.Bind(1, type);
   st.Bind(2, id);
@@ -460,9 +464,8 @@ Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, Se
 
 Result<SearchPage> SqliteStore::RunSearch(Connection& conn, const fhir::SearchQuery& q,
                                           bool ids_only, int limit_override) {
-  sqlite::SearchSql compiler(
-      [this](std::string_view t, std::string_view c) { return SpId(t, c); },
-      SystemClock::Get().NowMicros() / 1000);
+  sqlite::SearchSql compiler([this](std::string_view t, std::string_view c) { return SpId(t, c); },
+                             SystemClock::Get().NowMicros() / 1000);
   SUND_ASSIGN_OR_RETURN(sqlite::SqlFragment where, compiler.Where(q));
   SearchPage page;
   if (q.total == fhir::TotalMode::kAccurate || q.summary == fhir::SummaryMode::kCount) {
@@ -480,10 +483,9 @@ Result<SearchPage> SqliteStore::RunSearch(Connection& conn, const fhir::SearchQu
   if (q.sort.empty() && q.cursor > 0) {
     if (!ids_only) {
       // The previous page's cursor: the key `count` rows before this page's start.
-      SUND_ASSIGN_OR_RETURN(
-          sqlite3_stmt * raw,
-          conn.Prepare("SELECT r.rid FROM resource r WHERE " + where.sql +
-                       " AND r.rid <= ? ORDER BY r.rid DESC LIMIT 1 OFFSET ?"));
+      SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                            conn.Prepare("SELECT r.rid FROM resource r WHERE " + where.sql +
+                                         " AND r.rid <= ? ORDER BY r.rid DESC LIMIT 1 OFFSET ?"));
       Statement st(raw);
       std::vector<Param> prev = where.params;
       prev.emplace_back(q.cursor);
@@ -500,8 +502,10 @@ Result<SearchPage> SqliteStore::RunSearch(Connection& conn, const fhir::SearchQu
     sql = "SELECT r.rid, r.type, r.id FROM resource r WHERE " + where.sql + " " + order.sql +
           " LIMIT ? OFFSET ?";
   } else {
-    sql = "SELECT r.rid, r.type, r.id, v.json FROM resource r JOIN version v ON v.rid = r.rid "
-          "AND v.version = r.version WHERE " + where.sql + " " + order.sql + " LIMIT ? OFFSET ?";
+    sql =
+        "SELECT r.rid, r.type, r.id, v.json FROM resource r JOIN version v ON v.rid = r.rid "
+        "AND v.version = r.version WHERE " +
+        where.sql + " " + order.sql + " LIMIT ? OFFSET ?";
   }
   std::vector<Param> params = std::move(where.params);
   params.insert(params.end(), order.params.begin(), order.params.end());
@@ -640,128 +644,133 @@ Status SqliteWriteTransaction::InsertEntry(std::int64_t rid, std::int64_t sp,
   auto& w = store_.writer();
   using T = fhir::SearchParamType;
   if (text_row) {
-      SUND_ASSIGN_OR_RETURN(
-          sqlite3_stmt * raw,
-          w.PrepareLiteral("INSERT OR IGNORE INTO idx_token_text (sp, value, rid) VALUES (?, ?, ?)"));
-      Statement st(raw);
-      st.Bind(1, sp);
-      st.Bind(2, std::string_view(e.text));
-      st.Bind(3, rid);
-      SUND_RETURN_IF_ERROR(st.Run());
+    SUND_ASSIGN_OR_RETURN(
+        sqlite3_stmt * raw,
+        w.PrepareLiteral("INSERT OR IGNORE INTO idx_token_text (sp, value, rid) VALUES (?, ?, ?)"));
+    Statement st(raw);
+    st.Bind(1, sp);
+    st.Bind(2, std::string_view(e.text));
+    st.Bind(3, rid);
+    SUND_RETURN_IF_ERROR(st.Run());
     return Status::Ok();
   }
-    const char* sql = nullptr;
+  const char* sql = nullptr;
+  switch (e.type) {
+    case T::kString:
+      sql = "INSERT OR IGNORE INTO idx_string (sp, value, raw, rid) VALUES (?, ?, ?, ?)";
+      break;
+    case T::kToken:
+      sql = e.code.empty()
+                ? nullptr
+                : "INSERT OR IGNORE INTO idx_token (sp, code, system, rid) VALUES (?, ?, ?, ?)";
+      break;
+    case T::kReference:
+      sql =
+          "INSERT OR IGNORE INTO idx_reference (sp, ref_type, ref_id, url, rid) VALUES (?, ?, ?, "
+          "?, ?)";
+      break;
+    case T::kDate:
+      sql = "INSERT OR IGNORE INTO idx_date (sp, lo, hi, rid) VALUES (?, ?, ?, ?)";
+      break;
+    case T::kNumber:
+      sql = "INSERT OR IGNORE INTO idx_number (sp, value, rid) VALUES (?, ?, ?)";
+      break;
+    case T::kQuantity:
+      sql =
+          "INSERT INTO idx_quantity (sp, value, system, code, unit, cunit, cvalue, rid) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+      break;
+    case T::kUri:
+      sql = "INSERT OR IGNORE INTO idx_uri (sp, value, rid) VALUES (?, ?, ?)";
+      break;
+    case T::kComposite:
+      sql =
+          "INSERT INTO idx_composite (sp, system1, code1, system2, code2, lo2, hi2, cunit2, "
+          "cvalue2, rid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+      break;
+    default:
+      break;
+  }
+  if (sql != nullptr) {
+    SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, w.PrepareLiteral(sql));
+    Statement st(raw);
+    st.Bind(1, sp);
     switch (e.type) {
       case T::kString:
-        sql = "INSERT OR IGNORE INTO idx_string (sp, value, raw, rid) VALUES (?, ?, ?, ?)";
+        st.Bind(2, std::string_view(e.text));
+        st.Bind(3, std::string_view(e.raw));
+        st.Bind(4, rid);
         break;
       case T::kToken:
-        sql = e.code.empty() ? nullptr
-                             : "INSERT OR IGNORE INTO idx_token (sp, code, system, rid) VALUES (?, ?, ?, ?)";
+        st.Bind(2, std::string_view(e.code));
+        st.Bind(3, std::string_view(e.system));
+        st.Bind(4, rid);
         break;
       case T::kReference:
-        sql = "INSERT OR IGNORE INTO idx_reference (sp, ref_type, ref_id, url, rid) VALUES (?, ?, ?, ?, ?)";
+        st.Bind(2, std::string_view(e.ref_type));
+        st.Bind(3, std::string_view(e.ref_id));
+        st.Bind(4, std::string_view(e.url));
+        st.Bind(5, rid);
         break;
       case T::kDate:
-        sql = "INSERT OR IGNORE INTO idx_date (sp, lo, hi, rid) VALUES (?, ?, ?, ?)";
+        st.Bind(2, e.lo_ms);
+        st.Bind(3, e.hi_ms);
+        st.Bind(4, rid);
         break;
       case T::kNumber:
-        sql = "INSERT OR IGNORE INTO idx_number (sp, value, rid) VALUES (?, ?, ?)";
+        st.Bind(2, e.number);
+        st.Bind(3, rid);
         break;
       case T::kQuantity:
-        sql = "INSERT INTO idx_quantity (sp, value, system, code, unit, cunit, cvalue, rid) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+        st.Bind(2, e.number);
+        st.Bind(3, std::string_view(e.system));
+        st.Bind(4, std::string_view(e.code));
+        st.Bind(5, std::string_view(e.unit));
+        if (e.has_canonical) {
+          st.Bind(6, std::string_view(e.canonical_unit));
+          st.Bind(7, e.canonical_value);
+        } else {
+          st.BindNull(6);
+          st.BindNull(7);
+        }
+        st.Bind(8, rid);
         break;
       case T::kUri:
-        sql = "INSERT OR IGNORE INTO idx_uri (sp, value, rid) VALUES (?, ?, ?)";
+        st.Bind(2, std::string_view(e.url));
+        st.Bind(3, rid);
         break;
       case T::kComposite:
-        sql = "INSERT INTO idx_composite (sp, system1, code1, system2, code2, lo2, hi2, cunit2, "
-              "cvalue2, rid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        st.Bind(2, std::string_view(e.system));
+        st.Bind(3, std::string_view(e.code));
+        st.Bind(4, std::string_view(e.system2));
+        st.Bind(5, std::string_view(e.code2));
+        st.Bind(6, e.lo2);
+        st.Bind(7, e.hi2);
+        if (e.has_canonical) {
+          st.Bind(8, std::string_view(e.canonical_unit));
+          st.Bind(9, e.canonical_value);
+        } else {
+          st.BindNull(8);
+          st.BindNull(9);
+        }
+        st.Bind(10, rid);
         break;
       default:
         break;
     }
-    if (sql != nullptr) {
-      SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, w.PrepareLiteral(sql));
-      Statement st(raw);
-      st.Bind(1, sp);
-      switch (e.type) {
-        case T::kString:
-          st.Bind(2, std::string_view(e.text));
-          st.Bind(3, std::string_view(e.raw));
-          st.Bind(4, rid);
-          break;
-        case T::kToken:
-          st.Bind(2, std::string_view(e.code));
-          st.Bind(3, std::string_view(e.system));
-          st.Bind(4, rid);
-          break;
-        case T::kReference:
-          st.Bind(2, std::string_view(e.ref_type));
-          st.Bind(3, std::string_view(e.ref_id));
-          st.Bind(4, std::string_view(e.url));
-          st.Bind(5, rid);
-          break;
-        case T::kDate:
-          st.Bind(2, e.lo_ms);
-          st.Bind(3, e.hi_ms);
-          st.Bind(4, rid);
-          break;
-        case T::kNumber:
-          st.Bind(2, e.number);
-          st.Bind(3, rid);
-          break;
-        case T::kQuantity:
-          st.Bind(2, e.number);
-          st.Bind(3, std::string_view(e.system));
-          st.Bind(4, std::string_view(e.code));
-          st.Bind(5, std::string_view(e.unit));
-          if (e.has_canonical) {
-            st.Bind(6, std::string_view(e.canonical_unit));
-            st.Bind(7, e.canonical_value);
-          } else {
-            st.BindNull(6);
-            st.BindNull(7);
-          }
-          st.Bind(8, rid);
-          break;
-        case T::kUri:
-          st.Bind(2, std::string_view(e.url));
-          st.Bind(3, rid);
-          break;
-        case T::kComposite:
-          st.Bind(2, std::string_view(e.system));
-          st.Bind(3, std::string_view(e.code));
-          st.Bind(4, std::string_view(e.system2));
-          st.Bind(5, std::string_view(e.code2));
-          st.Bind(6, e.lo2);
-          st.Bind(7, e.hi2);
-          if (e.has_canonical) {
-            st.Bind(8, std::string_view(e.canonical_unit));
-            st.Bind(9, e.canonical_value);
-          } else {
-            st.BindNull(8);
-            st.BindNull(9);
-          }
-          st.Bind(10, rid);
-          break;
-        default:
-          break;
-      }
-      SUND_RETURN_IF_ERROR(st.Run());
-    }
+    SUND_RETURN_IF_ERROR(st.Run());
+  }
   return Status::Ok();
 }
 
-Status SqliteWriteTransaction::Put(const ResourceVersion& v,
-                                   std::vector<fhir::IndexEntry> index) {
+Status SqliteWriteTransaction::Put(const ResourceVersion& v, std::vector<fhir::IndexEntry> index) {
   auto& w = store_.writer();
   std::int64_t rid = 0;
   std::int64_t current = 0;
   {
-    SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                          w.PrepareLiteral("SELECT rid, version FROM resource WHERE type = ? AND id = ?"));
+    SUND_ASSIGN_OR_RETURN(
+        sqlite3_stmt * raw,
+        w.PrepareLiteral("SELECT rid, version FROM resource WHERE type = ? AND id = ?"));
     Statement st(raw);
     st.Bind(1, std::string_view(v.type));
     st.Bind(2, std::string_view(v.id));
@@ -800,9 +809,9 @@ Status SqliteWriteTransaction::Put(const ResourceVersion& v,
     st.Bind(3, static_cast<std::int64_t>(v.deleted));
     st.Bind(4, rid);
     SUND_RETURN_IF_ERROR(st.Run());
-    for (const char* table : {"idx_string", "idx_token", "idx_token_text", "idx_reference",
-                              "idx_date", "idx_number", "idx_quantity", "idx_uri",
-                              "idx_composite"}) {
+    for (const char* table :
+         {"idx_string", "idx_token", "idx_token_text", "idx_reference", "idx_date", "idx_number",
+          "idx_quantity", "idx_uri", "idx_composite"}) {
       SUND_ASSIGN_OR_RETURN(sqlite3_stmt * del,
                             w.Prepare(std::string("DELETE FROM ") + table + " WHERE rid = ?"));
       Statement d(del);

@@ -15,7 +15,7 @@ namespace sund::storage {
 enum class SyncMode { kNormal, kFull };
 
 struct SqliteOptions {
-  std::string path;                 // database file; ":memory:" is not supported (WAL readers)
+  std::string path;  // database file; ":memory:" is not supported (WAL readers)
   SyncMode sync = SyncMode::kNormal;
   std::int64_t cache_kib = 256 * 1024;  // page cache per connection (negative KiB for SQLite)
 };

@@ -40,10 +40,14 @@ class Statement {
   }
   void BindNull(int i) { sqlite3_bind_null(s_, i); }
   void Bind(int i, const Param& p) {
-    if (auto* x = std::get_if<std::int64_t>(&p)) Bind(i, *x);
-    else if (auto* d = std::get_if<double>(&p)) Bind(i, *d);
-    else if (auto* s = std::get_if<std::string>(&p)) Bind(i, std::string_view(*s));
-    else BindNull(i);
+    if (auto* x = std::get_if<std::int64_t>(&p))
+      Bind(i, *x);
+    else if (auto* d = std::get_if<double>(&p))
+      Bind(i, *d);
+    else if (auto* s = std::get_if<std::string>(&p))
+      Bind(i, std::string_view(*s));
+    else
+      BindNull(i);
   }
   void BindAll(const std::vector<Param>& ps) {
     for (std::size_t i = 0; i < ps.size(); ++i) Bind(static_cast<int>(i + 1), ps[i]);
@@ -55,8 +59,8 @@ class Statement {
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
     if (rc == SQLITE_CONSTRAINT) {
-      return Status(StatusCode::kConflict, std::string("constraint: ") +
-                                               sqlite3_errmsg(sqlite3_db_handle(s_)));
+      return Status(StatusCode::kConflict,
+                    std::string("constraint: ") + sqlite3_errmsg(sqlite3_db_handle(s_)));
     }
     if (rc == SQLITE_BUSY) return Status(StatusCode::kUnavailable, "database busy");
     return Internal(std::string("sqlite: ") + sqlite3_errmsg(sqlite3_db_handle(s_)));

@@ -1,9 +1,9 @@
 #include "storage/sqlite/internal/search_sql.h"
 
 #include <cmath>
+#include <utility>
 
 #include "fhir/model.h"
-#include <utility>
 
 namespace sund::storage::sqlite {
 
@@ -16,15 +16,24 @@ namespace {
 
 const char* TableFor(SearchParamType t) {
   switch (t) {
-    case SearchParamType::kString: return "idx_string";
-    case SearchParamType::kToken: return "idx_token";
-    case SearchParamType::kReference: return "idx_reference";
-    case SearchParamType::kDate: return "idx_date";
-    case SearchParamType::kNumber: return "idx_number";
-    case SearchParamType::kQuantity: return "idx_quantity";
-    case SearchParamType::kUri: return "idx_uri";
-    case SearchParamType::kComposite: return "idx_composite";
-    default: return nullptr;
+    case SearchParamType::kString:
+      return "idx_string";
+    case SearchParamType::kToken:
+      return "idx_token";
+    case SearchParamType::kReference:
+      return "idx_reference";
+    case SearchParamType::kDate:
+      return "idx_date";
+    case SearchParamType::kNumber:
+      return "idx_number";
+    case SearchParamType::kQuantity:
+      return "idx_quantity";
+    case SearchParamType::kUri:
+      return "idx_uri";
+    case SearchParamType::kComposite:
+      return "idx_composite";
+    default:
+      return nullptr;
   }
 }
 
@@ -77,16 +86,14 @@ std::string RangeClause(Prefix p, const std::string& rlo, const std::string& rhi
       params.push_back(hi);
       params.push_back(lo);
       params.push_back(hi);
-      return "(" + rhi + " >= ? AND (" + rhi + " > ? OR (" + rlo + " >= ? AND " + rhi +
-             " <= ?)))";
+      return "(" + rhi + " >= ? AND (" + rhi + " > ? OR (" + rlo + " >= ? AND " + rhi + " <= ?)))";
     case Prefix::kLe:
       // Either branch implies rlo <= hi.
       params.push_back(hi);
       params.push_back(lo);
       params.push_back(lo);
       params.push_back(hi);
-      return "(" + rlo + " <= ? AND (" + rlo + " < ? OR (" + rlo + " >= ? AND " + rhi +
-             " <= ?)))";
+      return "(" + rlo + " <= ? AND (" + rlo + " < ? OR (" + rlo + " >= ? AND " + rhi + " <= ?)))";
     case Prefix::kSa:
       params.push_back(hi);
       return "(" + rlo + " > ?)";
@@ -209,7 +216,7 @@ Result<std::string> SearchSql::ValueClause(const fhir::SearchCriterion& c,
       if (v.has_canonical) {
         params.emplace_back(v.canonical_unit);
         std::string canon = PointClause(v.prefix, "cvalue", v.canonical_number, v.canonical_lo,
-                                         v.canonical_hi, params);
+                                        v.canonical_hi, params);
         params.emplace_back(v.code);
         std::string plain = PointClause(v.prefix, "value", v.number, v.lo, v.hi, params);
         return "((cunit = ? AND " + canon + ") OR (cunit IS NULL AND code = ? AND " + plain + "))";
@@ -285,8 +292,8 @@ Result<std::string> SearchSql::ValueClause(const fhir::SearchCriterion& c,
         case SearchParamType::kQuantity:
           if (b.has_canonical) {
             params.emplace_back(b.canonical_unit);
-            std::string canon = PointClause(b.prefix, "cvalue2", b.canonical_number,
-                                            b.canonical_lo, b.canonical_hi, params);
+            std::string canon = PointClause(b.prefix, "cvalue2", b.canonical_number, b.canonical_lo,
+                                            b.canonical_hi, params);
             params.emplace_back(b.code);
             std::string plain = PointClause(b.prefix, "lo2", b.number, b.lo, b.hi, params);
             sql += " AND ((cunit2 = ? AND " + canon + ") OR (cunit2 IS NULL AND code2 = ? AND " +
@@ -352,8 +359,8 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
     params.insert(params.end(), inner_params.begin(), inner_params.end());
     return alias + ".id IN (SELECT " + x + ".ref_id FROM idx_reference " + x + " WHERE " + x +
            ".sp = ? AND " + x + ".ref_type = ? AND " + x + ".rid IN (SELECT " + s +
-           ".rid FROM resource " + s + " WHERE +" + s + ".type = ? AND " + s +
-           ".deleted = 0 AND " + inner + "))";
+           ".rid FROM resource " + s + " WHERE +" + s + ".type = ? AND " + s + ".deleted = 0 AND " +
+           inner + "))";
   }
   if (c.param == nullptr) return Internal("search criterion without parameter");
   std::int64_t sp = sp_(type, c.param->code);
@@ -376,10 +383,10 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
     params.emplace_back(ch.target_type);
     params.emplace_back(ch.target_type);
     params.insert(params.end(), inner_params.begin(), inner_params.end());
-    return alias + ".rid IN (SELECT " + x + ".rid FROM idx_reference " + x + " JOIN resource " +
-           t + " ON " + t + ".id = " + x + ".ref_id AND " + t + ".type = " + x +
-           ".ref_type WHERE " + x + ".sp = ? AND " + x + ".ref_type = ? AND " + t +
-           ".type = ? AND " + t + ".deleted = 0 AND " + inner + ")";
+    return alias + ".rid IN (SELECT " + x + ".rid FROM idx_reference " + x + " JOIN resource " + t +
+           " ON " + t + ".id = " + x + ".ref_id AND " + t + ".type = " + x + ".ref_type WHERE " +
+           x + ".sp = ? AND " + x + ".ref_type = ? AND " + t + ".type = ? AND " + t +
+           ".deleted = 0 AND " + inner + ")";
   }
   const char* table = TableFor(c.type);
   if (c.type == SearchParamType::kToken && c.modifier == Modifier::kText) table = "idx_token_text";
@@ -387,9 +394,9 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
     table = "idx_token";
   }
   if (table == nullptr) {
-    return Status(StatusCode::kNotImplemented,
-                  "search on '" + c.param->code + "' (" +
-                      std::string(fhir::SearchParamTypeName(c.type)) + ") is not supported yet");
+    return Status(StatusCode::kNotImplemented, "search on '" + c.param->code + "' (" +
+                                                   std::string(fhir::SearchParamTypeName(c.type)) +
+                                                   ") is not supported yet");
   }
   if (c.modifier == Modifier::kMissing) {
     bool missing = !c.values.empty() && c.values[0].missing;
@@ -433,8 +440,8 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
     return std::string(negate ? "NOT EXISTS" : "EXISTS") + " (SELECT 1 FROM " + table +
            " WHERE rid = " + alias + ".rid AND " + exists_clause + " AND (" + alts + "))";
   }
-  return alias + ".rid " + (negate ? "NOT IN" : "IN") + " (SELECT rid FROM " + table +
-         " WHERE " + sp_clause + " AND (" + alts + "))";
+  return alias + ".rid " + (negate ? "NOT IN" : "IN") + " (SELECT rid FROM " + table + " WHERE " +
+         sp_clause + " AND (" + alts + "))";
 }
 
 Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
@@ -505,10 +512,18 @@ Result<SqlFragment> SearchSql::OrderBy(const fhir::SearchQuery& q) {
     }
     std::string col;
     switch (key.param->type) {
-      case SearchParamType::kDate: col = key.descending ? "MAX(hi)" : "MIN(lo)"; break;
-      case SearchParamType::kToken: col = key.descending ? "MAX(code)" : "MIN(code)"; break;
-      case SearchParamType::kReference: col = key.descending ? "MAX(ref_id)" : "MIN(ref_id)"; break;
-      default: col = key.descending ? "MAX(value)" : "MIN(value)"; break;
+      case SearchParamType::kDate:
+        col = key.descending ? "MAX(hi)" : "MIN(lo)";
+        break;
+      case SearchParamType::kToken:
+        col = key.descending ? "MAX(code)" : "MIN(code)";
+        break;
+      case SearchParamType::kReference:
+        col = key.descending ? "MAX(ref_id)" : "MIN(ref_id)";
+        break;
+      default:
+        col = key.descending ? "MAX(value)" : "MIN(value)";
+        break;
     }
     // "+sp": look the row up by rid (few rows), never scan the parameter's whole index.
     f.sql += "(SELECT " + col + " FROM " + table + " WHERE rid = r.rid AND +sp = ?)" + dir +

@@ -25,7 +25,8 @@ struct SqlFragment {
 
 class SearchSql {
  public:
-  explicit SearchSql(SpLookup lookup, std::int64_t now_ms) : sp_(std::move(lookup)), now_ms_(now_ms) {}
+  explicit SearchSql(SpLookup lookup, std::int64_t now_ms)
+      : sp_(std::move(lookup)), now_ms_(now_ms) {}
 
   // "r.type = ? AND r.deleted = 0 AND ..." for resources aliased `r`.
   Result<SqlFragment> Where(const fhir::SearchQuery& q);
