@@ -28,17 +28,34 @@ class MarkingHandler {
     }
     return doc_.String(s, n, copy);
   }
-  bool StartObject() { return doc_.StartObject(); }
+  bool StartObject() { return Deeper() && doc_.StartObject(); }
   bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
-  bool EndObject(rapidjson::SizeType n) { return doc_.EndObject(n); }
-  bool StartArray() { return doc_.StartArray(); }
-  bool EndArray(rapidjson::SizeType n) { return doc_.EndArray(n); }
+  bool EndObject(rapidjson::SizeType n) {
+    --depth_;
+    return doc_.EndObject(n);
+  }
+  bool StartArray() { return Deeper() && doc_.StartArray(); }
+  bool EndArray(rapidjson::SizeType n) {
+    --depth_;
+    return doc_.EndArray(n);
+  }
   bool bad_string() const { return bad_string_; }
+  bool too_deep() const { return too_deep_; }
 
  private:
+  bool Deeper() {
+    if (++depth_ > kMaxJsonDepth) {
+      too_deep_ = true;
+      return false;
+    }
+    return true;
+  }
+
   rapidjson::Document& doc_;
   std::string buf_;
+  int depth_ = 0;
   bool bad_string_ = false;
+  bool too_deep_ = false;
 };
 
 template <typename W>
@@ -86,19 +103,25 @@ Status ParsePreservingNumbers(std::string_view text, rapidjson::Document& doc) {
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
   bool bad_string = false;
+  bool too_deep = false;
   auto generator = [&](rapidjson::Document& d) {
     MarkingHandler h(d);
-    bool ok =
-        !reader
-             .Parse<rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag>(
-                 is, h)
-             .IsError();
+    // Iterative parsing: no recursion, so deep nesting cannot exhaust the stack.
+    constexpr unsigned kFlags = rapidjson::kParseNumbersAsStringsFlag |
+                                rapidjson::kParseValidateEncodingFlag |
+                                rapidjson::kParseIterativeFlag;
+    bool ok = !reader.Parse<kFlags>(is, h).IsError();
     bad_string = h.bad_string();
+    too_deep = h.too_deep();
     return ok;
   };
   doc.SetNull();
   doc.Populate(generator);
   if (bad_string) return InvalidArgument("a JSON string starts with a control character");
+  if (too_deep) {
+    return InvalidArgument("JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
+                           " levels");
+  }
   if (reader.HasParseError()) {
     return InvalidArgument("malformed JSON at offset " + std::to_string(reader.GetErrorOffset()) +
                            ": " + rapidjson::GetParseError_En(reader.GetParseErrorCode()));

@@ -19,9 +19,13 @@
 namespace sund::json {
 
 inline constexpr char kNumberMark = '\x01';
+// Deeper documents are refused, so that no recursive walk over a parsed document (validation,
+// serialisation, reference rewriting) can exhaust the stack. FHIR resources nest far less.
+inline constexpr int kMaxJsonDepth = 100;
 
 // Parses `text` into `doc` with numbers kept as marked strings. InvalidArgument (with the
-// offset) for malformed JSON or a string that starts with the number mark.
+// offset) for malformed JSON, a string that starts with the number mark, or nesting deeper than
+// kMaxJsonDepth.
 Status ParsePreservingNumbers(std::string_view text, rapidjson::Document& doc);
 
 // Writes `v` compactly, marked strings as bare numbers.

@@ -25,5 +25,13 @@ TEST(JsonPreserveTest, RejectsMalformedJsonAndMarkedStrings) {
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
 }
 
+TEST(JsonPreserveTest, RefusesDeepNestingWithoutCrashing) {
+  rapidjson::Document d;
+  std::string deep(100000, '[');
+  EXPECT_EQ(ParsePreservingNumbers(deep, d).code(), StatusCode::kInvalidArgument);
+  std::string ok = std::string(50, '[') + std::string(50, ']');
+  EXPECT_TRUE(ParsePreservingNumbers(ok, d).ok());
+}
+
 }  // namespace
 }  // namespace sund::json
