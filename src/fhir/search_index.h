@@ -57,7 +57,9 @@ bool IsSupportedComposite(const Model& model, const SearchParamDef& def);
 class Extractor {
  public:
   // Compiles the expressions of every search parameter for every resource type in `model`.
-  explicit Extractor(const Model& model);
+  // `fast_paths`: evaluate plain path expressions by walking the JSON directly (the default);
+  // false evaluates everything with FHIRPath (for tests that compare the two).
+  explicit Extractor(const Model& model, bool fast_paths = true);
   ~Extractor();
   Extractor(const Extractor&) = delete;
   Extractor& operator=(const Extractor&) = delete;
@@ -79,6 +81,7 @@ class Extractor {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  bool fast_paths_;
 };
 
 }  // namespace sund::fhir
