@@ -568,9 +568,10 @@ http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view 
   // stable under concurrent writes and as fast at any depth; with _sort, offsets.
   bool keyset = q->sort.empty() && q->offset == 0;
   auto link = [&](std::int64_t position) {
-    std::string u = path + "?" + self_query;
-    if (position > 0 || !self_query.empty()) {
-      u += (self_query.empty() ? "" : "&") + std::string(keyset ? "_cursor=" : "_offset=") +
+    std::string u = path;
+    if (!self_query.empty()) u += "?" + self_query;
+    if (position > 0) {
+      u += (self_query.empty() ? "?" : "&") + std::string(keyset ? "_cursor=" : "_offset=") +
            std::to_string(position);
     }
     return u;
