@@ -18,10 +18,10 @@
 #include "api/engine.h"
 #include "api/importer.h"
 #include "core/file_reader.h"
+#include "core/time.h"
 #include "fhir/resource.h"
 #include "fhir/search_index.h"
 #include "fhir/validate.h"
-#include "core/time.h"
 #include "http/client.h"
 #include "storage/sqlite/sqlite_store.h"
 
@@ -206,7 +206,8 @@ int Extract(const std::vector<std::string>& files) {
     const rapidjson::Value* entries = sund::json::Find(b, "entry");
     if (entries == nullptr || !entries->IsArray()) continue;
     for (const auto& e : entries->GetArray()) {
-      if (const auto* r = sund::json::Find(e, "resource")) resources.push_back(sund::json::Serialize(*r));
+      if (const auto* r = sund::json::Find(e, "resource"))
+        resources.push_back(sund::json::Serialize(*r));
     }
   }
   const auto& model = sund::fhir::Model::R4();
@@ -237,10 +238,11 @@ int Extract(const std::vector<std::string>& files) {
     t_extract += secs(t4, t5);
   }
   double n = static_cast<double>(resources.size());
-  std::printf("%zu resources, %.1f index entries each; microseconds per resource: parse %.1f, "
-              "serialise %.1f, plain parse %.1f, validate %.1f, extract %.1f\n",
-              resources.size(), rows / n, t_parse / n * 1e6, t_ser / n * 1e6, t_plain / n * 1e6,
-              t_valid / n * 1e6, t_extract / n * 1e6);
+  std::printf(
+      "%zu resources, %.1f index entries each; microseconds per resource: parse %.1f, "
+      "serialise %.1f, plain parse %.1f, validate %.1f, extract %.1f\n",
+      resources.size(), rows / n, t_parse / n * 1e6, t_ser / n * 1e6, t_plain / n * 1e6,
+      t_valid / n * 1e6, t_extract / n * 1e6);
   return 0;
 }
 
@@ -320,7 +322,7 @@ int main(int argc, char** argv) {
   if (argc == 5 && std::string(argv[1]) == "search") {
     return Search(argv[2], std::stoi(argv[3]), std::stoi(argv[4]));
   }
-  std::fprintf(stderr,
-               "usage: sund_bench import DATA_DIR FILE... | extract FILE... | search HOST PORT N\n");
+  std::fprintf(
+      stderr, "usage: sund_bench import DATA_DIR FILE... | extract FILE... | search HOST PORT N\n");
   return 2;
 }

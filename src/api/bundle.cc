@@ -477,7 +477,7 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle, st
         if (!e->if_none_exist.empty()) {
           std::string_view q = e->if_none_exist;
           if (auto p = q.find('?'); p != std::string_view::npos) q = q.substr(p + 1);
-          SUND_ASSIGN_OR_RETURN(auto ids, Match(*&t, e->type, http::ParseQuery(q), 2));
+          SUND_ASSIGN_OR_RETURN(auto ids, Match(t, e->type, http::ParseQuery(q), 2));
           if (ids.size() > 1) {
             return PreconditionFailed("entry " + std::to_string(e->index) +
                                       ": ifNoneExist matches more than one resource");

@@ -92,9 +92,9 @@ Result<std::vector<std::string>> Engine::Match(Txn& t, std::string_view type,
   for (const auto& [name, value] : criteria) {
     // Result parameters would change which matches are seen (and so allow duplicates).
     if (name == "_count" || name == "_offset" || name == "_getpagesoffset" || name == "_cursor" ||
-        name == "_sort" ||
-        name == "_summary" || name == "_elements" || name == "_include" || name == "_revinclude" ||
-        name == "_total" || name.rfind("_include:", 0) == 0 || name.rfind("_revinclude:", 0) == 0) {
+        name == "_sort" || name == "_summary" || name == "_elements" || name == "_include" ||
+        name == "_revinclude" || name == "_total" || name.rfind("_include:", 0) == 0 ||
+        name.rfind("_revinclude:", 0) == 0) {
       return InvalidArgument("conditional criteria must not use " + name);
     }
   }

@@ -66,26 +66,17 @@ Result<std::vector<std::string>> ExpandFiles(const std::vector<std::string>& arg
   return out;
 }
 
-// Counts the entries the writer applied, from a transaction/batch response Bundle.
-std::int64_t CountOk(const std::string& response) {
-  std::int64_t n = 0;
-  for (std::size_t p = response.find("\"status\":\"2"); p != std::string::npos;
-       p = response.find("\"status\":\"2", p + 1)) {
-    ++n;
-  }
-  return n;
-}
-
+// NDJSON: batches of up to 1,000 lines become one transaction Bundle each (PUT for lines with
+// an id, POST otherwise), built from the parsed lines without serialising them again.
 Status ImportNdjson(Engine& engine, const std::string& content, std::int64_t& written) {
-  // Batches of lines as one batch Bundle each would cost a re-serialisation; instead build a
-  // transaction Bundle of PUT/POST entries around the raw lines.
   constexpr int kBatch = 1000;
   std::size_t pos = 0;
   int line_no = 0;
   while (pos < content.size()) {
-    std::string bundle = "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[";
-    int n = 0;
-    while (pos < content.size() && n < kBatch) {
+    rapidjson::Document bundle(rapidjson::kObjectType);
+    auto& a = bundle.GetAllocator();
+    rapidjson::Value entries(rapidjson::kArrayType);
+    while (pos < content.size() && static_cast<int>(entries.Size()) < kBatch) {
       std::size_t end = content.find('\n', pos);
       if (end == std::string::npos) end = content.size();
       std::string_view line(content.data() + pos, end - pos);
@@ -97,21 +88,25 @@ Status ImportNdjson(Engine& engine, const std::string& content, std::int64_t& wr
       if (!doc.ok()) {
         return InvalidArgument("line " + std::to_string(line_no) + ": " + doc.status().message());
       }
-      std::string type(fhir::ResourceType(*doc));
-      std::string id(fhir::ResourceId(*doc));
-      if (n) bundle += ',';
-      bundle += "{\"resource\":";
-      bundle += line;
-      bundle += id.empty()
-                    ? ",\"request\":{\"method\":\"POST\",\"url\":\"" + type + "\"}}"
-                    : ",\"request\":{\"method\":\"PUT\",\"url\":\"" + type + "/" + id + "\"}}";
-      ++n;
+      std::string_view id = fhir::ResourceId(*doc);
+      std::string url(fhir::ResourceType(*doc));
+      if (!id.empty()) url += "/" + std::string(id);
+      rapidjson::Value request(rapidjson::kObjectType);
+      request.AddMember("method", rapidjson::StringRef(id.empty() ? "POST" : "PUT"), a);
+      request.AddMember("url", rapidjson::Value(url.c_str(), a), a);
+      rapidjson::Value entry(rapidjson::kObjectType);
+      entry.AddMember("resource", rapidjson::Value(*doc, a), a);
+      entry.AddMember("request", request, a);
+      entries.PushBack(entry, a);
     }
-    bundle += "]}";
-    if (n == 0) continue;
-    SUND_ASSIGN_OR_RETURN(rapidjson::Document doc, fhir::ParseJson(bundle));
-    SUND_ASSIGN_OR_RETURN(std::string response, engine.ProcessBundle(std::move(doc), "urn:import"));
-    written += CountOk(response);
+    if (entries.Empty()) continue;
+    bundle.AddMember("resourceType", "Bundle", a);
+    bundle.AddMember("type", "transaction", a);
+    bundle.AddMember("entry", entries, a);
+    SUND_ASSIGN_OR_RETURN(auto w, engine.store().BeginWrite());
+    SUND_ASSIGN_OR_RETURN(std::int64_t n, engine.ApplyTransaction(*w, std::move(bundle)));
+    SUND_RETURN_IF_ERROR(w->Commit());
+    written += n;
   }
   return Status::Ok();
 }
@@ -217,6 +212,12 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
     std::string name;
     std::uint64_t bytes = 0;
   };
+  // Opens the group transaction if none is open.
+  auto open_group = [&]() -> Status {
+    if (group) return Status::Ok();
+    SUND_ASSIGN_OR_RETURN(group, engine.store().BeginWrite());
+    return Status::Ok();
+  };
   std::deque<Inflight> inflight;
   constexpr std::size_t kPipelineDepth = 4;
   auto finish_oldest = [&]() -> Status {
@@ -224,11 +225,7 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
     Inflight f = std::move(inflight.front());
     inflight.pop_front();
     if (f.thread.joinable()) f.thread.join();
-    if (!group) {
-      auto w = engine.store().BeginWrite();
-      if (!w.ok()) return w.status();
-      group = std::move(w).value();
-    }
+    SUND_RETURN_IF_ERROR(open_group());
     auto n = engine.WriteDeferred(*group, *f.bundle);
     std::int64_t written = 0;
     if (n.ok()) {
@@ -289,15 +286,8 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
           }
         }
         if (conflicts || !item->deferrable) fatal = finish_inflight();
+        if (fatal.ok()) fatal = open_group();
         if (!fatal.ok()) break;
-        if (!group) {
-          auto w = engine.store().BeginWrite();
-          if (!w.ok()) {
-            fatal = w.status();
-            break;
-          }
-          group = std::move(w).value();
-        }
         auto planned =
             engine.PlanTransaction(*group, std::move(doc), &written, &item->conditional_refs);
         if (!planned.ok()) {
@@ -320,15 +310,8 @@ Result<ImportSummary> Import(Engine& engine, const std::vector<std::string>& arg
       } else if (rtype == "Bundle" && btype == "batch") {
         // Inside the open group, a savepoint per entry (a failing entry is undone alone).
         fatal = finish_inflight();
+        if (fatal.ok()) fatal = open_group();
         if (!fatal.ok()) break;
-        if (!group) {
-          auto w = engine.store().BeginWrite();
-          if (!w.ok()) {
-            fatal = w.status();
-            break;
-          }
-          group = std::move(w).value();
-        }
         auto n = engine.ApplyTransaction(*group, std::move(doc));
         if (n.ok()) {
           written = *n;

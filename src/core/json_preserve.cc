@@ -119,8 +119,7 @@ Status ParsePreservingNumbers(std::string_view text, rapidjson::Document& doc) {
   doc.Populate(generator);
   if (bad_string) return InvalidArgument("a JSON string starts with a control character");
   if (too_deep) {
-    return InvalidArgument("JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
-                           " levels");
+    return InvalidArgument("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   }
   if (reader.HasParseError()) {
     return InvalidArgument("malformed JSON at offset " + std::to_string(reader.GetErrorOffset()) +

@@ -61,8 +61,8 @@ struct SimplePath {
     const ElementDef* element;
   };
   std::vector<Step> steps;
-  std::string type_filter;  // "as X" / ofType(X) on the last step
-  std::string resolve_is;   // where(resolve() is X)
+  std::string type_filter;              // "as X" / ofType(X) on the last step
+  std::string resolve_is;               // where(resolve() is X)
   std::string where_name, where_value;  // where(name='value')
 };
 
@@ -552,7 +552,7 @@ Extractor::Extractor(const Model& model, bool fast_paths)
           def->code == "_lastUpdated") {
         continue;
       }
-      CompiledParam cp{def, {}, {}};
+      CompiledParam cp{def, {}, {}, {}};
       if (def->type == SearchParamType::kComposite) {
         if (!IsSupportedComposite(model, *def)) continue;
         bool ok = true;

@@ -549,8 +549,9 @@ Result<SearchQuery> ParseSearch(const Model& model, std::string_view type,
     }
   }
   if (q.cursor > 0 && (q.offset > 0 || !q.sort.empty())) {
-    return InvalidArgument("_cursor pages the default order; it cannot be combined with _offset "
-                           "or _sort");
+    return InvalidArgument(
+        "_cursor pages the default order; it cannot be combined with _offset "
+        "or _sort");
   }
   return q;
 }

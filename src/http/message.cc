@@ -56,4 +56,12 @@ bool Headers::Has(std::string_view name) const {
   return false;
 }
 
+Response JsonResponse(int status, std::string_view body) {
+  Response r;
+  r.status = status;
+  r.headers.Add("Content-Type", "application/json");
+  r.body.assign(body);
+  return r;
+}
+
 }  // namespace sund::http

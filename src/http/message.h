@@ -55,4 +55,7 @@ struct Response {
   std::string body;
 };
 
+// A response with a JSON body (application/json): the server's and the router's own errors.
+Response JsonResponse(int status, std::string_view body);
+
 }  // namespace sund::http

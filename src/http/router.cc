@@ -12,14 +12,6 @@ bool PrefixMatches(std::string_view prefix, std::string_view path) {
   return path.size() == prefix.size() || path[prefix.size()] == '/' || prefix.back() == '/';
 }
 
-Response JsonError(int status, std::string_view body) {
-  Response r;
-  r.status = status;
-  r.headers.Add("Content-Type", "application/json");
-  r.body.assign(body);
-  return r;
-}
-
 }  // namespace
 
 void Router::Add(std::string method, std::string path_prefix, Handler handler, bool runs_inline) {
@@ -48,8 +40,8 @@ Response Router::Handle(Request& req) const {
   bool path_matched = false;
   const Route* route = Find(req, &path_matched);
   if (route != nullptr) return route->handler(req);
-  if (!path_matched) return JsonError(404, R"({"error":"not found"})");
-  Response r = JsonError(405, R"({"error":"method not allowed"})");
+  if (!path_matched) return JsonResponse(404, R"({"error":"not found"})");
+  Response r = JsonResponse(405, R"({"error":"method not allowed"})");
   std::string allow;
   std::size_t matched_length = std::string::npos;
   for (const Route& candidate : routes_) {

@@ -243,14 +243,6 @@ bool SerializeHead(const Response& resp, bool head_request, bool keep_alive, int
   return !no_body && !head_request;
 }
 
-Response ErrorResponse(int status, std::string_view body) {
-  Response r;
-  r.status = status;
-  r.headers.Add("Content-Type", "application/json");
-  r.body.assign(body);
-  return r;
-}
-
 }  // namespace
 
 // One network thread: its io_context and the connections that live on it.
@@ -492,7 +484,7 @@ void Server::Impl::CallHandler(Request& req, Response& resp) noexcept {
     log::Error("http: handler threw a non-standard exception");
   }
   resp = options_.error_response ? options_.error_response(500, "internal server error")
-                                 : ErrorResponse(500, kInternalError);
+                                 : JsonResponse(500, kInternalError);
 }
 
 asio::awaitable<void> Server::Impl::Dispatch(IoThread& io, Request& req, Response& resp) {
@@ -526,7 +518,7 @@ asio::awaitable<void> Server::Impl::FailRead(Connection& conn, const beast::erro
   Response resp;
   auto make = [this](int status, std::string_view message, std::string_view fallback) {
     return options_.error_response ? options_.error_response(status, message)
-                                   : ErrorResponse(status, fallback);
+                                   : JsonResponse(status, fallback);
   };
   if (ec == bhttp::error::body_limit) {
     resp = make(413, "request body too large", kBodyTooLarge);

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <set>
 #include <thread>
 
+#include "api/importer.h"
 #include "api_fixture.h"
 
 namespace sund::itest {
@@ -780,6 +782,38 @@ TEST_F(ApiTest, BundleDeleteHonoursIfMatch) {
       MakeHeaders({{"Content-Type", "application/fhir+json"}}));
   EXPECT_EQ(r.status, 412) << r.body;
   EXPECT_EQ(client_->Get("/fhir/Patient/" + id).status, 200);
+}
+
+}  // namespace
+}  // namespace sund::itest
+
+namespace sund::itest {
+namespace {
+
+// NDJSON import: lines with an id are upserted, others created; decimals kept; a bad line fails
+// its file and writes nothing of its batch.
+TEST_F(ApiTest, ImportsNdjson) {
+  std::filesystem::path good = stack_->dir() / "good.ndjson";
+  std::filesystem::path bad = stack_->dir() / "bad.ndjson";
+  {
+    std::ofstream f(good);
+    f << R"({"resourceType":"Patient","id":"nd1","name":[{"family":"Ndjson"}]})" << "\n\n"
+      << R"({"resourceType":"Observation","status":"final","code":{"text":"x"},)"
+      << R"("subject":{"reference":"Patient/nd1"},"valueQuantity":{"value":1.50}})" << "\r\n";
+    std::ofstream g(bad);
+    g << R"({"resourceType":"Patient","id":"nd2"})" << "\n"
+      << R"({"resourceType":"Patient","unknownElement":1})" << "\n";
+  }
+  api::ImportOptions options;
+  options.progress = false;
+  auto summary = api::Import(stack_->engine(), {good.string(), bad.string()}, options);
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->resources, 2);
+  EXPECT_EQ(summary->failed_files, 1);
+  EXPECT_EQ(client_->Get("/fhir/Patient/nd1").status, 200);
+  EXPECT_EQ(client_->Get("/fhir/Patient/nd2").status, 404);
+  ApiResponse obs = client_->Get("/fhir/Observation?subject=Patient/nd1");
+  EXPECT_THAT(obs.body, ::testing::HasSubstr("\"value\":1.50"));
 }
 
 }  // namespace

@@ -315,7 +315,6 @@ Result<std::string> SearchSql::ValueClause(const fhir::SearchCriterion& c,
     default:
       return Status(StatusCode::kNotImplemented, "search parameter type not supported");
   }
-  (void)type;
 }
 
 Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::string_view type,
@@ -527,7 +526,7 @@ Result<SqlFragment> SearchSql::OrderBy(const fhir::SearchQuery& q) {
     }
     // "+sp": look the row up by rid (few rows), never scan the parameter's whole index.
     f.sql += "(SELECT " + col + " FROM " + table + " WHERE rid = r.rid AND +sp = ?)" + dir +
-             (key.descending ? " NULLS LAST" : " NULLS LAST") + ", ";
+             " NULLS LAST, ";
     f.params.emplace_back(sp);
   }
   f.sql += "r.rid";
