@@ -1,9 +1,11 @@
 #include "storage/sqlite/sqlite_store.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 
@@ -68,9 +70,76 @@ class SqliteWriteTransaction final : public WriteTransaction {
   bool done_ = false;
 };
 
+// Checkpoints run on a thread of their own, as SQLite advises for busy writers: the writer only
+// appends its commits to the WAL; this thread copies the pages into the database file and syncs
+// it, once the WAL holds `start_frames` pages. Should the WAL still grow to four times that (the
+// checkpoint cannot keep up, or a reader holds an old snapshot), the writer checkpoints itself
+// after its commit, as SQLite's own autocheckpoint would.
+class Checkpointer {
+ public:
+  Checkpointer(std::unique_ptr<Connection> conn, int start_frames)
+      : conn_(std::move(conn)), start_frames_(start_frames), thread_([this] { Run(); }) {}
+  ~Checkpointer() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+  // Installed as the writer connection's WAL hook (replacing SQLite's autocheckpoint): called
+  // after each commit with the number of frames in the WAL.
+  static int OnCommit(void* self, sqlite3* db, const char* schema, int frames) {
+    auto* c = static_cast<Checkpointer*>(self);
+    if (frames >= 4 * c->start_frames_) {
+      sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } else if (frames >= c->start_frames_) {
+      {
+        std::lock_guard<std::mutex> l(c->mu_);
+        c->pending_ = true;
+      }
+      c->cv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> l(mu_);
+    while (true) {
+      cv_.wait(l, [&] { return stop_ || pending_; });
+      if (stop_) return;
+      pending_ = false;
+      l.unlock();
+      int rc = sqlite3_wal_checkpoint_v2(conn_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                         nullptr);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        log::Warn("storage: background checkpoint failed: {}", sqlite3_errmsg(conn_->raw()));
+      }
+      l.lock();
+    }
+  }
+
+  std::unique_ptr<Connection> conn_;
+  const int start_frames_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool pending_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
+  ~SqliteStore() override {
+    // The checkpointer first (its connection), then the readers; the writer closes last and
+    // checkpoints what is left.
+    if (writer_ != nullptr) sqlite3_wal_hook(writer_->raw(), nullptr, nullptr);
+    checkpointer_.reset();
+    readers_.clear();
+  }
 
   Status Open();
 
@@ -125,6 +194,7 @@ class SqliteStore final : public Store {
 
   SqliteOptions options_;
   std::unique_ptr<Connection> writer_;
+  std::unique_ptr<Checkpointer> checkpointer_;
   std::mutex write_mu_;
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> readers_;
@@ -170,7 +240,6 @@ Status SqliteStore::Configure(Connection& c, bool writer) {
     SUND_RETURN_IF_ERROR(c.Exec("PRAGMA journal_mode = WAL"));
     SUND_RETURN_IF_ERROR(c.Exec(options_.sync == SyncMode::kFull ? "PRAGMA synchronous = FULL"
                                                                  : "PRAGMA synchronous = NORMAL"));
-    SUND_RETURN_IF_ERROR(c.Exec("PRAGMA wal_autocheckpoint = 10000"));
   }
   return Status::Ok();
 }
@@ -269,6 +338,9 @@ Status SqliteStore::Open() {
   SUND_RETURN_IF_ERROR(Configure(*writer_, true));
   SUND_RETURN_IF_ERROR(Migrate());
   SUND_RETURN_IF_ERROR(LoadSearchParams());
+  SUND_ASSIGN_OR_RETURN(auto conn, Connection::Open(options_.path, false));
+  checkpointer_ = std::make_unique<Checkpointer>(std::move(conn), options_.checkpoint_frames);
+  sqlite3_wal_hook(writer_->raw(), &Checkpointer::OnCommit, checkpointer_.get());
   return Status::Ok();
 }
 

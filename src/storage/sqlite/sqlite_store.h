@@ -18,6 +18,8 @@ struct SqliteOptions {
   std::string path;  // database file; ":memory:" is not supported (WAL readers)
   SyncMode sync = SyncMode::kNormal;
   std::int64_t cache_kib = 256 * 1024;  // page cache per connection (negative KiB for SQLite)
+  // WAL pages (16 KiB) after which a background thread checkpoints them into the database file.
+  int checkpoint_frames = 2'048;
 };
 
 // Opens (creating and migrating if needed) the database at options.path.
