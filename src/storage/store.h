@@ -38,6 +38,8 @@ struct HistoryQuery {
   std::optional<std::int64_t> at_us;     // the version current at this time (per resource)
   int count = 20;
   std::optional<std::int64_t> before_vid;  // paging cursor from HistoryPage::next_vid
+  // Only versions of resources now in this Patient's compartment (patient-context access).
+  std::string compartment_patient;
 };
 
 struct HistoryPage {

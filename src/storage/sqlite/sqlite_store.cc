@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "fhir/model.h"
-#include "storage/sqlite/internal/db.h"
+#include "storage/sqlite/db.h"
 #include "storage/sqlite/internal/schema.h"
 #include "storage/sqlite/internal/search_sql.h"
 
@@ -199,6 +199,7 @@ class SqliteStore final : public Store {
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> readers_;
   std::unordered_map<SpKey, std::int64_t, SpKeyHash> sp_;
+  std::string compartment_sps_ = "[]";  // sqlite::CompartmentSpIds, set once at Open
 
  public:
   // Per resource type: parameter definition -> sp id (no string hashing on the write path).
@@ -317,6 +318,8 @@ Status SqliteStore::LoadSearchParams() {
     }
   }
   SUND_RETURN_IF_ERROR(writer_->Exec("COMMIT"));
+  compartment_sps_ = sqlite::CompartmentSpIds(
+      [this](std::string_view t, std::string_view c) { return SpId(t, c); });
   for (const auto& type : model.resource_types()) {
     auto& m = sp_by_def_[type];
     for (const auto* def : model.SearchParams(type)) {
@@ -420,6 +423,10 @@ Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
     sql += " AND v.vid < ?";
     params.emplace_back(*q.before_vid);
   }
+  if (!q.compartment_patient.empty()) {
+    sql +=
+        " AND " + sqlite::CompartmentClause("r", q.compartment_patient, compartment_sps_, params);
+  }
   sql += " ORDER BY v.vid DESC LIMIT ?";
   params.emplace_back(static_cast<std::int64_t>(q.count + 1));
   SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
@@ -503,6 +510,10 @@ Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, Se
         sql += " AND x.ref_type = ?";
         params.emplace_back(inc.target_type);
       }
+      if (!q.compartment_patient.empty()) {
+        sql += " AND " +
+               sqlite::CompartmentClause("t", q.compartment_patient, compartment_sps_, params);
+      }
       SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
       Statement st(raw);
       st.BindAll(params);
@@ -524,6 +535,10 @@ Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, Se
         sql += " AND t.type = ?";
         params.emplace_back(inc.target_type);
       }
+      if (!q.compartment_patient.empty()) {
+        sql += " AND " +
+               sqlite::CompartmentClause("s", q.compartment_patient, compartment_sps_, params);
+      }
       SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
       Statement st(raw);
       st.BindAll(params);
@@ -537,7 +552,7 @@ Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, Se
 Result<SearchPage> SqliteStore::RunSearch(Connection& conn, const fhir::SearchQuery& q,
                                           bool ids_only, int limit_override) {
   sqlite::SearchSql compiler([this](std::string_view t, std::string_view c) { return SpId(t, c); },
-                             SystemClock::Get().NowMicros() / 1000);
+                             SystemClock::Get().NowMicros() / 1000, compartment_sps_);
   SUND_ASSIGN_OR_RETURN(sqlite::SqlFragment where, compiler.Where(q));
   SearchPage page;
   if (q.total == fhir::TotalMode::kAccurate || q.summary == fhir::SummaryMode::kCount) {

@@ -443,6 +443,31 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
          sp_clause + " AND (" + alts + "))";
 }
 
+std::string CompartmentClause(std::string_view alias, const std::string& patient,
+                              const std::string& compartment_sps, std::vector<Param>& params) {
+  std::string a(alias);
+  params.emplace_back(patient);
+  params.emplace_back(patient);
+  params.emplace_back(compartment_sps);
+  return "((" + a + ".type = 'Patient' AND " + a + ".id = ?) OR " + a +
+         ".rid IN (SELECT cx.rid FROM idx_reference cx WHERE cx.ref_id = ? AND cx.ref_type = "
+         "'Patient' AND cx.sp IN (SELECT value FROM json_each(?))))";
+}
+
+std::string CompartmentSpIds(const SpLookup& lookup) {
+  const auto& model = fhir::Model::R4();
+  std::string out = "[";
+  for (const auto& type : model.PatientCompartmentTypes()) {
+    for (const auto& code : model.PatientCompartmentParams(type)) {
+      std::int64_t sp = lookup(type, code);
+      if (sp < 0) continue;
+      if (out.size() > 1) out += ',';
+      out += std::to_string(sp);
+    }
+  }
+  return out + "]";
+}
+
 Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
   SqlFragment f;
   if (!q.type.empty()) {
@@ -487,6 +512,21 @@ Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
     SUND_ASSIGN_OR_RETURN(std::string clause, Criterion(c, q.type, "r", f.params, drive));
     f.sql += " AND ";
     f.sql += clause;
+  }
+  if (!q.compartment_patient.empty()) {
+    f.sql += " AND " + CompartmentClause("r", q.compartment_patient, compartment_sps_, f.params);
+  }
+  if (!q.access_any_of.empty()) {
+    std::string any;
+    for (const auto& group : q.access_any_of) {
+      std::string all = "1";
+      for (const auto& c : group) {
+        SUND_ASSIGN_OR_RETURN(std::string clause, Criterion(c, q.type, "r", f.params, true));
+        all += " AND " + clause;
+      }
+      any += (any.empty() ? "(" : " OR (") + all + ")";
+    }
+    f.sql += " AND (" + any + ")";
   }
   return f;
 }

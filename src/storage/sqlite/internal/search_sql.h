@@ -11,7 +11,7 @@
 
 #include "core/status.h"
 #include "fhir/search_query.h"
-#include "storage/sqlite/internal/db.h"
+#include "storage/sqlite/db.h"
 
 namespace sund::storage::sqlite {
 
@@ -23,10 +23,19 @@ struct SqlFragment {
   std::vector<Param> params;
 };
 
+// "(alias is Patient `patient` or references it through a Patient-compartment parameter)":
+// the membership test of CompartmentDefinition/patient for the resource aliased `alias`.
+// `compartment_sps` is a JSON array of the sp ids of every compartment parameter
+// (CompartmentSpIds), bound as a parameter.
+std::string CompartmentClause(std::string_view alias, const std::string& patient,
+                              const std::string& compartment_sps, std::vector<Param>& params);
+// The JSON array of sp ids of the Patient compartment's parameters, over all types.
+std::string CompartmentSpIds(const SpLookup& lookup);
+
 class SearchSql {
  public:
-  explicit SearchSql(SpLookup lookup, std::int64_t now_ms)
-      : sp_(std::move(lookup)), now_ms_(now_ms) {}
+  SearchSql(SpLookup lookup, std::int64_t now_ms, std::string compartment_sps = "[]")
+      : sp_(std::move(lookup)), now_ms_(now_ms), compartment_sps_(std::move(compartment_sps)) {}
 
   // "r.type = ? AND r.deleted = 0 AND ..." for resources aliased `r`.
   Result<SqlFragment> Where(const fhir::SearchQuery& q);
@@ -45,6 +54,7 @@ class SearchSql {
 
   SpLookup sp_;
   std::int64_t now_ms_;
+  std::string compartment_sps_;
   int alias_counter_ = 0;
 };
 

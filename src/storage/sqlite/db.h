@@ -1,5 +1,7 @@
-// Thin RAII wrappers over the SQLite C API for the sqlite backend only (never included outside
-// storage/sqlite). Thread-safety: a Connection and its statements belong to one thread at a time.
+// Thin RAII wrappers over the SQLite C API: for the SQLite store backend and for modules that
+// keep small databases of their own beside it (auth.db of src/auth). Never include it in a
+// widely included header. Thread-safety: a Connection and its statements belong to one thread
+// at a time.
 #pragma once
 
 #include <sqlite3.h>

@@ -1,4 +1,4 @@
-#include "storage/sqlite/internal/db.h"
+#include "storage/sqlite/db.h"
 
 namespace sund::storage::sqlite {
 
