@@ -11,11 +11,11 @@ packages=(
   cmake ninja-build g++ ccache pkg-config
   # libraries (ARCHITECTURE.md, Dependencies)
   libboost-dev rapidjson-dev libsqlite3-dev sqlite3 libssl-dev libspdlog-dev libfmt-dev
-  libcli11-dev libbz2-dev zlib1g-dev
+  libcli11-dev libbz2-dev zlib1g-dev libargon2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light time
-  # end-to-end clients
-  nodejs
+  # end-to-end clients (and the headless browser that Playwright drives)
+  nodejs chromium
 )
 
 missing=()
