@@ -3,9 +3,13 @@
 #include <malloc.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +17,9 @@
 #include "api/engine.h"
 #include "api/fhir_api.h"
 #include "api/importer.h"
+#include "auth/password.h"
+#include "auth/server.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "http/server.h"
@@ -29,6 +36,7 @@ struct ServeFlags {
   std::string sync = "normal";
   std::string tls_cert, tls_key;
   bool insecure_dev = false;
+  std::string issuer;
   int threads = 0;
 };
 
@@ -68,6 +76,27 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   }
   sund::api::ApiOptions ao;
   ao.base_url = f.base_url;
+  std::unique_ptr<sund::auth::AuthServer> auth;
+  std::string issuer = f.issuer;
+  if (issuer.empty() && f.base_url.size() > 5 &&
+      f.base_url.compare(f.base_url.size() - 5, 5, "/fhir") == 0) {
+    issuer = f.base_url.substr(0, f.base_url.size() - 5);
+  }
+  if (f.insecure_dev) {
+    std::fprintf(stderr,
+                 "WARNING: --insecure-dev: authorization is OFF. Anyone who can reach this port "
+                 "can read and change every record. Local experiments only; never with real "
+                 "data.\n");
+  } else {
+    sund::auth::AuthOptions auth_options;
+    auth_options.data_dir = f.data;
+    auth_options.issuer = issuer;
+    auto opened =
+        sund::auth::AuthServer::Open(auth_options, store->get(), sund::SystemClock::Get());
+    if (!opened.ok()) return Fail(opened.status());
+    auth = std::move(opened).value();
+    ao.auth = auth.get();
+  }
   sund::api::FhirApi api(engine, ao);
   sund::http::ServerOptions so;
   so.host = f.host;
@@ -76,7 +105,11 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   so.worker_threads = f.threads > 0 ? std::max(2, f.threads) : 0;
   so.error_response = sund::api::FhirApi::ErrorResponse;
   sund::http::Server server(
-      so, [&api](sund::http::Request& r) { return api.Handle(r); },
+      so,
+      [&api, &auth](sund::http::Request& r) {
+        if (auth != nullptr && sund::auth::AuthServer::Handles(r.path)) return auth->Handle(r);
+        return api.Handle(r);
+      },
       [](const sund::http::Request& r) { return sund::api::FhirApi::RunsInline(r); });
   if (auto s = server.Start(); !s.ok()) return Fail(s);
   server.InstallSignalHandlers();
@@ -104,7 +137,10 @@ void AddServeFlags(CLI::App* cmd, ServeFlags& f) {
   cmd->add_option("--tls-cert", f.tls_cert, "TLS certificate (PEM)");
   cmd->add_option("--tls-key", f.tls_key, "TLS private key (PEM)");
   cmd->add_flag("--insecure-dev", f.insecure_dev,
-                "no authentication (local experiments only; security arrives with #3)");
+                "no authorization at all (local experiments only; warns on every start)");
+  cmd->add_option("--issuer", f.issuer,
+                  "public origin of the authorization server, e.g. https://sund.example.dk "
+                  "(default: from --base-url, else each request's Host)");
 }
 
 }  // namespace
@@ -146,7 +182,187 @@ int main(int argc, char** argv) {
                    "folder of Bundles to load on first start (default: ../shared/data/synthea "
                    "or $SUND_DEMO_DATA)");
 
+  // Administration of the authorization server (works on the data directory, offline).
+  std::string admin_data = "data";
+  auto* user_cmd = app.add_subcommand("user", "manage accounts (citizens, practitioners, admins)");
+  user_cmd->require_subcommand(1);
+  auto* user_add = user_cmd->add_subcommand("add", "add an account");
+  std::string user_name, user_password, user_role = "citizen", user_fhir, user_display;
+  bool password_stdin = false;
+  user_add->add_option("--data", admin_data, "data directory")->capture_default_str();
+  user_add->add_option("--username", user_name, "login name")->required();
+  user_add->add_option("--password", user_password, "password (prefer --password-stdin)");
+  user_add->add_flag("--password-stdin", password_stdin, "read the password from stdin");
+  user_add->add_option("--role", user_role, "citizen, practitioner or admin")
+      ->capture_default_str();
+  user_add->add_option("--fhir-user", user_fhir,
+                       "the linked resource: Patient/ID (citizen) or Practitioner/ID");
+  user_add->add_option("--name", user_display, "name shown on the screens");
+
+  auto* app_cmd = app.add_subcommand("app", "the registry of third-party apps (OAuth clients)");
+  app_cmd->require_subcommand(1);
+  auto* app_register = app_cmd->add_subcommand("register", "register an app");
+  std::string app_name, app_scope, app_jwks, app_uri, app_id;
+  std::vector<std::string> app_redirects;
+  std::string app_auth = "none";
+  bool app_backend = false;
+  app_register->add_option("--data", admin_data, "data directory")->capture_default_str();
+  app_register->add_option("--name", app_name, "the app's name, shown to people")->required();
+  app_register->add_option("--redirect-uri", app_redirects, "registered redirect URI(s)");
+  app_register->add_option("--scope", app_scope, "the most the app may ask for")->required();
+  app_register
+      ->add_option("--auth", app_auth,
+                   "none (public), client_secret_basic, client_secret_post or private_key_jwt")
+      ->capture_default_str();
+  app_register->add_option("--jwks", app_jwks, "JWK Set file (private_key_jwt)");
+  app_register->add_option("--client-uri", app_uri, "the app's home page");
+  app_register->add_option("--client-id", app_id, "a chosen client id (default: random)");
+  app_register->add_flag("--backend", app_backend,
+                         "a backend service (client_credentials with system/ scopes)");
+  auto* app_list = app_cmd->add_subcommand("list", "list registered apps");
+  app_list->add_option("--data", admin_data, "data directory")->capture_default_str();
+  auto* app_revoke = app_cmd->add_subcommand("revoke", "revoke an app and every grant of it");
+  std::string revoke_id;
+  app_revoke->add_option("--data", admin_data, "data directory")->capture_default_str();
+  app_revoke->add_option("client_id", revoke_id, "the app's client id")->required();
+
+  auto* token_cmd = app.add_subcommand(
+      "token", "mint an access token offline from the data directory's signing key");
+  std::string token_scope, token_patient, token_aud = "http://127.0.0.1:8080/fhir";
+  bool token_system = false;
+  std::int64_t token_seconds = 3600;
+  token_cmd->add_option("--data", admin_data, "data directory")->capture_default_str();
+  token_cmd->add_flag("--system", token_system, "a system token (default scope system/*.cruds)");
+  token_cmd->add_option("--patient", token_patient,
+                        "a patient token bound to this Patient id (default scope patient/*.rs)");
+  token_cmd->add_option("--scope", token_scope, "SMART scopes");
+  token_cmd->add_option("--aud", token_aud, "the FHIR base URL the token is for")
+      ->capture_default_str();
+  token_cmd->add_option("--lifetime", token_seconds, "seconds (at most 3600)")
+      ->capture_default_str();
+
+  auto* keys_cmd = app.add_subcommand("keys", "signing keys");
+  keys_cmd->require_subcommand(1);
+  auto* keys_rotate = keys_cmd->add_subcommand(
+      "rotate", "sign with a new key from now on (the old one verifies until its tokens expire)");
+  keys_rotate->add_option("--data", admin_data, "data directory")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
+
+  auto open_auth = [&]() -> sund::Result<std::unique_ptr<sund::auth::AuthServer>> {
+    sund::auth::AuthOptions o;
+    o.data_dir = admin_data;
+    return sund::auth::AuthServer::Open(o, nullptr, sund::SystemClock::Get());
+  };
+  if (user_add->parsed()) {
+    if (password_stdin) std::getline(std::cin, user_password);
+    if (user_password.size() < 8)
+      return Fail(sund::InvalidArgument("the password needs 8 or more characters"));
+    if (user_role != "citizen" && user_role != "practitioner" && user_role != "admin") {
+      return Fail(sund::InvalidArgument("--role takes citizen, practitioner or admin"));
+    }
+    if (user_role == "citizen" && user_fhir.rfind("Patient/", 0) != 0) {
+      return Fail(sund::InvalidArgument("a citizen needs --fhir-user Patient/ID"));
+    }
+    auto auth = open_auth();
+    if (!auth.ok()) return Fail(auth.status());
+    sund::auth::User u;
+    u.username = user_name;
+    auto hash = sund::auth::HashPassword(user_password);
+    if (!hash.ok()) return Fail(hash.status());
+    u.password_hash = *hash;
+    u.role = user_role;
+    u.fhir_user = user_fhir;
+    u.display = user_display;
+    if (auto st = (*auth)->db().AddUser(u); !st.ok()) return Fail(st);
+    std::printf("added %s %s (id %lld)\n", user_role.c_str(), user_name.c_str(),
+                static_cast<long long>(u.id));
+    return 0;
+  }
+  if (app_register->parsed()) {
+    auto auth = open_auth();
+    if (!auth.ok()) return Fail(auth.status());
+    sund::auth::Client c;
+    c.client_id = app_id.empty() ? sund::crypto::RandomToken(16) : app_id;
+    c.name = app_name;
+    c.auth_method = app_auth;
+    c.redirect_uris = app_redirects;
+    c.scope = app_scope;
+    c.client_uri = app_uri;
+    c.created = sund::SystemClock::Get().NowMicros() / 1'000'000;
+    c.grant_types = app_backend ? std::vector<std::string>{"client_credentials"}
+                                : std::vector<std::string>{"authorization_code", "refresh_token"};
+    if (app_auth != "none" && app_auth != "client_secret_basic" &&
+        app_auth != "client_secret_post" && app_auth != "private_key_jwt") {
+      return Fail(sund::InvalidArgument("unknown --auth method"));
+    }
+    if (!app_backend && app_redirects.empty()) {
+      return Fail(sund::InvalidArgument("an app that signs people in needs --redirect-uri"));
+    }
+    std::string secret;
+    if (app_auth == "client_secret_basic" || app_auth == "client_secret_post") {
+      secret = sund::crypto::RandomToken(32);
+      c.secret_hash = sund::crypto::Sha256Hex(secret);
+    }
+    if (app_auth == "private_key_jwt") {
+      std::ifstream in(app_jwks);
+      if (app_jwks.empty() || !in)
+        return Fail(sund::InvalidArgument("private_key_jwt needs --jwks FILE"));
+      std::stringstream text;
+      text << in.rdbuf();
+      c.jwks = text.str();
+    }
+    if (auto st = (*auth)->db().AddClient(c); !st.ok()) return Fail(st);
+    std::printf("{\"client_id\":\"%s\"%s%s%s}\n", c.client_id.c_str(),
+                secret.empty() ? "" : ",\"client_secret\":\"", secret.c_str(),
+                secret.empty() ? "" : "\"");
+    return 0;
+  }
+  if (app_list->parsed()) {
+    auto auth = open_auth();
+    if (!auth.ok()) return Fail(auth.status());
+    auto clients = (*auth)->db().ListClients();
+    if (!clients.ok()) return Fail(clients.status());
+    for (const auto& c : *clients) {
+      std::printf("%s\t%s\t%s\t%s%s\n", c.client_id.c_str(), c.name.c_str(), c.auth_method.c_str(),
+                  c.scope.c_str(), c.revoked ? "\t(revoked)" : "");
+    }
+    return 0;
+  }
+  if (app_revoke->parsed()) {
+    auto auth = open_auth();
+    if (!auth.ok()) return Fail(auth.status());
+    if (auto st = (*auth)->db().RevokeClient(revoke_id); !st.ok()) return Fail(st);
+    std::printf(
+        "revoked %s (a running server drops its tokens at the next restart or "
+        "within the hour they live)\n",
+        revoke_id.c_str());
+    return 0;
+  }
+  if (token_cmd->parsed()) {
+    if (token_system == !token_patient.empty()) {
+      return Fail(sund::InvalidArgument("give exactly one of --system and --patient ID"));
+    }
+    auto auth = open_auth();
+    if (!auth.ok()) return Fail(auth.status());
+    sund::auth::MintRequest r;
+    r.audience = token_aud;
+    r.patient = token_patient;
+    r.scope =
+        token_scope.empty() ? (token_system ? "system/*.cruds" : "patient/*.rs") : token_scope;
+    r.seconds = std::clamp<std::int64_t>(token_seconds, 1, 3600);
+    auto token = (*auth)->Mint(r);
+    if (!token.ok()) return Fail(token.status());
+    std::printf("%s\n", token->c_str());
+    return 0;
+  }
+  if (keys_rotate->parsed()) {
+    auto auth = open_auth();
+    if (!auth.ok()) return Fail(auth.status());
+    if (auto st = (*auth)->RotateKey(); !st.ok()) return Fail(st);
+    std::printf("rotated the signing key (restart sund serve to sign with it)\n");
+    return 0;
+  }
 
   if (serve->parsed()) return Serve(serve_flags, {});
 

@@ -149,8 +149,10 @@ void WriteResponseEntry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Ent
 
 }  // namespace
 
-Result<std::string> Engine::ProcessBundle(rapidjson::Document bundle, std::string_view base) {
-  return RunBundle(nullptr, std::move(bundle), base, nullptr);
+Result<std::string> Engine::ProcessBundle(rapidjson::Document bundle, std::string_view base,
+                                          const EntryGuard& guard) {
+  return RunBundle(nullptr, std::move(bundle), base, nullptr, nullptr, nullptr,
+                   guard ? &guard : nullptr);
 }
 
 Result<std::int64_t> Engine::ApplyTransaction(storage::WriteTransaction& w,
@@ -281,7 +283,8 @@ std::vector<std::string> LookupTypes(const rapidjson::Value& bundle,
 
 Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle, std::string_view base,
                                       std::int64_t* written, std::unique_ptr<DeferredBundle>* defer,
-                                      const std::vector<std::string>* conditional_refs) {
+                                      const std::vector<std::string>* conditional_refs,
+                                      const EntryGuard* guard) {
   if (!bundle.IsObject() || json::GetString(bundle, "resourceType") != "Bundle") {
     return InvalidArgument("expected a Bundle");
   }
@@ -324,6 +327,17 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle, st
             (e.verb == Verb::kPost || e.verb == Verb::kPut) &&
             json::GetString(*e.resource, "resourceType") != e.type) {
           return InvalidArgument("resourceType does not match request.url");
+        }
+        if (guard != nullptr) {
+          EntryView v;
+          v.method = json::GetString(*req, "method");
+          v.type = e.type;
+          v.id = e.id;
+          v.query = e.query;
+          v.conditional = !e.if_none_exist.empty() ||
+                          ((e.verb == Verb::kPut || e.verb == Verb::kDelete) && e.id.empty());
+          v.resource = e.resource;
+          SUND_RETURN_IF_ERROR((*guard)(v));
         }
         return Status::Ok();
       };

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,10 +103,24 @@ class Engine {
                                         bool strict);
   Result<storage::SearchPage> Search(const fhir::SearchQuery& q);
 
+  // One entry of a batch or transaction, as the access check sees it before anything runs.
+  struct EntryView {
+    std::string_view method;  // GET, POST, PUT, PATCH, DELETE
+    std::string_view type;
+    std::string_view id;       // "" for a type-level or conditional request
+    std::string_view query;    // criteria of a conditional request or search ("" if none)
+    bool conditional = false;  // ifNoneExist, or a PUT/DELETE by criteria
+    const rapidjson::Value* resource = nullptr;  // POST/PUT content
+  };
+  // Called per entry; a failure fails a transaction as a whole and a batch entry alone.
+  using EntryGuard = std::function<Status(const EntryView&)>;
+
   // Processes a batch or transaction Bundle; returns the response Bundle JSON. A transaction
   // is atomic: any failing entry fails the whole Bundle with that entry's status. `base` is the
-  // server's FHIR base URL, for fullUrl and Location.
-  Result<std::string> ProcessBundle(rapidjson::Document bundle, std::string_view base);
+  // server's FHIR base URL, for fullUrl and Location. `guard` (optional) checks every entry's
+  // access before the Bundle runs.
+  Result<std::string> ProcessBundle(rapidjson::Document bundle, std::string_view base,
+                                    const EntryGuard& guard = nullptr);
 
   // For the importer: applies a transaction or batch Bundle inside `w` (a write transaction the
   // caller holds across several Bundles) under a savepoint, so a failing Bundle is undone alone.
@@ -150,7 +165,8 @@ class Engine {
   Result<std::string> RunBundle(Txn* outer, rapidjson::Document bundle, std::string_view base,
                                 std::int64_t* written,
                                 std::unique_ptr<struct DeferredBundle>* defer = nullptr,
-                                const std::vector<std::string>* conditional_refs = nullptr);
+                                const std::vector<std::string>* conditional_refs = nullptr,
+                                const EntryGuard* guard = nullptr);
   Result<WriteResult> CreateIn(Txn& t, std::string_view type, rapidjson::Document& resource,
                                std::string_view if_none_exist, std::string id);
   Result<WriteResult> UpdateIn(Txn& t, std::string_view type, std::string_view id,

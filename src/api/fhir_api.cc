@@ -2,10 +2,12 @@
 
 #include <mutex>
 
+#include "api/access.h"
 #include "api/errors.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "fhir/json_patch.h"
 #include "fhir/model.h"
 #include "fhir/resource.h"
 #include "fhir/search_index.h"
@@ -99,17 +101,28 @@ struct FhirApi::Impl {
   }
 
   std::string BuildCapability() const;
-  http::Response Route(http::Request& req);
+  http::Response Route(http::Request& req, const AccessGuard& guard);
   http::Response Read(const http::Request& req, std::string_view type, std::string_view id,
-                      const QueryParams& params);
+                      const QueryParams& params, const AccessGuard& guard);
   http::Response VRead(const http::Request& req, std::string_view type, std::string_view id,
-                       std::string_view vid);
+                       std::string_view vid, const AccessGuard& guard);
   http::Response WriteResponse(const http::Request& req, const Result<WriteResult>& r,
                                int created_status);
-  http::Response Search(const http::Request& req, std::string_view type, QueryParams params);
+  http::Response Search(const http::Request& req, std::string_view type, QueryParams params,
+                        const AccessGuard& guard);
   http::Response History(const http::Request& req, std::string_view type, std::string_view id,
-                         const QueryParams& params);
-  http::Response Everything(const http::Request& req, std::string_view id);
+                         const QueryParams& params, const AccessGuard& guard);
+  http::Response Everything(const http::Request& req, std::string_view id,
+                            const AccessGuard& guard);
+  // 401 for a FHIR request without a valid token (RFC 6750 section 3).
+  static http::Response Unauthorized(const Status& s) {
+    http::Response r = Error(s);
+    r.status = 401;
+    r.headers.Set("WWW-Authenticate",
+                  "Bearer realm=\"sund\", error=\"invalid_token\", error_description=\"" +
+                      s.message() + "\"");
+    return r;
+  }
   http::Response Metrics();
 };
 
@@ -273,7 +286,21 @@ bool FhirApi::RunsInline(const http::Request& req) {
 
 http::Response FhirApi::Handle(http::Request& req) {
   impl_->requests.fetch_add(1, std::memory_order_relaxed);
-  http::Response r = impl_->Route(req);
+  http::Response r;
+  bool fhir = req.path == "/fhir" || req.path.rfind("/fhir/", 0) == 0;
+  bool metadata = req.path == "/fhir/metadata";
+  if (impl_->options.auth != nullptr && fhir && !metadata) {
+    auto access = impl_->options.auth->Authenticate(req, impl_->Base(req));
+    if (!access.ok()) {
+      r = Impl::Unauthorized(access.status());
+    } else {
+      AccessGuard guard(impl_->engine, &*access);
+      r = impl_->Route(req, guard);
+    }
+  } else {
+    AccessGuard guard(impl_->engine, nullptr);
+    r = impl_->Route(req, guard);
+  }
   if (r.status >= 500) impl_->errors.fetch_add(1, std::memory_order_relaxed);
   return r;
 }
@@ -299,7 +326,7 @@ http::Response FhirApi::Impl::Metrics() {
   return r;
 }
 
-http::Response FhirApi::Impl::Route(http::Request& req) {
+http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard) {
   auto parts = SplitPath(req.path);
   if (parts.size() == 1 && (parts[0] == "healthz" || parts[0] == "readyz")) {
     http::Response r;
@@ -337,35 +364,54 @@ http::Response FhirApi::Impl::Route(http::Request& req) {
     if (m == "POST") {
       auto doc = fhir::ParseJson(req.body);
       if (!doc.ok()) return Error(doc.status());
-      auto out = engine.ProcessBundle(std::move(doc).value(), Base(req));
+      auto out = engine.ProcessBundle(
+          std::move(doc).value(), Base(req),
+          guard.unrestricted() ? Engine::EntryGuard() : [&guard](const Engine::EntryView& e) {
+            return guard.CheckEntry(e);
+          });
       if (!out.ok()) return Error(out.status());
       return Json(200, std::move(out).value());
     }
-    if (m == "GET") return Search(req, "", std::move(params));
+    if (m == "GET") return Search(req, "", std::move(params), guard);
     return Error(Status(StatusCode::kMethodNotAllowed, "method not allowed on the base"));
   }
   std::string_view type = parts[1];
   if (n == 2 && type == "metadata") {
     if (m != "GET") return Error(Status(StatusCode::kMethodNotAllowed, "metadata is GET only"));
-    return Json(200, capability);
+    if (options.auth == nullptr) return Json(200, capability);
+    // The SMART security extension names this origin's OAuth endpoints.
+    std::string base = Base(req);
+    std::string with_security = capability;
+    std::size_t at = with_security.find("\"mode\":\"server\"");
+    if (at != std::string::npos) {
+      with_security.insert(
+          at, "\"security\":" + options.auth->CapabilitySecurity(base.substr(0, base.size() - 5)) +
+                  ",");
+    }
+    return Json(200, std::move(with_security));
   }
   if (n == 2 && type == "_history") {
     if (m != "GET") return Error(Status(StatusCode::kMethodNotAllowed, "history is GET only"));
-    return History(req, "", "", params);
+    return History(req, "", "", params, guard);
   }
   if (n == 2 && type == "_search" && m == "POST") {
     QueryParams form = http::ParseQuery(req.body);
     form.insert(form.end(), params.begin(), params.end());
-    return Search(req, "", std::move(form));
+    return Search(req, "", std::move(form), guard);
   }
   if (!model.IsResourceType(type)) {
     return Error(NotFound("unknown resource type '" + std::string(type) + "'"));
   }
   if (n == 2) {
-    if (m == "GET") return Search(req, type, std::move(params));
+    if (m == "GET") return Search(req, type, std::move(params), guard);
     if (m == "POST") {
       auto doc = fhir::ParseResource(req.body);
       if (!doc.ok()) return Error(doc.status());
+      if (Status s = guard.CheckWrite(type, "", auth::kCreate, &*doc,
+                                      !req.headers.Get("If-None-Exist").empty());
+          !s.ok()) {
+        return Error(s);
+      }
       auto r = engine.Create(type, std::move(doc).value(), req.headers.Get("If-None-Exist"));
       return WriteResponse(req, r, 201);
     }
@@ -373,6 +419,9 @@ http::Response FhirApi::Impl::Route(http::Request& req) {
       if (params.empty()) return Error(InvalidArgument("PUT on a type needs search criteria"));
       auto doc = fhir::ParseResource(req.body);
       if (!doc.ok()) return Error(doc.status());
+      if (Status s = guard.CheckWrite(type, "", auth::kUpdate, &*doc, true); !s.ok()) {
+        return Error(s);
+      }
       bool bad = false;
       auto if_match = ParseIfMatch(req.headers.Get("If-Match"), bad);
       if (bad) return Error(InvalidArgument("malformed If-Match"));
@@ -381,6 +430,9 @@ http::Response FhirApi::Impl::Route(http::Request& req) {
     }
     if (m == "DELETE") {
       if (params.empty()) return Error(InvalidArgument("DELETE on a type needs search criteria"));
+      if (Status s = guard.CheckWrite(type, "", auth::kDelete, nullptr, true); !s.ok()) {
+        return Error(s);
+      }
       auto r = engine.ConditionalDelete(type, params);
       if (!r.ok()) return Error(r.status());
       http::Response resp;
@@ -398,27 +450,30 @@ http::Response FhirApi::Impl::Route(http::Request& req) {
     }
     QueryParams form = http::ParseQuery(req.body);
     form.insert(form.end(), params.begin(), params.end());
-    return Search(req, type, std::move(form));
+    return Search(req, type, std::move(form), guard);
   }
   if (n == 3 && id == "_history") {
     if (m != "GET") return Error(Status(StatusCode::kMethodNotAllowed, "history is GET only"));
-    return History(req, type, "", params);
+    return History(req, type, "", params, guard);
   }
   if (n == 4 && type == "Patient" && parts[3] == "$everything") {
     if (m != "GET" && m != "POST") {
       return Error(Status(StatusCode::kMethodNotAllowed, "$everything is GET or POST"));
     }
-    return Everything(req, id);
+    return Everything(req, id, guard);
   }
   if (!fhir::IsValidId(id)) return Error(InvalidArgument("invalid id '" + std::string(id) + "'"));
   if (n == 3) {
     bool bad = false;
     auto if_match = ParseIfMatch(req.headers.Get("If-Match"), bad);
     if (bad) return Error(InvalidArgument("malformed If-Match"));
-    if (m == "GET" || m == "HEAD") return Read(req, type, id, params);
+    if (m == "GET" || m == "HEAD") return Read(req, type, id, params, guard);
     if (m == "PUT") {
       auto doc = fhir::ParseResource(req.body);
       if (!doc.ok()) return Error(doc.status());
+      if (Status s = guard.CheckWrite(type, id, auth::kUpdate, &*doc, false); !s.ok()) {
+        return Error(s);
+      }
       auto r = engine.Update(type, id, std::move(doc).value(), if_match);
       return WriteResponse(req, r, 201);
     }
@@ -429,10 +484,28 @@ http::Response FhirApi::Impl::Route(http::Request& req) {
       }
       auto doc = fhir::ParseJson(req.body);
       if (!doc.ok()) return Error(doc.status());
+      if (!guard.unrestricted()) {
+        // Check the patched content as a whole: a patch must not move data to another patient.
+        const rapidjson::Value* content = nullptr;
+        rapidjson::Document patched;
+        if (auto cur = engine.Read(type, id); cur.ok()) {
+          auto parsed = fhir::ParseJson(cur->json);
+          if (parsed.ok() && fhir::ApplyJsonPatch(*doc, *parsed).ok()) {
+            patched = std::move(parsed).value();
+            content = &patched;
+          }
+        }
+        if (Status s = guard.CheckWrite(type, id, auth::kUpdate, content, false); !s.ok()) {
+          return Error(s);
+        }
+      }
       auto r = engine.Patch(type, id, *doc, if_match);
       return WriteResponse(req, r, 200);
     }
     if (m == "DELETE") {
+      if (Status s = guard.CheckWrite(type, id, auth::kDelete, nullptr, false); !s.ok()) {
+        return Error(s);
+      }
       auto r = engine.Delete(type, id, if_match);
       if (!r.ok()) return Error(r.status());
       http::Response resp;
@@ -446,14 +519,27 @@ http::Response FhirApi::Impl::Route(http::Request& req) {
   }
   if (parts[3] == "_history") {
     if (m != "GET") return Error(Status(StatusCode::kMethodNotAllowed, "history is GET only"));
-    if (n == 4) return History(req, type, id, params);
-    if (n == 5) return VRead(req, type, id, parts[4]);
+    if (n == 4) return History(req, type, id, params, guard);
+    if (n == 5) return VRead(req, type, id, parts[4], guard);
   }
   return Error(NotFound("no such path"));
 }
 
+// Reads under a restriction: a resource outside it is answered as unknown (404), so that its
+// existence is not revealed.
+static Status CheckVisible(const AccessGuard& guard, std::string_view type, std::string_view id,
+                           auth::Perm p) {
+  SUND_ASSIGN_OR_RETURN(Restriction r, guard.Check(type, p));
+  if (r.none()) return Status::Ok();
+  SUND_ASSIGN_OR_RETURN(bool visible, guard.Visible(type, id, r));
+  if (!visible) return NotFound(std::string(type) + "/" + std::string(id) + " is not known");
+  return Status::Ok();
+}
+
 http::Response FhirApi::Impl::Read(const http::Request& req, std::string_view type,
-                                   std::string_view id, const QueryParams& params) {
+                                   std::string_view id, const QueryParams& params,
+                                   const AccessGuard& guard) {
+  if (Status s = CheckVisible(guard, type, id, auth::kRead); !s.ok()) return Error(s);
   auto r = engine.Read(type, id);
   if (!r.ok()) return Error(r.status());
   std::string etag = "W/\"" + std::to_string(r->version) + "\"";
@@ -496,7 +582,9 @@ http::Response FhirApi::Impl::Read(const http::Request& req, std::string_view ty
 }
 
 http::Response FhirApi::Impl::VRead(const http::Request& req, std::string_view type,
-                                    std::string_view id, std::string_view vid) {
+                                    std::string_view id, std::string_view vid,
+                                    const AccessGuard& guard) {
+  if (Status s = CheckVisible(guard, type, id, auth::kRead); !s.ok()) return Error(s);
   auto r = engine.VRead(type, id, vid);
   if (!r.ok()) return Error(r.status());
   http::Response resp;
@@ -535,7 +623,7 @@ http::Response FhirApi::Impl::WriteResponse(const http::Request& req, const Resu
 }
 
 http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view type,
-                                     QueryParams params) {
+                                     QueryParams params, const AccessGuard& guard) {
   bool strict = ContainsIgnoreCase(req.headers.Get("Prefer"), "handling=strict");
   // System-level search with _type narrows to one type when only one is given.
   std::string search_type(type);
@@ -553,8 +641,12 @@ http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view 
   }
   auto q = engine.ParseSearch(search_type, params, strict);
   if (!q.ok()) return Error(q.status());
+  auto restriction = guard.Check(search_type.empty() ? "*" : search_type, auth::kSearch);
+  if (!restriction.ok()) return Error(restriction.status());
+  if (Status s = guard.Apply(*restriction, search_type, *q); !s.ok()) return Error(s);
   auto page = engine.Search(*q);
   if (!page.ok()) return Error(page.status());
+  guard.FilterIncludes(page->includes, q->compartment_patient);
   std::string base = Base(req);
   // Links: self and next carry the parsed parameters (minus paging), next moves the offset.
   std::string self_query;
@@ -639,7 +731,18 @@ http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view 
 }
 
 http::Response FhirApi::Impl::History(const http::Request& req, std::string_view type,
-                                      std::string_view id, const QueryParams& params) {
+                                      std::string_view id, const QueryParams& params,
+                                      const AccessGuard& guard) {
+  if (!id.empty()) {
+    if (Status s = CheckVisible(guard, type, id, auth::kRead); !s.ok()) return Error(s);
+  } else {
+    auto r = guard.Check(type.empty() ? "*" : type, auth::kSearch);
+    if (!r.ok()) return Error(r.status());
+    if (!r->queries.empty()) {
+      return Error(
+          Status(StatusCode::kPermissionDenied, "history is not available under granular scopes"));
+    }
+  }
   storage::HistoryQuery hq;
   hq.type = std::string(type);
   hq.id = std::string(id);
@@ -672,6 +775,9 @@ http::Response FhirApi::Impl::History(const http::Request& req, std::string_view
   if (!id.empty()) {
     auto cur = engine.store().Read(type, id);
     if (!cur.ok()) return Error(cur.status());
+  } else {
+    auto r = guard.Check(type.empty() ? "*" : type, auth::kSearch);
+    if (r.ok()) hq.compartment_patient = r->patient;
   }
   auto page = engine.History(hq);
   if (!page.ok()) return Error(page.status());
@@ -712,13 +818,16 @@ http::Response FhirApi::Impl::History(const http::Request& req, std::string_view
   return Json(200, std::move(out));
 }
 
-http::Response FhirApi::Impl::Everything(const http::Request& req, std::string_view id) {
+http::Response FhirApi::Impl::Everything(const http::Request& req, std::string_view id,
+                                         const AccessGuard& guard) {
   if (!fhir::IsValidId(id)) return Error(InvalidArgument("invalid id"));
+  if (Status s = CheckVisible(guard, "Patient", id, auth::kRead); !s.ok()) return Error(s);
   auto p = engine.Read("Patient", id);
   if (!p.ok()) return Error(p.status());
   constexpr int kMaxEverything = 20'000;
   auto hits = engine.store().Everything(id, kMaxEverything);
   if (!hits.ok()) return Error(hits.status());
+  guard.FilterIncludes(*hits, id);
   std::string base = Base(req);
   std::string out = "{\"resourceType\":\"Bundle\",\"id\":\"" + NewUuid() +
                     "\",\"type\":\"searchset\",\"total\":" + std::to_string(hits->size()) +

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "api/engine.h"
+#include "auth/server.h"
 #include "http/message.h"
 
 namespace sund::api {
@@ -18,6 +19,9 @@ namespace sund::api {
 struct ApiOptions {
   std::string base_url;  // e.g. "http://127.0.0.1:8080/fhir"; "" derives it from Host
   std::string software_version = "0.1.0";
+  // The authorization server whose tokens every FHIR request must carry (SMART on FHIR); null
+  // switches authorization off (`--insecure-dev`, in-process tests).
+  auth::AuthServer* auth = nullptr;
 };
 
 class FhirApi {

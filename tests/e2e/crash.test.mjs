@@ -11,7 +11,8 @@ import readline from 'node:readline';
 import { sundBin } from './lib/sund.mjs';
 
 function serve(dataDir) {
-  const child = spawn(sundBin, ['serve', '--data', dataDir, '--port', '0'],
+  // Durability, not authorization, is under test here: --insecure-dev keeps the writers simple.
+  const child = spawn(sundBin, ['serve', '--data', dataDir, '--port', '0', '--insecure-dev'],
                       { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const ready = new Promise((resolve, reject) => {

@@ -13,7 +13,7 @@ let client;
 
 before(async () => {
   sund = await startSund();
-  client = new Client({ baseUrl: sund.fhirBase });
+  client = new Client({ baseUrl: sund.fhirBase, bearerToken: sund.token });
 });
 
 after(async () => {

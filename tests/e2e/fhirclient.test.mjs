@@ -1,7 +1,8 @@
 // End-to-end tests through fhirclient, SMART on FHIR's JavaScript client (client-js), used the
-// way a Node back end uses it against an open server: `smart(request, response).client(url)`
-// from its Node entry point gives a Client without a SMART launch or OAuth (the server has no
-// authentication yet). The request/response pair is only consulted for SMART launches and
+// way a Node back end uses it with a token it already holds: `smart(request, response).client(
+// {serverUrl, tokenResponse})` from its Node entry point gives a Client that sends the bearer
+// token (a system token minted with `sund token`). The SMART launch itself is tested in
+// smart-launch.test.mjs. The request/response pair is only consulted for SMART launches and
 // session storage, which these tests do not use.
 //
 // The Synthea part loads a few bundles from $SUND_TEST_DATA/synthea and is skipped, with the
@@ -23,7 +24,10 @@ before(async () => {
   sund = await startSund({ importFiles: synthea.files ?? [] });
   const req = new http.IncomingMessage(new net.Socket());
   const res = new http.ServerResponse(req);
-  client = smart(req, res).client(sund.fhirBase);
+  client = smart(req, res).client({
+    serverUrl: sund.fhirBase,
+    tokenResponse: { access_token: sund.token, token_type: 'Bearer' },
+  });
 });
 
 after(async () => {

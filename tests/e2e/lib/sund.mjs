@@ -86,7 +86,9 @@ export function syntheaFiles(patients = 3) {
 }
 
 // Starts a server. options.importFiles: Bundles loaded with `sund import` before it starts.
-// Resolves to { baseUrl, fhirBase, port, dataDir, stop() }.
+// Resolves to { baseUrl, fhirBase, port, dataDir, token, mint(args), stop() }: `token` is a
+// system/*.cruds access token minted offline with `sund token` (authorization is on, as in
+// production); mint(['--patient', id]) mints others.
 export async function startSund({ importFiles = [] } = {}) {
   requireBinary();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'sund-e2e-'));
@@ -150,11 +152,23 @@ export async function startSund({ importFiles = [] } = {}) {
     cleanup();
   }
 
+  const fhirBase = `${baseUrl}/fhir`;
+  const mint = async (args) => (await run(sundBin, ['token', '--data', dataDir, '--aud', fhirBase,
+                                                    ...args])).stdout.trim();
+  let token;
+  try {
+    token = await mint(['--system']);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
   return {
     baseUrl,
-    fhirBase: `${baseUrl}/fhir`,
+    fhirBase,
     port: Number(new URL(baseUrl).port),
     dataDir,
+    token,
+    mint,
     stderr: () => stderr,
     stop,
   };

@@ -1,0 +1,1442 @@
+#include "auth/server.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <shared_mutex>
+#include <sstream>
+#include <unordered_set>
+
+#include "auth/jwt.h"
+#include "auth/pages.h"
+#include "auth/password.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "fhir/model.h"
+#include "fhir/search_query.h"
+#include "http/query.h"
+#include "storage/store.h"
+
+namespace sund::auth {
+namespace {
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+constexpr std::string_view kSessionCookie = "sund_session";
+constexpr std::string_view kCsrfCookie = "sund_csrf";
+constexpr std::string_view kJwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+std::string Param(const Params& p, std::string_view name) {
+  for (const auto& [k, v] : p) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+std::vector<std::string> Params_(const Params& p, std::string_view name) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : p) {
+    if (k == name) out.push_back(v);
+  }
+  return out;
+}
+
+std::string HashHex(std::string_view secret) { return crypto::Sha256Hex(secret); }
+
+std::string Cookie(const http::Request& req, std::string_view name) {
+  std::string_view all = req.headers.Get("Cookie");
+  while (!all.empty()) {
+    std::size_t semi = all.find(';');
+    std::string_view part = all.substr(0, semi);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    std::size_t eq = part.find('=');
+    if (eq != std::string_view::npos && part.substr(0, eq) == name) {
+      return std::string(part.substr(eq + 1));
+    }
+    if (semi == std::string_view::npos) break;
+    all.remove_prefix(semi + 1);
+  }
+  return {};
+}
+
+std::string SetCookie(std::string_view name, std::string_view value, bool secure,
+                      std::string_view same_site, std::int64_t max_age) {
+  std::string c = std::string(name) + "=" + std::string(value) +
+                  "; Path=/oauth2; HttpOnly; SameSite=" + std::string(same_site) +
+                  "; Max-Age=" + std::to_string(max_age);
+  if (secure) c += "; Secure";
+  return c;
+}
+
+http::Response JsonOut(int status, std::string body) {
+  http::Response r;
+  r.status = status;
+  r.headers.Set("Content-Type", "application/json");
+  r.headers.Set("Cache-Control", "no-store");
+  r.headers.Set("Pragma", "no-cache");
+  r.body = std::move(body);
+  return r;
+}
+
+// An OAuth error response (RFC 6749 section 5.2).
+http::Response OAuthError(int status, std::string_view error, std::string_view description) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("error");
+  w.String(error.data(), static_cast<rapidjson::SizeType>(error.size()));
+  w.Key("error_description");
+  w.String(description.data(), static_cast<rapidjson::SizeType>(description.size()));
+  w.EndObject();
+  http::Response r = JsonOut(status, std::string(buf.GetString(), buf.GetSize()));
+  if (status == 401) r.headers.Set("WWW-Authenticate", "Basic realm=\"sund\"");
+  return r;
+}
+
+http::Response Html(int status, std::string body) {
+  http::Response r;
+  r.status = status;
+  r.headers.Set("Content-Type", "text/html; charset=utf-8");
+  r.headers.Set("Cache-Control", "no-store");
+  r.headers.Set("X-Frame-Options", "DENY");
+  // No script at all; the one inline stylesheet is allowed by its hash. Forms post to this
+  // origin, whose answers may redirect to the app (form-action applies to those redirects).
+  static const std::string kStyleHash =
+      "'sha256-" + crypto::Base64Encode(crypto::Sha256(pages::Stylesheet())) + "'";
+  r.headers.Set("Content-Security-Policy", "default-src 'none'; style-src " + kStyleHash +
+                                               "; form-action *; frame-ancestors 'none'; "
+                                               "base-uri 'none'");
+  r.headers.Set("Referrer-Policy", "no-referrer");
+  r.body = std::move(body);
+  return r;
+}
+
+http::Response Redirect(std::string location) {
+  http::Response r;
+  r.status = 302;
+  r.headers.Set("Location", std::move(location));
+  r.headers.Set("Cache-Control", "no-store");
+  return r;
+}
+
+std::string WithQuery(std::string uri, const Params& params) {
+  char sep = uri.find('?') == std::string::npos ? '?' : '&';
+  for (const auto& [k, v] : params) {
+    if (v.empty() && k == "state") continue;
+    uri += sep;
+    uri += http::PercentEncode(k) + "=" + http::PercentEncode(v);
+    sep = '&';
+  }
+  return uri;
+}
+
+void AddString(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key,
+               std::string_view value) {
+  w.Key(key);
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+void AddStrings(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key,
+                const std::vector<std::string>& values) {
+  w.Key(key);
+  w.StartArray();
+  for (const auto& v : values) w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  w.EndArray();
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
+}
+
+// Redirect URIs an app may register: https, http on loopback (native apps and development),
+// or a private-use scheme ("dk.example.app:/cb", RFC 8252); never with a fragment.
+bool AcceptableRedirect(std::string_view uri) {
+  if (uri.empty() || uri.find('#') != std::string_view::npos) return false;
+  if (uri.rfind("https://", 0) == 0) return uri.size() > 8;
+  if (uri.rfind("http://", 0) == 0) {
+    std::string_view rest = uri.substr(7);
+    std::string_view host = rest.substr(0, rest.find_first_of(":/?"));
+    return IsLoopbackHost(host);
+  }
+  std::size_t colon = uri.find(':');
+  return colon != std::string_view::npos && colon > 0 &&
+         uri.substr(0, colon).find('.') != std::string_view::npos;
+}
+
+bool HasResourceScopeOf(const ScopeSet& s, ScopeContext ctx) {
+  return std::any_of(s.resources.begin(), s.resources.end(),
+                     [&](const ResourceScope& r) { return r.context == ctx; });
+}
+
+// Keeps only the resource scopes of `ctx` (and no flags but those listed by the caller).
+ScopeSet OnlyContext(const ScopeSet& s, ScopeContext ctx) {
+  ScopeSet out;
+  for (const auto& r : s.resources) {
+    if (r.context == ctx) out.resources.push_back(r);
+  }
+  return out;
+}
+
+struct Key {
+  std::string kid;
+  crypto::SigningKey signing;
+  crypto::VerifyKey verify;
+  std::int64_t retired = 0;
+};
+
+}  // namespace
+
+struct AuthServer::Impl {
+  AuthOptions options;
+  storage::Store* store = nullptr;
+  const Clock* clock = nullptr;
+  std::unique_ptr<AuthDb> db;
+
+  mutable std::shared_mutex keys_mu;
+  std::vector<std::unique_ptr<Key>> keys;  // the last one signs
+
+  mutable std::shared_mutex revoked_mu;
+  std::unordered_set<std::string> revoked_jtis;
+  std::unordered_set<std::string> revoked_grants;
+
+  std::int64_t Now() const { return clock->NowMicros() / 1'000'000; }
+
+  Status LoadKeys();
+  Result<std::unique_ptr<Key>> NewKey();
+  std::string KeysDir() const {
+    return (std::filesystem::path(options.data_dir) / "keys").string();
+  }
+
+  // Tokens.
+  Result<std::string> SignClaims(rapidjson::Document& claims) const;
+  Result<std::string> AccessToken(std::string_view origin, std::string_view subject,
+                                  std::string_view client_id, const ScopeSet& scopes,
+                                  std::string_view patient, std::string_view fhir_user,
+                                  std::string_view grant_id, std::int64_t seconds,
+                                  std::string* jti_out = nullptr) const;
+  Result<rapidjson::Document> VerifyOurJwt(std::string_view token) const;
+  void RevokeGrantInMemory(const std::string& grant_id) {
+    std::unique_lock<std::shared_mutex> l(revoked_mu);
+    revoked_grants.insert(grant_id);
+  }
+  Status RevokeGrantEverywhere(const std::string& grant_id) {
+    RevokeGrantInMemory(grant_id);
+    return db->RevokeGrant(grant_id);
+  }
+
+  // Endpoints.
+  http::Response SmartConfiguration(const http::Request& req) const;
+  http::Response Jwks() const;
+  http::Response Authorize(http::Request& req);
+  http::Response Token(http::Request& req);
+  http::Response Introspect(http::Request& req);
+  http::Response Revoke(http::Request& req);
+  http::Response Register(http::Request& req);
+  http::Response Manage(http::Request& req);
+
+  // Client authentication at the token, introspection and revocation endpoints. `require`:
+  // public clients are refused.
+  Result<Client> AuthenticateClient(const http::Request& req, const Params& form,
+                                    std::string_view origin, bool require_confidential);
+  // The signed-in user of the browser session, if any.
+  std::optional<User> SessionUser(const http::Request& req);
+  Result<std::string> StartSession(std::int64_t user_id);
+  // CSRF: the form field must equal the double-submit cookie.
+  bool CsrfOk(const http::Request& req, const Params& form) const {
+    std::string cookie = Cookie(req, kCsrfCookie);
+    std::string field = Param(form, "csrf");
+    return !cookie.empty() && crypto::ConstantTimeEquals(cookie, field);
+  }
+  std::string TokenResponse(std::string_view origin, const Grant& grant, const User* user,
+                            std::string_view nonce, std::string_view refresh, std::string* error);
+};
+
+std::string RequestOrigin(const http::Request& req, std::string_view issuer) {
+  if (!issuer.empty()) {
+    std::string o(issuer);
+    while (!o.empty() && o.back() == '/') o.pop_back();
+    return o;
+  }
+  std::string_view host = req.headers.Get("Host");
+  if (host.empty()) host = "localhost";
+  return std::string(req.secure ? "https://" : "http://") + std::string(host);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+
+Result<std::unique_ptr<Key>> AuthServer::Impl::NewKey() {
+  SUND_ASSIGN_OR_RETURN(auto signing, crypto::SigningKey::Generate("ES256"));
+  SUND_ASSIGN_OR_RETURN(auto verify, crypto::VerifyKey::FromSigningKey(signing));
+  std::string kid = signing.kid();
+  auto key = std::make_unique<Key>(Key{kid, std::move(signing), std::move(verify), 0});
+  std::error_code ec;
+  std::filesystem::create_directories(KeysDir(), ec);
+  ::chmod(KeysDir().c_str(), 0700);
+  std::string path = (std::filesystem::path(KeysDir()) / (key->kid + ".pem")).string();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Internal("cannot create signing key file in " + KeysDir());
+  std::string pem = key->signing.ToPem();
+  bool ok = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ::close(fd);
+  if (!ok) return Internal("cannot write signing key file in " + KeysDir());
+  SUND_RETURN_IF_ERROR(db->AddKey(KeyRow{key->kid, "ES256", Now(), 0}));
+  log::Info("auth: created signing key {}", key->kid);
+  return key;
+}
+
+Status AuthServer::Impl::LoadKeys() {
+  SUND_ASSIGN_OR_RETURN(auto rows, db->Keys());
+  std::vector<std::unique_ptr<Key>> loaded;
+  std::int64_t now = Now();
+  for (const auto& row : rows) {
+    // A retired key verifies until the last token it signed has expired.
+    if (row.retired != 0 && row.retired + options.access_token_seconds < now) continue;
+    std::string path = (std::filesystem::path(KeysDir()) / (row.kid + ".pem")).string();
+    std::ifstream in(path);
+    if (!in) return Internal("signing key file missing: " + path);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    SUND_ASSIGN_OR_RETURN(auto signing, crypto::SigningKey::FromPem(pem.str()));
+    SUND_ASSIGN_OR_RETURN(auto verify, crypto::VerifyKey::FromSigningKey(signing));
+    auto key =
+        std::make_unique<Key>(Key{row.kid, std::move(signing), std::move(verify), row.retired});
+    loaded.push_back(std::move(key));
+  }
+  if (loaded.empty() || loaded.back()->retired != 0) {
+    SUND_ASSIGN_OR_RETURN(auto key, NewKey());
+    loaded.push_back(std::move(key));
+  }
+  std::unique_lock<std::shared_mutex> l(keys_mu);
+  keys = std::move(loaded);
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+Result<std::string> AuthServer::Impl::SignClaims(rapidjson::Document& claims) const {
+  std::shared_lock<std::shared_mutex> l(keys_mu);
+  return SignJwt(claims, keys.back()->signing);
+}
+
+Result<std::string> AuthServer::Impl::AccessToken(std::string_view origin, std::string_view subject,
+                                                  std::string_view client_id,
+                                                  const ScopeSet& scopes, std::string_view patient,
+                                                  std::string_view fhir_user,
+                                                  std::string_view grant_id, std::int64_t seconds,
+                                                  std::string* jti_out) const {
+  rapidjson::Document c(rapidjson::kObjectType);
+  auto& a = c.GetAllocator();
+  auto str = [&](std::string_view s) {
+    return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
+  };
+  std::int64_t now = Now();
+  std::string jti = crypto::RandomToken(16);
+  std::string aud = std::string(origin) + "/fhir";
+  std::string scope = ToString(scopes);
+  c.AddMember("iss", str(origin), a);
+  c.AddMember("sub", str(subject), a);
+  c.AddMember("aud", str(aud), a);
+  c.AddMember("iat", rapidjson::Value(static_cast<int64_t>(now)), a);
+  c.AddMember("exp", rapidjson::Value(static_cast<int64_t>(now + seconds)), a);
+  c.AddMember("jti", str(jti), a);
+  c.AddMember("client_id", str(client_id), a);
+  c.AddMember("scope", str(scope), a);
+  if (!patient.empty()) c.AddMember("patient", str(patient), a);
+  if (!fhir_user.empty()) c.AddMember("fhirUser", str(fhir_user), a);
+  if (!grant_id.empty()) c.AddMember("gid", str(grant_id), a);
+  if (jti_out != nullptr) *jti_out = jti;
+  return SignClaims(c);
+}
+
+Result<rapidjson::Document> AuthServer::Impl::VerifyOurJwt(std::string_view token) const {
+  SUND_ASSIGN_OR_RETURN(ParsedJwt jwt, ParseJwt(token));
+  {
+    std::shared_lock<std::shared_mutex> l(keys_mu);
+    const Key* key = nullptr;
+    for (const auto& k : keys) {
+      if (k->kid == jwt.kid) key = k.get();
+    }
+    if (key == nullptr) return Status(StatusCode::kUnauthenticated, "unknown signing key");
+    SUND_RETURN_IF_ERROR(VerifyJwtSignature(jwt, key->verify));
+  }
+  SUND_RETURN_IF_ERROR(CheckTimeClaims(jwt.claims, Now()));
+  std::string jti(json::GetString(jwt.claims, "jti"));
+  std::string gid(json::GetString(jwt.claims, "gid"));
+  {
+    std::shared_lock<std::shared_mutex> l(revoked_mu);
+    if (revoked_jtis.count(jti) != 0 || (!gid.empty() && revoked_grants.count(gid) != 0)) {
+      return Status(StatusCode::kUnauthenticated, "token revoked");
+    }
+  }
+  return std::move(jwt.claims);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery
+
+http::Response AuthServer::Impl::SmartConfiguration(const http::Request& req) const {
+  std::string o = RequestOrigin(req, options.issuer);
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  AddString(w, "issuer", o);
+  AddString(w, "jwks_uri", o + "/oauth2/jwks");
+  AddString(w, "authorization_endpoint", o + "/oauth2/authorize");
+  AddString(w, "token_endpoint", o + "/oauth2/token");
+  AddString(w, "introspection_endpoint", o + "/oauth2/introspect");
+  AddString(w, "revocation_endpoint", o + "/oauth2/revoke");
+  AddString(w, "registration_endpoint", o + "/oauth2/register");
+  AddString(w, "management_endpoint", o + "/oauth2/manage");
+  AddStrings(w, "grant_types_supported",
+             {"authorization_code", "refresh_token", "client_credentials"});
+  AddStrings(w, "response_types_supported", {"code"});
+  AddStrings(w, "token_endpoint_auth_methods_supported",
+             {"client_secret_basic", "client_secret_post", "private_key_jwt"});
+  AddStrings(w, "token_endpoint_auth_signing_alg_values_supported",
+             {"ES384", "RS384", "ES256", "RS256"});
+  AddStrings(w, "id_token_signing_alg_values_supported", {"ES256"});
+  AddStrings(w, "code_challenge_methods_supported", {"S256"});
+  AddStrings(w, "scopes_supported",
+             {"openid", "fhirUser", "profile", "launch", "launch/patient", "offline_access",
+              "online_access", "patient/*.rs", "patient/*.cruds", "user/*.rs", "user/*.cruds",
+              "system/*.rs", "system/*.cruds", "patient/*.read", "user/*.read", "system/*.read"});
+  AddStrings(w, "capabilities",
+             {"launch-standalone", "launch-ehr", "client-public", "client-confidential-symmetric",
+              "client-confidential-asymmetric", "context-standalone-patient", "context-ehr-patient",
+              "permission-patient", "permission-user", "permission-offline", "permission-online",
+              "permission-v1", "permission-v2", "sso-openid-connect", "authorize-post"});
+  w.EndObject();
+  http::Response r = JsonOut(200, std::string(buf.GetString(), buf.GetSize()));
+  r.headers.Set("Cache-Control", "public, max-age=300");
+  r.headers.Remove("Pragma");
+  return r;
+}
+
+http::Response AuthServer::Impl::Jwks() const {
+  std::string body = "{\"keys\":[";
+  {
+    std::shared_lock<std::shared_mutex> l(keys_mu);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (i) body += ',';
+      body += keys[i]->signing.PublicJwk();
+    }
+  }
+  body += "]}";
+  http::Response r = JsonOut(200, std::move(body));
+  r.headers.Set("Cache-Control", "public, max-age=300");
+  r.headers.Remove("Pragma");
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser sessions
+
+std::optional<User> AuthServer::Impl::SessionUser(const http::Request& req) {
+  std::string token = Cookie(req, kSessionCookie);
+  if (token.empty()) return std::nullopt;
+  auto uid = db->FindSession(HashHex(token), Now());
+  if (!uid.ok()) return std::nullopt;
+  auto user = db->GetUser(*uid);
+  if (!user.ok() || user->disabled) return std::nullopt;
+  return *user;
+}
+
+Result<std::string> AuthServer::Impl::StartSession(std::int64_t user_id) {
+  std::string token = crypto::RandomToken(32);
+  SUND_RETURN_IF_ERROR(db->AddSession(HashHex(token), user_id, Now() + options.session_seconds));
+  return token;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization endpoint (SMART App Launch: standalone and EHR launch)
+
+http::Response AuthServer::Impl::Authorize(http::Request& req) {
+  Params form = req.method == "POST" ? http::ParseQuery(req.body) : http::ParseQuery(req.query);
+  std::string origin = RequestOrigin(req, options.issuer);
+  pages::Lang lang = pages::PickLang(Param(form, "ui_locales"), req.headers.Get("Accept-Language"));
+  bool en = lang == pages::Lang::kEn;
+  auto page_error = [&](std::string_view title_da, std::string_view title_en,
+                        std::string_view msg_da, std::string_view msg_en) {
+    return Html(400, pages::RenderError(lang, en ? title_en : title_da, en ? msg_en : msg_da));
+  };
+
+  std::string client_id = Param(form, "client_id");
+  auto client = db->FindClient(client_id);
+  if (client_id.empty() || !client.ok() || client->revoked) {
+    return page_error("Ukendt app", "Unknown app",
+                      "Appen, der sendte dig hertil, er ikke registreret hos Sund.",
+                      "The app that sent you here is not registered with Sund.");
+  }
+  std::string redirect_uri = Param(form, "redirect_uri");
+  if (redirect_uri.empty() && client->redirect_uris.size() == 1) {
+    redirect_uri = client->redirect_uris[0];
+  }
+  if (std::find(client->redirect_uris.begin(), client->redirect_uris.end(), redirect_uri) ==
+      client->redirect_uris.end()) {
+    return page_error("Forkert adresse", "Wrong address",
+                      "Appen bad om at sende dig til en adresse, den ikke har registreret.",
+                      "The app asked to send you to an address it has not registered.");
+  }
+  // From here on, errors go back to the app (RFC 6749 section 4.1.2.1).
+  std::string state = Param(form, "state");
+  auto back_error = [&](std::string_view error, std::string_view description) {
+    return Redirect(WithQuery(redirect_uri, {{"error", std::string(error)},
+                                             {"error_description", std::string(description)},
+                                             {"state", state}}));
+  };
+  if (Param(form, "response_type") != "code") {
+    return back_error("unsupported_response_type", "response_type must be code");
+  }
+  std::string challenge = Param(form, "code_challenge");
+  std::string method = Param(form, "code_challenge_method");
+  if (challenge.empty() || method != "S256") {
+    return back_error("invalid_request", "PKCE with code_challenge_method S256 is required");
+  }
+  if (challenge.size() != 43) return back_error("invalid_request", "malformed code_challenge");
+  std::string aud = Param(form, "aud");
+  while (!aud.empty() && aud.back() == '/') aud.pop_back();
+  if (aud != origin + "/fhir") {
+    return back_error("invalid_request", "aud must be this server's FHIR base URL");
+  }
+  // Our own screens post back with a `step` and carry the app's scope request as
+  // "requested_scope" (the consent form's ticked scopes arrive as "scope").
+  std::string step = req.method == "POST" ? Param(form, "step") : "";
+  bool internal = !step.empty() || !Param(form, "requested_scope").empty();
+  std::string requested_text = internal ? Param(form, "requested_scope") : Param(form, "scope");
+  ScopeSet requested = ParseScopes(requested_text);
+  ScopeSet offered = Narrow(requested, ParseScopes(client->scope));
+  if (HasResourceScopeOf(offered, ScopeContext::kSystem)) {
+    offered = Narrow(offered, [&] {
+      ScopeSet no_system = ParseScopes(client->scope);
+      std::erase_if(no_system.resources,
+                    [](const ResourceScope& r) { return r.context == ScopeContext::kSystem; });
+      return no_system;
+    }());
+  }
+  std::string launch = Param(form, "launch");
+  std::string nonce = Param(form, "nonce");
+
+  // The original request travels in hidden fields through the screens.
+  pages::Fields carried;
+  for (const char* name :
+       {"response_type", "client_id", "redirect_uri", "state", "aud", "code_challenge",
+        "code_challenge_method", "launch", "nonce", "ui_locales"}) {
+    std::string v = Param(form, name);
+    if (!v.empty()) carried.emplace_back(name, v);
+  }
+  carried.emplace_back("requested_scope", requested_text);
+  std::string csrf = Cookie(req, kCsrfCookie);
+  std::vector<std::string> set_cookies;
+  if (csrf.empty()) {
+    csrf = crypto::RandomToken(24);
+    set_cookies.push_back(SetCookie(kCsrfCookie, csrf, req.secure, "Strict", 3600));
+  }
+  auto with_cookies = [&](http::Response r) {
+    for (const auto& c : set_cookies) r.headers.Add("Set-Cookie", c);
+    return r;
+  };
+  auto hidden = [&](std::string_view next_step) {
+    pages::Fields f = carried;
+    f.emplace_back("csrf", csrf);
+    f.emplace_back("step", std::string(next_step));
+    return f;
+  };
+
+  // 1. Who is there.
+  std::optional<User> user = SessionUser(req);
+  if (step == "login") {
+    if (!CsrfOk(req, form)) {
+      return page_error("Formularen er udløbet", "The form has expired",
+                        "Gå tilbage til appen og prøv igen.", "Go back to the app and try again.");
+    }
+    std::string username = Param(form, "username");
+    auto found = db->FindUser(username);
+    bool good = found.ok() && !found->disabled &&
+                VerifyPassword(Param(form, "password"), found->password_hash);
+    if (!good) {
+      pages::LoginPage p;
+      p.lang = lang;
+      p.action = "/oauth2/authorize";
+      p.hidden = hidden("login");
+      p.app_name = client->name;
+      p.username = username;
+      p.failed = true;
+      return with_cookies(Html(401, pages::RenderLogin(p)));
+    }
+    auto session = StartSession(found->id);
+    if (!session.ok()) return page_error("Fejl", "Error", "Prøv igen.", "Try again.");
+    set_cookies.push_back(
+        SetCookie(kSessionCookie, *session, req.secure, "Lax", options.session_seconds));
+    user = *found;
+    step = "";
+  }
+  if (!user) {
+    pages::LoginPage p;
+    p.lang = lang;
+    p.action = "/oauth2/authorize";
+    p.hidden = hidden("login");
+    p.app_name = client->name;
+    return with_cookies(Html(200, pages::RenderLogin(p)));
+  }
+
+  // 2. Whose data (launch context).
+  std::string patient;
+  bool is_patient_user = user->fhir_user.rfind("Patient/", 0) == 0;
+  if (!launch.empty()) {
+    auto p = db->FindLaunch(launch, Now());
+    if (!p.ok()) return back_error("invalid_request", "unknown or expired launch");
+    patient = *p;
+  } else if (is_patient_user) {
+    patient = user->fhir_user.substr(8);
+  } else if (offered.launch_patient || HasResourceScopeOf(offered, ScopeContext::kPatient)) {
+    std::string chosen = step == "pick" || step == "consent" ? Param(form, "patient") : "";
+    bool exists = false;
+    if (!chosen.empty() && store != nullptr) exists = store->Read("Patient", chosen).ok();
+    if (!exists) {
+      pages::PatientPickerPage p;
+      p.lang = lang;
+      p.action = "/oauth2/authorize";
+      p.hidden = hidden("pick");
+      p.search_hidden = carried;  // the GET search form: no CSRF token in URLs
+      p.app_name = client->name;
+      p.query = Param(form, "q");
+      if (store != nullptr) {
+        fhir::SearchQuery q;
+        q.type = "Patient";
+        q.count = 20;
+        if (!p.query.empty()) {
+          auto parsed = fhir::ParseSearch(fhir::Model::R4(), "Patient", {{"name", p.query}}, true);
+          if (parsed.ok()) q = std::move(parsed).value();
+          q.count = 20;
+        }
+        auto page = store->Search(q);
+        if (page.ok()) {
+          for (const auto& hit : page->matches) {
+            rapidjson::Document d;
+            d.Parse(hit.json.data(), hit.json.size());
+            if (d.HasParseError() || !d.IsObject()) continue;
+            pages::PatientChoice c;
+            c.id = hit.id;
+            if (const auto* names = json::Find(d, "name");
+                names && names->IsArray() && !names->Empty() && (*names)[0].IsObject()) {
+              const auto& n = (*names)[0];
+              if (const auto* given = json::Find(n, "given");
+                  given && given->IsArray() && !given->Empty() && (*given)[0].IsString()) {
+                c.name = std::string(json::View((*given)[0])) + " ";
+              }
+              c.name += std::string(json::GetString(n, "family"));
+            }
+            c.birth_date = std::string(json::GetString(d, "birthDate"));
+            c.gender = std::string(json::GetString(d, "gender"));
+            p.patients.push_back(std::move(c));
+          }
+        }
+      }
+      return with_cookies(Html(200, pages::RenderPatientPicker(p)));
+    }
+    patient = chosen;
+  }
+  // A person without a patient link cannot grant patient/ scopes without choosing a patient;
+  // a citizen cannot grant user/ scopes beyond their own compartment: user/ becomes patient/.
+  if (is_patient_user && HasResourceScopeOf(offered, ScopeContext::kUser)) {
+    for (auto& r : offered.resources) {
+      if (r.context == ScopeContext::kUser) r.context = ScopeContext::kPatient;
+    }
+    offered = Narrow(offered, offered);
+  }
+  if (patient.empty()) {
+    std::erase_if(offered.resources,
+                  [](const ResourceScope& r) { return r.context == ScopeContext::kPatient; });
+    offered.launch_patient = false;
+  }
+  if (!patient.empty()) carried.emplace_back("patient", patient);
+
+  // 3. Consent.
+  if (step == "consent") {
+    if (!CsrfOk(req, form)) {
+      return page_error("Formularen er udløbet", "The form has expired",
+                        "Gå tilbage til appen og prøv igen.", "Go back to the app and try again.");
+    }
+    if (Param(form, "decision") != "approve") {
+      return with_cookies(back_error("access_denied", "the user did not grant access"));
+    }
+    std::vector<std::string> ticked = Params_(form, "scope");
+    std::string chosen_text;
+    for (const auto& s : ticked) chosen_text += s + " ";
+    ScopeSet granted = Narrow(ParseScopes(chosen_text), offered);
+    // Context and identity flags follow the request (they are not ticked separately).
+    granted.launch = offered.launch;
+    granted.launch_patient = offered.launch_patient && !patient.empty();
+    granted.openid = offered.openid;
+    granted.fhir_user = offered.fhir_user;
+    granted.profile = offered.profile;
+    if (std::find(ticked.begin(), ticked.end(), "offline_access") == ticked.end()) {
+      granted.offline_access = false;
+    }
+    Grant g;
+    g.grant_id = crypto::RandomToken(16);
+    g.user_id = user->id;
+    g.client_id = client->client_id;
+    g.scope = ToString(granted);
+    g.patient = patient;
+    g.created = Now();
+    g.expires = (granted.offline_access || granted.online_access)
+                    ? Now() + options.refresh_token_seconds
+                    : Now() + options.access_token_seconds;
+    std::string code = crypto::RandomToken(32);
+    AuthCode c;
+    c.code_hash = HashHex(code);
+    c.client_id = client->client_id;
+    c.user_id = user->id;
+    c.redirect_uri = redirect_uri;
+    c.scope = g.scope;
+    c.patient = patient;
+    c.code_challenge = challenge;
+    c.nonce = nonce;
+    c.grant_id = g.grant_id;
+    c.expires = Now() + options.code_seconds;
+    if (!db->AddGrant(g).ok() || !db->AddCode(c).ok()) {
+      return back_error("server_error", "could not record the grant");
+    }
+    return with_cookies(Redirect(WithQuery(redirect_uri, {{"code", code}, {"state", state}})));
+  }
+  pages::ConsentPage p;
+  p.lang = lang;
+  p.action = "/oauth2/authorize";
+  p.hidden = hidden("consent");
+  p.app_name = client->name;
+  p.app_uri = client->client_uri;
+  p.user_display = user->display.empty() ? user->username : user->display;
+  if (!patient.empty() && !is_patient_user) p.patient_display = "Patient/" + patient;
+  std::string lc(pages::LangCode(lang));
+  for (const auto& r : offered.resources) {
+    ScopeSet one;
+    one.resources.push_back(r);
+    auto lines = DescribeScopes(one, lc);
+    pages::ConsentItem item;
+    item.value = ToString(r);
+    item.description = lines.empty() ? item.value : lines.front();
+    p.items.push_back(std::move(item));
+    if (r.type == "*") p.wildcard = true;
+  }
+  if (offered.offline_access) {
+    ScopeSet one;
+    one.offline_access = true;
+    auto lines = DescribeScopes(one, lc);
+    p.items.push_back(pages::ConsentItem{
+        "offline_access", lines.empty() ? "offline_access" : lines.front(), true, false});
+    p.offline = true;
+  }
+  if (offered.openid || offered.fhir_user) {
+    ScopeSet one;
+    one.openid = offered.openid;
+    one.fhir_user = offered.fhir_user;
+    auto lines = DescribeScopes(one, lc);
+    p.items.push_back(
+        pages::ConsentItem{"openid", lines.empty() ? "openid" : lines.front(), true, true});
+  }
+  std::int64_t days = options.refresh_token_seconds / 86400;
+  if (offered.offline_access) {
+    p.duration = en ? std::to_string(days) + " days, or until you revoke the access"
+                    : std::to_string(days) + " dage, eller indtil du tilbagekalder adgangen";
+  } else {
+    p.duration = en ? "While you use the app (at most one hour at a time)"
+                    : "Mens du bruger appen (højst en time ad gangen)";
+  }
+  return with_cookies(Html(200, pages::RenderConsent(p)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client authentication
+
+Result<Client> AuthServer::Impl::AuthenticateClient(const http::Request& req, const Params& form,
+                                                    std::string_view origin,
+                                                    bool require_confidential) {
+  auto unauth = [](std::string m) { return Status(StatusCode::kUnauthenticated, std::move(m)); };
+  std::string_view authz = req.headers.Get("Authorization");
+  if (authz.size() > 6 && http::EqualsIgnoreCase(authz.substr(0, 6), "Basic ")) {
+    auto decoded = crypto::Base64Decode(authz.substr(6));
+    if (!decoded.ok()) return unauth("malformed Basic credentials");
+    std::size_t colon = decoded->find(':');
+    if (colon == std::string::npos) return unauth("malformed Basic credentials");
+    std::string id = http::PercentDecode(decoded->substr(0, colon), true);
+    std::string secret = http::PercentDecode(decoded->substr(colon + 1), true);
+    auto c = db->FindClient(id);
+    if (!c.ok() || c->revoked || c->secret_hash.empty() ||
+        !crypto::ConstantTimeEquals(HashHex(secret), c->secret_hash)) {
+      return unauth("client authentication failed");
+    }
+    return c;
+  }
+  std::string assertion_type = Param(form, "client_assertion_type");
+  if (!assertion_type.empty()) {
+    if (assertion_type != kJwtBearer) return unauth("unsupported client_assertion_type");
+    auto jwt = ParseJwt(Param(form, "client_assertion"));
+    if (!jwt.ok()) return unauth("malformed client assertion");
+    std::string iss(json::GetString(jwt->claims, "iss"));
+    std::string sub(json::GetString(jwt->claims, "sub"));
+    if (iss.empty() || iss != sub)
+      return unauth("client assertion iss and sub must be the client id");
+    std::string form_id = Param(form, "client_id");
+    if (!form_id.empty() && form_id != iss) return unauth("client_id does not match the assertion");
+    auto c = db->FindClient(iss);
+    if (!c.ok() || c->revoked || c->auth_method != "private_key_jwt" || c->jwks.empty()) {
+      return unauth("client authentication failed");
+    }
+    rapidjson::Document set;
+    set.Parse(c->jwks.data(), c->jwks.size());
+    const rapidjson::Value* keys = set.IsObject() ? json::Find(set, "keys") : nullptr;
+    bool verified = false;
+    if (keys != nullptr && keys->IsArray()) {
+      for (const auto& k : keys->GetArray()) {
+        if (!k.IsObject()) continue;
+        std::string_view kid = json::GetString(k, "kid");
+        if (!jwt->kid.empty() && !kid.empty() && kid != jwt->kid) continue;
+        auto vk = crypto::VerifyKey::FromJwk(k);
+        if (!vk.ok()) continue;
+        if (VerifyJwtSignature(*jwt, *vk).ok()) {
+          verified = true;
+          break;
+        }
+      }
+    }
+    if (!verified) return unauth("client assertion signature does not verify");
+    if (jwt->alg != "ES384" && jwt->alg != "RS384" && jwt->alg != "ES256" && jwt->alg != "RS256") {
+      return unauth("unsupported client assertion algorithm");
+    }
+    SUND_RETURN_IF_ERROR(CheckTimeClaims(jwt->claims, Now()));
+    std::string token_url = std::string(origin) + "/oauth2/token";
+    bool aud_ok = false;
+    if (const auto* aud = json::Find(jwt->claims, "aud")) {
+      if (aud->IsString()) aud_ok = json::View(*aud) == token_url;
+      if (aud->IsArray()) {
+        for (const auto& x : aud->GetArray())
+          aud_ok = aud_ok || (x.IsString() && json::View(x) == token_url);
+      }
+    }
+    if (!aud_ok) return unauth("client assertion aud must be the token endpoint");
+    const auto* exp = json::Find(jwt->claims, "exp");
+    if (exp == nullptr || !exp->IsInt64() || exp->GetInt64() > Now() + 300) {
+      return unauth("client assertion must expire within five minutes");
+    }
+    std::string jti(json::GetString(jwt->claims, "jti"));
+    if (jti.empty()) return unauth("client assertion needs a jti");
+    auto fresh = db->RecordAssertion(iss, jti, exp->GetInt64());
+    if (!fresh.ok() || !*fresh) return unauth("client assertion jti was used before");
+    return c;
+  }
+  std::string id = Param(form, "client_id");
+  auto c = db->FindClient(id);
+  if (id.empty() || !c.ok() || c->revoked) return unauth("unknown client");
+  std::string secret = Param(form, "client_secret");
+  if (!secret.empty()) {
+    if (c->secret_hash.empty() || !crypto::ConstantTimeEquals(HashHex(secret), c->secret_hash)) {
+      return unauth("client authentication failed");
+    }
+    return c;
+  }
+  if (c->auth_method != "none") return unauth("this client must authenticate");
+  if (require_confidential) return unauth("a confidential client is required");
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token endpoint
+
+std::string AuthServer::Impl::TokenResponse(std::string_view origin, const Grant& grant,
+                                            const User* user, std::string_view nonce,
+                                            std::string_view refresh, std::string* error) {
+  ScopeSet scopes = ParseScopes(grant.scope);
+  std::string fhir_user = user != nullptr ? user->fhir_user : "";
+  std::string subject = user != nullptr ? "user/" + std::to_string(user->id) : grant.client_id;
+  std::int64_t seconds = options.access_token_seconds;
+  auto token = AccessToken(origin, subject, grant.client_id, scopes, grant.patient, fhir_user,
+                           grant.grant_id, seconds);
+  if (!token.ok()) {
+    *error = "could not sign the token";
+    return {};
+  }
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  AddString(w, "access_token", *token);
+  AddString(w, "token_type", "Bearer");
+  w.Key("expires_in");
+  w.Int64(seconds);
+  AddString(w, "scope", ToString(scopes));
+  if (!grant.patient.empty()) {
+    AddString(w, "patient", grant.patient);
+    w.Key("need_patient_banner");
+    w.Bool(true);
+  }
+  if (!refresh.empty()) AddString(w, "refresh_token", refresh);
+  if (scopes.openid && user != nullptr) {
+    rapidjson::Document c(rapidjson::kObjectType);
+    auto& a = c.GetAllocator();
+    auto str = [&](std::string_view s) {
+      return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
+    };
+    std::int64_t now = Now();
+    c.AddMember("iss", str(origin), a);
+    c.AddMember("sub", str(subject), a);
+    c.AddMember("aud", str(grant.client_id), a);
+    c.AddMember("iat", rapidjson::Value(static_cast<int64_t>(now)), a);
+    c.AddMember("exp", rapidjson::Value(static_cast<int64_t>(now + seconds)), a);
+    if (!nonce.empty()) c.AddMember("nonce", str(nonce), a);
+    if (scopes.fhir_user && !fhir_user.empty()) {
+      c.AddMember("fhirUser", str(std::string(origin) + "/fhir/" + fhir_user), a);
+    }
+    if (scopes.profile && !user->display.empty()) c.AddMember("name", str(user->display), a);
+    auto id_token = SignClaims(c);
+    if (id_token.ok()) AddString(w, "id_token", *id_token);
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+http::Response AuthServer::Impl::Token(http::Request& req) {
+  if (req.method != "POST") return OAuthError(405, "invalid_request", "use POST");
+  Params form = http::ParseQuery(req.body);
+  std::string origin = RequestOrigin(req, options.issuer);
+  std::string grant_type = Param(form, "grant_type");
+  bool basic = http::EqualsIgnoreCase(req.headers.Get("Authorization").substr(0, 6), "Basic ");
+  auto client = AuthenticateClient(req, form, origin, grant_type == "client_credentials");
+  if (!client.ok()) {
+    http::Response r = OAuthError(401, "invalid_client", client.status().message());
+    if (!basic) r.headers.Remove("WWW-Authenticate");
+    return r;
+  }
+  std::int64_t now = Now();
+  if (grant_type == "authorization_code") {
+    std::string reused;
+    auto code = db->TakeCode(HashHex(Param(form, "code")), now, &reused);
+    if (!code.ok()) {
+      if (!reused.empty()) RevokeGrantEverywhere(reused).IgnoreError();
+      return OAuthError(400, "invalid_grant", code.status().message());
+    }
+    if (code->client_id != client->client_id) {
+      return OAuthError(400, "invalid_grant", "the code was issued to another client");
+    }
+    if (Param(form, "redirect_uri") != code->redirect_uri) {
+      return OAuthError(400, "invalid_grant", "redirect_uri does not match the authorization");
+    }
+    std::string verifier = Param(form, "code_verifier");
+    bool verifier_ok = verifier.size() >= 43 && verifier.size() <= 128 &&
+                       std::all_of(verifier.begin(), verifier.end(), [](char ch) {
+                         return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' ||
+                                ch == '.' || ch == '_' || ch == '~';
+                       });
+    if (!verifier_ok ||
+        !crypto::ConstantTimeEquals(crypto::Base64UrlEncode(crypto::Sha256(verifier)),
+                                    code->code_challenge)) {
+      RevokeGrantEverywhere(code->grant_id).IgnoreError();
+      return OAuthError(400, "invalid_grant", "code_verifier does not match the code_challenge");
+    }
+    auto grant = db->GetGrant(code->grant_id);
+    auto user = db->GetUser(code->user_id);
+    if (!grant.ok() || grant->revoked || !user.ok()) {
+      return OAuthError(400, "invalid_grant", "the authorization was revoked");
+    }
+    std::string refresh;
+    ScopeSet scopes = ParseScopes(grant->scope);
+    if (scopes.offline_access || scopes.online_access) {
+      refresh = crypto::RandomToken(32);
+      if (!db->AddRefresh(HashHex(refresh), grant->grant_id, grant->expires).ok()) {
+        return OAuthError(500, "server_error", "could not store the refresh token");
+      }
+    }
+    std::string error;
+    std::string body = TokenResponse(origin, *grant, &*user, code->nonce, refresh, &error);
+    if (!error.empty()) return OAuthError(500, "server_error", error);
+    return JsonOut(200, std::move(body));
+  }
+  if (grant_type == "refresh_token") {
+    std::string reused;
+    auto grant_id = db->TakeRefresh(HashHex(Param(form, "refresh_token")), now, &reused);
+    if (!grant_id.ok()) {
+      // A rotated-out refresh token used again: someone holds a copy. End the whole grant.
+      if (!reused.empty()) RevokeGrantEverywhere(reused).IgnoreError();
+      return OAuthError(400, "invalid_grant", grant_id.status().message());
+    }
+    auto grant = db->GetGrant(*grant_id);
+    if (!grant.ok() || grant->revoked) return OAuthError(400, "invalid_grant", "grant revoked");
+    if (grant->client_id != client->client_id) {
+      return OAuthError(400, "invalid_grant", "the refresh token belongs to another client");
+    }
+    Grant issued = *grant;
+    std::string scope_param = Param(form, "scope");
+    if (!scope_param.empty()) {
+      ScopeSet asked = ParseScopes(scope_param);
+      ScopeSet had = ParseScopes(grant->scope);
+      if (!asked.other.empty() || !IsSubset(asked, had)) {
+        return OAuthError(400, "invalid_scope", "a refresh cannot widen the granted scopes");
+      }
+      asked.offline_access = asked.offline_access || had.offline_access;
+      issued.scope = ToString(asked);
+    }
+    std::string refresh = crypto::RandomToken(32);
+    if (!db->AddRefresh(HashHex(refresh), grant->grant_id, grant->expires).ok()) {
+      return OAuthError(500, "server_error", "could not store the refresh token");
+    }
+    std::optional<User> user;
+    if (grant->user_id != 0) {
+      auto u = db->GetUser(grant->user_id);
+      if (!u.ok() || u->disabled) return OAuthError(400, "invalid_grant", "user disabled");
+      user = *u;
+    }
+    std::string error;
+    std::string body = TokenResponse(origin, issued, user ? &*user : nullptr, "", refresh, &error);
+    if (!error.empty()) return OAuthError(500, "server_error", error);
+    return JsonOut(200, std::move(body));
+  }
+  if (grant_type == "client_credentials") {
+    ScopeSet asked = ParseScopes(Param(form, "scope"));
+    ScopeSet granted = Narrow(OnlyContext(asked, ScopeContext::kSystem),
+                              OnlyContext(ParseScopes(client->scope), ScopeContext::kSystem));
+    if (granted.resources.empty()) {
+      return OAuthError(400, "invalid_scope", "no system/ scope of this client was requested");
+    }
+    auto token = AccessToken(origin, client->client_id, client->client_id, granted, "", "", "",
+                             std::min<std::int64_t>(options.access_token_seconds, 300 * 12));
+    if (!token.ok()) return OAuthError(500, "server_error", "could not sign the token");
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    AddString(w, "access_token", *token);
+    AddString(w, "token_type", "Bearer");
+    w.Key("expires_in");
+    w.Int64(std::min<std::int64_t>(options.access_token_seconds, 300 * 12));
+    AddString(w, "scope", ToString(granted));
+    w.EndObject();
+    return JsonOut(200, std::string(buf.GetString(), buf.GetSize()));
+  }
+  return OAuthError(400, "unsupported_grant_type",
+                    "grant_type must be authorization_code, refresh_token or client_credentials");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Introspection (RFC 7662) and revocation (RFC 7009)
+
+http::Response AuthServer::Impl::Introspect(http::Request& req) {
+  if (req.method != "POST") return OAuthError(405, "invalid_request", "use POST");
+  Params form = http::ParseQuery(req.body);
+  std::string origin = RequestOrigin(req, options.issuer);
+  // The caller: a confidential client, or a bearer token (a resource server's own token).
+  std::string_view authz = req.headers.Get("Authorization");
+  bool bearer_ok = false;
+  if (authz.size() > 7 && http::EqualsIgnoreCase(authz.substr(0, 7), "Bearer ")) {
+    bearer_ok = VerifyOurJwt(authz.substr(7)).ok();
+  }
+  if (!bearer_ok) {
+    auto client = AuthenticateClient(req, form, origin, true);
+    if (!client.ok()) return OAuthError(401, "invalid_client", client.status().message());
+  }
+  std::string token = Param(form, "token");
+  auto claims = VerifyOurJwt(token);
+  if (claims.ok()) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("active");
+    w.Bool(true);
+    for (const char* k :
+         {"scope", "client_id", "sub", "aud", "iss", "jti", "patient", "fhirUser"}) {
+      std::string_view v = json::GetString(*claims, k);
+      if (!v.empty()) AddString(w, k, v);
+    }
+    for (const char* k : {"exp", "iat"}) {
+      if (const auto* v = json::Find(*claims, k); v != nullptr && v->IsInt64()) {
+        w.Key(k);
+        w.Int64(v->GetInt64());
+      }
+    }
+    AddString(w, "token_type", "Bearer");
+    w.EndObject();
+    return JsonOut(200, std::string(buf.GetString(), buf.GetSize()));
+  }
+  return JsonOut(200, "{\"active\":false}");
+}
+
+http::Response AuthServer::Impl::Revoke(http::Request& req) {
+  if (req.method != "POST") return OAuthError(405, "invalid_request", "use POST");
+  Params form = http::ParseQuery(req.body);
+  std::string origin = RequestOrigin(req, options.issuer);
+  auto client = AuthenticateClient(req, form, origin, false);
+  if (!client.ok()) return OAuthError(401, "invalid_client", client.status().message());
+  std::string token = Param(form, "token");
+  if (token.empty()) return OAuthError(400, "invalid_request", "token is required");
+  auto jwt = ParseJwt(token);
+  if (jwt.ok()) {
+    auto claims = VerifyOurJwt(token);
+    if (claims.ok() && json::GetString(*claims, "client_id") == client->client_id) {
+      std::string jti(json::GetString(*claims, "jti"));
+      std::int64_t exp = 0;
+      if (const auto* e = json::Find(*claims, "exp"); e != nullptr && e->IsInt64()) {
+        exp = e->GetInt64();
+      }
+      {
+        std::unique_lock<std::shared_mutex> l(revoked_mu);
+        revoked_jtis.insert(jti);
+      }
+      db->RevokeJti(jti, exp).IgnoreError();
+    }
+    return JsonOut(200, "{}");
+  }
+  // A refresh token: revoke its grant, and so every token issued under it (RFC 7009 2.1).
+  std::string reused;
+  auto grant_id = db->TakeRefresh(HashHex(token), Now(), &reused);
+  std::string gid = grant_id.ok() ? *grant_id : reused;
+  if (!gid.empty()) {
+    auto grant = db->GetGrant(gid);
+    if (grant.ok() && grant->client_id == client->client_id) {
+      RevokeGrantEverywhere(gid).IgnoreError();
+    }
+  }
+  return JsonOut(200, "{}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dynamic client registration (RFC 7591): the app registry
+
+http::Response AuthServer::Impl::Register(http::Request& req) {
+  if (req.method != "POST") return OAuthError(405, "invalid_request", "use POST");
+  auto meta_error = [](std::string_view d) {
+    return OAuthError(400, "invalid_client_metadata", d);
+  };
+  rapidjson::Document d;
+  d.Parse(req.body.data(), req.body.size());
+  if (d.HasParseError() || !d.IsObject()) return meta_error("the body must be a JSON object");
+  // An administrator's token (system/ scopes on every type) may register backend services.
+  bool admin = false;
+  std::string_view authz = req.headers.Get("Authorization");
+  if (authz.size() > 7 && http::EqualsIgnoreCase(authz.substr(0, 7), "Bearer ")) {
+    auto claims = VerifyOurJwt(authz.substr(7));
+    if (!claims.ok()) return OAuthError(401, "invalid_token", claims.status().message());
+    ScopeSet s = ParseScopes(json::GetString(*claims, "scope"));
+    admin = Allows(s, ScopeContext::kSystem, "*", kCreate);
+  } else if (!options.open_registration) {
+    return OAuthError(401, "invalid_token", "registration needs an administrator's token");
+  }
+  Client c;
+  c.client_id = crypto::RandomToken(16);
+  c.name = std::string(json::GetString(d, "client_name"));
+  if (c.name.empty()) return meta_error("client_name is required");
+  c.client_uri = std::string(json::GetString(d, "client_uri"));
+  c.auth_method = std::string(json::GetString(d, "token_endpoint_auth_method"));
+  if (c.auth_method.empty()) c.auth_method = "client_secret_basic";
+  if (c.auth_method != "none" && c.auth_method != "client_secret_basic" &&
+      c.auth_method != "client_secret_post" && c.auth_method != "private_key_jwt") {
+    return meta_error("unsupported token_endpoint_auth_method");
+  }
+  if (const auto* uris = json::Find(d, "redirect_uris")) {
+    if (!uris->IsArray()) return meta_error("redirect_uris must be an array");
+    for (const auto& u : uris->GetArray()) {
+      if (!u.IsString() || !AcceptableRedirect(json::View(u))) {
+        return OAuthError(400, "invalid_redirect_uri",
+                          "redirect URIs must be https, http on loopback, or a private-use "
+                          "scheme, without a fragment");
+      }
+      c.redirect_uris.emplace_back(json::View(u));
+    }
+  }
+  if (const auto* g = json::Find(d, "grant_types"); g != nullptr && g->IsArray()) {
+    for (const auto& x : g->GetArray()) {
+      if (x.IsString()) c.grant_types.emplace_back(json::View(x));
+    }
+  }
+  if (c.grant_types.empty()) c.grant_types = {"authorization_code"};
+  for (const auto& g : c.grant_types) {
+    if (g != "authorization_code" && g != "refresh_token" && g != "client_credentials") {
+      return meta_error("unsupported grant type");
+    }
+    if (g == "authorization_code" && c.redirect_uris.empty()) {
+      return OAuthError(400, "invalid_redirect_uri", "redirect_uris are required");
+    }
+    if (g == "client_credentials" && c.auth_method == "none") {
+      return meta_error("client_credentials needs a confidential client");
+    }
+  }
+  c.scope = std::string(json::GetString(d, "scope"));
+  ScopeSet scopes = ParseScopes(c.scope);
+  if (HasResourceScopeOf(scopes, ScopeContext::kSystem) && !admin) {
+    return meta_error("system/ scopes need an administrator's registration token");
+  }
+  if (c.auth_method == "private_key_jwt") {
+    const auto* jwks = json::Find(d, "jwks");
+    if (jwks == nullptr || !jwks->IsObject()) {
+      return meta_error("private_key_jwt needs jwks (jwks_uri is not supported)");
+    }
+    const auto* keys = json::Find(*jwks, "keys");
+    bool any = false;
+    if (keys != nullptr && keys->IsArray()) {
+      for (const auto& k : keys->GetArray()) any = any || crypto::VerifyKey::FromJwk(k).ok();
+    }
+    if (!any) return meta_error("jwks holds no usable EC or RSA public key");
+    c.jwks = json::Serialize(*jwks);
+  }
+  std::string secret;
+  if (c.auth_method == "client_secret_basic" || c.auth_method == "client_secret_post") {
+    secret = crypto::RandomToken(32);
+    c.secret_hash = HashHex(secret);
+  }
+  c.created = Now();
+  if (!db->AddClient(c).ok()) return OAuthError(500, "server_error", "could not store the app");
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  AddString(w, "client_id", c.client_id);
+  w.Key("client_id_issued_at");
+  w.Int64(c.created);
+  if (!secret.empty()) {
+    AddString(w, "client_secret", secret);
+    w.Key("client_secret_expires_at");
+    w.Int64(0);
+  }
+  AddString(w, "client_name", c.name);
+  AddString(w, "token_endpoint_auth_method", c.auth_method);
+  AddStrings(w, "redirect_uris", c.redirect_uris);
+  AddStrings(w, "grant_types", c.grant_types);
+  AddString(w, "scope", c.scope);
+  if (!c.client_uri.empty()) AddString(w, "client_uri", c.client_uri);
+  w.EndObject();
+  return JsonOut(201, std::string(buf.GetString(), buf.GetSize()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Management: the apps that can reach my data
+
+http::Response AuthServer::Impl::Manage(http::Request& req) {
+  Params form = req.method == "POST" ? http::ParseQuery(req.body) : http::ParseQuery(req.query);
+  pages::Lang lang = pages::PickLang(Param(form, "lang"), req.headers.Get("Accept-Language"));
+  bool en = lang == pages::Lang::kEn;
+  std::string csrf = Cookie(req, kCsrfCookie);
+  std::vector<std::string> set_cookies;
+  if (csrf.empty()) {
+    csrf = crypto::RandomToken(24);
+    set_cookies.push_back(SetCookie(kCsrfCookie, csrf, req.secure, "Strict", 3600));
+  }
+  auto with_cookies = [&](http::Response r) {
+    for (const auto& c : set_cookies) r.headers.Add("Set-Cookie", c);
+    return r;
+  };
+  pages::Fields hidden = {{"csrf", csrf}};
+  std::string step = req.method == "POST" ? Param(form, "step") : "";
+  if (req.method == "POST" && !CsrfOk(req, form)) {
+    return Html(400, pages::RenderError(
+                         lang, en ? "The form has expired" : "Formularen er udløbet",
+                         en ? "Reload the page and try again." : "Genindlæs siden og prøv igen."));
+  }
+  std::optional<User> user = SessionUser(req);
+  if (step == "login") {
+    auto found = db->FindUser(Param(form, "username"));
+    if (found.ok() && !found->disabled &&
+        VerifyPassword(Param(form, "password"), found->password_hash)) {
+      auto session = StartSession(found->id);
+      if (session.ok()) {
+        set_cookies.push_back(
+            SetCookie(kSessionCookie, *session, req.secure, "Lax", options.session_seconds));
+        user = *found;
+      }
+    } else {
+      pages::LoginPage p;
+      p.lang = lang;
+      p.action = "/oauth2/manage";
+      p.hidden = hidden;
+      p.hidden.emplace_back("step", "login");
+      p.username = Param(form, "username");
+      p.failed = true;
+      return with_cookies(Html(401, pages::RenderLogin(p)));
+    }
+  }
+  if (!user) {
+    pages::LoginPage p;
+    p.lang = lang;
+    p.action = "/oauth2/manage";
+    p.hidden = hidden;
+    p.hidden.emplace_back("step", "login");
+    return with_cookies(Html(200, pages::RenderLogin(p)));
+  }
+  std::string message;
+  if (step == "logout") {
+    db->DeleteSession(HashHex(Cookie(req, kSessionCookie))).IgnoreError();
+    set_cookies.push_back(SetCookie(kSessionCookie, "", req.secure, "Lax", 0));
+    pages::LoginPage p;
+    p.lang = lang;
+    p.action = "/oauth2/manage";
+    p.hidden = hidden;
+    p.hidden.emplace_back("step", "login");
+    return with_cookies(Html(200, pages::RenderLogin(p)));
+  }
+  auto grants = db->GrantsOfUser(user->id, Now());
+  if (step == "revoke" && grants.ok()) {
+    std::string client_id = Param(form, "client_id");
+    std::string name = client_id;
+    for (const auto& g : *grants) {
+      if (g.client_id != client_id) continue;
+      RevokeGrantEverywhere(g.grant_id).IgnoreError();
+    }
+    if (auto c = db->FindClient(client_id); c.ok()) name = c->name;
+    message = en ? "Access for " + name + " has been revoked."
+                 : "Adgangen for " + name + " er tilbagekaldt.";
+    grants = db->GrantsOfUser(user->id, Now());
+  }
+  pages::AppsPage p;
+  p.lang = lang;
+  p.user_display = user->display.empty() ? user->username : user->display;
+  p.revoke_action = "/oauth2/manage";
+  p.logout_action = "/oauth2/manage";
+  p.hidden = hidden;
+  p.message = message;
+  if (grants.ok()) {
+    std::vector<std::string> seen;
+    for (const auto& g : *grants) {
+      if (std::find(seen.begin(), seen.end(), g.client_id) != seen.end()) continue;
+      seen.push_back(g.client_id);
+      pages::AppGrant a;
+      a.client_id = g.client_id;
+      auto c = db->FindClient(g.client_id);
+      a.app_name = c.ok() ? c->name : g.client_id;
+      a.what = DescribeScopes(ParseScopes(g.scope), pages::LangCode(lang));
+      a.granted = FormatInstant(g.created * 1'000'000).substr(0, 10);
+      a.expires = g.expires != 0 ? FormatInstant(g.expires * 1'000'000).substr(0, 10) : "";
+      p.apps.push_back(std::move(a));
+    }
+  }
+  return with_cookies(Html(200, pages::RenderApps(p)));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+AuthServer::AuthServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AuthServer::~AuthServer() = default;
+
+Result<std::unique_ptr<AuthServer>> AuthServer::Open(AuthOptions options, storage::Store* store,
+                                                     const Clock& clock) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  impl->store = store;
+  impl->clock = &clock;
+  std::error_code ec;
+  std::filesystem::create_directories(impl->options.data_dir, ec);
+  SUND_ASSIGN_OR_RETURN(
+      impl->db, AuthDb::Open((std::filesystem::path(impl->options.data_dir) / "auth.db").string()));
+  SUND_RETURN_IF_ERROR(impl->LoadKeys());
+  std::int64_t now = impl->Now();
+  SUND_ASSIGN_OR_RETURN(auto jtis, impl->db->RevokedJtis(now));
+  impl->revoked_jtis.insert(jtis.begin(), jtis.end());
+  SUND_ASSIGN_OR_RETURN(auto grants,
+                        impl->db->RevokedGrants(now - impl->options.access_token_seconds));
+  impl->revoked_grants.insert(grants.begin(), grants.end());
+  return std::unique_ptr<AuthServer>(new AuthServer(std::move(impl)));
+}
+
+bool AuthServer::Handles(std::string_view path) {
+  return path == "/.well-known/smart-configuration" || path.rfind("/oauth2/", 0) == 0;
+}
+
+http::Response AuthServer::Handle(http::Request& req) {
+  const std::string& p = req.path;
+  if (p == "/.well-known/smart-configuration") return impl_->SmartConfiguration(req);
+  if (p == "/oauth2/jwks") return impl_->Jwks();
+  if (p == "/oauth2/authorize") {
+    if (req.method != "GET" && req.method != "POST") {
+      return OAuthError(405, "invalid_request", "use GET or POST");
+    }
+    return impl_->Authorize(req);
+  }
+  if (p == "/oauth2/token") return impl_->Token(req);
+  if (p == "/oauth2/introspect") return impl_->Introspect(req);
+  if (p == "/oauth2/revoke") return impl_->Revoke(req);
+  if (p == "/oauth2/register") return impl_->Register(req);
+  if (p == "/oauth2/manage") return impl_->Manage(req);
+  return OAuthError(404, "invalid_request", "no such endpoint");
+}
+
+Result<Access> AuthServer::Authenticate(const http::Request& req,
+                                        std::string_view fhir_base) const {
+  std::string_view authz = req.headers.Get("Authorization");
+  if (authz.size() <= 7 || !http::EqualsIgnoreCase(authz.substr(0, 7), "Bearer ")) {
+    return Status(StatusCode::kUnauthenticated, "a bearer token is required");
+  }
+  SUND_ASSIGN_OR_RETURN(rapidjson::Document claims, impl_->VerifyOurJwt(authz.substr(7)));
+  bool aud_ok = false;
+  if (const auto* aud = json::Find(claims, "aud")) {
+    if (aud->IsString()) aud_ok = json::View(*aud) == fhir_base;
+    if (aud->IsArray()) {
+      for (const auto& x : aud->GetArray())
+        aud_ok = aud_ok || (x.IsString() && json::View(x) == fhir_base);
+    }
+  }
+  if (!aud_ok) return Status(StatusCode::kUnauthenticated, "token audience is not this server");
+  Access a;
+  a.subject = std::string(json::GetString(claims, "sub"));
+  a.client_id = std::string(json::GetString(claims, "client_id"));
+  a.patient = std::string(json::GetString(claims, "patient"));
+  a.fhir_user = std::string(json::GetString(claims, "fhirUser"));
+  a.jti = std::string(json::GetString(claims, "jti"));
+  a.scopes = ParseScopes(json::GetString(claims, "scope"));
+  if (const auto* e = json::Find(claims, "exp"); e != nullptr && e->IsInt64()) {
+    a.expires = e->GetInt64();
+  }
+  return a;
+}
+
+std::string AuthServer::CapabilitySecurity(std::string_view origin) const {
+  std::string o(origin);
+  auto ext = [&](const char* url, const std::string& uri) {
+    return std::string("{\"url\":\"") + url + "\",\"valueUri\":\"" + uri + "\"}";
+  };
+  return std::string(
+             "{\"cors\":true,\"service\":[{\"coding\":[{\"system\":\"http://"
+             "terminology.hl7.org/CodeSystem/"
+             "restful-security-service\",\"code\":\"SMART-on-FHIR\"}]"
+             "}],\"extension\":[{\"url\":\"http://fhir-registry.smarthealthit.org/"
+             "StructureDefinition/oauth-uris\",\"extension\":[") +
+         ext("authorize", o + "/oauth2/authorize") + "," + ext("token", o + "/oauth2/token") + "," +
+         ext("register", o + "/oauth2/register") + "," + ext("manage", o + "/oauth2/manage") + "," +
+         ext("introspect", o + "/oauth2/introspect") + "," + ext("revoke", o + "/oauth2/revoke") +
+         "]}]}";
+}
+
+Result<std::string> AuthServer::Mint(const MintRequest& r) {
+  ScopeSet scopes = ParseScopes(r.scope);
+  if (!scopes.other.empty()) return InvalidArgument("not a valid SMART scope: " + scopes.other[0]);
+  if (HasResourceScopeOf(scopes, ScopeContext::kPatient) && r.patient.empty()) {
+    return InvalidArgument("patient/ scopes need a patient id");
+  }
+  std::string aud = r.audience;
+  while (!aud.empty() && aud.back() == '/') aud.pop_back();
+  if (aud.size() < 5 || aud.substr(aud.size() - 5) != "/fhir") {
+    return InvalidArgument("the audience must be a FHIR base URL ending in /fhir");
+  }
+  std::string origin = aud.substr(0, aud.size() - 5);
+  return impl_->AccessToken(origin, r.subject, "sund-cli", scopes, r.patient, "", "", r.seconds);
+}
+
+Status AuthServer::RotateKey() {
+  std::int64_t now = impl_->Now();
+  std::string old_kid;
+  {
+    std::shared_lock<std::shared_mutex> l(impl_->keys_mu);
+    old_kid = impl_->keys.back()->kid;
+  }
+  SUND_ASSIGN_OR_RETURN(auto key, impl_->NewKey());
+  SUND_RETURN_IF_ERROR(impl_->db->RetireKey(old_kid, now));
+  std::unique_lock<std::shared_mutex> l(impl_->keys_mu);
+  impl_->keys.back()->retired = now;
+  impl_->keys.push_back(std::move(key));
+  return Status::Ok();
+}
+
+AuthDb& AuthServer::db() { return *impl_->db; }
+
+}  // namespace sund::auth
