@@ -101,6 +101,11 @@ class Store {
   // the order they were created, up to `limit`.
   virtual Result<std::vector<SearchHit>> Everything(std::string_view patient_id, int limit) = 0;
 
+  // Whether the current, undeleted type/id lies in the compartment of Patient `patient`
+  // (CompartmentDefinition/patient): the point check behind patient-context reads.
+  virtual Result<bool> InPatientCompartment(std::string_view type, std::string_view id,
+                                            std::string_view patient) = 0;
+
   // Opens the single write transaction; waits for another writer to finish.
   virtual Result<std::unique_ptr<WriteTransaction>> BeginWrite() = 0;
 

@@ -149,6 +149,8 @@ class SqliteStore final : public Store {
   Result<HistoryPage> History(const HistoryQuery& query) override;
   Result<SearchPage> Search(const fhir::SearchQuery& query) override;
   Result<std::vector<SearchHit>> Everything(std::string_view patient_id, int limit) override;
+  Result<bool> InPatientCompartment(std::string_view type, std::string_view id,
+                                    std::string_view patient) override;
   Result<std::unique_ptr<WriteTransaction>> BeginWrite() override;
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByType() override;
 
@@ -199,7 +201,6 @@ class SqliteStore final : public Store {
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> readers_;
   std::unordered_map<SpKey, std::int64_t, SpKeyHash> sp_;
-  std::string compartment_sps_ = "[]";  // sqlite::CompartmentSpIds, set once at Open
 
  public:
   // Per resource type: parameter definition -> sp id (no string hashing on the write path).
@@ -318,8 +319,22 @@ Status SqliteStore::LoadSearchParams() {
     }
   }
   SUND_RETURN_IF_ERROR(writer_->Exec("COMMIT"));
-  compartment_sps_ = sqlite::CompartmentSpIds(
-      [this](std::string_view t, std::string_view c) { return SpId(t, c); });
+  // The compartment's parameters, as this database numbers them (schema migration 3).
+  {
+    SUND_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE; DELETE FROM compartment_sp;"));
+    SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                          writer_->Prepare("INSERT OR IGNORE INTO compartment_sp (sp) VALUES (?)"));
+    for (std::int64_t sp : sqlite::CompartmentSpIds(
+             [this](std::string_view t, std::string_view c) { return SpId(t, c); })) {
+      Statement st(raw);
+      st.Bind(1, sp);
+      if (Status s = st.Run(); !s.ok()) {
+        writer_->Exec("ROLLBACK").IgnoreError();
+        return s;
+      }
+    }
+    SUND_RETURN_IF_ERROR(writer_->Exec("COMMIT"));
+  }
   for (const auto& type : model.resource_types()) {
     auto& m = sp_by_def_[type];
     for (const auto* def : model.SearchParams(type)) {
@@ -424,8 +439,7 @@ Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
     params.emplace_back(*q.before_vid);
   }
   if (!q.compartment_patient.empty()) {
-    sql +=
-        " AND " + sqlite::CompartmentClause("r", q.compartment_patient, compartment_sps_, params);
+    sql += " AND " + sqlite::CompartmentClause("r", q.compartment_patient, params);
   }
   sql += " ORDER BY v.vid DESC LIMIT ?";
   params.emplace_back(static_cast<std::int64_t>(q.count + 1));
@@ -453,6 +467,19 @@ Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
     page.versions.push_back(std::move(v));
   }
   return page;
+}
+
+Result<bool> SqliteStore::InPatientCompartment(std::string_view type, std::string_view id,
+                                               std::string_view patient) {
+  SUND_ASSIGN_OR_RETURN(auto reader, Reader());
+  std::vector<Param> params{std::string(type), std::string(id)};
+  std::string sql =
+      "SELECT 1 FROM resource r WHERE r.type = ? AND r.id = ? AND r.deleted = 0 AND " +
+      sqlite::CompartmentClause("r", std::string(patient), params);
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
+  Statement st(raw);
+  st.BindAll(params);
+  return st.Step();
 }
 
 std::string RidArray(const std::vector<std::int64_t>& rids) {
@@ -511,8 +538,7 @@ Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, Se
         params.emplace_back(inc.target_type);
       }
       if (!q.compartment_patient.empty()) {
-        sql += " AND " +
-               sqlite::CompartmentClause("t", q.compartment_patient, compartment_sps_, params);
+        sql += " AND " + sqlite::CompartmentClause("t", q.compartment_patient, params);
       }
       SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
       Statement st(raw);
@@ -536,8 +562,7 @@ Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, Se
         params.emplace_back(inc.target_type);
       }
       if (!q.compartment_patient.empty()) {
-        sql += " AND " +
-               sqlite::CompartmentClause("s", q.compartment_patient, compartment_sps_, params);
+        sql += " AND " + sqlite::CompartmentClause("s", q.compartment_patient, params);
       }
       SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
       Statement st(raw);
@@ -552,7 +577,7 @@ Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, Se
 Result<SearchPage> SqliteStore::RunSearch(Connection& conn, const fhir::SearchQuery& q,
                                           bool ids_only, int limit_override) {
   sqlite::SearchSql compiler([this](std::string_view t, std::string_view c) { return SpId(t, c); },
-                             SystemClock::Get().NowMicros() / 1000, compartment_sps_);
+                             SystemClock::Get().NowMicros() / 1000);
   SUND_ASSIGN_OR_RETURN(sqlite::SqlFragment where, compiler.Where(q));
   SearchPage page;
   if (q.total == fhir::TotalMode::kAccurate || q.summary == fhir::SummaryMode::kCount) {

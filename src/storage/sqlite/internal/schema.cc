@@ -91,6 +91,11 @@ CREATE INDEX idx_composite_rid ON idx_composite (rid);
       R"sql(
 CREATE INDEX resource_type ON resource (type);
 )sql",
+      // 3: the sp ids of the Patient compartment's parameters (filled at every open from the
+      // model): membership checks probe it by key instead of a list bound per query.
+      R"sql(
+CREATE TABLE compartment_sp (sp INTEGER PRIMARY KEY);
+)sql",
   };
   return kMigrations;
 }

@@ -444,28 +444,33 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
 }
 
 std::string CompartmentClause(std::string_view alias, const std::string& patient,
-                              const std::string& compartment_sps, std::vector<Param>& params) {
+                              std::vector<Param>& params, bool per_candidate) {
   std::string a(alias);
   params.emplace_back(patient);
   params.emplace_back(patient);
-  params.emplace_back(compartment_sps);
+  if (per_candidate) {
+    // The candidate's few reference rows through the rid index (the unary plus keeps SQLite
+    // from scanning all of the patient's references instead), each checked against the set.
+    return "((" + a + ".type = 'Patient' AND " + a + ".id = ?) OR EXISTS (SELECT 1 FROM " +
+           "idx_reference cx WHERE cx.rid = " + a +
+           ".rid AND +cx.ref_id = ? AND +cx.ref_type = 'Patient' AND +cx.sp IN (SELECT sp FROM "
+           "compartment_sp)))";
+  }
   return "((" + a + ".type = 'Patient' AND " + a + ".id = ?) OR " + a +
          ".rid IN (SELECT cx.rid FROM idx_reference cx WHERE cx.ref_id = ? AND cx.ref_type = "
-         "'Patient' AND cx.sp IN (SELECT value FROM json_each(?))))";
+         "'Patient' AND cx.sp IN (SELECT sp FROM compartment_sp)))";
 }
 
-std::string CompartmentSpIds(const SpLookup& lookup) {
+std::vector<std::int64_t> CompartmentSpIds(const SpLookup& lookup) {
   const auto& model = fhir::Model::R4();
-  std::string out = "[";
+  std::vector<std::int64_t> out;
   for (const auto& type : model.PatientCompartmentTypes()) {
     for (const auto& code : model.PatientCompartmentParams(type)) {
       std::int64_t sp = lookup(type, code);
-      if (sp < 0) continue;
-      if (out.size() > 1) out += ',';
-      out += std::to_string(sp);
+      if (sp >= 0) out.push_back(sp);
     }
   }
-  return out + "]";
+  return out;
 }
 
 Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
@@ -474,12 +479,16 @@ Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
     // With criteria, their (selective) index lookups should drive the query: the unary plus
     // keeps SQLite from scanning every resource of the type through the type index instead.
     bool driven = false;
+    bool by_id = false;
     for (const auto& c : q.criteria) {
       if (c.special != SpecialParam::kLastUpdated && c.modifier != Modifier::kNot &&
           c.modifier != Modifier::kMissing) {
         driven = true;
       }
+      // _id: the (type, id) key finds the rows; it needs the type term usable.
+      if (c.special == SpecialParam::kId && c.modifier != Modifier::kNot) by_id = true;
     }
+    if (by_id) driven = false;
     f.sql = driven ? "+r.type = ? AND r.deleted = 0" : "r.type = ? AND r.deleted = 0";
     f.params.emplace_back(q.type);
   } else {
@@ -514,7 +523,9 @@ Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
     f.sql += clause;
   }
   if (!q.compartment_patient.empty()) {
-    f.sql += " AND " + CompartmentClause("r", q.compartment_patient, compartment_sps_, f.params);
+    // Other criteria (an _id, a code, a patient reference) narrow the candidates first; without
+    // any, the patient's references are the candidates.
+    f.sql += " AND " + CompartmentClause("r", q.compartment_patient, f.params, !q.criteria.empty());
   }
   if (!q.access_any_of.empty()) {
     std::string any;

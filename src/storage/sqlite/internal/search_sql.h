@@ -24,18 +24,18 @@ struct SqlFragment {
 };
 
 // "(alias is Patient `patient` or references it through a Patient-compartment parameter)":
-// the membership test of CompartmentDefinition/patient for the resource aliased `alias`.
-// `compartment_sps` is a JSON array of the sp ids of every compartment parameter
-// (CompartmentSpIds), bound as a parameter.
+// the membership test of CompartmentDefinition/patient for the resource aliased `alias`, with
+// the compartment's parameters in table compartment_sp (CompartmentSpIds, schema migration 3).
+// `per_candidate`: checked per candidate row through the rid index (when other criteria drive
+// the query), else the patient's references drive it.
 std::string CompartmentClause(std::string_view alias, const std::string& patient,
-                              const std::string& compartment_sps, std::vector<Param>& params);
-// The JSON array of sp ids of the Patient compartment's parameters, over all types.
-std::string CompartmentSpIds(const SpLookup& lookup);
+                              std::vector<Param>& params, bool per_candidate = true);
+// The sp ids of the Patient compartment's parameters, over all types.
+std::vector<std::int64_t> CompartmentSpIds(const SpLookup& lookup);
 
 class SearchSql {
  public:
-  SearchSql(SpLookup lookup, std::int64_t now_ms, std::string compartment_sps = "[]")
-      : sp_(std::move(lookup)), now_ms_(now_ms), compartment_sps_(std::move(compartment_sps)) {}
+  SearchSql(SpLookup lookup, std::int64_t now_ms) : sp_(std::move(lookup)), now_ms_(now_ms) {}
 
   // "r.type = ? AND r.deleted = 0 AND ..." for resources aliased `r`.
   Result<SqlFragment> Where(const fhir::SearchQuery& q);
@@ -54,7 +54,6 @@ class SearchSql {
 
   SpLookup sp_;
   std::int64_t now_ms_;
-  std::string compartment_sps_;
   int alias_counter_ = 0;
 };
 
