@@ -17,6 +17,8 @@
 
 #include "api/engine.h"
 #include "api/importer.h"
+#include "auth/server.h"
+#include "core/crypto.h"
 #include "core/file_reader.h"
 #include "core/time.h"
 #include "fhir/resource.h"
@@ -268,10 +270,15 @@ int Search(const std::string& host, int port, int n) {
       {"quantity", "/fhir/Observation?value-quantity=gt100&_count=20"},
   };
   sund::http::Client client(host, static_cast<std::uint16_t>(port));
+  // The access token (authorization is on): $SUND_TOKEN, minted by bench/run.sh.
+  sund::http::Headers auth;
+  if (const char* token = std::getenv("SUND_TOKEN"); token != nullptr && *token != '\0') {
+    auth.Set("Authorization", std::string("Bearer ") + token);
+  }
   // A patient id of this load, for the reference query.
   std::string patient_id;
-  if (auto r =
-          client.Send("GET", "/fhir/Patient?identifier=http://hl7.org/fhir/sid/us-ssn|999-82-5655");
+  if (auto r = client.Send(
+          "GET", "/fhir/Patient?identifier=http://hl7.org/fhir/sid/us-ssn|999-82-5655", auth);
       r.ok()) {
     auto p = r->body.find("\"resourceType\":\"Patient\",\"id\":\"");
     if (p != std::string::npos) {
@@ -290,7 +297,7 @@ int Search(const std::string& host, int port, int n) {
     }
     for (int i = 0; i < n; ++i) {
       auto t0 = Clock::now();
-      auto r = client.Send("GET", target);
+      auto r = client.Send("GET", target, auth);
       ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       if (r.ok()) {
         status = r->status;
@@ -310,9 +317,140 @@ int Search(const std::string& host, int port, int n) {
   return 0;
 }
 
+// The authorization server in process (no network): authorization_code exchanges (with PKCE),
+// client_credentials grants, and access-token verification, each `n` times on one thread.
+int AuthBench(const std::string& dir, int n) {
+  std::filesystem::remove_all(dir);
+  sund::auth::AuthOptions o;
+  o.data_dir = dir;
+  auto server = sund::auth::AuthServer::Open(o, nullptr, sund::SystemClock::Get());
+  if (!server.ok()) {
+    std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  auto& db = (*server)->db();
+  sund::auth::User user;
+  user.username = "bench";
+  user.role = "citizen";
+  user.fhir_user = "Patient/bench";
+  user.password_hash = "unused";
+  if (!db.AddUser(user).ok()) return 1;
+  std::string secret = "bench-secret";
+  sund::auth::Client app;
+  app.client_id = "bench-app";
+  app.name = "Bench app";
+  app.auth_method = "none";
+  app.redirect_uris = {"http://127.0.0.1/cb"};
+  app.grant_types = {"authorization_code", "refresh_token"};
+  app.scope = "launch/patient openid fhirUser offline_access patient/*.rs";
+  sund::auth::Client backend;
+  backend.client_id = "bench-backend";
+  backend.name = "Bench backend";
+  backend.auth_method = "client_secret_post";
+  backend.secret_hash = sund::crypto::Sha256Hex(secret);
+  backend.scope = "system/*.rs";
+  backend.grant_types = {"client_credentials"};
+  if (!db.AddClient(app).ok() || !db.AddClient(backend).ok()) return 1;
+  std::string verifier(64, 'v');
+  std::string challenge = sund::crypto::Base64UrlEncode(sund::crypto::Sha256(verifier));
+  std::int64_t now = sund::SystemClock::Get().NowMicros() / 1'000'000;
+  std::vector<std::string> codes;
+  for (int i = 0; i < n; ++i) {
+    sund::auth::Grant g;
+    g.grant_id = "g" + std::to_string(i);
+    g.user_id = user.id;
+    g.client_id = app.client_id;
+    g.scope = "launch/patient openid fhirUser offline_access patient/*.rs";
+    g.patient = "bench";
+    g.created = now;
+    g.expires = now + 3600;
+    sund::auth::AuthCode c;
+    codes.push_back(sund::crypto::RandomToken(32));
+    c.code_hash = sund::crypto::Sha256Hex(codes.back());
+    c.client_id = app.client_id;
+    c.user_id = user.id;
+    c.redirect_uri = "http://127.0.0.1/cb";
+    c.scope = g.scope;
+    c.patient = "bench";
+    c.code_challenge = challenge;
+    c.grant_id = g.grant_id;
+    c.expires = now + 600;
+    if (!db.AddGrant(g).ok() || !db.AddCode(c).ok()) return 1;
+  }
+  auto post = [&](const std::string& body) {
+    sund::http::Request req;
+    req.method = "POST";
+    req.path = "/oauth2/token";
+    req.headers.Set("Host", "127.0.0.1:8080");
+    req.headers.Set("Content-Type", "application/x-www-form-urlencoded");
+    req.body = body;
+    return (*server)->Handle(req);
+  };
+  std::vector<std::string> access;
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    auto r = post("grant_type=authorization_code&client_id=bench-app&code=" + codes[i] +
+                  "&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&code_verifier=" + verifier);
+    if (r.status != 200) {
+      std::fprintf(stderr, "code exchange failed: %d %s\n", r.status, r.body.c_str());
+      return 1;
+    }
+    auto p = r.body.find("\"access_token\":\"") + 16;
+    access.push_back(r.body.substr(p, r.body.find('"', p) - p));
+  }
+  double code_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    auto r = post(
+        "grant_type=client_credentials&scope=system%2FObservation.rs&client_id="
+        "bench-backend&client_secret=" +
+        secret);
+    if (r.status != 200) {
+      std::fprintf(stderr, "client_credentials failed: %d %s\n", r.status, r.body.c_str());
+      return 1;
+    }
+  }
+  double cc_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  sund::http::Request fhir;
+  fhir.method = "GET";
+  fhir.path = "/fhir/Observation/x";
+  fhir.headers.Set("Host", "127.0.0.1:8080");
+  auto verify = [&](const std::string& token) {
+    fhir.headers.Set("Authorization", "Bearer " + token);
+    if ((*server)->Authenticate(fhir, "http://127.0.0.1:8080/fhir").ok()) return true;
+    std::fprintf(stderr, "verification failed\n");
+    return false;
+  };
+  // First use of each token: signature, claims, scopes (then cached).
+  t0 = Clock::now();
+  for (const auto& token : access) {
+    if (!verify(token)) return 1;
+  }
+  double first_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  // Every later request with a token: the cache, expiry and revocation checks.
+  int verify_n = n * 10;
+  t0 = Clock::now();
+  for (int i = 0; i < verify_n; ++i) {
+    if (!verify(access[i % access.size()])) return 1;
+  }
+  double verify_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("authorization_code exchanges: %d in %.2f s = %.0f/s (%.0f us each)\n", n, code_s,
+              n / code_s, 1e6 * code_s / n);
+  std::printf("client_credentials grants:    %d in %.2f s = %.0f/s (%.0f us each)\n", n, cc_s,
+              n / cc_s, 1e6 * cc_s / n);
+  std::printf("first verification of a token: %d in %.2f s = %.0f/s (%.1f us each)\n", n, first_s,
+              n / first_s, 1e6 * first_s / n);
+  std::printf("later verifications (cached):  %d in %.2f s = %.0f/s (%.2f us each)\n", verify_n,
+              verify_s, verify_n / verify_s, 1e6 * verify_s / verify_n);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "auth") {
+    return AuthBench(argv[2], std::stoi(argv[3]));
+  }
   if (argc >= 4 && std::string(argv[1]) == "import") {
     return Import(argv[2], std::vector<std::string>(argv + 3, argv + argc));
   }
@@ -323,6 +461,8 @@ int main(int argc, char** argv) {
     return Search(argv[2], std::stoi(argv[3]), std::stoi(argv[4]));
   }
   std::fprintf(
-      stderr, "usage: sund_bench import DATA_DIR FILE... | extract FILE... | search HOST PORT N\n");
+      stderr,
+      "usage: sund_bench import DATA_DIR FILE... | extract FILE... | search HOST PORT N | auth "
+      "DIR N\n");
   return 2;
 }

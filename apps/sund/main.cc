@@ -22,6 +22,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "fhir/search_query.h"
 #include "http/server.h"
 #include "storage/sqlite/sqlite_store.h"
 
@@ -60,6 +61,57 @@ sund::Result<std::unique_ptr<sund::storage::Store>> OpenStore(const std::string&
 int Fail(const sund::Status& s) {
   std::fprintf(stderr, "sund: %s\n", s.ToString().c_str());
   return 1;
+}
+
+// The demo's accounts and app (first start): a citizen linked to the first Patient, a
+// practitioner linked to the first Practitioner, an administrator, and a public app. The
+// passwords are demo passwords, printed on purpose; the data is synthetic.
+struct DemoAccount {
+  const char* username;
+  const char* password;
+  const char* role;
+  const char* type;  // linked resource type, or nullptr
+  const char* name;
+};
+constexpr DemoAccount kDemoAccounts[] = {
+    {"borger", "demo-borger", "citizen", "Patient", "Demo-borger"},
+    {"laege", "demo-laege", "practitioner", "Practitioner", "Demo-læge"},
+    {"admin", "demo-admin", "admin", nullptr, "Demo-administrator"},
+};
+
+sund::Status SetUpDemoAccounts(const std::string& data, sund::storage::Store& store) {
+  sund::auth::AuthOptions o;
+  o.data_dir = data;
+  SUND_ASSIGN_OR_RETURN(auto auth,
+                        sund::auth::AuthServer::Open(o, &store, sund::SystemClock::Get()));
+  for (const auto& a : kDemoAccounts) {
+    sund::auth::User u;
+    u.username = a.username;
+    u.role = a.role;
+    u.display = a.name;
+    if (a.type != nullptr) {
+      sund::fhir::SearchQuery q;
+      q.type = a.type;
+      q.count = 1;
+      SUND_ASSIGN_OR_RETURN(auto page, store.Search(q));
+      if (page.matches.empty()) continue;
+      u.fhir_user = std::string(a.type) + "/" + page.matches[0].id;
+    }
+    SUND_ASSIGN_OR_RETURN(u.password_hash, sund::auth::HashPassword(a.password));
+    sund::Status s = auth->db().AddUser(u);
+    if (!s.ok() && s.code() != sund::StatusCode::kConflict) return s;
+  }
+  sund::auth::Client c;
+  c.client_id = "sund-demo-app";
+  c.name = "Sund demo-app";
+  c.auth_method = "none";
+  c.redirect_uris = {"http://127.0.0.1:3000/callback"};
+  c.grant_types = {"authorization_code", "refresh_token"};
+  c.scope = "launch launch/patient openid fhirUser profile offline_access patient/*.rs user/*.rs";
+  c.created = sund::SystemClock::Get().NowMicros() / 1'000'000;
+  sund::Status s = auth->db().AddClient(c);
+  if (!s.ok() && s.code() != sund::StatusCode::kConflict) return s;
+  return sund::Status::Ok();
 }
 
 int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
@@ -414,10 +466,35 @@ int main(int argc, char** argv) {
       std::FILE* m = std::fopen(marker.string().c_str(), "w");
       if (m != nullptr) std::fclose(m);
     }
-    std::printf(
-        "sund demo: open http://%s:%d/fhir/metadata or try "
-        "http://%s:%d/fhir/Patient?gender=female\n",
-        demo_flags.host.c_str(), demo_flags.port, demo_flags.host.c_str(), demo_flags.port);
+    std::string origin = "http://" + demo_flags.host + ":" + std::to_string(demo_flags.port);
+    std::printf("sund demo: the FHIR API is at %s/fhir (open %s/fhir/metadata)\n", origin.c_str(),
+                origin.c_str());
+    if (!demo_flags.insecure_dev) {
+      {
+        auto store = OpenStore(demo_flags.data, demo_flags.db, demo_flags.sync);
+        if (!store.ok()) return Fail(store.status());
+        if (auto st = SetUpDemoAccounts(demo_flags.data, **store); !st.ok()) return Fail(st);
+      }
+      sund::auth::AuthOptions o;
+      o.data_dir = demo_flags.data;
+      auto auth = sund::auth::AuthServer::Open(o, nullptr, sund::SystemClock::Get());
+      if (!auth.ok()) return Fail(auth.status());
+      sund::auth::MintRequest r;
+      r.audience = origin + "/fhir";
+      r.scope = "system/*.rs";
+      auto token = (*auth)->Mint(r);
+      if (!token.ok()) return Fail(token.status());
+      std::printf(
+          "sund demo: a read-only demo token for one hour (sund token --data %s --system "
+          "--aud %s/fhir mints more):\n  curl -H 'Authorization: Bearer %s' "
+          "'%s/fhir/Patient?gender=female&_count=5'\n",
+          demo_flags.data.c_str(), origin.c_str(), token->c_str(), origin.c_str());
+      std::printf("sund demo: demo logins (synthetic data): ");
+      for (const auto& a : kDemoAccounts) std::printf("%s / %s  ", a.username, a.password);
+      std::printf("\nsund demo: apps with access to a citizen's data: %s/oauth2/manage\n",
+                  origin.c_str());
+    }
+    std::fflush(stdout);
     return Serve(demo_flags, {});
   }
   return 0;

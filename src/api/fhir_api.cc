@@ -115,12 +115,17 @@ struct FhirApi::Impl {
   http::Response Everything(const http::Request& req, std::string_view id,
                             const AccessGuard& guard);
   // 401 for a FHIR request without a valid token (RFC 6750 section 3).
-  static http::Response Unauthorized(const Status& s) {
+  // Without any credentials the challenge carries no error code (RFC 6750 section 3.1).
+  static http::Response Unauthorized(const http::Request& req, const Status& s) {
     http::Response r = Error(s);
     r.status = 401;
-    r.headers.Set("WWW-Authenticate",
-                  "Bearer realm=\"sund\", error=\"invalid_token\", error_description=\"" +
-                      s.message() + "\"");
+    if (req.headers.Get("Authorization").empty()) {
+      r.headers.Set("WWW-Authenticate", "Bearer realm=\"sund\"");
+    } else {
+      r.headers.Set("WWW-Authenticate",
+                    "Bearer realm=\"sund\", error=\"invalid_token\", error_description=\"" +
+                        s.message() + "\"");
+    }
     return r;
   }
   http::Response Metrics();
@@ -292,7 +297,7 @@ http::Response FhirApi::Handle(http::Request& req) {
   if (impl_->options.auth != nullptr && fhir && !metadata) {
     auto access = impl_->options.auth->Authenticate(req, impl_->Base(req));
     if (!access.ok()) {
-      r = Impl::Unauthorized(access.status());
+      r = Impl::Unauthorized(req, access.status());
     } else {
       AccessGuard guard(impl_->engine, &*access);
       r = impl_->Route(req, guard);

@@ -470,7 +470,7 @@ Status AuthDb::AddRefresh(std::string_view token_hash, std::string_view grant_id
 }
 
 Result<std::string> AuthDb::TakeRefresh(std::string_view token_hash, std::int64_t now,
-                                        std::string* reused_grant) {
+                                        std::string* reused_grant, bool spend) {
   std::lock_guard<std::mutex> l(mu_);
   std::string grant;
   std::int64_t expires = 0;
@@ -491,6 +491,10 @@ Result<std::string> AuthDb::TakeRefresh(std::string_view token_hash, std::int64_
   if (used) {
     if (reused_grant != nullptr) *reused_grant = grant;
     return Conflict("refresh token already used");
+  }
+  if (!spend) {
+    if (expires <= now) return NotFound("refresh token expired");
+    return grant;
   }
   SUND_ASSIGN_OR_RETURN(
       sqlite3_stmt * upd,

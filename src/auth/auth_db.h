@@ -117,8 +117,10 @@ class AuthDb {
   // Refresh tokens (rotated): TakeRefresh marks the token used and returns its grant id; a
   // token used before returns kConflict with the grant id in *reused_grant.
   Status AddRefresh(std::string_view token_hash, std::string_view grant_id, std::int64_t expires);
+  // `spend` false only looks (the same checks, nothing marked): the token endpoint checks the
+  // request against the grant before it spends the token, so a refused refresh keeps it.
   Result<std::string> TakeRefresh(std::string_view token_hash, std::int64_t now,
-                                  std::string* reused_grant);
+                                  std::string* reused_grant, bool spend = true);
 
   // Revoked access tokens (by jti) until they expire anyway.
   Status RevokeJti(std::string_view jti, std::int64_t expires);

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "auth/jwt.h"
@@ -150,6 +151,21 @@ void AddStrings(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key,
   w.EndArray();
 }
 
+// A login check that costs the same Argon2id work whether or not the user exists, so that its
+// timing does not tell which usernames are registered.
+bool CheckPassword(const Result<User>& user, std::string_view password) {
+  static const std::string kDummy = [] {
+    auto h = HashPassword("sund-dummy-password");
+    return h.ok() ? *h : std::string();
+  }();
+  if (!user.ok()) {
+    VerifyPassword(password, kDummy);
+    return false;
+  }
+  bool good = VerifyPassword(password, user->password_hash);
+  return good && !user->disabled;
+}
+
 bool IsLoopbackHost(std::string_view host) {
   return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
 }
@@ -204,6 +220,20 @@ struct AuthServer::Impl {
   mutable std::shared_mutex revoked_mu;
   std::unordered_set<std::string> revoked_jtis;
   std::unordered_set<std::string> revoked_grants;
+
+  // Access tokens verified before, by their exact text (Authenticate).
+  struct Verified {
+    Access access;
+    std::string fhir_base;
+    std::string grant_id;
+  };
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  static constexpr std::size_t kMaxCachedTokens = 20'000;
+  mutable std::shared_mutex cache_mu;
+  mutable std::unordered_map<std::string, Verified, TextHash, std::equal_to<>> verified;
 
   std::int64_t Now() const { return clock->NowMicros() / 1'000'000; }
 
@@ -464,6 +494,16 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
   std::string origin = RequestOrigin(req, options.issuer);
   pages::Lang lang = pages::PickLang(Param(form, "ui_locales"), req.headers.Get("Accept-Language"));
   bool en = lang == pages::Lang::kEn;
+  // The same request in the other language (GET only: a POST would resubmit a form).
+  std::string lang_switch;
+  if (req.method == "GET") {
+    Params other;
+    for (const auto& kv : form) {
+      if (kv.first != "ui_locales") other.push_back(kv);
+    }
+    other.emplace_back("ui_locales", en ? "da" : "en");
+    lang_switch = WithQuery("/oauth2/authorize", other);
+  }
   auto page_error = [&](std::string_view title_da, std::string_view title_en,
                         std::string_view msg_da, std::string_view msg_en) {
     return Html(400, pages::RenderError(lang, en ? title_en : title_da, en ? msg_en : msg_da));
@@ -560,8 +600,7 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     }
     std::string username = Param(form, "username");
     auto found = db->FindUser(username);
-    bool good = found.ok() && !found->disabled &&
-                VerifyPassword(Param(form, "password"), found->password_hash);
+    bool good = CheckPassword(found, Param(form, "password"));
     if (!good) {
       pages::LoginPage p;
       p.lang = lang;
@@ -585,6 +624,7 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     p.action = "/oauth2/authorize";
     p.hidden = hidden("login");
     p.app_name = client->name;
+    p.lang_switch_url = lang_switch;
     return with_cookies(Html(200, pages::RenderLogin(p)));
   }
 
@@ -594,6 +634,11 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
   if (!launch.empty()) {
     auto p = db->FindLaunch(launch, Now());
     if (!p.ok()) return back_error("invalid_request", "unknown or expired launch");
+    // A citizen's tokens reach their own compartment only. A launch id is a bearer value an app
+    // may hold from an EHR launch for someone else; it must not widen a citizen's access.
+    if (is_patient_user && *p != user->fhir_user.substr(8)) {
+      return with_cookies(back_error("access_denied", "the launch is for another patient"));
+    }
     patient = *p;
   } else if (is_patient_user) {
     patient = user->fhir_user.substr(8);
@@ -679,6 +724,9 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     granted.openid = offered.openid;
     granted.fhir_user = offered.fhir_user;
     granted.profile = offered.profile;
+    // online_access has no checkbox either (the screen states the duration instead); without
+    // this line it was always dropped, though permission-online is advertised.
+    granted.online_access = offered.online_access;
     if (std::find(ticked.begin(), ticked.end(), "offline_access") == ticked.end()) {
       granted.offline_access = false;
     }
@@ -689,9 +737,11 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     g.scope = ToString(granted);
     g.patient = patient;
     g.created = Now();
-    g.expires = (granted.offline_access || granted.online_access)
-                    ? Now() + options.refresh_token_seconds
-                    : Now() + options.access_token_seconds;
+    // online_access refresh tokens last while the person is online, i.e. as long as a login
+    // session (SMART 2.2); offline_access ones the full refresh lifetime.
+    g.expires = granted.offline_access  ? Now() + options.refresh_token_seconds
+                : granted.online_access ? Now() + options.session_seconds
+                                        : Now() + options.access_token_seconds;
     std::string code = crypto::RandomToken(32);
     AuthCode c;
     c.code_hash = HashHex(code);
@@ -916,6 +966,18 @@ http::Response AuthServer::Impl::Token(http::Request& req) {
     return r;
   }
   std::int64_t now = Now();
+  // The grant types the app registered (refresh_token comes with authorization_code).
+  auto registered = [&](std::string_view g) {
+    return std::find(client->grant_types.begin(), client->grant_types.end(), g) !=
+           client->grant_types.end();
+  };
+  bool allowed = grant_type == "refresh_token"
+                     ? registered("refresh_token") || registered("authorization_code")
+                     : registered(grant_type);
+  if (!allowed && (grant_type == "authorization_code" || grant_type == "refresh_token" ||
+                   grant_type == "client_credentials")) {
+    return OAuthError(400, "unauthorized_client", "this app is not registered for " + grant_type);
+  }
   if (grant_type == "authorization_code") {
     std::string reused;
     auto code = db->TakeCode(HashHex(Param(form, "code")), now, &reused);
@@ -961,7 +1023,8 @@ http::Response AuthServer::Impl::Token(http::Request& req) {
   }
   if (grant_type == "refresh_token") {
     std::string reused;
-    auto grant_id = db->TakeRefresh(HashHex(Param(form, "refresh_token")), now, &reused);
+    std::string refresh_hash = HashHex(Param(form, "refresh_token"));
+    auto grant_id = db->TakeRefresh(refresh_hash, now, &reused, /*spend=*/false);
     if (!grant_id.ok()) {
       // A rotated-out refresh token used again: someone holds a copy. End the whole grant.
       if (!reused.empty()) RevokeGrantEverywhere(reused).IgnoreError();
@@ -982,6 +1045,12 @@ http::Response AuthServer::Impl::Token(http::Request& req) {
       }
       asked.offline_access = asked.offline_access || had.offline_access;
       issued.scope = ToString(asked);
+    }
+    // The request is good: now spend the presented token (a concurrent use of the same token
+    // finds it spent and counts as reuse).
+    if (auto spent = db->TakeRefresh(refresh_hash, now, &reused); !spent.ok()) {
+      if (!reused.empty()) RevokeGrantEverywhere(reused).IgnoreError();
+      return OAuthError(400, "invalid_grant", spent.status().message());
     }
     std::string refresh = crypto::RandomToken(32);
     if (!db->AddRefresh(HashHex(refresh), grant->grant_id, grant->expires).ok()) {
@@ -1218,6 +1287,7 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
   Params form = req.method == "POST" ? http::ParseQuery(req.body) : http::ParseQuery(req.query);
   pages::Lang lang = pages::PickLang(Param(form, "lang"), req.headers.Get("Accept-Language"));
   bool en = lang == pages::Lang::kEn;
+  std::string lang_switch = en ? "/oauth2/manage?lang=da" : "/oauth2/manage?lang=en";
   std::string csrf = Cookie(req, kCsrfCookie);
   std::vector<std::string> set_cookies;
   if (csrf.empty()) {
@@ -1228,7 +1298,7 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
     for (const auto& c : set_cookies) r.headers.Add("Set-Cookie", c);
     return r;
   };
-  pages::Fields hidden = {{"csrf", csrf}};
+  pages::Fields hidden = {{"csrf", csrf}, {"lang", std::string(pages::LangCode(lang))}};
   std::string step = req.method == "POST" ? Param(form, "step") : "";
   if (req.method == "POST" && !CsrfOk(req, form)) {
     return Html(400, pages::RenderError(
@@ -1238,8 +1308,7 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
   std::optional<User> user = SessionUser(req);
   if (step == "login") {
     auto found = db->FindUser(Param(form, "username"));
-    if (found.ok() && !found->disabled &&
-        VerifyPassword(Param(form, "password"), found->password_hash)) {
+    if (CheckPassword(found, Param(form, "password"))) {
       auto session = StartSession(found->id);
       if (session.ok()) {
         set_cookies.push_back(
@@ -1263,6 +1332,7 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
     p.action = "/oauth2/manage";
     p.hidden = hidden;
     p.hidden.emplace_back("step", "login");
+    p.lang_switch_url = lang_switch;
     return with_cookies(Html(200, pages::RenderLogin(p)));
   }
   std::string message;
@@ -1296,6 +1366,7 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
   p.logout_action = "/oauth2/manage";
   p.hidden = hidden;
   p.message = message;
+  p.lang_switch_url = lang_switch;
   if (grants.ok()) {
     std::vector<std::string> seen;
     for (const auto& g : *grants) {
@@ -1340,12 +1411,16 @@ Result<std::unique_ptr<AuthServer>> AuthServer::Open(AuthOptions options, storag
 }
 
 bool AuthServer::Handles(std::string_view path) {
-  return path == "/.well-known/smart-configuration" || path.rfind("/oauth2/", 0) == 0;
+  return path == "/.well-known/smart-configuration" ||
+         path == "/fhir/.well-known/smart-configuration" || path.rfind("/oauth2/", 0) == 0;
 }
 
 http::Response AuthServer::Handle(http::Request& req) {
   const std::string& p = req.path;
-  if (p == "/.well-known/smart-configuration") return impl_->SmartConfiguration(req);
+  // SMART 2.2 discovery lives under the FHIR base; the origin's copy serves older clients.
+  if (p == "/.well-known/smart-configuration" || p == "/fhir/.well-known/smart-configuration") {
+    return impl_->SmartConfiguration(req);
+  }
   if (p == "/oauth2/jwks") return impl_->Jwks();
   if (p == "/oauth2/authorize") {
     if (req.method != "GET" && req.method != "POST") {
@@ -1367,13 +1442,37 @@ Result<Access> AuthServer::Authenticate(const http::Request& req,
   if (authz.size() <= 7 || !http::EqualsIgnoreCase(authz.substr(0, 7), "Bearer ")) {
     return Status(StatusCode::kUnauthenticated, "a bearer token is required");
   }
-  SUND_ASSIGN_OR_RETURN(rapidjson::Document claims, impl_->VerifyOurJwt(authz.substr(7)));
+  std::string_view token = authz.substr(7);
+  std::int64_t now = impl_->Now();
+  // Apps use a token for many requests: a token verified before (the exact same bytes) is
+  // served from the cache, after the checks that can change (expiry, revocation, audience).
+  {
+    std::shared_lock<std::shared_mutex> l(impl_->cache_mu);
+    auto it = impl_->verified.find(token);
+    if (it != impl_->verified.end()) {
+      const Impl::Verified& v = it->second;
+      if (v.access.expires + 30 <= now) {
+        return Status(StatusCode::kUnauthenticated, "token expired");
+      }
+      if (v.fhir_base != fhir_base) {
+        return Status(StatusCode::kUnauthenticated, "token audience is not this server");
+      }
+      std::shared_lock<std::shared_mutex> r(impl_->revoked_mu);
+      if (impl_->revoked_jtis.count(v.access.jti) != 0 ||
+          (!v.grant_id.empty() && impl_->revoked_grants.count(v.grant_id) != 0)) {
+        return Status(StatusCode::kUnauthenticated, "token revoked");
+      }
+      return v.access;
+    }
+  }
+  SUND_ASSIGN_OR_RETURN(rapidjson::Document claims, impl_->VerifyOurJwt(token));
   bool aud_ok = false;
   if (const auto* aud = json::Find(claims, "aud")) {
     if (aud->IsString()) aud_ok = json::View(*aud) == fhir_base;
     if (aud->IsArray()) {
-      for (const auto& x : aud->GetArray())
+      for (const auto& x : aud->GetArray()) {
         aud_ok = aud_ok || (x.IsString() && json::View(x) == fhir_base);
+      }
     }
   }
   if (!aud_ok) return Status(StatusCode::kUnauthenticated, "token audience is not this server");
@@ -1386,6 +1485,14 @@ Result<Access> AuthServer::Authenticate(const http::Request& req,
   a.scopes = ParseScopes(json::GetString(claims, "scope"));
   if (const auto* e = json::Find(claims, "exp"); e != nullptr && e->IsInt64()) {
     a.expires = e->GetInt64();
+  }
+  {
+    std::unique_lock<std::shared_mutex> l(impl_->cache_mu);
+    // Bounded: when full, start over (every entry is re-verified once).
+    if (impl_->verified.size() >= Impl::kMaxCachedTokens) impl_->verified.clear();
+    impl_->verified.emplace(
+        std::string(token),
+        Impl::Verified{a, std::string(fhir_base), std::string(json::GetString(claims, "gid"))});
   }
   return a;
 }

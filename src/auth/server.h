@@ -1,6 +1,6 @@
 // AuthServer: Sund's OAuth 2.0 / SMART App Launch 2.2 authorization server, built into
 // `sund serve` on the same origin as the FHIR API. It answers
-//   /.well-known/smart-configuration   discovery (SMART 2.2)
+//   /fhir/.well-known/smart-configuration   discovery (SMART 2.2; also at the origin's root)
 //   /oauth2/authorize                  GET and POST: login, patient picker, consent screens
 //   /oauth2/token                      authorization_code (PKCE S256), refresh_token (rotated),
 //                                      client_credentials (SMART Backend Services)

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const missing = ['fhir-kit-client', 'fhirclient']
+const missing = ['fhir-kit-client', 'fhirclient', 'jose', 'playwright-core']
   .filter((p) => !existsSync(path.join(here, 'node_modules', p, 'package.json')));
 if (missing.length > 0) {
   console.log(`SKIPPED: ${missing.join(', ')} not installed in ${here}/node_modules; ` +
