@@ -2,8 +2,10 @@
 # Runs Sund's benchmarks on this machine and prints the figures recorded in bench/RESULTS.md.
 #   bench/run.sh [SHARED_DIR]      (default ../shared; needs `make build` first)
 # Steps: import of the Synthea set from uncompressed bundles (with the raw SQLite limit) and from
-# the .json.bz2 files, peak memory of import and serve, single-resource reads with wrk against
-# sund and against nginx serving the same JSON as a static file, and search latency p50/p99.
+# the .json.bz2 files, peak memory of import and serve, the authorization server in process
+# (token issuance and verification), single-resource reads with wrk against sund with a system
+# token, with a patient token and without authorization (--insecure-dev), and against nginx
+# serving the same JSON as a static file, and search latency p50/p99 (with a system token).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 shared="${1:-$(cd "$here/.." && pwd)/shared}"
@@ -32,22 +34,48 @@ rm -rf "$work/data-bz2"
 /usr/bin/time -f "import peak RSS: %M KiB, %e s wall" \
   "$bin/sund" import --no-progress --data "$work/data-bz2" "$shared"/data/synthea/*.json.bz2
 
+echo "## authorization server in process: code exchanges, client_credentials, token verification"
+"$bin/sund_bench" auth "$work/auth-bench" "${AUTH_N:-2000}"
+
 echo "## serve: single-resource reads with wrk (2 threads, 32 connections, $duration)"
-"$bin/sund" serve --data "$work/data-json" --port 0 > "$work/serve.out" 2> "$work/serve.err" &
-serve_pid=$!
+start_serve() {  # start_serve NAME [FLAGS...]: starts sund serve, sets url and serve_pid
+  local name="$1"
+  shift
+  "$bin/sund" serve --data "$work/data-json" --port 0 "$@" > "$work/$name.out" 2> "$work/$name.err" &
+  serve_pid=$!
+  for _ in $(seq 100); do grep -q "listening on" "$work/$name.out" 2>/dev/null && break; sleep 0.1; done
+  url="$(sed -n 's/^sund listening on //p' "$work/$name.out")"
+}
+serve_pid=""
 nginx_pid=""
 cleanup() {
-  kill "$serve_pid" 2>/dev/null || true
+  [[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null || true
   [[ -n "$nginx_pid" ]] && kill "$nginx_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 100); do grep -q "listening on" "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
-url="$(sed -n 's/^sund listening on //p' "$work/serve.out")"
-id="$(curl -s "$url/fhir/Observation?code=http://loinc.org%7C8310-5&_count=1" |
+start_serve serve
+token="$("$bin/sund" token --data "$work/data-json" --system --scope 'system/*.rs' --aud "$url/fhir")"
+auth=(-H "Authorization: Bearer $token")
+id="$(curl -s "${auth[@]}" "$url/fhir/Observation?code=http://loinc.org%7C8310-5&_count=1" |
       sed -n 's/.*"resourceType":"Observation","id":"\([^"]*\)".*/\1/p' | head -1)"
-curl -s "$url/fhir/Observation/$id" > "$work/observation.json"
-echo "resource: Observation/$id, $(wc -c < "$work/observation.json") bytes"
+curl -s "${auth[@]}" "$url/fhir/Observation/$id" > "$work/observation.json"
+patient="$(sed -n 's/.*"subject":{"reference":"Patient\/\([^"]*\)".*/\1/p' "$work/observation.json")"
+ptoken="$("$bin/sund" token --data "$work/data-json" --patient "$patient" --aud "$url/fhir")"
+echo "resource: Observation/$id, $(wc -c < "$work/observation.json") bytes (of Patient/$patient)"
+echo "with a system/*.rs token:"
+wrk -t2 -c32 -d"$duration" "${auth[@]}" "$url/fhir/Observation/$id" | grep -E "Requests/sec|Latency"
+echo "with a patient/*.rs token of that patient (adds the compartment check):"
+wrk -t2 -c32 -d"$duration" -H "Authorization: Bearer $ptoken" "$url/fhir/Observation/$id" |
+  grep -E "Requests/sec|Latency"
+kill "$serve_pid"
+wait "$serve_pid" 2>/dev/null || true
+start_serve serve-insecure --insecure-dev
+echo "without authorization (--insecure-dev), same run:"
 wrk -t2 -c32 -d"$duration" "$url/fhir/Observation/$id" | grep -E "Requests/sec|Latency"
+kill "$serve_pid"
+wait "$serve_pid" 2>/dev/null || true
+start_serve serve
+token="$("$bin/sund" token --data "$work/data-json" --system --scope 'system/*.rs' --aud "$url/fhir")"
 
 mkdir -p "$work/nginx/www" "$work/nginx/tmp"
 cp "$work/observation.json" "$work/nginx/www/observation.json"
@@ -79,7 +107,7 @@ wrk -t2 -c32 -d"$duration" "http://127.0.0.1:$port/observation.json" | grep -E "
 
 echo "## search latency (sequential requests over one keep-alive connection)"
 port_sund="${url##*:}"
-"$bin/sund_bench" search 127.0.0.1 "$port_sund" "${SEARCH_N:-200}"
+SUND_TOKEN="$token" "$bin/sund_bench" search 127.0.0.1 "$port_sund" "${SEARCH_N:-200}"
 
 echo "## serve peak RSS"
 grep -E "VmHWM" "/proc/$serve_pid/status" || true
