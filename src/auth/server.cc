@@ -269,6 +269,7 @@ struct AuthServer::Impl {
   http::Response Revoke(http::Request& req);
   http::Response Register(http::Request& req);
   http::Response Manage(http::Request& req);
+  http::Response Launch(http::Request& req);
 
   // Client authentication at the token, introspection and revocation endpoints. `require`:
   // public clients are refused.
@@ -1386,6 +1387,43 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// EHR launch contexts: the EHR (the clinician portal, or a system) records which patient an app
+// is launched for and passes the opaque id to the app as `launch`.
+
+http::Response AuthServer::Impl::Launch(http::Request& req) {
+  if (req.method != "POST") return OAuthError(405, "invalid_request", "use POST");
+  std::string_view authz = req.headers.Get("Authorization");
+  if (authz.size() <= 7 || !http::EqualsIgnoreCase(authz.substr(0, 7), "Bearer ")) {
+    return OAuthError(401, "invalid_token", "a bearer token is required");
+  }
+  auto claims = VerifyOurJwt(authz.substr(7));
+  if (!claims.ok()) return OAuthError(401, "invalid_token", claims.status().message());
+  // Only a token that may read the patient across patients: a practitioner (user/) or a system.
+  ScopeSet s = ParseScopes(json::GetString(*claims, "scope"));
+  bool may = Allows(s, ScopeContext::kUser, "Patient", kRead) ||
+             Allows(s, ScopeContext::kSystem, "Patient", kRead);
+  if (!may) return OAuthError(403, "insufficient_scope", "needs user/ or system/ Patient read");
+  Params form = http::ParseQuery(req.body);
+  std::string patient = Param(form, "patient");
+  if (patient.empty() || (store != nullptr && !store->Read("Patient", patient).ok())) {
+    return OAuthError(400, "invalid_request", "patient must name an existing Patient");
+  }
+  std::string id = crypto::RandomToken(24);
+  constexpr std::int64_t kLaunchSeconds = 300;
+  if (!db->AddLaunch(id, patient, Now() + kLaunchSeconds).ok()) {
+    return OAuthError(500, "server_error", "could not record the launch");
+  }
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  AddString(w, "launch", id);
+  w.Key("expires_in");
+  w.Int64(kLaunchSeconds);
+  w.EndObject();
+  return JsonOut(201, std::string(buf.GetString(), buf.GetSize()));
+}
+
+// ---------------------------------------------------------------------------------------------
 
 AuthServer::AuthServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AuthServer::~AuthServer() = default;
@@ -1433,6 +1471,7 @@ http::Response AuthServer::Handle(http::Request& req) {
   if (p == "/oauth2/revoke") return impl_->Revoke(req);
   if (p == "/oauth2/register") return impl_->Register(req);
   if (p == "/oauth2/manage") return impl_->Manage(req);
+  if (p == "/oauth2/launch") return impl_->Launch(req);
   return OAuthError(404, "invalid_request", "no such endpoint");
 }
 

@@ -8,6 +8,8 @@
 //   /oauth2/register                   RFC 7591 (the app registry)
 //   /oauth2/jwks                       the public signing keys
 //   /oauth2/manage                     "apps that can reach my data", with revoke buttons
+//   /oauth2/launch                     POST: an EHR records a launch context (patient) and gets
+//                                      the opaque `launch` id for the app
 // and verifies the bearer tokens of FHIR requests (Authenticate). Access tokens are ES256 JWTs
 // of at most an hour, checked against the signing keys, `aud`, expiry and the in-memory sets of
 // revoked token ids and grants (kept in auth.db and loaded at start).

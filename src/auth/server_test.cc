@@ -741,6 +741,44 @@ TEST_F(InfernoTest, Inferno_EhrLaunch) {
 // ---------------------------------------------------------------------------------------------
 // Inferno: invalid aud, invalid code challenge, invalid code, invalid PKCE verifier
 
+// The EHR side of an EHR launch: POST /oauth2/launch records the patient and returns the
+// opaque id, which then supplies the launch context.
+TEST_F(InfernoTest, Inferno_EhrLaunchContextFromTheLaunchEndpoint) {
+  AddUser("dr-hansen", "practitioner", "Practitioner/pr-1", "Dr. Hansen");
+  const std::string scope = "launch openid fhirUser patient/*.rs";
+  AddClient("ehr-app", scope);
+  MintRequest ehr;
+  ehr.audience = std::string(kFhirBase);
+  ehr.scope = "user/*.rs";
+  auto ehr_token = server_->Mint(ehr);
+  ASSERT_TRUE(ehr_token.ok());
+  http::Response r = PostForm("/oauth2/launch", {{"patient", "p-42"}}, "Bearer " + *ehr_token);
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string launch(json::GetString(ParseJson(r.body), "launch"));
+  ASSERT_FALSE(launch.empty());
+
+  Browser b(*server_);
+  Pkce pkce = NewPkce();
+  AuthorizeRequest a = Authorize("ehr-app", scope, pkce);
+  a.launch = launch;
+  Flow f = RunFlow(b, a, "dr-hansen");
+  ASSERT_FALSE(f.code.empty()) << "error=" << Get(f.params, "error");
+  http::Response t = ExchangeCode("ehr-app", f.code, pkce.verifier);
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_EQ(json::GetString(ParseJson(t.body), "patient"), "p-42");
+
+  // Only a token that may read patients across patients records launches.
+  MintRequest citizen;
+  citizen.audience = std::string(kFhirBase);
+  citizen.scope = "patient/*.rs";
+  citizen.patient = "p-1";
+  auto weak = server_->Mint(citizen);
+  ASSERT_TRUE(weak.ok());
+  EXPECT_EQ(PostForm("/oauth2/launch", {{"patient", "p-42"}}, "Bearer " + *weak).status, 403);
+  EXPECT_EQ(PostForm("/oauth2/launch", {{"patient", "p-42"}}).status, 401);
+  EXPECT_EQ(PostForm("/oauth2/launch", {}, "Bearer " + *ehr_token).status, 400);
+}
+
 TEST_F(InfernoTest, Inferno_InvalidAud) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
