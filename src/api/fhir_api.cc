@@ -544,8 +544,17 @@ static Status CheckVisible(const AccessGuard& guard, std::string_view type, std:
 http::Response FhirApi::Impl::Read(const http::Request& req, std::string_view type,
                                    std::string_view id, const QueryParams& params,
                                    const AccessGuard& guard) {
-  if (Status s = CheckVisible(guard, type, id, auth::kRead); !s.ok()) return Error(s);
-  auto r = engine.Read(type, id);
+  auto restriction = guard.Check(type, auth::kRead);
+  if (!restriction.ok()) return Error(restriction.status());
+  Result<storage::ResourceVersion> r = Status(StatusCode::kInternal, "not read");
+  if (!restriction->patient.empty() && restriction->queries.empty()) {
+    // Patient context: the compartment check is part of the read's own query.
+    if (!fhir::IsValidId(id)) return Error(InvalidArgument("invalid id"));
+    r = engine.store().ReadInPatientCompartment(type, id, restriction->patient);
+  } else {
+    if (Status s = CheckVisible(guard, type, id, auth::kRead); !s.ok()) return Error(s);
+    r = engine.Read(type, id);
+  }
   if (!r.ok()) return Error(r.status());
   std::string etag = "W/\"" + std::to_string(r->version) + "\"";
   std::string_view inm = req.headers.Get("If-None-Match");
@@ -832,7 +841,9 @@ http::Response FhirApi::Impl::Everything(const http::Request& req, std::string_v
   constexpr int kMaxEverything = 20'000;
   auto hits = engine.store().Everything(id, kMaxEverything);
   if (!hits.ok()) return Error(hits.status());
-  guard.FilterIncludes(*hits, id);
+  // Not only the compartment: resources that name the patient in other ways (an Observation's
+  // focus) and resources the compartment refers to (derivedFrom) come along, so each is checked.
+  guard.FilterIncludes(*hits);
   std::string base = Base(req);
   std::string out = "{\"resourceType\":\"Bundle\",\"id\":\"" + NewUuid() +
                     "\",\"type\":\"searchset\",\"total\":" + std::to_string(hits->size()) +

@@ -121,8 +121,9 @@ struct SearchQuery {
   TotalMode total = TotalMode::kNone;
   std::vector<std::string> unknown_params;  // ignored in lenient mode, reported as warnings
   // Access restrictions the API adds for the caller (never parsed from a query string):
-  // matches, included resources and totals are limited to the compartment of this Patient id
-  // (CompartmentDefinition/patient) when it is set ...
+  // matches and totals are limited to the compartment of this Patient id
+  // (CompartmentDefinition/patient) when it is set, and so are included resources of the
+  // compartment's types (Practitioner, Organization ... stay includable) ...
   std::string compartment_patient;
   // ... and, when not empty, to resources of `type` matching every criterion of at least one
   // group (SMART granular scopes such as patient/Observation.rs?category=...|vital-signs).

@@ -105,6 +105,11 @@ class Store {
   // (CompartmentDefinition/patient): the point check behind patient-context reads.
   virtual Result<bool> InPatientCompartment(std::string_view type, std::string_view id,
                                             std::string_view patient) = 0;
+  // Read, limited to the compartment of Patient `patient` in the same query: kNotFound for a
+  // resource outside it, or deleted (patient-context reads, one query instead of two).
+  virtual Result<ResourceVersion> ReadInPatientCompartment(std::string_view type,
+                                                           std::string_view id,
+                                                           std::string_view patient) = 0;
 
   // Opens the single write transaction; waits for another writer to finish.
   virtual Result<std::unique_ptr<WriteTransaction>> BeginWrite() = 0;

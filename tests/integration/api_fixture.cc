@@ -42,6 +42,7 @@ FhirStack::~FhirStack() {
   if (server_) server_->Stop();
   server_.reset();
   api_.reset();
+  auth_.reset();
   engine_.reset();
   store_.reset();
   if (!dir_.empty()) {
@@ -50,7 +51,11 @@ FhirStack::~FhirStack() {
   }
 }
 
-Status FhirStack::Start() {
+Status FhirStack::Start() { return Launch(false); }
+
+Status FhirStack::StartWithAuth() { return Launch(true); }
+
+Status FhirStack::Launch(bool with_auth) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "sund-itest-XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr) return Internal("mkdtemp failed");
   dir_ = tmpl;
@@ -61,7 +66,16 @@ Status FhirStack::Start() {
   if (!store.ok()) return store.status();
   store_ = std::move(store).value();
   engine_ = std::make_unique<api::Engine>(*store_, clock_);
-  api_ = std::make_unique<api::FhirApi>(*engine_, api::ApiOptions{});
+  api::ApiOptions api_options;
+  if (with_auth) {
+    auth::AuthOptions ao;
+    ao.data_dir = dir_.string();
+    auto auth = auth::AuthServer::Open(ao, store_.get(), clock_);
+    if (!auth.ok()) return auth.status();
+    auth_ = std::move(auth).value();
+    api_options.auth = auth_.get();
+  }
+  api_ = std::make_unique<api::FhirApi>(*engine_, api_options);
   server_ = std::make_unique<http::Server>(
       options_, [this](http::Request& r) { return api_->Handle(r); },
       [](const http::Request& r) { return api::FhirApi::RunsInline(r); });
@@ -199,7 +213,7 @@ void ApiTest::SetUp() {
   http::ServerOptions o = FhirStack::DefaultOptions();
   o.max_body_bytes = kMaxBodyBytes;
   stack_ = std::make_unique<FhirStack>(o);
-  Status s = stack_->Start();
+  Status s = WithAuth() ? stack_->StartWithAuth() : stack_->Start();
   ASSERT_TRUE(s.ok()) << s.ToString();
   client_ = std::make_unique<ApiClient>(stack_->port());
 }

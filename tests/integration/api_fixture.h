@@ -21,6 +21,7 @@
 
 #include "api/engine.h"
 #include "api/fhir_api.h"
+#include "auth/server.h"
 #include "core/json.h"
 #include "core/time.h"
 #include "http/client.h"
@@ -71,6 +72,9 @@ class FhirStack {
 
   // Opens the store and starts the server; a failure is a test failure.
   Status Start();
+  // As Start, with an auth::AuthServer opened on the stack's directory (auth.db, keys/) whose
+  // access tokens every /fhir request but /fhir/metadata must carry (api::ApiOptions::auth).
+  Status StartWithAuth();
 
   static http::ServerOptions DefaultOptions();
 
@@ -78,13 +82,20 @@ class FhirStack {
   api::Engine& engine() { return *engine_; }
   storage::Store& store() { return *store_; }
   const std::filesystem::path& dir() const { return dir_; }
+  // The authorization server; null unless started with StartWithAuth.
+  auth::AuthServer* auth() { return auth_.get(); }
+  // The FHIR base URL the API derives from the client's Host header (a token's audience).
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/fhir"; }
 
  private:
+  Status Launch(bool with_auth);
+
   http::ServerOptions options_;
   SteppingClock clock_;
   std::filesystem::path dir_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<api::Engine> engine_;
+  std::unique_ptr<auth::AuthServer> auth_;
   std::unique_ptr<api::FhirApi> api_;
   std::unique_ptr<http::Server> server_;
 };
@@ -149,6 +160,8 @@ class ApiTest : public ::testing::Test {
 
   void SetUp() override;
   void TearDown() override;
+  // Fixtures that return true get a stack with SMART authorization (FhirStack::StartWithAuth).
+  virtual bool WithAuth() const { return false; }
 
   ApiResponse Get(std::string_view target, const http::Headers& h = {}) {
     return client_->Get(target, h);

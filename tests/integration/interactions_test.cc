@@ -797,12 +797,16 @@ TEST_F(ApiTest, ImportsNdjson) {
   std::filesystem::path bad = stack_->dir() / "bad.ndjson";
   {
     std::ofstream f(good);
-    f << R"({"resourceType":"Patient","id":"nd1","name":[{"family":"Ndjson"}]})" << "\n\n"
+    f << R"({"resourceType":"Patient","id":"nd1","name":[{"family":"Ndjson"}]})"
+      << "\n\n"
       << R"({"resourceType":"Observation","status":"final","code":{"text":"x"},)"
-      << R"("subject":{"reference":"Patient/nd1"},"valueQuantity":{"value":1.50}})" << "\r\n";
+      << R"("subject":{"reference":"Patient/nd1"},"valueQuantity":{"value":1.50}})"
+      << "\r\n";
     std::ofstream g(bad);
-    g << R"({"resourceType":"Patient","id":"nd2"})" << "\n"
-      << R"({"resourceType":"Patient","unknownElement":1})" << "\n";
+    g << R"({"resourceType":"Patient","id":"nd2"})"
+      << "\n"
+      << R"({"resourceType":"Patient","unknownElement":1})"
+      << "\n";
   }
   api::ImportOptions options;
   options.progress = false;

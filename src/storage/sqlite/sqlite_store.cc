@@ -151,6 +151,8 @@ class SqliteStore final : public Store {
   Result<std::vector<SearchHit>> Everything(std::string_view patient_id, int limit) override;
   Result<bool> InPatientCompartment(std::string_view type, std::string_view id,
                                     std::string_view patient) override;
+  Result<ResourceVersion> ReadInPatientCompartment(std::string_view type, std::string_view id,
+                                                   std::string_view patient) override;
   Result<std::unique_ptr<WriteTransaction>> BeginWrite() override;
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByType() override;
 
@@ -482,6 +484,31 @@ Result<bool> SqliteStore::InPatientCompartment(std::string_view type, std::strin
   return st.Step();
 }
 
+Result<ResourceVersion> SqliteStore::ReadInPatientCompartment(std::string_view type,
+                                                              std::string_view id,
+                                                              std::string_view patient) {
+  SUND_ASSIGN_OR_RETURN(auto reader, Reader());
+  std::vector<Param> params{std::string(type), std::string(id)};
+  std::string sql =
+      "SELECT r.version, r.last_updated, v.method, v.json FROM resource r JOIN version v ON "
+      "v.rid = r.rid AND v.version = r.version WHERE r.type = ? AND r.id = ? AND r.deleted = 0 "
+      "AND " +
+      sqlite::CompartmentClause("r", std::string(patient), params);
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
+  Statement st(raw);
+  st.BindAll(params);
+  SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return NotFound(std::string(type) + "/" + std::string(id) + " is not known");
+  ResourceVersion v;
+  v.type = std::string(type);
+  v.id = std::string(id);
+  v.version = st.Int(0);
+  v.last_updated_us = st.Int(1);
+  v.method = std::string(st.Text(2));
+  v.json = std::string(st.Text(3));
+  return v;
+}
+
 std::string RidArray(const std::vector<std::int64_t>& rids) {
   std::string s = "[";
   for (std::size_t i = 0; i < rids.size(); ++i) {
@@ -490,6 +517,25 @@ std::string RidArray(const std::vector<std::int64_t>& rids) {
   }
   s += ']';
   return s;
+}
+
+// The compartment restriction of an included resource `alias`: resources of types outside the
+// Patient compartment (Practitioner, Organization, Medication ...) are no one's data and are not
+// restricted (the API reads them under patient/ scopes); the others must lie in `patient`'s.
+std::string IncludedCompartmentClause(std::string_view alias, const std::string& patient,
+                                      std::vector<Param>& params) {
+  static const std::string* const kTypes = [] {
+    auto* json = new std::string("[");
+    for (const auto& type : fhir::Model::R4().PatientCompartmentTypes()) {
+      if (json->size() > 1) *json += ',';
+      *json += "\"" + type + "\"";
+    }
+    *json += "]";
+    return json;
+  }();
+  params.emplace_back(*kTypes);
+  return "(" + std::string(alias) + ".type NOT IN (SELECT value FROM json_each(?)) OR " +
+         sqlite::CompartmentClause(alias, patient, params) + ")";
 }
 
 Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, SearchPage& page,
@@ -538,7 +584,7 @@ Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, Se
         params.emplace_back(inc.target_type);
       }
       if (!q.compartment_patient.empty()) {
-        sql += " AND " + sqlite::CompartmentClause("t", q.compartment_patient, params);
+        sql += " AND " + IncludedCompartmentClause("t", q.compartment_patient, params);
       }
       SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
       Statement st(raw);
@@ -562,7 +608,7 @@ Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, Se
         params.emplace_back(inc.target_type);
       }
       if (!q.compartment_patient.empty()) {
-        sql += " AND " + sqlite::CompartmentClause("s", q.compartment_patient, params);
+        sql += " AND " + IncludedCompartmentClause("s", q.compartment_patient, params);
       }
       SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
       Statement st(raw);
