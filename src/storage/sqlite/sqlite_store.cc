@@ -488,15 +488,21 @@ Result<ResourceVersion> SqliteStore::ReadInPatientCompartment(std::string_view t
                                                               std::string_view id,
                                                               std::string_view patient) {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  std::vector<Param> params{std::string(type), std::string(id)};
-  std::string sql =
-      "SELECT r.version, r.last_updated, v.method, v.json FROM resource r JOIN version v ON "
-      "v.rid = r.rid AND v.version = r.version WHERE r.type = ? AND r.id = ? AND r.deleted = 0 "
-      "AND " +
-      sqlite::CompartmentClause("r", std::string(patient), params);
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
+  // The SQL text is the same for every call (built once; the clause's two parameters are the
+  // patient id).
+  static const std::string kSql = [] {
+    std::vector<Param> unused;
+    return "SELECT r.version, r.last_updated, v.method, v.json FROM resource r JOIN version v "
+           "ON v.rid = r.rid AND v.version = r.version WHERE r.type = ? AND r.id = ? AND "
+           "r.deleted = 0 AND " +
+           sqlite::CompartmentClause("r", "", unused);
+  }();
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->PrepareLiteral(kSql.c_str()));
   Statement st(raw);
-  st.BindAll(params);
+  st.Bind(1, type);
+  st.Bind(2, id);
+  st.Bind(3, patient);
+  st.Bind(4, patient);
   SUND_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return NotFound(std::string(type) + "/" + std::string(id) + " is not known");
   ResourceVersion v;
