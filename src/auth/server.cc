@@ -1300,7 +1300,13 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
     return r;
   };
   pages::Fields hidden = {{"csrf", csrf}, {"lang", std::string(pages::LangCode(lang))}};
-  std::string step = req.method == "POST" ? Param(form, "step") : "";
+  // The login form says step=login; the apps page's forms carry the same hidden fields, a
+  // revoke form with the app's client_id, the sign-out form without.
+  std::string step;
+  if (req.method == "POST") {
+    step = Param(form, "step");
+    if (step.empty()) step = Param(form, "client_id").empty() ? "logout" : "revoke";
+  }
   if (req.method == "POST" && !CsrfOk(req, form)) {
     return Html(400, pages::RenderError(
                          lang, en ? "The form has expired" : "Formularen er udløbet",

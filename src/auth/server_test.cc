@@ -1779,3 +1779,59 @@ TEST_F(AuthServerTest, FailedLoginDoesNotRevealWhetherUserExists) {
 
 }  // namespace
 }  // namespace sund::auth
+
+namespace sund::auth {
+namespace {
+
+// The management_endpoint: a citizen signs in, sees the app that can reach their data, and
+// revokes it; the app's tokens stop working at once. Signing out ends the session.
+TEST_F(AuthServerTest, ManagePageListsAndRevokesApps) {
+  AddCitizen();
+  AddClient("app", std::string(kFullScope));
+  rapidjson::Document t = Tokens("app", std::string(kFullScope));
+  std::string access(json::GetString(t, "access_token"));
+  std::string refresh(json::GetString(t, "refresh_token"));
+  ASSERT_TRUE(Authenticate(access).ok());
+
+  Browser b(*server_);
+  http::Response login = b.Get("/oauth2/manage", {{"lang", "en"}});
+  ASSERT_EQ(login.status, 200);
+  ASSERT_TRUE(IsLoginPage(login)) << login.body;
+  Params form = HiddenFields(login.body);
+  form.emplace_back("username", "signe");
+  form.emplace_back("password", std::string(kPassword));
+  http::Response apps = b.PostForm("/oauth2/manage", form);
+  ASSERT_EQ(apps.status, 200) << apps.body;
+  EXPECT_NE(apps.body.find("Apps with access to your data"), std::string::npos);
+  EXPECT_NE(apps.body.find("name=\"client_id\" value=\"app\""), std::string::npos) << apps.body;
+
+  // The revoke form: the page's hidden fields and the app's client_id.
+  Params revoke;
+  for (const auto& [k, v] : HiddenFields(apps.body)) {
+    if (k != "client_id") revoke.emplace_back(k, v);
+  }
+  revoke.emplace_back("client_id", "app");
+  http::Response done = b.PostForm("/oauth2/manage", revoke);
+  ASSERT_EQ(done.status, 200) << done.body;
+  EXPECT_NE(done.body.find("role=\"status\""), std::string::npos);
+  EXPECT_EQ(done.body.find("name=\"client_id\" value=\"app\""), std::string::npos)
+      << "the app is still listed";
+  EXPECT_FALSE(Authenticate(access).ok()) << "the access token outlived the revocation";
+  EXPECT_EQ(OAuthErrorOf(Refresh("app", refresh)), "invalid_grant");
+
+  // Without the CSRF field nothing happens.
+  Params forged = {{"client_id", "app"}};
+  EXPECT_EQ(b.PostForm("/oauth2/manage", forged).status, 400);
+
+  // Signing out: the same page's forms without a client_id; then the login page again.
+  Params out;
+  for (const auto& [k, v] : HiddenFields(done.body)) {
+    if (k != "client_id") out.emplace_back(k, v);
+  }
+  http::Response after = b.PostForm("/oauth2/manage", out);
+  EXPECT_TRUE(IsLoginPage(after)) << after.body;
+  EXPECT_TRUE(IsLoginPage(b.Get("/oauth2/manage", {})));
+}
+
+}  // namespace
+}  // namespace sund::auth
