@@ -204,6 +204,30 @@ Status AuthDb::Migrate() {
   return Status::Ok();
 }
 
+Status AuthDb::Run(const char* sql, const std::vector<Value>& params) {
+  static_assert(std::is_same_v<Value, storage::sqlite::Param>);
+  std::lock_guard<std::mutex> l(mu_);
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn_->PrepareLiteral(sql));
+  Statement st(raw);
+  st.BindAll(params);
+  return st.Run();
+}
+
+Result<std::vector<std::string>> AuthDb::Strings(const char* sql,
+                                                 const std::vector<Value>& params) {
+  std::lock_guard<std::mutex> l(mu_);
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn_->PrepareLiteral(sql));
+  Statement st(raw);
+  st.BindAll(params);
+  std::vector<std::string> out;
+  while (true) {
+    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out.emplace_back(st.Text(0));
+  }
+  return out;
+}
+
 Status AuthDb::AddUser(User& user) {
   std::lock_guard<std::mutex> l(mu_);
   SUND_ASSIGN_OR_RETURN(
@@ -410,12 +434,7 @@ Result<Grant> AuthDb::GetGrant(std::string_view grant_id) {
 }
 
 Status AuthDb::RevokeGrant(std::string_view grant_id) {
-  std::lock_guard<std::mutex> l(mu_);
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                        conn_->PrepareLiteral("UPDATE grant_ SET revoked = 1 WHERE grant_id = ?"));
-  Statement st(raw);
-  st.Bind(1, grant_id);
-  return st.Run();
+  return Run("UPDATE grant_ SET revoked = 1 WHERE grant_id = ?", {std::string(grant_id)});
 }
 
 Result<std::vector<Grant>> AuthDb::GrantsOfUser(std::int64_t user_id, std::int64_t now) {
@@ -438,35 +457,14 @@ Result<std::vector<Grant>> AuthDb::GrantsOfUser(std::int64_t user_id, std::int64
 }
 
 Result<std::vector<std::string>> AuthDb::RevokedGrants(std::int64_t since) {
-  std::lock_guard<std::mutex> l(mu_);
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      conn_->PrepareLiteral("SELECT grant_id FROM grant_ WHERE revoked = 1 AND (created >= ? OR "
-                            "expires >= ?)"));
-  Statement st(raw);
-  st.Bind(1, since);
-  st.Bind(2, since);
-  std::vector<std::string> out;
-  while (true) {
-    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    out.emplace_back(st.Text(0));
-  }
-  return out;
+  return Strings("SELECT grant_id FROM grant_ WHERE revoked = 1 AND (created >= ? OR expires >= ?)",
+                 {since, since});
 }
 
 Status AuthDb::AddRefresh(std::string_view token_hash, std::string_view grant_id,
                           std::int64_t expires) {
-  std::lock_guard<std::mutex> l(mu_);
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      conn_->PrepareLiteral(
-          "INSERT INTO refresh_token (token_hash, grant_id, expires) VALUES (?, ?, ?)"));
-  Statement st(raw);
-  st.Bind(1, token_hash);
-  st.Bind(2, grant_id);
-  st.Bind(3, expires);
-  return st.Run();
+  return Run("INSERT INTO refresh_token (token_hash, grant_id, expires) VALUES (?, ?, ?)",
+             {std::string(token_hash), std::string(grant_id), expires});
 }
 
 Result<std::string> AuthDb::TakeRefresh(std::string_view token_hash, std::int64_t now,
@@ -507,29 +505,12 @@ Result<std::string> AuthDb::TakeRefresh(std::string_view token_hash, std::int64_
 }
 
 Status AuthDb::RevokeJti(std::string_view jti, std::int64_t expires) {
-  std::lock_guard<std::mutex> l(mu_);
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      conn_->PrepareLiteral("INSERT OR IGNORE INTO revoked_jti (jti, expires) VALUES (?, ?)"));
-  Statement st(raw);
-  st.Bind(1, jti);
-  st.Bind(2, expires);
-  return st.Run();
+  return Run("INSERT OR IGNORE INTO revoked_jti (jti, expires) VALUES (?, ?)",
+             {std::string(jti), expires});
 }
 
 Result<std::vector<std::string>> AuthDb::RevokedJtis(std::int64_t now) {
-  std::lock_guard<std::mutex> l(mu_);
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                        conn_->PrepareLiteral("SELECT jti FROM revoked_jti WHERE expires > ?"));
-  Statement st(raw);
-  st.Bind(1, now);
-  std::vector<std::string> out;
-  while (true) {
-    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    out.emplace_back(st.Text(0));
-  }
-  return out;
+  return Strings("SELECT jti FROM revoked_jti WHERE expires > ?", {now});
 }
 
 Result<bool> AuthDb::RecordAssertion(std::string_view client_id, std::string_view jti,
@@ -549,16 +530,8 @@ Result<bool> AuthDb::RecordAssertion(std::string_view client_id, std::string_vie
 
 Status AuthDb::AddSession(std::string_view session_hash, std::int64_t user_id,
                           std::int64_t expires) {
-  std::lock_guard<std::mutex> l(mu_);
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      conn_->PrepareLiteral(
-          "INSERT INTO session (session_hash, user_id, expires) VALUES (?, ?, ?)"));
-  Statement st(raw);
-  st.Bind(1, session_hash);
-  st.Bind(2, user_id);
-  st.Bind(3, expires);
-  return st.Run();
+  return Run("INSERT INTO session (session_hash, user_id, expires) VALUES (?, ?, ?)",
+             {std::string(session_hash), user_id, expires});
 }
 
 Result<std::int64_t> AuthDb::FindSession(std::string_view session_hash, std::int64_t now) {
@@ -575,52 +548,26 @@ Result<std::int64_t> AuthDb::FindSession(std::string_view session_hash, std::int
 }
 
 Status AuthDb::DeleteSession(std::string_view session_hash) {
-  std::lock_guard<std::mutex> l(mu_);
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                        conn_->PrepareLiteral("DELETE FROM session WHERE session_hash = ?"));
-  Statement st(raw);
-  st.Bind(1, session_hash);
-  return st.Run();
+  return Run("DELETE FROM session WHERE session_hash = ?", {std::string(session_hash)});
 }
 
 Status AuthDb::AddLaunch(std::string_view launch_id, std::string_view patient,
                          std::int64_t expires) {
-  std::lock_guard<std::mutex> l(mu_);
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      conn_->PrepareLiteral("INSERT INTO launch (launch_id, patient, expires) VALUES (?, ?, ?)"));
-  Statement st(raw);
-  st.Bind(1, launch_id);
-  st.Bind(2, patient);
-  st.Bind(3, expires);
-  return st.Run();
+  return Run("INSERT INTO launch (launch_id, patient, expires) VALUES (?, ?, ?)",
+             {std::string(launch_id), std::string(patient), expires});
 }
 
 Result<std::string> AuthDb::FindLaunch(std::string_view launch_id, std::int64_t now) {
-  std::lock_guard<std::mutex> l(mu_);
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      conn_->PrepareLiteral("SELECT patient FROM launch WHERE launch_id = ? AND expires > ?"));
-  Statement st(raw);
-  st.Bind(1, launch_id);
-  st.Bind(2, now);
-  SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-  if (!row) return NotFound("unknown or expired launch");
-  return std::string(st.Text(0));
+  SUND_ASSIGN_OR_RETURN(std::vector<std::string> found,
+                        Strings("SELECT patient FROM launch WHERE launch_id = ? AND expires > ?",
+                                {std::string(launch_id), now}));
+  if (found.empty()) return NotFound("unknown or expired launch");
+  return found.front();
 }
 
 Status AuthDb::AddKey(const KeyRow& key) {
-  std::lock_guard<std::mutex> l(mu_);
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      conn_->PrepareLiteral(
-          "INSERT INTO signing_key (kid, alg, created, retired) VALUES (?, ?, ?, ?)"));
-  Statement st(raw);
-  st.Bind(1, std::string_view(key.kid));
-  st.Bind(2, std::string_view(key.alg));
-  st.Bind(3, key.created);
-  st.Bind(4, key.retired);
-  return st.Run();
+  return Run("INSERT INTO signing_key (kid, alg, created, retired) VALUES (?, ?, ?, ?)",
+             {key.kid, key.alg, key.created, key.retired});
 }
 
 Result<std::vector<KeyRow>> AuthDb::Keys() {
@@ -639,14 +586,8 @@ Result<std::vector<KeyRow>> AuthDb::Keys() {
 }
 
 Status AuthDb::RetireKey(std::string_view kid, std::int64_t at) {
-  std::lock_guard<std::mutex> l(mu_);
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      conn_->PrepareLiteral("UPDATE signing_key SET retired = ? WHERE kid = ? AND retired = 0"));
-  Statement st(raw);
-  st.Bind(1, at);
-  st.Bind(2, kid);
-  return st.Run();
+  return Run("UPDATE signing_key SET retired = ? WHERE kid = ? AND retired = 0",
+             {at, std::string(kid)});
 }
 
 }  // namespace sund::auth

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "core/status.h"
@@ -147,6 +148,12 @@ class AuthDb {
  private:
   explicit AuthDb(std::unique_ptr<storage::sqlite::Connection> conn);
   Status Migrate();
+  // A bound value: the same type as storage::sqlite::Param (db.h stays out of this header).
+  using Value = std::variant<std::int64_t, double, std::string, std::nullptr_t>;
+  // One statement (SQL text from code: a string literal) with these parameters, no rows.
+  Status Run(const char* sql, const std::vector<Value>& params);
+  // The first column of every row of one statement, as text.
+  Result<std::vector<std::string>> Strings(const char* sql, const std::vector<Value>& params);
   std::mutex mu_;
   std::unique_ptr<storage::sqlite::Connection> conn_;
 };

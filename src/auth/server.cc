@@ -40,7 +40,7 @@ std::string Param(const Params& p, std::string_view name) {
   return {};
 }
 
-std::vector<std::string> Params_(const Params& p, std::string_view name) {
+std::vector<std::string> AllParams(const Params& p, std::string_view name) {
   std::vector<std::string> out;
   for (const auto& [k, v] : p) {
     if (k == name) out.push_back(v);
@@ -555,14 +555,9 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
   std::string requested_text = internal ? Param(form, "requested_scope") : Param(form, "scope");
   ScopeSet requested = ParseScopes(requested_text);
   ScopeSet offered = Narrow(requested, ParseScopes(client->scope));
-  if (HasResourceScopeOf(offered, ScopeContext::kSystem)) {
-    offered = Narrow(offered, [&] {
-      ScopeSet no_system = ParseScopes(client->scope);
-      std::erase_if(no_system.resources,
-                    [](const ResourceScope& r) { return r.context == ScopeContext::kSystem; });
-      return no_system;
-    }());
-  }
+  // system/ scopes are for backend services (client_credentials), never granted by a person.
+  std::erase_if(offered.resources,
+                [](const ResourceScope& r) { return r.context == ScopeContext::kSystem; });
   std::string launch = Param(form, "launch");
   std::string nonce = Param(form, "nonce");
 
@@ -715,7 +710,7 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     if (Param(form, "decision") != "approve") {
       return with_cookies(back_error("access_denied", "the user did not grant access"));
     }
-    std::vector<std::string> ticked = Params_(form, "scope");
+    std::vector<std::string> ticked = AllParams(form, "scope");
     std::string chosen_text;
     for (const auto& s : ticked) chosen_text += s + " ";
     ScopeSet granted = Narrow(ParseScopes(chosen_text), offered);

@@ -210,16 +210,8 @@ class SqliteStore final : public Store {
       sp_by_def_;
 };
 
-Result<ResourceVersion> ReadCurrent(Connection& c, std::string_view type, std::string_view id) {
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      c.PrepareLiteral(
-          "SELECT r.version, r.last_updated, r.deleted, v.method, v.json FROM resource r "
-          "JOIN version v ON v.rid = r.rid AND v.version = r.version "
-          "WHERE r.type = ? AND r.id = ?"));
-  Statement st(raw);
-  st.Bind(1, type);
-  st.Bind(2, id);
+// The row of a current-version query (version, last_updated, deleted, method, json).
+Result<ResourceVersion> CurrentRow(Statement& st, std::string_view type, std::string_view id) {
   SUND_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return NotFound(std::string(type) + "/" + std::string(id) + " is not known");
   ResourceVersion v;
@@ -231,6 +223,19 @@ Result<ResourceVersion> ReadCurrent(Connection& c, std::string_view type, std::s
   v.method = std::string(st.Text(3));
   v.json = std::string(st.Text(4));
   return v;
+}
+
+Result<ResourceVersion> ReadCurrent(Connection& c, std::string_view type, std::string_view id) {
+  SUND_ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw,
+      c.PrepareLiteral(
+          "SELECT r.version, r.last_updated, r.deleted, v.method, v.json FROM resource r "
+          "JOIN version v ON v.rid = r.rid AND v.version = r.version "
+          "WHERE r.type = ? AND r.id = ?"));
+  Statement st(raw);
+  st.Bind(1, type);
+  st.Bind(2, id);
+  return CurrentRow(st, type, id);
 }
 
 Status SqliteStore::Configure(Connection& c, bool writer) {
@@ -492,9 +497,9 @@ Result<ResourceVersion> SqliteStore::ReadInPatientCompartment(std::string_view t
   // patient id).
   static const std::string kSql = [] {
     std::vector<Param> unused;
-    return "SELECT r.version, r.last_updated, v.method, v.json FROM resource r JOIN version v "
-           "ON v.rid = r.rid AND v.version = r.version WHERE r.type = ? AND r.id = ? AND "
-           "r.deleted = 0 AND " +
+    return "SELECT r.version, r.last_updated, r.deleted, v.method, v.json FROM resource r JOIN "
+           "version v ON v.rid = r.rid AND v.version = r.version WHERE r.type = ? AND r.id = ? "
+           "AND r.deleted = 0 AND " +
            sqlite::CompartmentClause("r", "", unused);
   }();
   SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->PrepareLiteral(kSql.c_str()));
@@ -503,16 +508,7 @@ Result<ResourceVersion> SqliteStore::ReadInPatientCompartment(std::string_view t
   st.Bind(2, id);
   st.Bind(3, patient);
   st.Bind(4, patient);
-  SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-  if (!row) return NotFound(std::string(type) + "/" + std::string(id) + " is not known");
-  ResourceVersion v;
-  v.type = std::string(type);
-  v.id = std::string(id);
-  v.version = st.Int(0);
-  v.last_updated_us = st.Int(1);
-  v.method = std::string(st.Text(2));
-  v.json = std::string(st.Text(3));
-  return v;
+  return CurrentRow(st, type, id);
 }
 
 std::string RidArray(const std::vector<std::int64_t>& rids) {
