@@ -32,7 +32,9 @@
 #include "auth/password.h"
 #include "core/crypto.h"
 #include "core/json.h"
+#include "fhir/search_index.h"
 #include "http/query.h"
+#include "storage/sqlite/sqlite_store.h"
 
 namespace sund::auth {
 namespace {
@@ -378,16 +380,17 @@ class AuthServerTest : public testing::Test {
 
   void TearDown() override {
     server_.reset();
+    store_.reset();
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
 
-  // (Re)opens the server on the test's data directory.
-  void Open() {
+  // (Re)opens the server on the test's data directory; `store` serves the patient picker.
+  void Open(storage::Store* store = nullptr) {
     server_.reset();
     AuthOptions options;
     options.data_dir = dir_.string();
-    auto s = AuthServer::Open(options, nullptr, clock_);
+    auto s = AuthServer::Open(options, store, clock_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
   }
@@ -595,6 +598,7 @@ class AuthServerTest : public testing::Test {
   ManualClock clock_{kStart};
   std::filesystem::path dir_;
   std::unique_ptr<AuthServer> server_;
+  std::unique_ptr<storage::Store> store_;  // only for the patient picker tests
 };
 
 // The ONC (g)(10) Inferno test groups, and the negative cases of issue #3.
@@ -1831,6 +1835,94 @@ TEST_F(AuthServerTest, ManagePageListsAndRevokesApps) {
   http::Response after = b.PostForm("/oauth2/manage", out);
   EXPECT_TRUE(IsLoginPage(after)) << after.body;
   EXPECT_TRUE(IsLoginPage(b.Get("/oauth2/manage", {})));
+}
+
+}  // namespace
+}  // namespace sund::auth
+
+namespace sund::auth {
+namespace {
+
+// A Patient written straight into a store (with its search index, so the picker can find it).
+void PutPatient(storage::Store& store, const std::string& id, const std::string& family,
+                const std::string& given) {
+  std::string json = R"({"resourceType":"Patient","id":")" + id + R"(","name":[{"family":")" +
+                     family + R"(","given":[")" + given +
+                     R"("]}],"gender":"female","birthDate":"1970-01-01"})";
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  ASSERT_FALSE(d.HasParseError());
+  storage::ResourceVersion v;
+  v.type = "Patient";
+  v.id = id;
+  v.version = 1;
+  v.last_updated_us = 1'700'000'000'000'000;
+  v.method = "PUT";
+  v.json = json;
+  auto w = store.BeginWrite();
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Put(v, fhir::Extractor::R4().Extract("Patient", d)).ok());
+  ASSERT_TRUE((*w)->Commit().ok());
+}
+
+// Standalone launch by a practitioner: the patient picker lists patients (searchable by name),
+// the choice becomes the token's patient; a made-up patient id is not accepted.
+TEST_F(AuthServerTest, PractitionerPicksThePatientInAStandaloneLaunch) {
+  storage::SqliteOptions so;
+  so.path = (dir_ / "sund.db").string();
+  auto store = storage::OpenSqliteStore(so);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  store_ = std::move(store).value();
+  PutPatient(*store_, "pt-aase", "Testesen", "Aase");
+  PutPatient(*store_, "pt-bent", "Prøvesen", "Bent");
+  Open(store_.get());
+  AddUser("dr-hansen", "practitioner", "Practitioner/pr-1", "Dr. Hansen");
+  const std::string scope = "launch/patient openid fhirUser patient/*.rs";
+  AddClient("app", scope);
+
+  Browser b(*server_);
+  Pkce pkce = NewPkce();
+  AuthorizeRequest a = Authorize("app", scope, pkce);
+  http::Response login = b.Get("/oauth2/authorize", AuthorizeQuery(a));
+  ASSERT_TRUE(IsLoginPage(login));
+  Params form = HiddenFields(login.body);
+  form.emplace_back("username", "dr-hansen");
+  form.emplace_back("password", std::string(kPassword));
+  http::Response picker = b.PostForm("/oauth2/authorize", form);
+  ASSERT_EQ(picker.status, 200) << picker.body;
+  EXPECT_NE(picker.body.find("value=\"pt-aase\""), std::string::npos) << picker.body;
+  EXPECT_NE(picker.body.find("value=\"pt-bent\""), std::string::npos);
+
+  // Searching by name narrows the list (the search form is a GET with the request's fields).
+  Params search = AuthorizeQuery(a);
+  search.emplace_back("q", "Testesen");
+  http::Response found = b.Get("/oauth2/authorize", search);
+  ASSERT_EQ(found.status, 200);
+  EXPECT_NE(found.body.find("value=\"pt-aase\""), std::string::npos);
+  EXPECT_EQ(found.body.find("value=\"pt-bent\""), std::string::npos) << found.body;
+
+  // A made-up patient id shows the picker again.
+  Params forged = HiddenFields(picker.body);
+  forged.emplace_back("patient", "no-such-patient");
+  http::Response again = b.PostForm("/oauth2/authorize", forged);
+  EXPECT_FALSE(IsConsentPage(again));
+
+  Params pick = HiddenFields(picker.body);
+  pick.emplace_back("patient", "pt-bent");
+  http::Response consent = b.PostForm("/oauth2/authorize", pick);
+  ASSERT_TRUE(IsConsentPage(consent)) << consent.body;
+  EXPECT_NE(consent.body.find("Patient/pt-bent"), std::string::npos);
+  Params approve = HiddenFields(consent.body);
+  for (const auto& box : ScopeCheckboxes(consent.body)) {
+    if (box.checked) approve.emplace_back("scope", box.value);
+  }
+  approve.emplace_back("decision", "approve");
+  http::Response done = b.PostForm("/oauth2/authorize", approve);
+  Params back = RedirectParams(done, kRedirect);
+  ASSERT_FALSE(Get(back, "code").empty()) << "error=" << Get(back, "error");
+  http::Response t = ExchangeCode("app", Get(back, "code"), pkce.verifier);
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_EQ(json::GetString(ParseJson(t.body), "patient"), "pt-bent");
 }
 
 }  // namespace
