@@ -385,10 +385,8 @@ int main(int argc, char** argv) {
     auto auth = open_auth();
     if (!auth.ok()) return Fail(auth.status());
     if (auto st = (*auth)->db().RevokeClient(revoke_id); !st.ok()) return Fail(st);
-    std::printf(
-        "revoked %s (a running server drops its tokens at the next restart or "
-        "within the hour they live)\n",
-        revoke_id.c_str());
+    std::printf("revoked %s (a running server refuses its tokens within five seconds)\n",
+                revoke_id.c_str());
     return 0;
   }
   if (token_cmd->parsed()) {

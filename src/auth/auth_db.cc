@@ -343,6 +343,10 @@ Status AuthDb::RevokeClient(std::string_view client_id) {
   return st.Run();
 }
 
+Result<std::vector<std::string>> AuthDb::RevokedClients() {
+  return Strings("SELECT client_id FROM client WHERE revoked = 1", {});
+}
+
 Status AuthDb::AddCode(const AuthCode& c) {
   std::lock_guard<std::mutex> l(mu_);
   SUND_ASSIGN_OR_RETURN(

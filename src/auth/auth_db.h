@@ -99,6 +99,8 @@ class AuthDb {
   Result<std::vector<Client>> ListClients();
   // Marks the app revoked and revokes every grant of it.
   Status RevokeClient(std::string_view client_id);
+  // Ids of every revoked app.
+  Result<std::vector<std::string>> RevokedClients();
 
   // Authorization codes: TakeCode returns the code once and marks it used. A second use
   // returns kConflict carrying nothing but the grant id in *reused_grant (so the caller

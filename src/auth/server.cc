@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -218,8 +219,29 @@ struct AuthServer::Impl {
   std::vector<std::unique_ptr<Key>> keys;  // the last one signs
 
   mutable std::shared_mutex revoked_mu;
-  std::unordered_set<std::string> revoked_jtis;
-  std::unordered_set<std::string> revoked_grants;
+  mutable std::unordered_set<std::string> revoked_jtis;
+  mutable std::unordered_set<std::string> revoked_grants;
+  mutable std::unordered_set<std::string> revoked_clients;
+  // Revocations made by other processes on the same data directory (`sund app revoke`) are
+  // picked up from auth.db every few seconds.
+  static constexpr std::int64_t kReloadSeconds = 5;
+  mutable std::atomic<std::int64_t> next_reload{0};
+  Status ReloadRevocations() const;
+  void MaybeReloadRevocations() const {
+    std::int64_t now = Now();
+    std::int64_t due = next_reload.load(std::memory_order_relaxed);
+    if (now < due) return;
+    // One caller reloads; the others go on with the sets they have.
+    if (!next_reload.compare_exchange_strong(due, now + kReloadSeconds)) return;
+    if (Status s = ReloadRevocations(); !s.ok()) {
+      log::Warn("auth: could not reload revocations: {}", s.ToString());
+    }
+  }
+  bool Revoked(const std::string& jti, const std::string& gid, const std::string& client_id) const {
+    std::shared_lock<std::shared_mutex> l(revoked_mu);
+    return revoked_jtis.count(jti) != 0 || (!gid.empty() && revoked_grants.count(gid) != 0) ||
+           revoked_clients.count(client_id) != 0;
+  }
 
   // Access tokens verified before, by their exact text (Authenticate).
   struct Verified {
@@ -400,15 +422,26 @@ Result<rapidjson::Document> AuthServer::Impl::VerifyOurJwt(std::string_view toke
     SUND_RETURN_IF_ERROR(VerifyJwtSignature(jwt, key->verify));
   }
   SUND_RETURN_IF_ERROR(CheckTimeClaims(jwt.claims, Now()));
-  std::string jti(json::GetString(jwt.claims, "jti"));
-  std::string gid(json::GetString(jwt.claims, "gid"));
-  {
-    std::shared_lock<std::shared_mutex> l(revoked_mu);
-    if (revoked_jtis.count(jti) != 0 || (!gid.empty() && revoked_grants.count(gid) != 0)) {
-      return Status(StatusCode::kUnauthenticated, "token revoked");
-    }
+  MaybeReloadRevocations();
+  if (Revoked(std::string(json::GetString(jwt.claims, "jti")),
+              std::string(json::GetString(jwt.claims, "gid")),
+              std::string(json::GetString(jwt.claims, "client_id")))) {
+    return Status(StatusCode::kUnauthenticated, "token revoked");
   }
   return std::move(jwt.claims);
+}
+
+Status AuthServer::Impl::ReloadRevocations() const {
+  std::int64_t now = Now();
+  SUND_ASSIGN_OR_RETURN(auto jtis, db->RevokedJtis(now));
+  SUND_ASSIGN_OR_RETURN(auto grants, db->RevokedGrants(now - options.access_token_seconds));
+  SUND_ASSIGN_OR_RETURN(auto clients, db->RevokedClients());
+  std::unique_lock<std::shared_mutex> l(revoked_mu);
+  // Union with what this process revoked meanwhile (its own revocations are in auth.db too).
+  revoked_jtis.insert(jtis.begin(), jtis.end());
+  revoked_grants.insert(grants.begin(), grants.end());
+  revoked_clients = {clients.begin(), clients.end()};
+  return Status::Ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1440,12 +1473,8 @@ Result<std::unique_ptr<AuthServer>> AuthServer::Open(AuthOptions options, storag
   SUND_ASSIGN_OR_RETURN(
       impl->db, AuthDb::Open((std::filesystem::path(impl->options.data_dir) / "auth.db").string()));
   SUND_RETURN_IF_ERROR(impl->LoadKeys());
-  std::int64_t now = impl->Now();
-  SUND_ASSIGN_OR_RETURN(auto jtis, impl->db->RevokedJtis(now));
-  impl->revoked_jtis.insert(jtis.begin(), jtis.end());
-  SUND_ASSIGN_OR_RETURN(auto grants,
-                        impl->db->RevokedGrants(now - impl->options.access_token_seconds));
-  impl->revoked_grants.insert(grants.begin(), grants.end());
+  SUND_RETURN_IF_ERROR(impl->ReloadRevocations());
+  impl->next_reload = impl->Now() + Impl::kReloadSeconds;
   return std::unique_ptr<AuthServer>(new AuthServer(std::move(impl)));
 }
 
@@ -1497,9 +1526,8 @@ Result<Access> AuthServer::Authenticate(const http::Request& req,
       if (v.fhir_base != fhir_base) {
         return Status(StatusCode::kUnauthenticated, "token audience is not this server");
       }
-      std::shared_lock<std::shared_mutex> r(impl_->revoked_mu);
-      if (impl_->revoked_jtis.count(v.access.jti) != 0 ||
-          (!v.grant_id.empty() && impl_->revoked_grants.count(v.grant_id) != 0)) {
+      impl_->MaybeReloadRevocations();
+      if (impl_->Revoked(v.access.jti, v.grant_id, v.access.client_id)) {
         return Status(StatusCode::kUnauthenticated, "token revoked");
       }
       return v.access;

@@ -1927,3 +1927,23 @@ TEST_F(AuthServerTest, PractitionerPicksThePatientInAStandaloneLaunch) {
 
 }  // namespace
 }  // namespace sund::auth
+
+namespace sund::auth {
+namespace {
+
+// `sund app revoke` writes auth.db from another process: a running server picks the revocation
+// up within seconds, for tokens of every kind (with and without a grant).
+TEST_F(AuthServerTest, RevocationsByAnotherProcessTakeEffectWithinSeconds) {
+  AddCitizen();
+  AddClient("app", std::string(kFullScope));
+  rapidjson::Document t = Tokens("app", std::string(kFullScope));
+  std::string access(json::GetString(t, "access_token"));
+  ASSERT_TRUE(Authenticate(access).ok());
+  // What the command line does, on the database only (not through this server's memory).
+  ASSERT_TRUE(db().RevokeClient("app").ok());
+  clock_.Advance(6);
+  EXPECT_FALSE(Authenticate(access).ok()) << "a revoked app's token still works";
+}
+
+}  // namespace
+}  // namespace sund::auth
