@@ -1,0 +1,657 @@
+// Tests of AuditLog and Verify on a real audit.db in a fresh directory per test. Tampering is
+// done the way an attacker with write access to the file would do it: straight SQL through the
+// sqlite3 C API on the closed log, then Verify must name the kind of change and the first bad
+// record. Time comes from a ManualClock; the concurrency test prints the measured append rate
+// and bytes per record on "[ rate ]" lines.
+#include "audit/log.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/crypto.h"
+#include "core/json.h"
+
+namespace sund::audit {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::int64_t kDay = 86'400'000'000;
+constexpr std::int64_t kStart = 1'700'000'000'000'000;  // 2023-11-14, microseconds
+
+class ManualClock final : public Clock {
+ public:
+  std::int64_t NowMicros() const override { return now_.load(); }
+  void Set(std::int64_t us) { now_.store(us); }
+  void Advance(std::int64_t us) { now_.fetch_add(us); }
+
+ private:
+  std::atomic<std::int64_t> now_{kStart};
+};
+
+Record MakeRecord(int i, std::vector<std::string> patients) {
+  Record r;
+  r.time_us = kStart + i;
+  r.actor = {"Practitioner/dr-" + std::to_string(i % 2), "practitioner", "Organization/1", "app-1"};
+  r.action = i % 3 == 0 ? Action::kSearch : Action::kRead;
+  r.outcome = 200;
+  r.patient_ids = std::move(patients);
+  r.resources = {"Observation/obs-" + std::to_string(i)};
+  r.query = i % 3 == 0 ? "code=8867-4&_count=10" : "";
+  r.detail = "";
+  r.purpose = "TREAT";
+  r.consent_basis = {"Consent/c1"};
+  r.source = "10.0.0.7";
+  r.correlation_id = "req-" + std::to_string(i);
+  return r;
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class AuditLogTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("sund-audit-test-" + crypto::RandomToken(12));
+    options_.clock = &clock_;
+    options_.checkpoint_every_records = 5;
+  }
+  void TearDown() override {
+    log_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  void Open() {
+    log_.reset();
+    auto l = AuditLog::Open(dir_.string(), options_);
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    log_ = std::move(l).value();
+  }
+  void Close() { log_.reset(); }
+
+  // Appends records 0..n-1; record i names patient "p<i % 3>".
+  void AppendN(int n, int first = 0) {
+    for (int i = first; i < first + n; ++i) {
+      auto seq = log_->Append(MakeRecord(i, {"p" + std::to_string(i % 3)}));
+      ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+      ASSERT_EQ(*seq, i);
+      clock_.Advance(1000);
+    }
+  }
+
+  VerifyReport MustVerify() {
+    auto r = Verify(dir_.string());
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : VerifyReport{};
+  }
+
+  // Runs SQL on the closed log's database, as an attacker with file access would.
+  void Sql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "audit.db").string().c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    std::string msg = err != nullptr ? err : "";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << msg << " in " << sql;
+  }
+
+  // Runs one statement with blob parameters.
+  void SqlBlobs(const std::string& sql, const std::vector<std::string>& blobs) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "audit.db").string().c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    for (std::size_t i = 0; i < blobs.size(); ++i) {
+      sqlite3_bind_blob(st, static_cast<int>(i + 1), blobs[i].data(),
+                        static_cast<int>(blobs[i].size()), SQLITE_TRANSIENT);
+    }
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    std::string msg = sqlite3_errmsg(db);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_DONE) << msg;
+  }
+
+  // One column of one row as bytes.
+  std::string SqlValue(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open((dir_ / "audit.db").string().c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      const void* p = sqlite3_column_blob(st, 0);
+      out.assign(static_cast<const char*>(p), sqlite3_column_bytes(st, 0));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
+
+  // Builds the standard tampering subject: 20 records, checkpoints at 5, 10, 15 and 20, closed.
+  void BuildTwenty() {
+    Open();
+    AppendN(20);
+    Close();
+    VerifyReport r = MustVerify();
+    ASSERT_TRUE(r.ok()) << r.first_problem->detail;
+    ASSERT_EQ(r.records, 20);
+    ASSERT_EQ(r.checkpoints, 4);
+  }
+
+  void ExpectFinding(Problem problem, std::int64_t seq) {
+    auto r = Verify(dir_.string());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_FALSE(r->ok()) << "tampering not detected";
+    EXPECT_EQ(ProblemName(r->first_problem->problem), ProblemName(problem))
+        << r->first_problem->detail;
+    EXPECT_EQ(r->first_problem->seq, seq) << r->first_problem->detail;
+  }
+
+  fs::path dir_;
+  ManualClock clock_;
+  Options options_;
+  std::unique_ptr<AuditLog> log_;
+};
+
+TEST_F(AuditLogTest, AppendsAndFindsRecordsByPatient) {
+  Open();
+  Record r = MakeRecord(0, {"p1", "p2", "p1"});
+  r.action = Action::kBreakGlass;
+  r.purpose = "ETREAT";
+  r.detail = "unconscious patient in the emergency room";
+  r.query = "patient=p1&_include=Observation:subject";
+  auto seq = log_->Append(r);
+  ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+  EXPECT_EQ(*seq, 0);
+  AppendN(9, 1);
+  EXPECT_EQ(log_->Size(), 10);
+
+  // p1: record 0, and records 1, 4, 7 (i % 3 == 1); newest first.
+  auto found = log_->RecordsForPatient("p1", 10);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  std::vector<std::int64_t> seqs;
+  for (const auto& s : *found) seqs.push_back(s.seq);
+  EXPECT_EQ(seqs, (std::vector<std::int64_t>{7, 4, 1, 0}));
+
+  const StoredRecord& first = found->back();
+  EXPECT_FALSE(first.personal_deleted);
+  EXPECT_EQ(first.logged_us, kStart);
+  EXPECT_EQ(first.record.time_us, r.time_us);
+  EXPECT_EQ(first.record.actor.user_id, r.actor.user_id);
+  EXPECT_EQ(first.record.actor.role, "practitioner");
+  EXPECT_EQ(first.record.actor.organization, "Organization/1");
+  EXPECT_EQ(first.record.actor.client_id, "app-1");
+  EXPECT_EQ(first.record.action, Action::kBreakGlass);
+  EXPECT_EQ(first.record.outcome, 200);
+  EXPECT_EQ(first.record.patient_ids, r.patient_ids);
+  EXPECT_EQ(first.record.resources, r.resources);
+  EXPECT_EQ(first.record.query, r.query);
+  EXPECT_EQ(first.record.detail, r.detail);
+  EXPECT_EQ(first.record.purpose, "ETREAT");
+  EXPECT_EQ(first.record.consent_basis, r.consent_basis);
+  EXPECT_EQ(first.record.source, r.source);
+  EXPECT_EQ(first.record.correlation_id, r.correlation_id);
+
+  // Paging and limits.
+  auto page = log_->RecordsForPatient("p1", 2, 7);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].seq, 4);
+  EXPECT_EQ((*page)[1].seq, 1);
+  auto p2 = log_->RecordsForPatient("p2", 100);
+  ASSERT_TRUE(p2.ok());
+  EXPECT_EQ(p2->size(), 4u);  // 0, 2, 5, 8
+  auto none = log_->RecordsForPatient("nobody", 10);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  // The leaves hold no clear patient id, query or detail: only their HMACs.
+  Close();
+  std::string leaf0 = SqlValue("SELECT leaf FROM record WHERE seq = 0");
+  EXPECT_NE(leaf0.find("\"actor\":{\"user\":\"Practitioner/dr-0\""), std::string::npos) << leaf0;
+  EXPECT_EQ(leaf0.find("\"p1\""), std::string::npos) << leaf0;
+  EXPECT_EQ(leaf0.find("emergency"), std::string::npos) << leaf0;
+  EXPECT_EQ(leaf0.find("_include"), std::string::npos) << leaf0;
+  std::string salt_b64 = ReadFile(dir_ / "audit-salt");
+  salt_b64.erase(salt_b64.find_last_not_of('\n') + 1);
+  auto salt = crypto::Base64UrlDecode(salt_b64);
+  ASSERT_TRUE(salt.ok());
+  std::string p1_hmac = crypto::HmacSha256(*salt, "p1");
+  std::string hex;
+  for (unsigned char c : p1_hmac) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    hex += kDigits[c >> 4];
+    hex += kDigits[c & 15];
+  }
+  EXPECT_NE(leaf0.find(hex), std::string::npos) << "the leaf carries HMAC(salt, patient id)";
+}
+
+TEST_F(AuditLogTest, KeyAndSaltFilesAreSecretAndReused) {
+  Open();
+  AppendN(3);
+  std::string jwk = log_->PublicJwk();
+  Close();
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ / "audit-key.pem").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  ASSERT_EQ(::stat((dir_ / "audit-salt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  Open();
+  EXPECT_EQ(log_->PublicJwk(), jwk);
+  auto found = log_->RecordsForPatient("p0", 10);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->size(), 1u);  // the same salt after reopening
+  AppendN(3, 3);
+  Close();
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.records, 6);
+}
+
+TEST_F(AuditLogTest, CheckpointsAreSignedEveryNRecordsAndAfterTime) {
+  options_.checkpoint_every_records = 4;
+  options_.checkpoint_every_us = 60'000'000;
+  Open();
+  AppendN(9);
+  auto cps = log_->Checkpoints();
+  ASSERT_TRUE(cps.ok());
+  ASSERT_EQ(cps->size(), 2u);
+  EXPECT_EQ((*cps)[0].size, 4);
+  EXPECT_EQ((*cps)[1].size, 8);
+  clock_.Advance(61'000'000);
+  AppendN(1, 9);  // a minute later: checkpoint at 10 though only 2 records passed
+  cps = log_->Checkpoints();
+  ASSERT_TRUE(cps.ok());
+  ASSERT_EQ(cps->size(), 3u);
+  EXPECT_EQ((*cps)[2].size, 10);
+  AppendN(1, 10);
+  ASSERT_TRUE(log_->Checkpoint().ok());
+  ASSERT_TRUE(log_->Checkpoint().ok());  // nothing new: no second checkpoint of size 11
+  cps = log_->Checkpoints();
+  ASSERT_TRUE(cps.ok());
+  ASSERT_EQ(cps->size(), 4u);
+  EXPECT_EQ((*cps)[3].size, 11);
+
+  // Each signature verifies with the published key over the documented text; the root is the
+  // tree's root at that size; times do not decrease.
+  rapidjson::Document jwk;
+  std::string jwk_text = log_->PublicJwk();
+  jwk.Parse(jwk_text.c_str());
+  auto key = crypto::VerifyKey::FromJwk(jwk);
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  std::int64_t prev_time = 0;
+  for (const auto& cp : *cps) {
+    std::string text = CheckpointText(cp.size, cp.root, cp.time_us);
+    EXPECT_EQ(text.rfind("sund-audit-checkpoint\n" + std::to_string(cp.size) + "\n", 0), 0u);
+    EXPECT_TRUE(key->Verify("ES256", text, cp.signature).ok()) << cp.size;
+    EXPECT_FALSE(key->Verify("ES256", text + "x", cp.signature).ok());
+    auto root = log_->Root(cp.size);
+    ASSERT_TRUE(root.ok());
+    EXPECT_EQ(*root, cp.root);
+    EXPECT_GE(cp.time_us, prev_time);
+    prev_time = cp.time_us;
+  }
+  EXPECT_EQ(CheckpointText(3, merkle::EmptyRoot(), 17),
+            "sund-audit-checkpoint\n3\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n17");
+
+  // Closing signs the tail.
+  AppendN(2, 11);
+  Close();
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.verified_size, 13);
+}
+
+TEST_F(AuditLogTest, ProofsVerifyAgainstCheckpointRoots) {
+  options_.checkpoint_every_records = 37;
+  Open();
+  AppendN(300);  // several stored nodes (level 6 and up: every 64 records)
+  auto cps = log_->Checkpoints();
+  ASSERT_TRUE(cps.ok());
+  ASSERT_EQ(cps->size(), 8u);  // 37, 74, ..., 296
+  Close();
+  Open();  // proofs and appends after reopening use the rebuilt right edge and stored nodes
+  AppendN(33, 300);
+  ASSERT_TRUE(log_->Checkpoint().ok());
+  cps = log_->Checkpoints();
+  ASSERT_TRUE(cps.ok());
+  ASSERT_EQ(cps->back().size, 333);
+
+  // Leaf hashes computed here from the stored bytes, independently of the log's own column.
+  auto leaf_hash = [&](std::int64_t seq) {
+    return merkle::HashLeaf(SqlValue("SELECT leaf FROM record WHERE seq = " + std::to_string(seq)));
+  };
+  for (const auto& cp : *cps) {
+    for (std::int64_t seq : {std::int64_t{0}, cp.size / 2, cp.size - 1}) {
+      auto proof = log_->InclusionProof(seq, cp.size);
+      ASSERT_TRUE(proof.ok()) << proof.status().ToString();
+      EXPECT_EQ(proof->leaf_hash, leaf_hash(seq));
+      EXPECT_TRUE(merkle::VerifyInclusion(seq, cp.size, leaf_hash(seq), proof->path, cp.root))
+          << seq << " in " << cp.size;
+      EXPECT_FALSE(merkle::VerifyInclusion(
+          seq, cp.size, leaf_hash(seq + 1 == cp.size ? 0 : seq + 1), proof->path, cp.root));
+    }
+  }
+  for (std::size_t i = 0; i < cps->size(); ++i) {
+    for (std::size_t j = i; j < cps->size(); ++j) {
+      const auto& a = (*cps)[i];
+      const auto& b = (*cps)[j];
+      auto proof = log_->ConsistencyProof(a.size, b.size);
+      ASSERT_TRUE(proof.ok()) << proof.status().ToString();
+      EXPECT_TRUE(merkle::VerifyConsistency(a.size, b.size, proof->path, a.root, b.root))
+          << a.size << " to " << b.size;
+      if (i != j) {
+        EXPECT_FALSE(merkle::VerifyConsistency(a.size, b.size, proof->path, b.root, a.root));
+      }
+    }
+  }
+  EXPECT_FALSE(log_->InclusionProof(333, 333).ok());
+  EXPECT_FALSE(log_->InclusionProof(0, 334).ok());
+  EXPECT_FALSE(log_->InclusionProof(-1, 10).ok());
+  EXPECT_FALSE(log_->ConsistencyProof(10, 9).ok());
+  EXPECT_FALSE(log_->ConsistencyProof(10, 334).ok());
+  EXPECT_FALSE(log_->Root(334).ok());
+  Close();
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok()) << r.first_problem->detail;
+
+  // A changed stored node would make the log serve wrong proofs: Verify names it.
+  Sql("UPDATE node SET hash = zeroblob(32) WHERE level = 6 AND idx = 2");
+  ExpectFinding(Problem::kBadNode, 128);
+}
+
+TEST_F(AuditLogTest, ConcurrentAppendsGetUniqueContiguousSequenceNumbers) {
+  options_.checkpoint_every_records = 1000;
+  Open();
+  // Single thread first: every append is its own transaction and fsync.
+  constexpr int kSingle = 300;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kSingle; ++i) {
+    auto seq = log_->Append(MakeRecord(i, {"p" + std::to_string(i % 50)}));
+    ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+  }
+  double single_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 500;
+  std::vector<std::vector<std::int64_t>> seqs(kThreads);
+  std::atomic<int> failures{0};
+  t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        int n = t * kPerThread + i;
+        auto seq = log_->Append(MakeRecord(n, {"p" + std::to_string(n % 50)}));
+        if (!seq.ok()) {
+          failures.fetch_add(1);
+          continue;
+        }
+        seqs[t].push_back(*seq);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  double multi_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(failures.load(), 0);
+
+  std::vector<std::int64_t> all;
+  for (const auto& v : seqs) {
+    EXPECT_TRUE(std::is_sorted(v.begin(), v.end()));  // one thread's appends stay in order
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  std::sort(all.begin(), all.end());
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  for (std::size_t i = 0; i < all.size(); ++i)
+    ASSERT_EQ(all[i], kSingle + static_cast<std::int64_t>(i));
+  EXPECT_EQ(log_->Size(), kSingle + kThreads * kPerThread);
+  Close();
+
+  std::int64_t n = kSingle + kThreads * kPerThread;
+  auto bytes = static_cast<double>(fs::file_size(dir_ / "audit.db"));
+  std::printf("[ rate ] audit append, 1 thread: %.0f records/s (%d records, %.2f s)\n",
+              kSingle / single_s, kSingle, single_s);
+  std::printf("[ rate ] audit append, %d threads: %.0f records/s (%d records, %.2f s)\n", kThreads,
+              kThreads * kPerThread / multi_s, kThreads * kPerThread, multi_s);
+  std::printf("[ rate ] audit.db: %.0f bytes per record (%lld records, %.0f bytes)\n", bytes / n,
+              static_cast<long long>(n), bytes);
+  RecordProperty("append_per_s_1_thread", static_cast<int>(kSingle / single_s));
+  RecordProperty("append_per_s_8_threads", static_cast<int>(kThreads * kPerThread / multi_s));
+  RecordProperty("bytes_per_record", static_cast<int>(bytes / n));
+
+  auto t1 = std::chrono::steady_clock::now();
+  VerifyReport r = MustVerify();
+  double verify_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  std::printf("[ rate ] audit verify: %.0f records/s\n", n / verify_s);
+  EXPECT_TRUE(r.ok()) << r.first_problem->detail;
+  EXPECT_EQ(r.records, n);
+  EXPECT_EQ(r.verified_size, n);
+}
+
+TEST_F(AuditLogTest, RetentionDeletesClearDataAndVerifyStillPasses) {
+  Open();
+  // Records 0..5 now, 6..11 a year later, all for patients p0, p1, p2.
+  AppendN(6);
+  clock_.Advance(365 * kDay);
+  for (int i = 6; i < 12; ++i) {
+    ASSERT_TRUE(log_->Append(MakeRecord(i, {"p" + std::to_string(i % 3)})).ok());
+  }
+  // Two years and a day after the first records: only they are expired.
+  std::int64_t now = kStart + 731 * kDay;
+  auto purged = log_->ApplyRetention(now);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(*purged, 6);
+  auto again = log_->ApplyRetention(now);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0);
+
+  auto found = log_->RecordsForPatient("p1", 100);
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->size(), 4u);  // 10, 7 (kept), 4, 1 (expired)
+  EXPECT_EQ((*found)[0].seq, 10);
+  EXPECT_FALSE((*found)[0].personal_deleted);
+  EXPECT_EQ((*found)[0].record.patient_ids, std::vector<std::string>{"p1"});
+  EXPECT_EQ((*found)[0].record.resources, std::vector<std::string>{"Observation/obs-10"});
+  EXPECT_EQ((*found)[2].seq, 4);
+  EXPECT_TRUE((*found)[2].personal_deleted);
+  EXPECT_TRUE((*found)[2].record.patient_ids.empty());
+  EXPECT_TRUE((*found)[2].record.resources.empty());
+  EXPECT_EQ((*found)[2].record.actor.user_id, "Practitioner/dr-0");  // accountability stays
+  Close();
+
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok()) << r.first_problem->detail;
+  EXPECT_EQ(r.records, 12);
+  // The clear data of expired records is gone from the file, not just unlinked.
+  std::string bytes = ReadFile(dir_ / "audit.db");
+  EXPECT_EQ(bytes.find("Observation/obs-4\""), std::string::npos);
+  EXPECT_NE(bytes.find("Observation/obs-10\""), std::string::npos);
+}
+
+TEST_F(AuditLogTest, FailedAppendIsNotAcknowledgedAndTheLogRecovers) {
+  Open();
+  AppendN(3);
+  // Another writer takes sequence number 3 behind the log's back: the next append fails.
+  SqlBlobs("INSERT INTO record (seq, logged, leaf_hash, leaf) VALUES (3, 0, ?, ?)",
+           {std::string(32, 'x'), "{}"});
+  auto failed = log_->Append(MakeRecord(3, {"p0"}));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kUnavailable);
+  Sql("DELETE FROM record WHERE seq = 3");
+  AppendN(3, 3);  // the same sequence number again: nothing of the failed batch remained
+  Close();
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok()) << r.first_problem->detail;
+  EXPECT_EQ(r.records, 6);
+}
+
+TEST_F(AuditLogTest, VerifyRunsBesideALiveLog) {
+  Open();
+  AppendN(12);
+  EXPECT_EQ(SqlValue("PRAGMA journal_mode"), "wal");
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok()) << r.first_problem->detail;
+  EXPECT_EQ(r.records, 12);
+  EXPECT_EQ(r.verified_size, 10);  // the last two records are not yet under a checkpoint
+  AppendN(3, 12);
+  r = MustVerify();
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.records, 15);
+  EXPECT_EQ(r.verified_size, 15);
+}
+
+TEST_F(AuditLogTest, VerifyNeedsALog) {
+  auto r = Verify(dir_.string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+}
+
+// --- Tampering: each kind of change is found, with the first bad record. ---
+
+TEST_F(AuditLogTest, DetectsModifiedRecordBytes) {
+  BuildTwenty();
+  Sql("UPDATE record SET leaf = CAST(replace(CAST(leaf AS TEXT), '\"outcome\":200', "
+      "'\"outcome\":403') AS BLOB) WHERE seq = 7");
+  ExpectFinding(Problem::kModified, 7);
+}
+
+TEST_F(AuditLogTest, DetectsChangedLeafHash) {
+  BuildTwenty();
+  Sql("UPDATE record SET leaf_hash = (SELECT leaf_hash FROM record WHERE seq = 8) WHERE seq = 7");
+  ExpectFinding(Problem::kModified, 7);
+}
+
+TEST_F(AuditLogTest, DetectsConsistentRewriteThroughTheSignedRoot) {
+  BuildTwenty();
+  // The attacker rewrites record 7 and its leaf hash to match: only the checkpoint of size 10
+  // can tell, and the change lies after the last good checkpoint (5).
+  std::string leaf = SqlValue("SELECT leaf FROM record WHERE seq = 7");
+  std::size_t at = leaf.find("dr-1");
+  ASSERT_NE(at, std::string::npos);
+  leaf.replace(at, 4, "dr-9");
+  SqlBlobs("UPDATE record SET leaf = ?1, leaf_hash = ?2 WHERE seq = 7",
+           {leaf, std::string(merkle::Bytes(merkle::HashLeaf(leaf)))});
+  ExpectFinding(Problem::kRootMismatch, 5);
+}
+
+TEST_F(AuditLogTest, DetectsDeletedRecord) {
+  BuildTwenty();
+  Sql("DELETE FROM record WHERE seq = 7");
+  ExpectFinding(Problem::kDeleted, 7);
+}
+
+TEST_F(AuditLogTest, DetectsDeletedAndRenumberedRecord) {
+  BuildTwenty();
+  Sql("DELETE FROM record WHERE seq = 7; UPDATE record SET seq = -(seq - 1) WHERE seq > 7; "
+      "UPDATE record SET seq = -seq WHERE seq < 0;");
+  ExpectFinding(Problem::kDeleted, 7);
+}
+
+TEST_F(AuditLogTest, DetectsDeletedTail) {
+  BuildTwenty();
+  Sql("DELETE FROM record WHERE seq >= 17");
+  ExpectFinding(Problem::kDeleted, 17);
+}
+
+TEST_F(AuditLogTest, DetectsSwappedRecords) {
+  BuildTwenty();
+  Sql("UPDATE record SET seq = -1 WHERE seq = 7; UPDATE record SET seq = 7 WHERE seq = 8; "
+      "UPDATE record SET seq = 8 WHERE seq = -1;");
+  ExpectFinding(Problem::kReordered, 7);
+}
+
+TEST_F(AuditLogTest, DetectsInsertedRecord) {
+  BuildTwenty();
+  // Make room at 5 and put in a made-up record that claims to be number 5, with a valid hash.
+  std::string leaf = SqlValue("SELECT leaf FROM record WHERE seq = 5");
+  std::size_t at = leaf.find("\"outcome\":200");
+  ASSERT_NE(at, std::string::npos);
+  leaf.replace(at, 13, "\"outcome\":201");
+  std::string logged = SqlValue("SELECT CAST(logged AS TEXT) FROM record WHERE seq = 5");
+  Sql("UPDATE record SET seq = -(seq + 1) WHERE seq >= 5; "
+      "UPDATE record SET seq = -seq WHERE seq < 0;");
+  SqlBlobs("INSERT INTO record (seq, logged, leaf_hash, leaf) VALUES (5, " + logged + ", ?, ?)",
+           {std::string(merkle::Bytes(merkle::HashLeaf(leaf))), leaf});
+  ExpectFinding(Problem::kInserted, 5);
+}
+
+TEST_F(AuditLogTest, DetectsForgedCheckpointRoot) {
+  BuildTwenty();
+  Sql("UPDATE checkpoint SET root = (SELECT root FROM checkpoint WHERE size = 5) "
+      "WHERE size = 10");
+  ExpectFinding(Problem::kBadCheckpoint, 10);
+}
+
+TEST_F(AuditLogTest, DetectsCheckpointSignedWithAnotherKey) {
+  BuildTwenty();
+  // Rewrite record 7 consistently and re-sign checkpoint 10 with the attacker's key, under the
+  // log's key id.
+  std::string leaf = SqlValue("SELECT leaf FROM record WHERE seq = 7");
+  std::size_t at = leaf.find("dr-1");
+  ASSERT_NE(at, std::string::npos);
+  leaf.replace(at, 4, "dr-9");
+  SqlBlobs("UPDATE record SET leaf = ?1, leaf_hash = ?2 WHERE seq = 7",
+           {leaf, std::string(merkle::Bytes(merkle::HashLeaf(leaf)))});
+  std::vector<merkle::Hash> leaves;
+  for (int i = 0; i < 10; ++i) {
+    leaves.push_back(
+        merkle::HashLeaf(SqlValue("SELECT leaf FROM record WHERE seq = " + std::to_string(i))));
+  }
+  merkle::Hash root = merkle::RootOfLeafHashes(leaves);
+  auto other = crypto::SigningKey::Generate("ES256");
+  ASSERT_TRUE(other.ok());
+  std::string time = SqlValue("SELECT CAST(time AS TEXT) FROM checkpoint WHERE size = 10");
+  auto sig = other->Sign(CheckpointText(10, root, std::stoll(time)));
+  ASSERT_TRUE(sig.ok());
+  SqlBlobs("UPDATE checkpoint SET root = ?1, signature = ?2 WHERE size = 10",
+           {std::string(merkle::Bytes(root)), *sig});
+  ExpectFinding(Problem::kBadCheckpoint, 10);
+}
+
+TEST_F(AuditLogTest, DetectsRecordHiddenFromThePatientsLog) {
+  BuildTwenty();
+  Sql("DELETE FROM patient_index WHERE seq = 11");
+  ExpectFinding(Problem::kModified, 11);
+}
+
+TEST_F(AuditLogTest, DetectsAccessAttributedToAnotherPatient) {
+  BuildTwenty();
+  // Record 3 names p0; an index row that adds p1 to it would show a false access in p1's log.
+  SqlBlobs(
+      "INSERT INTO patient_index (patient_hash, seq) VALUES "
+      "((SELECT patient_hash FROM patient_index WHERE seq = 1), 3)",
+      {});
+  ExpectFinding(Problem::kModified, 3);
+}
+
+TEST_F(AuditLogTest, DetectsChangedClearPersonalData) {
+  BuildTwenty();
+  Sql("UPDATE personal SET data = CAST(replace(CAST(data AS TEXT), 'obs-9', 'obs-8') AS BLOB) "
+      "WHERE seq = 9");
+  ExpectFinding(Problem::kModified, 9);
+}
+
+}  // namespace
+}  // namespace sund::audit
