@@ -17,6 +17,7 @@
 #include "api/engine.h"
 #include "api/fhir_api.h"
 #include "api/importer.h"
+#include "audit/log.h"
 #include "auth/password.h"
 #include "auth/server.h"
 #include "core/crypto.h"
@@ -293,6 +294,12 @@ int main(int argc, char** argv) {
   token_cmd->add_option("--lifetime", token_seconds, "seconds (at most 3600)")
       ->capture_default_str();
 
+  auto* audit_cmd = app.add_subcommand("audit", "the tamper-evident audit log");
+  audit_cmd->require_subcommand(1);
+  auto* audit_verify = audit_cmd->add_subcommand(
+      "verify", "recompute the Merkle tree and check every checkpoint; non-zero exit on tampering");
+  audit_verify->add_option("--data", admin_data, "data directory")->capture_default_str();
+
   auto* keys_cmd = app.add_subcommand("keys", "signing keys");
   keys_cmd->require_subcommand(1);
   auto* keys_rotate = keys_cmd->add_subcommand(
@@ -404,6 +411,26 @@ int main(int argc, char** argv) {
     auto token = (*auth)->Mint(r);
     if (!token.ok()) return Fail(token.status());
     std::printf("%s\n", token->c_str());
+    return 0;
+  }
+  if (audit_verify->parsed()) {
+    std::filesystem::path db = std::filesystem::path(admin_data) / "audit.db";
+    if (!std::filesystem::exists(db)) {
+      return Fail(sund::NotFound("no audit log in " + admin_data));
+    }
+    auto report = sund::audit::Verify(admin_data);
+    if (!report.ok()) return Fail(report.status());
+    if (!report->ok()) {
+      const auto& f = *report->first_problem;
+      std::printf("audit log NOT intact: %s at record %lld: %s\n",
+                  std::string(sund::audit::ProblemName(f.problem)).c_str(),
+                  static_cast<long long>(f.seq), f.detail.c_str());
+      return 3;
+    }
+    std::printf("audit log intact: %lld records, %lld checkpoints (signed up to %lld)\n",
+                static_cast<long long>(report->records),
+                static_cast<long long>(report->checkpoints),
+                static_cast<long long>(report->verified_size));
     return 0;
   }
   if (keys_rotate->parsed()) {
