@@ -129,6 +129,7 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   }
   sund::api::ApiOptions ao;
   ao.base_url = f.base_url;
+  std::unique_ptr<sund::audit::AuditLog> audit_log;
   std::unique_ptr<sund::auth::AuthServer> auth;
   std::string issuer = f.issuer;
   if (issuer.empty() && f.base_url.size() > 5 &&
@@ -141,9 +142,15 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
                  "can read and change every record. Local experiments only; never with real "
                  "data.\n");
   } else {
+    // Authorization events (logins, consent decisions, tokens) go to the tamper-evident audit
+    // log (the FHIR requests themselves join it with issue #4).
+    auto opened_log = sund::audit::AuditLog::Open(f.data);
+    if (!opened_log.ok()) return Fail(opened_log.status());
+    audit_log = std::move(opened_log).value();
     sund::auth::AuthOptions auth_options;
     auth_options.data_dir = f.data;
     auth_options.issuer = issuer;
+    auth_options.audit = audit_log.get();
     auto opened =
         sund::auth::AuthServer::Open(auth_options, store->get(), sund::SystemClock::Get());
     if (!opened.ok()) return Fail(opened.status());

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "audit/log.h"
 #include "auth/jwt.h"
 #include "auth/pages.h"
 #include "auth/password.h"
@@ -282,11 +283,45 @@ struct AuthServer::Impl {
     return db->RevokeGrant(grant_id);
   }
 
+  // Appends one authorization event to the audit log; false when the log could not take it
+  // (the caller answers 503). True without a log.
+  bool Audit(const http::Request& req, audit::Action action, int outcome, const User* user,
+             std::string_view client_id, std::string_view patient, std::string detail) const {
+    if (options.audit == nullptr) return true;
+    audit::Record r;
+    r.time_us = clock->NowMicros();
+    r.action = action;
+    r.outcome = outcome;
+    if (user != nullptr) {
+      r.actor.user_id =
+          user->fhir_user.empty() ? "user/" + std::to_string(user->id) : user->fhir_user;
+      r.actor.role = user->role;
+    }
+    r.actor.client_id = std::string(client_id);
+    if (!patient.empty()) r.patient_ids.emplace_back(patient);
+    r.detail = std::move(detail);
+    r.source = req.remote_address;
+    auto appended = options.audit->Append(r);
+    if (!appended.ok())
+      log::Warn("auth: audit record not written: {}", appended.status().ToString());
+    return appended.ok();
+  }
+  static http::Response AuditUnavailable() {
+    return OAuthError(503, "temporarily_unavailable", "the audit log is unavailable");
+  }
+
   // Endpoints.
   http::Response SmartConfiguration(const http::Request& req) const;
   http::Response Jwks() const;
   http::Response Authorize(http::Request& req);
   http::Response Token(http::Request& req);
+  // What the audit record of a token request names, filled in as IssueToken learns it.
+  struct TokenEvent {
+    std::string client_id;
+    std::optional<User> user;
+    std::string patient;
+  };
+  http::Response IssueToken(http::Request& req, TokenEvent& event);
   http::Response Introspect(http::Request& req);
   http::Response Revoke(http::Request& req);
   http::Response Register(http::Request& req);
@@ -630,6 +665,12 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     std::string username = Param(form, "username");
     auto found = db->FindUser(username);
     bool good = CheckPassword(found, Param(form, "password"));
+    if (!Audit(req, audit::Action::kLogin, good ? 200 : 401, good ? &*found : nullptr,
+               client->client_id, "", good ? "login" : "failed login")) {
+      return Html(503, pages::RenderError(lang, en ? "Try again later" : "Prøv igen senere",
+                                          en ? "Sund cannot record the sign-in right now."
+                                             : "Sund kan ikke registrere logind lige nu."));
+    }
     if (!good) {
       pages::LoginPage p;
       p.lang = lang;
@@ -741,6 +782,10 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
                         "Gå tilbage til appen og prøv igen.", "Go back to the app and try again.");
     }
     if (Param(form, "decision") != "approve") {
+      if (!Audit(req, audit::Action::kConsentChange, 403, &*user, client->client_id, patient,
+                 "app access refused")) {
+        return AuditUnavailable();
+      }
       return with_cookies(back_error("access_denied", "the user did not grant access"));
     }
     std::vector<std::string> ticked = AllParams(form, "scope");
@@ -783,6 +828,10 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     c.nonce = nonce;
     c.grant_id = g.grant_id;
     c.expires = Now() + options.code_seconds;
+    if (!Audit(req, audit::Action::kConsentChange, 200, &*user, client->client_id, patient,
+               "app access granted: " + g.scope)) {
+      return AuditUnavailable();
+    }
     if (!db->AddGrant(g).ok() || !db->AddCode(c).ok()) {
       return back_error("server_error", "could not record the grant");
     }
@@ -983,6 +1032,19 @@ std::string AuthServer::Impl::TokenResponse(std::string_view origin, const Grant
 }
 
 http::Response AuthServer::Impl::Token(http::Request& req) {
+  TokenEvent event;
+  http::Response r = IssueToken(req, event);
+  std::string grant_type = Param(http::ParseQuery(req.body), "grant_type");
+  std::string detail = grant_type.empty() ? "token request" : grant_type;
+  if (r.status != 200) detail += " refused";
+  if (!Audit(req, audit::Action::kToken, r.status, event.user ? &*event.user : nullptr,
+             event.client_id, event.patient, detail)) {
+    return AuditUnavailable();
+  }
+  return r;
+}
+
+http::Response AuthServer::Impl::IssueToken(http::Request& req, TokenEvent& event) {
   if (req.method != "POST") return OAuthError(405, "invalid_request", "use POST");
   Params form = http::ParseQuery(req.body);
   std::string origin = RequestOrigin(req, options.issuer);
@@ -994,6 +1056,7 @@ http::Response AuthServer::Impl::Token(http::Request& req) {
     if (!basic) r.headers.Remove("WWW-Authenticate");
     return r;
   }
+  event.client_id = client->client_id;
   std::int64_t now = Now();
   // The grant types the app registered (refresh_token comes with authorization_code).
   auto registered = [&](std::string_view g) {
@@ -1037,6 +1100,8 @@ http::Response AuthServer::Impl::Token(http::Request& req) {
     if (!grant.ok() || grant->revoked || !user.ok()) {
       return OAuthError(400, "invalid_grant", "the authorization was revoked");
     }
+    event.user = *user;
+    event.patient = grant->patient;
     std::string refresh;
     ScopeSet scopes = ParseScopes(grant->scope);
     if (scopes.offline_access || scopes.online_access) {
@@ -1091,6 +1156,8 @@ http::Response AuthServer::Impl::Token(http::Request& req) {
       if (!u.ok() || u->disabled) return OAuthError(400, "invalid_grant", "user disabled");
       user = *u;
     }
+    event.user = user;
+    event.patient = grant->patient;
     std::string error;
     std::string body = TokenResponse(origin, issued, user ? &*user : nullptr, "", refresh, &error);
     if (!error.empty()) return OAuthError(500, "server_error", error);
@@ -1172,6 +1239,9 @@ http::Response AuthServer::Impl::Revoke(http::Request& req) {
   if (!client.ok()) return OAuthError(401, "invalid_client", client.status().message());
   std::string token = Param(form, "token");
   if (token.empty()) return OAuthError(400, "invalid_request", "token is required");
+  if (!Audit(req, audit::Action::kToken, 200, nullptr, client->client_id, "", "revoke")) {
+    return AuditUnavailable();
+  }
   auto jwt = ParseJwt(token);
   if (jwt.ok()) {
     auto claims = VerifyOurJwt(token);
@@ -1287,6 +1357,10 @@ http::Response AuthServer::Impl::Register(http::Request& req) {
     c.secret_hash = HashHex(secret);
   }
   c.created = Now();
+  if (!Audit(req, audit::Action::kOperation, 201, nullptr, c.client_id, "",
+             "app registered: " + c.name)) {
+    return AuditUnavailable();
+  }
   if (!db->AddClient(c).ok()) return OAuthError(500, "server_error", "could not store the app");
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -1343,7 +1417,14 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
   std::optional<User> user = SessionUser(req);
   if (step == "login") {
     auto found = db->FindUser(Param(form, "username"));
-    if (CheckPassword(found, Param(form, "password"))) {
+    bool good = CheckPassword(found, Param(form, "password"));
+    if (!Audit(req, audit::Action::kLogin, good ? 200 : 401, good ? &*found : nullptr, "", "",
+               good ? "login (my apps)" : "failed login (my apps)")) {
+      return Html(503, pages::RenderError(lang, en ? "Try again later" : "Prøv igen senere",
+                                          en ? "Sund cannot record the sign-in right now."
+                                             : "Sund kan ikke registrere logind lige nu."));
+    }
+    if (good) {
       auto session = StartSession(found->id);
       if (session.ok()) {
         set_cookies.push_back(
@@ -1385,6 +1466,14 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
   if (step == "revoke" && grants.ok()) {
     std::string client_id = Param(form, "client_id");
     std::string name = client_id;
+    std::string patient =
+        user->fhir_user.rfind("Patient/", 0) == 0 ? user->fhir_user.substr(8) : "";
+    if (!Audit(req, audit::Action::kConsentChange, 200, &*user, client_id, patient,
+               "app access revoked")) {
+      return Html(503, pages::RenderError(lang, en ? "Try again later" : "Prøv igen senere",
+                                          en ? "Sund cannot record the change right now."
+                                             : "Sund kan ikke registrere ændringen lige nu."));
+    }
     for (const auto& g : *grants) {
       if (g.client_id != client_id) continue;
       RevokeGrantEverywhere(g.grant_id).IgnoreError();

@@ -32,6 +32,9 @@
 namespace sund::storage {
 class Store;
 }
+namespace sund::audit {
+class AuditLog;
+}
 
 namespace sund::auth {
 
@@ -46,6 +49,10 @@ struct AuthOptions {
   // Dynamic registration without an administrator's token may ask for patient/ and user/
   // scopes only (system/ scopes need an admin token).
   bool open_registration = true;
+  // Where authorization events go (logins, consent decisions, tokens issued and revoked, app
+  // registrations). Fail closed: an event the log cannot take durably is answered 503 and has
+  // no effect on the person's session or tokens. Null: not audited (tests, offline commands).
+  audit::AuditLog* audit = nullptr;
 };
 
 // Who is calling, from a verified access token.

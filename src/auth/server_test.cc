@@ -14,6 +14,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "audit/log.h"
 #include "auth/jwt.h"
 #include "auth/password.h"
 #include "core/crypto.h"
@@ -381,6 +383,7 @@ class AuthServerTest : public testing::Test {
   void TearDown() override {
     server_.reset();
     store_.reset();
+    audit_.reset();
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
@@ -390,6 +393,7 @@ class AuthServerTest : public testing::Test {
     server_.reset();
     AuthOptions options;
     options.data_dir = dir_.string();
+    options.audit = audit_.get();
     auto s = AuthServer::Open(options, store, clock_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
@@ -598,7 +602,8 @@ class AuthServerTest : public testing::Test {
   ManualClock clock_{kStart};
   std::filesystem::path dir_;
   std::unique_ptr<AuthServer> server_;
-  std::unique_ptr<storage::Store> store_;  // only for the patient picker tests
+  std::unique_ptr<storage::Store> store_;   // only for the patient picker tests
+  std::unique_ptr<audit::AuditLog> audit_;  // only for the audit tests
 };
 
 // The ONC (g)(10) Inferno test groups, and the negative cases of issue #3.
@@ -1943,6 +1948,64 @@ TEST_F(AuthServerTest, RevocationsByAnotherProcessTakeEffectWithinSeconds) {
   ASSERT_TRUE(db().RevokeClient("app").ok());
   clock_.Advance(6);
   EXPECT_FALSE(Authenticate(access).ok()) << "a revoked app's token still works";
+}
+
+}  // namespace
+}  // namespace sund::auth
+
+namespace sund::auth {
+namespace {
+
+// Authorization events reach the audit log: the sign-in, the consent decision and the token,
+// the last two naming the patient, so they show in the patient's own log. The log verifies.
+TEST_F(AuthServerTest, AuthorizationEventsAreAudited) {
+  auto log = audit::AuditLog::Open(dir_.string());
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  audit_ = std::move(log).value();
+  Open();
+  AddCitizen();
+  AddClient("app", std::string(kFullScope));
+  rapidjson::Document t = Tokens("app", std::string(kFullScope));
+  ASSERT_TRUE(t.HasMember("access_token"));
+  EXPECT_GE(audit_->Size(), 3);
+  auto mine = audit_->RecordsForPatient("p-123", 10);
+  ASSERT_TRUE(mine.ok());
+  std::set<std::string> actions;
+  for (const auto& r : *mine) {
+    actions.insert(std::string(audit::ActionName(r.record.action)));
+    EXPECT_EQ(r.record.actor.client_id, "app");
+    EXPECT_EQ(r.record.actor.user_id, "Patient/p-123");
+  }
+  EXPECT_TRUE(actions.count("consent-change")) << "the grant is not in the patient's log";
+  EXPECT_TRUE(actions.count("token")) << "the token is not in the patient's log";
+  server_.reset();
+  audit_.reset();
+  auto report = audit::Verify(dir_.string());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok());
+}
+
+// Fail closed: when the audit log cannot take the record, the token request is answered 503
+// and no token leaves the server.
+TEST_F(AuthServerTest, TokenRequestsFailClosedWithoutTheAuditLog) {
+  auto log = audit::AuditLog::Open(dir_.string());
+  ASSERT_TRUE(log.ok());
+  audit_ = std::move(log).value();
+  Open();
+  AddClient("backend", "system/*.rs", "client_secret_post", "s3cret-value-of-the-backend");
+  // Another writer takes the next sequence number behind the log's back.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "audit.db").string().c_str(), &db), SQLITE_OK);
+  std::string sql = "INSERT INTO record (seq, logged, leaf_hash, leaf) VALUES (" +
+                    std::to_string(audit_->Size()) + ", 0, zeroblob(32), '{}')";
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  http::Response r = PostForm("/oauth2/token", {{"grant_type", "client_credentials"},
+                                                {"scope", "system/Observation.rs"},
+                                                {"client_id", "backend"},
+                                                {"client_secret", "s3cret-value-of-the-backend"}});
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.body.find("access_token"), std::string::npos);
 }
 
 }  // namespace
