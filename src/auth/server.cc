@@ -128,6 +128,27 @@ http::Response Redirect(std::string location) {
   return r;
 }
 
+// What a browser sees when the audit log cannot take an event: nothing happened.
+http::Response AuditDownPage(pages::Lang lang) {
+  bool en = lang == pages::Lang::kEn;
+  return Html(503, pages::RenderError(lang, en ? "Try again later" : "Prøv igen senere",
+                                      en ? "Sund cannot record this right now, so nothing was "
+                                           "changed."
+                                         : "Sund kan ikke registrere det lige nu, så intet er "
+                                           "ændret."));
+}
+
+// The browser's double-submit CSRF token (cookie `sund_csrf`); a new one, with the cookie
+// added to `set_cookies`, when it has none.
+std::string CsrfFor(const http::Request& req, std::vector<std::string>& set_cookies) {
+  std::string csrf = Cookie(req, kCsrfCookie);
+  if (csrf.empty()) {
+    csrf = crypto::RandomToken(24);
+    set_cookies.push_back(SetCookie(kCsrfCookie, csrf, req.secure, "Strict", 3600));
+  }
+  return csrf;
+}
+
 std::string WithQuery(std::string uri, const Params& params) {
   char sep = uri.find('?') == std::string::npos ? '?' : '&';
   for (const auto& [k, v] : params) {
@@ -638,12 +659,8 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     if (!v.empty()) carried.emplace_back(name, v);
   }
   carried.emplace_back("requested_scope", requested_text);
-  std::string csrf = Cookie(req, kCsrfCookie);
   std::vector<std::string> set_cookies;
-  if (csrf.empty()) {
-    csrf = crypto::RandomToken(24);
-    set_cookies.push_back(SetCookie(kCsrfCookie, csrf, req.secure, "Strict", 3600));
-  }
+  std::string csrf = CsrfFor(req, set_cookies);
   auto with_cookies = [&](http::Response r) {
     for (const auto& c : set_cookies) r.headers.Add("Set-Cookie", c);
     return r;
@@ -653,6 +670,19 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     f.emplace_back("csrf", csrf);
     f.emplace_back("step", std::string(next_step));
     return f;
+  };
+
+  // The login page; after a failed attempt (the name tried is given) with the error and 401.
+  auto login_page = [&](std::optional<std::string> failed_username) {
+    pages::LoginPage p;
+    p.lang = lang;
+    p.action = "/oauth2/authorize";
+    p.hidden = hidden("login");
+    p.app_name = client->name;
+    p.failed = failed_username.has_value();
+    p.username = failed_username.value_or("");
+    if (!p.failed) p.lang_switch_url = lang_switch;
+    return Html(p.failed ? 401 : 200, pages::RenderLogin(p));
   };
 
   // 1. Who is there.
@@ -667,20 +697,9 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     bool good = CheckPassword(found, Param(form, "password"));
     if (!Audit(req, audit::Action::kLogin, good ? 200 : 401, good ? &*found : nullptr,
                client->client_id, "", good ? "login" : "failed login")) {
-      return Html(503, pages::RenderError(lang, en ? "Try again later" : "Prøv igen senere",
-                                          en ? "Sund cannot record the sign-in right now."
-                                             : "Sund kan ikke registrere logind lige nu."));
+      return AuditDownPage(lang);
     }
-    if (!good) {
-      pages::LoginPage p;
-      p.lang = lang;
-      p.action = "/oauth2/authorize";
-      p.hidden = hidden("login");
-      p.app_name = client->name;
-      p.username = username;
-      p.failed = true;
-      return with_cookies(Html(401, pages::RenderLogin(p)));
-    }
+    if (!good) return with_cookies(login_page(username));
     auto session = StartSession(found->id);
     if (!session.ok()) return page_error("Fejl", "Error", "Prøv igen.", "Try again.");
     set_cookies.push_back(
@@ -688,15 +707,7 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     user = *found;
     step = "";
   }
-  if (!user) {
-    pages::LoginPage p;
-    p.lang = lang;
-    p.action = "/oauth2/authorize";
-    p.hidden = hidden("login");
-    p.app_name = client->name;
-    p.lang_switch_url = lang_switch;
-    return with_cookies(Html(200, pages::RenderLogin(p)));
-  }
+  if (!user) return with_cookies(login_page(std::nullopt));
 
   // 2. Whose data (launch context).
   std::string patient;
@@ -784,7 +795,7 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     if (Param(form, "decision") != "approve") {
       if (!Audit(req, audit::Action::kConsentChange, 403, &*user, client->client_id, patient,
                  "app access refused")) {
-        return AuditUnavailable();
+        return AuditDownPage(lang);
       }
       return with_cookies(back_error("access_denied", "the user did not grant access"));
     }
@@ -830,7 +841,7 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     c.expires = Now() + options.code_seconds;
     if (!Audit(req, audit::Action::kConsentChange, 200, &*user, client->client_id, patient,
                "app access granted: " + g.scope)) {
-      return AuditUnavailable();
+      return AuditDownPage(lang);
     }
     if (!db->AddGrant(g).ok() || !db->AddCode(c).ok()) {
       return back_error("server_error", "could not record the grant");
@@ -1391,12 +1402,8 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
   pages::Lang lang = pages::PickLang(Param(form, "lang"), req.headers.Get("Accept-Language"));
   bool en = lang == pages::Lang::kEn;
   std::string lang_switch = en ? "/oauth2/manage?lang=da" : "/oauth2/manage?lang=en";
-  std::string csrf = Cookie(req, kCsrfCookie);
   std::vector<std::string> set_cookies;
-  if (csrf.empty()) {
-    csrf = crypto::RandomToken(24);
-    set_cookies.push_back(SetCookie(kCsrfCookie, csrf, req.secure, "Strict", 3600));
-  }
+  std::string csrf = CsrfFor(req, set_cookies);
   auto with_cookies = [&](http::Response r) {
     for (const auto& c : set_cookies) r.headers.Add("Set-Cookie", c);
     return r;
@@ -1414,53 +1421,40 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
                          lang, en ? "The form has expired" : "Formularen er udløbet",
                          en ? "Reload the page and try again." : "Genindlæs siden og prøv igen."));
   }
+  // The login page; after a failed attempt (the name tried is given) with the error and 401.
+  auto login_page = [&](std::optional<std::string> failed_username) {
+    pages::LoginPage p;
+    p.lang = lang;
+    p.action = "/oauth2/manage";
+    p.hidden = hidden;
+    p.hidden.emplace_back("step", "login");
+    p.failed = failed_username.has_value();
+    p.username = failed_username.value_or("");
+    p.lang_switch_url = lang_switch;
+    return with_cookies(Html(p.failed ? 401 : 200, pages::RenderLogin(p)));
+  };
   std::optional<User> user = SessionUser(req);
   if (step == "login") {
     auto found = db->FindUser(Param(form, "username"));
     bool good = CheckPassword(found, Param(form, "password"));
     if (!Audit(req, audit::Action::kLogin, good ? 200 : 401, good ? &*found : nullptr, "", "",
                good ? "login (my apps)" : "failed login (my apps)")) {
-      return Html(503, pages::RenderError(lang, en ? "Try again later" : "Prøv igen senere",
-                                          en ? "Sund cannot record the sign-in right now."
-                                             : "Sund kan ikke registrere logind lige nu."));
+      return AuditDownPage(lang);
     }
-    if (good) {
-      auto session = StartSession(found->id);
-      if (session.ok()) {
-        set_cookies.push_back(
-            SetCookie(kSessionCookie, *session, req.secure, "Lax", options.session_seconds));
-        user = *found;
-      }
-    } else {
-      pages::LoginPage p;
-      p.lang = lang;
-      p.action = "/oauth2/manage";
-      p.hidden = hidden;
-      p.hidden.emplace_back("step", "login");
-      p.username = Param(form, "username");
-      p.failed = true;
-      return with_cookies(Html(401, pages::RenderLogin(p)));
+    if (!good) return login_page(Param(form, "username"));
+    auto session = StartSession(found->id);
+    if (session.ok()) {
+      set_cookies.push_back(
+          SetCookie(kSessionCookie, *session, req.secure, "Lax", options.session_seconds));
+      user = *found;
     }
   }
-  if (!user) {
-    pages::LoginPage p;
-    p.lang = lang;
-    p.action = "/oauth2/manage";
-    p.hidden = hidden;
-    p.hidden.emplace_back("step", "login");
-    p.lang_switch_url = lang_switch;
-    return with_cookies(Html(200, pages::RenderLogin(p)));
-  }
+  if (!user) return login_page(std::nullopt);
   std::string message;
   if (step == "logout") {
     db->DeleteSession(HashHex(Cookie(req, kSessionCookie))).IgnoreError();
     set_cookies.push_back(SetCookie(kSessionCookie, "", req.secure, "Lax", 0));
-    pages::LoginPage p;
-    p.lang = lang;
-    p.action = "/oauth2/manage";
-    p.hidden = hidden;
-    p.hidden.emplace_back("step", "login");
-    return with_cookies(Html(200, pages::RenderLogin(p)));
+    return login_page(std::nullopt);
   }
   auto grants = db->GrantsOfUser(user->id, Now());
   if (step == "revoke" && grants.ok()) {
@@ -1470,9 +1464,7 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
         user->fhir_user.rfind("Patient/", 0) == 0 ? user->fhir_user.substr(8) : "";
     if (!Audit(req, audit::Action::kConsentChange, 200, &*user, client_id, patient,
                "app access revoked")) {
-      return Html(503, pages::RenderError(lang, en ? "Try again later" : "Prøv igen senere",
-                                          en ? "Sund cannot record the change right now."
-                                             : "Sund kan ikke registrere ændringen lige nu."));
+      return AuditDownPage(lang);
     }
     for (const auto& g : *grants) {
       if (g.client_id != client_id) continue;

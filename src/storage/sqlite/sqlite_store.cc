@@ -476,16 +476,29 @@ Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
   return page;
 }
 
+// A point query on one current resource (`select_from` joined as `r`) in a patient's
+// compartment; its parameters are type, id, patient, patient (BindCompartmentPoint).
+std::string CompartmentPointSql(const char* select_from) {
+  std::vector<Param> unused;
+  return std::string(select_from) + " WHERE r.type = ? AND r.id = ? AND r.deleted = 0 AND " +
+         sqlite::CompartmentClause("r", "", unused);
+}
+
+void BindCompartmentPoint(Statement& st, std::string_view type, std::string_view id,
+                          std::string_view patient) {
+  st.Bind(1, type);
+  st.Bind(2, id);
+  st.Bind(3, patient);
+  st.Bind(4, patient);
+}
+
 Result<bool> SqliteStore::InPatientCompartment(std::string_view type, std::string_view id,
                                                std::string_view patient) {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  std::vector<Param> params{std::string(type), std::string(id)};
-  std::string sql =
-      "SELECT 1 FROM resource r WHERE r.type = ? AND r.id = ? AND r.deleted = 0 AND " +
-      sqlite::CompartmentClause("r", std::string(patient), params);
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
+  static const std::string kSql = CompartmentPointSql("SELECT 1 FROM resource r");
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->PrepareLiteral(kSql.c_str()));
   Statement st(raw);
-  st.BindAll(params);
+  BindCompartmentPoint(st, type, id, patient);
   return st.Step();
 }
 
@@ -493,21 +506,12 @@ Result<ResourceVersion> SqliteStore::ReadInPatientCompartment(std::string_view t
                                                               std::string_view id,
                                                               std::string_view patient) {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  // The SQL text is the same for every call (built once; the clause's two parameters are the
-  // patient id).
-  static const std::string kSql = [] {
-    std::vector<Param> unused;
-    return "SELECT r.version, r.last_updated, r.deleted, v.method, v.json FROM resource r JOIN "
-           "version v ON v.rid = r.rid AND v.version = r.version WHERE r.type = ? AND r.id = ? "
-           "AND r.deleted = 0 AND " +
-           sqlite::CompartmentClause("r", "", unused);
-  }();
+  static const std::string kSql = CompartmentPointSql(
+      "SELECT r.version, r.last_updated, r.deleted, v.method, v.json FROM resource r JOIN "
+      "version v ON v.rid = r.rid AND v.version = r.version");
   SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->PrepareLiteral(kSql.c_str()));
   Statement st(raw);
-  st.Bind(1, type);
-  st.Bind(2, id);
-  st.Bind(3, patient);
-  st.Bind(4, patient);
+  BindCompartmentPoint(st, type, id, patient);
   return CurrentRow(st, type, id);
 }
 
