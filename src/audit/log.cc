@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <mutex>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "audit/internal/leaf.h"
@@ -41,18 +45,19 @@ std::string CheckpointText(std::int64_t size, const merkle::Hash& root, std::int
 }
 
 struct AuditLog::Impl {
-  // One Append waiting for the writer.
-  struct Pending {
-    const internal::PreparedLeaf* leaf = nullptr;
-    std::int64_t seq = -1;
-    Status status;
-    bool done = false;
+  // One unit of the writer's queue: an append (`task` null), or a task run as the writer.
+  struct Job {
+    internal::PreparedLeaf leaf;
+    AppendDone done;
+    std::function<void()> task;
+    std::int64_t seq = -1;  // set by WriteBatchInTransaction
   };
 
   Impl(std::string d, Options o, std::string s, crypto::SigningKey k)
       : dir(std::move(d)), options(std::move(o)), salt(std::move(s)), key(std::move(k)) {
     clock = options.clock != nullptr ? options.clock : &SystemClock::Get();
   }
+  ~Impl() { StopWriter(); }
 
   std::string dir;
   Options options;
@@ -60,29 +65,46 @@ struct AuditLog::Impl {
   std::string salt;
   crypto::SigningKey key;
 
-  // Writer state: touched only by the thread that set `writing`.
+  // Writer state: touched only on the writer thread (before it starts and after it is joined,
+  // by the thread that opens or destroys the log).
   std::unique_ptr<Connection> wconn;
   merkle::CompactRange frontier;
   std::int64_t last_logged = 0;
   std::int64_t last_checkpoint_size = 0;
   std::int64_t last_checkpoint_time = 0;
 
-  std::mutex mu;
+  std::thread writer;
+  std::thread::id writer_id;  // set before Open returns, never changed while the writer runs
+
+  std::mutex mu;  // guards `queue` and `stopping`
   std::condition_variable cv;
-  bool writing = false;
-  std::vector<Pending*> queue;
+  std::vector<Job> queue;
+  bool stopping = false;
   std::atomic<std::int64_t> size{0};
 
   std::mutex read_mu;
   std::unique_ptr<Connection> rconn;
 
   Status LoadState();
-  // Runs `fn` as the only writer (waits for the current batch).
+  // Internal when the thread cannot be created.
+  Status StartWriter();
+  // Runs the queue until it is empty, then ends the writer thread and joins it.
+  void StopWriter();
+  void Enqueue(Job job);
+  void WriterLoop();
+  // Runs `jobs` in order: each run of appends is one transaction, followed by its callbacks.
+  void RunJobs(std::vector<Job>& jobs);
+  // Calls the callbacks of a written (or failed) batch.
+  void Deliver(const std::vector<Job*>& batch, const Status& status);
+  bool OnWriter() const { return std::this_thread::get_id() == writer_id; }
+  // Runs `fn` on the writer thread, in queue order, and returns its status.
   Status AsWriter(const std::function<Status()>& fn);
   // Writes `batch` in one transaction; on failure nothing of it stays and the writer state is
-  // as before.
-  Status WriteBatch(const std::vector<Pending*>& batch);
-  Status WriteBatchInTransaction(const std::vector<Pending*>& batch);
+  // as before. Writer thread only.
+  Status WriteBatch(const std::vector<Job*>& batch);
+  Status WriteBatchInTransaction(const std::vector<Job*>& batch);
+  // Signs a checkpoint in its own transaction unless the last one covers the tree.
+  Status CheckpointNow();
   // Inserts a signed checkpoint of the current frontier (inside the caller's transaction).
   Status SignCheckpoint(std::int64_t time_us);
   bool CheckpointDue(std::int64_t now_us) const {
@@ -142,17 +164,106 @@ Status AuditLog::Impl::LoadState() {
   return Status::Ok();
 }
 
-Status AuditLog::Impl::AsWriter(const std::function<Status()>& fn) {
-  std::unique_lock<std::mutex> l(mu);
-  cv.wait(l, [&] { return !writing; });
-  writing = true;
-  l.unlock();
-  Status s = fn();
-  l.lock();
-  size.store(static_cast<std::int64_t>(frontier.size()));
-  writing = false;
-  l.unlock();
+Status AuditLog::Impl::StartWriter() {
+  try {
+    writer = std::thread([this] { WriterLoop(); });
+  } catch (const std::system_error& e) {
+    return Internal(std::string("cannot start the audit writer thread: ") + e.what());
+  }
+  writer_id = writer.get_id();
+  return Status::Ok();
+}
+
+void AuditLog::Impl::StopWriter() {
+  if (!writer.joinable()) return;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    stopping = true;
+  }
   cv.notify_all();
+  writer.join();
+  writer_id = std::thread::id();
+}
+
+void AuditLog::Impl::Enqueue(Job job) {
+  {
+    std::lock_guard<std::mutex> l(mu);
+    queue.push_back(std::move(job));
+  }
+  cv.notify_one();
+}
+
+void AuditLog::Impl::WriterLoop() {
+  std::vector<Job> jobs;
+  std::unique_lock<std::mutex> l(mu);
+  while (true) {
+    cv.wait(l, [&] { return !queue.empty() || stopping; });
+    if (queue.empty()) return;  // stopping, and everything queued has run
+    // Group commit: every append queued while the last batch was written goes into the next.
+    jobs.swap(queue);
+    l.unlock();
+    RunJobs(jobs);
+    jobs.clear();
+    l.lock();
+  }
+}
+
+void AuditLog::Impl::RunJobs(std::vector<Job>& jobs) {
+  std::vector<Job*> batch;
+  std::size_t i = 0;
+  while (i < jobs.size()) {
+    if (jobs[i].task) {
+      jobs[i].task();
+      ++i;
+      continue;
+    }
+    batch.clear();
+    for (; i < jobs.size() && !jobs[i].task; ++i) batch.push_back(&jobs[i]);
+    Status s = WriteBatch(batch);
+    size.store(static_cast<std::int64_t>(frontier.size()));
+    Deliver(batch, s);
+  }
+}
+
+void AuditLog::Impl::Deliver(const std::vector<Job*>& batch, const Status& status) {
+  for (Job* job : batch) {
+    Result<std::int64_t> outcome =
+        status.ok()
+            ? Result<std::int64_t>(job->seq)
+            : Result<std::int64_t>(Unavailable("audit record not written: " + status.message()));
+    try {
+      job->done(std::move(outcome));
+    } catch (const std::exception& e) {
+      log::Error("audit: an append callback threw: {}", e.what());
+    } catch (...) {
+      log::Error("audit: an append callback threw a non-standard exception");
+    }
+  }
+}
+
+Status AuditLog::Impl::AsWriter(const std::function<Status()>& fn) {
+  if (OnWriter()) return fn();
+  // Shared, so that the writer's set_value never outlives the promise when this thread wakes.
+  auto result = std::make_shared<std::promise<Status>>();
+  std::future<Status> f = result->get_future();
+  Job job;
+  job.task = [result, &fn] { result->set_value(fn()); };
+  Enqueue(std::move(job));
+  return f.get();
+}
+
+Status AuditLog::Impl::CheckpointNow() {
+  if (static_cast<std::int64_t>(frontier.size()) <= last_checkpoint_size) return Status::Ok();
+  std::int64_t saved_size = last_checkpoint_size;
+  std::int64_t saved_time = last_checkpoint_time;
+  SUND_RETURN_IF_ERROR(wconn->Exec("BEGIN IMMEDIATE"));
+  Status s = SignCheckpoint(NextLogTime());
+  if (s.ok()) s = wconn->Exec("COMMIT");
+  if (!s.ok()) {
+    wconn->Exec("ROLLBACK").IgnoreError();
+    last_checkpoint_size = saved_size;
+    last_checkpoint_time = saved_time;
+  }
   return s;
 }
 
@@ -177,7 +288,7 @@ Status AuditLog::Impl::SignCheckpoint(std::int64_t time_us) {
   return Status::Ok();
 }
 
-Status AuditLog::Impl::WriteBatchInTransaction(const std::vector<Pending*>& batch) {
+Status AuditLog::Impl::WriteBatchInTransaction(const std::vector<Job*>& batch) {
   Connection& c = *wconn;
   SUND_RETURN_IF_ERROR(c.Exec("BEGIN IMMEDIATE"));
   std::vector<merkle::CompactRange::Completed> completed;
@@ -192,10 +303,10 @@ Status AuditLog::Impl::WriteBatchInTransaction(const std::vector<Pending*>& batc
   SUND_ASSIGN_OR_RETURN(sqlite3_stmt * ins_node,
                         c.PrepareLiteral("INSERT INTO node (level, idx, hash) VALUES (?, ?, ?)"));
   std::int64_t logged = 0;
-  for (Pending* p : batch) {
+  for (Job* p : batch) {
     auto seq = static_cast<std::int64_t>(frontier.size());
     logged = NextLogTime();
-    std::string leaf = internal::LeafBytes(seq, logged, *p->leaf);
+    std::string leaf = internal::LeafBytes(seq, logged, p->leaf);
     merkle::Hash leaf_hash = merkle::HashLeaf(leaf);
     {
       Statement st(ins_record);
@@ -208,10 +319,10 @@ Status AuditLog::Impl::WriteBatchInTransaction(const std::vector<Pending*>& batc
     {
       Statement st(ins_personal);
       st.Bind(1, seq);
-      st.BindBlob(2, p->leaf->personal);
+      st.BindBlob(2, p->leaf.personal);
       SUND_RETURN_IF_ERROR(st.Run());
     }
-    for (const merkle::Hash& h : p->leaf->patient_hashes) {
+    for (const merkle::Hash& h : p->leaf.patient_hashes) {
       Statement st(ins_index);
       st.BindBlob(1, merkle::Bytes(h));
       st.Bind(2, seq);
@@ -233,7 +344,7 @@ Status AuditLog::Impl::WriteBatchInTransaction(const std::vector<Pending*>& batc
   return c.Exec("COMMIT");
 }
 
-Status AuditLog::Impl::WriteBatch(const std::vector<Pending*>& batch) {
+Status AuditLog::Impl::WriteBatch(const std::vector<Job*>& batch) {
   merkle::CompactRange saved_frontier = frontier;
   std::int64_t saved_logged = last_logged;
   std::int64_t saved_cp_size = last_checkpoint_size;
@@ -252,7 +363,9 @@ Status AuditLog::Impl::WriteBatch(const std::vector<Pending*>& batch) {
 AuditLog::AuditLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 AuditLog::~AuditLog() {
-  Status s = Checkpoint();
+  impl_->StopWriter();
+  // The writer thread has ended: this thread is the writer now.
+  Status s = impl_->CheckpointNow();
   if (!s.ok()) log::Warn("audit: final checkpoint failed: {}", s.ToString());
 }
 
@@ -278,61 +391,39 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& dir, Options
   SUND_RETURN_IF_ERROR(internal::Migrate(*impl->wconn));
   SUND_RETURN_IF_ERROR(impl->LoadState());
   SUND_ASSIGN_OR_RETURN(impl->rconn, Connection::Open(db_path, false));
+  SUND_RETURN_IF_ERROR(impl->StartWriter());
   return std::unique_ptr<AuditLog>(new AuditLog(std::move(impl)));
+}
+
+void AuditLog::AppendAsync(const Record& record, AppendDone done) {
+  Impl::Job job;
+  job.leaf = internal::Prepare(record, impl_->salt);
+  job.done = std::move(done);
+  impl_->Enqueue(std::move(job));
 }
 
 Result<std::int64_t> AuditLog::Append(const Record& record) {
   Impl& m = *impl_;
-  internal::PreparedLeaf leaf = internal::Prepare(record, m.salt);
-  Impl::Pending p;
-  p.leaf = &leaf;
-  std::unique_lock<std::mutex> l(m.mu);
-  m.queue.push_back(&p);
-  // Group commit: whoever finds the writer free takes every queued append (its own included)
-  // into one transaction; the others wait for it to finish.
-  while (!p.done) {
-    if (m.writing) {
-      m.cv.wait(l);
-      continue;
-    }
-    m.writing = true;
-    std::vector<Impl::Pending*> batch;
-    batch.swap(m.queue);
-    l.unlock();
+  if (m.OnWriter()) {
+    // Called from an append callback: the writer is between transactions, so write right here
+    // (waiting for the queue would wait for this very thread).
+    Impl::Job job;
+    job.leaf = internal::Prepare(record, m.salt);
+    std::vector<Impl::Job*> batch{&job};
     Status s = m.WriteBatch(batch);
-    l.lock();
-    for (Impl::Pending* q : batch) {
-      q->status = s;
-      q->done = true;
-    }
     m.size.store(static_cast<std::int64_t>(m.frontier.size()));
-    m.writing = false;
-    m.cv.notify_all();
+    if (!s.ok()) return Unavailable("audit record not written: " + s.message());
+    return job.seq;
   }
-  if (!p.status.ok()) {
-    return Unavailable("audit record not written: " + p.status.message());
-  }
-  return p.seq;
+  auto result = std::make_shared<std::promise<Result<std::int64_t>>>();
+  std::future<Result<std::int64_t>> f = result->get_future();
+  AppendAsync(record, [result](Result<std::int64_t> r) { result->set_value(std::move(r)); });
+  return f.get();
 }
 
 Status AuditLog::Checkpoint() {
   Impl& m = *impl_;
-  return m.AsWriter([&]() -> Status {
-    if (static_cast<std::int64_t>(m.frontier.size()) <= m.last_checkpoint_size) {
-      return Status::Ok();
-    }
-    std::int64_t saved_size = m.last_checkpoint_size;
-    std::int64_t saved_time = m.last_checkpoint_time;
-    SUND_RETURN_IF_ERROR(m.wconn->Exec("BEGIN IMMEDIATE"));
-    Status s = m.SignCheckpoint(m.NextLogTime());
-    if (s.ok()) s = m.wconn->Exec("COMMIT");
-    if (!s.ok()) {
-      m.wconn->Exec("ROLLBACK").IgnoreError();
-      m.last_checkpoint_size = saved_size;
-      m.last_checkpoint_time = saved_time;
-    }
-    return s;
-  });
+  return m.AsWriter([&m] { return m.CheckpointNow(); });
 }
 
 Result<std::int64_t> AuditLog::ApplyRetention(std::int64_t now_us) {

@@ -3,12 +3,16 @@
 // checkpoints (tree size, root hash, time) with its own ES256 key, DIR/audit-key.pem. Verify()
 // recomputes everything from the stored bytes and names the first bad record.
 //
-// Used once per FHIR request and per authorization event, from many threads: Append() is
-// thread-safe and groups the appends that arrive while a commit is in flight into one
-// transaction (group commit), so the cost of the fsync is shared. An Append that returns OK is
-// durable (its transaction committed with synchronous=FULL, so it survives a power cut); one that
-// fails was not written, and the caller must not serve the request (fail closed, 503).
-// Queries run on a second connection behind their own mutex and see committed records only.
+// Used once per FHIR request and per authorization event, from many threads. The log owns one
+// writer thread: AppendAsync() prepares the leaf (HMACs and JSON) on the caller's thread, queues
+// it and returns at once; the writer takes every append queued while it was busy into one
+// transaction (group commit), so the cost of the fsync is shared, and then calls each append's
+// `done` on the writer thread. `done` with a sequence number means durable (the transaction
+// committed with synchronous=FULL, so it survives a power cut); `done` with an error means the
+// record was not written, and the caller must not serve the request (fail closed, 503). Append()
+// is the blocking form of the same. Checkpoint() and ApplyRetention() run on the writer thread
+// too, in queue order. Queries run on a second connection behind their own mutex and see
+// committed records only.
 //
 // Patient ids and the other personal fields enter the tree only as HMAC-SHA256 under the log's
 // secret salt (DIR/audit-salt); their clear text lives in a separate row that ApplyRetention()
@@ -18,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -74,20 +79,34 @@ struct Consistency {
   std::vector<merkle::Hash> path;
 };
 
+// Called once per AppendAsync, on the log's writer thread, with the record's sequence number
+// once its transaction has committed, or Unavailable when the write failed.
+using AppendDone = std::function<void(Result<std::int64_t>)>;
+
 class AuditLog {
  public:
-  // Opens (creating when missing) the directory, the database, the key and the salt, and
-  // rebuilds the tree's right edge from stored nodes. Internal when a file cannot be created
-  // or read, the key or salt file is malformed, or audit.db has a newer schema.
+  // Opens (creating when missing) the directory, the database, the key and the salt, rebuilds
+  // the tree's right edge from stored nodes and starts the writer thread. Internal when a file
+  // cannot be created or read, the key or salt file is malformed, audit.db has a newer schema,
+  // or the thread cannot be started.
   static Result<std::unique_ptr<AuditLog>> Open(const std::string& dir, Options options = {});
-  // Signs a last checkpoint when records were appended since the previous one (a failure is
-  // logged, not reported).
+  // Writes every append already queued (their `done` are called, and may queue more), stops the
+  // writer thread, then signs a last checkpoint when records were appended since the previous
+  // one (a failure is logged, not reported). Meanwhile only those callbacks may call the log.
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
-  // Appends `record` durably and returns its sequence number (its leaf index, from 0).
-  // Unavailable when the database write fails; the record is then not in the log.
+  // Appends `record` durably in the background; never waits for the database. Calls `done`
+  // exactly once, on the writer thread, after the transaction holding the record has committed
+  // (with its sequence number, its leaf index from 0) or failed (Unavailable; the record is then
+  // not in the log, and neither is any other record of that transaction). When `done` runs,
+  // Size() and the queries already include the record. `done` should be quick: the writer runs
+  // the callbacks of a transaction one after another before it starts the next one. It may call
+  // any method of the log; an exception it throws is logged and dropped.
+  void AppendAsync(const Record& record, AppendDone done);
+  // AppendAsync, waiting for the outcome: the record's sequence number, or Unavailable when the
+  // database write fails.
   Result<std::int64_t> Append(const Record& record);
   // Signs a checkpoint of the current tree unless the last checkpoint already covers it.
   Status Checkpoint();

@@ -1,8 +1,9 @@
 // Tests of AuditLog and Verify on a real audit.db in a fresh directory per test. Tampering is
 // done the way an attacker with write access to the file would do it: straight SQL through the
 // sqlite3 C API on the closed log, then Verify must name the kind of change and the first bad
-// record. Time comes from a ManualClock; the concurrency test prints the measured append rate
-// and bytes per record on "[ rate ]" lines.
+// record. Time comes from a ManualClock; the concurrency tests print the measured append rates
+// (blocking Append from 1 and 8 threads, AppendAsync with 64 appends in flight) and bytes per
+// record on "[ rate ]" lines.
 #include "audit/log.h"
 
 #include <gtest/gtest.h>
@@ -12,9 +13,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -58,6 +62,31 @@ Record MakeRecord(int i, std::vector<std::string> patients) {
   r.correlation_id = "req-" + std::to_string(i);
   return r;
 }
+
+// Counts AppendAsync callbacks; a test waits for the number it expects. The wait gives up after
+// a minute so that a lost callback fails the test instead of hanging it.
+class CallbackCounter {
+ public:
+  void Add() {
+    // Notified under the lock, so that the waiter cannot return (and destroy this) first.
+    std::lock_guard<std::mutex> l(mu_);
+    ++n_;
+    cv_.notify_all();
+  }
+  bool WaitFor(int n) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, std::chrono::minutes(1), [&] { return n_ >= n; });
+  }
+  int count() {
+    std::lock_guard<std::mutex> l(mu_);
+    return n_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int n_ = 0;
+};
 
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -448,6 +477,232 @@ TEST_F(AuditLogTest, ConcurrentAppendsGetUniqueContiguousSequenceNumbers) {
   EXPECT_TRUE(r.ok()) << r.first_problem->detail;
   EXPECT_EQ(r.records, n);
   EXPECT_EQ(r.verified_size, n);
+}
+
+TEST_F(AuditLogTest, AsyncAppendsFromManyThreadsGetOneCallbackEachWithContiguousSeqs) {
+  options_.checkpoint_every_records = 1000;
+  Open();
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 500;
+  constexpr int kTotal = kThreads * kPerThread;
+  // Per record: how often its callback ran, the seq it got, and whether it ran on a caller.
+  std::vector<std::atomic<int>> calls(kTotal);
+  std::vector<std::int64_t> seqs(kTotal, -1);
+  std::atomic<int> failures{0};
+  std::atomic<int> on_caller_thread{0};
+  std::mutex ids_mu;
+  std::set<std::thread::id> caller_ids;
+  std::set<std::thread::id> callback_ids;
+  CallbackCounter counter;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::thread::id me = std::this_thread::get_id();
+      {
+        std::lock_guard<std::mutex> l(ids_mu);
+        caller_ids.insert(me);
+      }
+      for (int i = 0; i < kPerThread; ++i) {
+        int n = t * kPerThread + i;
+        log_->AppendAsync(MakeRecord(n, {"p" + std::to_string(n % 50)}),
+                          [&, n, me](Result<std::int64_t> seq) {
+                            if (std::this_thread::get_id() == me) on_caller_thread.fetch_add(1);
+                            {
+                              std::lock_guard<std::mutex> l(ids_mu);
+                              callback_ids.insert(std::this_thread::get_id());
+                            }
+                            calls[n].fetch_add(1);
+                            if (seq.ok()) {
+                              seqs[n] = *seq;
+                            } else {
+                              failures.fetch_add(1);
+                            }
+                            counter.Add();
+                          });
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(counter.WaitFor(kTotal)) << counter.count() << " of " << kTotal << " callbacks";
+  EXPECT_EQ(log_->Size(), kTotal);
+  Close();  // no callback may come late, or twice
+
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(on_caller_thread.load(), 0);
+  EXPECT_EQ(callback_ids.size(), 1u) << "every callback runs on the one writer thread";
+  for (auto id : callback_ids) EXPECT_EQ(caller_ids.count(id), 0u);
+  for (int n = 0; n < kTotal; ++n) ASSERT_EQ(calls[n].load(), 1) << "record " << n;
+  for (int t = 0; t < kThreads; ++t) {
+    // One thread's appends are queued, and so written, in order.
+    auto first = seqs.begin() + t * kPerThread;
+    EXPECT_TRUE(std::is_sorted(first, first + kPerThread)) << "thread " << t;
+  }
+  std::vector<std::int64_t> sorted = seqs;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < kTotal; ++i) ASSERT_EQ(sorted[i], i);
+
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok()) << r.first_problem->detail;
+  EXPECT_EQ(r.records, kTotal);
+  EXPECT_EQ(r.verified_size, kTotal);
+}
+
+TEST_F(AuditLogTest, AsyncCallbackComesAfterTheRecordIsCommitted) {
+  Open();
+  constexpr int kRecords = 40;
+  CallbackCounter counter;
+  std::atomic<int> committed{0};
+  std::vector<std::string> problems(kRecords);
+  for (int i = 0; i < kRecords; ++i) {
+    // Each record names its own patient, so the query below finds exactly that record.
+    std::string patient = "only-" + std::to_string(i);
+    log_->AppendAsync(MakeRecord(i, {patient}), [&, i, patient](Result<std::int64_t> seq) {
+      if (!seq.ok()) {
+        problems[i] = seq.status().ToString();
+      } else if (log_->Size() < *seq + 1) {
+        problems[i] = "Size() does not include the record yet";
+      } else {
+        // The query connection sees committed data only.
+        auto found = log_->RecordsForPatient(patient, 10);
+        if (!found.ok()) {
+          problems[i] = found.status().ToString();
+        } else if (found->size() != 1 || (*found)[0].seq != *seq ||
+                   (*found)[0].record.correlation_id != "req-" + std::to_string(i)) {
+          problems[i] = "the record is not readable from the query connection";
+        } else {
+          committed.fetch_add(1);
+        }
+      }
+      counter.Add();
+    });
+  }
+  ASSERT_TRUE(counter.WaitFor(kRecords));
+  Close();  // the writer is done with the locals above
+  for (int i = 0; i < kRecords; ++i) EXPECT_EQ(problems[i], "") << "record " << i;
+  EXPECT_EQ(committed.load(), kRecords);
+}
+
+TEST_F(AuditLogTest, FailedAsyncBatchReportsUnavailableToEveryCallback) {
+  options_.checkpoint_every_records = 1000;
+  Open();
+  AppendN(3);
+  // Hold the writer inside the callback of record 3 (after its commit), so that the next ten
+  // appends queue up and form one batch.
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> release_future = release.get_future().share();
+  log_->AppendAsync(MakeRecord(3, {"p0"}), [&](Result<std::int64_t> seq) {
+    EXPECT_TRUE(seq.ok() && *seq == 3);
+    entered.set_value();
+    release_future.wait();
+  });
+  entered.get_future().wait();
+  // Another writer takes sequence number 9 behind the log's back: the batch 4..13 fails there,
+  // and records 4..8, which would have fitted, must fail with it.
+  SqlBlobs("INSERT INTO record (seq, logged, leaf_hash, leaf) VALUES (9, 0, ?, ?)",
+           {std::string(32, 'x'), "{}"});
+  constexpr int kBatch = 10;
+  CallbackCounter counter;
+  std::vector<Status> outcomes(kBatch);
+  for (int i = 0; i < kBatch; ++i) {
+    log_->AppendAsync(MakeRecord(4 + i, {"p1"}), [&, i](Result<std::int64_t> seq) {
+      outcomes[i] = seq.ok() ? Status::Ok() : seq.status();
+      counter.Add();
+    });
+  }
+  release.set_value();
+  ASSERT_TRUE(counter.WaitFor(kBatch));
+  for (int i = 0; i < kBatch; ++i) {
+    EXPECT_EQ(outcomes[i].code(), StatusCode::kUnavailable) << "append " << i;
+  }
+  EXPECT_EQ(log_->Size(), 4);
+  Sql("DELETE FROM record WHERE seq = 9");
+  AppendN(3, 4);  // 4, 5, 6: nothing of the failed batch remained
+  Close();
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok()) << r.first_problem->detail;
+  EXPECT_EQ(r.records, 7);
+}
+
+TEST_F(AuditLogTest, CallbacksMayCallTheLog) {
+  Open();
+  std::promise<std::string> outcome;
+  log_->AppendAsync(MakeRecord(0, {"p0"}), [&](Result<std::int64_t> seq) {
+    // On the writer thread: the blocking calls must not wait for the writer itself.
+    auto second = log_->Append(MakeRecord(1, {"p1"}));
+    Status cp = log_->Checkpoint();
+    auto purged = log_->ApplyRetention(kStart);
+    if (!seq.ok() || *seq != 0 || !second.ok() || *second != 1 || !cp.ok() || !purged.ok()) {
+      outcome.set_value("a call from the callback failed");
+      return;
+    }
+    outcome.set_value("");
+  });
+  auto f = outcome.get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::minutes(1)), std::future_status::ready);
+  EXPECT_EQ(f.get(), "");
+  EXPECT_EQ(log_->Size(), 2);
+  auto cps = log_->Checkpoints();
+  ASSERT_TRUE(cps.ok());
+  ASSERT_FALSE(cps->empty());
+  EXPECT_EQ(cps->back().size, 2);
+  Close();  // the writer is done with `outcome`
+}
+
+TEST_F(AuditLogTest, DestructorWritesQueuedAsyncAppends) {
+  options_.checkpoint_every_records = 1000;
+  Open();
+  constexpr int kRecords = 100;
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  for (int i = 0; i < kRecords; ++i) {
+    log_->AppendAsync(MakeRecord(i, {"p0"}),
+                      [&](Result<std::int64_t> seq) { (seq.ok() ? ok : failed).fetch_add(1); });
+  }
+  Close();  // at once: most appends are still queued
+  EXPECT_EQ(ok.load(), kRecords);
+  EXPECT_EQ(failed.load(), 0);
+  Open();
+  EXPECT_EQ(log_->Size(), kRecords);
+  Close();
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok()) << r.first_problem->detail;
+  EXPECT_EQ(r.records, kRecords);
+  EXPECT_EQ(r.verified_size, kRecords);  // the final checkpoint came after the queued appends
+}
+
+TEST_F(AuditLogTest, AsyncAppendsWithManyInFlight) {
+  options_.checkpoint_every_records = 1000;
+  Open();
+  // 64 chains: each callback starts the chain's next append, so 64 stay in flight, like 64
+  // requests waiting for their audit records.
+  constexpr int kInFlight = 64;
+  constexpr int kTotal = 6400;
+  std::atomic<int> issued{0};
+  std::atomic<int> failures{0};
+  CallbackCounter counter;
+  std::function<void()> next = [&] {
+    int n = issued.fetch_add(1);
+    if (n >= kTotal) return;
+    log_->AppendAsync(MakeRecord(n, {"p" + std::to_string(n % 50)}), [&](Result<std::int64_t> seq) {
+      if (!seq.ok()) failures.fetch_add(1);
+      counter.Add();
+      next();
+    });
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kInFlight; ++i) next();
+  ASSERT_TRUE(counter.WaitFor(kTotal));
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(log_->Size(), kTotal);
+  std::printf("[ rate ] audit append async, %d in flight: %.0f records/s (%d records, %.2f s)\n",
+              kInFlight, kTotal / s, kTotal, s);
+  RecordProperty("append_async_per_s_64_in_flight", static_cast<int>(kTotal / s));
+  Close();
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok()) << r.first_problem->detail;
+  EXPECT_EQ(r.records, kTotal);
 }
 
 TEST_F(AuditLogTest, RetentionDeletesClearDataAndVerifyStillPasses) {
