@@ -1,11 +1,60 @@
 #include "http/message.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "core/log.h"
 
 namespace sund::http {
 
 namespace {
+
 inline char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+constexpr std::string_view kStepFailed = R"({"error":"the audit log is unavailable"})";
+
+// Where FinishSync waits for the outcome of a before_send.
+class Outcome {
+ public:
+  void Set(bool ok) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (ok_.has_value()) return;
+      ok_ = ok;
+    }
+    cv_.notify_all();
+  }
+  bool Wait() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return ok_.has_value(); });
+    return *ok_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<bool> ok_;
+};
+
+// Shared by every copy of one `done`: when the last copy goes without having been called, the
+// step counts as failed.
+class Once {
+ public:
+  explicit Once(std::shared_ptr<Outcome> outcome) : outcome_(std::move(outcome)) {}
+  ~Once() { outcome_->Set(false); }
+  Once(const Once&) = delete;
+  Once& operator=(const Once&) = delete;
+  void Fire(bool ok) { outcome_->Set(ok); }
+
+ private:
+  std::shared_ptr<Outcome> outcome_;
+};
+
 }  // namespace
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
@@ -62,6 +111,29 @@ Response JsonResponse(int status, std::string_view body) {
   r.headers.Add("Content-Type", "application/json");
   r.body.assign(body);
   return r;
+}
+
+bool FinishSync(Response& r) {
+  if (!r.before_send) return true;
+  auto step = std::move(r.before_send);
+  r.before_send = nullptr;
+  auto outcome = std::make_shared<Outcome>();
+  {
+    auto once = std::make_shared<Once>(outcome);
+    std::function<void(bool)> done = [once](bool ok) { once->Fire(ok); };
+    try {
+      step(std::move(done));
+    } catch (const std::exception& e) {
+      log::Error("http: before_send threw an exception: {}", e.what());
+      once->Fire(false);
+    } catch (...) {
+      log::Error("http: before_send threw a non-standard exception");
+      once->Fire(false);
+    }
+  }  // if no copy of `done` is left, ~Once has settled the outcome
+  bool ok = outcome->Wait();
+  if (!ok) r = JsonResponse(503, kStepFailed);
+  return ok;
 }
 
 }  // namespace sund::http

@@ -2,10 +2,14 @@
 // Response, free of any Boost type so that modules including them do not compile Beast.
 //
 // Headers keeps fields in arrival order, allows repeats and compares names case-insensitively
-// (RFC 9110 section 5.1). Thread-safety: plain values; a Request is touched by one thread at a
-// time (the server hands it to exactly one handler call).
+// (RFC 9110 section 5.1). A Response may carry a durable step (`before_send`, e.g. writing its
+// audit record) that must succeed before it is sent; the server runs it without blocking a
+// network thread, and FinishSync runs it for callers that hold the response themselves.
+// Thread-safety: plain values; a Request is touched by one thread at a time (the server hands it
+// to exactly one handler call).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,9 +57,23 @@ struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+  // A durable step that must finish before the response is sent (e.g. its audit record). The
+  // server calls it once, after the handler returned, from the handler's thread; it must not
+  // block and must call `done` exactly once, from any thread (also from inside before_send
+  // itself): true sends the response, false replaces it with error_response(503, ...). Null: the
+  // response is sent at once. The first outcome counts: a later call of `done` is ignored, an
+  // exception thrown by before_send before `done` was called counts as false, and so does `done`
+  // destroyed without having been called.
+  std::function<void(std::function<void(bool ok)> done)> before_send;
 };
 
 // A response with a JSON body (application/json): the server's and the router's own errors.
 Response JsonResponse(int status, std::string_view body);
+
+// Runs `r.before_send` (if set) and waits for its outcome, for in-process callers and tests that
+// call a handler directly. Clears before_send. Returns true when there was none or it succeeded;
+// on false (or an exception, or `done` dropped uncalled) replaces `r` with
+// JsonResponse(503, {"error":"the audit log is unavailable"}) and returns false.
+bool FinishSync(Response& r);
 
 }  // namespace sund::http

@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <ctime>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -68,6 +69,7 @@ constexpr std::string_view kBodyTooLarge = R"({"error":"request body too large"}
 constexpr std::string_view kHeaderTooLarge = R"({"error":"request header too large"})";
 constexpr std::string_view kMalformed = R"({"error":"malformed request"})";
 constexpr std::string_view kInternalError = R"({"error":"internal server error"})";
+constexpr std::string_view kStepFailed = R"({"error":"the audit log is unavailable"})";
 
 // An IMF-fixdate (RFC 9110 section 5.6.7), formatted at most once a second per thread.
 std::string_view HttpDate() {
@@ -267,6 +269,56 @@ struct IoThread {
   Connection* connections = nullptr;  // intrusive list, touched only on this thread
   std::thread thread;
 };
+
+namespace {
+
+// The outcome of one Response::before_send, on its way back to the connection's coroutine:
+// `resume` (the coroutine's completion handler) is posted to the connection's io_context, never
+// invoked in place, so `done` may be called from inside before_send, from the network thread or
+// from any other thread. The first outcome counts; when every copy of `done` is gone without a
+// call, the step counts as failed. The work guard keeps the network thread running meanwhile.
+template <typename Resume>
+class StepCompletion {
+ public:
+  StepCompletion(asio::io_context& ctx, Resume resume)
+      : ctx_(ctx), work_(asio::make_work_guard(ctx)), resume_(std::move(resume)) {}
+  ~StepCompletion() { Finish(false); }
+  StepCompletion(const StepCompletion&) = delete;
+  StepCompletion& operator=(const StepCompletion&) = delete;
+
+  void Finish(bool ok) {
+    if (finished_.exchange(true, std::memory_order_acq_rel)) return;
+    asio::post(ctx_, [resume = std::move(resume_), ok]() mutable { std::move(resume)(ok); });
+    work_.reset();
+  }
+
+ private:
+  asio::io_context& ctx_;
+  asio::executor_work_guard<Executor> work_;
+  Resume resume_;
+  std::atomic<bool> finished_{false};
+};
+
+// Takes `resp.before_send` out of `resp` and runs it on this thread; `resume(ok)` follows on
+// `io`'s thread. An exception from before_send counts as false.
+template <typename Resume>
+void StartBeforeSend(IoThread& io, Response& resp, Resume resume) {
+  auto step = std::move(resp.before_send);
+  resp.before_send = nullptr;
+  auto completion = std::make_shared<StepCompletion<Resume>>(io.ctx, std::move(resume));
+  std::function<void(bool)> done = [completion](bool ok) { completion->Finish(ok); };
+  try {
+    step(std::move(done));
+  } catch (const std::exception& e) {
+    log::Error("http: before_send threw an exception: {}", e.what());
+    completion->Finish(false);
+  } catch (...) {
+    log::Error("http: before_send threw a non-standard exception");
+    completion->Finish(false);
+  }
+}
+
+}  // namespace
 
 Connection::Connection(IoThread& owner, Socket socket) : io(owner), stream(std::move(socket)) {
   next = io.connections;
@@ -498,20 +550,36 @@ asio::awaitable<void> Server::Impl::Dispatch(IoThread& io, Request& req, Respons
       log::Error("http: runs_inline threw a non-standard exception");
     }
   }
+  bool sent_ok = true;
   if (run_inline) {
     CallHandler(req, resp);
-    co_return;
+    if (!resp.before_send) co_return;
+    // Wait for the durable step without holding up the network thread.
+    sent_ok = co_await asio::async_initiate<decltype(asio::use_awaitable), void(bool)>(
+        [&io, &resp](auto resume) { StartBeforeSend(io, resp, std::move(resume)); },
+        asio::use_awaitable);
+  } else {
+    // Hop to the pool, run the handler (and start its durable step) there, and resume this
+    // coroutine back on its own thread.
+    sent_ok = co_await asio::async_initiate<decltype(asio::use_awaitable), void(bool)>(
+        [this, &io, &req, &resp](auto resume) {
+          asio::post(*pool_, [this, &io, &req, &resp, resume = std::move(resume),
+                              work = asio::make_work_guard(io.ctx)]() mutable {
+            CallHandler(req, resp);
+            if (resp.before_send) {
+              StartBeforeSend(io, resp, std::move(resume));
+              return;
+            }
+            asio::post(io.ctx, [resume = std::move(resume)]() mutable { std::move(resume)(true); });
+          });
+        },
+        asio::use_awaitable);
   }
-  // Hop to the pool, run the handler there, and resume this coroutine back on its own thread.
-  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-      [this, &io, &req, &resp](auto resume) {
-        asio::post(*pool_, [this, &io, &req, &resp, resume = std::move(resume),
-                            work = asio::make_work_guard(io.ctx)]() mutable {
-          CallHandler(req, resp);
-          asio::post(io.ctx, std::move(resume));
-        });
-      },
-      asio::use_awaitable);
+  if (!sent_ok) {
+    resp = options_.error_response ? options_.error_response(503, "the audit log is unavailable")
+                                   : JsonResponse(503, kStepFailed);
+    resp.before_send = nullptr;
+  }
 }
 
 asio::awaitable<void> Server::Impl::FailRead(Connection& conn, const beast::error_code& ec) {
@@ -613,6 +681,7 @@ asio::awaitable<void> Server::Impl::Session(IoThread& io, Socket socket) {
     resp.headers.Clear();
     resp.body.clear();
     resp.status = 200;
+    resp.before_send = nullptr;
   }
   if (conn.stream.socket().is_open()) {
     conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);

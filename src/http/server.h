@@ -10,7 +10,10 @@
 // handler; `Connection: close` from the handler closes after the response), answers HEAD without a
 // body, handles `Expect: 100-continue`, answers malformed requests with 400 and closes, bodies
 // over `max_body_bytes` with 413 and closes, and turns a handler exception into a 500 (the
-// exception's what() is logged, never request content).
+// exception's what() is logged, never request content). A response with `before_send`
+// (message.h) is held until that step reports: the connection's coroutine waits without blocking
+// its network thread, then sends the response, or a 503 from `error_response` when the step
+// failed or threw.
 //
 // Thread-safety: `handler` and `runs_inline` are called concurrently from many threads. Start,
 // Stop, Wait and port may be called from any thread; Stop is idempotent and may be called from a
@@ -41,8 +44,8 @@ struct ServerOptions {
   std::size_t max_header_bytes = 64 << 10;  // request line + fields; larger get 431
   std::chrono::seconds idle_timeout{60};    // a connection silent this long is closed
   // Builds the response for errors the server answers itself (400 malformed, 413, 431, 500
-  // after a handler exception), so that a protocol layer above (FHIR) can use its own error
-  // format. Null: a small JSON body {"error": message}.
+  // after a handler exception, 503 when a response's before_send fails), so that a protocol layer
+  // above (FHIR) can use its own error format. Null: a small JSON body {"error": message}.
   std::function<Response(int status, std::string_view message)> error_response;
 };
 

@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -125,8 +127,8 @@ class ServerTest : public ::testing::Test {
   void StartServer(Handler handler, std::function<bool(const Request&)> runs_inline = nullptr,
                    ServerOptions options = {}) {
     options.port = 0;
-    options.io_threads = 2;
-    options.worker_threads = 2;
+    if (options.io_threads == 0) options.io_threads = 2;
+    if (options.worker_threads == 0) options.worker_threads = 2;
     server_ =
         std::make_unique<Server>(std::move(options), std::move(handler), std::move(runs_inline));
     Status s = server_->Start();
@@ -452,6 +454,287 @@ TEST_F(ServerTest, ConcurrentClientsAllSucceed) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), kThreads * kRequests);
+}
+
+// --- Response::before_send: the durable step before a response goes out. ---
+
+// Threads a test starts to call `done` later; joined when the test ends.
+class Later {
+ public:
+  ~Later() {
+    for (auto& t : threads_) t.join();
+  }
+  void After(std::chrono::milliseconds delay, std::function<void(bool)> done, bool ok) {
+    std::lock_guard<std::mutex> l(mu_);
+    threads_.emplace_back([delay, done = std::move(done), ok] {
+      std::this_thread::sleep_for(delay);
+      done(ok);
+    });
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
+
+TEST_F(ServerTest, BeforeSendRunsOnceAfterTheHandlerOnItsThread) {
+  std::mutex mu;
+  std::vector<std::string> events;
+  StartServer(
+      [&](Request& req) {
+        Response r = Echo(req);
+        std::thread::id handler_thread = std::this_thread::get_id();
+        r.before_send = [&, handler_thread, path = req.path](std::function<void(bool)> done) {
+          std::lock_guard<std::mutex> l(mu);
+          events.push_back(
+              "before_send " + path +
+              (std::this_thread::get_id() == handler_thread ? " on handler thread" : " elsewhere"));
+          done(true);  // synchronously, from inside before_send
+        };
+        std::lock_guard<std::mutex> l(mu);
+        events.push_back("handler " + req.path);
+        return r;
+      },
+      [](const Request& req) { return req.path == "/inline"; });
+  for (const char* path : {"/inline", "/pool"}) {
+    auto r = client_->Send("GET", path);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, std::string("GET|") + path + "|||");
+  }
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(events,
+            (std::vector<std::string>{"handler /inline", "before_send /inline on handler thread",
+                                      "handler /pool", "before_send /pool on handler thread"}));
+}
+
+TEST_F(ServerTest, BeforeSendKeepsHeadAndKeepAlive) {
+  std::atomic<int> steps{0};
+  StartServer(
+      [&](Request& req) {
+        Response r = Echo(req);
+        r.before_send = [&](std::function<void(bool)> done) {
+          ++steps;
+          done(true);
+        };
+        return r;
+      },
+      [](const Request& req) { return req.path != "/pool"; });
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Write(
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+      "HEAD /pool HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /pool HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto a = c.ReadResponse();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->body, "GET|/a|||");
+  EXPECT_THAT(a->head, Not(HasSubstr("Connection: close")));
+  auto head = c.ReadResponse(/*head_request=*/true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_THAT(head->head, HasSubstr("Content-Length: 13\r\n"));  // "HEAD|/pool|||"
+  auto pool = c.ReadResponse();
+  ASSERT_TRUE(pool);  // would be garbled had the HEAD response carried a body
+  EXPECT_EQ(pool->body, "GET|/pool|||");
+  EXPECT_THAT(pool->head, Not(HasSubstr("Connection: close")));
+  EXPECT_EQ(steps.load(), 3);
+}
+
+TEST_F(ServerTest, BeforeSendCompletedLaterFromAnotherThread) {
+  Later later;
+  StartServer(
+      [&](Request& req) {
+        Response r = Echo(req);
+        r.status = 201;
+        r.before_send = [&](std::function<void(bool)> done) {
+          later.After(std::chrono::milliseconds(50), std::move(done), true);
+        };
+        return r;
+      },
+      [](const Request& req) { return req.path == "/inline"; });
+  for (int i = 0; i < 3; ++i) {
+    for (const char* path : {"/inline", "/pool"}) {
+      auto r = client_->Send("POST", path, {}, "b" + std::to_string(i));
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->status, 201);
+      EXPECT_EQ(r->body, std::string("POST|") + path + "|||b" + std::to_string(i));
+    }
+  }
+}
+
+TEST_F(ServerTest, FailedBeforeSendGives503FromErrorResponse) {
+  Later later;
+  ServerOptions options;
+  options.error_response = [](int status, std::string_view message) {
+    return JsonResponse(status, "{\"custom\":\"" + std::string(message) + "\"}");
+  };
+  StartServer(
+      [&](Request& req) {
+        Response r = Echo(req);
+        r.headers.Add("X-From-Handler", "1");
+        if (req.path == "/false") {
+          r.before_send = [](std::function<void(bool)> done) { done(false); };
+        } else if (req.path == "/false-later") {
+          r.before_send = [&](std::function<void(bool)> done) {
+            later.After(std::chrono::milliseconds(20), std::move(done), false);
+          };
+        } else if (req.path == "/throw") {
+          r.before_send = [](std::function<void(bool)>) { throw std::runtime_error("disk gone"); };
+        } else if (req.path == "/throw-int") {
+          r.before_send = [](std::function<void(bool)>) { throw 7; };
+        } else if (req.path == "/dropped") {
+          r.before_send = [](std::function<void(bool)>) {};  // `done` never called
+        } else if (req.path == "/true-then-false") {
+          r.before_send = [](std::function<void(bool)> done) {
+            done(true);
+            done(false);
+          };
+        } else if (req.path == "/true-then-throw") {
+          r.before_send = [](std::function<void(bool)> done) {
+            done(true);
+            throw std::runtime_error("late");
+          };
+        }
+        return r;
+      },
+      [](const Request& req) { return req.query == "inline"; }, options);
+  for (const char* query : {"", "?inline"}) {
+    for (const char* path : {"/false", "/false-later", "/throw", "/throw-int", "/dropped"}) {
+      std::string target = std::string(path) + query;
+      auto r = client_->Send("GET", target);  // the same connection throughout
+      ASSERT_TRUE(r.ok()) << target << ": " << r.status().ToString();
+      EXPECT_EQ(r->status, 503) << target;
+      EXPECT_EQ(r->body, R"({"custom":"the audit log is unavailable"})") << target;
+      EXPECT_FALSE(r->headers.Has("X-From-Handler")) << target;
+    }
+    for (const char* path : {"/true-then-false", "/true-then-throw", "/none"}) {
+      std::string target = std::string(path) + query;
+      auto r = client_->Send("GET", target);
+      ASSERT_TRUE(r.ok()) << target << ": " << r.status().ToString();
+      EXPECT_EQ(r->status, 200) << target;  // the first outcome counts
+      EXPECT_EQ(r->headers.Get("X-From-Handler"), "1") << target;
+    }
+  }
+}
+
+TEST_F(ServerTest, FailedBeforeSendGivesJson503ByDefault) {
+  StartServer([](Request& req) {
+    Response r = Echo(req);
+    r.before_send = [](std::function<void(bool)> done) { done(false); };
+    return r;
+  });
+  auto r = client_->Send("GET", "/x");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->headers.Get("Content-Type"), "application/json");
+  EXPECT_EQ(r->body, R"({"error":"the audit log is unavailable"})");
+}
+
+TEST_F(ServerTest, WaitingBeforeSendDoesNotBlockTheNetworkThread) {
+  // One network thread and inline handlers: if waiting for `done` blocked that thread, the
+  // second connection could not be answered until the first was released.
+  std::promise<std::function<void(bool)>> held;
+  std::atomic<int> held_count{0};
+  ServerOptions options;
+  options.io_threads = 1;
+  StartServer(
+      [&](Request& req) {
+        Response r = Echo(req);
+        if (req.path == "/wait") {
+          r.before_send = [&](std::function<void(bool)> done) {
+            if (held_count.fetch_add(1) == 0) held.set_value(std::move(done));
+          };
+        }
+        return r;
+      },
+      [](const Request&) { return true; }, options);
+  RawConnection waiting(server_->port());
+  ASSERT_TRUE(waiting.connected());
+  ASSERT_TRUE(waiting.Write("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::function<void(bool)> done = held.get_future().get();
+  struct ReleaseOnExit {
+    std::function<void(bool)>& done;
+    ~ReleaseOnExit() { done(false); }  // ignored when the test already called it
+  } release_on_exit{done};
+
+  auto t0 = std::chrono::steady_clock::now();
+  RawConnection other(server_->port());
+  ASSERT_TRUE(other.connected());
+  ASSERT_TRUE(other.Write("GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto fast = other.ReadResponse();  // gives up after 10 s
+  auto fast_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  ASSERT_TRUE(fast) << "the network thread was blocked";
+  EXPECT_EQ(fast->body, "GET|/fast|||");
+  std::printf("[ info ] inline request answered in %lld ms while another waited on before_send\n",
+              static_cast<long long>(fast_ms));
+
+  std::thread([&] { done(true); }).join();  // released from another thread
+  auto slow = waiting.ReadResponse();
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->status, 200);
+  EXPECT_EQ(slow->body, "GET|/wait|||");
+  EXPECT_EQ(held_count.load(), 1);
+}
+
+TEST(FinishSyncTest, WithoutBeforeSendLeavesTheResponse) {
+  Response r = JsonResponse(201, "{}");
+  EXPECT_TRUE(FinishSync(r));
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, "{}");
+}
+
+TEST(FinishSyncTest, RunsTheStepOnceAndKeepsTheResponseOnSuccess) {
+  int calls = 0;
+  Response r = JsonResponse(200, R"({"ok":1})");
+  r.before_send = [&](std::function<void(bool)> done) {
+    ++calls;
+    done(true);
+  };
+  EXPECT_TRUE(FinishSync(r));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"ok":1})");
+  EXPECT_FALSE(r.before_send);
+  EXPECT_TRUE(FinishSync(r));  // nothing left to run
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(FinishSyncTest, WaitsForDoneFromAnotherThread) {
+  std::thread worker;
+  std::atomic<bool> called{false};
+  Response r = JsonResponse(200, "{}");
+  r.before_send = [&](std::function<void(bool)> done) {
+    worker = std::thread([&called, done = std::move(done)] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      called.store(true);
+      done(true);
+    });
+  };
+  EXPECT_TRUE(FinishSync(r));
+  EXPECT_TRUE(called.load());  // FinishSync returned only after `done`
+  worker.join();
+  EXPECT_EQ(r.status, 200);
+}
+
+TEST(FinishSyncTest, FailureReplacesTheResponseWith503) {
+  std::vector<std::function<void(std::function<void(bool)>)>> failing = {
+      [](std::function<void(bool)> done) { done(false); },
+      [](std::function<void(bool)>) { throw std::runtime_error("disk gone"); },
+      [](std::function<void(bool)>) {},  // `done` dropped without a call
+  };
+  for (std::size_t i = 0; i < failing.size(); ++i) {
+    Response r = JsonResponse(200, R"({"secret":1})");
+    r.headers.Add("X-From-Handler", "1");
+    r.before_send = failing[i];
+    EXPECT_FALSE(FinishSync(r)) << i;
+    EXPECT_EQ(r.status, 503) << i;
+    EXPECT_EQ(r.body, R"({"error":"the audit log is unavailable"})") << i;
+    EXPECT_EQ(r.headers.Get("Content-Type"), "application/json") << i;
+    EXPECT_FALSE(r.headers.Has("X-From-Handler")) << i;
+  }
 }
 
 // Connect attempts succeed until the server has closed its listening socket.
