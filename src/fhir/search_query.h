@@ -128,6 +128,20 @@ struct SearchQuery {
   // ... and, when not empty, to resources of `type` matching every criterion of at least one
   // group (SMART granular scopes such as patient/Observation.rs?category=...|vital-signs).
   std::vector<std::vector<SearchCriterion>> access_any_of;
+  // ... and, when consent.active, to what the patients' Consents let the caller see (built by the
+  // API from src/consent). A resource in the compartment of one or more Patients (its own
+  // Patient resource included) is visible when every one of those Patients is open to the
+  // caller, or when it is listed in `shown`; never when it is listed in `hidden`. Open means
+  // listed in `patients` when `hidden_by_default`, and not listed there otherwise. Resources in
+  // no Patient's compartment are not affected. Applies to matches, totals and includes.
+  struct ConsentFilter {
+    bool active = false;
+    bool hidden_by_default = false;
+    std::vector<std::string> patients;  // Patient ids
+    std::vector<std::string> shown;     // "Type/id"
+    std::vector<std::string> hidden;    // "Type/id"
+  };
+  ConsentFilter consent;
 };
 
 struct SearchLimits {

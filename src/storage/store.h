@@ -40,6 +40,10 @@ struct HistoryQuery {
   std::optional<std::int64_t> before_vid;  // paging cursor from HistoryPage::next_vid
   // Only versions of resources now in this Patient's compartment (patient-context access).
   std::string compartment_patient;
+  // Only versions of resources whose current state the Consents let the caller see
+  // (fhir::SearchQuery::ConsentFilter); versions of deleted resources of the compartment's types
+  // are then left out, as their patients are no longer known.
+  fhir::SearchQuery::ConsentFilter consent;
 };
 
 struct HistoryPage {
@@ -113,6 +117,11 @@ class Store {
 
   // Opens the single write transaction; waits for another writer to finish.
   virtual Result<std::unique_ptr<WriteTransaction>> BeginWrite() = 0;
+
+  // A value that changes whenever a resource of `type` is created, updated or deleted (and
+  // only then): the consent gate reads it for "Consent" on every request. Cost grows with the
+  // number of resources of the type (meant for small types).
+  virtual Result<std::string> TypeStamp(std::string_view type) = 0;
 
   // Resources per type (current, not deleted), for /metrics and the import summary.
   virtual Result<std::vector<std::pair<std::string, std::int64_t>>> CountByType() = 0;

@@ -23,6 +23,21 @@ using sqlite::Connection;
 using sqlite::Param;
 using sqlite::Statement;
 
+// "alias's type is not one of the Patient compartment's types" (Practitioner, Organization ...).
+std::string OutsideCompartmentTypes(std::string_view alias, std::vector<Param>& params) {
+  static const std::string* const kTypes = [] {
+    auto* json = new std::string("[");
+    for (const auto& type : fhir::Model::R4().PatientCompartmentTypes()) {
+      if (json->size() > 1) *json += ',';
+      *json += "\"" + type + "\"";
+    }
+    *json += "]";
+    return json;
+  }();
+  params.emplace_back(*kTypes);
+  return std::string(alias) + ".type NOT IN (SELECT value FROM json_each(?))";
+}
+
 struct SpKey {
   std::string type, code;
   bool operator==(const SpKey& o) const { return type == o.type && code == o.code; }
@@ -154,6 +169,7 @@ class SqliteStore final : public Store {
   Result<ResourceVersion> ReadInPatientCompartment(std::string_view type, std::string_view id,
                                                    std::string_view patient) override;
   Result<std::unique_ptr<WriteTransaction>> BeginWrite() override;
+  Result<std::string> TypeStamp(std::string_view type) override;
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByType() override;
 
   std::int64_t SpId(std::string_view type, std::string_view code) const {
@@ -448,6 +464,10 @@ Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
   if (!q.compartment_patient.empty()) {
     sql += " AND " + sqlite::CompartmentClause("r", q.compartment_patient, params);
   }
+  if (q.consent.active) {
+    sql += " AND " + sqlite::ConsentClause("r", q.consent, params);
+    sql += " AND (r.deleted = 0 OR " + OutsideCompartmentTypes("r", params) + ")";
+  }
   sql += " ORDER BY v.vid DESC LIMIT ?";
   params.emplace_back(static_cast<std::int64_t>(q.count + 1));
   SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
@@ -530,18 +550,8 @@ std::string RidArray(const std::vector<std::int64_t>& rids) {
 // restricted (the API reads them under patient/ scopes); the others must lie in `patient`'s.
 std::string IncludedCompartmentClause(std::string_view alias, const std::string& patient,
                                       std::vector<Param>& params) {
-  static const std::string* const kTypes = [] {
-    auto* json = new std::string("[");
-    for (const auto& type : fhir::Model::R4().PatientCompartmentTypes()) {
-      if (json->size() > 1) *json += ',';
-      *json += "\"" + type + "\"";
-    }
-    *json += "]";
-    return json;
-  }();
-  params.emplace_back(*kTypes);
-  return "(" + std::string(alias) + ".type NOT IN (SELECT value FROM json_each(?)) OR " +
-         sqlite::CompartmentClause(alias, patient, params) + ")";
+  std::string outside = OutsideCompartmentTypes(alias, params);  // binds its parameter first
+  return "(" + outside + " OR " + sqlite::CompartmentClause(alias, patient, params) + ")";
 }
 
 Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, SearchPage& page,
@@ -592,6 +602,7 @@ Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, Se
       if (!q.compartment_patient.empty()) {
         sql += " AND " + IncludedCompartmentClause("t", q.compartment_patient, params);
       }
+      if (q.consent.active) sql += " AND " + sqlite::ConsentClause("t", q.consent, params);
       SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
       Statement st(raw);
       st.BindAll(params);
@@ -616,6 +627,7 @@ Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, Se
       if (!q.compartment_patient.empty()) {
         sql += " AND " + IncludedCompartmentClause("s", q.compartment_patient, params);
       }
+      if (q.consent.active) sql += " AND " + sqlite::ConsentClause("s", q.consent, params);
       SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
       Statement st(raw);
       st.BindAll(params);
@@ -734,6 +746,21 @@ Result<std::unique_ptr<WriteTransaction>> SqliteStore::BeginWrite() {
   std::unique_lock<std::mutex> lock(write_mu_);
   SUND_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
   return std::unique_ptr<WriteTransaction>(new SqliteWriteTransaction(*this, std::move(lock)));
+}
+
+Result<std::string> SqliteStore::TypeStamp(std::string_view type) {
+  // Every write either adds a resource row or raises one row's version by one, so the pair
+  // (rows, sum of versions) changes with each write and with nothing else.
+  SUND_ASSIGN_OR_RETURN(auto reader, Reader());
+  SUND_ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw,
+      (*reader)->PrepareLiteral(
+          "SELECT COUNT(*), COALESCE(SUM(version), 0) FROM resource WHERE type = ?"));
+  Statement st(raw);
+  st.Bind(1, type);
+  SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Internal("type stamp query returned no row");
+  return std::to_string(st.Int(0)) + ":" + std::to_string(st.Int(1));
 }
 
 Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteStore::CountByType() {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <utility>
 
+#include "core/json.h"
 #include "fhir/model.h"
 
 namespace sund::storage::sqlite {
@@ -461,6 +462,46 @@ std::string CompartmentClause(std::string_view alias, const std::string& patient
          "'Patient' AND cx.sp IN (SELECT sp FROM compartment_sp)))";
 }
 
+namespace {
+
+std::string JsonArray(const std::vector<std::string>& values) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartArray();
+  for (const auto& v : values) w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  w.EndArray();
+  return {sb.GetString(), sb.GetSize()};
+}
+
+}  // namespace
+
+std::string ConsentClause(std::string_view alias, const fhir::SearchQuery::ConsentFilter& filter,
+                          std::vector<Param>& params) {
+  std::string a(alias);
+  // A Patient that is not open: listed (hidden patients) or not listed (open patients).
+  const char* closed = filter.hidden_by_default ? " NOT IN " : " IN ";
+  std::string patients = JsonArray(filter.patients);
+  params.emplace_back(patients);
+  params.emplace_back(patients);
+  std::string sql = "((NOT (" + a + ".type = 'Patient' AND " + a + ".id" + closed +
+                    "(SELECT value FROM json_each(?))) AND NOT EXISTS (SELECT 1 FROM "
+                    "idx_reference cy WHERE cy.rid = " +
+                    a +
+                    ".rid AND +cy.ref_type = 'Patient' AND +cy.sp IN (SELECT sp FROM "
+                    "compartment_sp) AND +cy.ref_id" +
+                    closed + "(SELECT value FROM json_each(?))))";
+  if (!filter.shown.empty()) {
+    params.emplace_back(JsonArray(filter.shown));
+    sql += " OR (" + a + ".type || '/' || " + a + ".id) IN (SELECT value FROM json_each(?))";
+  }
+  sql += ")";
+  if (!filter.hidden.empty()) {
+    params.emplace_back(JsonArray(filter.hidden));
+    sql += " AND (" + a + ".type || '/' || " + a + ".id) NOT IN (SELECT value FROM json_each(?))";
+  }
+  return sql;
+}
+
 std::vector<std::int64_t> CompartmentSpIds(const SpLookup& lookup) {
   const auto& model = fhir::Model::R4();
   std::vector<std::int64_t> out;
@@ -527,6 +568,7 @@ Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
     // any, the patient's references are the candidates.
     f.sql += " AND " + CompartmentClause("r", q.compartment_patient, f.params, !q.criteria.empty());
   }
+  if (q.consent.active) f.sql += " AND " + ConsentClause("r", q.consent, f.params);
   if (!q.access_any_of.empty()) {
     std::string any;
     for (const auto& group : q.access_any_of) {

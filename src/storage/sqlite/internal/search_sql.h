@@ -30,6 +30,11 @@ struct SqlFragment {
 // the query), else the patient's references drive it.
 std::string CompartmentClause(std::string_view alias, const std::string& patient,
                               std::vector<Param>& params, bool per_candidate = true);
+
+// The consent test of fhir::SearchQuery::ConsentFilter for the resource aliased `alias`, checked
+// per candidate row. `filter.active` must be true.
+std::string ConsentClause(std::string_view alias, const fhir::SearchQuery::ConsentFilter& filter,
+                          std::vector<Param>& params);
 // The sp ids of the Patient compartment's parameters, over all types.
 std::vector<std::int64_t> CompartmentSpIds(const SpLookup& lookup);
 
