@@ -167,7 +167,10 @@ bool BasePermits(BasePolicy base, const Request& q) {
     case BasePolicy::kOptOut:
       return true;
     case BasePolicy::kDanish:
-      return q.user == UserKind::kPractitioner && PurposeIsA(q.purpose, kTreat);
+      // The deployment's own services (system/ scopes, registered by its administrator) act
+      // for the data controller, as its clinicians do.
+      return (q.user == UserKind::kPractitioner || q.user == UserKind::kSystem) &&
+             PurposeIsA(q.purpose, kTreat);
   }
   return false;
 }
@@ -179,8 +182,10 @@ std::string_view BaseReason(BasePolicy base, bool permit) {
     case BasePolicy::kOptOut:
       return "opt-out base policy: no Consent denies";
     case BasePolicy::kDanish:
-      return permit ? "Danish base policy: treatment by a practitioner, no Consent denies"
-                    : "Danish base policy: not treatment by a practitioner, no Consent permits";
+      return permit ? "Danish base policy: treatment by a practitioner or the deployment's own "
+                      "service, no Consent denies"
+                    : "Danish base policy: not treatment by a practitioner or the deployment's "
+                      "own service, no Consent permits";
   }
   return "";
 }

@@ -14,7 +14,8 @@
 //   nothing by itself. A Consent whose root does not apply (e.g. out of its period) is ignored.
 // - Across Consents, deny overrides permit.
 // - When no Consent decides, the base policy does: kOptIn denies, kOptOut permits, kDanish
-//   permits treatment (purpose TREAT or ETREAT) by practitioners and denies everything else.
+//   permits treatment (purpose TREAT or ETREAT) by practitioners and by the deployment's own
+//   services (UserKind::kSystem) and denies everything else.
 //   Research purposes are always opt-in: they need a research Consent that permits.
 // - The patient is always permitted their own data (UserKind::kPatientSelf).
 // - Break-the-glass: a practitioner with purpose ETREAT and a non-empty reason is permitted
@@ -23,7 +24,7 @@
 //
 // Compiling (Engine::Compile) does not depend on the time: periods are checked at decision
 // time, so a compiled policy stays right as Consents expire or start; it changes only when the
-// patient's Consents change (consent/policy_cache.h keys it by a version stamp for that).
+// patient's Consents change (api/consent_gate.h recompiles on a changed Consent stamp).
 //
 // Thread-safety: Engine and PatientPolicy are immutable after construction; Decide and Filter
 // are const and safe to call from many threads on shared objects.

@@ -215,6 +215,14 @@ Request Self(const std::string& patient) {
   return r;
 }
 
+Request Related(const std::string& id) {
+  Request r;
+  r.user = UserKind::kRelatedPerson;
+  r.related_person = id;
+  r.now_ms = kNow;
+  return r;
+}
+
 Request WithPurpose(Request r, const std::string& purpose) {
   r.purpose = purpose;
   return r;
@@ -340,7 +348,10 @@ std::vector<Row> Rows() {
       // clang-format off
       // Base policies with no Consent.
       {"danish_treatment_by_practitioner", kDanish, {}, DrB(), "obs", P, kByBase, false, {}},
-      {"danish_system_denied", kDanish, {}, System("app-1"), "obs", D, kByBase, false, {}},
+      {"danish_own_service_treatment", kDanish, {}, System("app-1"), "obs", P, kByBase, false, {}},
+      {"danish_system_research_denied", kDanish, {}, WithPurpose(System("app-1"), "HRESCH"), "obs",
+       D, kByBase, false, {}},
+      {"danish_related_person_denied", kDanish, {}, Related("rp-1"), "obs", D, kByBase, false, {}},
       {"danish_payment_purpose_denied", kDanish, {}, WithPurpose(DrB(), "HPAYMT"), "obs", D,
        kByBase, false, {}},
       {"danish_emergency_needs_no_override", kDanish, {}, Emergency(DrB(), kReason), "obs", P,
