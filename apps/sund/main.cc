@@ -9,11 +9,13 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "api/consent_gate.h"
 #include "api/engine.h"
 #include "api/fhir_api.h"
 #include "api/importer.h"
@@ -39,6 +41,7 @@ struct ServeFlags {
   std::string tls_cert, tls_key;
   bool insecure_dev = false;
   std::string issuer;
+  std::string consent_policy = "danish";
   int threads = 0;
 };
 
@@ -136,14 +139,22 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
       f.base_url.compare(f.base_url.size() - 5, 5, "/fhir") == 0) {
     issuer = f.base_url.substr(0, f.base_url.size() - 5);
   }
+  std::optional<sund::consent::BasePolicy> base_policy;
+  for (auto b : {sund::consent::BasePolicy::kDanish, sund::consent::BasePolicy::kOptIn,
+                 sund::consent::BasePolicy::kOptOut}) {
+    if (f.consent_policy == sund::consent::BasePolicyName(b)) base_policy = b;
+  }
+  if (!base_policy)
+    return Fail(sund::InvalidArgument("--consent-policy takes danish, opt-in or opt-out"));
+  std::unique_ptr<sund::api::ConsentGate> consent;
   if (f.insecure_dev) {
     std::fprintf(stderr,
-                 "WARNING: --insecure-dev: authorization is OFF. Anyone who can reach this port "
-                 "can read and change every record. Local experiments only; never with real "
-                 "data.\n");
+                 "WARNING: --insecure-dev: authorization, consent and auditing are OFF. Anyone "
+                 "who can reach this port can read and change every record, unrecorded. Local "
+                 "experiments only; never with real data.\n");
   } else {
-    // Authorization events (logins, consent decisions, tokens) go to the tamper-evident audit
-    // log (the FHIR requests themselves join it with issue #4).
+    // Every FHIR request and authorization event (logins, consent decisions, tokens) goes to
+    // the tamper-evident audit log before it is answered.
     auto opened_log = sund::audit::AuditLog::Open(f.data);
     if (!opened_log.ok()) return Fail(opened_log.status());
     audit_log = std::move(opened_log).value();
@@ -156,6 +167,9 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     if (!opened.ok()) return Fail(opened.status());
     auth = std::move(opened).value();
     ao.auth = auth.get();
+    ao.audit = audit_log.get();
+    consent = std::make_unique<sund::api::ConsentGate>(**store, *base_policy);
+    ao.consent = consent.get();
   }
   sund::api::FhirApi api(engine, ao);
   sund::http::ServerOptions so;
@@ -197,7 +211,12 @@ void AddServeFlags(CLI::App* cmd, ServeFlags& f) {
   cmd->add_option("--tls-cert", f.tls_cert, "TLS certificate (PEM)");
   cmd->add_option("--tls-key", f.tls_key, "TLS private key (PEM)");
   cmd->add_flag("--insecure-dev", f.insecure_dev,
-                "no authorization at all (local experiments only; warns on every start)");
+                "no authorization, consent or auditing at all (local experiments only; warns on "
+                "every start)");
+  cmd->add_option("--consent-policy", f.consent_policy,
+                  "base policy where no Consent decides: danish (treatment permitted, patients "
+                  "may block), opt-in or opt-out")
+      ->capture_default_str();
   cmd->add_option("--issuer", f.issuer,
                   "public origin of the authorization server, e.g. https://sund.example.dk "
                   "(default: from --base-url, else each request's Host)");

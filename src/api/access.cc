@@ -55,7 +55,30 @@ Result<Restriction> AccessGuard::Check(std::string_view type, auth::Perm p) cons
   return Restriction{access_->patient, *q};
 }
 
+void RequestTrail::AddPatientsOf(std::string_view type, std::string_view id,
+                                 std::string_view json) {
+  for (auto& p : ReferencedPatients(type, id, json)) patients.insert(std::move(p));
+}
+
+Status AccessGuard::CheckContent(std::string_view type, std::string_view id,
+                                 std::string_view json) const {
+  if (consent_ == nullptr || consent_->Allows(type, id, json)) return Status::Ok();
+  return NotFound(std::string(type) + "/" + std::string(id) + " is not known");
+}
+
+Status AccessGuard::ApplyConsent(storage::HistoryQuery& q) const {
+  if (consent_ == nullptr) return Status::Ok();
+  return consent_->Restrict(q.consent);
+}
+
+bool AccessGuard::SystemGrants(std::string_view type, auth::Perm p) const {
+  if (access_ == nullptr) return true;
+  auto q = auth::QueriesFor(access_->scopes, auth::ScopeContext::kSystem, type, p);
+  return q.has_value() && q->empty();
+}
+
 Status AccessGuard::Apply(const Restriction& r, std::string_view type, fhir::SearchQuery& q) const {
+  if (consent_ != nullptr) SUND_RETURN_IF_ERROR(consent_->Restrict(q.consent));
   q.compartment_patient = r.patient;
   if (r.queries.empty()) return Status::Ok();
   if (type.empty() || type == "*") {
@@ -127,8 +150,13 @@ Status AccessGuard::CheckWrite(std::string_view type, std::string_view id, auth:
 }
 
 Status AccessGuard::CheckEntry(const Engine::EntryView& e) const {
-  if (access_ == nullptr) return Status::Ok();
   std::string_view m = e.method;
+  if ((m == "GET" || m == "HEAD") && consent_ != nullptr && consent_->MayHide()) {
+    return Status(StatusCode::kPermissionDenied,
+                  "reads inside a batch are refused while Consents apply to them; use the REST "
+                  "interactions");
+  }
+  if (access_ == nullptr) return Status::Ok();
   if (m == "GET" || m == "HEAD") {
     auth::Perm p = e.id.empty() ? auth::kSearch : auth::kRead;
     SUND_ASSIGN_OR_RETURN(Restriction r, Check(e.type, p));
@@ -154,6 +182,10 @@ Status AccessGuard::CheckEntry(const Engine::EntryView& e) const {
 
 void AccessGuard::FilterIncludes(std::vector<storage::SearchHit>& hits,
                                  std::string_view in_compartment_of) const {
+  if (consent_ != nullptr) {
+    std::erase_if(
+        hits, [&](const storage::SearchHit& h) { return !consent_->Allows(h.type, h.id, h.json); });
+  }
   if (access_ == nullptr) return;
   std::erase_if(hits, [&](const storage::SearchHit& h) {
     auto r = Check(h.type, auth::kRead);

@@ -7,18 +7,23 @@
 // Patient compartment (Practitioner, Organization, Medication ...) hold no patient data and are
 // readable under patient/ scopes without the compartment.
 //
-// Not yet (documented in docs/auth.md): user/ scopes are not narrowed by the practitioner's
-// relations to patients (the consent engine of issue #4 does that); granular scopes allow
-// reads and searches only, and conditional writes are refused under patient/ or granular
-// restrictions.
+// Consent (api/consent_gate.h): with a ConsentScope, every resource read must also be permitted
+// by the Consents of the patients it concerns, and searches and histories carry the consent
+// filter into their SQL; a denied resource is answered as unknown too. Reads inside a batch are
+// refused while Consents could hide part of their answer.
+//
+// Not yet (documented in docs/auth.md): granular scopes allow reads and searches only, and
+// conditional writes are refused under patient/ or granular restrictions.
 //
 // Thread-safety: one guard per request; the engine is shared.
 #pragma once
 
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "api/consent_gate.h"
 #include "api/engine.h"
 #include "auth/scopes.h"
 #include "auth/server.h"
@@ -32,17 +37,41 @@ struct Restriction {
   bool none() const { return patient.empty() && queries.empty(); }
 };
 
+// What one request touched, for its audit record.
+struct RequestTrail {
+  std::set<std::string> patients;      // Patient ids
+  std::vector<std::string> resources;  // "Type/id/_history/N" read or written
+  static constexpr std::size_t kMaxResources = 100;
+  void AddResource(std::string ref) {
+    if (resources.size() < kMaxResources) resources.push_back(std::move(ref));
+  }
+  // The patients `json` (type/id) concerns.
+  void AddPatientsOf(std::string_view type, std::string_view id, std::string_view json);
+};
+
 class AccessGuard {
  public:
-  // `access` null: everything is allowed (--insecure-dev, in-process tests).
-  AccessGuard(Engine& engine, const auth::Access* access) : engine_(engine), access_(access) {}
+  // `access` null: everything is allowed (--insecure-dev, in-process tests). `consent` null: no
+  // Consents apply. `trail` (may be null) collects what the request touched.
+  AccessGuard(Engine& engine, const auth::Access* access, ConsentScope* consent = nullptr,
+              RequestTrail* trail = nullptr)
+      : engine_(engine), access_(access), consent_(consent), trail_(trail) {}
 
-  bool unrestricted() const { return access_ == nullptr; }
+  bool unrestricted() const { return access_ == nullptr && consent_ == nullptr; }
+  RequestTrail* trail() const { return trail_; }
+
+  // NotFound when the Consents do not let the caller see `json`, the content of type/id.
+  Status CheckContent(std::string_view type, std::string_view id, std::string_view json) const;
+  // Adds the consent filter to a history query.
+  Status ApplyConsent(storage::HistoryQuery& q) const;
 
   // The restriction under which permission `p` on `type` ("*" for all types at once) is
   // granted; kPermissionDenied when no scope grants it. The least restricted context wins
   // (system/ and user/ over patient/).
   Result<Restriction> Check(std::string_view type, auth::Perm p) const;
+
+  // Whether a system/ scope grants `p` on `type` (auditors' access to the whole audit log).
+  bool SystemGrants(std::string_view type, auth::Perm p) const;
 
   // Adds `r` to a search on `type` (compartment and granular queries).
   Status Apply(const Restriction& r, std::string_view type, fhir::SearchQuery& q) const;
@@ -72,6 +101,8 @@ class AccessGuard {
  private:
   Engine& engine_;
   const auth::Access* access_;
+  ConsentScope* consent_;
+  RequestTrail* trail_;
 };
 
 }  // namespace sund::api

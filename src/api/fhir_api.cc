@@ -4,6 +4,8 @@
 
 #include "api/access.h"
 #include "api/errors.h"
+#include "audit/fhir_view.h"
+#include "audit/proof_json.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -80,6 +82,13 @@ void AppendEscaped(std::string& out, std::string_view s) {
   out.append(sb.GetString(), sb.GetSize());
 }
 
+// Content rules beyond validation: a Consent must be one the consent engine can read, so that
+// every stored Consent counts.
+Status ValidateContent(std::string_view type, const rapidjson::Value& resource) {
+  if (type == "Consent") return ConsentGate::ValidateConsent(resource);
+  return Status::Ok();
+}
+
 }  // namespace
 
 struct FhirApi::Impl {
@@ -107,7 +116,7 @@ struct FhirApi::Impl {
   http::Response VRead(const http::Request& req, std::string_view type, std::string_view id,
                        std::string_view vid, const AccessGuard& guard);
   http::Response WriteResponse(const http::Request& req, const Result<WriteResult>& r,
-                               int created_status);
+                               int created_status, RequestTrail* trail);
   http::Response Search(const http::Request& req, std::string_view type, QueryParams params,
                         const AccessGuard& guard);
   http::Response History(const http::Request& req, std::string_view type, std::string_view id,
@@ -129,6 +138,16 @@ struct FhirApi::Impl {
     return r;
   }
   http::Response Metrics();
+  // /audit/...: the log's public key, signed checkpoints and proofs (hashes only, no personal
+  // data: public, like a transparency log's).
+  http::Response AuditProofs(const http::Request& req, const std::vector<std::string_view>& parts);
+  // AuditEvent?patient=ID: the audit log's records naming the patient, newest first.
+  http::Response AuditEvents(const http::Request& req, const QueryParams& params,
+                             const AccessGuard& guard);
+  // Attaches the request's audit record to `r`: the response is sent once the record is
+  // durable, and replaced by 503 when it cannot be written.
+  void Audit(const http::Request& req, http::Response& r, const auth::Access* who,
+             const ConsentScope* scope, RequestTrail trail);
 };
 
 std::string FhirApi::Impl::BuildCapability() const {
@@ -294,20 +313,252 @@ http::Response FhirApi::Handle(http::Request& req) {
   http::Response r;
   bool fhir = req.path == "/fhir" || req.path.rfind("/fhir/", 0) == 0;
   bool metadata = req.path == "/fhir/metadata";
+  RequestTrail trail;
+  std::optional<auth::Access> who;
+  std::optional<ConsentScope> scope;
   if (impl_->options.auth != nullptr && fhir && !metadata) {
     auto access = impl_->options.auth->Authenticate(req, impl_->Base(req));
     if (!access.ok()) {
       r = Impl::Unauthorized(req, access.status());
     } else {
-      AccessGuard guard(impl_->engine, &*access);
-      r = impl_->Route(req, guard);
+      who = std::move(access).value();
+      Status s = Status::Ok();
+      if (impl_->options.consent != nullptr) {
+        auto request = ConsentRequest(*who, req, SystemClock::Get().NowMicros() / 1000);
+        auto snapshot = impl_->options.consent->Current();
+        if (!request.ok()) {
+          s = request.status();
+        } else if (!snapshot.ok()) {
+          log::Error("consent: cannot read the Consents: {}", snapshot.status().message());
+          s = Status(StatusCode::kUnavailable, "the consent engine is unavailable");
+        } else {
+          scope.emplace(*impl_->options.consent, std::move(snapshot).value(),
+                        std::move(request).value());
+        }
+      }
+      if (!s.ok()) {
+        r = Error(s);
+      } else {
+        AccessGuard guard(impl_->engine, &*who, scope ? &*scope : nullptr, &trail);
+        r = impl_->Route(req, guard);
+      }
     }
   } else {
-    AccessGuard guard(impl_->engine, nullptr);
+    AccessGuard guard(impl_->engine, nullptr, nullptr, &trail);
     r = impl_->Route(req, guard);
   }
   if (r.status >= 500) impl_->errors.fetch_add(1, std::memory_order_relaxed);
+  if (impl_->options.audit != nullptr && fhir && !metadata) {
+    impl_->Audit(req, r, who ? &*who : nullptr, scope ? &*scope : nullptr, std::move(trail));
+  }
   return r;
+}
+
+namespace {
+
+audit::Action AuditAction(const http::Request& req) {
+  auto parts = SplitPath(req.path);
+  const std::string& m = req.method;
+  std::size_t n = parts.size();
+  bool history = std::find(parts.begin(), parts.end(), "_history") != parts.end();
+  bool operation = n > 0 && parts.back().starts_with('$');
+  if (operation) return audit::Action::kOperation;
+  if (m == "GET" || m == "HEAD") {
+    if (history) return n == 5 ? audit::Action::kVread : audit::Action::kHistory;
+    return n == 3 ? audit::Action::kRead : audit::Action::kSearch;
+  }
+  if (m == "POST") {
+    if (n <= 1) return audit::Action::kTransaction;
+    if (parts.back() == "_search") return audit::Action::kSearch;
+    return audit::Action::kCreate;
+  }
+  if (m == "PUT") return audit::Action::kUpdate;
+  if (m == "PATCH") return audit::Action::kPatch;
+  if (m == "DELETE") return audit::Action::kDelete;
+  return audit::Action::kRead;
+}
+
+std::string AuditRole(const auth::Access* who) {
+  if (who == nullptr) return "anonymous";
+  std::string_view u = who->fhir_user;
+  if (u.starts_with("Patient/")) return "citizen";
+  if (u.starts_with("RelatedPerson/")) return "related-person";
+  if (u.starts_with("Practitioner")) return "practitioner";
+  for (const auto& r : who->scopes.resources) {
+    if (r.context == auth::ScopeContext::kSystem) return "system";
+  }
+  return "user";
+}
+
+// The caller's correlation id when it is a short token of safe characters, else a new one.
+std::string CorrelationId(const http::Request& req) {
+  std::string_view given = req.headers.Get("X-Request-Id");
+  bool ok =
+      !given.empty() && given.size() <= 64 && std::all_of(given.begin(), given.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+      });
+  return ok ? std::string(given) : NewUuid();
+}
+
+}  // namespace
+
+void FhirApi::Impl::Audit(const http::Request& req, http::Response& r, const auth::Access* who,
+                          const ConsentScope* scope, RequestTrail trail) {
+  audit::Record rec;
+  rec.time_us = SystemClock::Get().NowMicros();
+  if (who != nullptr) {
+    rec.actor.user_id = who->fhir_user.empty() ? who->subject : who->fhir_user;
+    rec.actor.client_id = who->client_id;
+  }
+  rec.actor.role = AuditRole(who);
+  rec.action = AuditAction(req);
+  rec.outcome = r.status;
+  rec.patient_ids.assign(trail.patients.begin(), trail.patients.end());
+  rec.resources = std::move(trail.resources);
+  rec.query = req.query;
+  if (scope != nullptr) {
+    rec.purpose = scope->request().purpose;
+    rec.consent_basis.assign(scope->basis().begin(), scope->basis().end());
+    // The stated reason, marked when the override actually opened something a Consent or the
+    // base policy closed (the purpose ETREAT marks every emergency request).
+    const std::string& reason = scope->request().break_glass_reason;
+    if (!reason.empty()) {
+      rec.detail =
+          (scope->break_glass_used() ? "break-the-glass override: " : "emergency: ") + reason;
+    }
+  }
+  rec.source = req.remote_address;
+  rec.correlation_id = CorrelationId(req);
+  r.headers.Set("X-Request-Id", rec.correlation_id);
+  audit::AuditLog* log = options.audit;
+  r.before_send = [log, rec = std::move(rec)](std::function<void(bool)> done) {
+    log->AppendAsync(rec, [done = std::move(done)](Result<std::int64_t> seq) {
+      if (!seq.ok()) log::Error("audit: a FHIR request was refused: {}", seq.status().message());
+      done(seq.ok());
+    });
+  };
+}
+
+namespace {
+
+std::optional<std::int64_t> ParseCount(std::string_view v) {
+  if (v.empty() || v.size() > 18) return std::nullopt;
+  std::int64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
+std::string_view Param(const QueryParams& params, std::string_view name) {
+  for (const auto& [k, v] : params) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+}  // namespace
+
+http::Response FhirApi::Impl::AuditProofs(const http::Request& req,
+                                          const std::vector<std::string_view>& parts) {
+  if (req.method != "GET" && req.method != "HEAD") {
+    return Error(Status(StatusCode::kMethodNotAllowed, "the audit endpoints are GET only"));
+  }
+  QueryParams params = http::ParseQuery(req.query);
+  auto number = [&](std::string_view name) -> Result<std::int64_t> {
+    auto n = ParseCount(Param(params, name));
+    if (!n) return InvalidArgument(std::string(name) + " must be a non-negative integer");
+    return *n;
+  };
+  auto json = [](std::string body) {
+    http::Response r;
+    r.headers.Set("Content-Type", "application/json");
+    r.body = std::move(body);
+    return r;
+  };
+  audit::AuditLog& log = *options.audit;
+  std::string_view what = parts.size() >= 2 ? parts[1] : "";
+  if (parts.size() == 2 && what == "key") return json(log.PublicJwk());
+  if (parts.size() == 2 && what == "checkpoints") {
+    auto cps = log.Checkpoints();
+    if (!cps.ok()) return Error(cps.status());
+    std::string out = "{\"size\":" + std::to_string(log.Size()) + ",\"checkpoints\":[";
+    for (std::size_t i = 0; i < cps->size(); ++i) {
+      out += (i ? "," : "") + audit::CheckpointJson((*cps)[i]);
+    }
+    return json(out + "]}");
+  }
+  if (parts.size() == 3 && what == "proof" && parts[2] == "inclusion") {
+    auto seq = number("seq");
+    auto size = number("tree_size");
+    if (!seq.ok()) return Error(seq.status());
+    if (!size.ok()) return Error(size.status());
+    auto p = log.InclusionProof(*seq, *size);
+    if (!p.ok()) return Error(p.status());
+    return json(audit::InclusionJson(*p));
+  }
+  if (parts.size() == 3 && what == "proof" && parts[2] == "consistency") {
+    auto size1 = number("size1");
+    auto size2 = number("size2");
+    if (!size1.ok()) return Error(size1.status());
+    if (!size2.ok()) return Error(size2.status());
+    auto p = log.ConsistencyProof(*size1, *size2);
+    if (!p.ok()) return Error(p.status());
+    return json(audit::ConsistencyJson(*p));
+  }
+  return Error(
+      NotFound("no such audit path: /audit/key, /audit/checkpoints, "
+               "/audit/proof/inclusion, /audit/proof/consistency"));
+}
+
+http::Response FhirApi::Impl::AuditEvents(const http::Request& req, const QueryParams& params,
+                                          const AccessGuard& guard) {
+  std::string patient;
+  int count = 50;
+  std::int64_t before = std::numeric_limits<std::int64_t>::max();
+  for (const auto& [k, v] : params) {
+    if (k == "patient") {
+      patient = v.starts_with("Patient/") ? v.substr(8) : v;
+    } else if (k == "_count") {
+      auto n = ParseCount(v);
+      if (!n || *n < 1) return Error(InvalidArgument("_count must be >= 1"));
+      count = static_cast<int>(std::min<std::int64_t>(*n, 500));
+    } else if (k == "_before") {
+      auto n = ParseCount(v);
+      if (!n) return Error(InvalidArgument("_before must be a record number"));
+      before = *n;
+    } else if (k != "_format") {
+      return Error(Status(StatusCode::kNotImplemented,
+                          "AuditEvent searches take patient, _count and _before only"));
+    }
+  }
+  if (patient.empty() || !fhir::IsValidId(patient)) {
+    return Error(InvalidArgument("AuditEvent searches need patient=Patient/ID"));
+  }
+  // A patient (or their app) reads their own log; an auditor needs system/AuditEvent.rs.
+  auto r = guard.Check("AuditEvent", auth::kSearch);
+  if (!r.ok()) return Error(r.status());
+  bool own = !r->patient.empty() && r->patient == patient;
+  if (!own && !guard.SystemGrants("AuditEvent", auth::kSearch)) {
+    return Error(Status(StatusCode::kPermissionDenied,
+                        "the audit log of a patient is for the patient and for auditors"));
+  }
+  if (RequestTrail* t = guard.trail()) t->patients.insert(patient);
+  auto records = options.audit->RecordsForPatient(patient, count + 1, before);
+  if (!records.ok()) return Error(records.status());
+  std::string base = Base(req);
+  std::string self = base + "/AuditEvent?patient=" + http::PercentEncode(patient) +
+                     "&_count=" + std::to_string(count);
+  std::string next;
+  if (static_cast<int>(records->size()) > count) {
+    records->resize(count);
+    next = self + "&_before=" + std::to_string(records->back().seq);
+  }
+  if (before != std::numeric_limits<std::int64_t>::max()) {
+    self += "&_before=" + std::to_string(before);
+  }
+  return Json(200, audit::AuditEventBundleJson(*records, base, self, next));
 }
 
 http::Response FhirApi::Impl::Metrics() {
@@ -340,6 +591,9 @@ http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard
     return r;
   }
   if (parts.size() == 1 && parts[0] == "metrics") return Metrics();
+  if (!parts.empty() && parts[0] == "audit" && options.audit != nullptr) {
+    return AuditProofs(req, parts);
+  }
   if (parts.empty() || parts[0] != "fhir") {
     return Error(NotFound("no such path; the FHIR API is at /fhir"));
   }
@@ -412,18 +666,20 @@ http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard
     if (m == "POST") {
       auto doc = fhir::ParseResource(req.body);
       if (!doc.ok()) return Error(doc.status());
+      if (Status s = ValidateContent(type, *doc); !s.ok()) return Error(s);
       if (Status s = guard.CheckWrite(type, "", auth::kCreate, &*doc,
                                       !req.headers.Get("If-None-Exist").empty());
           !s.ok()) {
         return Error(s);
       }
       auto r = engine.Create(type, std::move(doc).value(), req.headers.Get("If-None-Exist"));
-      return WriteResponse(req, r, 201);
+      return WriteResponse(req, r, 201, guard.trail());
     }
     if (m == "PUT") {
       if (params.empty()) return Error(InvalidArgument("PUT on a type needs search criteria"));
       auto doc = fhir::ParseResource(req.body);
       if (!doc.ok()) return Error(doc.status());
+      if (Status s = ValidateContent(type, *doc); !s.ok()) return Error(s);
       if (Status s = guard.CheckWrite(type, "", auth::kUpdate, &*doc, true); !s.ok()) {
         return Error(s);
       }
@@ -431,7 +687,7 @@ http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard
       auto if_match = ParseIfMatch(req.headers.Get("If-Match"), bad);
       if (bad) return Error(InvalidArgument("malformed If-Match"));
       auto r = engine.ConditionalUpdate(type, params, std::move(doc).value(), if_match);
-      return WriteResponse(req, r, 201);
+      return WriteResponse(req, r, 201, guard.trail());
     }
     if (m == "DELETE") {
       if (params.empty()) return Error(InvalidArgument("DELETE on a type needs search criteria"));
@@ -476,11 +732,12 @@ http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard
     if (m == "PUT") {
       auto doc = fhir::ParseResource(req.body);
       if (!doc.ok()) return Error(doc.status());
+      if (Status s = ValidateContent(type, *doc); !s.ok()) return Error(s);
       if (Status s = guard.CheckWrite(type, id, auth::kUpdate, &*doc, false); !s.ok()) {
         return Error(s);
       }
       auto r = engine.Update(type, id, std::move(doc).value(), if_match);
-      return WriteResponse(req, r, 201);
+      return WriteResponse(req, r, 201, guard.trail());
     }
     if (m == "PATCH") {
       if (!ContainsIgnoreCase(ctype, "json-patch+json")) {
@@ -505,7 +762,7 @@ http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard
         }
       }
       auto r = engine.Patch(type, id, *doc, if_match);
-      return WriteResponse(req, r, 200);
+      return WriteResponse(req, r, 200, guard.trail());
     }
     if (m == "DELETE") {
       if (Status s = guard.CheckWrite(type, id, auth::kDelete, nullptr, false); !s.ok()) {
@@ -513,6 +770,8 @@ http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard
       }
       auto r = engine.Delete(type, id, if_match);
       if (!r.ok()) return Error(r.status());
+      if (RequestTrail* t = guard.trail())
+        t->AddResource(std::string(type) + "/" + std::string(id));
       http::Response resp;
       resp.status = 204;
       if (r->version.version > 0 && !r->unchanged) {
@@ -556,6 +815,12 @@ http::Response FhirApi::Impl::Read(const http::Request& req, std::string_view ty
     r = engine.Read(type, id);
   }
   if (!r.ok()) return Error(r.status());
+  if (Status s = guard.CheckContent(type, id, r->json); !s.ok()) return Error(s);
+  if (RequestTrail* t = guard.trail()) {
+    t->AddResource(std::string(type) + "/" + std::string(id) + "/_history/" +
+                   std::to_string(r->version));
+    t->AddPatientsOf(type, id, r->json);
+  }
   std::string etag = "W/\"" + std::to_string(r->version) + "\"";
   std::string_view inm = req.headers.Get("If-None-Match");
   if (!inm.empty() && inm == etag) {
@@ -601,6 +866,12 @@ http::Response FhirApi::Impl::VRead(const http::Request& req, std::string_view t
   if (Status s = CheckVisible(guard, type, id, auth::kRead); !s.ok()) return Error(s);
   auto r = engine.VRead(type, id, vid);
   if (!r.ok()) return Error(r.status());
+  if (Status s = guard.CheckContent(type, id, r->json); !s.ok()) return Error(s);
+  if (RequestTrail* t = guard.trail()) {
+    t->AddResource(std::string(type) + "/" + std::string(id) + "/_history/" +
+                   std::to_string(r->version));
+    t->AddPatientsOf(type, id, r->json);
+  }
   http::Response resp;
   resp.headers.Set("Content-Type", std::string(kFhirJson));
   resp.headers.Set("ETag", "W/\"" + std::to_string(r->version) + "\"");
@@ -611,9 +882,13 @@ http::Response FhirApi::Impl::VRead(const http::Request& req, std::string_view t
 }
 
 http::Response FhirApi::Impl::WriteResponse(const http::Request& req, const Result<WriteResult>& r,
-                                            int created_status) {
+                                            int created_status, RequestTrail* trail) {
   if (!r.ok()) return Error(r.status());
   const auto& v = r->version;
+  if (trail != nullptr) {
+    trail->AddResource(v.type + "/" + v.id + "/_history/" + std::to_string(v.version));
+    trail->AddPatientsOf(v.type, v.id, v.json);
+  }
   http::Response resp;
   resp.status = r->created ? created_status : 200;
   std::string location =
@@ -653,6 +928,9 @@ http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view 
       ++it;
     }
   }
+  if (search_type == "AuditEvent" && options.audit != nullptr) {
+    return AuditEvents(req, params, guard);
+  }
   auto q = engine.ParseSearch(search_type, params, strict);
   if (!q.ok()) return Error(q.status());
   auto restriction = guard.Check(search_type.empty() ? "*" : search_type, auth::kSearch);
@@ -661,6 +939,11 @@ http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view 
   auto page = engine.Search(*q);
   if (!page.ok()) return Error(page.status());
   guard.FilterIncludes(page->includes, q->compartment_patient);
+  if (RequestTrail* t = guard.trail()) {
+    for (const auto* hits : {&page->matches, &page->includes}) {
+      for (const auto& h : *hits) t->AddPatientsOf(h.type, h.id, h.json);
+    }
+  }
   std::string base = Base(req);
   // Links: self and next carry the parsed parameters (minus paging), next moves the offset.
   std::string self_query;
@@ -793,8 +1076,12 @@ http::Response FhirApi::Impl::History(const http::Request& req, std::string_view
     auto r = guard.Check(type.empty() ? "*" : type, auth::kSearch);
     if (r.ok()) hq.compartment_patient = r->patient;
   }
+  if (Status s = guard.ApplyConsent(hq); !s.ok()) return Error(s);
   auto page = engine.History(hq);
   if (!page.ok()) return Error(page.status());
+  if (RequestTrail* t = guard.trail()) {
+    for (const auto& v : page->versions) t->AddPatientsOf(v.type, v.id, v.json);
+  }
   std::string base = Base(req);
   std::string path = base;
   if (!type.empty()) path += "/" + std::string(type);
@@ -838,12 +1125,16 @@ http::Response FhirApi::Impl::Everything(const http::Request& req, std::string_v
   if (Status s = CheckVisible(guard, "Patient", id, auth::kRead); !s.ok()) return Error(s);
   auto p = engine.Read("Patient", id);
   if (!p.ok()) return Error(p.status());
+  if (Status s = guard.CheckContent("Patient", id, p->json); !s.ok()) return Error(s);
   constexpr int kMaxEverything = 20'000;
   auto hits = engine.store().Everything(id, kMaxEverything);
   if (!hits.ok()) return Error(hits.status());
   // Not only the compartment: resources that name the patient in other ways (an Observation's
   // focus) and resources the compartment refers to (derivedFrom) come along, so each is checked.
   guard.FilterIncludes(*hits);
+  if (RequestTrail* t = guard.trail()) {
+    for (const auto& h : *hits) t->AddPatientsOf(h.type, h.id, h.json);
+  }
   std::string base = Base(req);
   std::string out = "{\"resourceType\":\"Bundle\",\"id\":\"" + NewUuid() +
                     "\",\"type\":\"searchset\",\"total\":" + std::to_string(hits->size()) +

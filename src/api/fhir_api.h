@@ -10,7 +10,9 @@
 #include <memory>
 #include <string>
 
+#include "api/consent_gate.h"
 #include "api/engine.h"
+#include "audit/log.h"
 #include "auth/server.h"
 #include "http/message.h"
 
@@ -22,6 +24,11 @@ struct ApiOptions {
   // The authorization server whose tokens every FHIR request must carry (SMART on FHIR); null
   // switches authorization off (`--insecure-dev`, in-process tests).
   auth::AuthServer* auth = nullptr;
+  // The consent engine applied to every authenticated request (null: no Consents apply).
+  ConsentGate* consent = nullptr;
+  // Where every /fhir request is recorded before its response is sent (null: not audited).
+  // A request whose record cannot be written durably is answered 503 (fail closed).
+  audit::AuditLog* audit = nullptr;
 };
 
 class FhirApi {

@@ -1675,7 +1675,8 @@ Result<std::string> AuthServer::Mint(const MintRequest& r) {
     return InvalidArgument("the audience must be a FHIR base URL ending in /fhir");
   }
   std::string origin = aud.substr(0, aud.size() - 5);
-  return impl_->AccessToken(origin, r.subject, "sund-cli", scopes, r.patient, "", "", r.seconds);
+  return impl_->AccessToken(origin, r.subject, "sund-cli", scopes, r.patient, r.fhir_user, "",
+                            r.seconds);
 }
 
 Status AuthServer::RotateKey() {

@@ -72,6 +72,7 @@ struct MintRequest {
   std::string scope;     // e.g. "system/*.cruds" or "patient/*.rs"
   std::string patient;   // for patient/ scopes
   std::string subject = "admin";
+  std::string fhir_user;  // "Practitioner/7" ...: whom the consent engine sees acting ("" none)
   std::int64_t seconds = 3600;
 };
 

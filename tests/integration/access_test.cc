@@ -137,8 +137,9 @@ class AccessTest : public ApiTest {
   }
 
   std::string Mint(std::string_view scope, std::string_view patient = {},
-                   std::string_view audience = {}) {
+                   std::string_view audience = {}, std::string_view fhir_user = {}) {
     auth::MintRequest m;
+    m.fhir_user = std::string(fhir_user);
     m.audience = audience.empty() ? stack_->base_url() : std::string(audience);
     m.scope = std::string(scope);
     m.patient = std::string(patient);
@@ -623,9 +624,9 @@ TEST_F(AccessTest, SystemTypeScopeGrantsOnlyItsTypeAndPermissions) {
   EXPECT_EQ(StoredCount("Observation?identifier=urn:test|sys-ro"), 0);
 }
 
-// user/ scopes are not yet narrowed to the patients a practitioner treats (docs/auth.md: the
-// consent engine of issue #4 will do that): today they grant the types as a whole.
-TEST_F(AccessTest, UserScopesAreNotBoundToACompartmentYet) {
+// user/ scopes are not bound to a compartment: without Consents, the Danish base policy lets a
+// practitioner see every patient's data for treatment (ConsentTest below narrows it).
+TEST_F(AccessTest, UserScopesWithoutConsentsGrantTheTypesAsAWhole) {
   http::Headers u = Bearer(Mint("user/*.rs"));
   ApiResponse b = Get("/fhir/Patient/pb", u);
   EXPECT_EQ(b.status, 200) << b.body;
@@ -634,6 +635,195 @@ TEST_F(AccessTest, UserScopesAreNotBoundToACompartmentYet) {
   EXPECT_EQ(Total("Observation", u), 4);
   EXPECT_EQ(Total("Condition", u), 1);
   EXPECT_EQ(Post("/fhir/Observation", MarkedObservation("pb", "user-ro"), u).status, 403);
+}
+
+// --- Consent (api/consent_gate.h) on the same stack: the Danish base policy, Consents written
+// through the API, practitioners identified by their token's fhirUser.
+
+constexpr std::string_view kDenyDoc =
+    R"({"resourceType":"Consent","id":"c-b","status":"active",)"
+    R"("scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope",)"
+    R"("code":"patient-privacy"}]},"category":[{"text":"negativ samtykke"}],)"
+    R"("patient":{"reference":"Patient/pb"},)"
+    R"("provision":{"type":"deny","actor":[{"role":{"coding":[{"system":)"
+    R"("http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"PRCP"}]},)"
+    R"("reference":{"reference":"Practitioner/doc"}}]}})";
+
+// B blocks their laboratory results for everyone (a data class: the per-resource path).
+constexpr std::string_view kDenyLab =
+    R"({"resourceType":"Consent","id":"c-lab","status":"active",)"
+    R"("scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope",)"
+    R"("code":"patient-privacy"}]},"category":[{"text":"negativ samtykke"}],)"
+    R"("patient":{"reference":"Patient/pb"},)"
+    R"("provision":{"type":"deny","class":[{"system":)"
+    R"("http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}})";
+
+class ConsentTest : public AccessTest {
+ protected:
+  http::Headers Doc(std::string_view practitioner = "doc") {
+    return Bearer(Mint("user/*.rs", {}, {}, "Practitioner/" + std::string(practitioner)));
+  }
+  void PutConsent(std::string_view id, std::string_view json) {
+    ApiResponse r = Put("/fhir/Consent/" + std::string(id), json, system_);
+    ASSERT_TRUE(r.status == 201 || r.status == 200) << r.body;
+  }
+  std::set<std::string> Refs(const std::string& target, const http::Headers& h,
+                             std::string_view mode) {
+    ApiResponse r = Get(target, h);
+    EXPECT_EQ(r.status, 200) << target << ": " << r.body.substr(0, 300);
+    auto v = EntryRefs(r.json, mode);
+    return {v.begin(), v.end()};
+  }
+};
+
+TEST_F(ConsentTest, BlockedPractitionerSeesNothingOfThePatientInEntriesIncludesOrTotals) {
+  PutConsent("c-b", kDenyDoc);
+  http::Headers doc = Doc();
+  // Matches and totals, on every page.
+  EXPECT_THAT(AsSet(Matches("/fhir/Observation?_count=1", doc)),
+              UnorderedElementsAre("Observation/a-vital", "Observation/a-lab"));
+  EXPECT_EQ(Total("Observation", doc), 2);
+  EXPECT_EQ(Total("Condition", doc), 0);
+  EXPECT_EQ(Total("Patient", doc), 1);
+  // _include and _revinclude.
+  EXPECT_THAT(Refs("/fhir/Encounter?_include=Encounter:subject", doc, "include"),
+              UnorderedElementsAre("Patient/pa"));
+  auto rev = Refs("/fhir/Patient?_revinclude=Observation:subject", doc, "include");
+  EXPECT_THAT(rev, UnorderedElementsAre("Observation/a-vital", "Observation/a-lab"));
+  // b-vital names A as its focus but is B's: it stays hidden from A's $everything too, and so
+  // does b-lab, which a-lab was derived from.
+  EXPECT_EQ(Get("/fhir/Observation/b-lab", doc).status, 404);
+  EXPECT_EQ(Get("/fhir/Patient/pb", doc).status, 404);
+  EXPECT_EQ(Get("/fhir/Observation/b-vital/_history/1", doc).status, 404);
+  EXPECT_EQ(Get("/fhir/Patient/pb/$everything", doc).status, 404);
+  auto everything = Refs("/fhir/Patient/pa/$everything", doc, "match");
+  EXPECT_EQ(everything.count("Observation/b-vital"), 0u);
+  EXPECT_EQ(everything.count("Observation/b-lab"), 0u);
+  EXPECT_EQ(everything.count("Observation/a-lab"), 1u);
+  // History, system-wide and per instance.
+  ApiResponse h = Get("/fhir/_history?_count=100", doc);
+  ASSERT_EQ(h.status, 200);
+  for (const auto& ref : FullUrlRefs(h.json)) {
+    EXPECT_THAT(ref, Not(::testing::AnyOf("Patient/pb", "Observation/b-lab", "Observation/b-vital",
+                                          "Encounter/b-enc", "Condition/b-cond")));
+  }
+  EXPECT_EQ(Get("/fhir/Observation/b-vital/_history", doc).status, 200);
+  EXPECT_THAT(FullUrlRefs(Get("/fhir/Observation/b-vital/_history", doc).json), IsEmpty());
+  // Reads inside a batch would bypass the filter: refused.
+  ApiResponse batch = Post("/fhir",
+                           R"({"resourceType":"Bundle","type":"batch","entry":[{"request":)"
+                           R"({"method":"GET","url":"Observation/b-lab"}}]})",
+                           doc);
+  EXPECT_EQ(batch.status, 200);
+  EXPECT_EQ(EntryStatus(batch.json, 0).substr(0, 3), "403") << batch.body;
+  // Another practitioner is not blocked.
+  EXPECT_EQ(Total("Observation", Doc("other")), 4);
+  EXPECT_EQ(Get("/fhir/Observation/b-lab", Doc("other")).status, 200);
+}
+
+TEST_F(ConsentTest, ADeniedDataClassIsFilteredPerResource) {
+  PutConsent("c-lab", kDenyLab);
+  http::Headers doc = Doc();
+  EXPECT_THAT(
+      AsSet(Matches("/fhir/Observation?_count=2", doc)),
+      UnorderedElementsAre("Observation/a-vital", "Observation/a-lab", "Observation/b-vital"));
+  EXPECT_EQ(Total("Observation", doc), 3);
+  EXPECT_EQ(Total("Observation?category=laboratory", doc), 1);
+  EXPECT_EQ(Get("/fhir/Observation/b-lab", doc).status, 404);
+  EXPECT_EQ(Get("/fhir/Observation/b-vital", doc).status, 200);
+  EXPECT_EQ(Get("/fhir/Patient/pb", doc).status, 200);
+}
+
+TEST_F(ConsentTest, AChangedConsentTakesEffectOnTheNextRequest) {
+  http::Headers doc = Doc();
+  EXPECT_EQ(Get("/fhir/Observation/b-lab", doc).status, 200);
+  PutConsent("c-b", kDenyDoc);
+  EXPECT_EQ(Get("/fhir/Observation/b-lab", doc).status, 404);
+  std::string inactive(kDenyDoc);
+  inactive.replace(inactive.find("\"active\""), 8, "\"inactive\"");
+  PutConsent("c-b", inactive);
+  EXPECT_EQ(Get("/fhir/Observation/b-lab", doc).status, 200);
+  PutConsent("c-b", kDenyDoc);
+  EXPECT_EQ(Get("/fhir/Observation/b-lab", doc).status, 404);
+  EXPECT_EQ(Delete("/fhir/Consent/c-b", system_).status, 204);
+  EXPECT_EQ(Get("/fhir/Observation/b-lab", doc).status, 200);
+}
+
+TEST_F(ConsentTest, BreakTheGlassNeedsAReasonAndIsAuditedForThePatient) {
+  PutConsent("c-b", kDenyDoc);
+  http::Headers glass = Doc();
+  glass.Set("X-Break-Glass-Reason", "bevidstløs ved indlæggelse");
+  ApiResponse r = Get("/fhir/Observation/b-lab", glass);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Total("Observation", glass), 4);
+  http::Headers no_reason = Doc();
+  no_reason.Set("X-Purpose-Of-Use", "ETREAT");
+  ApiResponse refused = Get("/fhir/Observation/b-lab", no_reason);
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  // B's log names the override, its reason and the Consent it overrode.
+  auto records = stack_->audit()->RecordsForPatient("pb", 100);
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  bool found = false;
+  for (const auto& s : *records) {
+    const audit::Record& rec = s.record;
+    if (rec.action != audit::Action::kRead || rec.purpose != "ETREAT") continue;
+    found = true;
+    EXPECT_EQ(rec.outcome, 200);
+    EXPECT_EQ(rec.actor.user_id, "Practitioner/doc");
+    EXPECT_EQ(rec.actor.role, "practitioner");
+    EXPECT_THAT(rec.detail, HasSubstr("bevidstløs ved indlæggelse"));
+    EXPECT_THAT(rec.detail, StartsWith("break-the-glass override"));
+    EXPECT_THAT(rec.consent_basis, ::testing::Contains("Consent/c-b"));
+    EXPECT_THAT(rec.resources, ::testing::Contains("Observation/b-lab/_history/1"));
+  }
+  EXPECT_TRUE(found) << "no break-the-glass record for B";
+}
+
+TEST_F(ConsentTest, EveryRequestIsAuditedAndAConsentMustBeReadable) {
+  std::int64_t before = stack_->audit()->Size();
+  EXPECT_EQ(Get("/fhir/Observation/a-vital", Doc()).status, 200);
+  EXPECT_EQ(Get("/fhir/Observation?subject=Patient/pa", Doc()).status, 200);
+  EXPECT_EQ(Get("/fhir/Observation/a-vital").status, 401);
+  EXPECT_EQ(stack_->audit()->Size(), before + 3);
+  auto records = stack_->audit()->RecordsForPatient("pa", 10);
+  ASSERT_TRUE(records.ok());
+  ASSERT_GE(records->size(), 2u);
+  EXPECT_EQ((*records)[0].record.action, audit::Action::kSearch);
+  EXPECT_EQ((*records)[0].record.query, "subject=Patient/pa");
+  EXPECT_EQ((*records)[1].record.action, audit::Action::kRead);
+  EXPECT_EQ((*records)[1].record.purpose, "TREAT");
+  // A Consent the engine cannot read is refused, so that every stored Consent counts.
+  std::string bad(kDenyDoc);
+  bad.replace(bad.find("\"deny\""), 6, "\"maybe\"");
+  ApiResponse r = Put("/fhir/Consent/c-bad", bad, system_);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("OperationOutcome"));
+}
+
+TEST_F(ConsentTest, CitizensReadTheirOwnAuditLogAndAuditorsGetProofs) {
+  EXPECT_EQ(Get("/fhir/Observation/a-vital", Doc()).status, 200);
+  http::Headers citizen = Bearer(Mint("patient/*.rs", "pa", {}, "Patient/pa"));
+  ApiResponse own = Get("/fhir/AuditEvent?patient=Patient/pa", citizen);
+  ASSERT_EQ(own.status, 200) << own.body;
+  EXPECT_THAT(own.body, HasSubstr("\"resourceType\":\"AuditEvent\""));
+  EXPECT_THAT(own.body, HasSubstr("Practitioner/doc"));
+  EXPECT_EQ(Get("/fhir/AuditEvent?patient=Patient/pb", citizen).status, 403);
+  EXPECT_EQ(Get("/fhir/AuditEvent?patient=Patient/pa", Doc()).status, 403);
+  EXPECT_EQ(Get("/fhir/AuditEvent?patient=Patient/pa", Bearer(Mint("system/AuditEvent.rs"))).status,
+            200);
+  // Proofs are public (hashes only).
+  std::int64_t size = stack_->audit()->Size();
+  ASSERT_TRUE(stack_->audit()->Checkpoint().ok());
+  ApiResponse cps = Get("/audit/checkpoints");
+  EXPECT_EQ(cps.status, 200) << cps.body;
+  EXPECT_THAT(cps.body, HasSubstr("sund-audit-checkpoint"));
+  ApiResponse inc = Get("/audit/proof/inclusion?seq=0&tree_size=" + std::to_string(size));
+  EXPECT_EQ(inc.status, 200) << inc.body;
+  EXPECT_THAT(inc.body, HasSubstr("\"leaf_hash\""));
+  EXPECT_EQ(Get("/audit/proof/consistency?size1=1&size2=" + std::to_string(size)).status, 200);
+  EXPECT_EQ(Get("/audit/proof/inclusion?seq=0&tree_size=" + std::to_string(size + 1000)).status,
+            400);
+  EXPECT_EQ(Get("/audit/key").status, 200);
 }
 
 }  // namespace

@@ -43,6 +43,8 @@ FhirStack::~FhirStack() {
   server_.reset();
   api_.reset();
   auth_.reset();
+  audit_.reset();
+  consent_.reset();
   engine_.reset();
   store_.reset();
   if (!dir_.empty()) {
@@ -68,12 +70,21 @@ Status FhirStack::Launch(bool with_auth) {
   engine_ = std::make_unique<api::Engine>(*store_, clock_);
   api::ApiOptions api_options;
   if (with_auth) {
+    // The production stack: authorization, Consents deciding under the Danish base policy, and
+    // every request and authorization event audited before it is answered.
+    auto log = audit::AuditLog::Open((dir_ / "audit").string());
+    if (!log.ok()) return log.status();
+    audit_ = std::move(log).value();
+    api_options.audit = audit_.get();
     auth::AuthOptions ao;
     ao.data_dir = dir_.string();
+    ao.audit = audit_.get();
     auto auth = auth::AuthServer::Open(ao, store_.get(), clock_);
     if (!auth.ok()) return auth.status();
     auth_ = std::move(auth).value();
     api_options.auth = auth_.get();
+    consent_ = std::make_unique<api::ConsentGate>(*store_, consent::BasePolicy::kDanish);
+    api_options.consent = consent_.get();
   }
   api_ = std::make_unique<api::FhirApi>(*engine_, api_options);
   server_ = std::make_unique<http::Server>(

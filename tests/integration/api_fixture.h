@@ -84,6 +84,8 @@ class FhirStack {
   const std::filesystem::path& dir() const { return dir_; }
   // The authorization server; null unless started with StartWithAuth.
   auth::AuthServer* auth() { return auth_.get(); }
+  // The audit log of every /fhir request; null unless started with StartWithAuth.
+  audit::AuditLog* audit() { return audit_.get(); }
   // The FHIR base URL the API derives from the client's Host header (a token's audience).
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/fhir"; }
 
@@ -96,6 +98,8 @@ class FhirStack {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<api::Engine> engine_;
   std::unique_ptr<auth::AuthServer> auth_;
+  std::unique_ptr<api::ConsentGate> consent_;
+  std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<api::FhirApi> api_;
   std::unique_ptr<http::Server> server_;
 };

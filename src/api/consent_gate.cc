@@ -1,0 +1,260 @@
+#include "api/consent_gate.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "consent/facts.h"
+#include "consent/policy.h"
+#include "core/log.h"
+#include "fhir/resource.h"
+
+namespace sund::api {
+namespace {
+
+bool IdChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.';
+}
+
+// Reads every resource of `type` (current, not deleted), page by page.
+template <typename Fn>
+Status ForEachResource(storage::Store& store, std::string_view type,
+                       std::string_view compartment_patient, Fn&& fn) {
+  fhir::SearchQuery q;
+  q.type = std::string(type);
+  q.compartment_patient = std::string(compartment_patient);
+  q.count = 1000;
+  while (true) {
+    SUND_ASSIGN_OR_RETURN(storage::SearchPage page, store.Search(q));
+    for (const auto& h : page.matches) SUND_RETURN_IF_ERROR(fn(h));
+    if (!page.has_more) return Status::Ok();
+    q.cursor = page.next_cursor;
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> ReferencedPatients(std::string_view type, std::string_view id,
+                                            std::string_view json) {
+  std::vector<std::string> out;
+  if (type == "Patient") out.emplace_back(id);
+  constexpr std::string_view kPrefix = "Patient/";
+  std::size_t at = 0;
+  while ((at = json.find(kPrefix, at)) != std::string_view::npos) {
+    // A reference's type starts after '"' or '/' (an absolute URL); "RelatedPatient/" is not one.
+    bool starts = at > 0 && (json[at - 1] == '"' || json[at - 1] == '/');
+    at += kPrefix.size();
+    if (!starts) continue;
+    std::size_t end = at;
+    while (end < json.size() && end - at < 64 && IdChar(json[end])) ++end;
+    if (end == at || end >= json.size() || (json[end] != '"' && json[end] != '/')) continue;
+    std::string_view ref = json.substr(at, end - at);
+    if (std::find(out.begin(), out.end(), ref) == out.end()) out.emplace_back(ref);
+  }
+  return out;
+}
+
+Result<consent::Request> ConsentRequest(const auth::Access& access, const http::Request& req,
+                                        std::int64_t now_ms) {
+  consent::Request q;
+  q.now_ms = now_ms;
+  q.client_id = access.client_id;
+  std::string_view user = access.fhir_user;
+  std::size_t slash = user.find('/');
+  std::string_view type = user.substr(0, slash);
+  std::string id(slash == std::string_view::npos ? "" : user.substr(slash + 1));
+  if (type == "Patient" && !id.empty()) {
+    q.user = consent::UserKind::kPatientSelf;
+    q.patient = id;
+  } else if (type == "RelatedPerson" && !id.empty()) {
+    q.user = consent::UserKind::kRelatedPerson;
+    q.related_person = id;
+  } else if (type == "Practitioner" && !id.empty()) {
+    q.practitioner = id;
+  } else if (type == "PractitionerRole" && !id.empty()) {
+    q.practitioner_role = id;
+  } else if (std::any_of(access.scopes.resources.begin(), access.scopes.resources.end(),
+                         [](const auth::ResourceScope& r) {
+                           return r.context == auth::ScopeContext::kSystem;
+                         })) {
+    q.user = consent::UserKind::kSystem;
+  }
+  std::string_view purpose = req.headers.Get("X-Purpose-Of-Use");
+  if (!purpose.empty()) {
+    bool valid = purpose.size() <= 16 && std::all_of(purpose.begin(), purpose.end(), [](char c) {
+                   return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+                 });
+    if (!valid) return InvalidArgument("X-Purpose-Of-Use must be a v3-ActReason code");
+    q.purpose = std::string(purpose);
+  }
+  std::string_view reason = req.headers.Get("X-Break-Glass-Reason");
+  if (!reason.empty()) {
+    if (reason.size() > 500) return InvalidArgument("X-Break-Glass-Reason is over 500 bytes");
+    q.purpose = "ETREAT";
+    q.break_glass_reason = std::string(reason);
+  }
+  if (q.purpose == "ETREAT" && q.break_glass_reason.empty()) {
+    return InvalidArgument("purpose ETREAT (break-the-glass) needs an X-Break-Glass-Reason");
+  }
+  return q;
+}
+
+Status ConsentGate::ValidateConsent(const rapidjson::Value& resource) {
+  return consent::ParseConsent(resource).status();
+}
+
+Result<std::shared_ptr<const ConsentSnapshot>> ConsentGate::Current() {
+  SUND_ASSIGN_OR_RETURN(std::string stamp, store_.TypeStamp("Consent"));
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (snapshot_ && snapshot_->stamp == stamp) return snapshot_;
+  }
+  SUND_ASSIGN_OR_RETURN(auto loaded, Load(stamp));
+  std::lock_guard<std::mutex> l(mu_);
+  snapshot_ = loaded;
+  return loaded;
+}
+
+Result<std::shared_ptr<const ConsentSnapshot>> ConsentGate::Load(std::string stamp) {
+  auto snap = std::make_shared<ConsentSnapshot>();
+  snap->stamp = std::move(stamp);
+  std::unordered_map<std::string, std::vector<consent::Consent>> by_patient;
+  std::set<std::string> broken;
+  SUND_RETURN_IF_ERROR(
+      ForEachResource(store_, "Consent", "", [&](const storage::SearchHit& h) -> Status {
+        auto c = consent::ParseConsentJson(h.json);
+        if (!c.ok()) {
+          // Stored before validation existed, or by the importer: its patient cannot be trusted
+          // to be read either, so every Patient it names loses access by others.
+          for (auto& p : ReferencedPatients("Consent", h.id, h.json)) broken.insert(p);
+          log::Warn("consent: Consent/{} cannot be read: {}", h.id, c.status().message());
+          return Status::Ok();
+        }
+        by_patient[c->patient_id].push_back(std::move(c).value());
+        return Status::Ok();
+      }));
+  // "related" data references are expanded to what the referenced resource refers to.
+  consent::RelatedResolver resolver = [this](std::string_view type, std::string_view id) {
+    std::vector<std::string> out;
+    auto r = store_.Read(type, id);
+    if (!r.ok() || r->deleted) return out;
+    auto doc = fhir::ParseJson(r->json);
+    if (!doc.ok()) return out;
+    for (auto ref : consent::ExtractFacts(*doc).references) out.emplace_back(ref);
+    return out;
+  };
+  for (auto& [patient, consents] : by_patient) {
+    auto policy = consent::Engine::Compile(patient, consents, resolver);
+    if (!policy.ok()) {
+      log::Warn("consent: the Consents of a patient cannot be compiled: {}",
+                policy.status().message());
+      snap->policies[patient] = nullptr;
+      continue;
+    }
+    snap->policies[patient] =
+        std::make_shared<const consent::PatientPolicy>(std::move(policy).value());
+  }
+  for (const auto& p : broken) snap->policies[p] = nullptr;
+  return std::shared_ptr<const ConsentSnapshot>(std::move(snap));
+}
+
+ConsentScope::ConsentScope(const ConsentGate& gate, std::shared_ptr<const ConsentSnapshot> snapshot,
+                           consent::Request request)
+    : gate_(gate), snapshot_(std::move(snapshot)), request_(std::move(request)) {
+  // A patient without Consents: the base policy alone decides (the same for all of them).
+  consent::ResourceFacts none;
+  consent::Decision d = gate_.engine().Decide(empty_, request_, none);
+  default_permit_ = d.permitted();
+  default_break_glass_ = d.break_glass;
+}
+
+void ConsentScope::Note(const consent::Decision& d) {
+  for (const auto& b : d.basis) basis_.insert("Consent/" + b.consent_id);
+  if (d.break_glass) break_glass_used_ = true;
+}
+
+bool ConsentScope::PatientAllows(const std::string& patient, std::string_view type,
+                                 std::string_view id, std::string_view json,
+                                 rapidjson::Document& doc, bool& parsed,
+                                 consent::ResourceFacts& facts) {
+  if (request_.user == consent::UserKind::kPatientSelf && request_.patient == patient) return true;
+  auto it = snapshot_->policies.find(patient);
+  if (it == snapshot_->policies.end()) {
+    if (default_break_glass_) break_glass_used_ = true;
+    return default_permit_;
+  }
+  if (it->second == nullptr) return false;  // unreadable Consents: fail closed
+  if (!parsed) {
+    parsed = true;
+    if (doc.Parse(json.data(), json.size()).HasParseError()) return false;
+    facts = consent::ExtractFacts(doc);
+    facts.type = type;
+    facts.id = id;
+  }
+  consent::Decision d = gate_.engine().Decide(*it->second, request_, facts);
+  Note(d);
+  return d.permitted();
+}
+
+bool ConsentScope::Allows(std::string_view type, std::string_view id, std::string_view json) {
+  rapidjson::Document doc;
+  bool parsed = false;
+  consent::ResourceFacts facts;
+  for (const auto& p : ReferencedPatients(type, id, json)) {
+    if (!PatientAllows(p, type, id, json, doc, parsed, facts)) return false;
+  }
+  return true;
+}
+
+bool ConsentScope::MayHide() {
+  if (!default_permit_) return true;
+  for (const auto& [patient, policy] : snapshot_->policies) {
+    if (request_.user == consent::UserKind::kPatientSelf && request_.patient == patient) continue;
+    if (policy == nullptr) return true;
+    if (gate_.engine().Filter(*policy, request_).mode != consent::SearchFilter::Mode::kAll) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Status ConsentScope::Restrict(fhir::SearchQuery::ConsentFilter& filter) {
+  filter = {};
+  filter.hidden_by_default = !default_permit_;
+  if (default_break_glass_) break_glass_used_ = true;
+  bool self = request_.user == consent::UserKind::kPatientSelf && !request_.patient.empty();
+  if (self && filter.hidden_by_default) filter.patients.push_back(request_.patient);
+  for (const auto& [patient, policy] : snapshot_->policies) {
+    if (self && patient == request_.patient) continue;
+    bool open = false;
+    if (policy != nullptr) {
+      consent::SearchFilter f = gate_.engine().Filter(*policy, request_);
+      if (f.break_glass) break_glass_used_ = true;
+      for (const auto& c : f.deny) basis_.insert("Consent/" + c.source.consent_id);
+      if (f.mode == consent::SearchFilter::Mode::kClauses) {
+        // Part of this patient's data: decide each resource of the compartment (with every
+        // patient it names), then list whichever side is shorter.
+        std::vector<std::string> permitted, denied;
+        SUND_RETURN_IF_ERROR(
+            ForEachResource(gate_.store(), "", patient, [&](const storage::SearchHit& h) -> Status {
+              (Allows(h.type, h.id, h.json) ? permitted : denied).push_back(h.type + "/" + h.id);
+              return Status::Ok();
+            }));
+        if (denied.size() <= permitted.size()) {
+          open = true;
+          filter.hidden.insert(filter.hidden.end(), denied.begin(), denied.end());
+        } else {
+          filter.shown.insert(filter.shown.end(), permitted.begin(), permitted.end());
+        }
+      } else {
+        open = f.mode == consent::SearchFilter::Mode::kAll;
+      }
+    }
+    // hidden_by_default lists the open patients, otherwise the closed ones.
+    if (open == filter.hidden_by_default) filter.patients.push_back(patient);
+  }
+  filter.active = filter.hidden_by_default || !filter.patients.empty() || !filter.hidden.empty();
+  return Status::Ok();
+}
+
+}  // namespace sund::api
