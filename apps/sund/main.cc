@@ -307,13 +307,16 @@ int main(int argc, char** argv) {
 
   auto* token_cmd = app.add_subcommand(
       "token", "mint an access token offline from the data directory's signing key");
-  std::string token_scope, token_patient, token_aud = "http://127.0.0.1:8080/fhir";
+  std::string token_scope, token_patient, token_user, token_aud = "http://127.0.0.1:8080/fhir";
   bool token_system = false;
   std::int64_t token_seconds = 3600;
   token_cmd->add_option("--data", admin_data, "data directory")->capture_default_str();
   token_cmd->add_flag("--system", token_system, "a system token (default scope system/*.cruds)");
   token_cmd->add_option("--patient", token_patient,
                         "a patient token bound to this Patient id (default scope patient/*.rs)");
+  token_cmd->add_option("--user", token_user,
+                        "a user token for this fhirUser, e.g. Practitioner/7 (default scope "
+                        "user/*.rs); the consent engine sees that actor");
   token_cmd->add_option("--scope", token_scope, "SMART scopes");
   token_cmd->add_option("--aud", token_aud, "the FHIR base URL the token is for")
       ->capture_default_str();
@@ -423,16 +426,19 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (token_cmd->parsed()) {
-    if (token_system == !token_patient.empty()) {
-      return Fail(sund::InvalidArgument("give exactly one of --system and --patient ID"));
+    if (int{token_system} + int{!token_patient.empty()} + int{!token_user.empty()} != 1) {
+      return Fail(sund::InvalidArgument("give exactly one of --system, --patient ID, --user REF"));
     }
     auto auth = open_auth();
     if (!auth.ok()) return Fail(auth.status());
     sund::auth::MintRequest r;
     r.audience = token_aud;
     r.patient = token_patient;
-    r.scope =
-        token_scope.empty() ? (token_system ? "system/*.cruds" : "patient/*.rs") : token_scope;
+    r.fhir_user = token_user;
+    r.scope = !token_scope.empty() ? token_scope
+              : token_system       ? "system/*.cruds"
+              : token_user.empty() ? "patient/*.rs"
+                                   : "user/*.rs";
     r.seconds = std::clamp<std::int64_t>(token_seconds, 1, 3600);
     auto token = (*auth)->Mint(r);
     if (!token.ok()) return Fail(token.status());

@@ -78,7 +78,7 @@ bool AccessGuard::SystemGrants(std::string_view type, auth::Perm p) const {
 }
 
 Status AccessGuard::Apply(const Restriction& r, std::string_view type, fhir::SearchQuery& q) const {
-  if (consent_ != nullptr) SUND_RETURN_IF_ERROR(consent_->Restrict(q.consent));
+  if (consent_ != nullptr) SUND_RETURN_IF_ERROR(consent_->Restrict(q.consent, &q));
   q.compartment_patient = r.patient;
   if (r.queries.empty()) return Status::Ok();
   if (type.empty() || type == "*") {

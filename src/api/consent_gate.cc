@@ -16,14 +16,9 @@ bool IdChar(char c) {
          c == '.';
 }
 
-// Reads every resource of `type` (current, not deleted), page by page.
+// Runs `q` page by page (keyset paging) and calls `fn` for every match.
 template <typename Fn>
-Status ForEachResource(storage::Store& store, std::string_view type,
-                       std::string_view compartment_patient, Fn&& fn) {
-  fhir::SearchQuery q;
-  q.type = std::string(type);
-  q.compartment_patient = std::string(compartment_patient);
-  q.count = 1000;
+Status ForEachMatch(storage::Store& store, fhir::SearchQuery& q, Fn&& fn) {
   while (true) {
     SUND_ASSIGN_OR_RETURN(storage::SearchPage page, store.Search(q));
     for (const auto& h : page.matches) SUND_RETURN_IF_ERROR(fn(h));
@@ -120,8 +115,11 @@ Result<std::shared_ptr<const ConsentSnapshot>> ConsentGate::Load(std::string sta
   snap->stamp = std::move(stamp);
   std::unordered_map<std::string, std::vector<consent::Consent>> by_patient;
   std::set<std::string> broken;
+  fhir::SearchQuery all_consents;
+  all_consents.type = "Consent";
+  all_consents.count = 1000;
   SUND_RETURN_IF_ERROR(
-      ForEachResource(store_, "Consent", "", [&](const storage::SearchHit& h) -> Status {
+      ForEachMatch(store_, all_consents, [&](const storage::SearchHit& h) -> Status {
         auto c = consent::ParseConsentJson(h.json);
         if (!c.ok()) {
           // Stored before validation existed, or by the importer: its patient cannot be trusted
@@ -218,8 +216,9 @@ bool ConsentScope::MayHide() {
   return false;
 }
 
-Status ConsentScope::Restrict(fhir::SearchQuery::ConsentFilter& filter) {
-  filter = {};
+Status ConsentScope::Restrict(fhir::SearchQuery::ConsentFilter& out, fhir::SearchQuery* query) {
+  out = {};  // may be query->consent: the matches below are found without it
+  fhir::SearchQuery::ConsentFilter filter;
   filter.hidden_by_default = !default_permit_;
   if (default_break_glass_) break_glass_used_ = true;
   bool self = request_.user == consent::UserKind::kPatientSelf && !request_.patient.empty();
@@ -231,21 +230,26 @@ Status ConsentScope::Restrict(fhir::SearchQuery::ConsentFilter& filter) {
       consent::SearchFilter f = gate_.engine().Filter(*policy, request_);
       if (f.break_glass) break_glass_used_ = true;
       for (const auto& c : f.deny) basis_.insert("Consent/" + c.source.consent_id);
-      if (f.mode == consent::SearchFilter::Mode::kClauses) {
-        // Part of this patient's data: decide each resource of the compartment (with every
-        // patient it names), then list whichever side is shorter.
-        std::vector<std::string> permitted, denied;
-        SUND_RETURN_IF_ERROR(
-            ForEachResource(gate_.store(), "", patient, [&](const storage::SearchHit& h) -> Status {
-              (Allows(h.type, h.id, h.json) ? permitted : denied).push_back(h.type + "/" + h.id);
-              return Status::Ok();
-            }));
-        if (denied.size() <= permitted.size()) {
-          open = true;
-          filter.hidden.insert(filter.hidden.end(), denied.begin(), denied.end());
-        } else {
-          filter.shown.insert(filter.shown.end(), permitted.begin(), permitted.end());
-        }
+      if (f.mode == consent::SearchFilter::Mode::kClauses && query != nullptr) {
+        // Part of this patient's data: the search's own matches within their compartment are
+        // decided one by one (with every patient each names); the denied ones are hidden.
+        // Their resources that do not match cannot appear but as includes, which the caller
+        // decides one by one.
+        open = true;
+        // The caller's criteria, without its paging, sorting, includes or compartment.
+        fhir::SearchQuery mine;
+        mine.type = query->type;
+        std::swap(mine.criteria, query->criteria);
+        std::swap(mine.access_any_of, query->access_any_of);
+        mine.compartment_patient = patient;
+        mine.count = 1000;
+        Status s = ForEachMatch(gate_.store(), mine, [&](const storage::SearchHit& h) {
+          if (!Allows(h.type, h.id, h.json)) filter.hidden.push_back(h.type + "/" + h.id);
+          return Status::Ok();
+        });
+        std::swap(mine.criteria, query->criteria);
+        std::swap(mine.access_any_of, query->access_any_of);
+        SUND_RETURN_IF_ERROR(s);
       } else {
         open = f.mode == consent::SearchFilter::Mode::kAll;
       }
@@ -254,6 +258,7 @@ Status ConsentScope::Restrict(fhir::SearchQuery::ConsentFilter& filter) {
     if (open == filter.hidden_by_default) filter.patients.push_back(patient);
   }
   filter.active = filter.hidden_by_default || !filter.patients.empty() || !filter.hidden.empty();
+  out = std::move(filter);
   return Status::Ok();
 }
 

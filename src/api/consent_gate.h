@@ -90,9 +90,13 @@ class ConsentScope {
   // Whether the caller may see `json`, the content of type/id. Records the basis.
   bool Allows(std::string_view type, std::string_view id, std::string_view json);
 
-  // The filter for a search or history query (see ConsentFilter). May read the compartments
-  // of patients whose Consents permit or deny only part of their data.
-  Status Restrict(fhir::SearchQuery::ConsentFilter& filter);
+  // The filter for a search (`query`: its criteria, lent for the matches below and given back
+  // unchanged) or a history (`query` null), see
+  // ConsentFilter. For a patient whose Consents permit or deny only part of their data, a search
+  // runs its own criteria within that patient's compartment and decides each match (the
+  // denied ones are listed hidden; included resources are decided one by one by the caller);
+  // a history hides such a patient's data altogether (conservative).
+  Status Restrict(fhir::SearchQuery::ConsentFilter& filter, fhir::SearchQuery* query = nullptr);
 
   // Whether a query's answer can differ from the unfiltered one (some patient's Consents or the
   // base policy hide something from this caller).

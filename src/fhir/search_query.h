@@ -131,14 +131,13 @@ struct SearchQuery {
   // ... and, when consent.active, to what the patients' Consents let the caller see (built by the
   // API from src/consent). A resource in the compartment of one or more Patients (its own
   // Patient resource included) is visible when every one of those Patients is open to the
-  // caller, or when it is listed in `shown`; never when it is listed in `hidden`. Open means
-  // listed in `patients` when `hidden_by_default`, and not listed there otherwise. Resources in
-  // no Patient's compartment are not affected. Applies to matches, totals and includes.
+  // caller and it is not listed in `hidden`. Open means listed in `patients` when
+  // `hidden_by_default`, and not listed there otherwise. Resources in no Patient's compartment
+  // are not affected. Applies to matches, totals and includes.
   struct ConsentFilter {
     bool active = false;
     bool hidden_by_default = false;
     std::vector<std::string> patients;  // Patient ids
-    std::vector<std::string> shown;     // "Type/id"
     std::vector<std::string> hidden;    // "Type/id"
   };
   ConsentFilter consent;

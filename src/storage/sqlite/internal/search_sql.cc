@@ -478,28 +478,23 @@ std::string JsonArray(const std::vector<std::string>& values) {
 std::string ConsentClause(std::string_view alias, const fhir::SearchQuery::ConsentFilter& filter,
                           std::vector<Param>& params) {
   std::string a(alias);
-  // A Patient that is not open: listed (hidden patients) or not listed (open patients).
-  const char* closed = filter.hidden_by_default ? " NOT IN " : " IN ";
+  // A Patient that is not open: listed (closed patients) or not listed (open patients).
+  std::string closed = filter.hidden_by_default ? " NOT IN " : " IN ";
   std::string patients = JsonArray(filter.patients);
   params.emplace_back(patients);
   params.emplace_back(patients);
-  std::string sql = "((NOT (" + a + ".type = 'Patient' AND " + a + ".id" + closed +
-                    "(SELECT value FROM json_each(?))) AND NOT EXISTS (SELECT 1 FROM "
-                    "idx_reference cy WHERE cy.rid = " +
+  std::string sql = "NOT (" + a + ".type = 'Patient' AND " + a + ".id" + closed +
+                    "(SELECT value FROM json_each(?))) AND NOT EXISTS (SELECT 1 FROM idx_reference "
+                    "cy WHERE cy.rid = " +
                     a +
-                    ".rid AND +cy.ref_type = 'Patient' AND +cy.sp IN (SELECT sp FROM "
-                    "compartment_sp) AND +cy.ref_id" +
-                    closed + "(SELECT value FROM json_each(?))))";
-  if (!filter.shown.empty()) {
-    params.emplace_back(JsonArray(filter.shown));
-    sql += " OR (" + a + ".type || '/' || " + a + ".id) IN (SELECT value FROM json_each(?))";
-  }
-  sql += ")";
+                    ".rid AND +cy.ref_type = 'Patient' AND +cy.sp IN "
+                    "(SELECT sp FROM compartment_sp) AND +cy.ref_id" +
+                    closed + "(SELECT value FROM json_each(?)))";
   if (!filter.hidden.empty()) {
     params.emplace_back(JsonArray(filter.hidden));
     sql += " AND (" + a + ".type || '/' || " + a + ".id) NOT IN (SELECT value FROM json_each(?))";
   }
-  return sql;
+  return "(" + sql + ")";
 }
 
 std::vector<std::int64_t> CompartmentSpIds(const SpLookup& lookup) {
