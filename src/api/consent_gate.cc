@@ -1,7 +1,6 @@
 #include "api/consent_gate.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "consent/facts.h"
 #include "consent/policy.h"
