@@ -179,29 +179,7 @@ Result<std::unique_ptr<AuthDb>> AuthDb::Open(const std::string& path) {
 
 Status AuthDb::Migrate() {
   std::lock_guard<std::mutex> l(mu_);
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn_->Prepare("PRAGMA user_version"));
-  std::int64_t current = 0;
-  {
-    Statement st(raw);
-    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (row) current = st.Int(0);
-  }
-  constexpr std::int64_t kCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
-  if (current > kCount) {
-    return Internal("auth.db schema version " + std::to_string(current) +
-                    " is newer than this sund");
-  }
-  for (std::int64_t i = current; i < kCount; ++i) {
-    SUND_RETURN_IF_ERROR(conn_->Exec("BEGIN IMMEDIATE"));
-    Status s = conn_->Exec(kMigrations[i]);
-    if (s.ok()) s = conn_->Exec("PRAGMA user_version = " + std::to_string(i + 1));
-    if (!s.ok()) {
-      conn_->Exec("ROLLBACK").IgnoreError();
-      return s;
-    }
-    SUND_RETURN_IF_ERROR(conn_->Exec("COMMIT"));
-  }
-  return Status::Ok();
+  return storage::sqlite::ApplyMigrations(*conn_, kMigrations, "auth.db");
 }
 
 Status AuthDb::Run(const char* sql, const std::vector<Value>& params) {

@@ -85,29 +85,7 @@ Status WriteSecretFile(const std::string& path, const std::string& content) {
 }  // namespace
 
 Status Migrate(Connection& conn) {
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare("PRAGMA user_version"));
-  std::int64_t current = 0;
-  {
-    Statement st(raw);
-    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (row) current = st.Int(0);
-  }
-  constexpr std::int64_t kCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
-  if (current > kCount) {
-    return Internal("audit.db schema version " + std::to_string(current) +
-                    " is newer than this sund");
-  }
-  for (std::int64_t i = current; i < kCount; ++i) {
-    SUND_RETURN_IF_ERROR(conn.Exec("BEGIN IMMEDIATE"));
-    Status s = conn.Exec(kMigrations[i]);
-    if (s.ok()) s = conn.Exec("PRAGMA user_version = " + std::to_string(i + 1));
-    if (s.ok()) s = conn.Exec("COMMIT");
-    if (!s.ok()) {
-      conn.Exec("ROLLBACK").IgnoreError();
-      return s;
-    }
-  }
-  return Status::Ok();
+  return storage::sqlite::ApplyMigrations(conn, kMigrations, "audit.db");
 }
 
 Result<crypto::SigningKey> LoadKey(const std::string& path) {

@@ -1,5 +1,7 @@
 #include "storage/sqlite/db.h"
 
+#include "core/log.h"
+
 namespace sund::storage::sqlite {
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bool read_only) {
@@ -65,6 +67,34 @@ Result<sqlite3_stmt*> Connection::PrepareLiteral(const char* sql) {
   if (rc != SQLITE_OK) return Internal(std::string("sqlite prepare: ") + sqlite3_errmsg(db_));
   literal_cache_.emplace(sql, stmt);
   return stmt;
+}
+
+Status ApplyMigrations(Connection& conn, std::span<const char* const> migrations,
+                       std::string_view name) {
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare("PRAGMA user_version"));
+  std::int64_t current = 0;
+  {
+    Statement st(raw);
+    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (row) current = st.Int(0);
+  }
+  const auto count = static_cast<std::int64_t>(migrations.size());
+  if (current > count) {
+    return Internal(std::string(name) + " schema version " + std::to_string(current) +
+                    " is newer than this sund (" + std::to_string(count) + ")");
+  }
+  for (std::int64_t i = current; i < count; ++i) {
+    SUND_RETURN_IF_ERROR(conn.Exec("BEGIN IMMEDIATE"));
+    Status s = conn.Exec(migrations[static_cast<std::size_t>(i)]);
+    if (s.ok()) s = conn.Exec("PRAGMA user_version = " + std::to_string(i + 1));
+    if (s.ok()) s = conn.Exec("COMMIT");
+    if (!s.ok()) {
+      conn.Exec("ROLLBACK").IgnoreError();
+      return s;
+    }
+    log::Info("{}: migrated schema to version {}", name, i + 1);
+  }
+  return Status::Ok();
 }
 
 }  // namespace sund::storage::sqlite

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -107,5 +108,12 @@ class Connection {
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
   std::unordered_map<const char*, sqlite3_stmt*> literal_cache_;
 };
+
+// Brings the schema of `conn` to the newest of `migrations`: PRAGMA user_version counts those
+// applied, and each further one runs in its own transaction with the new version. Internal when
+// the file has a newer schema than this sund. `name` ("storage", "auth.db" ...) names the
+// database in the message and in the log line of each migration.
+Status ApplyMigrations(Connection& conn, std::span<const char* const> migrations,
+                       std::string_view name);
 
 }  // namespace sund::storage::sqlite

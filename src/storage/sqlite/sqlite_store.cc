@@ -270,31 +270,7 @@ Status SqliteStore::Configure(Connection& c, bool writer) {
 }
 
 Status SqliteStore::Migrate() {
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, writer_->Prepare("PRAGMA user_version"));
-  std::int64_t current = 0;
-  {
-    Statement st(raw);
-    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (row) current = st.Int(0);
-  }
-  const auto& migrations = sqlite::Migrations();
-  if (current > static_cast<std::int64_t>(migrations.size())) {
-    return Status(StatusCode::kInternal, "database schema version " + std::to_string(current) +
-                                             " is newer than this sund (" +
-                                             std::to_string(migrations.size()) + ")");
-  }
-  for (std::size_t i = static_cast<std::size_t>(current); i < migrations.size(); ++i) {
-    SUND_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
-    Status s = writer_->Exec(migrations[i]);
-    if (s.ok()) s = writer_->Exec("PRAGMA user_version = " + std::to_string(i + 1));
-    if (!s.ok()) {
-      writer_->Exec("ROLLBACK").IgnoreError();
-      return s;
-    }
-    SUND_RETURN_IF_ERROR(writer_->Exec("COMMIT"));
-    log::Info("storage: migrated schema to version {}", i + 1);
-  }
-  return Status::Ok();
+  return sqlite::ApplyMigrations(*writer_, sqlite::Migrations(), "storage");
 }
 
 Status SqliteStore::LoadSearchParams() {
