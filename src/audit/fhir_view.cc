@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/crypto.h"
+#include "core/html.h"
 #include "core/json.h"
 #include "core/time.h"
 
@@ -453,34 +454,6 @@ constexpr std::string_view kStyle =
     ".marker{display:inline-block;color:#fff;background:#b00020;padding:0 .4rem;"
     "border-radius:3px;font-weight:700;letter-spacing:.03em}";
 
-// Escapes text for element content and quoted attribute values.
-std::string Esc(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
   for (std::size_t i = 0; i < prefix.size(); ++i) {
@@ -597,7 +570,7 @@ std::string TimeCell(std::int64_t us) {
   std::string iso = FormatInstant(us);
   std::string shown = iso.size() >= 19 ? iso.substr(0, 19) : iso;
   if (shown.size() > 10 && shown[10] == 'T') shown[10] = ' ';
-  return "<time datetime=\"" + Esc(iso) + "\">" + Esc(shown) + " UTC</time>";
+  return "<time datetime=\"" + HtmlEscape(iso) + "\">" + HtmlEscape(shown) + " UTC</time>";
 }
 
 void Line(std::string& out, std::string_view html, std::string_view cls = {}) {
@@ -618,13 +591,13 @@ void AppendRow(std::string& out, const Texts& t, const StoredRecord& s) {
   if (r.actor.user_id.empty()) {
     Line(out, t.T("Et system (ingen person)", "A system (no person)"));
   } else {
-    Line(out, Esc(r.actor.user_id), "tech");
+    Line(out, HtmlEscape(r.actor.user_id), "tech");
   }
   if (!r.actor.role.empty()) {
     std::string_view role = RoleText(t, r.actor.role);
-    Line(out, role.empty() ? Esc(r.actor.role) : std::string(role));
+    Line(out, role.empty() ? HtmlEscape(r.actor.role) : std::string(role));
   }
-  if (!r.actor.organization.empty()) Line(out, Esc(r.actor.organization), "tech meta");
+  if (!r.actor.organization.empty()) Line(out, HtmlEscape(r.actor.organization), "tech meta");
   out += "</td>\n";
 
   // Which app.
@@ -632,7 +605,7 @@ void AppendRow(std::string& out, const Texts& t, const StoredRecord& s) {
   if (r.actor.client_id.empty()) {
     out += "–";
   } else {
-    Line(out, Esc(r.actor.client_id), "tech");
+    Line(out, HtmlEscape(r.actor.client_id), "tech");
   }
   out += "</td>\n";
 
@@ -649,12 +622,12 @@ void AppendRow(std::string& out, const Texts& t, const StoredRecord& s) {
              "The details were deleted after the retention period."),
          "meta");
   }
-  for (const auto& ref : r.resources) Line(out, Esc(ref), "tech");
+  for (const auto& ref : r.resources) Line(out, HtmlEscape(ref), "tech");
   if (!r.query.empty()) {
-    Line(out, std::string(t.T("Søgning: ", "Search: ")) + "<span class=\"tech\">" + Esc(r.query) +
-                  "</span>");
+    Line(out, std::string(t.T("Søgning: ", "Search: ")) + "<span class=\"tech\">" +
+                  HtmlEscape(r.query) + "</span>");
   }
-  if (!emergency && !r.detail.empty()) Line(out, Esc(r.detail), "meta");
+  if (!emergency && !r.detail.empty()) Line(out, HtmlEscape(r.detail), "meta");
   out += "</td>\n";
 
   // Why.
@@ -664,7 +637,7 @@ void AppendRow(std::string& out, const Texts& t, const StoredRecord& s) {
   } else {
     if (!r.purpose.empty()) {
       std::string_view words = PurposeText(t, r.purpose);
-      Line(out, words.empty() ? "<span class=\"tech\">" + Esc(r.purpose) + "</span>"
+      Line(out, words.empty() ? "<span class=\"tech\">" + HtmlEscape(r.purpose) + "</span>"
                               : std::string(words));
     }
     if (emergency && r.purpose != "ETREAT") {
@@ -674,7 +647,7 @@ void AppendRow(std::string& out, const Texts& t, const StoredRecord& s) {
   if (emergency) {
     std::string reason(t.T("Begrundelse: ", "Stated reason: "));
     if (!r.detail.empty()) {
-      reason += Esc(r.detail);
+      reason += HtmlEscape(r.detail);
     } else if (s.personal_deleted) {
       reason += t.T("slettet efter opbevaringsperioden", "deleted after the retention period");
     } else {
@@ -683,8 +656,8 @@ void AppendRow(std::string& out, const Texts& t, const StoredRecord& s) {
     Line(out, reason);
   }
   for (const auto& consent : r.consent_basis) {
-    Line(out, std::string(t.T("Grundlag: ", "Basis: ")) + "<span class=\"tech\">" + Esc(consent) +
-                  "</span>");
+    Line(out, std::string(t.T("Grundlag: ", "Basis: ")) + "<span class=\"tech\">" +
+                  HtmlEscape(consent) + "</span>");
   }
   out += "</td>\n";
 
@@ -791,7 +764,7 @@ std::string MyLogHtml(const std::vector<StoredRecord>& records, std::string_view
   }
   if (SafeUrl(next_url)) {
     out += "<p><a rel=\"next\" href=\"";
-    out += Esc(next_url);
+    out += HtmlEscape(next_url);
     out += "\">";
     out += t.T("Ældre hændelser", "Older events");
     out += "</a></p>\n";

@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/html.h"
+
 namespace sund::auth::pages {
 namespace {
 
@@ -101,15 +103,15 @@ int ParseQ(std::string_view q) {
 std::string Url(std::string_view url) {
   bool safe = (!url.empty() && (url[0] == '/' || url[0] == '?' || url[0] == '#')) ||
               StartsWithNoCase(url, "https://") || StartsWithNoCase(url, "http://");
-  return safe ? Escape(url) : std::string("#");
+  return safe ? HtmlEscape(url) : std::string("#");
 }
 
 void AppendHidden(std::string& out, const Fields& fields) {
   for (const auto& [name, value] : fields) {
     out += "<input type=\"hidden\" name=\"";
-    out += Escape(name);
+    out += HtmlEscape(name);
     out += "\" value=\"";
-    out += Escape(value);
+    out += HtmlEscape(value);
     out += "\">\n";
   }
 }
@@ -136,7 +138,7 @@ std::string Document(Lang lang, std::string_view title, std::string_view main_ht
       "\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
       "<meta name=\"referrer\" content=\"no-referrer\">\n<title>";
-  out += Escape(title);
+  out += HtmlEscape(title);
   out += " – Sund</title>\n<style>";
   out += kCss;
   out += "</style>\n</head>\n<body>\n<main>\n";
@@ -159,7 +161,7 @@ std::string GenderText(Lang lang, std::string_view code) {
   if (code == "male") return std::string(T(lang, "mand", "male"));
   if (code == "other") return std::string(T(lang, "andet", "other"));
   if (code == "unknown") return std::string(T(lang, "køn ukendt", "gender unknown"));
-  return Escape(code);
+  return HtmlEscape(code);
 }
 
 }  // namespace
@@ -207,33 +209,6 @@ Lang PickLang(std::string_view explicit_param, std::string_view accept_language)
 
 std::string_view LangCode(Lang lang) { return lang == Lang::kDa ? "da" : "en"; }
 
-std::string Escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 8);
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string_view Stylesheet() { return kCss; }
 
 std::string RenderLogin(const LoginPage& page) {
@@ -244,7 +219,7 @@ std::string RenderLogin(const LoginPage& page) {
   m += "</h1>\n<p>";
   if (!page.app_name.empty()) {
     m += "<strong>";
-    m += Escape(page.app_name);
+    m += HtmlEscape(page.app_name);
     m += "</strong> ";
     m += T(l,
            "beder om adgang til dine sundhedsdata. Log ind for at se, hvad appen beder om, og "
@@ -269,7 +244,7 @@ std::string RenderLogin(const LoginPage& page) {
   m += "<label for=\"username\">";
   m += T(l, "Brugernavn", "Username");
   m += "</label>\n<input type=\"text\" id=\"username\" name=\"username\" value=\"";
-  m += Escape(page.username);
+  m += HtmlEscape(page.username);
   m += "\" autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required";
   m += invalid;
   m += ">\n<label for=\"password\">";
@@ -287,7 +262,7 @@ std::string RenderLogin(const LoginPage& page) {
 
 std::string RenderConsent(const ConsentPage& page) {
   const Lang l = page.lang;
-  const std::string app = Escape(page.app_name);
+  const std::string app = HtmlEscape(page.app_name);
   std::string m;
   m += "<h1>";
   m += app;
@@ -297,7 +272,7 @@ std::string RenderConsent(const ConsentPage& page) {
   m += "<p class=\"meta\">";
   if (!page.publisher.empty()) {
     m += T(l, "Udgiver: ", "Publisher: ");
-    m += Escape(page.publisher);
+    m += HtmlEscape(page.publisher);
     m += ".";
   } else {
     m += T(l, "Udgiveren er ikke oplyst.", "The publisher is not stated.");
@@ -306,7 +281,7 @@ std::string RenderConsent(const ConsentPage& page) {
     m += "<br>\n";
     m += T(l, "Appens hjemmeside: ", "App website: ");
     m += "<span class=\"tech\">";
-    m += Escape(page.app_uri);
+    m += HtmlEscape(page.app_uri);
     m += "</span>";
   }
   m += "</p>\n<p>";
@@ -316,14 +291,14 @@ std::string RenderConsent(const ConsentPage& page) {
     m += "<p>";
     m += T(l, "Du er logget ind som ", "You are signed in as ");
     m += "<strong>";
-    m += Escape(page.user_display);
+    m += HtmlEscape(page.user_display);
     m += "</strong>.</p>\n";
   }
   if (!page.patient_display.empty()) {
     m += "<p>";
     m += T(l, "Adgangen gælder data om ", "The access covers data about ");
     m += "<strong>";
-    m += Escape(page.patient_display);
+    m += HtmlEscape(page.patient_display);
     m += "</strong>.</p>\n";
   }
 
@@ -340,7 +315,7 @@ std::string RenderConsent(const ConsentPage& page) {
   for (std::size_t i = 0; i < page.items.size(); ++i) {
     const ConsentItem& item = page.items[i];
     const std::string id = "scope-" + std::to_string(i);
-    const std::string value = Escape(item.value);
+    const std::string value = HtmlEscape(item.value);
     m += "<div class=\"choice\">\n<input type=\"checkbox\" id=\"";
     m += id;
     m += "\" name=\"scope\" value=\"";
@@ -351,7 +326,7 @@ std::string RenderConsent(const ConsentPage& page) {
     m += ">\n<label for=\"";
     m += id;
     m += "\">";
-    m += Escape(item.description);
+    m += HtmlEscape(item.description);
     if (item.required) {
       m += T(l, " (nødvendig)", " (required)");
     }
@@ -381,7 +356,7 @@ std::string RenderConsent(const ConsentPage& page) {
     m += "<p><strong>";
     m += T(l, "Varighed:", "Duration:");
     m += "</strong> ";
-    m += Escape(page.duration);
+    m += HtmlEscape(page.duration);
     m += "</p>\n";
   }
   if (page.offline) {
@@ -413,7 +388,7 @@ std::string RenderPatientPicker(const PatientPickerPage& page) {
     m += "<p>";
     m += T(l, "Vælg, hvilken patient ", "Choose which patient ");
     m += "<strong>";
-    m += Escape(page.app_name);
+    m += HtmlEscape(page.app_name);
     m += "</strong>";
     m += T(l, " skal arbejde med.", " should work with.");
     m += "</p>\n";
@@ -424,7 +399,7 @@ std::string RenderPatientPicker(const PatientPickerPage& page) {
   m += "<label for=\"q\">";
   m += T(l, "Søg efter patient", "Search for a patient");
   m += "</label>\n<input type=\"search\" id=\"q\" name=\"q\" value=\"";
-  m += Escape(page.query);
+  m += HtmlEscape(page.query);
   m += "\" autocomplete=\"off\">\n<button type=\"submit\" class=\"secondary\">";
   m += T(l, "Søg", "Search");
   m += "</button>\n</form>\n";
@@ -449,17 +424,17 @@ std::string RenderPatientPicker(const PatientPickerPage& page) {
     m += "<div class=\"choice\">\n<input type=\"radio\" id=\"";
     m += id;
     m += "\" name=\"patient\" value=\"";
-    m += Escape(p.id);
+    m += HtmlEscape(p.id);
     m += "\" required";
     if (page.patients.size() == 1) m += " checked";
     m += ">\n<label for=\"";
     m += id;
     m += "\">";
-    m += Escape(p.name.empty() ? p.id : p.name);
+    m += HtmlEscape(p.name.empty() ? p.id : p.name);
     std::string details;
     if (!p.birth_date.empty()) {
       details += T(l, "født ", "born ");
-      details += Escape(p.birth_date);
+      details += HtmlEscape(p.birth_date);
     }
     if (!p.gender.empty()) {
       if (!details.empty()) details += ", ";
@@ -486,14 +461,14 @@ std::string RenderApps(const AppsPage& page) {
   m += "</h1>\n";
   if (!page.message.empty()) {
     m += "<div class=\"notice\" role=\"status\">\n<p>";
-    m += Escape(page.message);
+    m += HtmlEscape(page.message);
     m += "</p>\n</div>\n";
   }
   if (!page.user_display.empty()) {
     m += "<p>";
     m += T(l, "Du er logget ind som ", "You are signed in as ");
     m += "<strong>";
-    m += Escape(page.user_display);
+    m += HtmlEscape(page.user_display);
     m += "</strong>.</p>\n";
   }
   if (!page.logout_action.empty()) {
@@ -512,7 +487,7 @@ std::string RenderApps(const AppsPage& page) {
   for (std::size_t i = 0; i < page.apps.size(); ++i) {
     const AppGrant& a = page.apps[i];
     const std::string heading_id = "app-" + std::to_string(i);
-    const std::string name = Escape(a.app_name.empty() ? a.client_id : a.app_name);
+    const std::string name = HtmlEscape(a.app_name.empty() ? a.client_id : a.app_name);
     m += "<section class=\"app\" aria-labelledby=\"";
     m += heading_id;
     m += "\">\n<h2 id=\"";
@@ -526,7 +501,7 @@ std::string RenderApps(const AppsPage& page) {
       m += "</p>\n<ul>\n";
       for (const std::string& line : a.what) {
         m += "<li>";
-        m += Escape(line);
+        m += HtmlEscape(line);
         m += "</li>\n";
       }
       m += "</ul>\n";
@@ -534,7 +509,7 @@ std::string RenderApps(const AppsPage& page) {
     m += "<p class=\"meta\">";
     if (!a.granted.empty()) {
       m += T(l, "Adgang givet: ", "Access granted: ");
-      m += Escape(a.granted);
+      m += HtmlEscape(a.granted);
       m += "<br>\n";
     }
     if (a.expires.empty()) {
@@ -542,13 +517,13 @@ std::string RenderApps(const AppsPage& page) {
              "Does not expire: lasts until you revoke it.");
     } else {
       m += T(l, "Udløber: ", "Expires: ");
-      m += Escape(a.expires);
+      m += HtmlEscape(a.expires);
     }
     m += "</p>\n";
     AppendFormStart(m, "post", page.revoke_action);
     AppendHidden(m, page.hidden);
     m += "<input type=\"hidden\" name=\"client_id\" value=\"";
-    m += Escape(a.client_id);
+    m += HtmlEscape(a.client_id);
     m += "\">\n<button type=\"submit\">";
     m += T(l, "Tilbagekald adgang for ", "Revoke access for ");
     m += name;
@@ -561,9 +536,9 @@ std::string RenderApps(const AppsPage& page) {
 std::string RenderError(Lang lang, std::string_view title, std::string_view message) {
   std::string m;
   m += "<h1>";
-  m += Escape(title);
+  m += HtmlEscape(title);
   m += "</h1>\n<p>";
-  m += Escape(message);
+  m += HtmlEscape(message);
   m += "</p>\n";
   return Document(lang, title, m, {});
 }

@@ -13,10 +13,11 @@
 // contrast for text and 3:1 for borders.
 //
 // Every string the caller passes (names, descriptions, URLs, hidden field names and values) is
-// escaped with Escape(), so data from app registrations, users or FHIR resources cannot inject
-// markup. URLs (form actions, the language switch link) must be relative ("/...", "?...") or
-// http(s); any other URL (e.g. "javascript:...") is replaced by "#". Strings marked "already
-// localised" are shown as given; all other text comes from this file in the page's language.
+// escaped with HtmlEscape() (core/html.h), so data from app registrations, users or FHIR resources
+// cannot inject markup. URLs (form actions, the language switch link) must be relative ("/...",
+// "?...") or http(s); any other URL (e.g. "javascript:...") is replaced by "#". Strings marked
+// "already localised" are shown as given; all other text comes from this file in the page's
+// language.
 //
 // Thread-safety: pure functions of their arguments; safe to call from any thread.
 #pragma once
@@ -39,10 +40,6 @@ Lang PickLang(std::string_view explicit_param, std::string_view accept_language)
 
 // "da" or "en".
 std::string_view LangCode(Lang lang);
-
-// Escapes text for HTML element content and double- or single-quoted attribute values:
-// & < > " ' become &amp; &lt; &gt; &quot; &#39;. Everything else, UTF-8 included, is unchanged.
-std::string Escape(std::string_view text);
 
 // The CSS every page embeds in its <style> element (constant; for a CSP hash).
 std::string_view Stylesheet();

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/html.h"
+
 namespace sund::auth::pages {
 namespace {
 
@@ -203,11 +205,11 @@ std::vector<std::string> AllPages(Lang lang) {
 }
 
 TEST(PagesTest, EscapesAllFiveSpecialCharacters) {
-  EXPECT_EQ(Escape("<a href=\"x\">'&'</a>"),
+  EXPECT_EQ(HtmlEscape("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
-  EXPECT_EQ(Escape("Blåbær & co"), "Blåbær &amp; co");
-  EXPECT_EQ(Escape(""), "");
-  EXPECT_EQ(Escape(kHostile), kHostileEscaped);
+  EXPECT_EQ(HtmlEscape("Blåbær & co"), "Blåbær &amp; co");
+  EXPECT_EQ(HtmlEscape(""), "");
+  EXPECT_EQ(HtmlEscape(kHostile), kHostileEscaped);
 }
 
 TEST(PagesTest, PickLangPrefersExplicitParameterOverHeader) {
@@ -380,7 +382,7 @@ TEST(PagesTest, ConsentHasOneCheckboxPerItemWithGivenState) {
   for (std::size_t i = 0; i < boxes.size(); ++i) {
     SCOPED_TRACE(boxes[i]);
     EXPECT_EQ(Attr(boxes[i], "name"), "scope");
-    EXPECT_EQ(Attr(boxes[i], "value"), Escape(p.items[i].value));
+    EXPECT_EQ(Attr(boxes[i], "value"), HtmlEscape(p.items[i].value));
     EXPECT_EQ(HasFlag(boxes[i], "checked"), p.items[i].checked);
     EXPECT_EQ(HasFlag(boxes[i], "disabled"), p.items[i].required);
     std::string label = "<label for=\"" + *Attr(boxes[i], "id") + "\">" + p.items[i].description;

@@ -130,7 +130,7 @@ std::int64_t IntOf(const rapidjson::Value& obj, const char* name) {
   return v != nullptr && v->IsInt64() ? v->GetInt64() : -1;
 }
 
-// Undoes pages::Escape.
+// Undoes HtmlEscape.
 std::string HtmlUnescape(std::string_view s) {
   static constexpr std::pair<std::string_view, char> kEntities[] = {
       {"&amp;", '&'}, {"&quot;", '"'}, {"&#39;", '\''}, {"&lt;", '<'}, {"&gt;", '>'}};
