@@ -119,8 +119,9 @@ class Store {
   virtual Result<std::unique_ptr<WriteTransaction>> BeginWrite() = 0;
 
   // A value that changes whenever a resource of `type` is created, updated or deleted (and
-  // only then): the consent gate reads it for "Consent" on every request. Cost grows with the
-  // number of resources of the type (meant for small types).
+  // seldom otherwise), valid for the life of this Store: the consent gate reads it for
+  // "Consent" on every request, so it must cost no more than a lock. A new value is visible
+  // once the commit that wrote the type has returned, never before its data is.
   virtual Result<std::string> TypeStamp(std::string_view type) = 0;
 
   // Resources per type (current, not deleted), for /metrics and the import summary.

@@ -1,6 +1,11 @@
 #include "storage/sqlite/sqlite_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -83,6 +88,7 @@ class SqliteWriteTransaction final : public WriteTransaction {
   SqliteStore& store_;
   std::unique_lock<std::mutex> lock_;
   bool done_ = false;
+  std::set<std::string, std::less<>> touched_;  // types written (for TypeStamp)
 };
 
 // Checkpoints run on a thread of their own, as SQLite advises for busy writers: the writer only
@@ -154,6 +160,8 @@ class SqliteStore final : public Store {
     if (writer_ != nullptr) sqlite3_wal_hook(writer_->raw(), nullptr, nullptr);
     checkpointer_.reset();
     readers_.clear();
+    writer_.reset();
+    if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
   }
 
   Status Open();
@@ -185,6 +193,18 @@ class SqliteStore final : public Store {
 
   Connection& writer() { return *writer_; }
   std::mutex& write_mutex() { return write_mu_; }
+  // After a commit: the types it wrote have new stamps.
+  void Touched(const std::set<std::string, std::less<>>& types) {
+    std::lock_guard<std::mutex> l(stamp_mu_);
+    for (const auto& t : types) {
+      auto it = stamps_.find(t);
+      if (it == stamps_.end()) {
+        stamps_.emplace(t, 1);
+      } else {
+        ++it->second;
+      }
+    }
+  }
 
   // Runs a search on `conn` (reader or writer) and returns matching rows (rid, type, id, json).
   Result<SearchPage> RunSearch(Connection& conn, const fhir::SearchQuery& q, bool ids_only,
@@ -216,6 +236,9 @@ class SqliteStore final : public Store {
   std::unique_ptr<Connection> writer_;
   std::unique_ptr<Checkpointer> checkpointer_;
   std::mutex write_mu_;
+  int lock_fd_ = -1;  // DB.lock, flocked while open: one process owns the database
+  std::mutex stamp_mu_;
+  std::unordered_map<std::string, std::uint64_t> stamps_;  // type -> commits that wrote it
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> readers_;
   std::unordered_map<SpKey, std::int64_t, SpKeyHash> sp_;
@@ -350,6 +373,18 @@ Status SqliteStore::Open() {
     std::error_code ec;
     std::filesystem::create_directories(p.parent_path(), ec);
     if (ec) return Internal("cannot create data directory " + p.parent_path().string());
+  }
+  // One process at a time: TypeStamp counts this process's commits, and the audit log and
+  // the authorization server beside the database assume a single owner too.
+  std::string lock_path = options_.path + ".lock";
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) return Internal("cannot open " + lock_path);
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Status(StatusCode::kUnavailable,
+                    options_.path + " is in use by another sund process (stop it first)");
+    }
+    return Internal("cannot lock " + lock_path);
   }
   SUND_ASSIGN_OR_RETURN(writer_, Connection::Open(options_.path, false));
   SUND_RETURN_IF_ERROR(Configure(*writer_, true));
@@ -725,18 +760,10 @@ Result<std::unique_ptr<WriteTransaction>> SqliteStore::BeginWrite() {
 }
 
 Result<std::string> SqliteStore::TypeStamp(std::string_view type) {
-  // Every write either adds a resource row or raises one row's version by one, so the pair
-  // (rows, sum of versions) changes with each write and with nothing else.
-  SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      (*reader)->PrepareLiteral(
-          "SELECT COUNT(*), COALESCE(SUM(version), 0) FROM resource WHERE type = ?"));
-  Statement st(raw);
-  st.Bind(1, type);
-  SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-  if (!row) return Internal("type stamp query returned no row");
-  return std::to_string(st.Int(0)) + ":" + std::to_string(st.Int(1));
+  // Commits of this process are the only writes while it holds the lock (see Open).
+  std::lock_guard<std::mutex> l(stamp_mu_);
+  auto it = stamps_.find(std::string(type));
+  return std::to_string(it == stamps_.end() ? 0 : it->second);
 }
 
 Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteStore::CountByType() {
@@ -932,6 +959,7 @@ Status SqliteWriteTransaction::InsertEntry(std::int64_t rid, std::int64_t sp,
 
 Status SqliteWriteTransaction::Put(const ResourceVersion& v, std::vector<fhir::IndexEntry> index) {
   auto& w = store_.writer();
+  if (!touched_.contains(v.type)) touched_.insert(v.type);
   std::int64_t rid = 0;
   std::int64_t current = 0;
   {
@@ -1102,7 +1130,12 @@ Status SqliteWriteTransaction::Commit() {
   }
   Status s = store_.writer().Exec("COMMIT");
   done_ = true;
-  if (!s.ok()) store_.writer().Exec("ROLLBACK").IgnoreError();
+  if (!s.ok()) {
+    store_.writer().Exec("ROLLBACK").IgnoreError();
+    return s;
+  }
+  // After the commit, so that whoever sees the new stamp also sees the data.
+  store_.Touched(touched_);
   return s;
 }
 

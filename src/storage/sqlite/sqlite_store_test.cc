@@ -63,6 +63,51 @@ TEST_F(SqliteStoreTest, WritesAreReadBackAndVersionsMustFollow) {
   EXPECT_EQ(old->json, Version("a", 1, 10).json);
 }
 
+// The consent gate's stamp: changes with each commit that wrote the type, only after it has
+// committed, and not for other types or for rolled-back transactions.
+TEST_F(SqliteStoreTest, TypeStampChangesWithCommitsOfItsTypeOnly) {
+  auto store = OpenSqliteStore(options_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto stamp = [&](std::string_view type) {
+    auto s = (*store)->TypeStamp(type);
+    EXPECT_TRUE(s.ok());
+    return s.ok() ? *s : std::string();
+  };
+  std::string basic0 = stamp("Basic");
+  std::string consent0 = stamp("Consent");
+  {
+    auto w = (*store)->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Put(Version("a", 1, 10), {}).ok());
+    EXPECT_EQ(stamp("Basic"), basic0) << "changed before the commit";
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  std::string basic1 = stamp("Basic");
+  EXPECT_NE(basic1, basic0);
+  EXPECT_EQ(stamp("Consent"), consent0);
+  {
+    auto w = (*store)->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Put(Version("a", 2, 10), {}).ok());
+    // Destroyed without Commit: rolled back.
+  }
+  EXPECT_EQ(stamp("Basic"), basic1);
+}
+
+// One process owns a database: a second open fails at once and names the reason; the lock
+// goes with the store.
+TEST_F(SqliteStoreTest, ASecondOpenOfTheSameDatabaseIsRefusedUntilTheFirstCloses) {
+  auto first = OpenSqliteStore(options_);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = OpenSqliteStore(options_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find("in use"), std::string::npos);
+  first->reset();
+  auto third = OpenSqliteStore(options_);
+  EXPECT_TRUE(third.ok()) << third.status().ToString();
+}
+
 // Commits fill the WAL; the background checkpointer copies them into the database file while
 // the store stays open (with SQLite's autocheckpoint the file would stay at its initial size
 // until 1,000 frames).
