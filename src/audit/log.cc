@@ -62,7 +62,7 @@ struct AuditLog::Impl {
   std::string dir;
   Options options;
   const Clock* clock = nullptr;
-  std::string salt;
+  crypto::HmacSha256Key salt;
   crypto::SigningKey key;
 
   // Writer state: touched only on the writer thread (before it starts and after it is joined,

@@ -45,8 +45,8 @@ std::string Str(std::int64_t v) { return std::to_string(v); }
 
 class Verifier {
  public:
-  Verifier(Connection& conn, const crypto::VerifyKey& key, std::string kid, std::string salt)
-      : conn_(conn), key_(key), kid_(std::move(kid)), salt_(std::move(salt)) {}
+  Verifier(Connection& conn, const crypto::VerifyKey& key, std::string kid, std::string_view salt)
+      : conn_(conn), key_(key), kid_(std::move(kid)), salt_(salt) {}
 
   // The first problem, or nullopt; an error when the database cannot be read.
   Result<std::optional<Finding>> Run(VerifyReport& report);
@@ -70,7 +70,7 @@ class Verifier {
   Connection& conn_;
   const crypto::VerifyKey& key_;
   std::string kid_;
-  std::string salt_;
+  crypto::HmacSha256Key salt_;
 
   merkle::CompactRange frontier_;
   std::int64_t prev_logged_ = 0;

@@ -346,6 +346,64 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   return out;
 }
 
+HmacSha256Key::HmacSha256Key(std::string_view key) {
+  constexpr std::size_t kBlock = 64;  // SHA-256 block size
+  std::string k = key.size() > kBlock ? Sha256(key) : std::string(key);
+  k.resize(kBlock, '\0');
+  std::string ipad(kBlock, '\0');
+  std::string opad(kBlock, '\0');
+  for (std::size_t i = 0; i < kBlock; ++i) {
+    ipad[i] = static_cast<char>(k[i] ^ 0x36);
+    opad[i] = static_cast<char>(k[i] ^ 0x5c);
+  }
+  OPENSSL_cleanse(k.data(), k.size());
+  inner_ = EVP_MD_CTX_new();
+  outer_ = EVP_MD_CTX_new();
+  SUND_CHECK(inner_ != nullptr && outer_ != nullptr);
+  SUND_CHECK(EVP_DigestInit_ex(inner_, EVP_sha256(), nullptr) == 1 &&
+             EVP_DigestUpdate(inner_, ipad.data(), ipad.size()) == 1);
+  SUND_CHECK(EVP_DigestInit_ex(outer_, EVP_sha256(), nullptr) == 1 &&
+             EVP_DigestUpdate(outer_, opad.data(), opad.size()) == 1);
+  OPENSSL_cleanse(ipad.data(), ipad.size());
+  OPENSSL_cleanse(opad.data(), opad.size());
+}
+
+HmacSha256Key::~HmacSha256Key() {
+  EVP_MD_CTX_free(inner_);
+  EVP_MD_CTX_free(outer_);
+}
+
+HmacSha256Key::HmacSha256Key(HmacSha256Key&& other) noexcept
+    : inner_(std::exchange(other.inner_, nullptr)), outer_(std::exchange(other.outer_, nullptr)) {}
+
+HmacSha256Key& HmacSha256Key::operator=(HmacSha256Key&& other) noexcept {
+  if (this != &other) {
+    EVP_MD_CTX_free(inner_);
+    EVP_MD_CTX_free(outer_);
+    inner_ = std::exchange(other.inner_, nullptr);
+    outer_ = std::exchange(other.outer_, nullptr);
+  }
+  return *this;
+}
+
+std::string HmacSha256Key::Mac(std::string_view data) const {
+  SUND_CHECK(inner_ != nullptr);  // not moved from
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  SUND_CHECK(ctx != nullptr);
+  unsigned char digest[32];
+  unsigned int len = 0;
+  SUND_CHECK(EVP_MD_CTX_copy_ex(ctx.get(), inner_) == 1 &&
+             EVP_DigestUpdate(ctx.get(), data.data(), data.size()) == 1 &&
+             EVP_DigestFinal_ex(ctx.get(), digest, &len) == 1 && len == 32);
+  std::string out(32, '\0');
+  SUND_CHECK(EVP_MD_CTX_copy_ex(ctx.get(), outer_) == 1 &&
+             EVP_DigestUpdate(ctx.get(), digest, sizeof digest) == 1 &&
+             EVP_DigestFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len) ==
+                 1 &&
+             len == 32);
+  return out;
+}
+
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;

@@ -46,6 +46,26 @@ std::string Sha256Hex(std::string_view data);
 // Raw 32-byte HMAC-SHA256 (RFC 2104) of `data` under `key`.
 std::string HmacSha256(std::string_view key, std::string_view data);
 
+// HMAC-SHA256 under one fixed key, for keys used many times (the audit log's salt): the key's
+// padded inner and outer blocks are hashed once, so Mac costs two SHA-256 passes and no key
+// setup or algorithm lookup (several times faster than HmacSha256 on short data). Immutable;
+// Mac may be called from several threads at once.
+class HmacSha256Key {
+ public:
+  explicit HmacSha256Key(std::string_view key);
+  ~HmacSha256Key();
+  HmacSha256Key(HmacSha256Key&& other) noexcept;
+  HmacSha256Key& operator=(HmacSha256Key&& other) noexcept;
+  HmacSha256Key(const HmacSha256Key&) = delete;
+  HmacSha256Key& operator=(const HmacSha256Key&) = delete;
+  // Equals HmacSha256(key, data).
+  std::string Mac(std::string_view data) const;
+
+ private:
+  EVP_MD_CTX* inner_ = nullptr;  // SHA-256 after (key ^ ipad)
+  EVP_MD_CTX* outer_ = nullptr;  // SHA-256 after (key ^ opad)
+};
+
 // Compares in time that depends only on the length; false when the sizes differ.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

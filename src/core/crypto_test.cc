@@ -114,6 +114,26 @@ TEST(CryptoTest, HmacSha256MatchesRfc4231TestCase2) {
             "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
 
+// The precomputed-key form: RFC 4231 test cases 2 and 6 (a key longer than a block is hashed
+// first), the empty key, and agreement with HmacSha256 for keys of every length around a block.
+TEST(CryptoTest, HmacSha256KeyMatchesRfc4231AndTheOneShotForm) {
+  EXPECT_EQ(Hex(HmacSha256Key("Jefe").Mac("what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(Hex(HmacSha256Key(std::string(131, '\xaa'))
+                    .Mac("Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(Hex(HmacSha256Key("").Mac("")),
+            "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  for (std::size_t n : {1u, 31u, 63u, 64u, 65u, 200u}) {
+    std::string key = RandomBytes(n);
+    HmacSha256Key k(key);
+    HmacSha256Key moved(std::move(k));
+    for (std::string data : {std::string(), std::string("Patient/p1"), RandomBytes(500)}) {
+      EXPECT_EQ(moved.Mac(data), HmacSha256(key, data)) << "key of " << n << " bytes";
+    }
+  }
+}
+
 TEST(CryptoTest, ConstantTimeEquals) {
   EXPECT_TRUE(ConstantTimeEquals("", ""));
   EXPECT_TRUE(ConstantTimeEquals("secret", "secret"));

@@ -60,15 +60,15 @@ Status Malformed(const char* what) {
 
 }  // namespace
 
-merkle::Hash PatientHash(std::string_view salt, std::string_view patient_id) {
-  return ToHash(crypto::HmacSha256(salt, patient_id));
+merkle::Hash PatientHash(const crypto::HmacSha256Key& salt, std::string_view patient_id) {
+  return ToHash(salt.Mac(patient_id));
 }
 
-merkle::Hash PersonalDigest(std::string_view salt, std::string_view personal) {
-  return ToHash(crypto::HmacSha256(salt, personal));
+merkle::Hash PersonalDigest(const crypto::HmacSha256Key& salt, std::string_view personal) {
+  return ToHash(salt.Mac(personal));
 }
 
-PreparedLeaf Prepare(const Record& record, std::string_view salt) {
+PreparedLeaf Prepare(const Record& record, const crypto::HmacSha256Key& salt) {
   PreparedLeaf out;
   for (const auto& id : record.patient_ids) out.patient_hashes.push_back(PatientHash(salt, id));
   std::sort(out.patient_hashes.begin(), out.patient_hashes.end());

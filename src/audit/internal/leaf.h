@@ -14,6 +14,7 @@
 
 #include "audit/merkle.h"
 #include "audit/record.h"
+#include "core/crypto.h"
 #include "core/status.h"
 
 namespace sund::audit::internal {
@@ -21,9 +22,9 @@ namespace sund::audit::internal {
 inline constexpr int kLeafVersion = 1;
 
 // HMAC-SHA256(salt, patient_id): what the leaf and the patient index hold for a patient id.
-merkle::Hash PatientHash(std::string_view salt, std::string_view patient_id);
+merkle::Hash PatientHash(const crypto::HmacSha256Key& salt, std::string_view patient_id);
 // HMAC-SHA256(salt, personal): the leaf's commitment to the clear personal block.
-merkle::Hash PersonalDigest(std::string_view salt, std::string_view personal);
+merkle::Hash PersonalDigest(const crypto::HmacSha256Key& salt, std::string_view personal);
 
 // A record made ready for appending, before it has a sequence number: the work done outside
 // the log's writer lock.
@@ -32,7 +33,7 @@ struct PreparedLeaf {
   std::string personal;                      // the clear personal block (JSON)
   std::vector<merkle::Hash> patient_hashes;  // sorted, distinct
 };
-PreparedLeaf Prepare(const Record& record, std::string_view salt);
+PreparedLeaf Prepare(const Record& record, const crypto::HmacSha256Key& salt);
 // The leaf bytes for a prepared record at `seq`, appended at `logged_us`.
 std::string LeafBytes(std::int64_t seq, std::int64_t logged_us, const PreparedLeaf& prepared);
 
