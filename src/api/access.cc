@@ -93,6 +93,17 @@ Status AccessGuard::Apply(const Restriction& r, std::string_view type, fhir::Sea
   return Status::Ok();
 }
 
+Result<storage::SearchPage> AccessGuard::Search(fhir::SearchQuery& q) const {
+  SUND_ASSIGN_OR_RETURN(storage::SearchPage page, engine_.Search(q));
+  if (consent_ == nullptr || consent_->Settle(q, page)) return page;
+  SUND_RETURN_IF_ERROR(consent_->HidePartial(q));
+  SUND_ASSIGN_OR_RETURN(page, engine_.Search(q));
+  // Exact now, but for a resource whose other Patient references lie outside the compartment
+  // filter: Settle drops it, which may leave this page short.
+  consent_->Settle(q, page);
+  return page;
+}
+
 Result<bool> AccessGuard::Visible(std::string_view type, std::string_view id,
                                   const Restriction& r) const {
   if (r.none()) return true;
@@ -101,7 +112,7 @@ Result<bool> AccessGuard::Visible(std::string_view type, std::string_view id,
                                                                {{"_id", std::string(id)}}, true));
   SUND_RETURN_IF_ERROR(Apply(r, type, q));
   q.count = 1;
-  SUND_ASSIGN_OR_RETURN(storage::SearchPage page, engine_.Search(q));
+  SUND_ASSIGN_OR_RETURN(storage::SearchPage page, Search(q));
   return !page.matches.empty();
 }
 

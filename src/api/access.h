@@ -76,6 +76,11 @@ class AccessGuard {
   // Adds `r` to a search on `type` (compartment and granular queries).
   Status Apply(const Restriction& r, std::string_view type, fhir::SearchQuery& q) const;
 
+  // Runs a search prepared by Apply. Under Consents, every match is decided too (a denied one
+  // is dropped); when that could make pages, totals or includes reveal a dropped resource, the
+  // denied matches of partially consenting patients are listed in the query and it runs again.
+  Result<storage::SearchPage> Search(fhir::SearchQuery& q) const;
+
   // Whether the current resource type/id exists and is visible under `r`.
   Result<bool> Visible(std::string_view type, std::string_view id, const Restriction& r) const;
 

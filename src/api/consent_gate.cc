@@ -216,9 +216,9 @@ bool ConsentScope::MayHide() {
 }
 
 Status ConsentScope::Restrict(fhir::SearchQuery::ConsentFilter& out, fhir::SearchQuery* query) {
-  out = {};  // may be query->consent: the matches below are found without it
   fhir::SearchQuery::ConsentFilter filter;
   filter.hidden_by_default = !default_permit_;
+  partial_.clear();
   if (default_break_glass_) break_glass_used_ = true;
   bool self = request_.user == consent::UserKind::kPatientSelf && !request_.patient.empty();
   if (self && filter.hidden_by_default) filter.patients.push_back(request_.patient);
@@ -230,25 +230,9 @@ Status ConsentScope::Restrict(fhir::SearchQuery::ConsentFilter& out, fhir::Searc
       if (f.break_glass) break_glass_used_ = true;
       for (const auto& c : f.deny) basis_.insert("Consent/" + c.source.consent_id);
       if (f.mode == consent::SearchFilter::Mode::kClauses && query != nullptr) {
-        // Part of this patient's data: the search's own matches within their compartment are
-        // decided one by one (with every patient each names); the denied ones are hidden.
-        // Their resources that do not match cannot appear but as includes, which the caller
-        // decides one by one.
+        // Part of this patient's data: open in SQL, decided match by match (Settle).
         open = true;
-        // The caller's criteria, without its paging, sorting, includes or compartment.
-        fhir::SearchQuery mine;
-        mine.type = query->type;
-        std::swap(mine.criteria, query->criteria);
-        std::swap(mine.access_any_of, query->access_any_of);
-        mine.compartment_patient = patient;
-        mine.count = 1000;
-        Status s = ForEachMatch(gate_.store(), mine, [&](const storage::SearchHit& h) {
-          if (!Allows(h.type, h.id, h.json)) filter.hidden.push_back(h.type + "/" + h.id);
-          return Status::Ok();
-        });
-        std::swap(mine.criteria, query->criteria);
-        std::swap(mine.access_any_of, query->access_any_of);
-        SUND_RETURN_IF_ERROR(s);
+        partial_.push_back(patient);
       } else {
         open = f.mode == consent::SearchFilter::Mode::kAll;
       }
@@ -256,8 +240,49 @@ Status ConsentScope::Restrict(fhir::SearchQuery::ConsentFilter& out, fhir::Searc
     // hidden_by_default lists the open patients, otherwise the closed ones.
     if (open == filter.hidden_by_default) filter.patients.push_back(patient);
   }
-  filter.active = filter.hidden_by_default || !filter.patients.empty() || !filter.hidden.empty();
+  filter.active = filter.hidden_by_default || !filter.patients.empty();
+  filtering_ = filter.active || !partial_.empty();
   out = std::move(filter);
+  return Status::Ok();
+}
+
+bool ConsentScope::Settle(const fhir::SearchQuery& query, storage::SearchPage& page) {
+  if (!filtering_) return true;
+  std::size_t before = page.matches.size();
+  std::erase_if(page.matches,
+                [&](const storage::SearchHit& h) { return !Allows(h.type, h.id, h.json); });
+  auto removed = static_cast<std::int64_t>(before - page.matches.size());
+  bool whole = query.cursor == 0 && query.offset == 0 && !page.has_more &&
+               query.summary != fhir::SummaryMode::kCount;
+  if (removed == 0) {
+    // Other pages and the total may still hold a partial patient's denied resources.
+    return partial_.empty() || whole || (!page.total && query.summary != fhir::SummaryMode::kCount);
+  }
+  // A page short of its count, a total or an include could tell that something was dropped,
+  // unless this page was the whole answer and nothing was included.
+  if (!whole || !page.includes.empty()) return false;
+  if (page.total) *page.total -= removed;
+  return true;
+}
+
+Status ConsentScope::HidePartial(fhir::SearchQuery& query) {
+  for (const auto& patient : partial_) {
+    // The caller's criteria, without its paging, sorting, includes or compartment.
+    fhir::SearchQuery mine;
+    mine.type = query.type;
+    std::swap(mine.criteria, query.criteria);
+    std::swap(mine.access_any_of, query.access_any_of);
+    mine.compartment_patient = patient;
+    mine.count = 1000;
+    Status s = ForEachMatch(gate_.store(), mine, [&](const storage::SearchHit& h) {
+      if (!Allows(h.type, h.id, h.json)) query.consent.hidden.push_back(h.type + "/" + h.id);
+      return Status::Ok();
+    });
+    std::swap(mine.criteria, query.criteria);
+    std::swap(mine.access_any_of, query.access_any_of);
+    SUND_RETURN_IF_ERROR(s);
+  }
+  if (!query.consent.hidden.empty()) query.consent.active = true;
   return Status::Ok();
 }
 

@@ -90,13 +90,23 @@ class ConsentScope {
   // Whether the caller may see `json`, the content of type/id. Records the basis.
   bool Allows(std::string_view type, std::string_view id, std::string_view json);
 
-  // The filter for a search (`query`: its criteria, lent for the matches below and given back
-  // unchanged) or a history (`query` null), see
-  // ConsentFilter. For a patient whose Consents permit or deny only part of their data, a search
-  // runs its own criteria within that patient's compartment and decides each match (the
-  // denied ones are listed hidden; included resources are decided one by one by the caller);
-  // a history hides such a patient's data altogether (conservative).
+  // The filter for a search (`query`) or a history (`query` null), see ConsentFilter. A patient
+  // whose Consents permit or deny only part of their data ("partial") is let through whole for
+  // a search, and Settle decides the matches one by one afterwards; a history hides such a
+  // patient's data altogether (conservative).
   Status Restrict(fhir::SearchQuery::ConsentFilter& filter, fhir::SearchQuery* query = nullptr);
+
+  // Decides each match of `page` (the answer to `query`, searched under Restrict's filter) and
+  // drops the denied ones. True when the page is then exactly the filtered answer: nothing was
+  // dropped and no total could count a partial patient's denied resource, or the whole answer
+  // was on this page (the total is corrected). False when pages, totals or includes could still
+  // reveal a dropped resource: the caller then runs HidePartial and searches again.
+  bool Settle(const fhir::SearchQuery& query, storage::SearchPage& page);
+
+  // Lists in query.consent.hidden every resource of a partial patient that matches `query`
+  // and that the caller may not see (one search per partial patient, within their
+  // compartment), so that the store leaves them out of pages, totals and includes.
+  Status HidePartial(fhir::SearchQuery& query);
 
   // Whether a query's answer can differ from the unfiltered one (some patient's Consents or the
   // base policy hide something from this caller).
@@ -122,6 +132,9 @@ class ConsentScope {
   bool default_break_glass_ = false;
   std::set<std::string> basis_;
   bool break_glass_used_ = false;
+  // Set by Restrict: whether its filter may hide anything, and the partial patients.
+  bool filtering_ = false;
+  std::vector<std::string> partial_;
 };
 
 }  // namespace sund::api

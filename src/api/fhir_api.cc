@@ -936,7 +936,7 @@ http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view 
   auto restriction = guard.Check(search_type.empty() ? "*" : search_type, auth::kSearch);
   if (!restriction.ok()) return Error(restriction.status());
   if (Status s = guard.Apply(*restriction, search_type, *q); !s.ok()) return Error(s);
-  auto page = engine.Search(*q);
+  auto page = guard.Search(*q);
   if (!page.ok()) return Error(page.status());
   guard.FilterIncludes(page->includes, q->compartment_patient);
   if (RequestTrail* t = guard.trail()) {

@@ -729,6 +729,21 @@ TEST_F(ConsentTest, ADeniedDataClassIsFilteredPerResource) {
       UnorderedElementsAre("Observation/a-vital", "Observation/a-lab", "Observation/b-vital"));
   EXPECT_EQ(Total("Observation", doc), 3);
   EXPECT_EQ(Total("Observation?category=laboratory", doc), 1);
+  // Matches are decided after the query; whenever a page, a total or an include could then
+  // still reveal a denied one, the denied matches are listed in the query and it runs again.
+  // Full pages, totals on a first page of several, counts, and no include reached only
+  // through a denied match:
+  ApiResponse first = Get("/fhir/Observation?_count=2&_total=accurate", doc);
+  ASSERT_EQ(first.status, 200);
+  EXPECT_EQ(EntryRefs(first.json).size(), 2u) << first.body;
+  EXPECT_EQ(first.json["total"].GetInt64(), 3);
+  ApiResponse count = Get("/fhir/Observation?_summary=count", doc);
+  ASSERT_EQ(count.status, 200);
+  EXPECT_EQ(count.json["total"].GetInt64(), 3);
+  EXPECT_THAT(
+      Refs("/fhir/Observation?category=laboratory&_include=Observation:subject", doc, "include"),
+      UnorderedElementsAre("Patient/pa"));
+  EXPECT_EQ(Total("Observation?subject=Patient/pb", doc), 1);
   EXPECT_EQ(Get("/fhir/Observation/b-lab", doc).status, 404);
   EXPECT_EQ(Get("/fhir/Observation/b-vital", doc).status, 200);
   EXPECT_EQ(Get("/fhir/Patient/pb", doc).status, 200);
