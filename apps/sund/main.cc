@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/app_grants.h"
 #include "api/consent_gate.h"
 #include "api/engine.h"
 #include "api/fhir_api.h"
@@ -162,6 +163,8 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     auth_options.data_dir = f.data;
     auth_options.issuer = issuer;
     auth_options.audit = audit_log.get();
+    // App grants for a patient are Consents too; withdrawing one revokes the grant.
+    sund::api::RecordAppGrants(auth_options, engine);
     auto opened =
         sund::auth::AuthServer::Open(auth_options, store->get(), sund::SystemClock::Get());
     if (!opened.ok()) return Fail(opened.status());
@@ -169,6 +172,7 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     ao.auth = auth.get();
     ao.audit = audit_log.get();
     consent = std::make_unique<sund::api::ConsentGate>(**store, *base_policy);
+    sund::api::RevokeWithdrawnAppGrants(*consent, *auth);
     ao.consent = consent.get();
   }
   sund::api::FhirApi api(engine, ao);

@@ -1,7 +1,9 @@
 #include "api/consent_gate.h"
 
 #include <algorithm>
+#include <utility>
 
+#include "api/app_grants.h"
 #include "consent/facts.h"
 #include "consent/policy.h"
 #include "core/log.h"
@@ -104,9 +106,43 @@ Result<std::shared_ptr<const ConsentSnapshot>> ConsentGate::Current() {
     if (snapshot_ && snapshot_->stamp == stamp) return snapshot_;
   }
   SUND_ASSIGN_OR_RETURN(auto loaded, Load(stamp));
-  std::lock_guard<std::mutex> l(mu_);
-  snapshot_ = loaded;
+  std::shared_ptr<const ConsentSnapshot> previous;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    previous = std::exchange(snapshot_, loaded);
+  }
+  if (on_withdrawn_) ReportWithdrawn(previous.get(), *loaded);
   return loaded;
+}
+
+void ConsentGate::ReportWithdrawn(const ConsentSnapshot* previous, const ConsentSnapshot& now) {
+  std::vector<std::pair<std::string, AppGrantRecord>> candidates;
+  for (const auto& [id, g] : now.app_grants) {
+    if (g.active) continue;
+    const AppGrantRecord* before = nullptr;
+    if (previous != nullptr) {
+      auto it = previous->app_grants.find(id);
+      if (it != previous->app_grants.end()) before = &it->second;
+    }
+    if (previous == nullptr || before == nullptr || before->active) candidates.emplace_back(id, g);
+  }
+  if (previous != nullptr) {
+    for (const auto& [id, g] : previous->app_grants) {
+      if (g.active && !now.app_grants.contains(id)) candidates.emplace_back(id, g);
+    }
+  }
+  for (const auto& [id, g] : candidates) {
+    auto current = store_.Read("Consent", id);
+    if (current.ok() && !current->deleted) {
+      auto record = ReadAppGrant(current->json);
+      if (record && (record->active || record->grant_id != g.grant_id)) continue;
+    } else if (!current.ok() && current.status().code() != StatusCode::kNotFound &&
+               current.status().code() != StatusCode::kGone) {
+      log::Warn("consent: Consent/{} cannot be read: {}", id, current.status().message());
+      continue;
+    }
+    on_withdrawn_(g);
+  }
 }
 
 Result<std::shared_ptr<const ConsentSnapshot>> ConsentGate::Load(std::string stamp) {
@@ -119,6 +155,7 @@ Result<std::shared_ptr<const ConsentSnapshot>> ConsentGate::Load(std::string sta
   all_consents.count = 1000;
   SUND_RETURN_IF_ERROR(
       ForEachMatch(store_, all_consents, [&](const storage::SearchHit& h) -> Status {
+        if (auto grant = ReadAppGrant(h.json)) snap->app_grants[h.id] = std::move(*grant);
         auto c = consent::ParseConsentJson(h.json);
         if (!c.ok()) {
           // Stored before validation existed, or by the importer: its patient cannot be trusted

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -33,9 +34,18 @@
 
 namespace sund::api {
 
+// An app grant recorded as a Consent (api/app_grants.h).
+struct AppGrantRecord {
+  std::string grant_id;
+  std::string patient_id;
+  bool active = false;  // the Consent's status is active
+};
+
 // The compiled Consents of every patient who has at least one, at one Consent stamp.
 struct ConsentSnapshot {
   std::string stamp;
+  // Consent id -> the app grant it records (Consents that record one only).
+  std::unordered_map<std::string, AppGrantRecord> app_grants;
   // Patient id -> policy. A null policy: the patient's Consents could not be read (a stored
   // Consent that no longer parses); then only the patient may see their data (fail closed).
   std::unordered_map<std::string, std::shared_ptr<const consent::PatientPolicy>> policies;
@@ -55,13 +65,23 @@ class ConsentGate {
   // engine cannot read; writes of such Consents are refused so that every stored one counts.
   static Status ValidateConsent(const rapidjson::Value& resource);
 
+  // Called, on the thread that reloads, for each app-grant Consent found withdrawn: its status
+  // is no longer active or it was deleted since the last reload (at the first load: every
+  // inactive one). Confirmed against the store's current version first, so that a reload that
+  // raced with a newer one never reports a grant whose Consent is active. Set before use.
+  void OnAppGrantWithdrawn(std::function<void(const AppGrantRecord&)> fn) {
+    on_withdrawn_ = std::move(fn);
+  }
+
  private:
   Result<std::shared_ptr<const ConsentSnapshot>> Load(std::string stamp);
+  void ReportWithdrawn(const ConsentSnapshot* previous, const ConsentSnapshot& now);
 
   storage::Store& store_;
   consent::Engine engine_;
   std::mutex mu_;
   std::shared_ptr<const ConsentSnapshot> snapshot_;  // guarded by mu_
+  std::function<void(const AppGrantRecord&)> on_withdrawn_;
 };
 
 // The Patient ids `json` (a resource type/id) references, plus its own id for a Patient.

@@ -341,6 +341,13 @@ http::Response FhirApi::Handle(http::Request& req) {
       } else {
         AccessGuard guard(impl_->engine, &*who, scope ? &*scope : nullptr, &trail);
         r = impl_->Route(req, guard);
+        if (scope && req.method != "GET" && req.method != "HEAD" && r.status < 400) {
+          // A write may have withdrawn a Consent that records an app grant: reloading now
+          // revokes the grant before this answer goes out (api/app_grants.h).
+          if (auto reloaded = impl_->options.consent->Current(); !reloaded.ok()) {
+            log::Error("consent: cannot read the Consents: {}", reloaded.status().message());
+          }
+        }
       }
     }
   } else {

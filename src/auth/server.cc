@@ -301,7 +301,13 @@ struct AuthServer::Impl {
   }
   Status RevokeGrantEverywhere(const std::string& grant_id) {
     RevokeGrantInMemory(grant_id);
-    return db->RevokeGrant(grant_id);
+    SUND_RETURN_IF_ERROR(db->RevokeGrant(grant_id));
+    if (options.on_grant_revoked) {
+      if (Status s = options.on_grant_revoked(grant_id); !s.ok()) {
+        log::Warn("auth: a revoked grant's record was not updated: {}", s.ToString());
+      }
+    }
+    return Status::Ok();
   }
 
   // Appends one authorization event to the audit log; false when the log could not take it
@@ -842,6 +848,12 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     if (!Audit(req, audit::Action::kConsentChange, 200, &*user, client->client_id, patient,
                "app access granted: " + g.scope)) {
       return AuditDownPage(lang);
+    }
+    if (options.on_grant && !g.patient.empty()) {
+      if (Status s = options.on_grant(g, *client, *user); !s.ok()) {
+        log::Warn("auth: the grant could not be recorded: {}", s.ToString());
+        return back_error("server_error", "could not record the grant");
+      }
     }
     if (!db->AddGrant(g).ok() || !db->AddCode(c).ok()) {
       return back_error("server_error", "could not record the grant");
@@ -1661,6 +1673,32 @@ std::string AuthServer::CapabilitySecurity(std::string_view origin) const {
          ext("register", o + "/oauth2/register") + "," + ext("manage", o + "/oauth2/manage") + "," +
          ext("introspect", o + "/oauth2/introspect") + "," + ext("revoke", o + "/oauth2/revoke") +
          "]}]}";
+}
+
+Status AuthServer::RevokeGrant(const std::string& grant_id, std::string_view reason) {
+  Impl& m = *impl_;
+  {
+    std::shared_lock<std::shared_mutex> l(m.revoked_mu);
+    if (m.revoked_grants.count(grant_id) != 0) return Status::Ok();
+  }
+  auto grant = m.db->GetGrant(grant_id);
+  if (!grant.ok()) {
+    return grant.status().code() == StatusCode::kNotFound ? Status::Ok() : grant.status();
+  }
+  if (grant->revoked) {
+    m.RevokeGrantInMemory(grant_id);
+    return Status::Ok();
+  }
+  std::optional<User> user;
+  if (grant->user_id != 0) {
+    if (auto u = m.db->GetUser(grant->user_id); u.ok()) user = std::move(u).value();
+  }
+  http::Request none;  // no request of its own: what changed was a record of the grant
+  if (!m.Audit(none, audit::Action::kConsentChange, 200, user ? &*user : nullptr, grant->client_id,
+               grant->patient, "app access revoked: " + std::string(reason))) {
+    return Status(StatusCode::kUnavailable, "the audit log is unavailable");
+  }
+  return m.RevokeGrantEverywhere(grant_id);
 }
 
 Result<std::string> AuthServer::Mint(const MintRequest& r) {

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,13 @@ struct AuthOptions {
   // registrations). Fail closed: an event the log cannot take durably is answered 503 and has
   // no effect on the person's session or tokens. Null: not audited (tests, offline commands).
   audit::AuditLog* audit = nullptr;
+  // Grants for a patient are recorded elsewhere too (api/app_grants.h writes them as FHIR
+  // Consents). on_grant runs before a person's grant takes effect; an error refuses the grant
+  // (server_error), so no app holds access that is not on record. on_grant_revoked runs after
+  // a grant was revoked here (the "my apps" page, /oauth2/revoke, a reused refresh token or
+  // code); its error is logged. Either may be empty.
+  std::function<Status(const Grant& grant, const Client& app, const User& user)> on_grant;
+  std::function<Status(const std::string& grant_id)> on_grant_revoked;
 };
 
 // Who is calling, from a verified access token.
@@ -97,6 +105,11 @@ class AuthServer {
 
   // Offline minting (administrator bootstrap).
   Result<std::string> Mint(const MintRequest& request);
+  // Revokes a grant at once: its access tokens stop working on their next request and its
+  // refresh tokens are refused (when a Consent recording it was withdrawn, api/app_grants.h).
+  // Audited with `reason`. No effect, and Ok, for an unknown or already revoked grant.
+  Status RevokeGrant(const std::string& grant_id, std::string_view reason);
+
   // Starts signing with a new key; the old one stays in the JWKS until its tokens expired.
   Status RotateKey();
 

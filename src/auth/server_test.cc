@@ -394,6 +394,8 @@ class AuthServerTest : public testing::Test {
     AuthOptions options;
     options.data_dir = dir_.string();
     options.audit = audit_.get();
+    options.on_grant = on_grant_;
+    options.on_grant_revoked = on_grant_revoked_;
     auto s = AuthServer::Open(options, store, clock_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
@@ -600,6 +602,9 @@ class AuthServerTest : public testing::Test {
   }
 
   ManualClock clock_{kStart};
+  // Hooks for the next Open().
+  std::function<Status(const Grant&, const Client&, const User&)> on_grant_;
+  std::function<Status(const std::string&)> on_grant_revoked_;
   std::filesystem::path dir_;
   std::unique_ptr<AuthServer> server_;
   std::unique_ptr<storage::Store> store_;   // only for the patient picker tests
@@ -2006,6 +2011,64 @@ TEST_F(AuthServerTest, TokenRequestsFailClosedWithoutTheAuditLog) {
                                                 {"client_secret", "s3cret-value-of-the-backend"}});
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_EQ(r.body.find("access_token"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sund::auth
+
+namespace sund::auth {
+namespace {
+
+// The hooks through which grants for a patient are recorded elsewhere (api/app_grants.h: as
+// FHIR Consents): on_grant runs before the grant exists and can refuse it; RevokeGrant (a
+// withdrawn Consent) stops the tokens at once and reports back through on_grant_revoked, once.
+TEST_F(AuthServerTest, GrantHooksRecordPatientGrantsAndRevokeGrantStopsTheTokens) {
+  std::vector<Grant> recorded;
+  std::vector<std::string> revoked;
+  bool refuse = false;
+  on_grant_ = [&](const Grant& g, const Client& app, const User& user) {
+    if (refuse) return Status(StatusCode::kUnavailable, "store down");
+    EXPECT_EQ(app.client_id, g.client_id);
+    EXPECT_EQ(user.fhir_user, "Patient/" + g.patient);
+    recorded.push_back(g);
+    return Status::Ok();
+  };
+  on_grant_revoked_ = [&](const std::string& id) {
+    revoked.push_back(id);
+    return Status::Ok();
+  };
+  Open();
+  AddCitizen();
+  AddClient("app", std::string(kFullScope));
+  rapidjson::Document t = Tokens("app", std::string(kFullScope));
+  std::string access(json::GetString(t, "access_token"));
+  std::string refresh(json::GetString(t, "refresh_token"));
+  ASSERT_EQ(recorded.size(), 1u);
+  EXPECT_EQ(recorded[0].patient, "p-123");
+  EXPECT_EQ(recorded[0].client_id, "app");
+  auto stored = db().GetGrant(recorded[0].grant_id);
+  ASSERT_TRUE(stored.ok()) << "the hook ran for a grant that was not then stored";
+  ASSERT_TRUE(Authenticate(access).ok());
+
+  ASSERT_TRUE(server_->RevokeGrant(recorded[0].grant_id, "its Consent was withdrawn").ok());
+  EXPECT_FALSE(Authenticate(access).ok()) << "the access token outlived the revocation";
+  EXPECT_EQ(OAuthErrorOf(Refresh("app", refresh)), "invalid_grant");
+  ASSERT_EQ(revoked.size(), 1u);
+  EXPECT_EQ(revoked[0], recorded[0].grant_id);
+  EXPECT_TRUE(server_->RevokeGrant(recorded[0].grant_id, "again").ok());
+  EXPECT_TRUE(server_->RevokeGrant("no-such-grant", "unknown").ok());
+  EXPECT_EQ(revoked.size(), 1u) << "a second revocation was reported";
+
+  // A grant that cannot be recorded is not made: the app gets server_error and no code.
+  refuse = true;
+  Browser b(*server_);
+  Pkce pkce = NewPkce();
+  Flow f = RunFlow(b, Authorize("app", std::string(kFullScope), pkce), "signe");
+  EXPECT_TRUE(f.code.empty());
+  EXPECT_EQ(Get(f.params, "error"), "server_error");
+  auto grants = db().GrantsOfUser(stored->user_id, clock_.seconds());
+  ASSERT_TRUE(grants.ok());
+  EXPECT_TRUE(grants->empty()) << "a grant was stored without its record";
 }
 
 }  // namespace

@@ -268,4 +268,45 @@ describe('SMART standalone launch: fhirclient + Chromium', () => {
       assert.ok((search.body.total ?? 0) === 0, `total ${search.body.total}`);
     }
   });
+  // The grant is on record as a Consent of the patient (api/app_grants.h). Withdrawing that
+  // Consent through the FHIR API revokes the grant before the answer: the app's access token and
+  // its refresh token stop working at once.
+  test('the grant is a Consent; withdrawing it stops the app\'s tokens at once', async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    assert.equal(clients.length, 1, 'the launch did not complete');
+    const { access_token: token, refresh_token: refresh } = clients[0].state.tokenResponse;
+    assert.ok(token && refresh);
+
+    const search = await get(`${server.fhirBase}/Consent?patient=${patientId}`, server.token);
+    assert.equal(search.status, 200, JSON.stringify(search.body));
+    const grants = (search.body.entry ?? []).map((e) => e.resource)
+      .filter((c) => (c.identifier ?? []).some((i) => i.system === 'urn:sund:app-grant'));
+    assert.equal(grants.length, 1, `app-grant Consents: ${JSON.stringify(search.body)}`);
+    const consent = grants[0];
+    assert.equal(consent.status, 'active');
+    assert.equal(consent.provision.type, 'permit');
+    assert.equal(consent.provision.actor[0].reference.identifier.value, clientId);
+    assert.ok(consent.provision.period.start && consent.provision.period.end);
+    // The citizen's app sees it too: it is the patient's own record.
+    assert.equal((await get(`${server.fhirBase}/Consent/${consent.id}`, token)).status, 200);
+
+    const withdrawn = await rawFetch(`${server.fhirBase}/Consent/${consent.id}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${server.token}`,
+                 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({ ...consent, status: 'inactive' }),
+    });
+    assert.equal(withdrawn.status, 200, JSON.stringify(withdrawn.body));
+
+    const after = await get(`${server.fhirBase}/Patient/${patientId}`, token);
+    assert.equal(after.status, 401, `the access token still works: ${after.status}`);
+    const refreshed = await rawFetch(`${server.baseUrl}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refresh,
+                                  client_id: clientId }).toString(),
+    });
+    assert.equal(refreshed.status, 400, JSON.stringify(refreshed.body));
+    assert.equal(refreshed.body.error, 'invalid_grant');
+  });
 });

@@ -10,7 +10,9 @@
 #include <set>
 #include <string>
 
+#include "api/app_grants.h"
 #include "api_fixture.h"
+#include "core/crypto.h"
 
 namespace sund::itest {
 namespace {
@@ -747,6 +749,78 @@ TEST_F(ConsentTest, ADeniedDataClassIsFilteredPerResource) {
   EXPECT_EQ(Get("/fhir/Observation/b-lab", doc).status, 404);
   EXPECT_EQ(Get("/fhir/Observation/b-vital", doc).status, 200);
   EXPECT_EQ(Get("/fhir/Patient/pb", doc).status, 200);
+}
+
+// App grants are Consents (api/app_grants.h). A grant's Consent, as the authorization server
+// writes it on the consent screen, is accepted by the engine; withdrawing it through the API
+// (inactive, or deleted) revokes the grant before the answer; a Consent cannot revoke another
+// patient's grant; revoking the grant in the authorization server sets its Consent inactive.
+TEST_F(ConsentTest, AppGrantConsentsAndTheirGrantsAreWithdrawnTogether) {
+  auth::AuthServer& auth = *stack_->auth();
+  auth::Client app;
+  app.client_id = "min-app";
+  app.name = "Min App";
+  ASSERT_TRUE(auth.db().AddClient(app).ok());
+  auth::User citizen;
+  citizen.username = "borger-b";
+  citizen.fhir_user = "Patient/pb";
+  ASSERT_TRUE(auth.db().AddUser(citizen).ok());
+  auto grant = [&](std::string patient) {
+    auth::Grant g;
+    g.grant_id = crypto::RandomToken(16);
+    g.user_id = citizen.id;
+    g.client_id = app.client_id;
+    g.scope = "launch/patient patient/Observation.rs patient/Patient.r offline_access";
+    g.patient = std::move(patient);
+    g.created = SystemClock::Get().NowMicros() / 1'000'000;
+    g.expires = g.created + 3600;
+    EXPECT_TRUE(auth.db().AddGrant(g).ok());
+    ApiResponse put = Put("/fhir/Consent/" + api::AppGrantConsentId(g.grant_id),
+                          api::AppGrantConsentJson(g, app, citizen), system_);
+    EXPECT_EQ(put.status, 201) << put.body;
+    return g;
+  };
+  auto revoked = [&](const auth::Grant& g) {
+    auto stored = auth.db().GetGrant(g.grant_id);
+    return stored.ok() && stored->revoked;
+  };
+  auth::Grant withdrawn = grant("pb");
+  auth::Grant deleted = grant("pb");
+  auth::Grant kept = grant("pb");
+  auth::Grant by_auth = grant("pb");
+  auth::Grant other = grant("pa");
+  ApiResponse consent = Stored("Consent", api::AppGrantConsentId(kept.grant_id));
+  EXPECT_THAT(consent.body, ::testing::HasSubstr(R"("code":"Observation")"));
+  EXPECT_THAT(consent.body, ::testing::HasSubstr(R"("value":"min-app")"));
+  // The patient themself may see it, and the practitioner's view of pb is unchanged.
+  EXPECT_EQ(Get("/fhir/Observation/b-lab", Doc()).status, 200);
+
+  // Status inactive through the API: revoked before the answer.
+  std::string id = api::AppGrantConsentId(withdrawn.grant_id);
+  ApiResponse current = Stored("Consent", id);
+  std::string inactive(current.body);
+  inactive.replace(inactive.find(R"("status":"active")"), 17, R"("status":"inactive")");
+  EXPECT_EQ(Put("/fhir/Consent/" + id, inactive, system_).status, 200);
+  EXPECT_TRUE(revoked(withdrawn));
+  EXPECT_FALSE(revoked(kept));
+  // Deleted: revoked too.
+  EXPECT_EQ(Delete("/fhir/Consent/" + api::AppGrantConsentId(deleted.grant_id), system_).status,
+            204);
+  EXPECT_TRUE(revoked(deleted));
+  EXPECT_FALSE(revoked(kept));
+  // A Consent of pb that names pa's grant does not revoke it.
+  std::string forged = api::AppGrantConsentJson(other, app, citizen);
+  forged.replace(forged.find(api::AppGrantConsentId(other.grant_id)),
+                 api::AppGrantConsentId(other.grant_id).size(), "forged");
+  forged.replace(forged.find("Patient/pa"), 10, "Patient/pb");
+  forged.replace(forged.find(R"("status":"active")"), 17, R"("status":"inactive")");
+  EXPECT_EQ(Put("/fhir/Consent/forged", forged, system_).status, 201);
+  EXPECT_FALSE(revoked(other));
+  // Revoked in the authorization server: the Consent says so.
+  ASSERT_TRUE(auth.RevokeGrant(by_auth.grant_id, "test").ok());
+  EXPECT_THAT(Stored("Consent", api::AppGrantConsentId(by_auth.grant_id)).body,
+              ::testing::HasSubstr(R"("status":"inactive")"));
+  EXPECT_FALSE(revoked(kept));
 }
 
 TEST_F(ConsentTest, AChangedConsentTakesEffectOnTheNextRequest) {

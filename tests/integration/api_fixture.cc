@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "api/app_grants.h"
 #include "core/time.h"
 #include "http/query.h"
 #include "storage/sqlite/sqlite_store.h"
@@ -79,11 +80,13 @@ Status FhirStack::Launch(bool with_auth) {
     auth::AuthOptions ao;
     ao.data_dir = dir_.string();
     ao.audit = audit_.get();
+    api::RecordAppGrants(ao, *engine_);
     auto auth = auth::AuthServer::Open(ao, store_.get(), clock_);
     if (!auth.ok()) return auth.status();
     auth_ = std::move(auth).value();
     api_options.auth = auth_.get();
     consent_ = std::make_unique<api::ConsentGate>(*store_, consent::BasePolicy::kDanish);
+    api::RevokeWithdrawnAppGrants(*consent_, *auth_);
     api_options.consent = consent_.get();
   }
   api_ = std::make_unique<api::FhirApi>(*engine_, api_options);
