@@ -471,6 +471,14 @@ std::string RenderApps(const AppsPage& page) {
     m += HtmlEscape(page.user_display);
     m += "</strong>.</p>\n";
   }
+  if (!page.log_url.empty()) {
+    m += "<p><a href=\"";
+    m += HtmlEscape(page.log_url);
+    m += "\">";
+    m += T(l, "Se hvem der har set dine data (din log)",
+           "See who has looked at your data (your log)");
+    m += "</a></p>\n";
+  }
   if (!page.logout_action.empty()) {
     AppendFormStart(m, "post", page.logout_action);
     AppendHidden(m, page.hidden);

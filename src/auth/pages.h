@@ -124,6 +124,7 @@ struct AppsPage {
   Fields hidden;              // e.g. the CSRF field, added to every form
   std::string message;        // e.g. "Adgangen for X er tilbagekaldt" (role="status"); "" = none
   std::string logout_action;  // POST target of a "sign out" button; "" = no button
+  std::string log_url;        // the person's own audit log page ("min log"); "" = no link
   std::string lang_switch_url;
 };
 std::string RenderApps(const AppsPage& page);

@@ -8,12 +8,14 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <shared_mutex>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "audit/fhir_view.h"
 #include "audit/log.h"
 #include "auth/jwt.h"
 #include "auth/pages.h"
@@ -102,7 +104,8 @@ http::Response OAuthError(int status, std::string_view error, std::string_view d
   return r;
 }
 
-http::Response Html(int status, std::string body) {
+// `style`: the text of the page's one <style> element, allowed by its hash.
+http::Response Html(int status, std::string body, std::string_view style = pages::Stylesheet()) {
   http::Response r;
   r.status = status;
   r.headers.Set("Content-Type", "text/html; charset=utf-8");
@@ -110,9 +113,8 @@ http::Response Html(int status, std::string body) {
   r.headers.Set("X-Frame-Options", "DENY");
   // No script at all; the one inline stylesheet is allowed by its hash. Forms post to this
   // origin, whose answers may redirect to the app (form-action applies to those redirects).
-  static const std::string kStyleHash =
-      "'sha256-" + crypto::Base64Encode(crypto::Sha256(pages::Stylesheet())) + "'";
-  r.headers.Set("Content-Security-Policy", "default-src 'none'; style-src " + kStyleHash +
+  std::string style_hash = "'sha256-" + crypto::Base64Encode(crypto::Sha256(style)) + "'";
+  r.headers.Set("Content-Security-Policy", "default-src 'none'; style-src " + style_hash +
                                                "; form-action *; frame-ancestors 'none'; "
                                                "base-uri 'none'");
   r.headers.Set("Referrer-Policy", "no-referrer");
@@ -353,6 +355,8 @@ struct AuthServer::Impl {
   http::Response Revoke(http::Request& req);
   http::Response Register(http::Request& req);
   http::Response Manage(http::Request& req);
+  http::Response MyLog(const http::Request& req, const User& user, pages::Lang lang,
+                       std::string_view before);
   http::Response Launch(http::Request& req);
 
   // Client authentication at the token, introspection and revocation endpoints. `require`:
@@ -1421,6 +1425,9 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
     return r;
   };
   pages::Fields hidden = {{"csrf", csrf}, {"lang", std::string(pages::LangCode(lang))}};
+  // view=log: the person's own audit log instead of the apps (kept through the login form).
+  bool log_view = Param(form, "view") == "log";
+  if (log_view) hidden.emplace_back("view", "log");
   // The login form says step=login; the apps page's forms carry the same hidden fields, a
   // revoke form with the app's client_id, the sign-out form without.
   std::string step;
@@ -1468,6 +1475,7 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
     set_cookies.push_back(SetCookie(kSessionCookie, "", req.secure, "Lax", 0));
     return login_page(std::nullopt);
   }
+  if (log_view) return with_cookies(MyLog(req, *user, lang, Param(form, "before")));
   auto grants = db->GrantsOfUser(user->id, Now());
   if (step == "revoke" && grants.ok()) {
     std::string client_id = Param(form, "client_id");
@@ -1492,6 +1500,9 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
   p.user_display = user->display.empty() ? user->username : user->display;
   p.revoke_action = "/oauth2/manage";
   p.logout_action = "/oauth2/manage";
+  if (options.audit != nullptr && user->fhir_user.starts_with("Patient/")) {
+    p.log_url = "/oauth2/manage?view=log&lang=" + std::string(pages::LangCode(lang));
+  }
   p.hidden = hidden;
   p.message = message;
   p.lang_switch_url = lang_switch;
@@ -1511,6 +1522,46 @@ http::Response AuthServer::Impl::Manage(http::Request& req) {
     }
   }
   return with_cookies(Html(200, pages::RenderApps(p)));
+}
+
+// The person's own audit log ("min log"): who looked at their patient record, newest first,
+// 50 a page. Viewing it is itself recorded.
+http::Response AuthServer::Impl::MyLog(const http::Request& req, const User& user, pages::Lang lang,
+                                       std::string_view before) {
+  bool en = lang == pages::Lang::kEn;
+  if (options.audit == nullptr || !user.fhir_user.starts_with("Patient/")) {
+    return Html(404, pages::RenderError(lang, en ? "No log" : "Ingen log",
+                                        en ? "Your account is not linked to a patient record."
+                                           : "Din konto er ikke knyttet til en patientjournal."));
+  }
+  std::string patient = user.fhir_user.substr(8);
+  std::int64_t before_seq = std::numeric_limits<std::int64_t>::max();
+  if (!before.empty()) {
+    char* end = nullptr;
+    std::string text(before);
+    long long v = std::strtoll(text.c_str(), &end, 10);
+    if (*end != '\0' || v < 0) {
+      return Html(400, pages::RenderError(lang, en ? "Invalid page" : "Ugyldig side",
+                                          en ? "Open the log again from the start."
+                                             : "Åbn loggen igen fra begyndelsen."));
+    }
+    before_seq = v;
+  }
+  if (!Audit(req, audit::Action::kRead, 200, &user, "", patient, "own audit log viewed")) {
+    return AuditDownPage(lang);
+  }
+  constexpr int kPage = 50;
+  auto records = options.audit->RecordsForPatient(patient, kPage, before_seq);
+  if (!records.ok()) {
+    log::Warn("auth: the audit log could not be read: {}", records.status().ToString());
+    return AuditDownPage(lang);
+  }
+  std::string next;
+  if (static_cast<int>(records->size()) == kPage) {
+    next = "/oauth2/manage?view=log&lang=" + std::string(pages::LangCode(lang)) +
+           "&before=" + std::to_string(records->back().seq);
+  }
+  return Html(200, audit::MyLogHtml(*records, pages::LangCode(lang), next), audit::MyLogStyle());
 }
 
 // ---------------------------------------------------------------------------------------------

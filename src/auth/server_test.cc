@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "audit/fhir_view.h"
 #include "audit/log.h"
 #include "auth/jwt.h"
 #include "auth/password.h"
@@ -2069,6 +2070,85 @@ TEST_F(AuthServerTest, GrantHooksRecordPatientGrantsAndRevokeGrantStopsTheTokens
   auto grants = db().GrantsOfUser(stored->user_id, clock_.seconds());
   ASSERT_TRUE(grants.ok());
   EXPECT_TRUE(grants->empty()) << "a grant was stored without its record";
+}
+
+}  // namespace
+}  // namespace sund::auth
+
+namespace sund::auth {
+namespace {
+
+// The citizen's own log ("min log") beside "my apps": linked from the apps page, behind the
+// same sign-in, with who looked at their record and an emergency override standing out; 50
+// records a page with a link to older ones; only for accounts linked to a Patient; viewing it
+// is recorded too. The page's only style is allowed by its hash.
+TEST_F(AuthServerTest, CitizenReadsTheirOwnLogAfterSigningIn) {
+  auto log = audit::AuditLog::Open(dir_.string());
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  audit_ = std::move(log).value();
+  Open();
+  AddCitizen();
+  AddUser("dr-hansen", "practitioner", "Practitioner/pr-1", "Dr. Hansen");
+  audit::Record looked;
+  looked.time_us = 1'790'000'000'000'000;
+  looked.actor.user_id = "Practitioner/pr-1";
+  looked.actor.role = "practitioner";
+  looked.action = audit::Action::kRead;
+  looked.outcome = 200;
+  looked.patient_ids = {"p-123"};
+  looked.resources = {"Observation/o-1/_history/1"};
+  looked.purpose = "TREAT";
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(audit_->Append(looked).ok());
+  audit::Record glass = looked;
+  glass.purpose = "ETREAT";
+  glass.detail = "break-the-glass override: bevidstløs ved indlæggelse";
+  ASSERT_TRUE(audit_->Append(glass).ok());
+  audit::Record someone_else = looked;
+  someone_else.patient_ids = {"p-999"};
+  someone_else.detail = "andenpatient";
+  ASSERT_TRUE(audit_->Append(someone_else).ok());
+
+  Browser b(*server_);
+  http::Response login = b.Get("/oauth2/manage", {{"view", "log"}, {"lang", "da"}});
+  ASSERT_TRUE(IsLoginPage(login)) << "the log is shown without signing in";
+  Params form = HiddenFields(login.body);
+  EXPECT_EQ(Get(form, "view"), "log") << "the login form forgets the log";
+  form.emplace_back("username", "signe");
+  form.emplace_back("password", std::string(kPassword));
+  http::Response page = b.PostForm("/oauth2/manage", form);
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_NE(page.body.find("Practitioner/pr-1"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("class=\"emergency\""), std::string::npos);
+  EXPECT_NE(page.body.find("bevidstløs ved indlæggelse"), std::string::npos);
+  EXPECT_EQ(page.body.find("andenpatient"), std::string::npos) << "another patient's record";
+  std::string csp(page.headers.Get("Content-Security-Policy"));
+  EXPECT_NE(csp.find("'sha256-" + crypto::Base64Encode(crypto::Sha256(audit::MyLogStyle())) + "'"),
+            std::string::npos)
+      << csp;
+  EXPECT_EQ(csp.find("script-src"), std::string::npos);
+  // Older records: the page's link.
+  std::size_t at = page.body.find("before=");
+  ASSERT_NE(at, std::string::npos) << "no link to older records";
+  std::size_t end = page.body.find_first_of("\"&", at);
+  std::string before = page.body.substr(at + 7, end - at - 7);
+  http::Response older = b.Get("/oauth2/manage", {{"view", "log"}, {"before", before}});
+  ASSERT_EQ(older.status, 200);
+  EXPECT_NE(older.body.find("Practitioner/pr-1"), std::string::npos);
+  EXPECT_EQ(b.Get("/oauth2/manage", {{"view", "log"}, {"before", "x1"}}).status, 400);
+  // The apps page links to it; viewing was recorded in the citizen's own log.
+  http::Response apps = b.Get("/oauth2/manage", {{"lang", "en"}});
+  EXPECT_NE(apps.body.find("view=log"), std::string::npos) << apps.body;
+  auto mine = audit_->RecordsForPatient("p-123", 1);
+  ASSERT_TRUE(mine.ok());
+  ASSERT_FALSE(mine->empty());
+  EXPECT_EQ(mine->front().record.detail, "own audit log viewed");
+
+  // A practitioner's account has no patient log.
+  Browser doc(*server_);
+  Params f2 = HiddenFields(doc.Get("/oauth2/manage", {{"view", "log"}}).body);
+  f2.emplace_back("username", "dr-hansen");
+  f2.emplace_back("password", std::string(kPassword));
+  EXPECT_EQ(doc.PostForm("/oauth2/manage", f2).status, 404);
 }
 
 }  // namespace
