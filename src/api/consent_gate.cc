@@ -115,6 +115,16 @@ Result<std::shared_ptr<const ConsentSnapshot>> ConsentGate::Current() {
   return loaded;
 }
 
+Result<std::vector<std::string>> ConsentGate::ResearchPatients(std::int64_t now_ms) {
+  SUND_ASSIGN_OR_RETURN(auto snapshot, Current());
+  std::vector<std::string> out;
+  for (const auto& [patient, policy] : snapshot->policies) {
+    if (policy != nullptr && consent::AllowsResearch(*policy, now_ms)) out.push_back(patient);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 void ConsentGate::ReportWithdrawn(const ConsentSnapshot* previous, const ConsentSnapshot& now) {
   std::vector<std::pair<std::string, AppGrantRecord>> candidates;
   for (const auto& [id, g] : now.app_grants) {

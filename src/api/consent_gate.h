@@ -61,6 +61,13 @@ class ConsentGate {
   // The snapshot of the store's current Consents (reloaded when the stamp changed).
   Result<std::shared_ptr<const ConsentSnapshot>> Current();
 
+  // The research filter for later modules (synthetic data, federated learning, statistics):
+  // the ids of the patients whose current Consents opt them into research at `now_ms`
+  // (consent::AllowsResearch), sorted. Research is opt-in under every base policy, so every
+  // other patient is out; finer rules inside a research Consent (classes, codes) are decided
+  // per resource with a research purpose.
+  Result<std::vector<std::string>> ResearchPatients(std::int64_t now_ms);
+
   // InvalidArgument (naming the element, never its value) when `resource` is a Consent the
   // engine cannot read; writes of such Consents are refused so that every stored one counts.
   static Status ValidateConsent(const rapidjson::Value& resource);

@@ -17,6 +17,7 @@
 namespace sund::itest {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
@@ -821,6 +822,33 @@ TEST_F(ConsentTest, AppGrantConsentsAndTheirGrantsAreWithdrawnTogether) {
   EXPECT_THAT(Stored("Consent", api::AppGrantConsentId(by_auth.grant_id)).body,
               ::testing::HasSubstr(R"("status":"inactive")"));
   EXPECT_FALSE(revoked(kept));
+}
+
+// The research filter later modules use: only patients with an active research Consent that
+// permits; a deny, an expired permit or a privacy Consent does not opt anyone in.
+TEST_F(ConsentTest, ResearchPatientsAreThoseWhoseResearchConsentPermits) {
+  auto research = [](std::string id, std::string patient, std::string provision) {
+    return R"({"resourceType":"Consent","id":")" + id +
+           R"(","status":"active","scope":{"coding":[{"system":)"
+           R"("http://terminology.hl7.org/CodeSystem/consentscope","code":"research"}]},)"
+           R"("category":[{"text":"forskning"}],"patient":{"reference":"Patient/)" +
+           patient + R"("},"provision":)" + provision + "}";
+  };
+  std::int64_t now_ms = SystemClock::Get().NowMicros() / 1000;
+  auto none = stack_->consent()->ResearchPatients(now_ms);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  PutConsent("r-a", research("r-a", "pa", R"({"type":"permit"})"));
+  PutConsent("r-b", research("r-b", "pb", R"({"type":"deny"})"));
+  PutConsent("c-b", kDenyDoc);
+  auto in = stack_->consent()->ResearchPatients(now_ms);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  EXPECT_THAT(*in, ElementsAre("pa"));
+  PutConsent("r-a",
+             research("r-a", "pa", R"({"type":"permit","period":{"end":"2020-01-01T00:00:00Z"}})"));
+  auto expired = stack_->consent()->ResearchPatients(now_ms);
+  ASSERT_TRUE(expired.ok());
+  EXPECT_TRUE(expired->empty());
 }
 
 TEST_F(ConsentTest, AChangedConsentTakesEffectOnTheNextRequest) {

@@ -86,6 +86,8 @@ class FhirStack {
   auth::AuthServer* auth() { return auth_.get(); }
   // The audit log of every /fhir request; null unless started with StartWithAuth.
   audit::AuditLog* audit() { return audit_.get(); }
+  // The consent gate under the Danish base policy; null unless started with StartWithAuth.
+  api::ConsentGate* consent() { return consent_.get(); }
   // The FHIR base URL the API derives from the client's Host header (a token's audience).
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/fhir"; }
 
