@@ -44,6 +44,7 @@ struct ServeFlags {
   std::string issuer;
   std::string consent_policy = "danish";
   int threads = 0;
+  int audit_retention_days = 730;
 };
 
 sund::Result<std::unique_ptr<sund::storage::Store>> OpenStore(const std::string& data,
@@ -156,7 +157,9 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   } else {
     // Every FHIR request and authorization event (logins, consent decisions, tokens) goes to
     // the tamper-evident audit log before it is answered.
-    auto opened_log = sund::audit::AuditLog::Open(f.data);
+    sund::audit::Options log_options;
+    log_options.retention_days = f.audit_retention_days;
+    auto opened_log = sund::audit::AuditLog::Open(f.data, log_options);
     if (!opened_log.ok()) return Fail(opened_log.status());
     audit_log = std::move(opened_log).value();
     sund::auth::AuthOptions auth_options;
@@ -221,6 +224,11 @@ void AddServeFlags(CLI::App* cmd, ServeFlags& f) {
                   "base policy where no Consent decides: danish (treatment permitted, patients "
                   "may block), opt-in or opt-out")
       ->capture_default_str();
+  cmd->add_option("--audit-retention-days", f.audit_retention_days,
+                  "days the audit log keeps who-saw-what in clear (patient ids, resources, "
+                  "queries); the hashed records stay and verify")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--issuer", f.issuer,
                   "public origin of the authorization server, e.g. https://sund.example.dk "
                   "(default: from --base-url, else each request's Host)");

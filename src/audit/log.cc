@@ -105,6 +105,11 @@ struct AuditLog::Impl {
   Status WriteBatchInTransaction(const std::vector<Job*>& batch);
   // Signs a checkpoint in its own transaction unless the last one covers the tree.
   Status CheckpointNow();
+  // The writer's periodic work: a due checkpoint, and retention when `retention`.
+  void Maintain(bool retention);
+  // Deletes the clear personal data of records logged before now_us minus the retention
+  // period; returns how many. Writer thread only.
+  Result<std::int64_t> Purge(std::int64_t now_us);
   // Inserts a signed checkpoint of the current frontier (inside the caller's transaction).
   Status SignCheckpoint(std::int64_t time_us);
   bool CheckpointDue(std::int64_t now_us) const {
@@ -196,15 +201,50 @@ void AuditLog::Impl::Enqueue(Job job) {
 void AuditLog::Impl::WriterLoop() {
   std::vector<Job> jobs;
   std::unique_lock<std::mutex> l(mu);
+  const auto every = std::chrono::microseconds(options.maintenance_every_us);
+  auto next_maintenance = std::chrono::steady_clock::now() + every;
+  auto next_retention = std::chrono::steady_clock::now();  // at the first maintenance
   while (true) {
-    cv.wait(l, [&] { return !queue.empty() || stopping; });
-    if (queue.empty()) return;  // stopping, and everything queued has run
-    // Group commit: every append queued while the last batch was written goes into the next.
-    jobs.swap(queue);
-    l.unlock();
-    RunJobs(jobs);
-    jobs.clear();
-    l.lock();
+    auto ready = [&] { return !queue.empty() || stopping; };
+    if (every.count() > 0) {
+      cv.wait_until(l, next_maintenance, ready);
+    } else {
+      cv.wait(l, ready);
+    }
+    if (stopping && queue.empty()) return;  // everything queued has run
+    if (!queue.empty()) {
+      // Group commit: every append queued while the last batch was written goes into the next.
+      jobs.swap(queue);
+      l.unlock();
+      RunJobs(jobs);
+      jobs.clear();
+      l.lock();
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (every.count() > 0 && now >= next_maintenance) {
+      next_maintenance = now + every;
+      bool retention = now >= next_retention;
+      if (retention) next_retention = now + std::chrono::hours(24);
+      l.unlock();
+      Maintain(retention);
+      l.lock();
+    }
+  }
+}
+
+void AuditLog::Impl::Maintain(bool retention) {
+  // Signed checkpoints also come while no records do, so the last records are covered soon.
+  if (CheckpointDue(clock->NowMicros())) {
+    if (Status s = CheckpointNow(); !s.ok())
+      log::Warn("audit: checkpoint failed: {}", s.ToString());
+  }
+  if (retention) {
+    auto purged = Purge(clock->NowMicros());
+    if (!purged.ok()) {
+      log::Warn("audit: retention failed: {}", purged.status().ToString());
+    } else if (*purged > 0) {
+      log::Info("audit: retention deleted the personal data of {} records", *purged);
+    }
   }
 }
 
@@ -426,39 +466,47 @@ Status AuditLog::Checkpoint() {
   return m.AsWriter([&m] { return m.CheckpointNow(); });
 }
 
+Result<std::int64_t> AuditLog::Impl::Purge(std::int64_t now_us) {
+  std::int64_t cutoff = now_us - options.retention_days * kMicrosPerDay;
+  Connection& c = *wconn;
+  // Log times never decrease with seq, so the records to purge are a prefix: find its end.
+  std::int64_t lo = 0;
+  auto hi = static_cast<std::int64_t>(frontier.size());
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                        c.PrepareLiteral("SELECT logged FROM record WHERE seq = ?"));
+  while (lo < hi) {
+    std::int64_t mid = lo + (hi - lo) / 2;
+    Statement st(raw);
+    st.Bind(1, mid);
+    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return Internal("audit record " + std::to_string(mid) + " is missing");
+    if (st.Int(0) < cutoff) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  SUND_RETURN_IF_ERROR(c.Exec("BEGIN IMMEDIATE"));
+  Status del = Run(c, "DELETE FROM personal WHERE seq < ?", {lo});
+  std::int64_t deleted = 0;
+  if (del.ok()) {
+    deleted = sqlite3_changes(c.raw());
+    del = c.Exec("COMMIT");
+  }
+  if (!del.ok()) {
+    c.Exec("ROLLBACK").IgnoreError();
+    return del;
+  }
+  return deleted;
+}
+
 Result<std::int64_t> AuditLog::ApplyRetention(std::int64_t now_us) {
   Impl& m = *impl_;
-  std::int64_t cutoff = now_us - m.options.retention_days * kMicrosPerDay;
   std::int64_t deleted = 0;
-  Status s = m.AsWriter([&]() -> Status {
-    Connection& c = *m.wconn;
-    // Log times never decrease with seq, so the records to purge are a prefix: find its end.
-    std::int64_t lo = 0;
-    auto hi = static_cast<std::int64_t>(m.frontier.size());
-    SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                          c.PrepareLiteral("SELECT logged FROM record WHERE seq = ?"));
-    while (lo < hi) {
-      std::int64_t mid = lo + (hi - lo) / 2;
-      Statement st(raw);
-      st.Bind(1, mid);
-      SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) return Internal("audit record " + std::to_string(mid) + " is missing");
-      if (st.Int(0) < cutoff) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    SUND_RETURN_IF_ERROR(c.Exec("BEGIN IMMEDIATE"));
-    Status del = Run(c, "DELETE FROM personal WHERE seq < ?", {lo});
-    if (del.ok()) {
-      deleted = sqlite3_changes(c.raw());
-      del = c.Exec("COMMIT");
-    }
-    if (!del.ok()) c.Exec("ROLLBACK").IgnoreError();
-    return del;
-  });
-  SUND_RETURN_IF_ERROR(s);
+  SUND_RETURN_IF_ERROR(m.AsWriter([&]() -> Status {
+    SUND_ASSIGN_OR_RETURN(deleted, m.Purge(now_us));
+    return Status::Ok();
+  }));
   return deleted;
 }
 

@@ -44,6 +44,10 @@ struct Options {
   std::int64_t checkpoint_every_us = 10'000'000;
   // How long the clear personal data of a record is kept (ApplyRetention).
   std::int64_t retention_days = 730;
+  // The writer's own upkeep: this often (also while no appends come) it signs a checkpoint when
+  // one is due by the rules above, and once a day, starting with the first time, it applies
+  // retention. 0: never (callers call Checkpoint and ApplyRetention themselves).
+  std::int64_t maintenance_every_us = 1'000'000;
   // The ES256 signing key (PKCS#8 PEM); created with mode 0600 when missing. "" means
   // DIR/audit-key.pem.
   std::string key_path;

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <set>
@@ -101,6 +102,7 @@ class AuditLogTest : public testing::Test {
     dir_ = fs::temp_directory_path() / ("sund-audit-test-" + crypto::RandomToken(12));
     options_.clock = &clock_;
     options_.checkpoint_every_records = 5;
+    options_.maintenance_every_us = 0;  // the tests call Checkpoint and ApplyRetention
   }
   void TearDown() override {
     log_.reset();
@@ -703,6 +705,39 @@ TEST_F(AuditLogTest, AsyncAppendsWithManyInFlight) {
   VerifyReport r = MustVerify();
   EXPECT_TRUE(r.ok()) << r.first_problem->detail;
   EXPECT_EQ(r.records, kTotal);
+}
+
+// The writer's own upkeep: retention at its first maintenance after opening, and a checkpoint
+// signed once it is due by time, with no further appends to trigger it.
+TEST_F(AuditLogTest, TheWriterAppliesRetentionAndSignsDueCheckpointsByItself) {
+  options_.checkpoint_every_records = 1000;
+  options_.checkpoint_every_us = 60'000'000;  // a minute of log time
+  Open();
+  AppendN(3);
+  Close();  // signs a last checkpoint
+  clock_.Advance(731 * kDay);
+  options_.maintenance_every_us = 10'000;
+  Open();
+  auto wait_for = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 300 && !done(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+  };
+  EXPECT_TRUE(wait_for([&] {
+    auto found = log_->RecordsForPatient("p0", 10);
+    return found.ok() && found->size() == 1 && (*found)[0].personal_deleted;
+  })) << "retention did not run";
+  auto before = log_->Checkpoints();
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(log_->Append(MakeRecord(3, {"p0"})).ok());
+  clock_.Advance(61'000'000);
+  EXPECT_TRUE(wait_for([&] {
+    auto cps = log_->Checkpoints();
+    return cps.ok() && cps->size() == before->size() + 1 && cps->back().size == 4;
+  })) << "no checkpoint for the last record";
+  Close();
+  EXPECT_TRUE(MustVerify().ok());
 }
 
 TEST_F(AuditLogTest, RetentionDeletesClearDataAndVerifyStillPasses) {
