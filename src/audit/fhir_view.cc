@@ -579,7 +579,13 @@ void Line(std::string& out, std::string_view html, std::string_view cls = {}) {
   out += "</div>";
 }
 
-void AppendRow(std::string& out, const Texts& t, const StoredRecord& s) {
+// The readable name of `key`, as a line above it, when `names` has one.
+void NameLine(std::string& out, const DisplayNames& names, std::string_view key) {
+  auto it = names.find(key);
+  if (it != names.end() && !it->second.empty()) Line(out, HtmlEscape(it->second));
+}
+
+void AppendRow(std::string& out, const Texts& t, const StoredRecord& s, const DisplayNames& names) {
   const Record& r = s.record;
   const bool emergency = IsEmergency(r);
   out += emergency ? "<tr class=\"emergency\">\n" : "<tr>\n";
@@ -591,13 +597,17 @@ void AppendRow(std::string& out, const Texts& t, const StoredRecord& s) {
   if (r.actor.user_id.empty()) {
     Line(out, t.T("Et system (ingen person)", "A system (no person)"));
   } else {
+    NameLine(out, names, r.actor.user_id);
     Line(out, HtmlEscape(r.actor.user_id), "tech");
   }
   if (!r.actor.role.empty()) {
     std::string_view role = RoleText(t, r.actor.role);
     Line(out, role.empty() ? HtmlEscape(r.actor.role) : std::string(role));
   }
-  if (!r.actor.organization.empty()) Line(out, HtmlEscape(r.actor.organization), "tech meta");
+  if (!r.actor.organization.empty()) {
+    NameLine(out, names, r.actor.organization);
+    Line(out, HtmlEscape(r.actor.organization), "tech meta");
+  }
   out += "</td>\n";
 
   // Which app.
@@ -605,6 +615,7 @@ void AppendRow(std::string& out, const Texts& t, const StoredRecord& s) {
   if (r.actor.client_id.empty()) {
     out += "–";
   } else {
+    NameLine(out, names, r.actor.client_id);
     Line(out, HtmlEscape(r.actor.client_id), "tech");
   }
   out += "</td>\n";
@@ -719,7 +730,7 @@ std::string AuditEventBundleJson(const std::vector<StoredRecord>& records,
 std::string_view MyLogStyle() { return kStyle; }
 
 std::string MyLogHtml(const std::vector<StoredRecord>& records, std::string_view lang,
-                      std::string_view next_url) {
+                      std::string_view next_url, const DisplayNames& names) {
   const Texts t{lang != "en"};
   std::string out;
   out.reserve(2048 + records.size() * 600);
@@ -759,7 +770,7 @@ std::string MyLogHtml(const std::vector<StoredRecord>& records, std::string_view
       out += "</th>";
     }
     out += "</tr>\n</thead>\n<tbody>\n";
-    for (const auto& r : records) AppendRow(out, t, r);
+    for (const auto& r : records) AppendRow(out, t, r, names);
     out += "</tbody>\n</table>\n</div>\n";
   }
   if (SafeUrl(next_url)) {

@@ -10,6 +10,7 @@
 // say so instead. Thread-safety: pure functions of their arguments; safe from any thread.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,9 +37,12 @@ std::string AuditEventBundleJson(const std::vector<StoredRecord>& records,
 // why, outcome; times in UTC). Emergency access (action break-glass, or purpose ETREAT) rows carry
 // class "emergency", the word "NØDADGANG" / "EMERGENCY ACCESS" and the stated reason. A link to
 // `next_url` (older records) is shown when it is a relative or http(s) URL. No script; the only
-// CSS is MyLogStyle() in one <style> element.
+// CSS is MyLogStyle() in one <style> element. `names` (may be empty) gives readable names for
+// the actors' references ("Practitioner/7" -> "Dr. Hansen"), organisations and app client ids;
+// each is shown above the reference or id.
+using DisplayNames = std::map<std::string, std::string, std::less<>>;
 std::string MyLogHtml(const std::vector<StoredRecord>& records, std::string_view lang,
-                      std::string_view next_url);
+                      std::string_view next_url, const DisplayNames& names = {});
 
 // The exact text of the page's <style> element (constant), so the caller can send
 // "Content-Security-Policy: style-src 'sha256-<base64 of SHA-256 of this text>'".

@@ -438,6 +438,25 @@ TEST(MyLogHtmlTest, EscapesEverythingAndHasNoScript) {
   EXPECT_EQ(html.find("<b>"), std::string::npos);
 }
 
+// Readable names stand above the reference or client id they belong to, escaped; an actor
+// without a name keeps the reference alone.
+TEST(MyLogHtmlTest, ShowsNamesAboveReferencesAndAppIds) {
+  StoredRecord s = PractitionerRead();
+  s.record.actor.organization = "Organization/org-1";
+  StoredRecord unnamed = PractitionerRead();
+  unnamed.record.actor.user_id = "Practitioner/unknown";
+  DisplayNames names = {{s.record.actor.user_id, "Hans <Hansen>"},
+                        {"Organization/org-1", "Testhospitalet"},
+                        {s.record.actor.client_id, "Klinikportalen"}};
+  std::string html = MyLogHtml({s, unnamed}, "da", "", names);
+  std::size_t name = html.find("Hans &lt;Hansen&gt;");
+  ASSERT_NE(name, std::string::npos) << html;
+  EXPECT_LT(name, html.find(s.record.actor.user_id));
+  EXPECT_NE(html.find("Testhospitalet"), std::string::npos);
+  EXPECT_NE(html.find("Klinikportalen"), std::string::npos);
+  EXPECT_NE(html.find("Practitioner/unknown"), std::string::npos);
+}
+
 TEST(MyLogHtmlTest, DanishPageStructure) {
   std::string html = MyLogHtml({PractitionerRead(), Deleted()}, "da", "");
   EXPECT_EQ(html.rfind("<!DOCTYPE html>\n<html lang=\"da\">", 0), 0u);

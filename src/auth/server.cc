@@ -122,6 +122,26 @@ http::Response Html(int status, std::string body, std::string_view style = pages
   return r;
 }
 
+// A person's or organisation's name for screens: the first HumanName's first given name and
+// family name (or its text), or an Organization's name; "" when none.
+std::string DisplayName(const rapidjson::Value& resource) {
+  if (!resource.IsObject()) return "";
+  const rapidjson::Value* names = json::Find(resource, "name");
+  if (names != nullptr && names->IsString()) return std::string(json::View(*names));
+  if (names == nullptr || !names->IsArray() || names->Empty() || !(*names)[0].IsObject()) {
+    return "";
+  }
+  const rapidjson::Value& n = (*names)[0];
+  std::string out;
+  if (const auto* given = json::Find(n, "given");
+      given && given->IsArray() && !given->Empty() && (*given)[0].IsString()) {
+    out = std::string(json::View((*given)[0])) + " ";
+  }
+  out += std::string(json::GetString(n, "family"));
+  if (out.empty() || out == " ") out = std::string(json::GetString(n, "text"));
+  return out;
+}
+
 http::Response Redirect(std::string location) {
   http::Response r;
   r.status = 302;
@@ -762,15 +782,7 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
             if (d.HasParseError() || !d.IsObject()) continue;
             pages::PatientChoice c;
             c.id = hit.id;
-            if (const auto* names = json::Find(d, "name");
-                names && names->IsArray() && !names->Empty() && (*names)[0].IsObject()) {
-              const auto& n = (*names)[0];
-              if (const auto* given = json::Find(n, "given");
-                  given && given->IsArray() && !given->Empty() && (*given)[0].IsString()) {
-                c.name = std::string(json::View((*given)[0])) + " ";
-              }
-              c.name += std::string(json::GetString(n, "family"));
-            }
+            c.name = DisplayName(d);
             c.birth_date = std::string(json::GetString(d, "birthDate"));
             c.gender = std::string(json::GetString(d, "gender"));
             p.patients.push_back(std::move(c));
@@ -1556,12 +1568,39 @@ http::Response AuthServer::Impl::MyLog(const http::Request& req, const User& use
     log::Warn("auth: the audit log could not be read: {}", records.status().ToString());
     return AuditDownPage(lang);
   }
+  // Readable names: people and organisations from the store, apps from the registry.
+  audit::DisplayNames names;
+  for (const auto& r : *records) {
+    for (const std::string* ref : {&r.record.actor.user_id, &r.record.actor.organization}) {
+      std::size_t slash = ref->find('/');
+      if (slash == std::string::npos || names.contains(*ref) || store == nullptr) continue;
+      std::string type = ref->substr(0, slash);
+      if (type != "Practitioner" && type != "Patient" && type != "RelatedPerson" &&
+          type != "Organization") {
+        continue;
+      }
+      auto found = store->Read(type, ref->substr(slash + 1));
+      std::string name;
+      if (found.ok() && !found->deleted) {
+        rapidjson::Document d;
+        d.Parse(found->json.data(), found->json.size());
+        if (!d.HasParseError()) name = DisplayName(d);
+      }
+      names.emplace(*ref, std::move(name));
+    }
+    const std::string& app = r.record.actor.client_id;
+    if (!app.empty() && !names.contains(app)) {
+      auto c = db->FindClient(app);
+      names.emplace(app, c.ok() ? c->name : "");
+    }
+  }
   std::string next;
   if (static_cast<int>(records->size()) == kPage) {
     next = "/oauth2/manage?view=log&lang=" + std::string(pages::LangCode(lang)) +
            "&before=" + std::to_string(records->back().seq);
   }
-  return Html(200, audit::MyLogHtml(*records, pages::LangCode(lang), next), audit::MyLogStyle());
+  return Html(200, audit::MyLogHtml(*records, pages::LangCode(lang), next, names),
+              audit::MyLogStyle());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1854,17 +1854,18 @@ TEST_F(AuthServerTest, ManagePageListsAndRevokesApps) {
 namespace sund::auth {
 namespace {
 
-// A Patient written straight into a store (with its search index, so the picker can find it).
-void PutPatient(storage::Store& store, const std::string& id, const std::string& family,
-                const std::string& given) {
-  std::string json = R"({"resourceType":"Patient","id":")" + id + R"(","name":[{"family":")" +
-                     family + R"(","given":[")" + given +
+// A Patient or Practitioner written straight into a store (with its search index, so the
+// picker can find it).
+void PutPerson(storage::Store& store, const std::string& type, const std::string& id,
+               const std::string& family, const std::string& given) {
+  std::string json = R"({"resourceType":")" + type + R"(","id":")" + id +
+                     R"(","name":[{"family":")" + family + R"(","given":[")" + given +
                      R"("]}],"gender":"female","birthDate":"1970-01-01"})";
   rapidjson::Document d;
   d.Parse(json.data(), json.size());
   ASSERT_FALSE(d.HasParseError());
   storage::ResourceVersion v;
-  v.type = "Patient";
+  v.type = type;
   v.id = id;
   v.version = 1;
   v.last_updated_us = 1'700'000'000'000'000;
@@ -1872,8 +1873,13 @@ void PutPatient(storage::Store& store, const std::string& id, const std::string&
   v.json = json;
   auto w = store.BeginWrite();
   ASSERT_TRUE(w.ok());
-  ASSERT_TRUE((*w)->Put(v, fhir::Extractor::R4().Extract("Patient", d)).ok());
+  ASSERT_TRUE((*w)->Put(v, fhir::Extractor::R4().Extract(type, d)).ok());
   ASSERT_TRUE((*w)->Commit().ok());
+}
+
+void PutPatient(storage::Store& store, const std::string& id, const std::string& family,
+                const std::string& given) {
+  PutPerson(store, "Patient", id, family, given);
 }
 
 // Standalone launch by a practitioner: the patient picker lists patients (searchable by name),
@@ -2086,7 +2092,13 @@ TEST_F(AuthServerTest, CitizenReadsTheirOwnLogAfterSigningIn) {
   auto log = audit::AuditLog::Open(dir_.string());
   ASSERT_TRUE(log.ok()) << log.status().ToString();
   audit_ = std::move(log).value();
-  Open();
+  storage::SqliteOptions so;
+  so.path = (dir_ / "sund.db").string();
+  auto store = storage::OpenSqliteStore(so);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  store_ = std::move(store).value();
+  PutPerson(*store_, "Practitioner", "pr-1", "Hansen", "Hans");
+  Open(store_.get());
   AddCitizen();
   AddUser("dr-hansen", "practitioner", "Practitioner/pr-1", "Dr. Hansen");
   audit::Record looked;
@@ -2118,6 +2130,7 @@ TEST_F(AuthServerTest, CitizenReadsTheirOwnLogAfterSigningIn) {
   http::Response page = b.PostForm("/oauth2/manage", form);
   ASSERT_EQ(page.status, 200) << page.body;
   EXPECT_NE(page.body.find("Practitioner/pr-1"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("Hans Hansen"), std::string::npos) << "no name for the actor";
   EXPECT_NE(page.body.find("class=\"emergency\""), std::string::npos);
   EXPECT_NE(page.body.find("bevidstløs ved indlæggelse"), std::string::npos);
   EXPECT_EQ(page.body.find("andenpatient"), std::string::npos) << "another patient's record";
