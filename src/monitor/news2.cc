@@ -1,0 +1,172 @@
+#include "monitor/news2.h"
+
+#include <cmath>
+#include <string>
+
+namespace sund::monitor {
+namespace {
+
+// Whole numbers, halves up (the chart's precision; values are never negative). The tiny
+// offset makes a decimal half that binary floating point holds as ...4999 round up, as the
+// written number does.
+constexpr double kHalfUp = 1e-9;
+long Whole(double v) { return std::lround(v + kHalfUp); }
+
+// Tenths of a degree, halves up: 38.05 C counts as 38.1.
+long Tenths(double celsius) { return std::lround(celsius * 10.0 + kHalfUp); }
+
+Status CheckValue(std::string_view name, const std::optional<double>& v, double ceiling) {
+  if (!v) return Status::Ok();
+  if (!std::isfinite(*v) || *v < 0 || *v > ceiling) {
+    return InvalidArgument(std::string(name) + " value is outside what a body can show");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string_view News2ParameterName(News2Parameter p) {
+  switch (p) {
+    case News2Parameter::kRespirationRate:
+      return "respiration-rate";
+    case News2Parameter::kSpo2:
+      return "spo2";
+    case News2Parameter::kAirOrOxygen:
+      return "air-or-oxygen";
+    case News2Parameter::kSystolicPressure:
+      return "systolic-pressure";
+    case News2Parameter::kPulse:
+      return "pulse";
+    case News2Parameter::kConsciousness:
+      return "consciousness";
+    case News2Parameter::kTemperature:
+      return "temperature";
+  }
+  return "unknown";
+}
+
+std::string_view News2RiskName(News2Risk r) {
+  switch (r) {
+    case News2Risk::kLow:
+      return "low";
+    case News2Risk::kLowMedium:
+      return "low-medium";
+    case News2Risk::kMedium:
+      return "medium";
+    case News2Risk::kHigh:
+      return "high";
+  }
+  return "unknown";
+}
+
+int ScoreRespirationRate(double breaths_per_minute) {
+  long v = Whole(breaths_per_minute);
+  if (v <= 8) return 3;
+  if (v <= 11) return 1;
+  if (v <= 20) return 0;
+  if (v <= 24) return 2;
+  return 3;
+}
+
+int ScoreSpo2Scale1(double percent) {
+  long v = Whole(percent);
+  if (v <= 91) return 3;
+  if (v <= 93) return 2;
+  if (v <= 95) return 1;
+  return 0;
+}
+
+std::optional<int> ScoreSpo2Scale2(double percent, std::optional<bool> on_oxygen) {
+  long v = Whole(percent);
+  if (v <= 83) return 3;
+  if (v <= 85) return 2;
+  if (v <= 87) return 1;
+  if (v <= 92) return 0;
+  // 93 % and above: no points on air; on oxygen, a saturation above the target range scores.
+  if (!on_oxygen.has_value()) return std::nullopt;
+  if (!*on_oxygen) return 0;
+  if (v <= 94) return 1;
+  if (v <= 96) return 2;
+  return 3;
+}
+
+int ScoreAirOrOxygen(bool on_oxygen) { return on_oxygen ? 2 : 0; }
+
+int ScoreSystolic(double mmhg) {
+  long v = Whole(mmhg);
+  if (v <= 90) return 3;
+  if (v <= 100) return 2;
+  if (v <= 110) return 1;
+  if (v <= 219) return 0;
+  return 3;
+}
+
+int ScorePulse(double beats_per_minute) {
+  long v = Whole(beats_per_minute);
+  if (v <= 40) return 3;
+  if (v <= 50) return 1;
+  if (v <= 90) return 0;
+  if (v <= 110) return 1;
+  if (v <= 130) return 2;
+  return 3;
+}
+
+int ScoreConsciousness(Consciousness c) { return c == Consciousness::kAlert ? 0 : 3; }
+
+int ScoreTemperature(double celsius) {
+  long t = Tenths(celsius);
+  if (t <= 350) return 3;
+  if (t <= 360) return 1;
+  if (t <= 380) return 0;
+  if (t <= 390) return 1;
+  return 2;
+}
+
+Result<News2Score> ScoreNews2(const News2Inputs& in) {
+  SUND_RETURN_IF_ERROR(CheckValue("respiration rate", in.respiration_rate, 100));
+  SUND_RETURN_IF_ERROR(CheckValue("SpO2", in.spo2, 100));
+  SUND_RETURN_IF_ERROR(CheckValue("systolic pressure", in.systolic, 400));
+  SUND_RETURN_IF_ERROR(CheckValue("pulse", in.pulse, 400));
+  SUND_RETURN_IF_ERROR(CheckValue("temperature", in.temperature, 50));
+  News2Score s;
+  auto set = [&s](News2Parameter p, std::optional<int> v) {
+    s.sub[static_cast<std::size_t>(p)] = v;
+  };
+  if (in.respiration_rate) {
+    set(News2Parameter::kRespirationRate, ScoreRespirationRate(*in.respiration_rate));
+  }
+  if (in.spo2) {
+    set(News2Parameter::kSpo2, in.scale == Spo2Scale::kScale1
+                                   ? std::optional<int>(ScoreSpo2Scale1(*in.spo2))
+                                   : ScoreSpo2Scale2(*in.spo2, in.on_oxygen));
+  }
+  if (in.on_oxygen) set(News2Parameter::kAirOrOxygen, ScoreAirOrOxygen(*in.on_oxygen));
+  if (in.systolic) set(News2Parameter::kSystolicPressure, ScoreSystolic(*in.systolic));
+  if (in.pulse) set(News2Parameter::kPulse, ScorePulse(*in.pulse));
+  if (in.consciousness) {
+    set(News2Parameter::kConsciousness, ScoreConsciousness(*in.consciousness));
+  }
+  if (in.temperature) set(News2Parameter::kTemperature, ScoreTemperature(*in.temperature));
+  for (std::size_t i = 0; i < kNews2Parameters; ++i) {
+    if (s.sub[i]) {
+      s.total += *s.sub[i];
+      if (*s.sub[i] == 3) s.any_three = true;
+    } else {
+      s.missing.push_back(static_cast<News2Parameter>(i));
+    }
+  }
+  s.complete = s.missing.empty();
+  // Missing parameters can only add points, so the bands of the present ones are a floor.
+  if (s.total >= 7) {
+    s.risk = News2Risk::kHigh;
+  } else if (s.total >= 5) {
+    s.risk = News2Risk::kMedium;
+  } else if (s.any_three) {
+    s.risk = News2Risk::kLowMedium;
+  } else {
+    s.risk = News2Risk::kLow;
+  }
+  return s;
+}
+
+}  // namespace sund::monitor
