@@ -5,6 +5,8 @@
 #include <string>
 
 #include "core/json.h"
+#include "fhir/model.h"
+#include "fhir/validate.h"
 
 namespace sund::iomt {
 namespace {
@@ -147,6 +149,8 @@ TEST(MeasurementTest, ObservationsCarryBothCodesAndBloodPressureIsOne) {
   rapidjson::Document d;
   d.Parse(hr.data(), hr.size());
   ASSERT_FALSE(d.HasParseError()) << hr;
+  EXPECT_TRUE(fhir::ValidateResource(fhir::Model::R4(), d).ok())
+      << fhir::ValidateResource(fhir::Model::R4(), d).ToString();
   EXPECT_EQ(json::GetString(d, "status"), "final");
   const auto& coding = d["code"]["coding"];
   ASSERT_EQ(coding.Size(), 2u);
@@ -169,6 +173,8 @@ TEST(MeasurementTest, ObservationsCarryBothCodesAndBloodPressureIsOne) {
   rapidjson::Document b;
   b.Parse(bp.data(), bp.size());
   ASSERT_FALSE(b.HasParseError()) << bp;
+  EXPECT_TRUE(fhir::ValidateResource(fhir::Model::R4(), b).ok())
+      << fhir::ValidateResource(fhir::Model::R4(), b).ToString();
   EXPECT_EQ(json::GetString(b["code"]["coding"][0], "code"), "85354-9");
   EXPECT_FALSE(b.HasMember("valueQuantity"));
   ASSERT_EQ(b["component"].Size(), 2u);

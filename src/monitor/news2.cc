@@ -3,6 +3,9 @@
 #include <cmath>
 #include <string>
 
+#include "core/json.h"
+#include "core/time.h"
+
 namespace sund::monitor {
 namespace {
 
@@ -167,6 +170,122 @@ Result<News2Score> ScoreNews2(const News2Inputs& in) {
     s.risk = News2Risk::kLow;
   }
   return s;
+}
+
+namespace {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void Str(JsonWriter& w, std::string_view v) {
+  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+}
+
+// {"coding":[{"system":..,"code":..[,"display":..]}]}
+void Concept(JsonWriter& w, std::string_view system, std::string_view code,
+             std::string_view display = {}) {
+  w.StartObject();
+  w.Key("coding");
+  w.StartArray();
+  w.StartObject();
+  w.Key("system");
+  Str(w, system);
+  w.Key("code");
+  Str(w, code);
+  if (!display.empty()) {
+    w.Key("display");
+    Str(w, display);
+  }
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+}
+
+void Reference(JsonWriter& w, std::string_view reference) {
+  w.StartObject();
+  w.Key("reference");
+  Str(w, reference);
+  w.EndObject();
+}
+
+constexpr std::string_view kDataAbsent = "http://terminology.hl7.org/CodeSystem/data-absent-reason";
+
+}  // namespace
+
+std::string News2ObservationJson(const News2Score& score, const News2Context& context) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("resourceType");
+  w.String("Observation");
+  w.Key("status");
+  w.String("final");
+  w.Key("category");
+  w.StartArray();
+  Concept(w, "http://terminology.hl7.org/CodeSystem/observation-category", "survey", "Survey");
+  w.EndArray();
+  w.Key("code");
+  Concept(w, "http://snomed.info/sct", kNews2Snomed,
+          "Royal College of Physicians NEWS2 (National Early Warning Score 2) total score");
+  w.Key("subject");
+  Reference(w, "Patient/" + std::string(context.patient));
+  w.Key("effectiveDateTime");
+  Str(w, FormatInstant(context.effective_ms * 1000));
+  w.Key("issued");
+  Str(w, FormatInstant(context.issued_ms * 1000));
+  if (score.complete) {
+    w.Key("valueInteger");
+    w.Int(score.total);
+  } else {
+    std::string missing;
+    for (News2Parameter p : score.missing) {
+      missing += missing.empty() ? "" : ", ";
+      missing += News2ParameterName(p);
+    }
+    w.Key("dataAbsentReason");
+    w.StartObject();
+    w.Key("coding");
+    w.StartArray();
+    w.StartObject();
+    w.Key("system");
+    Str(w, kDataAbsent);
+    w.Key("code");
+    w.String("as-text");
+    w.EndObject();
+    w.EndArray();
+    w.Key("text");
+    Str(w, "incomplete NEWS2: missing " + missing);
+    w.EndObject();
+  }
+  w.Key("interpretation");
+  w.StartArray();
+  Concept(w, "urn:sund:news2-risk", News2RiskName(score.risk));
+  w.EndArray();
+  w.Key("method");
+  Concept(w, "urn:sund:rule", kNews2RuleVersion);
+  if (!context.derived_from.empty()) {
+    w.Key("derivedFrom");
+    w.StartArray();
+    for (const auto& ref : context.derived_from) Reference(w, ref);
+    w.EndArray();
+  }
+  w.Key("component");
+  w.StartArray();
+  for (std::size_t i = 0; i < kNews2Parameters; ++i) {
+    w.StartObject();
+    w.Key("code");
+    Concept(w, "urn:sund:news2-parameter", News2ParameterName(static_cast<News2Parameter>(i)));
+    if (score.sub[i]) {
+      w.Key("valueInteger");
+      w.Int(*score.sub[i]);
+    } else {
+      w.Key("dataAbsentReason");
+      Concept(w, kDataAbsent, "unknown");
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return {sb.GetString(), sb.GetSize()};
 }
 
 }  // namespace sund::monitor

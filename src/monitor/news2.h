@@ -16,6 +16,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -93,5 +94,26 @@ int ScoreTemperature(double celsius);
 // negative, or is above a physiological ceiling (respiration 100/min, SpO2 100 %, systolic
 // 400 mmHg, pulse 400/min, temperature 50 C); such a value must not reach the score.
 Result<News2Score> ScoreNews2(const News2Inputs& in);
+
+// SNOMED CT 1104051000000101, "Royal College of Physicians NEWS2 (National Early Warning Score
+// 2) total score": the code of the stored score.
+inline constexpr std::string_view kNews2Snomed = "1104051000000101";
+
+// What the stored score refers to.
+struct News2Context {
+  std::string_view patient;               // Patient id
+  std::int64_t effective_ms = 0;          // the time of the newest input
+  std::int64_t issued_ms = 0;             // when it was scored
+  std::vector<std::string> derived_from;  // "Observation/ID" of each input used
+};
+
+// The score as a FHIR R4 Observation (JSON): status final, category survey, code SNOMED CT
+// kNews2Snomed, subject, effectiveDateTime, issued, derivedFrom, method naming
+// kNews2RuleVersion, the risk band as interpretation (urn:sund:news2-risk), and one component
+// per parameter (urn:sund:news2-parameter) with its sub-score, or dataAbsentReason "unknown"
+// when missing. A complete score has valueInteger = the total; an incomplete one has no value
+// but dataAbsentReason "as-text" naming the missing parameters, so that no reader takes a
+// partial sum for NEWS2 (its floor is in the interpretation and the components).
+std::string News2ObservationJson(const News2Score& score, const News2Context& context);
 
 }  // namespace sund::monitor

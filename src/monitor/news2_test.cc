@@ -6,6 +6,10 @@
 #include <limits>
 #include <vector>
 
+#include "core/json.h"
+#include "fhir/model.h"
+#include "fhir/validate.h"
+
 namespace sund::monitor {
 namespace {
 
@@ -267,6 +271,60 @@ TEST(News2Test, ImpossibleValuesAreRefusedNamingTheParameter) {
     EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
     EXPECT_NE(s.status().message().find(b.name), std::string::npos) << s.status().message();
   }
+}
+
+// The stored score: SNOMED CT code, total as valueInteger, risk, rule version, inputs and one
+// component per parameter; an incomplete score carries no value, only the reason.
+TEST(News2Test, ObservationOfACompleteAndAnIncompleteScore) {
+  News2Inputs covid = Normal();
+  covid.respiration_rate = 23;
+  covid.spo2 = 93;
+  covid.systolic = 108;
+  covid.pulse = 104;
+  covid.temperature = 38.4;
+  auto score = ScoreNews2(covid);
+  ASSERT_TRUE(score.ok());
+  News2Context ctx;
+  ctx.patient = "pt-1";
+  ctx.effective_ms = 1'795'946'400'000;
+  ctx.issued_ms = ctx.effective_ms + 1000;
+  ctx.derived_from = {"Observation/rr", "Observation/spo2"};
+  std::string json = News2ObservationJson(*score, ctx);
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  ASSERT_FALSE(d.HasParseError()) << json;
+  EXPECT_TRUE(fhir::ValidateResource(fhir::Model::R4(), d).ok())
+      << fhir::ValidateResource(fhir::Model::R4(), d).ToString();
+  EXPECT_EQ(json::GetString(d["code"]["coding"][0], "system"), "http://snomed.info/sct");
+  EXPECT_EQ(json::GetString(d["code"]["coding"][0], "code"), "1104051000000101");
+  ASSERT_TRUE(d.HasMember("valueInteger"));
+  EXPECT_EQ(d["valueInteger"].GetInt(), 7);
+  EXPECT_EQ(json::GetString(d["interpretation"][0]["coding"][0], "code"), "high");
+  EXPECT_EQ(json::GetString(d["method"]["coding"][0], "code"), kNews2RuleVersion);
+  EXPECT_EQ(json::GetString(d["subject"], "reference"), "Patient/pt-1");
+  EXPECT_EQ(json::GetString(d, "effectiveDateTime"), "2026-11-29T10:00:00.000Z");
+  ASSERT_EQ(d["derivedFrom"].Size(), 2u);
+  ASSERT_EQ(d["component"].Size(), kNews2Parameters);
+  EXPECT_EQ(json::GetString(d["component"][0]["code"]["coding"][0], "code"), "respiration-rate");
+  EXPECT_EQ(d["component"][0]["valueInteger"].GetInt(), 2);
+
+  News2Inputs partial = covid;
+  partial.temperature.reset();
+  auto incomplete = ScoreNews2(partial);
+  ASSERT_TRUE(incomplete.ok());
+  std::string ij = News2ObservationJson(*incomplete, ctx);
+  rapidjson::Document p;
+  p.Parse(ij.data(), ij.size());
+  ASSERT_FALSE(p.HasParseError()) << ij;
+  EXPECT_TRUE(fhir::ValidateResource(fhir::Model::R4(), p).ok())
+      << fhir::ValidateResource(fhir::Model::R4(), p).ToString();
+  EXPECT_FALSE(p.HasMember("valueInteger")) << "a partial sum must not pass for NEWS2";
+  EXPECT_EQ(json::GetString(p["dataAbsentReason"], "text"),
+            "incomplete NEWS2: missing temperature");
+  const auto& temperature = p["component"][static_cast<int>(News2Parameter::kTemperature)];
+  EXPECT_FALSE(temperature.HasMember("valueInteger"));
+  EXPECT_TRUE(temperature.HasMember("dataAbsentReason"));
+  EXPECT_EQ(json::GetString(p["interpretation"][0]["coding"][0], "code"), "medium");  // floor: 6
 }
 
 TEST(News2Test, Names) {
