@@ -1,5 +1,6 @@
 #include "monitor/news2.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -210,6 +211,164 @@ void Reference(JsonWriter& w, std::string_view reference) {
 constexpr std::string_view kDataAbsent = "http://terminology.hl7.org/CodeSystem/data-absent-reason";
 
 }  // namespace
+
+namespace {
+
+struct Candidate {
+  std::int64_t time_ms = -1;
+  std::string ref;
+};
+
+// The effective time of an Observation: effectiveDateTime, else effectivePeriod.end or start,
+// else effectiveInstant. nullopt without one.
+std::optional<std::int64_t> EffectiveMs(const rapidjson::Value& o) {
+  for (const char* name : {"effectiveDateTime", "effectiveInstant"}) {
+    std::string_view v = json::GetString(o, name);
+    if (!v.empty()) {
+      auto r = ParseFhirDate(v);
+      if (r.ok()) return r->lo_ms;
+    }
+  }
+  if (const rapidjson::Value* p = json::Find(o, "effectivePeriod"); p != nullptr && p->IsObject()) {
+    for (const char* name : {"end", "start"}) {
+      std::string_view v = json::GetString(*p, name);
+      if (!v.empty()) {
+        auto r = ParseFhirDate(v);
+        if (r.ok()) return r->lo_ms;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+bool HasCoding(const rapidjson::Value& cc, std::string_view system, std::string_view code) {
+  const rapidjson::Value* codings = json::Find(cc, "coding");
+  if (codings == nullptr || !codings->IsArray()) return false;
+  for (const auto& c : codings->GetArray()) {
+    if (c.IsObject() && json::GetString(c, "system") == system &&
+        json::GetString(c, "code") == code) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool IsLoinc(const rapidjson::Value& cc, std::string_view code) {
+  return HasCoding(cc, "http://loinc.org", code);
+}
+
+// valueQuantity.value, converted from [degF] when `celsius`.
+std::optional<double> QuantityValue(const rapidjson::Value& holder, bool celsius = false) {
+  const rapidjson::Value* q = json::Find(holder, "valueQuantity");
+  if (q == nullptr || !q->IsObject()) return std::nullopt;
+  const rapidjson::Value* v = json::Find(*q, "value");
+  if (v == nullptr || !v->IsNumber()) return std::nullopt;
+  double value = v->GetDouble();
+  if (celsius) {
+    std::string_view unit = json::GetString(*q, "code");
+    if (unit.empty()) unit = json::GetString(*q, "unit");
+    if (unit == "[degF]") return (value - 32.0) * 5.0 / 9.0;
+    if (!unit.empty() && unit != "Cel") return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<Consciousness> Acvpu(const rapidjson::Value& o) {
+  const rapidjson::Value* v = json::Find(o, "valueCodeableConcept");
+  if (v == nullptr || !v->IsObject()) return std::nullopt;
+  constexpr std::string_view kAcvpu = "urn:sund:acvpu";
+  if (HasCoding(*v, kAcvpu, "A")) return Consciousness::kAlert;
+  if (HasCoding(*v, kAcvpu, "C")) return Consciousness::kConfusion;
+  if (HasCoding(*v, kAcvpu, "V")) return Consciousness::kVoice;
+  if (HasCoding(*v, kAcvpu, "P")) return Consciousness::kPain;
+  if (HasCoding(*v, kAcvpu, "U")) return Consciousness::kUnresponsive;
+  return std::nullopt;
+}
+
+}  // namespace
+
+News2Selection SelectNews2Inputs(const std::vector<std::string>& observations, std::int64_t now_ms,
+                                 std::int64_t window_ms, Spo2Scale scale) {
+  News2Selection out;
+  out.inputs.scale = scale;
+  std::array<Candidate, kNews2Parameters> best{};
+  auto offer = [&](News2Parameter p, std::int64_t time, const std::string& ref, auto&& apply) {
+    Candidate& c = best[static_cast<std::size_t>(p)];
+    if (time <= c.time_ms) return;
+    c.time_ms = time;
+    c.ref = ref;
+    apply();
+  };
+  constexpr std::string_view kParameter = "urn:sund:news2-parameter";
+  for (const std::string& text : observations) {
+    rapidjson::Document o;
+    o.Parse(text.data(), text.size());
+    if (o.HasParseError() || !o.IsObject()) continue;
+    if (json::GetString(o, "resourceType") != "Observation") continue;
+    std::string_view status = json::GetString(o, "status");
+    if (status != "final" && status != "amended" && status != "corrected") continue;
+    std::string_view id = json::GetString(o, "id");
+    const rapidjson::Value* code = json::Find(o, "code");
+    auto time = EffectiveMs(o);
+    if (id.empty() || code == nullptr || !code->IsObject() || !time) continue;
+    if (*time > now_ms || *time < now_ms - window_ms) continue;
+    std::string ref = "Observation/" + std::string(id);
+    if (IsLoinc(*code, "9279-1")) {
+      if (auto v = QuantityValue(o)) {
+        offer(News2Parameter::kRespirationRate, *time, ref,
+              [&] { out.inputs.respiration_rate = *v; });
+      }
+    } else if (IsLoinc(*code, "59408-5") || IsLoinc(*code, "2708-6")) {
+      if (auto v = QuantityValue(o))
+        offer(News2Parameter::kSpo2, *time, ref, [&] { out.inputs.spo2 = *v; });
+    } else if (IsLoinc(*code, "8867-4")) {
+      if (auto v = QuantityValue(o))
+        offer(News2Parameter::kPulse, *time, ref, [&] { out.inputs.pulse = *v; });
+    } else if (IsLoinc(*code, "8480-6")) {
+      if (auto v = QuantityValue(o)) {
+        offer(News2Parameter::kSystolicPressure, *time, ref, [&] { out.inputs.systolic = *v; });
+      }
+    } else if (IsLoinc(*code, "85354-9")) {
+      const rapidjson::Value* parts = json::Find(o, "component");
+      if (parts != nullptr && parts->IsArray()) {
+        for (const auto& part : parts->GetArray()) {
+          const rapidjson::Value* pc = json::Find(part, "code");
+          if (pc == nullptr || !pc->IsObject() || !IsLoinc(*pc, "8480-6")) continue;
+          if (auto v = QuantityValue(part)) {
+            offer(News2Parameter::kSystolicPressure, *time, ref, [&] { out.inputs.systolic = *v; });
+          }
+        }
+      }
+    } else if (IsLoinc(*code, "8310-5")) {
+      if (auto v = QuantityValue(o, true)) {
+        offer(News2Parameter::kTemperature, *time, ref, [&] { out.inputs.temperature = *v; });
+      }
+    } else if (IsLoinc(*code, "3151-8")) {
+      if (auto v = QuantityValue(o)) {
+        offer(News2Parameter::kAirOrOxygen, *time, ref, [&] { out.inputs.on_oxygen = *v > 0; });
+      }
+    } else if (HasCoding(*code, kParameter, "air-or-oxygen")) {
+      const rapidjson::Value* b = json::Find(o, "valueBoolean");
+      if (b != nullptr && b->IsBool()) {
+        offer(News2Parameter::kAirOrOxygen, *time, ref,
+              [&] { out.inputs.on_oxygen = b->GetBool(); });
+      }
+    } else if (HasCoding(*code, kParameter, "consciousness")) {
+      if (auto c = Acvpu(o)) {
+        offer(News2Parameter::kConsciousness, *time, ref, [&] { out.inputs.consciousness = *c; });
+      }
+    }
+  }
+  for (const Candidate& c : best) {
+    if (c.time_ms < 0) continue;
+    if (std::find(out.derived_from.begin(), out.derived_from.end(), c.ref) ==
+        out.derived_from.end()) {
+      out.derived_from.push_back(c.ref);
+    }
+    out.newest_ms = std::max(out.newest_ms, c.time_ms);
+  }
+  return out;
+}
 
 std::string News2ObservationJson(const News2Score& score, const News2Context& context) {
   rapidjson::StringBuffer sb;

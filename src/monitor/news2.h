@@ -95,6 +95,24 @@ int ScoreTemperature(double celsius);
 // 400 mmHg, pulse 400/min, temperature 50 C); such a value must not reach the score.
 Result<News2Score> ScoreNews2(const News2Inputs& in);
 
+// Choosing the inputs: the latest value of each parameter among a patient's Observations
+// (FHIR JSON) whose effective time lies within [now - window, now] and whose status is final,
+// amended or corrected. Recognised codes (src/monitor/README.md): LOINC 9279-1 respiration rate,
+// 59408-5 or 2708-6 SpO2 (%), 8867-4 heart rate, 8480-6 systolic pressure (alone or as a
+// component of the 85354-9 panel), 8310-5 body temperature (Cel or [degF]), 3151-8 inhaled
+// oxygen flow (> 0 L/min: on oxygen); and urn:sund:news2-parameter codes "consciousness"
+// (valueCodeableConcept urn:sund:acvpu A, C, V, P or U) and "air-or-oxygen" (valueBoolean:
+// true = supplemental oxygen). Observations that are not JSON, lack an id or a usable value are
+// skipped. `derived_from` lists "Observation/ID" of each input chosen; `newest_ms` is the
+// latest effective time among them (0 when none).
+struct News2Selection {
+  News2Inputs inputs;
+  std::vector<std::string> derived_from;
+  std::int64_t newest_ms = 0;
+};
+News2Selection SelectNews2Inputs(const std::vector<std::string>& observations, std::int64_t now_ms,
+                                 std::int64_t window_ms, Spo2Scale scale);
+
 // SNOMED CT 1104051000000101, "Royal College of Physicians NEWS2 (National Early Warning Score
 // 2) total score": the code of the stored score.
 inline constexpr std::string_view kNews2Snomed = "1104051000000101";

@@ -327,6 +327,67 @@ TEST(News2Test, ObservationOfACompleteAndAnIncompleteScore) {
   EXPECT_EQ(json::GetString(p["interpretation"][0]["coding"][0], "code"), "medium");  // floor: 6
 }
 
+std::string Obs(std::string id, std::string code_system, std::string code, std::string time,
+                std::string value, std::string status = "final") {
+  return R"({"resourceType":"Observation","id":")" + id + R"(","status":")" + status +
+         R"(","code":{"coding":[{"system":")" + code_system + R"(","code":")" + code +
+         R"("}]},"effectiveDateTime":")" + time + R"(",)" + value + "}";
+}
+std::string Qty(double v, std::string unit) {
+  return R"("valueQuantity":{"value":)" + std::to_string(v) + R"(,"code":")" + unit + R"("})";
+}
+
+// The latest value of each parameter within the window, from the codes the gateway writes and
+// the Sund codes for consciousness and oxygen; older, future, unfinished or broken ones are not
+// used.
+TEST(News2Test, InputsAreTheLatestValuesWithinTheWindow) {
+  const std::int64_t now = 1'795'946'400'000;  // 2026-11-29T10:00:00Z
+  const std::string loinc = "http://loinc.org";
+  const std::string sund = "urn:sund:news2-parameter";
+  std::vector<std::string> obs = {
+      Obs("rr-old", loinc, "9279-1", "2026-11-29T08:00:00Z", Qty(18, "/min")),
+      Obs("rr", loinc, "9279-1", "2026-11-29T09:30:00Z", Qty(22, "/min")),  // 2
+      Obs("rr-future", loinc, "9279-1", "2026-11-29T10:30:00Z", Qty(30, "/min")),
+      Obs("rr-prelim", loinc, "9279-1", "2026-11-29T09:50:00Z", Qty(30, "/min"), "preliminary"),
+      Obs("spo2", loinc, "59408-5", "2026-11-29T09:31:00Z", Qty(94, "%")),   // 1
+      Obs("hr", loinc, "8867-4", "2026-11-29T09:32:00Z", Qty(112, "/min")),  // 2
+      Obs("hr-expired", loinc, "8867-4", "2026-11-28T09:32:00Z", Qty(40, "/min")),
+      R"({"resourceType":"Observation","id":"bp","status":"final","code":{"coding":[{"system":)"
+      R"("http://loinc.org","code":"85354-9"}]},"effectiveDateTime":"2026-11-29T09:33:00Z",)"
+      R"("component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},)"
+      R"("valueQuantity":{"value":99,"code":"mm[Hg]"}},{"code":{"coding":[{"system":)"
+      R"("http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":60,"code":"mm[Hg]"}}]})",
+      Obs("temp", loinc, "8310-5", "2026-11-29T09:34:00Z", Qty(101.3, "[degF]")),  // 38.5: 1
+      Obs("o2", loinc, "3151-8", "2026-11-29T09:35:00Z", Qty(2, "L/min")),         // oxygen: 2
+      Obs("acvpu", sund, "consciousness", "2026-11-29T09:36:00Z",
+          R"("valueCodeableConcept":{"coding":[{"system":"urn:sund:acvpu","code":"A"}]})"),
+      "not json",
+      Obs("", loinc, "8867-4", "2026-11-29T09:59:00Z", Qty(150, "/min")),  // no id
+  };
+  News2Selection sel = SelectNews2Inputs(obs, now, 12LL * 3600 * 1000, Spo2Scale::kScale1);
+  EXPECT_EQ(sel.inputs.respiration_rate, 22);
+  EXPECT_EQ(sel.inputs.spo2, 94);
+  EXPECT_EQ(sel.inputs.pulse, 112);
+  EXPECT_EQ(sel.inputs.systolic, 99);
+  ASSERT_TRUE(sel.inputs.temperature.has_value());
+  EXPECT_NEAR(*sel.inputs.temperature, 38.5, 1e-9);
+  EXPECT_EQ(sel.inputs.on_oxygen, true);
+  EXPECT_EQ(sel.inputs.consciousness, Consciousness::kAlert);
+  EXPECT_EQ(sel.derived_from.size(), 7u);
+  EXPECT_EQ(sel.newest_ms, now - 24 * 60 * 1000);
+  auto score = ScoreNews2(sel.inputs);
+  ASSERT_TRUE(score.ok());
+  EXPECT_TRUE(score->complete);
+  // 2 (RR 22) + 1 (SpO2 94) + 2 (oxygen) + 2 (SBP 99) + 2 (HR 112) + 0 (alert) + 1 (38.5 C).
+  EXPECT_EQ(score->total, 10);
+  EXPECT_EQ(score->risk, News2Risk::kHigh);
+
+  // A window that holds nothing gives an all-missing selection.
+  News2Selection none = SelectNews2Inputs(obs, now, 60 * 1000, Spo2Scale::kScale1);
+  EXPECT_TRUE(none.derived_from.empty());
+  EXPECT_EQ(none.newest_ms, 0);
+}
+
 TEST(News2Test, Names) {
   EXPECT_EQ(News2ParameterName(News2Parameter::kSystolicPressure), "systolic-pressure");
   EXPECT_EQ(News2RiskName(News2Risk::kLowMedium), "low-medium");
