@@ -105,11 +105,13 @@ struct AuditLog::Impl {
   Status WriteBatchInTransaction(const std::vector<Job*>& batch);
   // Signs a checkpoint in its own transaction unless the last one covers the tree.
   Status CheckpointNow();
-  // The writer's periodic work: a due checkpoint, and retention when `retention`.
+  // The writer's periodic work: a due checkpoint, and retention when `retention` is due or a
+  // previous run stopped at its chunk limit.
   void Maintain(bool retention);
-  // Deletes the clear personal data of records logged before now_us minus the retention
-  // period; returns how many. Writer thread only.
-  Result<std::int64_t> Purge(std::int64_t now_us);
+  // Deletes the clear personal data of at most `limit` records logged before now_us minus the
+  // retention period, oldest first, in one transaction; returns how many. Writer thread only.
+  Result<std::int64_t> Purge(std::int64_t now_us, std::int64_t limit);
+  bool retention_pending = false;  // writer thread only
   // Inserts a signed checkpoint of the current frontier (inside the caller's transaction).
   Status SignCheckpoint(std::int64_t time_us);
   bool CheckpointDue(std::int64_t now_us) const {
@@ -238,8 +240,11 @@ void AuditLog::Impl::Maintain(bool retention) {
     if (Status s = CheckpointNow(); !s.ok())
       log::Warn("audit: checkpoint failed: {}", s.ToString());
   }
-  if (retention) {
-    auto purged = Purge(clock->NowMicros());
+  if (retention) retention_pending = true;
+  if (retention_pending) {
+    // In chunks, one per maintenance, so that a large backlog never holds appends for long.
+    auto purged = Purge(clock->NowMicros(), options.retention_chunk);
+    retention_pending = purged.ok() && *purged == options.retention_chunk;
     if (!purged.ok()) {
       log::Warn("audit: retention failed: {}", purged.status().ToString());
     } else if (*purged > 0) {
@@ -466,7 +471,7 @@ Status AuditLog::Checkpoint() {
   return m.AsWriter([&m] { return m.CheckpointNow(); });
 }
 
-Result<std::int64_t> AuditLog::Impl::Purge(std::int64_t now_us) {
+Result<std::int64_t> AuditLog::Impl::Purge(std::int64_t now_us, std::int64_t limit) {
   std::int64_t cutoff = now_us - options.retention_days * kMicrosPerDay;
   Connection& c = *wconn;
   // Log times never decrease with seq, so the records to purge are a prefix: find its end.
@@ -487,7 +492,10 @@ Result<std::int64_t> AuditLog::Impl::Purge(std::int64_t now_us) {
     }
   }
   SUND_RETURN_IF_ERROR(c.Exec("BEGIN IMMEDIATE"));
-  Status del = Run(c, "DELETE FROM personal WHERE seq < ?", {lo});
+  Status del = Run(c,
+                   "DELETE FROM personal WHERE seq IN "
+                   "(SELECT seq FROM personal WHERE seq < ? ORDER BY seq LIMIT ?)",
+                   {lo, limit});
   std::int64_t deleted = 0;
   if (del.ok()) {
     deleted = sqlite3_changes(c.raw());
@@ -504,8 +512,11 @@ Result<std::int64_t> AuditLog::ApplyRetention(std::int64_t now_us) {
   Impl& m = *impl_;
   std::int64_t deleted = 0;
   SUND_RETURN_IF_ERROR(m.AsWriter([&]() -> Status {
-    SUND_ASSIGN_OR_RETURN(deleted, m.Purge(now_us));
-    return Status::Ok();
+    while (true) {
+      SUND_ASSIGN_OR_RETURN(std::int64_t n, m.Purge(now_us, m.options.retention_chunk));
+      deleted += n;
+      if (n < m.options.retention_chunk) return Status::Ok();
+    }
   }));
   return deleted;
 }

@@ -48,6 +48,9 @@ struct Options {
   // one is due by the rules above, and once a day, starting with the first time, it applies
   // retention. 0: never (callers call Checkpoint and ApplyRetention themselves).
   std::int64_t maintenance_every_us = 1'000'000;
+  // Records whose personal data one retention transaction deletes (appends wait while it runs;
+  // the writer's own retention does one chunk per maintenance until the backlog is gone).
+  std::int64_t retention_chunk = 10'000;
   // The ES256 signing key (PKCS#8 PEM); created with mode 0600 when missing. "" means
   // DIR/audit-key.pem.
   std::string key_path;
