@@ -160,7 +160,7 @@ std::string AppGrantConsentJson(const auth::Grant& grant, const auth::Client& ap
   if (!all && !types.empty()) {
     w.Key("class");
     w.StartArray();
-    for (const auto& t : types) coding("http://hl7.org/fhir/resource-types", t);
+    for (const auto& t : types) coding(consent::kResourceTypesSystem, t);
     w.EndArray();
   }
   w.EndObject();
