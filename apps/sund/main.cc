@@ -26,8 +26,11 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "fhir/resource.h"
 #include "fhir/search_query.h"
 #include "http/server.h"
+#include "iomt/dead_letters.h"
+#include "iomt/gateway.h"
 #include "storage/sqlite/sqlite_store.h"
 
 namespace {
@@ -179,6 +182,35 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     ao.consent = consent.get();
   }
   sund::api::FhirApi api(engine, ao);
+  // The IoMT gateway (docs/iomt.md): device payloads in, Observations out, refusals kept.
+  auto fhir_base = [&f](const sund::http::Request& r) {
+    if (!f.base_url.empty()) return f.base_url;
+    return sund::auth::RequestOrigin(r, "") + "/fhir";
+  };
+  auto dead_letters =
+      sund::iomt::DeadLetters::Open((std::filesystem::path(f.data) / "iomt.db").string());
+  if (!dead_letters.ok()) return Fail(dead_letters.status());
+  sund::iomt::GatewayOptions go;
+  go.store = store->get();
+  go.dead_letters = dead_letters->get();
+  go.write = [&engine](std::string bundle) -> sund::Result<std::string> {
+    SUND_ASSIGN_OR_RETURN(auto doc, sund::fhir::ParseJson(bundle));
+    return engine.ProcessBundle(std::move(doc), "urn:sund:iomt-gateway");
+  };
+  go.authorize = [&auth, &fhir_base](const sund::http::Request& r, bool write) -> sund::Status {
+    if (auth == nullptr) return sund::Status::Ok();  // --insecure-dev
+    SUND_ASSIGN_OR_RETURN(sund::auth::Access access, auth->Authenticate(r, fhir_base(r)));
+    auto granted =
+        sund::auth::QueriesFor(access.scopes, sund::auth::ScopeContext::kSystem, "Observation",
+                               write ? sund::auth::kCreate : sund::auth::kRead);
+    if (!granted || !granted->empty()) {
+      return sund::Status(sund::StatusCode::kPermissionDenied,
+                          write ? "needs a system/ scope that may create Observations"
+                                : "needs a system/ scope that may read Observations");
+    }
+    return sund::Status::Ok();
+  };
+  sund::iomt::Gateway gateway(std::move(go));
   sund::http::ServerOptions so;
   so.host = f.host;
   so.port = static_cast<std::uint16_t>(f.port);
@@ -187,8 +219,9 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   so.error_response = sund::api::FhirApi::ErrorResponse;
   sund::http::Server server(
       so,
-      [&api, &auth](sund::http::Request& r) {
+      [&api, &auth, &gateway](sund::http::Request& r) {
         if (auth != nullptr && sund::auth::AuthServer::Handles(r.path)) return auth->Handle(r);
+        if (sund::iomt::Gateway::Handles(r.path)) return gateway.Handle(r);
         return api.Handle(r);
       },
       [](const sund::http::Request& r) { return sund::api::FhirApi::RunsInline(r); });

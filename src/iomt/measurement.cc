@@ -1,6 +1,7 @@
 #include "iomt/measurement.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -13,12 +14,18 @@ namespace sund::iomt {
 namespace {
 
 std::string Number(double v) {
-  // Shortest text that reads back as the same double, without a trailing ".0".
-  char buf[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
+  // Whole numbers as integers ("40", not "4e+01"); others as the shortest decimal text that
+  // reads back as the same double.
+  char buf[40];
+  if (std::abs(v) < 1e15 && v == std::trunc(v)) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
   }
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*f", precision, v);
+    if (std::strtod(buf, nullptr) == v) return buf;
+  }
+  std::snprintf(buf, sizeof buf, "%.17g", v);  // very small or large: exponent form
   return buf;
 }
 
@@ -229,6 +236,10 @@ std::string_view RejectionName(Rejection r) {
       return "future-time";
     case Rejection::kIncomplete:
       return "incomplete";
+    case Rejection::kUnknownDevice:
+      return "unknown-device";
+    case Rejection::kUnassigned:
+      return "unassigned";
   }
   return "unknown";
 }
@@ -240,8 +251,13 @@ Result<ParsedPayload> ParsePayload(std::string_view json, const ParseOptions& op
     return InvalidArgument("payload is not a JSON object");
   ParsedPayload out;
   out.device = std::string(json::GetString(doc, "device"));
-  if (out.device.empty() || out.device.size() > 128) {
-    return InvalidArgument("payload has no device (a string of 1 to 128 characters)");
+  bool device_ok = !out.device.empty() && out.device.size() <= 128 &&
+                   std::all_of(out.device.begin(), out.device.end(), [](char c) {
+                     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+                            c == ':' || c == '-';
+                   });
+  if (!device_ok) {
+    return InvalidArgument("payload has no device (1 to 128 of A-Z a-z 0-9 . _ : -)");
   }
   const rapidjson::Value* list = json::Find(doc, "measurements");
   if (list == nullptr || !list->IsArray() || list->Empty()) {
@@ -259,7 +275,6 @@ Result<ParsedPayload> ParsePayload(std::string_view json, const ParseOptions& op
   }
   // Blood pressure halves wait for their partner (same time); index of each in `accepted`.
   std::map<std::int64_t, int> systolic_at, diastolic_at;
-  std::vector<int> index_of;  // accepted position -> measurement index
   int i = -1;
   for (const auto& m : list->GetArray()) {
     ++i;
@@ -314,7 +329,7 @@ Result<ParsedPayload> ParsePayload(std::string_view json, const ParseOptions& op
                                          "-" + Number(kind->max) + " " + std::string(kind->unit));
       continue;
     }
-    Measurement accepted{kind->kind, *canonical, *time, 0};
+    Measurement accepted{kind->kind, *canonical, *time, 0, i};
     if (system == kMdcSystem || system == "mdc") {
       accepted.mdc =
           static_cast<std::uint32_t>(std::strtoul(std::string(code_text).c_str(), nullptr, 10));
@@ -328,7 +343,6 @@ Result<ParsedPayload> ParsePayload(std::string_view json, const ParseOptions& op
       mine[*time] = static_cast<int>(out.accepted.size());
     }
     out.accepted.push_back(accepted);
-    index_of.push_back(i);
   }
   // Unpaired or implausible pressure halves are refused; pairs stay, systolic first.
   std::vector<bool> drop(out.accepted.size(), false);
@@ -336,13 +350,13 @@ Result<ParsedPayload> ParsePayload(std::string_view json, const ParseOptions& op
     auto d = diastolic_at.find(time);
     if (d == diastolic_at.end()) {
       drop[s] = true;
-      out.refused.push_back(Refused{index_of[s], Rejection::kIncomplete,
+      out.refused.push_back(Refused{out.accepted[s].index, Rejection::kIncomplete,
                                     "systolic pressure without a diastolic one of the same time"});
     } else if (out.accepted[s].value <= out.accepted[d->second].value) {
       // Both halves go: neither is known to be the wrong one.
       for (int half : {s, d->second}) {
         drop[half] = true;
-        out.refused.push_back(Refused{index_of[half], Rejection::kImpossible,
+        out.refused.push_back(Refused{out.accepted[half].index, Rejection::kImpossible,
                                       "systolic pressure not above the diastolic one"});
       }
     }
@@ -350,7 +364,7 @@ Result<ParsedPayload> ParsePayload(std::string_view json, const ParseOptions& op
   for (const auto& [time, d] : diastolic_at) {
     if (!systolic_at.contains(time)) {
       drop[d] = true;
-      out.refused.push_back(Refused{index_of[d], Rejection::kIncomplete,
+      out.refused.push_back(Refused{out.accepted[d].index, Rejection::kIncomplete,
                                     "diastolic pressure without a systolic one of the same time"});
     }
   }

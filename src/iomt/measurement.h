@@ -57,12 +57,14 @@ Result<double> ToCanonical(const KindInfo& kind, double value, std::string_view 
 
 // Why a measurement was refused; the dead-letter store keeps it with the message.
 enum class Rejection : std::uint8_t {
-  kMalformed,    // not the documented payload (JSON, fields, types)
-  kUnknownCode,  // no known kind for the coding
-  kBadUnit,      // the unit does not convert to the kind's unit
-  kImpossible,   // outside what a living body can show
-  kFutureTime,   // later than now plus the allowed clock skew
-  kIncomplete,   // blood pressure without both systolic and diastolic at one time
+  kMalformed,      // not the documented payload (JSON, fields, types)
+  kUnknownCode,    // no known kind for the coding
+  kBadUnit,        // the unit does not convert to the kind's unit
+  kImpossible,     // outside what a living body can show
+  kFutureTime,     // later than now plus the allowed clock skew
+  kIncomplete,     // blood pressure without both systolic and diastolic at one time
+  kUnknownDevice,  // no Device with the payload's identifier
+  kUnassigned,     // the device was not assigned to one patient at the measurement's time
 };
 std::string_view RejectionName(Rejection r);  // "malformed", "unknown-code", ...
 
@@ -72,6 +74,7 @@ struct Measurement {
   double value = 0;
   std::int64_t time_ms = 0;  // effective time, ms since the Unix epoch
   std::uint32_t mdc = 0;     // the MDC code the device sent (it tells the method), else the kind's
+  int index = -1;            // its position in the payload's "measurements"
 };
 
 // A refused part of a payload: which measurement (index in "measurements", -1 for the whole
@@ -101,7 +104,8 @@ struct ParseOptions {
 // Each measurement is checked on its own (code known, unit convertible, value possible, time
 // not in the future beyond the skew); a systolic pressure without a diastolic one of the same
 // time (or the reverse) is refused as incomplete. Error (kInvalidArgument) only when the
-// payload as a whole is unusable: not JSON, no device, no measurements array, too many.
+// payload as a whole is unusable: not JSON, no device (1-128 of A-Z a-z 0-9 . _ : -), no
+// measurements array, too many.
 Result<ParsedPayload> ParsePayload(std::string_view json, const ParseOptions& options);
 
 // The Observation for one measurement (blood pressure: the systolic and diastolic pair as one

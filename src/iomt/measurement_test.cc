@@ -163,6 +163,7 @@ TEST(MeasurementTest, ObservationsCarryBothCodesAndBloodPressureIsOne) {
   EXPECT_EQ(json::GetString(d["device"], "reference"), "Device/oxi-7");
   EXPECT_EQ(json::GetString(d, "effectiveDateTime"), "2026-11-29T09:58:00.000Z");
   EXPECT_EQ(d["valueQuantity"]["value"].GetDouble(), 72);
+  EXPECT_NE(hr.find(R"("value":72,)"), std::string::npos) << "numbers as written: " << hr;
   EXPECT_EQ(json::GetString(d["valueQuantity"], "code"), "/min");
   EXPECT_EQ(json::GetString(d["identifier"][0], "value"), MeasurementKey("oxi-7", p->accepted[0]));
   // The same measurement sent again: the same identifier (conditional create stores it once).

@@ -98,8 +98,10 @@ Status FhirStack::Launch(bool with_auth) {
 
 ApiResponse ApiClient::Send(std::string_view method, std::string_view target, std::string_view body,
                             const http::Headers& headers) {
-  // Absolute URLs (Bundle links, Location) are reduced to path and query.
-  if (auto scheme = target.find("://"); scheme != std::string_view::npos) {
+  // Absolute URLs (Bundle links, Location) are reduced to path and query; a path with "://"
+  // in its query (a code system) is left alone.
+  if (auto scheme = target.find("://");
+      !target.starts_with('/') && scheme != std::string_view::npos) {
     std::size_t path = target.find('/', scheme + 3);
     target = path == std::string_view::npos ? std::string_view("/") : target.substr(path);
   }

@@ -1,0 +1,73 @@
+// The IoMT gateway inside `sund serve` (issue #5): device payloads (measurement.h) in, FHIR
+// Observations out, every refusal kept in the dead-letter store (dead_letters.h).
+//
+// For one payload: parse and check each measurement; find the Device whose identifier is
+// `urn:sund:device|<device>` in the store, and its DeviceUseStatements (assignment.h); file each
+// measurement under the patient who had the device at its time; write all Observations of the
+// payload in one FHIR transaction of conditional creates on their identifier, so a payload sent
+// twice (or through two gateways) is stored once; dead-letter every refused measurement, and
+// the whole payload when it is unusable.
+//
+// HTTP (Handle): `POST /iomt/v1/measurements` (one payload; answer: what was filed and what was
+// refused, with reasons) and `GET /iomt/v1/rejected?_count=N&before=ID` (the dead letters,
+// newest first). Who may call is the caller's `authorize` (sund serve: a system/ token that may
+// create Observations, or read them for the dead letters). Not yet: MQTT, device credentials,
+// consent to collection, mapping templates (src/iomt/README.md). Thread-safety: Ingest and
+// Handle may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "core/time.h"
+#include "http/message.h"
+#include "iomt/dead_letters.h"
+#include "iomt/measurement.h"
+#include "storage/store.h"
+
+namespace sund::iomt {
+
+inline constexpr std::string_view kDeviceIdSystem = "urn:sund:device";
+inline constexpr std::string_view kObservationIdSystem = "urn:sund:iomt";
+
+struct GatewayOptions {
+  storage::Store* store = nullptr;  // Devices and DeviceUseStatements
+  DeadLetters* dead_letters = nullptr;
+  // Writes a FHIR transaction Bundle (JSON); returns the response Bundle (JSON).
+  std::function<Result<std::string>(std::string bundle)> write;
+  // Ok when the request may ingest (`write`) or read the dead letters; else the status to
+  // answer (401, 403).
+  std::function<Status(const http::Request& req, bool write)> authorize;
+  const Clock* clock = nullptr;  // the system clock when null
+  std::int64_t max_clock_skew_ms = 5 * 60 * 1000;
+};
+
+struct IngestResult {
+  std::string device;
+  int accepted = 0;    // measurements filed (a blood pressure pair counts two)
+  int stored = 0;      // Observations created now
+  int duplicates = 0;  // Observations that were stored before (the payload was resent)
+  std::vector<Refused> refused;
+};
+
+class Gateway {
+ public:
+  explicit Gateway(GatewayOptions options);
+
+  // InvalidArgument for an unusable payload (dead-lettered as a whole). Another error when the
+  // store or the dead-letter store failed: nothing was filed, the device should send again.
+  Result<IngestResult> Ingest(std::string_view payload);
+
+  // True for /iomt/v1/ paths.
+  static bool Handles(std::string_view path);
+  http::Response Handle(const http::Request& req);
+
+ private:
+  GatewayOptions options_;
+};
+
+}  // namespace sund::iomt

@@ -1,0 +1,81 @@
+// The IoMT gateway over HTTP in `sund serve` with authorization on (docs/iomt.md): a hub
+// with a system token posts a device's measurements; they become Observations of the patient
+// the device is assigned to, once even when sent twice; refused measurements are listed with
+// their reasons at /iomt/v1/rejected; tokens without a system/ scope for Observations are
+// refused.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { rawFetch, startSund } from './lib/sund.mjs';
+
+let server;
+let patientId;
+
+before(async () => {
+  server = await startSund();
+  const post = async (resource) => {
+    const r = await rawFetch(`${server.fhirBase}/${resource.resourceType}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(resource),
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body.id;
+  };
+  patientId = await post({ resourceType: 'Patient', name: [{ family: 'Hjemmemåler' }] });
+  await post({ resourceType: 'Device', identifier: [{ system: 'urn:sund:device', value: 'hub-1' }],
+               patient: { reference: `Patient/${patientId}` } });
+});
+
+after(async () => { await server?.stop(); });
+
+const payload = JSON.stringify({
+  device: 'hub-1',
+  time: new Date(Date.now() - 60_000).toISOString(),
+  measurements: [
+    { code: { system: 'mdc', code: '149530' }, value: 88, unit: '/min' },
+    { code: { system: 'mdc', code: '150021' }, value: 16.5, unit: 'kPa' },
+    { code: { system: 'mdc', code: '150022' }, value: 80, unit: 'mm[Hg]' },
+    { code: { system: 'mdc', code: '150456' }, value: 130, unit: '%' },
+  ],
+});
+
+function ingest(token, body = payload) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  return rawFetch(`${server.baseUrl}/iomt/v1/measurements`, { method: 'POST', headers, body });
+}
+
+test('measurements become the patient\'s Observations, once', async () => {
+  const first = await ingest(server.token);
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  assert.equal(first.body.accepted, 3);
+  assert.equal(first.body.stored, 2);  // the pulse, and the blood pressure pair as one
+  assert.deepEqual(first.body.refused.map((r) => r.reason), ['impossible-value']);
+  const again = await ingest(server.token);
+  assert.equal(again.body.stored, 0);
+  assert.equal(again.body.duplicates, 2);
+
+  const obs = await rawFetch(`${server.fhirBase}/Observation?subject=Patient/${patientId}`,
+                             { headers: { authorization: `Bearer ${server.token}` } });
+  assert.equal(obs.status, 200);
+  const resources = (obs.body.entry ?? []).map((e) => e.resource);
+  assert.equal(resources.length, 2);
+  const bp = resources.find((r) => r.code.coding[0].code === '85354-9');
+  assert.ok(bp, 'no blood pressure Observation');
+  assert.equal(bp.component[0].valueQuantity.code, 'mm[Hg]');
+  assert.ok(Math.abs(bp.component[0].valueQuantity.value - 123.76) < 0.01);
+});
+
+test('refusals are listed with their reasons; other tokens are refused', async () => {
+  const rejected = await rawFetch(`${server.baseUrl}/iomt/v1/rejected`,
+                                  { headers: { authorization: `Bearer ${server.token}` } });
+  assert.equal(rejected.status, 200);
+  assert.ok(rejected.body.rejected.length >= 1);
+  assert.equal(rejected.body.rejected[0].reason, 'impossible-value');
+  assert.doesNotMatch(rejected.body.rejected[0].detail, /130/);
+
+  assert.equal((await ingest(undefined)).status, 401);
+  const citizen = await server.mint(['--patient', patientId, '--scope', 'patient/*.rs']);
+  assert.equal((await ingest(citizen)).status, 403);
+});

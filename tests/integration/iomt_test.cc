@@ -1,0 +1,177 @@
+// The IoMT gateway (src/iomt/gateway.h) on the real stack: Devices, DeviceUseStatements and
+// Patients in the SQLite store, Observations written through the Engine's transactions, the
+// dead-letter store in the stack's directory.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "api_fixture.h"
+#include "core/json.h"
+#include "fhir/resource.h"
+#include "iomt/dead_letters.h"
+#include "iomt/gateway.h"
+
+namespace sund::itest {
+namespace {
+
+class FixedClock final : public Clock {
+ public:
+  std::int64_t NowMicros() const override {
+    return 1'795'946'400'000'000;  // 2026-11-29T10:00Z
+  }
+};
+
+class IomtTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    auto letters = iomt::DeadLetters::Open((stack_->dir() / "iomt.db").string());
+    ASSERT_TRUE(letters.ok()) << letters.status().ToString();
+    letters_ = std::move(letters).value();
+    iomt::GatewayOptions o;
+    o.store = &stack_->store();
+    o.dead_letters = letters_.get();
+    o.clock = &clock_;
+    o.write = [this](std::string bundle) -> Result<std::string> {
+      auto doc = fhir::ParseJson(bundle);
+      if (!doc.ok()) return doc.status();
+      return stack_->engine().ProcessBundle(std::move(doc).value(), "http://sund.test/fhir");
+    };
+    o.authorize = [this](const http::Request&, bool) { return allow_; };
+    gateway_ = std::make_unique<iomt::Gateway>(std::move(o));
+    aase_ = Create("Patient", R"({"resourceType":"Patient","name":[{"family":"Testesen"}]})");
+    bent_ = Create("Patient", R"({"resourceType":"Patient","name":[{"family":"Prøvesen"}]})");
+    device_ = Create("Device", R"({"resourceType":"Device","identifier":[{"system":)"
+                               R"("urn:sund:device","value":"oxi-7"}]})");
+    // Lent to Aase until 09:00 today, to Bent from then on.
+    Create("DeviceUseStatement", Use(aase_, "2026-11-01T00:00:00Z", "2026-11-29T08:59:59Z"));
+    Create("DeviceUseStatement", Use(bent_, "2026-11-29T09:00:00Z", ""));
+  }
+  std::string Use(const std::string& patient, const std::string& start, const std::string& end) {
+    return R"({"resourceType":"DeviceUseStatement","status":"active","subject":{"reference":)"
+           R"("Patient/)" +
+           patient + R"("},"device":{"reference":"Device/)" + device_ +
+           R"("},"timingPeriod":{"start":")" + start + "\"" +
+           (end.empty() ? "" : R"(,"end":")" + end + "\"") + "}}";
+  }
+  static std::string Payload(const std::string& device, const std::string& time) {
+    return R"({"device":")" + device + R"(","time":")" + time + R"(","measurements":[
+      {"code":{"system":"mdc","code":"149530"},"value":72,"unit":"/min"},
+      {"code":{"system":"mdc","code":"150456"},"value":96,"unit":"%"},
+      {"code":{"system":"mdc","code":"150021"},"value":128,"unit":"mm[Hg]"},
+      {"code":{"system":"mdc","code":"150022"},"value":84,"unit":"mm[Hg]"},
+      {"code":{"system":"mdc","code":"424242"},"value":1,"unit":"/min"}]})";
+  }
+
+  FixedClock clock_;
+  Status allow_ = Status::Ok();
+  std::unique_ptr<iomt::DeadLetters> letters_;
+  std::unique_ptr<iomt::Gateway> gateway_;
+  std::string aase_, bent_, device_;
+};
+
+// Measurements file under the patient who had the device then, as vital-signs Observations;
+// the same payload again is stored once; the unknown code is dead-lettered with its reason.
+TEST_F(IomtTest, MeasurementsAreFiledOnceUnderWhoHadTheDevice) {
+  auto first = gateway_->Ingest(Payload("oxi-7", "2026-11-29T08:30:00Z"));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->accepted, 4);
+  EXPECT_EQ(first->stored, 3);  // heart rate, SpO2, blood pressure (one with two components)
+  EXPECT_EQ(first->duplicates, 0);
+  ASSERT_EQ(first->refused.size(), 1u);
+  EXPECT_EQ(first->refused[0].index, 4);
+  EXPECT_EQ(first->refused[0].reason, iomt::Rejection::kUnknownCode);
+  EXPECT_EQ(Count("Observation?subject=Patient/" + aase_), 3);
+  EXPECT_EQ(Count("Observation?subject=Patient/" + bent_), 0);
+  EXPECT_EQ(
+      Count("Observation?code=http://loinc.org|85354-9&component-code=http://loinc.org|8480-6"), 1);
+
+  auto again = gateway_->Ingest(Payload("oxi-7", "2026-11-29T08:30:00Z"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->stored, 0);
+  EXPECT_EQ(again->duplicates, 3);
+  EXPECT_EQ(Count("Observation"), 3);
+
+  auto later = gateway_->Ingest(Payload("oxi-7", "2026-11-29T09:30:00Z"));
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later->stored, 3);
+  EXPECT_EQ(Count("Observation?subject=Patient/" + bent_), 3);
+
+  auto count = letters_->Count();
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 3);  // the unknown code, once per payload
+}
+
+// Unknown devices and unusable payloads: every measurement or payload ends in the dead-letter
+// store with its reason; nothing is filed.
+TEST_F(IomtTest, RefusedPayloadsEndInTheDeadLetterStore) {
+  auto unknown = gateway_->Ingest(Payload("oxi-9", "2026-11-29T08:30:00Z"));
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->accepted, 0);
+  EXPECT_EQ(unknown->refused.size(), 5u);
+  int unknown_device = 0;
+  for (const auto& r : unknown->refused) {
+    if (r.reason == iomt::Rejection::kUnknownDevice) ++unknown_device;
+  }
+  EXPECT_EQ(unknown_device, 4);  // heart rate, SpO2 and both pressure halves
+  auto unassigned = gateway_->Ingest(Payload("oxi-7", "2026-10-01T08:30:00Z"));
+  ASSERT_TRUE(unassigned.ok());
+  EXPECT_EQ(unassigned->accepted, 0);
+  int not_assigned = 0;
+  for (const auto& r : unassigned->refused) {
+    if (r.reason == iomt::Rejection::kUnassigned) ++not_assigned;
+  }
+  EXPECT_EQ(not_assigned, 4);
+  auto malformed = gateway_->Ingest("{not json");
+  EXPECT_EQ(malformed.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Count("Observation"), 0);
+
+  auto letters = letters_->List(100);
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 11u);
+  EXPECT_EQ(letters->front().reason, "malformed");
+  EXPECT_EQ(letters->front().index, -1);
+  EXPECT_EQ(letters->front().payload, "{not json");
+  for (const auto& d : *letters) EXPECT_FALSE(d.detail.empty()) << d.reason;
+}
+
+// Over HTTP: the answer lists what was filed and refused; the dead letters page by id; the
+// caller's authorization decides.
+TEST_F(IomtTest, TheHttpSurface) {
+  http::Request post;
+  post.method = "POST";
+  post.path = "/iomt/v1/measurements";
+  post.body = Payload("oxi-7", "2026-11-29T08:30:00Z");
+  http::Response r = gateway_->Handle(post);
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document d;
+  d.Parse(r.body.data(), r.body.size());
+  ASSERT_FALSE(d.HasParseError());
+  EXPECT_EQ(d["stored"].GetInt(), 3);
+  EXPECT_EQ(json::GetString(d["refused"][0], "reason"), "unknown-code");
+
+  post.body = "[]";
+  EXPECT_EQ(gateway_->Handle(post).status, 400);
+
+  http::Request get;
+  get.method = "GET";
+  get.path = "/iomt/v1/rejected";
+  get.query = "_count=1";
+  http::Response page = gateway_->Handle(get);
+  ASSERT_EQ(page.status, 200) << page.body;
+  rapidjson::Document p;
+  p.Parse(page.body.data(), page.body.size());
+  ASSERT_EQ(p["rejected"].Size(), 1u);
+  EXPECT_EQ(json::GetString(p["rejected"][0], "reason"), "malformed");
+  EXPECT_THAT(std::string(json::GetString(p, "next")), ::testing::HasSubstr("before="));
+
+  allow_ = Status(StatusCode::kPermissionDenied, "needs system/Observation.c");
+  EXPECT_EQ(gateway_->Handle(post).status, 403);
+  get.method = "POST";
+  allow_ = Status::Ok();
+  EXPECT_EQ(gateway_->Handle(get).status, 405);
+}
+
+}  // namespace
+}  // namespace sund::itest
