@@ -368,6 +368,15 @@ int main(int argc, char** argv) {
   token_cmd->add_option("--lifetime", token_seconds, "seconds (at most 3600)")
       ->capture_default_str();
 
+  auto* iomt_cmd = app.add_subcommand("iomt", "the home-monitoring gateway");
+  iomt_cmd->require_subcommand(1);
+  auto* iomt_rejected = iomt_cmd->add_subcommand(
+      "rejected", "list the refused payloads and measurements, newest first, with their reasons");
+  iomt_rejected->add_option("--data", admin_data, "data directory")->capture_default_str();
+  int rejected_count = 20;
+  iomt_rejected->add_option("--count", rejected_count, "how many")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10'000));
   auto* audit_cmd = app.add_subcommand("audit", "the tamper-evident audit log");
   audit_cmd->require_subcommand(1);
   auto* audit_verify = audit_cmd->add_subcommand(
@@ -488,6 +497,27 @@ int main(int argc, char** argv) {
     auto token = (*auth)->Mint(r);
     if (!token.ok()) return Fail(token.status());
     std::printf("%s\n", token->c_str());
+    return 0;
+  }
+  if (iomt_rejected->parsed()) {
+    std::filesystem::path db = std::filesystem::path(admin_data) / "iomt.db";
+    if (!std::filesystem::exists(db)) return Fail(sund::NotFound("no IoMT data in " + admin_data));
+    auto letters = sund::iomt::DeadLetters::Open(db.string());
+    if (!letters.ok()) return Fail(letters.status());
+    auto total = (*letters)->Count();
+    auto list = (*letters)->List(rejected_count);
+    if (!total.ok()) return Fail(total.status());
+    if (!list.ok()) return Fail(list.status());
+    // Reasons and details only: the payloads are patient data (GET /iomt/v1/rejected has them).
+    for (const auto& d : *list) {
+      std::printf("%lld  %s  device %s  %s%s  %s\n", static_cast<long long>(d.id),
+                  sund::FormatInstant(d.received_us).c_str(),
+                  d.device.empty() ? "?" : d.device.c_str(), d.reason.c_str(),
+                  d.index < 0 ? " (whole payload)"
+                              : (" (measurement " + std::to_string(d.index) + ")").c_str(),
+                  d.detail.c_str());
+    }
+    std::printf("%zu shown of %lld refused\n", list->size(), static_cast<long long>(*total));
     return 0;
   }
   if (audit_verify->parsed()) {

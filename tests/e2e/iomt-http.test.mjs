@@ -1,12 +1,14 @@
 // The IoMT gateway over HTTP in `sund serve` with authorization on (docs/iomt.md): a hub
 // with a system token posts a device's measurements; they become Observations of the patient
 // the device is assigned to, once even when sent twice; refused measurements are listed with
-// their reasons at /iomt/v1/rejected; tokens without a system/ scope for Observations are
+// their reasons at /iomt/v1/rejected and by `sund iomt rejected`; tokens without a system/ scope for Observations are
 // refused.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { rawFetch, startSund } from './lib/sund.mjs';
+import { execFileSync } from 'node:child_process';
+
+import { rawFetch, startSund, sundBin } from './lib/sund.mjs';
 
 let server;
 let patientId;
@@ -74,6 +76,11 @@ test('refusals are listed with their reasons; other tokens are refused', async (
   assert.ok(rejected.body.rejected.length >= 1);
   assert.equal(rejected.body.rejected[0].reason, 'impossible-value');
   assert.doesNotMatch(rejected.body.rejected[0].detail, /130/);
+
+  // The same from the command line, without the payloads.
+  const listed = execFileSync(sundBin, ['iomt', 'rejected', '--data', server.dataDir]).toString();
+  assert.match(listed, /impossible-value \(measurement 3\)/);
+  assert.doesNotMatch(listed, /hub-1","time"/);
 
   assert.equal((await ingest(undefined)).status, 401);
   const citizen = await server.mint(['--patient', patientId, '--scope', 'patient/*.rs']);
