@@ -210,6 +210,14 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     }
     return sund::Status::Ok();
   };
+  if (consent != nullptr) {
+    // A citizen may withdraw consent to home monitoring (a Consent denying `collect`).
+    go.may_collect = [&consent](const std::string& patient, std::string_view observation,
+                                std::string_view device_id) {
+      return consent->AllowsCollection(patient, observation, device_id,
+                                       sund::SystemClock::Get().NowMicros() / 1000);
+    };
+  }
   sund::iomt::Gateway gateway(std::move(go));
   sund::http::ServerOptions so;
   so.host = f.host;

@@ -68,6 +68,14 @@ class ConsentGate {
   // per resource with a research purpose.
   Result<std::vector<std::string>> ResearchPatients(std::int64_t now_ms);
 
+  // Whether the patient's current Consents let the deployment's own services collect
+  // `resource` (a new resource of theirs, FHIR JSON) from device `device_id`: consent::Action
+  // kCollect, purpose TREAT, as a system. A patient can withdraw consent to home monitoring
+  // with a deny provision for the action `collect` (optionally for certain classes or the
+  // device as actor). Unreadable Consents fail closed.
+  Result<bool> AllowsCollection(std::string_view patient, std::string_view resource,
+                                std::string_view device_id, std::int64_t now_ms);
+
   // InvalidArgument (naming the element, never its value) when `resource` is a Consent the
   // engine cannot read; writes of such Consents are refused so that every stored one counts.
   static Status ValidateConsent(const rapidjson::Value& resource);

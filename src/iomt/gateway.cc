@@ -153,12 +153,25 @@ Result<IngestResult> Gateway::Ingest(std::string_view payload) {
       }
       continue;
     }
+    std::string obs = ObservationJson(m, *patient, device_id, dia);
+    if (options_.may_collect) {
+      SUND_ASSIGN_OR_RETURN(bool permitted, options_.may_collect(*patient, obs, device_id));
+      if (!permitted) {
+        Refused no{m.index, Rejection::kNoConsent,
+                   "the patient's Consents do not permit collecting this measurement"};
+        out.refused.push_back(no);
+        if (dia != nullptr) {
+          no.index = dia->index;
+          out.refused.push_back(no);
+        }
+        continue;
+      }
+    }
     std::string key = MeasurementKey(device_id, m);
     w.StartObject();
     w.Key("fullUrl");
     Str(w, "urn:uuid:" + NewUuid());
     w.Key("resource");
-    std::string obs = ObservationJson(m, *patient, device_id, dia);
     w.RawValue(obs.data(), obs.size(), rapidjson::kObjectType);
     w.Key("request");
     w.StartObject();

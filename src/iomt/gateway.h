@@ -8,11 +8,14 @@
 // twice (or through two gateways) is stored once; dead-letter every refused measurement, and
 // the whole payload when it is unusable.
 //
+// A patient who withdrew consent to home monitoring (may_collect) has their measurements
+// refused with reason no-consent.
+//
 // HTTP (Handle): `POST /iomt/v1/measurements` (one payload; answer: what was filed and what was
 // refused, with reasons) and `GET /iomt/v1/rejected?_count=N&before=ID` (the dead letters,
 // newest first). Who may call is the caller's `authorize` (sund serve: a system/ token that may
 // create Observations, or read them for the dead letters). Not yet: MQTT, device credentials,
-// consent to collection, mapping templates (src/iomt/README.md). Thread-safety: Ingest and
+// mapping templates (src/iomt/README.md). Thread-safety: Ingest and
 // Handle may be called from any thread.
 #pragma once
 
@@ -42,6 +45,12 @@ struct GatewayOptions {
   // Ok when the request may ingest (`write`) or read the dead letters; else the status to
   // answer (401, 403).
   std::function<Status(const http::Request& req, bool write)> authorize;
+  // Whether the patient's Consents permit collecting `observation` (FHIR JSON) from the device
+  // (sund serve: ConsentGate::AllowsCollection). Empty: no consent check. An error fails the
+  // payload (503: nothing filed).
+  std::function<Result<bool>(const std::string& patient, std::string_view observation,
+                             std::string_view device_id)>
+      may_collect;
   const Clock* clock = nullptr;  // the system clock when null
   std::int64_t max_clock_skew_ms = 5 * 60 * 1000;
 };

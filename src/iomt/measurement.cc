@@ -240,6 +240,8 @@ std::string_view RejectionName(Rejection r) {
       return "unknown-device";
     case Rejection::kUnassigned:
       return "unassigned";
+    case Rejection::kNoConsent:
+      return "no-consent";
   }
   return "unknown";
 }

@@ -65,6 +65,7 @@ enum class Rejection : std::uint8_t {
   kIncomplete,     // blood pressure without both systolic and diastolic at one time
   kUnknownDevice,  // no Device with the payload's identifier
   kUnassigned,     // the device was not assigned to one patient at the measurement's time
+  kNoConsent,      // the patient's Consents do not permit collecting it
 };
 std::string_view RejectionName(Rejection r);  // "malformed", "unknown-code", ...
 

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "api/consent_gate.h"
 #include "api_fixture.h"
 #include "core/json.h"
 #include "fhir/resource.h"
@@ -39,6 +40,11 @@ class IomtTest : public ApiTest {
       return stack_->engine().ProcessBundle(std::move(doc).value(), "http://sund.test/fhir");
     };
     o.authorize = [this](const http::Request&, bool) { return allow_; };
+    consent_ = std::make_unique<api::ConsentGate>(stack_->store(), consent::BasePolicy::kDanish);
+    o.may_collect = [this](const std::string& patient, std::string_view obs,
+                           std::string_view device) {
+      return consent_->AllowsCollection(patient, obs, device, clock_.NowMicros() / 1000);
+    };
     gateway_ = std::make_unique<iomt::Gateway>(std::move(o));
     aase_ = Create("Patient", R"({"resourceType":"Patient","name":[{"family":"Testesen"}]})");
     bent_ = Create("Patient", R"({"resourceType":"Patient","name":[{"family":"Prøvesen"}]})");
@@ -66,6 +72,7 @@ class IomtTest : public ApiTest {
 
   FixedClock clock_;
   Status allow_ = Status::Ok();
+  std::unique_ptr<api::ConsentGate> consent_;
   std::unique_ptr<iomt::DeadLetters> letters_;
   std::unique_ptr<iomt::Gateway> gateway_;
   std::string aase_, bent_, device_;
@@ -101,6 +108,32 @@ TEST_F(IomtTest, MeasurementsAreFiledOnceUnderWhoHadTheDevice) {
   auto count = letters_->Count();
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, 3);  // the unknown code, once per payload
+}
+
+// A citizen who withdrew consent to home monitoring (a Consent denying `collect`): their later
+// measurements are refused with that reason; another citizen's are filed; reading is not
+// affected.
+TEST_F(IomtTest, WithdrawnConsentToCollectionRefusesMeasurements) {
+  Create("Consent", R"({"resourceType":"Consent","status":"active","scope":{"coding":[{)"
+                    R"("system":"http://terminology.hl7.org/CodeSystem/consentscope","code":)"
+                    R"("patient-privacy"}]},"category":[{"text":"hjemmemonitorering"}],)"
+                    R"("patient":{"reference":"Patient/)" +
+                        aase_ +
+                        R"("},"provision":{"type":"deny","action":[{"coding":[{"system":)"
+                        R"("http://terminology.hl7.org/CodeSystem/consentaction","code":)"
+                        R"("collect"}]}]}})");
+  auto aase = gateway_->Ingest(Payload("oxi-7", "2026-11-29T08:30:00Z"));
+  ASSERT_TRUE(aase.ok()) << aase.status().ToString();
+  EXPECT_EQ(aase->accepted, 0);
+  int no_consent = 0;
+  for (const auto& r : aase->refused) {
+    if (r.reason == iomt::Rejection::kNoConsent) ++no_consent;
+  }
+  EXPECT_EQ(no_consent, 4);
+  EXPECT_EQ(Count("Observation"), 0);
+  auto bent = gateway_->Ingest(Payload("oxi-7", "2026-11-29T09:30:00Z"));
+  ASSERT_TRUE(bent.ok());
+  EXPECT_EQ(bent->stored, 3);
 }
 
 // Unknown devices and unusable payloads: every measurement or payload ends in the dead-letter
