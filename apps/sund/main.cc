@@ -197,8 +197,9 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     SUND_ASSIGN_OR_RETURN(auto doc, sund::fhir::ParseJson(bundle));
     return engine.ProcessBundle(std::move(doc), "urn:sund:iomt-gateway");
   };
-  go.authorize = [&auth, &fhir_base](const sund::http::Request& r, bool write) -> sund::Status {
-    if (auth == nullptr) return sund::Status::Ok();  // --insecure-dev
+  go.authorize = [&auth, &fhir_base](const sund::http::Request& r,
+                                     bool write) -> sund::Result<sund::audit::Actor> {
+    if (auth == nullptr) return sund::audit::Actor{"", "anonymous", "", ""};  // --insecure-dev
     SUND_ASSIGN_OR_RETURN(sund::auth::Access access, auth->Authenticate(r, fhir_base(r)));
     auto granted =
         sund::auth::QueriesFor(access.scopes, sund::auth::ScopeContext::kSystem, "Observation",
@@ -208,8 +209,9 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
                           write ? "needs a system/ scope that may create Observations"
                                 : "needs a system/ scope that may read Observations");
     }
-    return sund::Status::Ok();
+    return sund::audit::Actor{access.fhir_user, "system", "", access.client_id};
   };
+  go.audit = audit_log.get();
   if (consent != nullptr) {
     // A citizen may withdraw consent to home monitoring (a Consent denying `collect`).
     go.may_collect = [&consent](const std::string& patient, std::string_view observation,

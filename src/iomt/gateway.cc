@@ -1,5 +1,6 @@
 #include "iomt/gateway.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -185,6 +186,9 @@ Result<IngestResult> Gateway::Ingest(std::string_view payload) {
     w.EndObject();
     ++entries;
     out.accepted += dia != nullptr ? 2 : 1;
+    if (std::find(out.patients.begin(), out.patients.end(), *patient) == out.patients.end()) {
+      out.patients.push_back(*patient);
+    }
   }
   w.EndArray();
   w.EndObject();
@@ -220,9 +224,28 @@ http::Response Gateway::Handle(const http::Request& req) {
   if ((ingest && req.method != "POST") || (rejected && req.method != "GET")) {
     return ErrorResponse(405, "method-not-allowed", ingest ? "use POST" : "use GET");
   }
-  if (Status s = options_.authorize(req, ingest); !s.ok()) {
-    return ErrorResponse(HttpStatusOf(s), "unauthorized", s.message());
+  auto actor = options_.authorize(req, ingest);
+  if (!actor.ok()) {
+    return ErrorResponse(HttpStatusOf(actor.status()), "unauthorized", actor.status().message());
   }
+  // The audit record, written before the answer goes out (fail closed).
+  auto audited = [&](http::Response r, std::vector<std::string> patients,
+                     std::string detail) -> http::Response {
+    if (options_.audit == nullptr) return r;
+    audit::Record rec;
+    rec.time_us = options_.clock->NowMicros();
+    rec.actor = *actor;
+    rec.action = ingest ? audit::Action::kCreate : audit::Action::kRead;
+    rec.outcome = r.status;
+    rec.patient_ids = std::move(patients);
+    rec.detail = std::move(detail);
+    rec.source = req.remote_address;
+    if (auto seq = options_.audit->Append(rec); !seq.ok()) {
+      log::Error("iomt: audit record not written: {}", seq.status().message());
+      return ErrorResponse(503, "unavailable", "the audit log is unavailable");
+    }
+    return r;
+  };
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
   if (ingest) {
@@ -230,8 +253,9 @@ http::Response Gateway::Handle(const http::Request& req) {
     if (!result.ok()) {
       int status = HttpStatusOf(result.status());
       if (status == 503) log::Error("iomt: a payload was not filed: {}", result.status().message());
-      return ErrorResponse(status, status == 400 ? "malformed" : "unavailable",
-                           result.status().message());
+      return audited(ErrorResponse(status, status == 400 ? "malformed" : "unavailable",
+                                   result.status().message()),
+                     {}, "iomt: payload refused");
     }
     w.StartObject();
     w.Key("device");
@@ -256,7 +280,10 @@ http::Response Gateway::Handle(const http::Request& req) {
     }
     w.EndArray();
     w.EndObject();
-    return JsonResponse(200, {sb.GetString(), sb.GetSize()});
+    return audited(JsonResponse(200, {sb.GetString(), sb.GetSize()}), result->patients,
+                   "iomt: device " + result->device + ", " + std::to_string(result->accepted) +
+                       " measurements filed, " + std::to_string(result->refused.size()) +
+                       " refused");
   }
   int count = 50;
   std::int64_t before = std::numeric_limits<std::int64_t>::max();
@@ -299,7 +326,8 @@ http::Response Gateway::Handle(const http::Request& req) {
                "&before=" + std::to_string(letters->back().id));
   }
   w.EndObject();
-  return JsonResponse(200, {sb.GetString(), sb.GetSize()});
+  return audited(JsonResponse(200, {sb.GetString(), sb.GetSize()}), {},
+                 "iomt: dead letters listed");
 }
 
 }  // namespace sund::iomt

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "audit/log.h"
 #include "core/status.h"
 #include "core/time.h"
 #include "http/message.h"
@@ -42,9 +43,12 @@ struct GatewayOptions {
   DeadLetters* dead_letters = nullptr;
   // Writes a FHIR transaction Bundle (JSON); returns the response Bundle (JSON).
   std::function<Result<std::string>(std::string bundle)> write;
-  // Ok when the request may ingest (`write`) or read the dead letters; else the status to
-  // answer (401, 403).
-  std::function<Status(const http::Request& req, bool write)> authorize;
+  // Who the caller is when the request may ingest (`write`) or read the dead letters; else the
+  // status to answer (401, 403).
+  std::function<Result<audit::Actor>(const http::Request& req, bool write)> authorize;
+  // Every ingestion and every listing of the dead letters is recorded here before it is
+  // answered (503 when the record cannot be written). Null: not audited (tests).
+  audit::AuditLog* audit = nullptr;
   // Whether the patient's Consents permit collecting `observation` (FHIR JSON) from the device
   // (sund serve: ConsentGate::AllowsCollection). Empty: no consent check. An error fails the
   // payload (503: nothing filed).
@@ -57,8 +61,9 @@ struct GatewayOptions {
 
 struct IngestResult {
   std::string device;
-  int accepted = 0;    // measurements filed (a blood pressure pair counts two)
-  int stored = 0;      // Observations created now
+  std::vector<std::string> patients;  // Patient ids of the measurements filed
+  int accepted = 0;                   // measurements filed (a blood pressure pair counts two)
+  int stored = 0;                     // Observations created now
   int duplicates = 0;  // Observations that were stored before (the payload was resent)
   std::vector<Refused> refused;
 };

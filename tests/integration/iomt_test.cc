@@ -39,7 +39,14 @@ class IomtTest : public ApiTest {
       if (!doc.ok()) return doc.status();
       return stack_->engine().ProcessBundle(std::move(doc).value(), "http://sund.test/fhir");
     };
-    o.authorize = [this](const http::Request&, bool) { return allow_; };
+    o.authorize = [this](const http::Request&, bool) -> Result<audit::Actor> {
+      if (!allow_.ok()) return allow_;
+      return audit::Actor{"", "system", "", "test-hub"};
+    };
+    auto log = audit::AuditLog::Open((stack_->dir() / "iomt-audit").string());
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    audit_ = std::move(log).value();
+    o.audit = audit_.get();
     consent_ = std::make_unique<api::ConsentGate>(stack_->store(), consent::BasePolicy::kDanish);
     o.may_collect = [this](const std::string& patient, std::string_view obs,
                            std::string_view device) {
@@ -73,6 +80,7 @@ class IomtTest : public ApiTest {
   FixedClock clock_;
   Status allow_ = Status::Ok();
   std::unique_ptr<api::ConsentGate> consent_;
+  std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<iomt::DeadLetters> letters_;
   std::unique_ptr<iomt::Gateway> gateway_;
   std::string aase_, bent_, device_;
@@ -183,6 +191,13 @@ TEST_F(IomtTest, TheHttpSurface) {
   ASSERT_FALSE(d.HasParseError());
   EXPECT_EQ(d["stored"].GetInt(), 3);
   EXPECT_EQ(json::GetString(d["refused"][0], "reason"), "unknown-code");
+  // Recorded in the patient's audit log, with the hub as the client.
+  auto records = audit_->RecordsForPatient(aase_, 10);
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].record.action, audit::Action::kCreate);
+  EXPECT_EQ((*records)[0].record.actor.client_id, "test-hub");
+  EXPECT_EQ((*records)[0].record.detail, "iomt: device oxi-7, 4 measurements filed, 1 refused");
 
   post.body = "[]";
   EXPECT_EQ(gateway_->Handle(post).status, 400);
