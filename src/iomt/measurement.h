@@ -113,8 +113,8 @@ Result<ParsedPayload> ParsePayload(std::string_view json, const ParseOptions& op
 // Observation, LOINC 85354-9 with two components), as FHIR JSON: status final, category
 // vital-signs, code with both the LOINC and the MDC coding, subject Patient/`patient`, device
 // Device/`device_id`, effectiveDateTime, valueQuantity in the canonical UCUM unit, and
-// identifier `urn:sund:iomt|<device>/<code>/<time>` (the same measurement sent twice gives the
-// same identifier, for conditional create). `diastolic` only for kSystolicPressure.
+// identifier `urn:sund:iomt|<device_id>/<kind name>/<ms>` (the same measurement sent twice gives
+// the same identifier, for conditional create). `diastolic` only for kSystolicPressure.
 std::string ObservationJson(const Measurement& m, std::string_view patient,
                             std::string_view device_id, const Measurement* diastolic = nullptr);
 
