@@ -437,13 +437,7 @@ void FhirApi::Impl::Audit(const http::Request& req, http::Response& r, const aut
   rec.source = req.remote_address;
   rec.correlation_id = CorrelationId(req);
   r.headers.Set("X-Request-Id", rec.correlation_id);
-  audit::AuditLog* log = options.audit;
-  r.before_send = [log, rec = std::move(rec)](std::function<void(bool)> done) {
-    log->AppendAsync(rec, [done = std::move(done)](Result<std::int64_t> seq) {
-      if (!seq.ok()) log::Error("audit: a FHIR request was refused: {}", seq.status().message());
-      done(seq.ok());
-    });
-  };
+  r.before_send = audit::AppendStep(*options.audit, std::move(rec));
 }
 
 namespace {

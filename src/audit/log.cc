@@ -629,4 +629,13 @@ Result<Consistency> AuditLog::ConsistencyProof(std::int64_t size1, std::int64_t 
 
 std::string AuditLog::PublicJwk() const { return impl_->key.PublicJwk(); }
 
+std::function<void(std::function<void(bool)>)> AppendStep(AuditLog& log, Record record) {
+  return [&log, record = std::move(record)](std::function<void(bool)> done) {
+    log.AppendAsync(record, [done = std::move(done)](Result<std::int64_t> seq) {
+      if (!seq.ok()) log::Error("audit: a request was refused: {}", seq.status().message());
+      done(seq.ok());
+    });
+  };
+}
+
 }  // namespace sund::audit

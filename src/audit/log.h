@@ -147,6 +147,12 @@ class AuditLog {
   std::unique_ptr<Impl> impl_;
 };
 
+// A durable step for http::Response::before_send (it does not depend on http): appends
+// `record` with AppendAsync and calls `done(true)` once it is durable, `done(false)` when it
+// could not be written (the response is then not sent: 503, fail closed). `log` must outlive
+// the step.
+std::function<void(std::function<void(bool)>)> AppendStep(AuditLog& log, Record record);
+
 // What Verify found wrong first.
 enum class Problem : std::uint8_t {
   kModified,       // a record's bytes or stored leaf hash changed, or its clear data or index

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <future>
 #include <string>
 
 #include "api/consent_gate.h"
@@ -186,6 +187,11 @@ TEST_F(IomtTest, TheHttpSurface) {
   post.body = Payload("oxi-7", "2026-11-29T08:30:00Z");
   http::Response r = gateway_->Handle(post);
   ASSERT_EQ(r.status, 200) << r.body;
+  // The HTTP server runs the audit step before sending; here the test does.
+  ASSERT_TRUE(r.before_send) << "the answer carries no audit record";
+  std::promise<bool> durable;
+  r.before_send([&durable](bool ok) { durable.set_value(ok); });
+  ASSERT_TRUE(durable.get_future().get());
   rapidjson::Document d;
   d.Parse(r.body.data(), r.body.size());
   ASSERT_FALSE(d.HasParseError());
