@@ -31,6 +31,7 @@
 #include "http/server.h"
 #include "iomt/dead_letters.h"
 #include "iomt/gateway.h"
+#include "monitor/watch.h"
 #include "storage/sqlite/sqlite_store.h"
 
 namespace {
@@ -193,9 +194,19 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   sund::iomt::GatewayOptions go;
   go.store = store->get();
   go.dead_letters = dead_letters->get();
-  go.write = [&engine](std::string bundle) -> sund::Result<std::string> {
+  auto write_bundle = [&engine](std::string bundle) -> sund::Result<std::string> {
     SUND_ASSIGN_OR_RETURN(auto doc, sund::fhir::ParseJson(bundle));
     return engine.ProcessBundle(std::move(doc), "urn:sund:iomt-gateway");
+  };
+  go.write = write_bundle;
+  // NEWS2 for every patient whose measurements were just filed, and a Flag when it escalates.
+  sund::monitor::WatchOptions wo;
+  wo.store = store->get();
+  wo.write = write_bundle;
+  sund::monitor::Watch watch(std::move(wo));
+  go.on_filed = [&watch](const std::vector<std::string>& patients) -> sund::Status {
+    for (const auto& p : patients) SUND_RETURN_IF_ERROR(watch.Score(p).status());
+    return sund::Status::Ok();
   };
   go.authorize = [&auth, &fhir_base](const sund::http::Request& r,
                                      bool write) -> sund::Result<sund::audit::Actor> {

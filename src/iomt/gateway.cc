@@ -209,6 +209,11 @@ Result<IngestResult> Gateway::Ingest(std::string_view payload) {
       }
     }
   }
+  if (options_.on_filed && !out.patients.empty()) {
+    if (Status s = options_.on_filed(out.patients); !s.ok()) {
+      log::Error("iomt: scoring after filing failed: {}", s.message());
+    }
+  }
   std::vector<DeadLetter> letters;
   for (const Refused& r : out.refused) letters.push_back(dead_letter(out.device, r));
   SUND_RETURN_IF_ERROR(options_.dead_letters->Add(letters));

@@ -46,6 +46,9 @@ struct GatewayOptions {
   // Who the caller is when the request may ingest (`write`) or read the dead letters; else the
   // status to answer (401, 403).
   std::function<Result<audit::Actor>(const http::Request& req, bool write)> authorize;
+  // Called after a payload's Observations were written, with the patients they belong to
+  // (sund serve: monitor::Watch scores them). Its error is logged; the measurements stay filed.
+  std::function<Status(const std::vector<std::string>& patients)> on_filed;
   // Every ingestion and every listing of the dead letters is recorded here before it is
   // answered (503 when the record cannot be written). Null: not audited (tests).
   audit::AuditLog* audit = nullptr;

@@ -58,11 +58,19 @@ test('measurements become the patient\'s Observations, once', async () => {
   assert.equal(again.body.stored, 0);
   assert.equal(again.body.duplicates, 2);
 
-  const obs = await rawFetch(`${server.fhirBase}/Observation?subject=Patient/${patientId}`,
-                             { headers: { authorization: `Bearer ${server.token}` } });
+  const obs = await rawFetch(
+    `${server.fhirBase}/Observation?subject=Patient/${patientId}&category=vital-signs`,
+    { headers: { authorization: `Bearer ${server.token}` } });
   assert.equal(obs.status, 200);
   const resources = (obs.body.entry ?? []).map((e) => e.resource);
   assert.equal(resources.length, 2);
+
+  // sund serve scored them: a NEWS2 Observation (incomplete: only pulse and pressure).
+  const news2 = await rawFetch(
+    `${server.fhirBase}/Observation?subject=Patient/${patientId}&code=http://snomed.info/sct|1104051000000101`,
+    { headers: { authorization: `Bearer ${server.token}` } });
+  assert.equal(news2.body.entry?.length, 1, JSON.stringify(news2.body));
+  assert.match(news2.body.entry[0].resource.dataAbsentReason.text, /incomplete NEWS2/);
   const bp = resources.find((r) => r.code.coding[0].code === '85354-9');
   assert.ok(bp, 'no blood pressure Observation');
   assert.equal(bp.component[0].valueQuantity.code, 'mm[Hg]');

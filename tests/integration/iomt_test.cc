@@ -13,6 +13,7 @@
 #include "fhir/resource.h"
 #include "iomt/dead_letters.h"
 #include "iomt/gateway.h"
+#include "monitor/watch.h"
 
 namespace sund::itest {
 namespace {
@@ -53,6 +54,15 @@ class IomtTest : public ApiTest {
                            std::string_view device) {
       return consent_->AllowsCollection(patient, obs, device, clock_.NowMicros() / 1000);
     };
+    monitor::WatchOptions wo;
+    wo.store = &stack_->store();
+    wo.write = o.write;
+    wo.clock = &clock_;
+    watch_ = std::make_unique<monitor::Watch>(std::move(wo));
+    o.on_filed = [this](const std::vector<std::string>& patients) -> Status {
+      for (const auto& p : patients) SUND_RETURN_IF_ERROR(watch_->Score(p).status());
+      return Status::Ok();
+    };
     gateway_ = std::make_unique<iomt::Gateway>(std::move(o));
     aase_ = Create("Patient", R"({"resourceType":"Patient","name":[{"family":"Testesen"}]})");
     bent_ = Create("Patient", R"({"resourceType":"Patient","name":[{"family":"Prøvesen"}]})");
@@ -82,6 +92,7 @@ class IomtTest : public ApiTest {
   Status allow_ = Status::Ok();
   std::unique_ptr<api::ConsentGate> consent_;
   std::unique_ptr<audit::AuditLog> audit_;
+  std::unique_ptr<monitor::Watch> watch_;
   std::unique_ptr<iomt::DeadLetters> letters_;
   std::unique_ptr<iomt::Gateway> gateway_;
   std::string aase_, bent_, device_;
@@ -98,7 +109,8 @@ TEST_F(IomtTest, MeasurementsAreFiledOnceUnderWhoHadTheDevice) {
   ASSERT_EQ(first->refused.size(), 1u);
   EXPECT_EQ(first->refused[0].index, 4);
   EXPECT_EQ(first->refused[0].reason, iomt::Rejection::kUnknownCode);
-  EXPECT_EQ(Count("Observation?subject=Patient/" + aase_), 3);
+  // (Each patient also gets a NEWS2 Observation, category survey: see the scoring test.)
+  EXPECT_EQ(Count("Observation?category=vital-signs&subject=Patient/" + aase_), 3);
   EXPECT_EQ(Count("Observation?subject=Patient/" + bent_), 0);
   EXPECT_EQ(
       Count("Observation?code=http://loinc.org|85354-9&component-code=http://loinc.org|8480-6"), 1);
@@ -107,16 +119,57 @@ TEST_F(IomtTest, MeasurementsAreFiledOnceUnderWhoHadTheDevice) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->stored, 0);
   EXPECT_EQ(again->duplicates, 3);
-  EXPECT_EQ(Count("Observation"), 3);
+  EXPECT_EQ(Count("Observation?category=vital-signs"), 3);
 
   auto later = gateway_->Ingest(Payload("oxi-7", "2026-11-29T09:30:00Z"));
   ASSERT_TRUE(later.ok());
   EXPECT_EQ(later->stored, 3);
-  EXPECT_EQ(Count("Observation?subject=Patient/" + bent_), 3);
+  EXPECT_EQ(Count("Observation?category=vital-signs&subject=Patient/" + bent_), 3);
 
   auto count = letters_->Count();
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, 3);  // the unknown code, once per payload
+}
+
+// Deterioration at home: the filed measurements are scored (NEWS2 as an Observation with its
+// inputs) and, when the policy escalates, a Flag is raised for the care team; the same
+// payload again adds neither.
+TEST_F(IomtTest, FiledMeasurementsAreScoredAndEscalate) {
+  constexpr std::string_view kBad = R"({"device":"oxi-7","time":"2026-11-29T09:40:00Z",
+    "measurements":[
+      {"code":{"system":"mdc","code":"151562"},"value":26,"unit":"/min"},
+      {"code":{"system":"mdc","code":"150456"},"value":90,"unit":"%"},
+      {"code":{"system":"mdc","code":"149530"},"value":128,"unit":"/min"},
+      {"code":{"system":"mdc","code":"150364"},"value":39.4,"unit":"Cel"},
+      {"code":{"system":"mdc","code":"150021"},"value":98,"unit":"mm[Hg]"},
+      {"code":{"system":"mdc","code":"150022"},"value":60,"unit":"mm[Hg]"}]})";
+  auto r = gateway_->Ingest(kBad);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stored, 5);
+  const std::string news2 =
+      "Observation?code=http://snomed.info/sct|1104051000000101&subject=Patient/";
+  EXPECT_EQ(Count(news2 + bent_), 1);
+  // RR 26: 3, SpO2 90: 3, pulse 128: 2, 39.4 C: 2, SBP 98: 2 = 12 without consciousness and
+  // oxygen: incomplete, but high already.
+  ApiResponse score = Get("/fhir/" + news2 + bent_);
+  ASSERT_EQ(score.status, 200);
+  const auto& obs = score.json["entry"][0]["resource"];
+  EXPECT_FALSE(obs.HasMember("valueInteger"));
+  EXPECT_EQ(json::GetString(obs["interpretation"][0]["coding"][0], "code"), "high");
+  EXPECT_EQ(obs["derivedFrom"].Size(), 5u);
+  EXPECT_EQ(Count("Flag?subject=Patient/" + bent_), 1);
+  ApiResponse flag = Get("/fhir/Flag?subject=Patient/" + bent_);
+  EXPECT_THAT(std::string(json::GetString(flag.json["entry"][0]["resource"]["code"], "text")),
+              ::testing::HasSubstr("NEWS2 12 (incomplete): emergency assessment"));
+
+  auto again = gateway_->Ingest(kBad);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(Count(news2 + bent_), 1);
+  EXPECT_EQ(Count("Flag"), 1);
+  // A normal reading for Aase earlier: scored, no Flag.
+  ASSERT_TRUE(gateway_->Ingest(Payload("oxi-7", "2026-11-29T08:30:00Z")).ok());
+  EXPECT_EQ(Count(news2 + aase_), 1);
+  EXPECT_EQ(Count("Flag?subject=Patient/" + aase_), 0);
 }
 
 // A citizen who withdrew consent to home monitoring (a Consent denying `collect`): their later

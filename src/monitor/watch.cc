@@ -1,0 +1,175 @@
+#include "monitor/watch.h"
+
+#include <vector>
+
+#include "core/json.h"
+#include "fhir/model.h"
+#include "fhir/search_query.h"
+
+namespace sund::monitor {
+namespace {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void Str(JsonWriter& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+// A transaction entry: POST `resource` unless one with identifier system|value exists.
+void Entry(JsonWriter& w, std::string_view resource, std::string_view type, std::string_view system,
+           std::string_view value) {
+  w.StartObject();
+  w.Key("resource");
+  w.RawValue(resource.data(), resource.size(), rapidjson::kObjectType);
+  w.Key("request");
+  w.StartObject();
+  w.Key("method");
+  w.String("POST");
+  w.Key("url");
+  Str(w, type);
+  w.Key("ifNoneExist");
+  Str(w, "identifier=" + std::string(system) + "|" + std::string(value));
+  w.EndObject();
+  w.EndObject();
+}
+
+// Adds "identifier":[{system, value}] to a resource's JSON object text.
+std::string WithIdentifier(std::string json, std::string_view system, std::string_view value) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("system");
+  Str(w, system);
+  w.Key("value");
+  Str(w, value);
+  w.EndObject();
+  std::string id = ",\"identifier\":[" + std::string(sb.GetString(), sb.GetSize()) + "]";
+  json.insert(json.size() - 1, id);  // before the closing brace
+  return json;
+}
+
+}  // namespace
+
+Watch::Watch(WatchOptions options) : options_(std::move(options)) {
+  if (options_.clock == nullptr) options_.clock = &SystemClock::Get();
+}
+
+std::string EscalationFlagJson(const Escalation& e, const News2Score& score,
+                               std::string_view patient, std::string_view key,
+                               std::int64_t now_ms) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("resourceType");
+  w.String("Flag");
+  w.Key("identifier");
+  w.StartArray();
+  w.StartObject();
+  w.Key("system");
+  w.String("urn:sund:news2-flag");
+  w.Key("value");
+  Str(w, key);
+  w.EndObject();
+  w.EndArray();
+  w.Key("status");
+  w.String("active");
+  w.Key("category");
+  w.StartArray();
+  w.StartObject();
+  w.Key("coding");
+  w.StartArray();
+  w.StartObject();
+  w.Key("system");
+  w.String("http://terminology.hl7.org/CodeSystem/flag-category");
+  w.Key("code");
+  w.String("clinical");
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  w.EndArray();
+  w.Key("code");
+  w.StartObject();
+  w.Key("coding");
+  w.StartArray();
+  w.StartObject();
+  w.Key("system");
+  w.String("urn:sund:news2-escalation");
+  w.Key("code");
+  Str(w, e.level != nullptr ? e.level->name : "none");
+  w.EndObject();
+  w.EndArray();
+  w.Key("text");
+  std::string text = "NEWS2 " + std::to_string(score.total) +
+                     (e.incomplete ? " (incomplete)" : "") + ": " +
+                     (e.level != nullptr ? e.level->response : "") +
+                     (e.level != nullptr && e.level->within_minutes > 0
+                          ? " within " + std::to_string(e.level->within_minutes) + " minutes"
+                          : " now") +
+                     " [" + e.policy_version +
+                     (e.adjustment_version.empty() ? "" : ", " + e.adjustment_version) + "]";
+  Str(w, text);
+  w.EndObject();
+  w.Key("subject");
+  w.StartObject();
+  w.Key("reference");
+  Str(w, "Patient/" + std::string(patient));
+  w.EndObject();
+  w.Key("period");
+  w.StartObject();
+  w.Key("start");
+  Str(w, FormatInstant(now_ms * 1000));
+  w.EndObject();
+  w.EndObject();
+  return {sb.GetString(), sb.GetSize()};
+}
+
+Result<WatchResult> Watch::Score(const std::string& patient) {
+  const std::int64_t now_ms = options_.clock->NowMicros() / 1000;
+  // The patient's vital signs within the window.
+  SUND_ASSIGN_OR_RETURN(
+      fhir::SearchQuery q,
+      fhir::ParseSearch(fhir::Model::R4(), "Observation",
+                        {{"subject", "Patient/" + patient},
+                         {"date", "ge" + FormatInstant((now_ms - options_.window_ms) * 1000)}},
+                        true));
+  q.count = 1000;
+  SUND_ASSIGN_OR_RETURN(storage::SearchPage page, options_.store->Search(q));
+  std::vector<std::string> observations;
+  for (auto& m : page.matches) observations.push_back(std::move(m.json));
+  News2Selection sel =
+      SelectNews2Inputs(observations, now_ms, options_.window_ms, Spo2Scale::kScale1);
+  WatchResult out;
+  SUND_ASSIGN_OR_RETURN(out.score, ScoreNews2(sel.inputs));
+  out.escalation = Escalate(out.score, options_.policy);
+  if (sel.derived_from.empty()) return out;  // nothing measured: nothing to score
+
+  std::string key = patient + "/" + std::to_string(sel.newest_ms);
+  News2Context ctx;
+  ctx.patient = patient;
+  ctx.effective_ms = sel.newest_ms;
+  ctx.issued_ms = now_ms;
+  ctx.derived_from = sel.derived_from;
+  std::string news2 = WithIdentifier(News2ObservationJson(out.score, ctx), "urn:sund:news2", key);
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("resourceType");
+  w.String("Bundle");
+  w.Key("type");
+  w.String("transaction");
+  w.Key("entry");
+  w.StartArray();
+  Entry(w, news2, "Observation", "urn:sund:news2", key);
+  if (out.escalation.level != nullptr) {
+    Entry(w, EscalationFlagJson(out.escalation, out.score, patient, key, now_ms), "Flag",
+          "urn:sund:news2-flag", key);
+  }
+  w.EndArray();
+  w.EndObject();
+  SUND_ASSIGN_OR_RETURN(std::string response, options_.write({sb.GetString(), sb.GetSize()}));
+  (void)response;
+  out.stored = true;
+  return out;
+}
+
+}  // namespace sund::monitor

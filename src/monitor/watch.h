@@ -1,0 +1,55 @@
+// Scoring a monitored patient as their measurements arrive (issue #5): NEWS2 from the latest
+// vital signs in the store, stored as an Observation, and a Flag for the care team when the
+// escalation policy asks for a response. The IoMT gateway calls Score for every patient whose
+// measurements it has just filed (`sund serve`).
+//
+// Idempotent: the NEWS2 Observation's identifier is `urn:sund:news2|<patient>/<newest input ms>`
+// and the Flag's `urn:sund:news2-flag|<same>`, both written by conditional create, so scoring
+// twice on the same inputs stores nothing new. Thread-safety: Score may be called from any
+// thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "core/status.h"
+#include "core/time.h"
+#include "monitor/escalation.h"
+#include "monitor/news2.h"
+#include "storage/store.h"
+
+namespace sund::monitor {
+
+struct WatchOptions {
+  storage::Store* store = nullptr;  // the patients' Observations
+  // Writes a FHIR transaction Bundle (JSON); returns the response Bundle (JSON).
+  std::function<Result<std::string>(std::string bundle)> write;
+  EscalationPolicy policy = DefaultEscalationPolicy();
+  std::int64_t window_ms = 24LL * 3600 * 1000;  // inputs older than this do not count
+  const Clock* clock = nullptr;                 // the system clock when null
+};
+
+struct WatchResult {
+  News2Score score;
+  Escalation escalation;
+  bool stored = false;  // no inputs at all: nothing stored
+};
+
+class Watch {
+ public:
+  explicit Watch(WatchOptions options);
+  Result<WatchResult> Score(const std::string& patient);
+
+ private:
+  WatchOptions options_;
+};
+
+// The Flag raised for an escalation (FHIR JSON): status active, category clinical, code
+// urn:sund:news2-escalation|<level>, the response and the score in code.text, subject,
+// period.start = `now_ms`, identifier `urn:sund:news2-flag|<key>`.
+std::string EscalationFlagJson(const Escalation& e, const News2Score& score,
+                               std::string_view patient, std::string_view key, std::int64_t now_ms);
+
+}  // namespace sund::monitor
