@@ -5,9 +5,9 @@
 #include <map>
 #include <optional>
 
-#include "core/ids.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "fhir/json_writer.h"
 #include "fhir/model.h"
 #include "fhir/search_query.h"
 #include "http/query.h"
@@ -15,12 +15,6 @@
 
 namespace sund::iomt {
 namespace {
-
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void Str(JsonWriter& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
 
 // Every match of `type?name=value` in the store (at most 1,000).
 Result<std::vector<storage::SearchHit>> Find(storage::Store& store, std::string_view type,
@@ -43,12 +37,12 @@ http::Response JsonResponse(int status, std::string body) {
 
 http::Response ErrorResponse(int status, std::string_view error, std::string_view detail) {
   rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
+  fhir::JsonWriter w(sb);
   w.StartObject();
   w.Key("error");
-  Str(w, error);
+  fhir::WriteString(w, error);
   w.Key("detail");
-  Str(w, detail);
+  fhir::WriteString(w, detail);
   w.EndObject();
   return JsonResponse(status, {sb.GetString(), sb.GetSize()});
 }
@@ -120,16 +114,7 @@ Result<IngestResult> Gateway::Ingest(std::string_view payload) {
       diastolic_at[parsed->accepted[i].time_ms] = i;
     }
   }
-  rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
-  w.StartObject();
-  w.Key("resourceType");
-  w.String("Bundle");
-  w.Key("type");
-  w.String("transaction");
-  w.Key("entry");
-  w.StartArray();
-  int entries = 0;
+  fhir::ConditionalCreates bundle;
   for (std::size_t i = 0; i < parsed->accepted.size(); ++i) {
     const Measurement& m = parsed->accepted[i];
     if (m.kind == Kind::kDiastolicPressure) continue;  // written with its systolic half
@@ -168,32 +153,14 @@ Result<IngestResult> Gateway::Ingest(std::string_view payload) {
         continue;
       }
     }
-    std::string key = MeasurementKey(device_id, m);
-    w.StartObject();
-    w.Key("fullUrl");
-    Str(w, "urn:uuid:" + NewUuid());
-    w.Key("resource");
-    w.RawValue(obs.data(), obs.size(), rapidjson::kObjectType);
-    w.Key("request");
-    w.StartObject();
-    w.Key("method");
-    w.String("POST");
-    w.Key("url");
-    w.String("Observation");
-    w.Key("ifNoneExist");
-    Str(w, "identifier=" + std::string(kObservationIdSystem) + "|" + key);
-    w.EndObject();
-    w.EndObject();
-    ++entries;
+    bundle.Add("Observation", obs, kObservationIdSystem, MeasurementKey(device_id, m));
     out.accepted += dia != nullptr ? 2 : 1;
     if (std::find(out.patients.begin(), out.patients.end(), *patient) == out.patients.end()) {
       out.patients.push_back(*patient);
     }
   }
-  w.EndArray();
-  w.EndObject();
-  if (entries > 0) {
-    SUND_ASSIGN_OR_RETURN(std::string response, options_.write({sb.GetString(), sb.GetSize()}));
+  if (bundle.size() > 0) {
+    SUND_ASSIGN_OR_RETURN(std::string response, options_.write(bundle.Finish()));
     rapidjson::Document r;
     r.Parse(response.data(), response.size());
     const rapidjson::Value* list = r.HasParseError() ? nullptr : json::Find(r, "entry");
@@ -250,7 +217,7 @@ http::Response Gateway::Handle(const http::Request& req) {
     return r;
   };
   rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
+  fhir::JsonWriter w(sb);
   if (ingest) {
     auto result = Ingest(req.body);
     if (!result.ok()) {
@@ -262,7 +229,7 @@ http::Response Gateway::Handle(const http::Request& req) {
     }
     w.StartObject();
     w.Key("device");
-    Str(w, result->device);
+    fhir::WriteString(w, result->device);
     w.Key("accepted");
     w.Int(result->accepted);
     w.Key("stored");
@@ -276,9 +243,9 @@ http::Response Gateway::Handle(const http::Request& req) {
       w.Key("index");
       w.Int(r.index);
       w.Key("reason");
-      Str(w, RejectionName(r.reason));
+      fhir::WriteString(w, RejectionName(r.reason));
       w.Key("detail");
-      Str(w, r.detail);
+      fhir::WriteString(w, r.detail);
       w.EndObject();
     }
     w.EndArray();
@@ -309,24 +276,24 @@ http::Response Gateway::Handle(const http::Request& req) {
     w.Key("id");
     w.Int64(d.id);
     w.Key("received");
-    Str(w, FormatInstant(d.received_us));
+    fhir::WriteString(w, FormatInstant(d.received_us));
     w.Key("device");
-    Str(w, d.device);
+    fhir::WriteString(w, d.device);
     w.Key("index");
     w.Int(d.index);
     w.Key("reason");
-    Str(w, d.reason);
+    fhir::WriteString(w, d.reason);
     w.Key("detail");
-    Str(w, d.detail);
+    fhir::WriteString(w, d.detail);
     w.Key("payload");
-    Str(w, d.payload);
+    fhir::WriteString(w, d.payload);
     w.EndObject();
   }
   w.EndArray();
   if (static_cast<int>(letters->size()) == count) {
     w.Key("next");
-    Str(w, "/iomt/v1/rejected?_count=" + std::to_string(count) +
-               "&before=" + std::to_string(letters->back().id));
+    fhir::WriteString(w, "/iomt/v1/rejected?_count=" + std::to_string(count) +
+                             "&before=" + std::to_string(letters->back().id));
   }
   w.EndObject();
   return audited(JsonResponse(200, {sb.GetString(), sb.GetSize()}), {},

@@ -9,6 +9,7 @@
 
 #include "core/json.h"
 #include "core/time.h"
+#include "fhir/json_writer.h"
 
 namespace sund::iomt {
 namespace {
@@ -29,45 +30,27 @@ std::string Number(double v) {
   return buf;
 }
 
-void Str(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-void Coding(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view system,
-            std::string_view code, std::string_view display = {}) {
-  w.StartObject();
-  w.Key("system");
-  Str(w, system);
-  w.Key("code");
-  Str(w, code);
-  if (!display.empty()) {
-    w.Key("display");
-    Str(w, display);
-  }
-  w.EndObject();
-}
-
-void Quantity(rapidjson::Writer<rapidjson::StringBuffer>& w, double value, std::string_view unit) {
+void Quantity(fhir::JsonWriter& w, double value, std::string_view unit) {
   w.StartObject();
   w.Key("value");
   std::string number = Number(value);
   w.RawValue(number.c_str(), number.size(), rapidjson::kNumberType);
   w.Key("unit");
-  Str(w, unit);
+  fhir::WriteString(w, unit);
   w.Key("system");
-  Str(w, kUcumSystem);
+  fhir::WriteString(w, kUcumSystem);
   w.Key("code");
-  Str(w, unit);
+  fhir::WriteString(w, unit);
   w.EndObject();
 }
 
 // The code element: LOINC first (the profile's), then MDC.
-void Code(rapidjson::Writer<rapidjson::StringBuffer>& w, const KindInfo& k, std::uint32_t mdc) {
+void Code(fhir::JsonWriter& w, const KindInfo& k, std::uint32_t mdc) {
   w.StartObject();
   w.Key("coding");
   w.StartArray();
-  Coding(w, kLoincSystem, k.loinc, k.loinc_display);
-  Coding(w, kMdcSystem, std::to_string(mdc != 0 ? mdc : k.mdc));
+  fhir::WriteCoding(w, kLoincSystem, k.loinc, k.loinc_display);
+  fhir::WriteCoding(w, kMdcSystem, std::to_string(mdc != 0 ? mdc : k.mdc));
   w.EndArray();
   w.EndObject();
 }
@@ -388,7 +371,7 @@ std::string ObservationJson(const Measurement& m, std::string_view patient,
   const KindInfo& k = Info(m.kind);
   bool bp = m.kind == Kind::kSystolicPressure && diastolic != nullptr;
   rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  fhir::JsonWriter w(sb);
   w.StartObject();
   w.Key("resourceType");
   w.String("Observation");
@@ -398,7 +381,7 @@ std::string ObservationJson(const Measurement& m, std::string_view patient,
   w.Key("system");
   w.String("urn:sund:iomt");
   w.Key("value");
-  Str(w, MeasurementKey(device_id, m));
+  fhir::WriteString(w, MeasurementKey(device_id, m));
   w.EndObject();
   w.EndArray();
   w.Key("status");
@@ -408,8 +391,8 @@ std::string ObservationJson(const Measurement& m, std::string_view patient,
   w.StartObject();
   w.Key("coding");
   w.StartArray();
-  Coding(w, "http://terminology.hl7.org/CodeSystem/observation-category", "vital-signs",
-         "Vital Signs");
+  fhir::WriteCoding(w, "http://terminology.hl7.org/CodeSystem/observation-category", "vital-signs",
+                    "Vital Signs");
   w.EndArray();
   w.EndObject();
   w.EndArray();
@@ -418,8 +401,9 @@ std::string ObservationJson(const Measurement& m, std::string_view patient,
     w.StartObject();
     w.Key("coding");
     w.StartArray();
-    Coding(w, kLoincSystem, "85354-9", "Blood pressure panel with all children optional");
-    Coding(w, kMdcSystem, "150020");
+    fhir::WriteCoding(w, kLoincSystem, "85354-9",
+                      "Blood pressure panel with all children optional");
+    fhir::WriteCoding(w, kMdcSystem, "150020");
     w.EndArray();
     w.EndObject();
   } else {
@@ -428,15 +412,15 @@ std::string ObservationJson(const Measurement& m, std::string_view patient,
   w.Key("subject");
   w.StartObject();
   w.Key("reference");
-  Str(w, "Patient/" + std::string(patient));
+  fhir::WriteString(w, "Patient/" + std::string(patient));
   w.EndObject();
   w.Key("device");
   w.StartObject();
   w.Key("reference");
-  Str(w, "Device/" + std::string(device_id));
+  fhir::WriteString(w, "Device/" + std::string(device_id));
   w.EndObject();
   w.Key("effectiveDateTime");
-  Str(w, FormatInstant(m.time_ms * 1000));
+  fhir::WriteString(w, FormatInstant(m.time_ms * 1000));
   if (bp) {
     w.Key("component");
     w.StartArray();

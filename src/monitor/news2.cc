@@ -6,6 +6,7 @@
 
 #include "core/json.h"
 #include "core/time.h"
+#include "fhir/json_writer.h"
 
 namespace sund::monitor {
 namespace {
@@ -175,39 +176,6 @@ Result<News2Score> ScoreNews2(const News2Inputs& in) {
 
 namespace {
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void Str(JsonWriter& w, std::string_view v) {
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
-
-// {"coding":[{"system":..,"code":..[,"display":..]}]}
-void Concept(JsonWriter& w, std::string_view system, std::string_view code,
-             std::string_view display = {}) {
-  w.StartObject();
-  w.Key("coding");
-  w.StartArray();
-  w.StartObject();
-  w.Key("system");
-  Str(w, system);
-  w.Key("code");
-  Str(w, code);
-  if (!display.empty()) {
-    w.Key("display");
-    Str(w, display);
-  }
-  w.EndObject();
-  w.EndArray();
-  w.EndObject();
-}
-
-void Reference(JsonWriter& w, std::string_view reference) {
-  w.StartObject();
-  w.Key("reference");
-  Str(w, reference);
-  w.EndObject();
-}
-
 constexpr std::string_view kDataAbsent = "http://terminology.hl7.org/CodeSystem/data-absent-reason";
 
 }  // namespace
@@ -372,7 +340,7 @@ News2Selection SelectNews2Inputs(const std::vector<std::string>& observations, s
 
 std::string News2ObservationJson(const News2Score& score, const News2Context& context) {
   rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
+  fhir::JsonWriter w(sb);
   w.StartObject();
   w.Key("resourceType");
   w.String("Observation");
@@ -380,17 +348,19 @@ std::string News2ObservationJson(const News2Score& score, const News2Context& co
   w.String("final");
   w.Key("category");
   w.StartArray();
-  Concept(w, "http://terminology.hl7.org/CodeSystem/observation-category", "survey", "Survey");
+  fhir::WriteConcept(w, "http://terminology.hl7.org/CodeSystem/observation-category", "survey",
+                     "Survey");
   w.EndArray();
   w.Key("code");
-  Concept(w, "http://snomed.info/sct", kNews2Snomed,
-          "Royal College of Physicians NEWS2 (National Early Warning Score 2) total score");
+  fhir::WriteConcept(
+      w, "http://snomed.info/sct", kNews2Snomed,
+      "Royal College of Physicians NEWS2 (National Early Warning Score 2) total score");
   w.Key("subject");
-  Reference(w, "Patient/" + std::string(context.patient));
+  fhir::WriteReference(w, "Patient/" + std::string(context.patient));
   w.Key("effectiveDateTime");
-  Str(w, FormatInstant(context.effective_ms * 1000));
+  fhir::WriteString(w, FormatInstant(context.effective_ms * 1000));
   w.Key("issued");
-  Str(w, FormatInstant(context.issued_ms * 1000));
+  fhir::WriteString(w, FormatInstant(context.issued_ms * 1000));
   if (score.complete) {
     w.Key("valueInteger");
     w.Int(score.total);
@@ -406,25 +376,25 @@ std::string News2ObservationJson(const News2Score& score, const News2Context& co
     w.StartArray();
     w.StartObject();
     w.Key("system");
-    Str(w, kDataAbsent);
+    fhir::WriteString(w, kDataAbsent);
     w.Key("code");
     w.String("as-text");
     w.EndObject();
     w.EndArray();
     w.Key("text");
-    Str(w, "incomplete NEWS2: missing " + missing);
+    fhir::WriteString(w, "incomplete NEWS2: missing " + missing);
     w.EndObject();
   }
   w.Key("interpretation");
   w.StartArray();
-  Concept(w, "urn:sund:news2-risk", News2RiskName(score.risk));
+  fhir::WriteConcept(w, "urn:sund:news2-risk", News2RiskName(score.risk));
   w.EndArray();
   w.Key("method");
-  Concept(w, "urn:sund:rule", kNews2RuleVersion);
+  fhir::WriteConcept(w, "urn:sund:rule", kNews2RuleVersion);
   if (!context.derived_from.empty()) {
     w.Key("derivedFrom");
     w.StartArray();
-    for (const auto& ref : context.derived_from) Reference(w, ref);
+    for (const auto& ref : context.derived_from) fhir::WriteReference(w, ref);
     w.EndArray();
   }
   w.Key("component");
@@ -432,13 +402,14 @@ std::string News2ObservationJson(const News2Score& score, const News2Context& co
   for (std::size_t i = 0; i < kNews2Parameters; ++i) {
     w.StartObject();
     w.Key("code");
-    Concept(w, "urn:sund:news2-parameter", News2ParameterName(static_cast<News2Parameter>(i)));
+    fhir::WriteConcept(w, "urn:sund:news2-parameter",
+                       News2ParameterName(static_cast<News2Parameter>(i)));
     if (score.sub[i]) {
       w.Key("valueInteger");
       w.Int(*score.sub[i]);
     } else {
       w.Key("dataAbsentReason");
-      Concept(w, kDataAbsent, "unknown");
+      fhir::WriteConcept(w, kDataAbsent, "unknown");
     }
     w.EndObject();
   }

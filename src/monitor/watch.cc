@@ -3,45 +3,22 @@
 #include <vector>
 
 #include "core/json.h"
+#include "fhir/json_writer.h"
 #include "fhir/model.h"
 #include "fhir/search_query.h"
 
 namespace sund::monitor {
 namespace {
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void Str(JsonWriter& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-// A transaction entry: POST `resource` unless one with identifier system|value exists.
-void Entry(JsonWriter& w, std::string_view resource, std::string_view type, std::string_view system,
-           std::string_view value) {
-  w.StartObject();
-  w.Key("resource");
-  w.RawValue(resource.data(), resource.size(), rapidjson::kObjectType);
-  w.Key("request");
-  w.StartObject();
-  w.Key("method");
-  w.String("POST");
-  w.Key("url");
-  Str(w, type);
-  w.Key("ifNoneExist");
-  Str(w, "identifier=" + std::string(system) + "|" + std::string(value));
-  w.EndObject();
-  w.EndObject();
-}
-
 // Adds "identifier":[{system, value}] to a resource's JSON object text.
 std::string WithIdentifier(std::string json, std::string_view system, std::string_view value) {
   rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
+  fhir::JsonWriter w(sb);
   w.StartObject();
   w.Key("system");
-  Str(w, system);
+  fhir::WriteString(w, system);
   w.Key("value");
-  Str(w, value);
+  fhir::WriteString(w, value);
   w.EndObject();
   std::string id = ",\"identifier\":[" + std::string(sb.GetString(), sb.GetSize()) + "]";
   json.insert(json.size() - 1, id);  // before the closing brace
@@ -58,7 +35,7 @@ std::string EscalationFlagJson(const Escalation& e, const News2Score& score,
                                std::string_view patient, std::string_view key,
                                std::int64_t now_ms) {
   rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
+  fhir::JsonWriter w(sb);
   w.StartObject();
   w.Key("resourceType");
   w.String("Flag");
@@ -68,35 +45,20 @@ std::string EscalationFlagJson(const Escalation& e, const News2Score& score,
   w.Key("system");
   w.String("urn:sund:news2-flag");
   w.Key("value");
-  Str(w, key);
+  fhir::WriteString(w, key);
   w.EndObject();
   w.EndArray();
   w.Key("status");
   w.String("active");
   w.Key("category");
   w.StartArray();
-  w.StartObject();
-  w.Key("coding");
-  w.StartArray();
-  w.StartObject();
-  w.Key("system");
-  w.String("http://terminology.hl7.org/CodeSystem/flag-category");
-  w.Key("code");
-  w.String("clinical");
-  w.EndObject();
-  w.EndArray();
-  w.EndObject();
+  fhir::WriteConcept(w, "http://terminology.hl7.org/CodeSystem/flag-category", "clinical");
   w.EndArray();
   w.Key("code");
   w.StartObject();
   w.Key("coding");
   w.StartArray();
-  w.StartObject();
-  w.Key("system");
-  w.String("urn:sund:news2-escalation");
-  w.Key("code");
-  Str(w, e.level != nullptr ? e.level->name : "none");
-  w.EndObject();
+  fhir::WriteCoding(w, "urn:sund:news2-escalation", e.level != nullptr ? e.level->name : "none");
   w.EndArray();
   w.Key("text");
   std::string text = "NEWS2 " + std::to_string(score.total) +
@@ -107,17 +69,14 @@ std::string EscalationFlagJson(const Escalation& e, const News2Score& score,
                           : " now") +
                      " [" + e.policy_version +
                      (e.adjustment_version.empty() ? "" : ", " + e.adjustment_version) + "]";
-  Str(w, text);
+  fhir::WriteString(w, text);
   w.EndObject();
   w.Key("subject");
-  w.StartObject();
-  w.Key("reference");
-  Str(w, "Patient/" + std::string(patient));
-  w.EndObject();
+  fhir::WriteReference(w, "Patient/" + std::string(patient));
   w.Key("period");
   w.StartObject();
   w.Key("start");
-  Str(w, FormatInstant(now_ms * 1000));
+  fhir::WriteString(w, FormatInstant(now_ms * 1000));
   w.EndObject();
   w.EndObject();
   return {sb.GetString(), sb.GetSize()};
@@ -150,24 +109,13 @@ Result<WatchResult> Watch::Score(const std::string& patient) {
   ctx.issued_ms = now_ms;
   ctx.derived_from = sel.derived_from;
   std::string news2 = WithIdentifier(News2ObservationJson(out.score, ctx), "urn:sund:news2", key);
-  rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
-  w.StartObject();
-  w.Key("resourceType");
-  w.String("Bundle");
-  w.Key("type");
-  w.String("transaction");
-  w.Key("entry");
-  w.StartArray();
-  Entry(w, news2, "Observation", "urn:sund:news2", key);
+  fhir::ConditionalCreates bundle;
+  bundle.Add("Observation", news2, "urn:sund:news2", key);
   if (out.escalation.level != nullptr) {
-    Entry(w, EscalationFlagJson(out.escalation, out.score, patient, key, now_ms), "Flag",
-          "urn:sund:news2-flag", key);
+    bundle.Add("Flag", EscalationFlagJson(out.escalation, out.score, patient, key, now_ms),
+               "urn:sund:news2-flag", key);
   }
-  w.EndArray();
-  w.EndObject();
-  SUND_ASSIGN_OR_RETURN(std::string response, options_.write({sb.GetString(), sb.GetSize()}));
-  (void)response;
+  SUND_RETURN_IF_ERROR(options_.write(bundle.Finish()).status());
   out.stored = true;
   return out;
 }
