@@ -14,6 +14,8 @@ packages=(
   libcli11-dev libbz2-dev zlib1g-dev libargon2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light time
+  # the MQTT broker the IoMT gateway subscribes to (started per test run on loopback)
+  mosquitto mosquitto-clients
   # end-to-end clients (and the headless browser that Playwright drives)
   nodejs chromium
 )
@@ -32,8 +34,12 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # nginx-light is only a benchmark peer: never leave it running as a system service.
-  if command -v systemctl >/dev/null 2>&1; then "${sudo_cmd[@]}" systemctl disable --now nginx 2>/dev/null || true; fi
+  # nginx-light (a benchmark peer) and mosquitto (started per test run on its own port) must
+  # never stay behind as system services listening on the machine.
+  for service in nginx mosquitto; do
+    if command -v systemctl >/dev/null 2>&1; then "${sudo_cmd[@]}" systemctl disable --now "$service" 2>/dev/null || true; fi
+    if [[ -x "/etc/init.d/$service" ]]; then "${sudo_cmd[@]}" "/etc/init.d/$service" stop >/dev/null 2>&1 || true; fi
+  done
   pkill -x nginx 2>/dev/null || true
 else
   echo "install-deps: all Debian packages present"

@@ -29,8 +29,10 @@
 #include "fhir/resource.h"
 #include "fhir/search_query.h"
 #include "http/server.h"
+#include "iomt/broker.h"
 #include "iomt/dead_letters.h"
 #include "iomt/gateway.h"
+#include "iomt/mqtt_ingest.h"
 #include "monitor/watch.h"
 #include "storage/sqlite/sqlite_store.h"
 
@@ -49,6 +51,7 @@ struct ServeFlags {
   std::string consent_policy = "danish";
   int threads = 0;
   int audit_retention_days = 730;
+  std::string mqtt;
 };
 
 sund::Result<std::unique_ptr<sund::storage::Store>> OpenStore(const std::string& data,
@@ -232,6 +235,18 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     };
   }
   sund::iomt::Gateway gateway(std::move(go));
+  // MQTT: devices publish to the broker; the gateway files what it receives (docs/iomt.md).
+  std::unique_ptr<sund::iomt::MqttIngest> mqtt;
+  if (!f.mqtt.empty()) {
+    auto url = sund::iomt::mqtt::ParseUrl(f.mqtt);
+    if (!url.ok()) return Fail(url.status());
+    sund::iomt::MqttIngestOptions mo;
+    mo.url = *url;
+    mo.gateway = &gateway;
+    mo.audit = audit_log.get();
+    mqtt = std::make_unique<sund::iomt::MqttIngest>(std::move(mo));
+    if (auto s = mqtt->Start(); !s.ok()) return Fail(s);
+  }
   sund::http::ServerOptions so;
   so.host = f.host;
   so.port = static_cast<std::uint16_t>(f.port);
@@ -252,6 +267,7 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
               static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   server.Wait();
+  if (mqtt != nullptr) mqtt->Stop();
   sund::log::Info("sund stopped");
   return 0;
 }
@@ -283,6 +299,11 @@ void AddServeFlags(CLI::App* cmd, ServeFlags& f) {
                   "queries); the hashed records stay and verify")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--mqtt", f.mqtt,
+                  "MQTT broker to take device measurements from, "
+                  "mqtt://sund-gateway:PASSWORD@HOST:PORT (from sund iomt broker-config; also "
+                  "the SUND_MQTT environment variable, which keeps the password out of ps)")
+      ->envname("SUND_MQTT");
   cmd->add_option("--issuer", f.issuer,
                   "public origin of the authorization server, e.g. https://sund.example.dk "
                   "(default: from --base-url, else each request's Host)");
@@ -398,6 +419,24 @@ int main(int argc, char** argv) {
   iomt_rejected->add_option("--count", rejected_count, "how many")
       ->capture_default_str()
       ->check(CLI::Range(1, 10'000));
+  auto* iomt_broker = iomt_cmd->add_subcommand(
+      "broker-config",
+      "write a Mosquitto configuration (no anonymous access; each device publishes only its own "
+      "topic) and print the gateway's --mqtt URL");
+  sund::iomt::BrokerConfig broker_config;
+  iomt_broker->add_option("--dir", broker_config.dir, "where to write mosquitto.conf, acl, passwd")
+      ->required();
+  iomt_broker->add_option("--port", broker_config.port, "the broker's port")->capture_default_str();
+  iomt_broker->add_option("--host", broker_config.host, "the address it listens on")
+      ->capture_default_str();
+  auto* iomt_credentials = iomt_cmd->add_subcommand(
+      "credentials",
+      "give a device a broker password (printed once; user name = device id); reload the broker "
+      "(SIGHUP) afterwards");
+  std::string passwd_file;
+  std::string device_id;
+  iomt_credentials->add_option("--passwd", passwd_file, "the broker's password file")->required();
+  iomt_credentials->add_option("--device", device_id, "the device's identifier")->required();
   auto* audit_cmd = app.add_subcommand("audit", "the tamper-evident audit log");
   audit_cmd->require_subcommand(1);
   auto* audit_verify = audit_cmd->add_subcommand(
@@ -539,6 +578,24 @@ int main(int argc, char** argv) {
                   d.detail.c_str());
     }
     std::printf("%zu shown of %lld refused\n", list->size(), static_cast<long long>(*total));
+    return 0;
+  }
+  if (iomt_broker->parsed()) {
+    auto url = sund::iomt::WriteBrokerConfig(broker_config);
+    if (!url.ok()) return Fail(url.status());
+    std::printf("%s\n", url->c_str());
+    std::fprintf(stderr,
+                 "Start the broker with: mosquitto -c %s/mosquitto.conf\n"
+                 "and sund with: SUND_MQTT='<the URL above>' sund serve ...\n",
+                 broker_config.dir.c_str());
+    return 0;
+  }
+  if (iomt_credentials->parsed()) {
+    std::string password = sund::crypto::RandomToken(24);
+    if (auto s = sund::iomt::SetBrokerPassword(passwd_file, device_id, password); !s.ok()) {
+      return Fail(s);
+    }
+    std::printf("%s\n", password.c_str());
     return 0;
   }
   if (audit_verify->parsed()) {

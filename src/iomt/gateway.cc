@@ -11,7 +11,6 @@
 #include "fhir/model.h"
 #include "fhir/search_query.h"
 #include "http/query.h"
-#include "iomt/assignment.h"
 
 namespace sund::iomt {
 namespace {
@@ -66,9 +65,53 @@ Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
   if (options_.clock == nullptr) options_.clock = &SystemClock::Get();
 }
 
+Result<Gateway::KnownDevice> Gateway::LookUp(const std::string& device) {
+  // The cache holds while no Device or DeviceUseStatement was written since it was filled.
+  SUND_ASSIGN_OR_RETURN(std::string devices_stamp, options_.store->TypeStamp("Device"));
+  SUND_ASSIGN_OR_RETURN(std::string uses_stamp, options_.store->TypeStamp("DeviceUseStatement"));
+  std::string stamp = devices_stamp + "|" + uses_stamp;
+  {
+    std::lock_guard lock(devices_mu_);
+    if (stamp != devices_stamp_) {
+      devices_.clear();
+      devices_stamp_ = stamp;
+    }
+    if (auto it = devices_.find(device); it != devices_.end()) return it->second;
+  }
+  KnownDevice known;
+  SUND_ASSIGN_OR_RETURN(auto devices, Find(*options_.store, "Device", "identifier",
+                                           std::string(kDeviceIdSystem) + "|" + device));
+  if (devices.size() == 1) {
+    known.id = devices[0].id;
+    SUND_ASSIGN_OR_RETURN(
+        auto uses, Find(*options_.store, "DeviceUseStatement", "device", "Device/" + known.id));
+    std::vector<std::string> use_json;
+    for (auto& u : uses) use_json.push_back(std::move(u.json));
+    auto a = DeviceAssignments::From(devices[0].json, use_json);
+    if (a.ok()) {
+      known.assignments = std::move(a).value();
+    } else {
+      known.problem = "the Device cannot be read";
+    }
+  } else {
+    known.problem =
+        devices.empty() ? "no Device with this identifier" : "the identifier names several Devices";
+  }
+  std::lock_guard lock(devices_mu_);
+  if (stamp == devices_stamp_) devices_.emplace(device, known);
+  return known;
+}
+
 Result<IngestResult> Gateway::Ingest(std::string_view payload) {
+  SUND_ASSIGN_OR_RETURN(auto results, IngestBatch({Incoming{payload, {}}}));
+  return std::move(results[0]);
+}
+
+Result<std::vector<Result<IngestResult>>> Gateway::IngestBatch(
+    const std::vector<Incoming>& payloads) {
   const std::int64_t now_us = options_.clock->NowMicros();
-  auto dead_letter = [&](const std::string& device, const Refused& r) {
+  std::vector<DeadLetter> letters;
+  auto dead_letter = [&](std::string_view payload, const std::string& device, const Refused& r) {
     DeadLetter d;
     d.received_us = now_us;
     d.device = device;
@@ -76,115 +119,115 @@ Result<IngestResult> Gateway::Ingest(std::string_view payload) {
     d.reason = std::string(RejectionName(r.reason));
     d.detail = r.detail;
     d.payload = std::string(payload);
-    return d;
+    letters.push_back(std::move(d));
   };
   ParseOptions po;
   po.now_ms = now_us / 1000;
   po.max_clock_skew_ms = options_.max_clock_skew_ms;
-  auto parsed = ParsePayload(payload, po);
-  if (!parsed.ok()) {
-    std::vector<DeadLetter> letters = {
-        dead_letter("", Refused{-1, Rejection::kMalformed, parsed.status().message()})};
-    SUND_RETURN_IF_ERROR(options_.dead_letters->Add(letters));
-    return parsed.status();
-  }
-  IngestResult out;
-  out.device = parsed->device;
-  out.refused = parsed->refused;
 
-  // The device and whom it was assigned to when.
-  SUND_ASSIGN_OR_RETURN(auto devices, Find(*options_.store, "Device", "identifier",
-                                           std::string(kDeviceIdSystem) + "|" + out.device));
-  std::optional<DeviceAssignments> assignments;
-  std::string device_id;
-  if (devices.size() == 1) {
-    device_id = devices[0].id;
-    SUND_ASSIGN_OR_RETURN(
-        auto uses, Find(*options_.store, "DeviceUseStatement", "device", "Device/" + device_id));
-    std::vector<std::string> use_json;
-    for (auto& u : uses) use_json.push_back(std::move(u.json));
-    auto a = DeviceAssignments::From(devices[0].json, use_json);
-    if (a.ok()) assignments = std::move(a).value();
-  }
-
-  // Measurements by time, to pair blood pressure halves; index in parsed->accepted.
-  std::map<std::int64_t, std::size_t> diastolic_at;
-  for (std::size_t i = 0; i < parsed->accepted.size(); ++i) {
-    if (parsed->accepted[i].kind == Kind::kDiastolicPressure) {
-      diastolic_at[parsed->accepted[i].time_ms] = i;
-    }
-  }
+  std::vector<Result<IngestResult>> results;
+  results.reserve(payloads.size());
+  std::vector<int> entries_of;  // per payload: its Observations in the bundle
+  std::vector<std::string> all_patients;
   fhir::ConditionalCreates bundle;
-  for (std::size_t i = 0; i < parsed->accepted.size(); ++i) {
-    const Measurement& m = parsed->accepted[i];
-    if (m.kind == Kind::kDiastolicPressure) continue;  // written with its systolic half
-    const Measurement* dia = nullptr;
-    if (m.kind == Kind::kSystolicPressure) dia = &parsed->accepted[diastolic_at.at(m.time_ms)];
-    Refused refused{m.index, Rejection::kUnknownDevice, ""};
-    std::optional<std::string> patient;
-    if (!assignments) {
-      refused.detail = devices.empty() ? "no Device with this identifier"
-                                       : "the identifier names several Devices";
-    } else {
-      PatientAt at = assignments->At(m.time_ms);
-      patient = at.patient;
-      refused.reason = Rejection::kUnassigned;
-      refused.detail = "device " + std::string(at.reason) + " at the measurement's time";
-    }
-    if (!patient) {
-      out.refused.push_back(refused);
-      if (dia != nullptr) {
-        refused.index = dia->index;
-        out.refused.push_back(refused);
-      }
+  for (const Incoming& in : payloads) {
+    entries_of.push_back(0);
+    auto parsed = ParsePayload(in.payload, po);
+    if (parsed.ok() && !in.sender.empty() && parsed->device != in.sender) {
+      std::string why = "the payload names another device than the one that sent it";
+      dead_letter(in.payload, std::string(in.sender), Refused{-1, Rejection::kWrongDevice, why});
+      results.emplace_back(InvalidArgument(std::move(why)));
       continue;
     }
-    std::string obs = ObservationJson(m, *patient, device_id, dia);
-    if (options_.may_collect) {
-      SUND_ASSIGN_OR_RETURN(bool permitted, options_.may_collect(*patient, obs, device_id));
-      if (!permitted) {
-        Refused no{m.index, Rejection::kNoConsent,
-                   "the patient's Consents do not permit collecting this measurement"};
-        out.refused.push_back(no);
-        if (dia != nullptr) {
-          no.index = dia->index;
-          out.refused.push_back(no);
-        }
-        continue;
+    if (!parsed.ok()) {
+      dead_letter(in.payload, std::string(in.sender),
+                  Refused{-1, Rejection::kMalformed, parsed.status().message()});
+      results.push_back(parsed.status());
+      continue;
+    }
+    IngestResult out;
+    out.device = parsed->device;
+    out.refused = parsed->refused;
+    SUND_ASSIGN_OR_RETURN(KnownDevice known, LookUp(out.device));
+
+    // Measurements by time, to pair blood pressure halves; index in parsed->accepted.
+    std::map<std::int64_t, std::size_t> diastolic_at;
+    for (std::size_t i = 0; i < parsed->accepted.size(); ++i) {
+      if (parsed->accepted[i].kind == Kind::kDiastolicPressure) {
+        diastolic_at[parsed->accepted[i].time_ms] = i;
       }
     }
-    bundle.Add("Observation", obs, kObservationIdSystem, MeasurementKey(device_id, m));
-    out.accepted += dia != nullptr ? 2 : 1;
-    if (std::find(out.patients.begin(), out.patients.end(), *patient) == out.patients.end()) {
-      out.patients.push_back(*patient);
+    for (std::size_t i = 0; i < parsed->accepted.size(); ++i) {
+      const Measurement& m = parsed->accepted[i];
+      if (m.kind == Kind::kDiastolicPressure) continue;  // written with its systolic half
+      const Measurement* dia = nullptr;
+      if (m.kind == Kind::kSystolicPressure) dia = &parsed->accepted[diastolic_at.at(m.time_ms)];
+      auto refuse = [&](Rejection why, std::string detail) {
+        out.refused.push_back(Refused{m.index, why, detail});
+        if (dia != nullptr) out.refused.push_back(Refused{dia->index, why, std::move(detail)});
+      };
+      if (!known.assignments) {
+        refuse(Rejection::kUnknownDevice, known.problem);
+        continue;
+      }
+      PatientAt at = known.assignments->At(m.time_ms);
+      if (!at.patient) {
+        refuse(Rejection::kUnassigned,
+               "device " + std::string(at.reason) + " at the measurement's time");
+        continue;
+      }
+      const std::string& patient = *at.patient;
+      std::string obs = ObservationJson(m, patient, known.id, dia);
+      if (options_.may_collect) {
+        SUND_ASSIGN_OR_RETURN(bool permitted, options_.may_collect(patient, obs, known.id));
+        if (!permitted) {
+          refuse(Rejection::kNoConsent,
+                 "the patient's Consents do not permit collecting this measurement");
+          continue;
+        }
+      }
+      bundle.Add("Observation", obs, kObservationIdSystem, MeasurementKey(known.id, m));
+      ++entries_of.back();
+      out.accepted += dia != nullptr ? 2 : 1;
+      for (auto* list : {&out.patients, &all_patients}) {
+        if (std::find(list->begin(), list->end(), patient) == list->end()) {
+          list->push_back(patient);
+        }
+      }
     }
+    for (const Refused& r : out.refused) dead_letter(in.payload, out.device, r);
+    results.emplace_back(std::move(out));
   }
+
   if (bundle.size() > 0) {
+    // One transaction for the whole batch; the response's entries are in the bundle's order.
     SUND_ASSIGN_OR_RETURN(std::string response, options_.write(bundle.Finish()));
     rapidjson::Document r;
     r.Parse(response.data(), response.size());
     const rapidjson::Value* list = r.HasParseError() ? nullptr : json::Find(r, "entry");
     if (list != nullptr && list->IsArray()) {
-      for (const auto& e : list->GetArray()) {
-        const rapidjson::Value* resp = json::Find(e, "response");
-        std::string_view status = resp != nullptr ? json::GetString(*resp, "status") : "";
-        if (status.starts_with("201")) {
-          ++out.stored;
-        } else if (status.starts_with("200")) {
-          ++out.duplicates;
+      auto entry = list->GetArray().begin();
+      auto entries_end = list->GetArray().end();
+      for (std::size_t p = 0; p < results.size(); ++p) {
+        for (int e = 0; e < entries_of[p] && entry != entries_end; ++e, ++entry) {
+          const rapidjson::Value* resp = json::Find(*entry, "response");
+          std::string_view status = resp != nullptr ? json::GetString(*resp, "status") : "";
+          if (status.starts_with("201")) {
+            ++results[p]->stored;
+          } else if (status.starts_with("200")) {
+            ++results[p]->duplicates;
+          }
         }
       }
     }
   }
-  if (options_.on_filed && !out.patients.empty()) {
-    if (Status s = options_.on_filed(out.patients); !s.ok()) {
+  if (options_.on_filed && !all_patients.empty()) {
+    if (Status s = options_.on_filed(all_patients); !s.ok()) {
       log::Error("iomt: scoring after filing failed: {}", s.message());
     }
   }
-  std::vector<DeadLetter> letters;
-  for (const Refused& r : out.refused) letters.push_back(dead_letter(out.device, r));
   SUND_RETURN_IF_ERROR(options_.dead_letters->Add(letters));
-  return out;
+  return results;
 }
 
 bool Gateway::Handles(std::string_view path) { return path.starts_with("/iomt/v1/"); }

@@ -14,13 +14,16 @@
 // HTTP (Handle): `POST /iomt/v1/measurements` (one payload; answer: what was filed and what was
 // refused, with reasons) and `GET /iomt/v1/rejected?_count=N&before=ID` (the dead letters,
 // newest first). Who may call is the caller's `authorize` (sund serve: a system/ token that may
-// create Observations, or read them for the dead letters). Not yet: MQTT, device credentials,
-// mapping templates (src/iomt/README.md). Thread-safety: Ingest and
-// Handle may be called from any thread.
+// create Observations, or read them for the dead letters). MQTT (mqtt_ingest.h) hands it
+// batches of messages (IngestBatch). Not yet: mapping templates (src/iomt/README.md).
+// Thread-safety: Ingest, IngestBatch and Handle may be called from any thread.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +32,7 @@
 #include "core/status.h"
 #include "core/time.h"
 #include "http/message.h"
+#include "iomt/assignment.h"
 #include "iomt/dead_letters.h"
 #include "iomt/measurement.h"
 #include "storage/store.h"
@@ -46,8 +50,9 @@ struct GatewayOptions {
   // Who the caller is when the request may ingest (`write`) or read the dead letters; else the
   // status to answer (401, 403).
   std::function<Result<audit::Actor>(const http::Request& req, bool write)> authorize;
-  // Called after a payload's Observations were written, with the patients they belong to
-  // (sund serve: monitor::Watch scores them). Its error is logged; the measurements stay filed.
+  // Called after a payload's (or a batch's) Observations were written, with the patients they
+  // belong to (sund serve: monitor::Watch scores them). Its error is logged; the measurements
+  // stay filed.
   std::function<Status(const std::vector<std::string>& patients)> on_filed;
   // Every ingestion and every listing of the dead letters is recorded here before it is
   // answered (503 when the record cannot be written). Null: not audited (tests).
@@ -71,6 +76,15 @@ struct IngestResult {
   std::vector<Refused> refused;
 };
 
+// One payload as it arrived.
+struct Incoming {
+  std::string_view payload;
+  // The device that sent it, when the transport knows (MQTT: the topic's device, which the
+  // broker's ACL ties to the user that authenticated); a payload naming another device is
+  // refused (wrong-device). Empty over HTTP, where a system/ client sends for any device.
+  std::string_view sender;
+};
+
 class Gateway {
  public:
   explicit Gateway(GatewayOptions options);
@@ -78,13 +92,30 @@ class Gateway {
   // InvalidArgument for an unusable payload (dead-lettered as a whole). Another error when the
   // store or the dead-letter store failed: nothing was filed, the device should send again.
   Result<IngestResult> Ingest(std::string_view payload);
+  // Several payloads filed in one transaction (MQTT batches: one commit for many messages).
+  // One result per payload, in order, InvalidArgument for an unusable one (dead-lettered). An
+  // error for the whole call when the store or the dead-letter store failed: nothing was filed,
+  // every payload should come again.
+  Result<std::vector<Result<IngestResult>>> IngestBatch(const std::vector<Incoming>& payloads);
 
   // True for /iomt/v1/ paths.
   static bool Handles(std::string_view path);
   http::Response Handle(const http::Request& req);
 
  private:
+  // A device as the store knows it: its Device id and assignment history, or why it has none.
+  struct KnownDevice {
+    std::string id;
+    std::optional<DeviceAssignments> assignments;
+    std::string problem;  // when no assignments: why
+  };
+  Result<KnownDevice> LookUp(const std::string& device);
+
   GatewayOptions options_;
+  // Devices looked up, valid while no Device or DeviceUseStatement changes (store TypeStamps).
+  std::mutex devices_mu_;
+  std::string devices_stamp_;
+  std::map<std::string, KnownDevice, std::less<>> devices_;
 };
 
 }  // namespace sund::iomt

@@ -225,6 +225,8 @@ std::string_view RejectionName(Rejection r) {
       return "unassigned";
     case Rejection::kNoConsent:
       return "no-consent";
+    case Rejection::kWrongDevice:
+      return "wrong-device";
   }
   return "unknown";
 }

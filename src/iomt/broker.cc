@@ -1,0 +1,143 @@
+#include "iomt/broker.h"
+
+#include <openssl/evp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "core/crypto.h"
+
+namespace sund::iomt {
+namespace {
+
+constexpr std::string_view kTopicPrefix = "sund/v1/devices/";
+constexpr std::string_view kTopicSuffix = "/measurements";
+// Mosquitto's own tool uses 101; the broker reads the count from each line, and devices connect
+// rarely, so a stronger count costs little.
+constexpr int kIterations = 10'000;
+
+bool ValidUser(std::string_view user) {
+  if (user.empty() || user.size() > 128) return false;
+  for (char c : user) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Writes `text` to `path` through a temporary file and a rename, readable by the owner only.
+Status ReplaceFile(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return Internal("cannot write " + tmp);
+    out << text;
+    if (!out.flush()) return Internal("cannot write " + tmp);
+  }
+  if (chmod(tmp.c_str(), 0600) != 0) return Internal("cannot chmod " + tmp);
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Internal("cannot replace " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string_view DeviceOfTopic(std::string_view topic) {
+  if (!topic.starts_with(kTopicPrefix) || !topic.ends_with(kTopicSuffix)) return {};
+  topic.remove_prefix(kTopicPrefix.size());
+  topic.remove_suffix(kTopicSuffix.size());
+  if (topic.empty() || topic.find('/') != std::string_view::npos) return {};
+  return topic;
+}
+
+std::string MeasurementTopic(std::string_view device) {
+  return std::string(kTopicPrefix) + std::string(device) + std::string(kTopicSuffix);
+}
+
+std::string MosquittoPasswordHash(std::string_view password, std::string_view salt,
+                                  int iterations) {
+  unsigned char hash[64];
+  PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
+                    reinterpret_cast<const unsigned char*>(salt.data()),
+                    static_cast<int>(salt.size()), iterations, EVP_sha512(), sizeof hash, hash);
+  return "$7$" + std::to_string(iterations) + "$" + crypto::Base64Encode(salt) + "$" +
+         crypto::Base64Encode({reinterpret_cast<const char*>(hash), sizeof hash});
+}
+
+Status SetBrokerPassword(const std::string& password_file, std::string_view user,
+                         std::string_view password) {
+  if (!ValidUser(user)) {
+    return InvalidArgument("an MQTT user (device id) is 1-128 of A-Z a-z 0-9 . _ -");
+  }
+  if (password.size() < 16) return InvalidArgument("a broker password has at least 16 characters");
+  std::vector<std::string> lines;
+  if (std::ifstream in(password_file); in) {
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line.starts_with(std::string(user) + ":")) continue;
+      lines.push_back(line);
+    }
+  }
+  lines.push_back(std::string(user) + ":" +
+                  MosquittoPasswordHash(password, crypto::RandomBytes(12), kIterations));
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  return ReplaceFile(password_file, text);
+}
+
+Result<std::string> WriteBrokerConfig(const BrokerConfig& c) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(c.dir, ec);
+  if (ec) return Internal("cannot create " + c.dir + ": " + ec.message());
+  std::string dir = fs::absolute(c.dir).lexically_normal().string();
+  if (!dir.ends_with('/')) dir += '/';
+  // The files are the writer's alone (0600): a broker started as root must run as the same
+  // user to read them (it would otherwise switch to the user "mosquitto").
+  const passwd* owner = getpwuid(geteuid());
+  std::ostringstream conf;
+  conf << "# Written by sund iomt broker-config (docs/iomt.md, MQTT).\n";
+  if (owner != nullptr) conf << "user " << owner->pw_name << "\n";
+  conf << "listener " << c.port << " " << c.host << "\n"
+       << "allow_anonymous false\n"
+       << "password_file " << dir << "passwd\n"
+       << "acl_file " << dir << "acl\n"
+       << "# The gateway's session and its unacknowledged QoS 1 messages survive its restarts\n"
+       << "# (and the broker's: persistence), with no limit on what is kept for it.\n"
+       << "persistence true\n"
+       << "persistence_location " << dir << "\n"
+       << "max_queued_messages 0\n"
+       << "max_inflight_messages 1000\n"
+       << "max_packet_size 1048576\n"
+       << "log_dest file " << dir << "mosquitto.log\n"
+       << "log_type error\nlog_type warning\nlog_type notice\n";
+  SUND_RETURN_IF_ERROR(ReplaceFile(dir + "mosquitto.conf", conf.str()));
+  std::string acl =
+      "# Written by sund iomt broker-config (docs/iomt.md, MQTT).\n"
+      "# The gateway reads every device's measurements.\n"
+      "user " +
+      std::string(kGatewayUser) +
+      "\n"
+      "topic read " +
+      std::string(kMeasurementTopicFilter) +
+      "\n"
+      "\n"
+      "# A device (user name = device id) publishes only to its own topic.\n"
+      "pattern write " +
+      std::string(kTopicPrefix) + "%u" + std::string(kTopicSuffix) + "\n";
+  SUND_RETURN_IF_ERROR(ReplaceFile(dir + "acl", acl));
+  std::string password = c.gateway_password.empty() ? crypto::RandomToken(24) : c.gateway_password;
+  SUND_RETURN_IF_ERROR(SetBrokerPassword(dir + "passwd", kGatewayUser, password));
+  return "mqtt://" + std::string(kGatewayUser) + ":" + password + "@" + c.host + ":" +
+         std::to_string(c.port);
+}
+
+}  // namespace sund::iomt
