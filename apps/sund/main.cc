@@ -33,6 +33,7 @@
 #include "iomt/dead_letters.h"
 #include "iomt/gateway.h"
 #include "iomt/mqtt_ingest.h"
+#include "iomt_simulate.h"
 #include "monitor/watch.h"
 #include "storage/sqlite/sqlite_store.h"
 
@@ -207,8 +208,9 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   wo.store = store->get();
   wo.write = write_bundle;
   sund::monitor::Watch watch(std::move(wo));
-  go.on_filed = [&watch](const std::vector<std::string>& patients) -> sund::Status {
-    for (const auto& p : patients) SUND_RETURN_IF_ERROR(watch.Score(p).status());
+  sund::monitor::ScoreQueue scoring(watch);
+  go.on_filed = [&scoring](const std::vector<std::string>& patients) -> sund::Status {
+    scoring.Mark(patients);
     return sund::Status::Ok();
   };
   go.authorize = [&auth, &fhir_base](const sund::http::Request& r,
@@ -429,6 +431,9 @@ int main(int argc, char** argv) {
   iomt_broker->add_option("--port", broker_config.port, "the broker's port")->capture_default_str();
   iomt_broker->add_option("--host", broker_config.host, "the address it listens on")
       ->capture_default_str();
+  iomt_broker->add_flag("--simulator", broker_config.simulator,
+                        "also a user that may publish for every device, for sund iomt simulate "
+                        "(demos and benchmarks; never with real devices)");
   auto* iomt_credentials = iomt_cmd->add_subcommand(
       "credentials",
       "give a device a broker password (printed once; user name = device id); reload the broker "
@@ -437,6 +442,40 @@ int main(int argc, char** argv) {
   std::string device_id;
   iomt_credentials->add_option("--passwd", passwd_file, "the broker's password file")->required();
   iomt_credentials->add_option("--device", device_id, "the device's identifier")->required();
+  auto* iomt_simulate = iomt_cmd->add_subcommand(
+      "simulate",
+      "simulated citizens' measuring hubs (fictitious), sending over MQTT or HTTP; with --url the "
+      "citizens, hubs and assignments are created first");
+  SimulateFlags sim;
+  iomt_simulate->add_option("--patients", sim.patients, "citizens (one hub each)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
+  iomt_simulate
+      ->add_option("--rate", sim.rate,
+                   "measurement rounds per citizen per simulated hour (6-8 values each)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  iomt_simulate
+      ->add_option("--deteriorating", sim.deteriorating,
+                   "citizens who fall ill over the run (the first K)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  iomt_simulate
+      ->add_option("--mqtt", sim.mqtt,
+                   "publish to this broker (a user that may write every device's topic)")
+      ->envname("SUND_MQTT_SIMULATOR");
+  iomt_simulate->add_option("--url", sim.url,
+                            "the Sund server (http://HOST:PORT): set up the citizens there, and "
+                            "POST the measurements to it unless --mqtt is given");
+  iomt_simulate->add_option("--token", sim.token, "bearer token for --url (a system/ token)")
+      ->envname("SUND_TOKEN");
+  iomt_simulate->add_option("--duration", sim.duration_s, "wall-clock seconds (0: until Ctrl-C)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  iomt_simulate->add_option("--speed", sim.speed, "simulated time runs this many times faster")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  iomt_simulate->add_option("--seed", sim.seed, "random seed")->capture_default_str();
   auto* audit_cmd = app.add_subcommand("audit", "the tamper-evident audit log");
   audit_cmd->require_subcommand(1);
   auto* audit_verify = audit_cmd->add_subcommand(
@@ -580,14 +619,23 @@ int main(int argc, char** argv) {
     std::printf("%zu shown of %lld refused\n", list->size(), static_cast<long long>(*total));
     return 0;
   }
+  if (iomt_simulate->parsed()) {
+    if (auto s = RunSimulation(sim); !s.ok()) return Fail(s);
+    return 0;
+  }
   if (iomt_broker->parsed()) {
-    auto url = sund::iomt::WriteBrokerConfig(broker_config);
-    if (!url.ok()) return Fail(url.status());
-    std::printf("%s\n", url->c_str());
+    auto urls = sund::iomt::WriteBrokerConfig(broker_config);
+    if (!urls.ok()) return Fail(urls.status());
+    std::printf("%s\n", urls->gateway.c_str());
+    if (broker_config.simulator) std::printf("%s\n", urls->simulator.c_str());
     std::fprintf(stderr,
                  "Start the broker with: mosquitto -c %s/mosquitto.conf\n"
-                 "and sund with: SUND_MQTT='<the URL above>' sund serve ...\n",
-                 broker_config.dir.c_str());
+                 "and sund with: SUND_MQTT='<the first URL>' sund serve ...%s\n",
+                 broker_config.dir.c_str(),
+                 broker_config.simulator
+                     ? "\nand the simulator with: SUND_MQTT_SIMULATOR='<the second URL>' sund "
+                       "iomt simulate ..."
+                     : "");
     return 0;
   }
   if (iomt_credentials->parsed()) {

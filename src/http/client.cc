@@ -1,5 +1,7 @@
 #include "http/client.h"
 
+#include <charconv>
+
 // Asio 1.74's headers use std::exchange without including <utility>.
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -142,5 +144,28 @@ Result<ClientResponse> Client::Send(std::string_view method, std::string_view ta
 }
 
 void Client::Close() { impl_->Close(); }
+
+Result<HttpUrl> ParseHttpUrl(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  if (!url.starts_with(kScheme)) return InvalidArgument("the URL must start with http://");
+  url.remove_prefix(kScheme.size());
+  HttpUrl out;
+  std::string_view authority = url.substr(0, url.find('/'));
+  if (authority.size() < url.size()) out.path = std::string(url.substr(authority.size()));
+  while (out.path.ends_with('/')) out.path.pop_back();
+  auto colon = authority.rfind(':');
+  out.host = std::string(authority.substr(0, colon));
+  if (colon != std::string_view::npos) {
+    std::string_view port = authority.substr(colon + 1);
+    unsigned p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc() || end != port.data() + port.size() || p == 0 || p > 65535) {
+      return InvalidArgument("the URL's port must be 1-65535");
+    }
+    out.port = static_cast<std::uint16_t>(p);
+  }
+  if (out.host.empty()) return InvalidArgument("the URL names no host");
+  return out;
+}
 
 }  // namespace sund::http

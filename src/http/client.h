@@ -22,6 +22,14 @@ struct ClientResponse {
   std::string body;
 };
 
+// http://host[:port][/path] (port 80 by default; the path without a trailing slash).
+struct HttpUrl {
+  std::string host;
+  std::uint16_t port = 80;
+  std::string path;
+};
+Result<HttpUrl> ParseHttpUrl(std::string_view url);
+
 class Client {
  public:
   Client(std::string host, uint16_t port);

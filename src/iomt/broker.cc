@@ -93,7 +93,7 @@ Status SetBrokerPassword(const std::string& password_file, std::string_view user
   return ReplaceFile(password_file, text);
 }
 
-Result<std::string> WriteBrokerConfig(const BrokerConfig& c) {
+Result<BrokerUrls> WriteBrokerConfig(const BrokerConfig& c) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(c.dir, ec);
@@ -120,24 +120,31 @@ Result<std::string> WriteBrokerConfig(const BrokerConfig& c) {
        << "log_dest file " << dir << "mosquitto.log\n"
        << "log_type error\nlog_type warning\nlog_type notice\n";
   SUND_RETURN_IF_ERROR(ReplaceFile(dir + "mosquitto.conf", conf.str()));
-  std::string acl =
-      "# Written by sund iomt broker-config (docs/iomt.md, MQTT).\n"
-      "# The gateway reads every device's measurements.\n"
-      "user " +
-      std::string(kGatewayUser) +
-      "\n"
-      "topic read " +
-      std::string(kMeasurementTopicFilter) +
-      "\n"
-      "\n"
-      "# A device (user name = device id) publishes only to its own topic.\n"
-      "pattern write " +
-      std::string(kTopicPrefix) + "%u" + std::string(kTopicSuffix) + "\n";
+  std::string gateway(kGatewayUser);
+  std::string simulator(kSimulatorUser);
+  std::string filter(kMeasurementTopicFilter);
+  std::string acl = "# Written by sund iomt broker-config (docs/iomt.md, MQTT).\n";
+  acl += "# The gateway reads every device's measurements.\n";
+  acl += "user " + gateway + "\ntopic read " + filter + "\n\n";
+  if (c.simulator) {
+    acl += "# The simulator publishes for every device (demos and benchmarks only).\n";
+    acl += "user " + simulator + "\ntopic write " + filter + "\n\n";
+  }
+  acl += "# A device (user name = device id) publishes only to its own topic.\n";
+  acl += "pattern write " + MeasurementTopic("%u") + "\n";
   SUND_RETURN_IF_ERROR(ReplaceFile(dir + "acl", acl));
-  std::string password = c.gateway_password.empty() ? crypto::RandomToken(24) : c.gateway_password;
-  SUND_RETURN_IF_ERROR(SetBrokerPassword(dir + "passwd", kGatewayUser, password));
-  return "mqtt://" + std::string(kGatewayUser) + ":" + password + "@" + c.host + ":" +
-         std::to_string(c.port);
+  std::remove((dir + "passwd").c_str());  // fresh passwords; devices are given theirs again
+  auto user_url = [&](const std::string& user, std::string password) -> Result<std::string> {
+    if (password.empty()) password = crypto::RandomToken(24);
+    SUND_RETURN_IF_ERROR(SetBrokerPassword(dir + "passwd", user, password));
+    return "mqtt://" + user + ":" + password + "@" + c.host + ":" + std::to_string(c.port);
+  };
+  BrokerUrls urls;
+  SUND_ASSIGN_OR_RETURN(urls.gateway, user_url(gateway, c.gateway_password));
+  if (c.simulator) {
+    SUND_ASSIGN_OR_RETURN(urls.simulator, user_url(simulator, ""));
+  }
+  return urls;
 }
 
 }  // namespace sund::iomt

@@ -17,6 +17,8 @@ namespace sund::iomt {
 
 inline constexpr std::string_view kMeasurementTopicFilter = "sund/v1/devices/+/measurements";
 inline constexpr std::string_view kGatewayUser = "sund-gateway";
+// A user that may publish for every device: `sund iomt simulate` in demos and benchmarks only.
+inline constexpr std::string_view kSimulatorUser = "sund-simulator";
 
 // The device a measurement topic names ("sund/v1/devices/oxi-7/measurements" -> "oxi-7"), or
 // empty when the topic is not one.
@@ -37,12 +39,18 @@ struct BrokerConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 1883;
   std::string gateway_password;  // a random one when empty
+  bool simulator = false;        // also the simulator user (never with real devices)
 };
 
-// Writes DIR/mosquitto.conf, DIR/acl and DIR/passwd (with the gateway user) and returns the URL
-// `sund serve --mqtt` takes (mqtt://sund-gateway:PASSWORD@HOST:PORT). The configuration keeps
+struct BrokerUrls {
+  std::string gateway;    // for `sund serve --mqtt`: mqtt://sund-gateway:PASSWORD@HOST:PORT
+  std::string simulator;  // for `sund iomt simulate --mqtt`, when asked for
+};
+
+// Writes DIR/mosquitto.conf, DIR/acl and DIR/passwd (with the gateway user, and the simulator's
+// when asked) and returns their URLs with fresh passwords. The configuration keeps
 // QoS 1 messages for a disconnected gateway (persistent sessions, no queue limit) and lets 1,000
 // be in flight to it at once, so a gateway that commits in batches is not starved.
-Result<std::string> WriteBrokerConfig(const BrokerConfig& config);
+Result<BrokerUrls> WriteBrokerConfig(const BrokerConfig& config);
 
 }  // namespace sund::iomt

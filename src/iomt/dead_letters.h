@@ -27,7 +27,7 @@ struct DeadLetter {
   int index = -1;                // the measurement's index in the payload; -1: the whole payload
   std::string reason;            // RejectionName, or "unknown-device", "unassigned" ...
   std::string detail;            // never the measured value
-  std::string payload;           // as received, at most 64 KiB
+  std::string payload;           // as received (of an oversized payload, its first 64 KiB)
 };
 
 class DeadLetters {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "core/json.h"
 #include "core/log.h"
@@ -130,8 +131,17 @@ Result<std::vector<Result<IngestResult>>> Gateway::IngestBatch(
   std::vector<int> entries_of;  // per payload: its Observations in the bundle
   std::vector<std::string> all_patients;
   fhir::ConditionalCreates bundle;
+  std::set<std::string> keys;  // the measurements in the bundle
   for (const Incoming& in : payloads) {
     entries_of.push_back(0);
+    if (in.payload.size() > options_.max_payload_bytes) {
+      std::string why = "payload of " + std::to_string(in.payload.size()) +
+                        " bytes, over the limit of " + std::to_string(options_.max_payload_bytes);
+      dead_letter(in.payload.substr(0, 64 << 10), std::string(in.sender),
+                  Refused{-1, Rejection::kOversized, why});
+      results.emplace_back(InvalidArgument(std::move(why)));
+      continue;
+    }
     auto parsed = ParsePayload(in.payload, po);
     if (parsed.ok() && !in.sender.empty() && parsed->device != in.sender) {
       std::string why = "the payload names another device than the one that sent it";
@@ -186,8 +196,15 @@ Result<std::vector<Result<IngestResult>>> Gateway::IngestBatch(
           continue;
         }
       }
-      bundle.Add("Observation", obs, kObservationIdSystem, MeasurementKey(known.id, m));
-      ++entries_of.back();
+      // The same measurement twice in one batch (a device resending before its acknowledgement
+      // came) is one create: conditional creates within one transaction do not see each other.
+      std::string key = MeasurementKey(known.id, m);
+      if (keys.insert(key).second) {
+        bundle.Add("Observation", obs, kObservationIdSystem, key);
+        ++entries_of.back();
+      } else {
+        ++out.duplicates;
+      }
       out.accepted += dia != nullptr ? 2 : 1;
       for (auto* list : {&out.patients, &all_patients}) {
         if (std::find(list->begin(), list->end(), patient) == list->end()) {

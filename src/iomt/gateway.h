@@ -65,6 +65,8 @@ struct GatewayOptions {
       may_collect;
   const Clock* clock = nullptr;  // the system clock when null
   std::int64_t max_clock_skew_ms = 5 * 60 * 1000;
+  // A larger payload is refused whole (oversized); 1,000 measurements take about 100 KiB.
+  std::size_t max_payload_bytes = 256 << 10;
 };
 
 struct IngestResult {

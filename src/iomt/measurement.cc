@@ -227,6 +227,8 @@ std::string_view RejectionName(Rejection r) {
       return "no-consent";
     case Rejection::kWrongDevice:
       return "wrong-device";
+    case Rejection::kOversized:
+      return "oversized";
   }
   return "unknown";
 }

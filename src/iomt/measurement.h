@@ -67,6 +67,7 @@ enum class Rejection : std::uint8_t {
   kUnassigned,     // the device was not assigned to one patient at the measurement's time
   kNoConsent,      // the patient's Consents do not permit collecting it
   kWrongDevice,    // the payload names another device than the one that sent it (MQTT topic)
+  kOversized,      // the payload is larger than the gateway takes
 };
 std::string_view RejectionName(Rejection r);  // "malformed", "unknown-code", ...
 

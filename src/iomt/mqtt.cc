@@ -323,7 +323,7 @@ Result<PacketType> Client::Dispatch(Packet packet) {
   return packet.type();
 }
 
-Status Client::PingIfIdle() {
+Status Client::KeepAlive() {
   std::lock_guard lock(mu_);
   auto half = std::chrono::seconds(options_.keep_alive_s) / 2;
   if (options_.keep_alive_s == 0 || SteadyClock::now() - last_send_ < half) return Status::Ok();
@@ -378,7 +378,7 @@ std::size_t Client::inflight() const {
 Status Client::WaitAcknowledged(std::chrono::milliseconds timeout) {
   auto deadline = SteadyClock::now() + timeout;
   while (inflight() > 0) {
-    SUND_RETURN_IF_ERROR(PingIfIdle());
+    SUND_RETURN_IF_ERROR(KeepAlive());
     SUND_ASSIGN_OR_RETURN(auto packet, ReadPacket(deadline));
     if (!packet) {
       return Unavailable(std::to_string(inflight()) + " MQTT publishes still unacknowledged");
@@ -391,20 +391,20 @@ Status Client::WaitAcknowledged(std::chrono::milliseconds timeout) {
 Result<std::optional<Message>> Client::Receive(std::chrono::milliseconds timeout) {
   auto deadline = SteadyClock::now() + timeout;
   while (received_.empty()) {
-    SUND_RETURN_IF_ERROR(PingIfIdle());
-    if (options_.keep_alive_s > 0 &&
-        SteadyClock::now() - last_receive_ > std::chrono::seconds(options_.keep_alive_s) * 2) {
-      return Unavailable("MQTT broker silent for two keep-alive periods");
-    }
+    SUND_RETURN_IF_ERROR(KeepAlive());
     // Wake at least once a keep-alive half period to ping.
     auto wake = std::min(
         deadline, SteadyClock::now() + std::chrono::milliseconds(options_.keep_alive_s * 500 + 1));
     SUND_ASSIGN_OR_RETURN(auto packet, ReadPacket(wake));
     if (packet) {
       SUND_RETURN_IF_ERROR(Dispatch(std::move(*packet)).status());
-    } else if (SteadyClock::now() >= deadline) {
-      return std::optional<Message>();
+      continue;
     }
+    if (options_.keep_alive_s > 0 &&
+        SteadyClock::now() - last_receive_ > std::chrono::seconds(options_.keep_alive_s) * 2) {
+      return Unavailable("MQTT broker silent for two keep-alive periods");
+    }
+    if (SteadyClock::now() >= deadline) return std::optional<Message>();
   }
   Message m = std::move(received_.front());
   received_.pop_front();

@@ -137,6 +137,10 @@ class Client {
   // Acknowledges a QoS 1 message received on this connection.
   Status Ack(std::uint16_t packet_id);
 
+  // Pings the broker when nothing was sent for half the keep-alive period (for a receiver that
+  // pauses between Receive calls).
+  Status KeepAlive();
+
   // Sends DISCONNECT (the broker then drops no will) and closes.
   void Disconnect();
 
@@ -147,7 +151,6 @@ class Client {
   Result<std::optional<Packet>> ReadPacket(std::chrono::steady_clock::time_point deadline);
   // Handles acknowledgements and pings; queues PUBLISH packets. Returns the packet's type.
   Result<PacketType> Dispatch(Packet packet);
-  Status PingIfIdle();
 
   ClientOptions options_;
   int fd_ = -1;

@@ -72,6 +72,17 @@ void MqttIngest::Receive(std::shared_ptr<mqtt::Client> client) {
       log::Info("iomt: reconnected to the MQTT broker (session {})",
                 client->session_present() ? "resumed" : "new");
     }
+    {
+      // Backpressure: while the filer is behind, leave the messages with the broker.
+      std::unique_lock lock(mu_);
+      if (queue_.size() >= options_.max_queue) {
+        cv_.wait_for(lock, std::chrono::milliseconds(200),
+                     [this] { return stop_ || queue_.size() < options_.max_queue; });
+        lock.unlock();
+        if (Status s = client->KeepAlive(); !s.ok()) client->Disconnect();
+        continue;
+      }
+    }
     auto m = client->Receive(std::chrono::milliseconds(500));
     if (!m.ok()) {
       if (!stop_) log::Warn("iomt: MQTT connection lost: {}", m.status().message());
@@ -103,6 +114,7 @@ void MqttIngest::File() {
         queue_.pop_front();
       }
     }
+    cv_.notify_all();  // room for the receiver
     FileBatch(batch);
   }
 }

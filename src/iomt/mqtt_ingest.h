@@ -8,8 +8,8 @@
 // Two threads: a receiver that keeps the connection (reconnecting with backoff when the broker
 // goes away) and queues messages, and a filer that takes everything queued (at most
 // max_batch) as one batch: while one batch commits the next gathers, so the batch grows with
-// the load (group commit) and an idle gateway files a message at once. The broker's in-flight
-// window (max_inflight_messages, 1,000 in the generated configuration) bounds the queue.
+// the load (group commit) and an idle gateway files a message at once. The queue is bounded
+// (max_queue): when it is full the receiver stops reading and the broker holds the rest.
 // Thread-safety: Start and Stop from one thread; stats() from any.
 #pragma once
 
@@ -34,6 +34,9 @@ struct MqttIngestOptions {
   std::string client_id = "sund-gateway";  // the persistent session's name
   Gateway* gateway = nullptr;
   std::size_t max_batch = 1000;
+  // Messages received and not yet filed; beyond this the receiver stops reading, and the broker
+  // keeps the rest (TCP backpressure), so a burst never grows the gateway's memory.
+  std::size_t max_queue = 5000;
   // Each batch is recorded here before its messages are acknowledged (the devices, patients and
   // counts). Null: not audited (tests).
   audit::AuditLog* audit = nullptr;

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "core/log.h"
 #include "fhir/json_writer.h"
 #include "fhir/model.h"
 #include "fhir/search_query.h"
@@ -118,6 +119,52 @@ Result<WatchResult> Watch::Score(const std::string& patient) {
   SUND_RETURN_IF_ERROR(options_.write(bundle.Finish()).status());
   out.stored = true;
   return out;
+}
+
+ScoreQueue::ScoreQueue(Watch& watch) : watch_(watch), thread_([this] { Run(); }) {}
+
+ScoreQueue::~ScoreQueue() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void ScoreQueue::Mark(const std::vector<std::string>& patients) {
+  {
+    std::lock_guard lock(mu_);
+    pending_.insert(patients.begin(), patients.end());
+    ++marked_;
+  }
+  cv_.notify_all();
+}
+
+void ScoreQueue::Drain() {
+  std::unique_lock lock(mu_);
+  std::uint64_t target = marked_;
+  cv_.wait(lock, [&] { return done_ >= target || stop_; });
+}
+
+void ScoreQueue::Run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || done_ < marked_; });
+    if (stop_) return;
+    std::set<std::string> pass;
+    pass.swap(pending_);
+    std::uint64_t covered = marked_;
+    lock.unlock();
+    for (const std::string& patient : pass) {
+      if (auto r = watch_.Score(patient); !r.ok()) {
+        log::Error("monitor: scoring a patient failed: {}", r.status().message());
+      }
+    }
+    lock.lock();
+    done_ = covered;
+    cv_.notify_all();
+  }
 }
 
 }  // namespace sund::monitor

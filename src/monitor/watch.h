@@ -9,10 +9,15 @@
 // thread.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/status.h"
 #include "core/time.h"
@@ -44,6 +49,30 @@ class Watch {
 
  private:
   WatchOptions options_;
+};
+
+// Scores patients in the background, each at most once per pass however often it was marked
+// meanwhile: the IoMT gateway marks the patients whose measurements it filed and goes on, so
+// scoring never slows ingestion, and under load a patient's many new measurements cost one
+// score. Errors are logged. Thread-safety: Mark and Drain from any thread.
+class ScoreQueue {
+ public:
+  explicit ScoreQueue(Watch& watch);
+  ~ScoreQueue();  // stops after the patient being scored
+  void Mark(const std::vector<std::string>& patients);
+  // Waits until every patient marked before the call has been scored.
+  void Drain();
+
+ private:
+  void Run();
+  Watch& watch_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> pending_;
+  std::uint64_t marked_ = 0;  // Mark calls so far
+  std::uint64_t done_ = 0;    // Mark calls whose patients are all scored
+  bool stop_ = false;
+  std::thread thread_;
 };
 
 // The Flag raised for an escalation (FHIR JSON): status active, category clinical, code

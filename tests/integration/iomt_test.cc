@@ -131,6 +131,26 @@ TEST_F(IomtTest, MeasurementsAreFiledOnceUnderWhoHadTheDevice) {
   EXPECT_EQ(*count, 3);  // the unknown code, once per payload
 }
 
+// A batch (MQTT) is one transaction: the same payload twice in it is stored once, and a
+// malformed one in it is refused alone.
+TEST_F(IomtTest, ABatchIsOneTransactionWithoutDuplicates) {
+  std::string p = Payload("oxi-7", "2026-11-29T09:10:00Z");
+  auto results = gateway_->IngestBatch({{p, "oxi-7"}, {"{bad", "oxi-7"}, {p, "oxi-7"}});
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  ASSERT_EQ(results->size(), 3u);
+  ASSERT_TRUE((*results)[0].ok());
+  EXPECT_EQ((*results)[0]->stored, 3);
+  EXPECT_FALSE((*results)[1].ok());
+  ASSERT_TRUE((*results)[2].ok());
+  EXPECT_EQ((*results)[2]->stored, 0);
+  EXPECT_EQ((*results)[2]->duplicates, 3);
+  EXPECT_EQ(Count("Observation?category=vital-signs"), 3);
+  // The topic's device must be the payload's.
+  auto wrong = gateway_->IngestBatch({{p, "oxi-8"}});
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_FALSE((*wrong)[0].ok());
+}
+
 // Deterioration at home: the filed measurements are scored (NEWS2 as an Observation with its
 // inputs) and, when the policy escalates, a Flag is raised for the care team; the same
 // payload again adds neither.

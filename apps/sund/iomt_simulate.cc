@@ -1,0 +1,131 @@
+// `sund iomt simulate`: simulated citizens' hubs sending measurements (src/iomt/simulator.h)
+// over MQTT or HTTP, paced in simulated time, with progress on a terminal and a summary.
+#include "iomt_simulate.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/time.h"
+#include "http/client.h"
+#include "iomt/broker.h"
+#include "iomt/mqtt.h"
+#include "iomt/simulator.h"
+
+namespace {
+
+volatile std::sig_atomic_t interrupted = 0;
+
+}  // namespace
+
+sund::Status RunSimulation(const SimulateFlags& f) {
+  using sund::Result;
+  using sund::Status;
+  if (f.mqtt.empty() && f.url.empty()) {
+    return sund::InvalidArgument("give --mqtt URL (publish to the broker) or --url BASE");
+  }
+  const std::int64_t now_ms = sund::SystemClock::Get().NowMicros() / 1000;
+  constexpr std::int64_t kWeekMs = 7LL * 24 * 3600 * 1000;
+  sund::iomt::SimulationOptions so;
+  so.patients = f.patients;
+  so.rounds_per_hour = f.rate;
+  so.deteriorating = std::min(f.deteriorating, f.patients);
+  so.seed = f.seed;
+  so.span_ms = static_cast<std::int64_t>(f.duration_s * 1000 * f.speed);
+  // Far enough back that no simulated time lies in the future (open-ended runs faster than real
+  // time start a week back and slow to real time when they reach now).
+  so.start_ms = so.span_ms > 0 ? now_ms - so.span_ms : (f.speed > 1 ? now_ms - kWeekMs : now_ms);
+  sund::iomt::Simulator sim(so);
+
+  std::unique_ptr<sund::http::Client> http;
+  sund::http::Headers headers;
+  headers.Set("Content-Type", "application/fhir+json");
+  if (!f.token.empty()) headers.Set("Authorization", "Bearer " + f.token);
+  std::string base_path;
+  if (!f.url.empty()) {
+    SUND_ASSIGN_OR_RETURN(auto url, sund::http::ParseHttpUrl(f.url));
+    http = std::make_unique<sund::http::Client>(url.host, url.port);
+    base_path = url.path;
+    // The citizens, their hubs and the hubs' assignments, 100 citizens per transaction.
+    for (int first = 0; first < f.patients; first += 100) {
+      std::string bundle = sim.SetupBundle(first, std::min(first + 100, f.patients));
+      SUND_ASSIGN_OR_RETURN(auto r, http->Send("POST", base_path + "/fhir", headers, bundle));
+      if (r.status != 200) {
+        return sund::Status(
+            sund::StatusCode::kUnavailable,
+            "setting up the simulated citizens failed: HTTP " + std::to_string(r.status));
+      }
+    }
+    std::fprintf(stderr, "simulate: %d citizens with a hub each are set up at %s\n", f.patients,
+                 f.url.c_str());
+  }
+  std::unique_ptr<sund::iomt::mqtt::Client> mqtt;
+  if (!f.mqtt.empty()) {
+    SUND_ASSIGN_OR_RETURN(auto url, sund::iomt::mqtt::ParseUrl(f.mqtt));
+    sund::iomt::mqtt::ClientOptions co;
+    co.url = url;
+    co.client_id = "sund-simulator-" + std::to_string(getpid());
+    SUND_ASSIGN_OR_RETURN(mqtt, sund::iomt::mqtt::Client::Connect(co));
+  }
+
+  interrupted = 0;
+  std::signal(SIGINT, [](int) { interrupted = 1; });
+  std::signal(SIGTERM, [](int) { interrupted = 1; });
+  sund::ProgressBar bar("simulate", static_cast<std::uint64_t>(so.span_ms), "measurements");
+  const auto wall_start = std::chrono::steady_clock::now();
+  std::int64_t payloads = 0;
+  std::int64_t measurements = 0;
+  std::int64_t refused = 0;
+  std::int64_t last_ms = so.start_ms;
+  while (interrupted == 0) {
+    sund::iomt::SimulatedPayload p = sim.Next();
+    if (so.span_ms > 0 && p.time_ms >= so.start_ms + so.span_ms) break;
+    // Due on the wall clock at its simulated offset / speed, and never before its own time.
+    auto due = wall_start + std::chrono::microseconds(static_cast<std::int64_t>(
+                                static_cast<double>(p.time_ms - so.start_ms) * 1000 / f.speed));
+    std::this_thread::sleep_until(due);
+    while (interrupted == 0 && p.time_ms > sund::SystemClock::Get().NowMicros() / 1000) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (interrupted != 0) break;
+    if (mqtt != nullptr) {
+      SUND_RETURN_IF_ERROR(mqtt->Publish(sund::iomt::MeasurementTopic(p.device), p.json, 1));
+    } else {
+      SUND_ASSIGN_OR_RETURN(
+          auto r, http->Send("POST", base_path + "/iomt/v1/measurements", headers, p.json));
+      if (r.status != 200) {
+        return sund::Status(sund::StatusCode::kUnavailable,
+                            "the gateway answered HTTP " + std::to_string(r.status));
+      }
+      rapidjson::Document doc;
+      doc.Parse(r.body.data(), r.body.size());
+      const auto* list = doc.IsObject() ? sund::json::Find(doc, "refused") : nullptr;
+      if (list != nullptr && list->IsArray()) refused += list->Size();
+    }
+    ++payloads;
+    measurements += p.measurements;
+    bar.Add(static_cast<std::uint64_t>(std::max<std::int64_t>(p.time_ms - last_ms, 0)),
+            static_cast<std::uint64_t>(p.measurements));
+    last_ms = std::max(last_ms, p.time_ms);
+  }
+  if (mqtt != nullptr) {
+    SUND_RETURN_IF_ERROR(mqtt->WaitAcknowledged(std::chrono::seconds(60)));
+    mqtt->Disconnect();
+  }
+  bar.Finish();
+  double wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  std::printf(
+      "simulate: %lld payloads, %lld measurements (%lld refused) from %d citizens (%d "
+      "deteriorating) in %.1f s: %.0f measurements/s; simulated %s to %s\n",
+      static_cast<long long>(payloads), static_cast<long long>(measurements),
+      static_cast<long long>(refused), f.patients, so.deteriorating, wall_s,
+      wall_s > 0 ? static_cast<double>(measurements) / wall_s : 0.0,
+      sund::FormatInstant(so.start_ms * 1000).c_str(), sund::FormatInstant(last_ms * 1000).c_str());
+  return sund::Status::Ok();
+}

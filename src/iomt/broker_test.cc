@@ -1,0 +1,58 @@
+#include "iomt/broker.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/crypto.h"
+
+namespace sund::iomt {
+namespace {
+
+TEST(Broker, PasswordHashMatchesMosquittoPasswd) {
+  // A line written by Debian's `mosquitto_passwd -b FILE dev1 secret` (2.0.11).
+  auto salt = crypto::Base64Decode("Z0frdRN/ojK0brU0");
+  ASSERT_TRUE(salt.ok());
+  EXPECT_EQ(MosquittoPasswordHash("secret", *salt, 101),
+            "$7$101$Z0frdRN/ojK0brU0$3sZKUwHd2TGP+aQYq5zjhdvxmy6SLXMps3uDa40mu18+sJUdELWQ+3zrBU5z"
+            "AM22eMJe6BGJ4fU6EM8tPayBjg==");
+}
+
+TEST(Broker, TopicsNameTheirDevice) {
+  EXPECT_EQ(MeasurementTopic("oxi-7"), "sund/v1/devices/oxi-7/measurements");
+  EXPECT_EQ(DeviceOfTopic("sund/v1/devices/oxi-7/measurements"), "oxi-7");
+  EXPECT_EQ(DeviceOfTopic("sund/v1/devices//measurements"), "");
+  EXPECT_EQ(DeviceOfTopic("sund/v1/devices/a/b/measurements"), "");
+  EXPECT_EQ(DeviceOfTopic("other/oxi-7/measurements"), "");
+}
+
+TEST(Broker, PasswordFileKeepsOneLinePerUserAndConfigAllowsNoAnonymous) {
+  auto dir = std::filesystem::temp_directory_path() / ("sund-broker-" + crypto::RandomToken(6));
+  BrokerConfig c;
+  c.dir = dir.string();
+  c.port = 18999;
+  auto urls = WriteBrokerConfig(c);
+  ASSERT_TRUE(urls.ok()) << urls.status().message();
+  EXPECT_TRUE(urls->gateway.starts_with("mqtt://sund-gateway:"));
+  EXPECT_TRUE(urls->gateway.ends_with("@127.0.0.1:18999"));
+  EXPECT_TRUE(urls->simulator.empty());
+  std::string passwd = (dir / "passwd").string();
+  ASSERT_TRUE(SetBrokerPassword(passwd, "oxi-7", "0123456789abcdef").ok());
+  ASSERT_TRUE(SetBrokerPassword(passwd, "oxi-7", "fedcba9876543210").ok());
+  EXPECT_FALSE(SetBrokerPassword(passwd, "bad:user", "0123456789abcdef").ok());
+  EXPECT_FALSE(SetBrokerPassword(passwd, "oxi-8", "short").ok());
+  std::ifstream in(passwd);
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  EXPECT_EQ(lines, 2);  // the gateway and oxi-7 once
+  std::ifstream conf(dir / "mosquitto.conf");
+  std::string text{std::istreambuf_iterator<char>(conf), {}};
+  EXPECT_NE(text.find("allow_anonymous false"), std::string::npos);
+  EXPECT_EQ(std::filesystem::status(passwd).permissions() & std::filesystem::perms::others_read,
+            std::filesystem::perms::none);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sund::iomt
