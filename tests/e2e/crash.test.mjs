@@ -2,11 +2,14 @@
 // middle of a stream of writes), as docs/storage.md states for the default --sync normal; the
 // database opens again and serves every acknowledged version. And the audit log: with
 // authorization on, every request answered 2xx before SIGKILL has its record after a restart,
-// and `sund audit verify` passes (src/audit/README.md).
+// and `sund audit verify` passes (src/audit/README.md). And MQTT ingestion: sund killed while
+// simulated devices publish through Mosquitto stores every measurement exactly once after the
+// restart (docs/iomt.md, "At least once, stored once").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -14,10 +17,11 @@ import { sundBin } from './lib/sund.mjs';
 
 // `secure`: with authorization, consent and the audit log, as in production; otherwise
 // --insecure-dev keeps the writers simple where only the store's durability is under test.
-function serve(dataDir, secure = false) {
+// `env`: more environment (SUND_MQTT for the MQTT gateway).
+function serve(dataDir, secure = false, env = {}) {
   const child = spawn(sundBin, ['serve', '--data', dataDir, '--port', '0',
                                 ...(secure ? [] : ['--insecure-dev'])],
-                      { stdio: ['ignore', 'pipe', 'pipe'] });
+                      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const ready = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('sund did not start')), 20000);
@@ -174,5 +178,72 @@ test('every audited request answered 2xx survives SIGKILL in the log, which veri
     assert.match(verified.stdout, /intact/);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+// A free port on loopback (closed again for the broker to bind).
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+test('MQTT measurements published while sund is killed are stored exactly once', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sund-mqtt-crash-'));
+  const dataDir = path.join(dir, 'data');
+  let broker;
+  try {
+    const port = await freePort();
+    const config = await sund(['iomt', 'broker-config', '--dir', path.join(dir, 'broker'),
+                               '--port', String(port), '--simulator']);
+    assert.equal(config.code, 0, config.stderr);
+    const [gatewayUrl, simulatorUrl] = config.stdout.trim().split('\n');
+    broker = spawn(process.env.SUND_MOSQUITTO || '/usr/sbin/mosquitto',
+                   ['-c', path.join(dir, 'broker', 'mosquitto.conf')], { stdio: 'ignore' });
+    const env = { SUND_MQTT: gatewayUrl };
+    const first = serve(dataDir, true, env);
+    const origin = await first.ready;
+    const minted = await sund(['token', '--data', dataDir, '--system', '--aud', `${origin}/fhir`]);
+    assert.equal(minted.code, 0, minted.stderr);
+    // 20 citizens, a round a minute each for a simulated hour in 6 s: 1,200 payloads.
+    const simulation = new Promise((resolve) => {
+      execFile(sundBin, ['iomt', 'simulate', '--url', origin, '--mqtt', simulatorUrl,
+                         '--patients', '20', '--rate', '60', '--speed', '600', '--duration', '6',
+                         '--seed', '3', '--token', minted.stdout.trim()],
+               (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
+    });
+    await new Promise((r) => setTimeout(r, 2500));
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = serve(dataDir, true, env);
+    const base = `${await second.ready}/fhir`;
+    const done = await simulation;
+    assert.equal(done.code, 0, done.stderr);
+    const m = /simulate: (\d+) payloads, (\d+) measurements \(0 refused\)/.exec(done.stdout);
+    assert.ok(m, done.stdout);
+    // Blood pressure is one Observation for two measurements: one per payload.
+    const expected = Number(m[2]) - Number(m[1]);
+    const reminted = await sund(['token', '--data', dataDir, '--system', '--aud', base]);
+    const auth = { authorization: `Bearer ${reminted.stdout.trim()}` };
+    let stored = -1;
+    for (let i = 0; i < 150 && stored !== expected; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const res = await fetch(`${base}/Observation?identifier=urn:sund:iomt%7C&_summary=count`,
+                              { headers: auth });
+      stored = (await res.json()).total;
+    }
+    assert.equal(stored, expected, 'every published measurement stored exactly once');
+    const rejected = await sund(['iomt', 'rejected', '--data', dataDir]);
+    assert.match(rejected.stdout, /0 shown of 0 refused/);
+    second.child.kill('SIGTERM');
+    await second.exited;
+    const verified = await sund(['audit', 'verify', '--data', dataDir]);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+  } finally {
+    broker?.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
   }
 });
