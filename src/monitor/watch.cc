@@ -83,6 +83,19 @@ std::string EscalationFlagJson(const Escalation& e, const News2Score& score,
   return {sb.GetString(), sb.GetSize()};
 }
 
+Result<Spo2Scale> Watch::ScaleOf(const std::string& patient) {
+  SUND_ASSIGN_OR_RETURN(fhir::SearchQuery q,
+                        fhir::ParseSearch(fhir::Model::R4(), "CarePlan",
+                                          {{"subject", "Patient/" + patient},
+                                           {"status", "active"},
+                                           {"category", std::string(kSpo2Scale2System) + "|" +
+                                                            std::string(kSpo2Scale2Code)}},
+                                          true));
+  q.count = 1;
+  SUND_ASSIGN_OR_RETURN(storage::SearchPage page, options_.store->Search(q));
+  return page.matches.empty() ? Spo2Scale::kScale1 : Spo2Scale::kScale2;
+}
+
 Result<WatchResult> Watch::Score(const std::string& patient) {
   const std::int64_t now_ms = options_.clock->NowMicros() / 1000;
   // The patient's vital signs within the window.
@@ -96,8 +109,8 @@ Result<WatchResult> Watch::Score(const std::string& patient) {
   SUND_ASSIGN_OR_RETURN(storage::SearchPage page, options_.store->Search(q));
   std::vector<std::string> observations;
   for (auto& m : page.matches) observations.push_back(std::move(m.json));
-  News2Selection sel =
-      SelectNews2Inputs(observations, now_ms, options_.window_ms, Spo2Scale::kScale1);
+  SUND_ASSIGN_OR_RETURN(Spo2Scale scale, ScaleOf(patient));
+  News2Selection sel = SelectNews2Inputs(observations, now_ms, options_.window_ms, scale);
   WatchResult out;
   SUND_ASSIGN_OR_RETURN(out.score, ScoreNews2(sel.inputs));
   out.escalation = Escalate(out.score, options_.policy);

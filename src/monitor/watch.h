@@ -1,7 +1,7 @@
 // Scoring a monitored patient as their measurements arrive (issue #5): NEWS2 from the latest
-// vital signs in the store, stored as an Observation, and a Flag for the care team when the
-// escalation policy asks for a response. The IoMT gateway calls Score for every patient whose
-// measurements it has just filed (`sund serve`).
+// vital signs in the store (SpO2 on scale 2 when an active CarePlan says so), stored as an
+// Observation, and a Flag for the care team when the escalation policy asks for a response. The
+// IoMT gateway calls Score for every patient whose measurements it has just filed (`sund serve`).
 //
 // Idempotent: the NEWS2 Observation's identifier is `urn:sund:news2|<patient>/<newest input ms>`
 // and the Flag's `urn:sund:news2-flag|<same>`, both written by conditional create, so scoring
@@ -27,6 +27,11 @@
 
 namespace sund::monitor {
 
+// An active CarePlan of the patient with this category puts their SpO2 on NEWS2 scale 2 (target
+// 88-92 %, for hypercapnic respiratory failure, as a clinician decides).
+inline constexpr std::string_view kSpo2Scale2System = "urn:sund:news2";
+inline constexpr std::string_view kSpo2Scale2Code = "spo2-scale-2";
+
 struct WatchOptions {
   storage::Store* store = nullptr;  // the patients' Observations
   // Writes a FHIR transaction Bundle (JSON); returns the response Bundle (JSON).
@@ -48,6 +53,7 @@ class Watch {
   Result<WatchResult> Score(const std::string& patient);
 
  private:
+  Result<Spo2Scale> ScaleOf(const std::string& patient);
   WatchOptions options_;
 };
 

@@ -192,6 +192,26 @@ TEST_F(IomtTest, FiledMeasurementsAreScoredAndEscalate) {
   EXPECT_EQ(Count("Flag?subject=Patient/" + aase_), 0);
 }
 
+// A clinician puts a patient with hypercapnic respiratory failure on SpO2 scale 2 in their
+// CarePlan: a saturation of 90 % then scores 0 instead of 3.
+TEST_F(IomtTest, ACarePlanPutsTheSaturationOnScale2) {
+  Create("CarePlan",
+         R"({"resourceType":"CarePlan","status":"active","intent":"plan",)"
+         R"("category":[{"coding":[{"system":"urn:sund:news2","code":"spo2-scale-2"}]}],)"
+         R"("subject":{"reference":"Patient/)" +
+             bent_ + R"("}})");
+  auto r = gateway_->Ingest(R"({"device":"oxi-7","time":"2026-11-29T09:40:00Z",
+    "measurements":[
+      {"code":{"system":"mdc","code":"151562"},"value":26,"unit":"/min"},
+      {"code":{"system":"mdc","code":"150456"},"value":90,"unit":"%"}]})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ApiResponse flag = Get("/fhir/Flag?subject=Patient/" + bent_);
+  ASSERT_EQ(flag.status, 200);
+  ASSERT_EQ(flag.json["entry"].Size(), 1u);  // RR 26 alone scores 3: a single-parameter 3
+  EXPECT_THAT(std::string(json::GetString(flag.json["entry"][0]["resource"]["code"], "text")),
+              ::testing::HasSubstr("NEWS2 3 (incomplete)"));
+}
+
 // A citizen who withdrew consent to home monitoring (a Consent denying `collect`): their later
 // measurements are refused with that reason; another citizen's are filed; reading is not
 // affected.
