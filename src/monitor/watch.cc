@@ -83,6 +83,70 @@ std::string EscalationFlagJson(const Escalation& e, const News2Score& score,
   return {sb.GetString(), sb.GetSize()};
 }
 
+std::string EscalationCommunicationJson(const Escalation& e, const News2Score& score,
+                                        std::string_view patient, std::string_view key,
+                                        const std::vector<std::string>& recipients,
+                                        std::int64_t now_ms) {
+  rapidjson::StringBuffer sb;
+  fhir::JsonWriter w(sb);
+  w.StartObject();
+  w.Key("resourceType");
+  w.String("Communication");
+  w.Key("identifier");
+  w.StartArray();
+  w.StartObject();
+  w.Key("system");
+  w.String("urn:sund:news2-alert");
+  w.Key("value");
+  fhir::WriteString(w, key);
+  w.EndObject();
+  w.EndArray();
+  w.Key("status");
+  w.String("in-progress");  // until a clinician acknowledges it (completed, with `received`)
+  w.Key("category");
+  w.StartArray();
+  fhir::WriteConcept(w, "http://terminology.hl7.org/CodeSystem/communication-category", "alert");
+  w.EndArray();
+  int within = e.level != nullptr ? e.level->within_minutes : 0;
+  w.Key("priority");
+  w.String(within == 0 ? "stat" : within <= 30 ? "asap" : within <= 120 ? "urgent" : "routine");
+  w.Key("subject");
+  fhir::WriteReference(w, "Patient/" + std::string(patient));
+  w.Key("about");
+  w.StartArray();
+  w.StartObject();  // the Flag of the same key, by its identifier
+  w.Key("type");
+  w.String("Flag");
+  w.Key("identifier");
+  w.StartObject();
+  w.Key("system");
+  w.String("urn:sund:news2-flag");
+  w.Key("value");
+  fhir::WriteString(w, key);
+  w.EndObject();
+  w.EndObject();
+  w.EndArray();
+  if (!recipients.empty()) {
+    w.Key("recipient");
+    w.StartArray();
+    for (const auto& r : recipients) fhir::WriteReference(w, r);
+    w.EndArray();
+  }
+  w.Key("sent");
+  fhir::WriteString(w, FormatInstant(now_ms * 1000));
+  w.Key("payload");
+  w.StartArray();
+  w.StartObject();
+  w.Key("contentString");
+  fhir::WriteString(w, "NEWS2 " + std::to_string(score.total) +
+                           (e.incomplete ? " (incomplete)" : "") + ": " +
+                           (e.level != nullptr ? e.level->response : ""));
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  return {sb.GetString(), sb.GetSize()};
+}
+
 Result<Spo2Scale> Watch::ScaleOf(const std::string& patient) {
   SUND_ASSIGN_OR_RETURN(fhir::SearchQuery q,
                         fhir::ParseSearch(fhir::Model::R4(), "CarePlan",
@@ -128,6 +192,19 @@ Result<WatchResult> Watch::Score(const std::string& patient) {
   if (out.escalation.level != nullptr) {
     bundle.Add("Flag", EscalationFlagJson(out.escalation, out.score, patient, key, now_ms),
                "urn:sund:news2-flag", key);
+    // The care team is told: a Communication to the patient's active CareTeams.
+    SUND_ASSIGN_OR_RETURN(
+        fhir::SearchQuery teams_q,
+        fhir::ParseSearch(fhir::Model::R4(), "CareTeam",
+                          {{"subject", "Patient/" + patient}, {"status", "active"}}, true));
+    teams_q.count = 20;
+    SUND_ASSIGN_OR_RETURN(storage::SearchPage teams, options_.store->Search(teams_q));
+    std::vector<std::string> recipients;
+    for (const auto& t : teams.matches) recipients.push_back("CareTeam/" + t.id);
+    bundle.Add(
+        "Communication",
+        EscalationCommunicationJson(out.escalation, out.score, patient, key, recipients, now_ms),
+        "urn:sund:news2-alert", key);
   }
   SUND_RETURN_IF_ERROR(options_.write(bundle.Finish()).status());
   out.stored = true;

@@ -1,12 +1,13 @@
 // Scoring a monitored patient as their measurements arrive (issue #5): NEWS2 from the latest
 // vital signs in the store (SpO2 on scale 2 when an active CarePlan says so), stored as an
-// Observation, and a Flag for the care team when the escalation policy asks for a response. The
-// IoMT gateway calls Score for every patient whose measurements it has just filed (`sund serve`).
+// Observation, and a Flag and a Communication to the patient's care team when the escalation
+// policy asks for a response. The IoMT gateway has every patient whose measurements it has just
+// filed scored (`sund serve`, through ScoreQueue).
 //
-// Idempotent: the NEWS2 Observation's identifier is `urn:sund:news2|<patient>/<newest input ms>`
-// and the Flag's `urn:sund:news2-flag|<same>`, both written by conditional create, so scoring
-// twice on the same inputs stores nothing new. Thread-safety: Score may be called from any
-// thread.
+// Idempotent: the NEWS2 Observation's identifier is `urn:sund:news2|<patient>/<newest input ms>`,
+// the Flag's `urn:sund:news2-flag|<same>` and the Communication's `urn:sund:news2-alert|<same>`,
+// all written by conditional create, so scoring twice on the same inputs stores nothing new.
+// Thread-safety: Score may be called from any thread.
 #pragma once
 
 #include <condition_variable>
@@ -86,5 +87,15 @@ class ScoreQueue {
 // period.start = `now_ms`, identifier `urn:sund:news2-flag|<key>`.
 std::string EscalationFlagJson(const Escalation& e, const News2Score& score,
                                std::string_view patient, std::string_view key, std::int64_t now_ms);
+
+// The Communication that tells the care team (FHIR JSON): status in-progress until a clinician
+// acknowledges it (sets it completed, with `received`), category alert, priority from how soon
+// the level asks for a response (now: stat; 30 min: asap; 2 h: urgent; else routine), subject,
+// `about` the Flag by its identifier, `recipient` the patient's active CareTeams, the score and
+// response as its payload, identifier `urn:sund:news2-alert|<key>`.
+std::string EscalationCommunicationJson(const Escalation& e, const News2Score& score,
+                                        std::string_view patient, std::string_view key,
+                                        const std::vector<std::string>& recipients,
+                                        std::int64_t now_ms);
 
 }  // namespace sund::monitor

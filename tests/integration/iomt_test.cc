@@ -163,6 +163,10 @@ TEST_F(IomtTest, FiledMeasurementsAreScoredAndEscalate) {
       {"code":{"system":"mdc","code":"150364"},"value":39.4,"unit":"Cel"},
       {"code":{"system":"mdc","code":"150021"},"value":98,"unit":"mm[Hg]"},
       {"code":{"system":"mdc","code":"150022"},"value":60,"unit":"mm[Hg]"}]})";
+  std::string team = Create("CareTeam", R"({"resourceType":"CareTeam","status":"active",)"
+                                        R"("name":"Hjemmeplejen Nord","subject":{"reference":)"
+                                        R"("Patient/)" +
+                                            bent_ + R"("}})");
   auto r = gateway_->Ingest(kBad);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->stored, 5);
@@ -182,10 +186,27 @@ TEST_F(IomtTest, FiledMeasurementsAreScoredAndEscalate) {
   EXPECT_THAT(std::string(json::GetString(flag.json["entry"][0]["resource"]["code"], "text")),
               ::testing::HasSubstr("NEWS2 12 (incomplete): emergency assessment"));
 
+  // The care team is told, and a clinician acknowledges it.
+  ApiResponse told = Get("/fhir/Communication?subject=Patient/" + bent_);
+  ASSERT_EQ(told.json["entry"].Size(), 1u);
+  const auto& c = told.json["entry"][0]["resource"];
+  EXPECT_EQ(json::GetString(c, "status"), "in-progress");
+  EXPECT_EQ(json::GetString(c, "priority"), "stat");
+  EXPECT_EQ(json::GetString(c["recipient"][0], "reference"), "CareTeam/" + team);
+  EXPECT_EQ(json::GetString(c["about"][0]["identifier"], "value"),
+            json::GetString(flag.json["entry"][0]["resource"]["identifier"][0], "value"));
+  std::string id(json::GetString(c, "id"));
+  ApiResponse ack = Patch("/fhir/Communication/" + id,
+                          R"([{"op":"replace","path":"/status","value":"completed"},)"
+                          R"({"op":"add","path":"/received","value":"2026-11-29T10:02:00Z"}])");
+  EXPECT_EQ(ack.status, 200) << ack.body;
+
   auto again = gateway_->Ingest(kBad);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(Count(news2 + bent_), 1);
   EXPECT_EQ(Count("Flag"), 1);
+  EXPECT_EQ(Count("Communication?status=completed"), 1);
+  EXPECT_EQ(Count("Communication"), 1);
   // A normal reading for Aase earlier: scored, no Flag.
   ASSERT_TRUE(gateway_->Ingest(Payload("oxi-7", "2026-11-29T08:30:00Z")).ok());
   EXPECT_EQ(Count(news2 + aase_), 1);
