@@ -195,9 +195,13 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   auto dead_letters =
       sund::iomt::DeadLetters::Open((std::filesystem::path(f.data) / "iomt.db").string());
   if (!dead_letters.ok()) return Fail(dead_letters.status());
+  auto device_log =
+      sund::iomt::DeviceLog::Open((std::filesystem::path(f.data) / "iomt.db").string());
+  if (!device_log.ok()) return Fail(device_log.status());
   sund::iomt::GatewayOptions go;
   go.store = store->get();
   go.dead_letters = dead_letters->get();
+  go.device_log = device_log->get();
   auto write_bundle = [&engine](std::string bundle) -> sund::Result<std::string> {
     SUND_ASSIGN_OR_RETURN(auto doc, sund::fhir::ParseJson(bundle));
     return engine.ProcessBundle(std::move(doc), "urn:sund:iomt-gateway");

@@ -1,7 +1,6 @@
 #include "iomt/dead_letters.h"
 
-#include <filesystem>
-
+#include "iomt/device_log.h"
 #include "storage/sqlite/db.h"
 
 namespace sund::iomt {
@@ -11,18 +10,6 @@ using storage::sqlite::Statement;
 
 namespace {
 
-const char* const kMigrations[] = {
-    R"(CREATE TABLE dead_letter (
-         id       INTEGER PRIMARY KEY,
-         received INTEGER NOT NULL,
-         device   TEXT NOT NULL,
-         idx      INTEGER NOT NULL,
-         reason   TEXT NOT NULL,
-         detail   TEXT NOT NULL,
-         payload  BLOB NOT NULL
-       );)",
-};
-
 constexpr std::size_t kMaxPayload = 64 * 1024;
 
 }  // namespace
@@ -30,18 +17,8 @@ constexpr std::size_t kMaxPayload = 64 * 1024;
 DeadLetters::~DeadLetters() = default;
 
 Result<std::unique_ptr<DeadLetters>> DeadLetters::Open(const std::string& path) {
-  std::filesystem::path p(path);
-  if (p.has_parent_path()) {
-    std::error_code ec;
-    std::filesystem::create_directories(p.parent_path(), ec);
-    if (ec) return Internal("cannot create the directory of " + path);
-  }
   std::unique_ptr<DeadLetters> d(new DeadLetters());
-  SUND_ASSIGN_OR_RETURN(d->conn_, Connection::Open(path, false));
-  SUND_RETURN_IF_ERROR(
-      d->conn_->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-                     "PRAGMA busy_timeout = 30000;"));
-  SUND_RETURN_IF_ERROR(storage::sqlite::ApplyMigrations(*d->conn_, kMigrations, "iomt.db"));
+  SUND_ASSIGN_OR_RETURN(d->conn_, OpenIomtDb(path));
   return d;
 }
 

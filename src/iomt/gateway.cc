@@ -132,13 +132,13 @@ Result<std::vector<Result<IngestResult>>> Gateway::IngestBatch(
   std::vector<std::string> all_patients;
   fhir::ConditionalCreates bundle;
   std::set<std::string> keys;  // the measurements in the bundle
+  std::vector<DeviceActivity> activity;
   for (const Incoming& in : payloads) {
     entries_of.push_back(0);
     if (in.payload.size() > options_.max_payload_bytes) {
       std::string why = "payload of " + std::to_string(in.payload.size()) +
                         " bytes, over the limit of " + std::to_string(options_.max_payload_bytes);
-      dead_letter(in.payload.substr(0, 64 << 10), std::string(in.sender),
-                  Refused{-1, Rejection::kOversized, why});
+      dead_letter(in.payload, std::string(in.sender), Refused{-1, Rejection::kOversized, why});
       results.emplace_back(InvalidArgument(std::move(why)));
       continue;
     }
@@ -213,6 +213,19 @@ Result<std::vector<Result<IngestResult>>> Gateway::IngestBatch(
       }
     }
     for (const Refused& r : out.refused) dead_letter(in.payload, out.device, r);
+    DeviceActivity seen;
+    seen.device = out.device;
+    seen.time_ms = now_us / 1000;
+    if (!parsed->accepted.empty()) {
+      seen.time_ms = std::max_element(parsed->accepted.begin(), parsed->accepted.end(),
+                                      [](const Measurement& a, const Measurement& b) {
+                                        return a.time_ms < b.time_ms;
+                                      })
+                         ->time_ms;
+    }
+    seen.measurements = out.accepted;
+    seen.battery = parsed->battery;
+    activity.push_back(std::move(seen));
     results.emplace_back(std::move(out));
   }
 
@@ -244,7 +257,159 @@ Result<std::vector<Result<IngestResult>>> Gateway::IngestBatch(
     }
   }
   SUND_RETURN_IF_ERROR(options_.dead_letters->Add(letters));
+  if (options_.device_log != nullptr) {
+    // Reporting only: a failure is logged, the measurements stay filed.
+    if (Status s = options_.device_log->Record(activity); !s.ok()) {
+      log::Error("iomt: recording device activity failed: {}", s.message());
+    }
+  }
   return results;
+}
+
+std::pair<http::Response, std::vector<std::string>> Gateway::DeviceReportResponse(
+    const http::Request& req) {
+  int days = 7;
+  int plan = 1;
+  bool csv = false;
+  bool citizens = false;
+  for (const auto& [k, v] : http::ParseQuery(req.query)) {
+    if (k == "_format") {
+      csv = v == "csv" || v == "text/csv";
+      continue;
+    }
+    if (k == "view") {
+      citizens = v == "citizens";
+      continue;
+    }
+    char* end = nullptr;
+    long long n = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || n < 1 || n > 366) {
+      return {ErrorResponse(400, "invalid-parameter", k + " must be 1-366"), {}};
+    }
+    if (k == "days") days = static_cast<int>(n);
+    if (k == "plan") plan = static_cast<int>(n);
+  }
+  if (std::string_view accept = req.headers.Get("Accept"); accept.find("text/csv") == 0) csv = true;
+  const std::int64_t now_ms = options_.clock->NowMicros() / 1000;
+  auto devices = options_.device_log->Report(now_ms, days, plan);
+  if (!devices.ok()) return {ErrorResponse(503, "unavailable", devices.status().message()), {}};
+  // Whom each device is with now.
+  struct Row {
+    const DeviceReport* d;
+    std::string patient;
+  };
+  std::vector<Row> rows;
+  std::map<std::string, std::vector<const DeviceReport*>> by_patient;
+  for (const DeviceReport& d : *devices) {
+    Row row{&d, ""};
+    auto known = LookUp(d.device);
+    if (known.ok() && known->assignments) {
+      if (auto p = known->assignments->At(now_ms).patient) row.patient = *p;
+    }
+    if (!row.patient.empty()) by_patient[row.patient].push_back(&d);
+    rows.push_back(std::move(row));
+  }
+  std::vector<std::string> patients;
+  for (const auto& [p, list] : by_patient) patients.push_back(p);
+  auto hours = [](std::int64_t ms) { return static_cast<double>(ms) / 3'600'000.0; };
+  auto fixed1 = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", v);
+    return std::string(buf);
+  };
+  if (csv) {
+    std::string out;
+    if (citizens) {
+      out = "patient,devices,days,plan_per_day,days_meeting_plan,adherence\r\n";
+      for (const auto& [p, list] : by_patient) {
+        int best = 0;
+        for (const auto* d : list) best = std::max(best, d->days_meeting_plan);
+        out += p + "," + std::to_string(list.size()) + "," + std::to_string(days) + "," +
+               std::to_string(plan) + "," + std::to_string(best) + "," +
+               fixed1(100.0 * best / days) + "%\r\n";
+      }
+    } else {
+      out =
+          "device,patient,last_seen,battery,battery_at,days_reported,payloads_per_day,"
+          "measurements_per_day,longest_gap_hours\r\n";
+      for (const Row& r : rows) {
+        const DeviceReport& d = *r.d;
+        out += d.device + "," + r.patient + "," + FormatInstant(d.last_seen_ms * 1000) + "," +
+               (d.battery ? fixed1(*d.battery) : "") + "," +
+               (d.battery ? FormatInstant(d.battery_ms * 1000) : "") + "," +
+               std::to_string(d.days_reported) + "," +
+               fixed1(static_cast<double>(d.payloads) / days) + "," +
+               fixed1(static_cast<double>(d.measurements) / days) + "," +
+               fixed1(hours(d.longest_gap_ms)) + "\r\n";
+      }
+    }
+    http::Response resp;
+    resp.status = 200;
+    resp.headers.Set("Content-Type", "text/csv; charset=utf-8");
+    resp.headers.Set("Cache-Control", "no-store");
+    resp.body = std::move(out);
+    return {std::move(resp), std::move(patients)};
+  }
+  rapidjson::StringBuffer sb;
+  fhir::JsonWriter w(sb);
+  w.StartObject();
+  w.Key("generated");
+  fhir::WriteString(w, FormatInstant(now_ms * 1000));
+  w.Key("days");
+  w.Int(days);
+  w.Key("plan_per_day");
+  w.Int(plan);
+  w.Key("devices");
+  w.StartArray();
+  for (const Row& r : rows) {
+    const DeviceReport& d = *r.d;
+    w.StartObject();
+    w.Key("device");
+    fhir::WriteString(w, d.device);
+    if (!r.patient.empty()) {
+      w.Key("patient");
+      fhir::WriteString(w, "Patient/" + r.patient);
+    }
+    w.Key("last_seen");
+    fhir::WriteString(w, FormatInstant(d.last_seen_ms * 1000));
+    if (d.battery) {
+      w.Key("battery");
+      w.Double(*d.battery);
+      w.Key("battery_at");
+      fhir::WriteString(w, FormatInstant(d.battery_ms * 1000));
+    }
+    w.Key("days_reported");
+    w.Int(d.days_reported);
+    w.Key("days_meeting_plan");
+    w.Int(d.days_meeting_plan);
+    w.Key("payloads_per_day");
+    w.Double(static_cast<double>(d.payloads) / days);
+    w.Key("measurements_per_day");
+    w.Double(static_cast<double>(d.measurements) / days);
+    w.Key("longest_gap_hours");
+    w.Double(hours(d.longest_gap_ms));
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("citizens");
+  w.StartArray();
+  for (const auto& [p, list] : by_patient) {
+    int best = 0;
+    for (const auto* d : list) best = std::max(best, d->days_meeting_plan);
+    w.StartObject();
+    w.Key("patient");
+    fhir::WriteString(w, "Patient/" + p);
+    w.Key("devices");
+    w.Int(static_cast<int>(list.size()));
+    w.Key("days_meeting_plan");
+    w.Int(best);
+    w.Key("adherence");
+    w.Double(static_cast<double>(best) / days);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return {JsonResponse(200, {sb.GetString(), sb.GetSize()}), std::move(patients)};
 }
 
 bool Gateway::Handles(std::string_view path) { return path.starts_with("/iomt/v1/"); }
@@ -252,8 +417,11 @@ bool Gateway::Handles(std::string_view path) { return path.starts_with("/iomt/v1
 http::Response Gateway::Handle(const http::Request& req) {
   bool ingest = req.path == "/iomt/v1/measurements";
   bool rejected = req.path == "/iomt/v1/rejected";
-  if (!ingest && !rejected) return ErrorResponse(404, "not-found", "no such IoMT route");
-  if ((ingest && req.method != "POST") || (rejected && req.method != "GET")) {
+  bool report = req.path == "/iomt/v1/reports/devices" && options_.device_log != nullptr;
+  if (!ingest && !rejected && !report) {
+    return ErrorResponse(404, "not-found", "no such IoMT route");
+  }
+  if ((ingest && req.method != "POST") || (!ingest && req.method != "GET")) {
     return ErrorResponse(405, "method-not-allowed", ingest ? "use POST" : "use GET");
   }
   auto actor = options_.authorize(req, ingest);
@@ -314,6 +482,11 @@ http::Response Gateway::Handle(const http::Request& req) {
                    "iomt: device " + result->device + ", " + std::to_string(result->accepted) +
                        " measurements filed, " + std::to_string(result->refused.size()) +
                        " refused");
+  }
+  if (report) {
+    auto r = DeviceReportResponse(req);
+    std::vector<std::string> patients = std::move(r.second);
+    return audited(std::move(r.first), std::move(patients), "iomt: device report");
   }
   int count = 50;
   std::int64_t before = std::numeric_limits<std::int64_t>::max();

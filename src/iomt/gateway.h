@@ -12,11 +12,12 @@
 // refused with reason no-consent.
 //
 // HTTP (Handle): `POST /iomt/v1/measurements` (one payload; answer: what was filed and what was
-// refused, with reasons) and `GET /iomt/v1/rejected?_count=N&before=ID` (the dead letters,
-// newest first). Who may call is the caller's `authorize` (sund serve: a system/ token that may
-// create Observations, or read them for the dead letters). MQTT (mqtt_ingest.h) hands it
-// batches of messages (IngestBatch). Not yet: mapping templates (src/iomt/README.md).
-// Thread-safety: Ingest, IngestBatch and Handle may be called from any thread.
+// refused, with reasons), `GET /iomt/v1/rejected?_count=N&before=ID` (the dead letters,
+// newest first) and `GET /iomt/v1/reports/devices` (device_log.h; JSON or CSV). Who may call is the
+// caller's `authorize` (sund serve: a system/ token that may create Observations, or read them for
+// the dead letters). MQTT (mqtt_ingest.h) hands it batches of messages (IngestBatch). Not yet:
+// mapping templates (src/iomt/README.md). Thread-safety: Ingest, IngestBatch and Handle may be
+// called from any thread.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "audit/log.h"
@@ -34,6 +36,7 @@
 #include "http/message.h"
 #include "iomt/assignment.h"
 #include "iomt/dead_letters.h"
+#include "iomt/device_log.h"
 #include "iomt/measurement.h"
 #include "storage/store.h"
 
@@ -45,6 +48,8 @@ inline constexpr std::string_view kObservationIdSystem = "urn:sund:iomt";
 struct GatewayOptions {
   storage::Store* store = nullptr;  // Devices and DeviceUseStatements
   DeadLetters* dead_letters = nullptr;
+  // What each device delivered (welfare-technology reports). Null: not recorded, no reports.
+  DeviceLog* device_log = nullptr;
   // Writes a FHIR transaction Bundle (JSON); returns the response Bundle (JSON).
   std::function<Result<std::string>(std::string bundle)> write;
   // Who the caller is when the request may ingest (`write`) or read the dead letters; else the
@@ -112,6 +117,9 @@ class Gateway {
     std::string problem;  // when no assignments: why
   };
   Result<KnownDevice> LookUp(const std::string& device);
+  // GET /iomt/v1/reports/devices, and the patients it names (for the audit record).
+  std::pair<http::Response, std::vector<std::string>> DeviceReportResponse(
+      const http::Request& req);
 
   GatewayOptions options_;
   // Devices looked up, valid while no Device or DeviceUseStatement changes (store TypeStamps).

@@ -262,6 +262,12 @@ Result<ParsedPayload> ParsePayload(std::string_view json, const ParseOptions& op
       return InvalidArgument("payload time is not an instant with a time zone");
     }
   }
+  if (const rapidjson::Value* b = json::Find(doc, "battery"); b != nullptr) {
+    if (!b->IsNumber() || b->GetDouble() < 0 || b->GetDouble() > 100) {
+      return InvalidArgument("payload battery is not a number from 0 to 100");
+    }
+    out.battery = b->GetDouble();
+  }
   // Blood pressure halves wait for their partner (same time); index of each in `accepted`.
   std::map<std::int64_t, int> systolic_at, diastolic_at;
   int i = -1;

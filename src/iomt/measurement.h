@@ -89,7 +89,8 @@ struct Refused {
 };
 
 struct ParsedPayload {
-  std::string device;  // the device's identifier as the payload names it
+  std::string device;             // the device's identifier as the payload names it
+  std::optional<double> battery;  // percent, when the payload tells
   std::vector<Measurement> accepted;
   std::vector<Refused> refused;
 };
@@ -101,14 +102,14 @@ struct ParseOptions {
 };
 
 // Reads one device payload (docs/iomt.md):
-//   {"device": "ID", "time": "instant", "measurements": [
+//   {"device": "ID", "time": "instant", "battery": 87, "measurements": [
 //     {"code": {"system": "mdc", "code": "149530"}, "value": 72, "unit": "/min",
 //      "time": "instant (optional, else the payload's)"}, ...]}
 // Each measurement is checked on its own (code known, unit convertible, value possible, time
 // not in the future beyond the skew); a systolic pressure without a diastolic one of the same
 // time (or the reverse) is refused as incomplete. Error (kInvalidArgument) only when the
 // payload as a whole is unusable: not JSON, no device (1-128 of A-Z a-z 0-9 . _ : -), no
-// measurements array, too many.
+// measurements array, too many, a battery level that is not 0-100 (optional "battery").
 Result<ParsedPayload> ParsePayload(std::string_view json, const ParseOptions& options);
 
 // The Observation for one measurement (blood pressure: the systolic and diastolic pair as one

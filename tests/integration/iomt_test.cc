@@ -32,9 +32,13 @@ class IomtTest : public ApiTest {
     auto letters = iomt::DeadLetters::Open((stack_->dir() / "iomt.db").string());
     ASSERT_TRUE(letters.ok()) << letters.status().ToString();
     letters_ = std::move(letters).value();
+    auto devices = iomt::DeviceLog::Open((stack_->dir() / "iomt.db").string());
+    ASSERT_TRUE(devices.ok()) << devices.status().ToString();
+    devices_ = std::move(devices).value();
     iomt::GatewayOptions o;
     o.store = &stack_->store();
     o.dead_letters = letters_.get();
+    o.device_log = devices_.get();
     o.clock = &clock_;
     o.write = [this](std::string bundle) -> Result<std::string> {
       auto doc = fhir::ParseJson(bundle);
@@ -94,6 +98,7 @@ class IomtTest : public ApiTest {
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<monitor::Watch> watch_;
   std::unique_ptr<iomt::DeadLetters> letters_;
+  std::unique_ptr<iomt::DeviceLog> devices_;
   std::unique_ptr<iomt::Gateway> gateway_;
   std::string aase_, bent_, device_;
 };
@@ -231,6 +236,59 @@ TEST_F(IomtTest, ACarePlanPutsTheSaturationOnScale2) {
   ASSERT_EQ(flag.json["entry"].Size(), 1u);  // RR 26 alone scores 3: a single-parameter 3
   EXPECT_THAT(std::string(json::GetString(flag.json["entry"][0]["resource"]["code"], "text")),
               ::testing::HasSubstr("NEWS2 3 (incomplete)"));
+}
+
+// The municipality's welfare-technology report: per device when it was last seen, its battery,
+// use per day and the longest silence; per citizen the days the measurement plan was kept.
+TEST_F(IomtTest, DeviceReportShowsUseBatteryGapsAndAdherence) {
+  auto with_battery = [](const std::string& time, int battery) {
+    return R"({"device":"oxi-7","time":")" + time + R"(","battery":)" + std::to_string(battery) +
+           R"(,"measurements":[{"code":{"system":"mdc","code":"149530"},"value":72,)"
+           R"("unit":"/min"}]})";
+  };
+  // Yesterday once at 08:00; today (2026-11-29, clock at 10:00) at 09:20, 09:50 and 09:10 (late).
+  for (auto [time, battery] :
+       std::vector<std::pair<std::string, int>>{{"2026-11-28T08:00:00Z", 90},
+                                                {"2026-11-29T09:20:00Z", 80},
+                                                {"2026-11-29T09:50:00Z", 78},
+                                                {"2026-11-29T09:10:00Z", 81}}) {
+    ASSERT_TRUE(gateway_->Ingest(with_battery(time, battery)).ok());
+  }
+  ASSERT_FALSE(gateway_->Ingest(with_battery("2026-11-29T09:55:00Z", 120)).ok());  // refused
+  auto report = [this](std::string query, std::string accept = "") {
+    http::Request get;
+    get.method = "GET";
+    get.path = "/iomt/v1/reports/devices";
+    get.query = std::move(query);
+    if (!accept.empty()) get.headers.Set("Accept", accept);
+    return gateway_->Handle(get);
+  };
+  http::Response r = report("days=2&plan=3");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document doc;
+  doc.Parse(r.body.data(), r.body.size());
+  ASSERT_TRUE(doc.IsObject());
+  ASSERT_EQ(doc["devices"].Size(), 1u);
+  const auto& d = doc["devices"][0];
+  EXPECT_EQ(json::GetString(d, "device"), "oxi-7");
+  EXPECT_EQ(json::GetString(d, "patient"), "Patient/" + bent_);
+  EXPECT_EQ(json::GetString(d, "last_seen"), "2026-11-29T09:50:00.000Z");
+  EXPECT_EQ(d["battery"].GetDouble(), 78);  // the newest payload's, not the last to arrive
+  EXPECT_EQ(d["days_reported"].GetInt(), 2);
+  EXPECT_EQ(d["days_meeting_plan"].GetInt(), 1);  // three payloads today, one yesterday
+  EXPECT_DOUBLE_EQ(d["payloads_per_day"].GetDouble(), 2.0);
+  // 08:00 yesterday to 09:20 today (09:10 arrived last, out of order, and is no gap).
+  EXPECT_DOUBLE_EQ(d["longest_gap_hours"].GetDouble(), 25 + 1.0 / 3);
+  ASSERT_EQ(doc["citizens"].Size(), 1u);
+  EXPECT_DOUBLE_EQ(doc["citizens"][0]["adherence"].GetDouble(), 0.5);
+
+  http::Response csv = report("days=2&plan=3&_format=csv");
+  ASSERT_EQ(csv.status, 200);
+  EXPECT_THAT(csv.body, ::testing::StartsWith("device,patient,last_seen,battery"));
+  EXPECT_THAT(csv.body, ::testing::HasSubstr("oxi-7," + bent_ + ",2026-11-29T09:50:00.000Z,78.0,"));
+  http::Response people = report("days=2&plan=3&view=citizens", "text/csv");
+  EXPECT_THAT(people.body, ::testing::HasSubstr(bent_ + ",1,2,3,1,50.0%"));
+  EXPECT_EQ(report("days=0").status, 400);
 }
 
 // A citizen who withdrew consent to home monitoring (a Consent denying `collect`): their later
