@@ -34,6 +34,7 @@
 #include "iomt/gateway.h"
 #include "iomt/mqtt_ingest.h"
 #include "iomt_simulate.h"
+#include "monitor/silence.h"
 #include "monitor/watch.h"
 #include "storage/sqlite/sqlite_store.h"
 
@@ -53,6 +54,7 @@ struct ServeFlags {
   int threads = 0;
   int audit_retention_days = 730;
   std::string mqtt;
+  int no_report_hours = 24;
 };
 
 sund::Result<std::unique_ptr<sund::storage::Store>> OpenStore(const std::string& data,
@@ -213,6 +215,15 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   wo.write = write_bundle;
   sund::monitor::Watch watch(std::move(wo));
   sund::monitor::ScoreQueue scoring(watch);
+  // Monitored patients who stop reporting raise an alert too (checked every five minutes).
+  std::unique_ptr<sund::monitor::SilenceWatch> silence;
+  if (f.no_report_hours > 0) {
+    sund::monitor::SilenceOptions so;
+    so.store = store->get();
+    so.write = write_bundle;
+    so.after_ms = std::int64_t{f.no_report_hours} * 3'600'000;
+    silence = std::make_unique<sund::monitor::SilenceWatch>(std::move(so), std::chrono::minutes(5));
+  }
   go.on_filed = [&scoring](const std::vector<std::string>& patients) -> sund::Status {
     scoring.Mark(patients);
     return sund::Status::Ok();
@@ -310,6 +321,11 @@ void AddServeFlags(CLI::App* cmd, ServeFlags& f) {
                   "mqtt://sund-gateway:PASSWORD@HOST:PORT (from sund iomt broker-config; also "
                   "the SUND_MQTT environment variable, which keeps the password out of ps)")
       ->envname("SUND_MQTT");
+  cmd->add_option("--no-report-hours", f.no_report_hours,
+                  "alert the care team when a monitored patient has sent no measurement for "
+                  "this many hours (0: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--issuer", f.issuer,
                   "public origin of the authorization server, e.g. https://sund.example.dk "
                   "(default: from --base-url, else each request's Host)");

@@ -32,119 +32,20 @@ Watch::Watch(WatchOptions options) : options_(std::move(options)) {
   if (options_.clock == nullptr) options_.clock = &SystemClock::Get();
 }
 
-std::string EscalationFlagJson(const Escalation& e, const News2Score& score,
-                               std::string_view patient, std::string_view key,
-                               std::int64_t now_ms) {
-  rapidjson::StringBuffer sb;
-  fhir::JsonWriter w(sb);
-  w.StartObject();
-  w.Key("resourceType");
-  w.String("Flag");
-  w.Key("identifier");
-  w.StartArray();
-  w.StartObject();
-  w.Key("system");
-  w.String("urn:sund:news2-flag");
-  w.Key("value");
-  fhir::WriteString(w, key);
-  w.EndObject();
-  w.EndArray();
-  w.Key("status");
-  w.String("active");
-  w.Key("category");
-  w.StartArray();
-  fhir::WriteConcept(w, "http://terminology.hl7.org/CodeSystem/flag-category", "clinical");
-  w.EndArray();
-  w.Key("code");
-  w.StartObject();
-  w.Key("coding");
-  w.StartArray();
-  fhir::WriteCoding(w, "urn:sund:news2-escalation", e.level != nullptr ? e.level->name : "none");
-  w.EndArray();
-  w.Key("text");
-  std::string text = "NEWS2 " + std::to_string(score.total) +
-                     (e.incomplete ? " (incomplete)" : "") + ": " +
-                     (e.level != nullptr ? e.level->response : "") +
-                     (e.level != nullptr && e.level->within_minutes > 0
-                          ? " within " + std::to_string(e.level->within_minutes) + " minutes"
-                          : " now") +
-                     " [" + e.policy_version +
-                     (e.adjustment_version.empty() ? "" : ", " + e.adjustment_version) + "]";
-  fhir::WriteString(w, text);
-  w.EndObject();
-  w.Key("subject");
-  fhir::WriteReference(w, "Patient/" + std::string(patient));
-  w.Key("period");
-  w.StartObject();
-  w.Key("start");
-  fhir::WriteString(w, FormatInstant(now_ms * 1000));
-  w.EndObject();
-  w.EndObject();
-  return {sb.GetString(), sb.GetSize()};
-}
-
-std::string EscalationCommunicationJson(const Escalation& e, const News2Score& score,
-                                        std::string_view patient, std::string_view key,
-                                        const std::vector<std::string>& recipients,
-                                        std::int64_t now_ms) {
-  rapidjson::StringBuffer sb;
-  fhir::JsonWriter w(sb);
-  w.StartObject();
-  w.Key("resourceType");
-  w.String("Communication");
-  w.Key("identifier");
-  w.StartArray();
-  w.StartObject();
-  w.Key("system");
-  w.String("urn:sund:news2-alert");
-  w.Key("value");
-  fhir::WriteString(w, key);
-  w.EndObject();
-  w.EndArray();
-  w.Key("status");
-  w.String("in-progress");  // until a clinician acknowledges it (completed, with `received`)
-  w.Key("category");
-  w.StartArray();
-  fhir::WriteConcept(w, "http://terminology.hl7.org/CodeSystem/communication-category", "alert");
-  w.EndArray();
-  int within = e.level != nullptr ? e.level->within_minutes : 0;
-  w.Key("priority");
-  w.String(within == 0 ? "stat" : within <= 30 ? "asap" : within <= 120 ? "urgent" : "routine");
-  w.Key("subject");
-  fhir::WriteReference(w, "Patient/" + std::string(patient));
-  w.Key("about");
-  w.StartArray();
-  w.StartObject();  // the Flag of the same key, by its identifier
-  w.Key("type");
-  w.String("Flag");
-  w.Key("identifier");
-  w.StartObject();
-  w.Key("system");
-  w.String("urn:sund:news2-flag");
-  w.Key("value");
-  fhir::WriteString(w, key);
-  w.EndObject();
-  w.EndObject();
-  w.EndArray();
-  if (!recipients.empty()) {
-    w.Key("recipient");
-    w.StartArray();
-    for (const auto& r : recipients) fhir::WriteReference(w, r);
-    w.EndArray();
-  }
-  w.Key("sent");
-  fhir::WriteString(w, FormatInstant(now_ms * 1000));
-  w.Key("payload");
-  w.StartArray();
-  w.StartObject();
-  w.Key("contentString");
-  fhir::WriteString(w, "NEWS2 " + std::to_string(score.total) +
-                           (e.incomplete ? " (incomplete)" : "") + ": " +
-                           (e.level != nullptr ? e.level->response : ""));
-  w.EndObject();
-  w.EndArray();
-  w.EndObject();
-  return {sb.GetString(), sb.GetSize()};
+Alert EscalationAlert(const Escalation& e, const News2Score& score, std::string key) {
+  Alert a;
+  a.system = "urn:sund:news2";
+  a.key = std::move(key);
+  a.code_system = "urn:sund:news2-escalation";
+  a.code = e.level != nullptr ? e.level->name : "none";
+  a.within_minutes = e.level != nullptr ? e.level->within_minutes : 0;
+  a.text =
+      "NEWS2 " + std::to_string(score.total) + (e.incomplete ? " (incomplete)" : "") + ": " +
+      (e.level != nullptr ? e.level->response : "") +
+      (a.within_minutes > 0 ? " within " + std::to_string(a.within_minutes) + " minutes" : " now") +
+      " [" + e.policy_version + (e.adjustment_version.empty() ? "" : ", " + e.adjustment_version) +
+      "]";
+  return a;
 }
 
 Result<Spo2Scale> Watch::ScaleOf(const std::string& patient) {
@@ -190,21 +91,8 @@ Result<WatchResult> Watch::Score(const std::string& patient) {
   fhir::ConditionalCreates bundle;
   bundle.Add("Observation", news2, "urn:sund:news2", key);
   if (out.escalation.level != nullptr) {
-    bundle.Add("Flag", EscalationFlagJson(out.escalation, out.score, patient, key, now_ms),
-               "urn:sund:news2-flag", key);
-    // The care team is told: a Communication to the patient's active CareTeams.
-    SUND_ASSIGN_OR_RETURN(
-        fhir::SearchQuery teams_q,
-        fhir::ParseSearch(fhir::Model::R4(), "CareTeam",
-                          {{"subject", "Patient/" + patient}, {"status", "active"}}, true));
-    teams_q.count = 20;
-    SUND_ASSIGN_OR_RETURN(storage::SearchPage teams, options_.store->Search(teams_q));
-    std::vector<std::string> recipients;
-    for (const auto& t : teams.matches) recipients.push_back("CareTeam/" + t.id);
-    bundle.Add(
-        "Communication",
-        EscalationCommunicationJson(out.escalation, out.score, patient, key, recipients, now_ms),
-        "urn:sund:news2-alert", key);
+    SUND_RETURN_IF_ERROR(AddAlert(*options_.store, EscalationAlert(out.escalation, out.score, key),
+                                  patient, now_ms, bundle));
   }
   SUND_RETURN_IF_ERROR(options_.write(bundle.Finish()).status());
   out.stored = true;

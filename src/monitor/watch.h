@@ -22,6 +22,7 @@
 
 #include "core/status.h"
 #include "core/time.h"
+#include "monitor/alert.h"
 #include "monitor/escalation.h"
 #include "monitor/news2.h"
 #include "storage/store.h"
@@ -82,20 +83,9 @@ class ScoreQueue {
   std::thread thread_;
 };
 
-// The Flag raised for an escalation (FHIR JSON): status active, category clinical, code
-// urn:sund:news2-escalation|<level>, the response and the score in code.text, subject,
-// period.start = `now_ms`, identifier `urn:sund:news2-flag|<key>`.
-std::string EscalationFlagJson(const Escalation& e, const News2Score& score,
-                               std::string_view patient, std::string_view key, std::int64_t now_ms);
-
-// The Communication that tells the care team (FHIR JSON): status in-progress until a clinician
-// acknowledges it (sets it completed, with `received`), category alert, priority from how soon
-// the level asks for a response (now: stat; 30 min: asap; 2 h: urgent; else routine), subject,
-// `about` the Flag by its identifier, `recipient` the patient's active CareTeams, the score and
-// response as its payload, identifier `urn:sund:news2-alert|<key>`.
-std::string EscalationCommunicationJson(const Escalation& e, const News2Score& score,
-                                        std::string_view patient, std::string_view key,
-                                        const std::vector<std::string>& recipients,
-                                        std::int64_t now_ms);
+// The alert (alert.h) for an escalation: Flag code urn:sund:news2-escalation|<level>, the score,
+// the response, how soon and the policy version in its text, identifiers urn:sund:news2-flag and
+// urn:sund:news2-alert with `key`.
+Alert EscalationAlert(const Escalation& e, const News2Score& score, std::string key);
 
 }  // namespace sund::monitor

@@ -13,6 +13,7 @@
 #include "fhir/resource.h"
 #include "iomt/dead_letters.h"
 #include "iomt/gateway.h"
+#include "monitor/silence.h"
 #include "monitor/watch.h"
 
 namespace sund::itest {
@@ -289,6 +290,40 @@ TEST_F(IomtTest, DeviceReportShowsUseBatteryGapsAndAdherence) {
   http::Response people = report("days=2&plan=3&view=citizens", "text/csv");
   EXPECT_THAT(people.body, ::testing::HasSubstr(bent_ + ",1,2,3,1,50.0%"));
   EXPECT_EQ(report("days=0").status, 400);
+}
+
+// A monitored citizen who stops measuring raises an alert, once per silence.
+TEST_F(IomtTest, APatientWhoStopsReportingRaisesAnAlert) {
+  monitor::SilenceOptions o;
+  o.store = &stack_->store();
+  o.write = [this](std::string bundle) -> Result<std::string> {
+    auto doc = fhir::ParseJson(bundle);
+    if (!doc.ok()) return doc.status();
+    return stack_->engine().ProcessBundle(std::move(doc).value(), "http://sund.test/fhir");
+  };
+  o.clock = &clock_;  // 10:00; Bent has had the device since 09:00, Aase's loan has ended
+  o.after_ms = 60 * 60 * 1000;
+  auto first = monitor::CheckSilence(o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->monitored, 1);
+  EXPECT_EQ(first->silent, 1);
+  ApiResponse flags =
+      Get("/fhir/Flag?identifier=urn:sund:no-report-flag%7C&subject=Patient/" + bent_);
+  ASSERT_EQ(flags.json["entry"].Size(), 1u) << flags.body;
+  EXPECT_THAT(std::string(json::GetString(flags.json["entry"][0]["resource"]["code"], "text")),
+              ::testing::HasSubstr("No measurements for 1 hours (monitored since"));
+  EXPECT_EQ(Count("Communication?subject=Patient/" + bent_), 1);
+  ASSERT_TRUE(monitor::CheckSilence(o).ok());  // the same silence: nothing new
+  EXPECT_EQ(Count("Flag?identifier=urn:sund:no-report-flag%7C"), 1);
+
+  // Bent measures at 09:30: not silent for an hour; silent for 20 minutes is a new silence.
+  ASSERT_TRUE(gateway_->Ingest(Payload("oxi-7", "2026-11-29T09:30:00Z")).ok());
+  auto after = monitor::CheckSilence(o);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->silent, 0);
+  o.after_ms = 20 * 60 * 1000;
+  ASSERT_TRUE(monitor::CheckSilence(o).ok());
+  EXPECT_EQ(Count("Flag?identifier=urn:sund:no-report-flag%7C"), 2);
 }
 
 // A citizen who withdrew consent to home monitoring (a Consent denying `collect`): their later
