@@ -55,6 +55,7 @@ struct ServeFlags {
   int audit_retention_days = 730;
   std::string mqtt;
   int no_report_hours = 24;
+  std::string iomt_templates;
 };
 
 sund::Result<std::unique_ptr<sund::storage::Store>> OpenStore(const std::string& data,
@@ -200,7 +201,17 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   auto device_log =
       sund::iomt::DeviceLog::Open((std::filesystem::path(f.data) / "iomt.db").string());
   if (!device_log.ok()) return Fail(device_log.status());
+  std::optional<sund::iomt::Mappings> mappings;
+  if (!f.iomt_templates.empty()) {
+    std::ifstream in(f.iomt_templates);
+    if (!in) return Fail(sund::NotFound("cannot read " + f.iomt_templates));
+    std::string text{std::istreambuf_iterator<char>(in), {}};
+    auto parsed = sund::iomt::Mappings::Parse(text);
+    if (!parsed.ok()) return Fail(parsed.status());
+    mappings = std::move(parsed).value();
+  }
   sund::iomt::GatewayOptions go;
+  go.mappings = mappings ? &*mappings : nullptr;
   go.store = store->get();
   go.dead_letters = dead_letters->get();
   go.device_log = device_log->get();
@@ -321,6 +332,9 @@ void AddServeFlags(CLI::App* cmd, ServeFlags& f) {
                   "mqtt://sund-gateway:PASSWORD@HOST:PORT (from sund iomt broker-config; also "
                   "the SUND_MQTT environment variable, which keeps the password out of ps)")
       ->envname("SUND_MQTT");
+  cmd->add_option("--iomt-templates", f.iomt_templates,
+                  "mapping templates that turn vendors' device payloads into Sund's "
+                  "(docs/iomt.md); checked at start");
   cmd->add_option("--no-report-hours", f.no_report_hours,
                   "alert the care team when a monitored patient has sent no measurement for "
                   "this many hours (0: never)")

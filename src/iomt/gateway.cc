@@ -142,7 +142,18 @@ Result<std::vector<Result<IngestResult>>> Gateway::IngestBatch(
       results.emplace_back(InvalidArgument(std::move(why)));
       continue;
     }
-    auto parsed = ParsePayload(in.payload, po);
+    std::optional<std::string> mapped;
+    if (options_.mappings != nullptr) {
+      auto m = options_.mappings->Apply(in.payload);
+      if (!m.ok()) {
+        dead_letter(in.payload, std::string(in.sender),
+                    Refused{-1, Rejection::kMalformed, m.status().message()});
+        results.emplace_back(m.status());
+        continue;
+      }
+      mapped = std::move(m).value();
+    }
+    auto parsed = ParsePayload(mapped ? std::string_view(*mapped) : in.payload, po);
     if (parsed.ok() && !in.sender.empty() && parsed->device != in.sender) {
       std::string why = "the payload names another device than the one that sent it";
       dead_letter(in.payload, std::string(in.sender), Refused{-1, Rejection::kWrongDevice, why});

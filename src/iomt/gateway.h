@@ -37,6 +37,7 @@
 #include "iomt/assignment.h"
 #include "iomt/dead_letters.h"
 #include "iomt/device_log.h"
+#include "iomt/mapping.h"
 #include "iomt/measurement.h"
 #include "storage/store.h"
 
@@ -50,6 +51,8 @@ struct GatewayOptions {
   DeadLetters* dead_letters = nullptr;
   // What each device delivered (welfare-technology reports). Null: not recorded, no reports.
   DeviceLog* device_log = nullptr;
+  // Vendor payloads into Sund's (mapping.h); a payload no template matches is read as Sund's.
+  const Mappings* mappings = nullptr;
   // Writes a FHIR transaction Bundle (JSON); returns the response Bundle (JSON).
   std::function<Result<std::string>(std::string bundle)> write;
   // Who the caller is when the request may ingest (`write`) or read the dead letters; else the

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <future>
 #include <string>
 
@@ -324,6 +325,37 @@ TEST_F(IomtTest, APatientWhoStopsReportingRaisesAnAlert) {
   o.after_ms = 20 * 60 * 1000;
   ASSERT_TRUE(monitor::CheckSilence(o).ok());
   EXPECT_EQ(Count("Flag?identifier=urn:sund:no-report-flag%7C"), 2);
+}
+
+// A vendor's own payload through the deployment's mapping template (examples/iomt): filed like
+// Sund's own; one the template cannot map is dead-lettered with the template's reason.
+TEST_F(IomtTest, VendorPayloadsAreMappedByTemplates) {
+  std::ifstream in(std::string(SUND_SOURCE_DIR) + "/examples/iomt/vendor-templates.json");
+  ASSERT_TRUE(in) << "examples/iomt/vendor-templates.json";
+  auto mappings = iomt::Mappings::Parse(std::string{std::istreambuf_iterator<char>(in), {}});
+  ASSERT_TRUE(mappings.ok()) << mappings.status().ToString();
+  iomt::GatewayOptions o;
+  o.store = &stack_->store();
+  o.dead_letters = letters_.get();
+  o.clock = &clock_;
+  o.mappings = &*mappings;
+  o.write = [this](std::string bundle) -> Result<std::string> {
+    auto doc = fhir::ParseJson(bundle);
+    if (!doc.ok()) return doc.status();
+    return stack_->engine().ProcessBundle(std::move(doc).value(), "http://sund.test/fhir");
+  };
+  iomt::Gateway gateway(std::move(o));
+  // 2026-11-29T09:40:00Z in seconds since the epoch.
+  auto r = gateway.Ingest(R"({"kind":"bp","serial":"oxi-7","ts":1795945200,"sys":131,"dia":82})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->accepted, 2);
+  EXPECT_EQ(r->stored, 1);
+  EXPECT_EQ(Count("Observation?code=http://loinc.org|85354-9&subject=Patient/" + bent_), 1);
+  auto bad = gateway.Ingest(R"({"kind":"bp","serial":"oxi-7","ts":1795945200,"sys":131})");
+  EXPECT_FALSE(bad.ok());
+  auto letters = letters_->List(1);
+  ASSERT_TRUE(letters.ok() && !letters->empty());
+  EXPECT_NE((*letters)[0].detail.find("mapping template 'example-cuff'"), std::string::npos);
 }
 
 // A citizen who withdrew consent to home monitoring (a Consent denying `collect`): their later
