@@ -35,6 +35,7 @@
 #include "iomt/mqtt_ingest.h"
 #include "iomt_simulate.h"
 #include "monitor/silence.h"
+#include "monitor/subscriptions.h"
 #include "monitor/watch.h"
 #include "storage/sqlite/sqlite_store.h"
 
@@ -291,10 +292,20 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
       [](const sund::http::Request& r) { return sund::api::FhirApi::RunsInline(r); });
   if (auto s = server.Start(); !s.ok()) return Fail(s);
   server.InstallSignalHandlers();
+  // Topic-based Subscriptions (alerts, vital signs) with rest-hook delivery.
+  sund::monitor::SubscriptionsOptions subo;
+  subo.store = store->get();
+  subo.write = write_bundle;
+  subo.base_url = !f.base_url.empty()
+                      ? f.base_url
+                      : "http://" + f.host + ":" + std::to_string(server.port()) + "/fhir";
+  sund::monitor::Subscriptions subscriptions(std::move(subo));
+  if (auto s = subscriptions.Start(); !s.ok()) return Fail(s);
   std::printf("sund listening on http://%s:%u\n", f.host.c_str(),
               static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   server.Wait();
+  subscriptions.Stop();
   if (mqtt != nullptr) mqtt->Stop();
   sund::log::Info("sund stopped");
   return 0;

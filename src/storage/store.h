@@ -38,6 +38,10 @@ struct HistoryQuery {
   std::optional<std::int64_t> at_us;     // the version current at this time (per resource)
   int count = 20;
   std::optional<std::int64_t> before_vid;  // paging cursor from HistoryPage::next_vid
+  // The change feed (subscriptions): versions written after this cursor, oldest first, in the
+  // order their transactions committed (HistoryPage::last_vid is the next cursor; 0 starts at
+  // the beginning). Not combined with before_vid.
+  std::optional<std::int64_t> after_vid;
   // Only versions of resources now in this Patient's compartment (patient-context access).
   std::string compartment_patient;
   // Only versions of resources whose current state the Consents let the caller see
@@ -47,8 +51,9 @@ struct HistoryQuery {
 };
 
 struct HistoryPage {
-  std::vector<ResourceVersion> versions;  // newest first
+  std::vector<ResourceVersion> versions;  // newest first (after_vid: oldest first)
   std::optional<std::int64_t> next_vid;   // cursor for the next page
+  std::int64_t last_vid = 0;  // the vid of the last version here (0: none): the next after_vid
 };
 
 struct SearchHit {

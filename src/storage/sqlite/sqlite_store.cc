@@ -472,6 +472,10 @@ Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
     sql += " AND v.vid < ?";
     params.emplace_back(*q.before_vid);
   }
+  if (q.after_vid) {
+    sql += " AND v.vid > ?";
+    params.emplace_back(*q.after_vid);
+  }
   if (!q.compartment_patient.empty()) {
     sql += " AND " + sqlite::CompartmentClause("r", q.compartment_patient, params);
   }
@@ -479,7 +483,8 @@ Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
     sql += " AND " + sqlite::ConsentClause("r", q.consent, params);
     sql += " AND (r.deleted = 0 OR " + OutsideCompartmentTypes("r", params) + ")";
   }
-  sql += " ORDER BY v.vid DESC LIMIT ?";
+  // vids grow in commit order: writes are serialised by the single write transaction.
+  sql += q.after_vid ? " ORDER BY v.vid ASC LIMIT ?" : " ORDER BY v.vid DESC LIMIT ?";
   params.emplace_back(static_cast<std::int64_t>(q.count + 1));
   SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
   Statement st(raw);
@@ -495,6 +500,7 @@ Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
     }
     ResourceVersion v;
     last_vid = st.Int(0);
+    page.last_vid = last_vid;
     v.type = std::string(st.Text(1));
     v.id = std::string(st.Text(2));
     v.version = st.Int(3);

@@ -89,7 +89,8 @@ export function syntheaFiles(patients = 3) {
 // Resolves to { baseUrl, fhirBase, port, dataDir, token, mint(args), stop() }: `token` is a
 // system/*.cruds access token minted offline with `sund token` (authorization is on, as in
 // production); mint(['--patient', id]) mints others.
-export async function startSund({ importFiles = [] } = {}) {
+// `env`: more environment for `sund serve` (SUND_MQTT for the MQTT gateway).
+export async function startSund({ importFiles = [], env = {} } = {}) {
   requireBinary();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'sund-e2e-'));
   const cleanup = () => rmSync(dataDir, { recursive: true, force: true });
@@ -102,7 +103,7 @@ export async function startSund({ importFiles = [] } = {}) {
     throw e;
   }
   const child = spawn(sundBin, ['serve', '--data', dataDir, '--port', '0', '--host', '127.0.0.1'],
-                      { stdio: ['ignore', 'pipe', 'pipe'] });
+                      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   running.set(child, dataDir);
   let stderr = '';
   child.stderr.setEncoding('utf8');

@@ -1,0 +1,501 @@
+#include "monitor/subscriptions.h"
+
+#include "core/ids.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "fhir/json_writer.h"
+#include "fhir/model.h"
+#include "fhir/search_query.h"
+#include "http/client.h"
+
+namespace sund::monitor {
+namespace {
+
+constexpr std::string_view kFilterCriteria =
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria";
+constexpr std::string_view kPayloadContent =
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content";
+constexpr std::string_view kStatusProfile =
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+    "backport-subscription-status-r4";
+
+// The valueString/valueCode of the extension `url` in `holder.extension`, or "".
+std::string_view ExtensionValue(const rapidjson::Value* holder, std::string_view url) {
+  if (holder == nullptr || !holder->IsObject()) return {};
+  const rapidjson::Value* list = json::Find(*holder, "extension");
+  if (list == nullptr || !list->IsArray()) return {};
+  for (const auto& e : list->GetArray()) {
+    if (!e.IsObject() || json::GetString(e, "url") != url) continue;
+    for (const char* key : {"valueString", "valueCode"}) {
+      if (std::string_view v = json::GetString(e, key); !v.empty()) return v;
+    }
+  }
+  return {};
+}
+
+// "Flag?patient=Patient/7" (or subject=, with or without "Patient/") -> "7".
+std::string PatientOfFilter(std::string_view filter) {
+  auto q = filter.find('?');
+  std::string_view params = q == std::string_view::npos ? filter : filter.substr(q + 1);
+  while (!params.empty()) {
+    std::string_view p = params.substr(0, params.find('&'));
+    params.remove_prefix(std::min(params.size(), p.size() + 1));
+    for (std::string_view name : {"patient=", "subject="}) {
+      if (p.starts_with(name)) {
+        p.remove_prefix(name.size());
+        if (p.starts_with("Patient/")) p.remove_prefix(8);
+        return std::string(p);
+      }
+    }
+  }
+  return {};
+}
+
+std::string PatientOf(const rapidjson::Value& resource) {
+  const rapidjson::Value* subject = json::Find(resource, "subject");
+  std::string_view ref = subject != nullptr ? json::GetString(*subject, "reference") : "";
+  return ref.starts_with("Patient/") ? std::string(ref.substr(8)) : std::string();
+}
+
+bool HasVitalSignsCategory(const rapidjson::Value& obs) {
+  const rapidjson::Value* cats = json::Find(obs, "category");
+  if (cats == nullptr || !cats->IsArray()) return false;
+  for (const auto& c : cats->GetArray()) {
+    const rapidjson::Value* codings = c.IsObject() ? json::Find(c, "coding") : nullptr;
+    if (codings == nullptr || !codings->IsArray()) continue;
+    for (const auto& coding : codings->GetArray()) {
+      if (coding.IsObject() && json::GetString(coding, "code") == "vital-signs") return true;
+    }
+  }
+  return false;
+}
+
+struct Notice {
+  std::string type;         // handshake | event-notification
+  std::int64_t number = 0;  // event number (0 for a handshake)
+  std::int64_t time_us = 0;
+  std::string focus;  // "Flag/9"
+};
+
+}  // namespace
+
+struct Subscriptions::Subscriber {
+  std::string id;
+  std::string topic;
+  std::string patient;  // "" for every patient
+  http::HttpUrl url;
+  http::Headers headers;
+  bool empty_payload = false;
+  bool active = false;  // handshake done (or resumed after a restart)
+  // The version our own activation wrote: seen again in the feed, it changes nothing.
+  std::atomic<std::int64_t> own_version{-1};
+  std::int64_t events = 0;  // events since the subscription started (numbers them)
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Notice> queue;
+  bool stop = false;
+  std::thread thread;
+};
+
+namespace {
+
+std::string NotificationBundle(const std::string& base, const Subscriptions::Subscriber& s,
+                               const Notice& n, std::int64_t events_since_start,
+                               std::int64_t now_us) {
+  rapidjson::StringBuffer sb;
+  fhir::JsonWriter w(sb);
+  auto param = [&w](const char* name, const char* key, std::string_view value) {
+    w.StartObject();
+    w.Key("name");
+    w.String(name);
+    w.Key(key);
+    fhir::WriteString(w, value);
+    w.EndObject();
+  };
+  std::string subscription = base + "/Subscription/" + s.id;
+  w.StartObject();
+  w.Key("resourceType");
+  w.String("Bundle");
+  w.Key("id");
+  fhir::WriteString(w, NewUuid());
+  w.Key("type");
+  w.String("history");
+  w.Key("timestamp");
+  fhir::WriteString(w, FormatInstant(now_us));
+  w.Key("entry");
+  w.StartArray();
+  w.StartObject();
+  w.Key("fullUrl");
+  fhir::WriteString(w, "urn:uuid:" + NewUuid());
+  w.Key("resource");
+  w.StartObject();
+  w.Key("resourceType");
+  w.String("Parameters");
+  w.Key("meta");
+  w.StartObject();
+  w.Key("profile");
+  w.StartArray();
+  fhir::WriteString(w, kStatusProfile);
+  w.EndArray();
+  w.EndObject();
+  w.Key("parameter");
+  w.StartArray();
+  w.StartObject();
+  w.Key("name");
+  w.String("subscription");
+  w.Key("valueReference");
+  fhir::WriteReference(w, subscription);
+  w.EndObject();
+  param("topic", "valueCanonical", s.topic);
+  param("status", "valueCode", "active");
+  param("type", "valueCode", n.type);
+  param("events-since-subscription-start", "valueString", std::to_string(events_since_start));
+  if (!n.focus.empty()) {
+    w.StartObject();
+    w.Key("name");
+    w.String("notification-event");
+    w.Key("part");
+    w.StartArray();
+    param("event-number", "valueString", std::to_string(n.number));
+    param("timestamp", "valueInstant", FormatInstant(n.time_us));
+    if (!s.empty_payload) {
+      w.StartObject();
+      w.Key("name");
+      w.String("focus");
+      w.Key("valueReference");
+      fhir::WriteReference(w, base + "/" + n.focus);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  w.Key("request");
+  w.StartObject();
+  w.Key("method");
+  w.String("GET");
+  w.Key("url");
+  fhir::WriteString(w, subscription + "/$status");
+  w.EndObject();
+  w.Key("response");
+  w.StartObject();
+  w.Key("status");
+  w.String("200");
+  w.EndObject();
+  w.EndObject();
+  if (!n.focus.empty() && !s.empty_payload) {  // id-only: the focus's URL, no resource
+    w.StartObject();
+    w.Key("fullUrl");
+    fhir::WriteString(w, base + "/" + n.focus);
+    w.Key("request");
+    w.StartObject();
+    w.Key("method");
+    w.String("POST");
+    w.Key("url");
+    fhir::WriteString(w, n.focus.substr(0, n.focus.find('/')));
+    w.EndObject();
+    w.Key("response");
+    w.StartObject();
+    w.Key("status");
+    w.String("201");
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return {sb.GetString(), sb.GetSize()};
+}
+
+// Sets the Subscription's status (and `error`) through a transaction, from its stored JSON;
+// `own_version` (when given) learns the version this write makes, before it is written.
+Status SetStatus(const SubscriptionsOptions& o, const std::string& id, std::string_view status,
+                 std::string_view error, std::atomic<std::int64_t>* own_version = nullptr) {
+  SUND_ASSIGN_OR_RETURN(storage::ResourceVersion v, o.store->Read("Subscription", id));
+  if (v.deleted) return Status::Ok();
+  if (own_version != nullptr) own_version->store(v.version + 1);
+  rapidjson::Document doc;
+  doc.Parse(v.json.data(), v.json.size());
+  if (!doc.IsObject()) return Internal("a stored Subscription is not JSON");
+  auto& a = doc.GetAllocator();
+  doc.RemoveMember("status");
+  doc.AddMember("status",
+                rapidjson::Value(status.data(), static_cast<rapidjson::SizeType>(status.size()), a),
+                a);
+  doc.RemoveMember("error");
+  if (!error.empty()) {
+    doc.AddMember("error",
+                  rapidjson::Value(error.data(), static_cast<rapidjson::SizeType>(error.size()), a),
+                  a);
+  }
+  doc.RemoveMember("meta");
+  std::string bundle = R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)" +
+                       json::Serialize(doc) + R"(,"request":{"method":"PUT","url":"Subscription/)" +
+                       id + R"("}}]})";
+  return o.write(std::move(bundle)).status();
+}
+
+}  // namespace
+
+Subscriptions::Subscriptions(SubscriptionsOptions options) : options_(std::move(options)) {
+  if (options_.clock == nullptr) options_.clock = &SystemClock::Get();
+}
+
+Subscriptions::~Subscriptions() { Stop(); }
+
+Status Subscriptions::Start() {
+  // Events from now on: the newest change is the cursor.
+  storage::HistoryQuery newest;
+  newest.count = 1;
+  SUND_ASSIGN_OR_RETURN(storage::HistoryPage page, options_.store->History(newest));
+  cursor_ = page.last_vid;
+  SUND_ASSIGN_OR_RETURN(fhir::SearchQuery q,
+                        fhir::ParseSearch(fhir::Model::R4(), "Subscription", {}, true));
+  q.count = 10'000;
+  SUND_ASSIGN_OR_RETURN(storage::SearchPage subs, options_.store->Search(q));
+  for (const auto& s : subs.matches) {
+    storage::ResourceVersion v;
+    v.type = "Subscription";
+    v.id = s.id;
+    v.json = s.json;
+    Consider(v);
+  }
+  poller_ = std::thread([this] { PollLoop(); });
+  return Status::Ok();
+}
+
+void Subscriptions::Stop() {
+  if (stop_.exchange(true)) return;
+  cv_.notify_all();
+  if (poller_.joinable()) poller_.join();
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, s] : subscribers_) ids.push_back(id);
+  }
+  for (const auto& id : ids) Remove(id);
+}
+
+SubscriptionsStats Subscriptions::stats() const {
+  std::lock_guard lock(mu_);
+  SubscriptionsStats s = stats_;
+  s.active = static_cast<int>(subscribers_.size());
+  return s;
+}
+
+void Subscriptions::PollLoop() {
+  while (!stop_) {
+    if (Status s = PollOnce(); !s.ok()) {
+      log::Error("subscriptions: reading the change feed failed: {}", s.message());
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, options_.poll, [this] { return stop_.load(); });
+  }
+}
+
+Status Subscriptions::PollOnce() {
+  for (;;) {
+    storage::HistoryQuery q;
+    q.after_vid = cursor_;
+    q.count = 500;
+    SUND_ASSIGN_OR_RETURN(storage::HistoryPage page, options_.store->History(q));
+    for (const auto& v : page.versions) {
+      if (v.type == "Subscription") {
+        Consider(v);
+      } else {
+        Event(v);
+      }
+    }
+    if (page.versions.empty()) return Status::Ok();
+    cursor_ = page.last_vid;
+    if (!page.next_vid) return Status::Ok();
+  }
+}
+
+void Subscriptions::Consider(const storage::ResourceVersion& v) {
+  if (v.deleted) {
+    Remove(v.id);
+    return;
+  }
+  rapidjson::Document doc;
+  doc.Parse(v.json.data(), v.json.size());
+  if (!doc.IsObject()) return;
+  std::string_view status = json::GetString(doc, "status");
+  if (status != "requested" && status != "active") {
+    Remove(v.id);  // off, error
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    // Our own activation coming back through the feed changes nothing; a client's change to
+    // the Subscription starts it afresh.
+    auto it = subscribers_.find(v.id);
+    if (status == "active" && it != subscribers_.end() &&
+        it->second->own_version.load() == v.version) {
+      return;
+    }
+  }
+  Remove(v.id);  // a changed Subscription starts afresh
+  auto s = std::make_shared<Subscriber>();
+  s->id = v.id;
+  s->topic = std::string(json::GetString(doc, "criteria"));
+  s->patient = PatientOfFilter(ExtensionValue(json::Find(doc, "_criteria"), kFilterCriteria));
+  const rapidjson::Value* channel = json::Find(doc, "channel");
+  std::string error;
+  if (s->topic != kAlertTopic && s->topic != kVitalSignsTopic) {
+    error =
+        "unknown topic: use " + std::string(kAlertTopic) + " or " + std::string(kVitalSignsTopic);
+  } else if (channel == nullptr || !channel->IsObject() ||
+             json::GetString(*channel, "type") != "rest-hook") {
+    error = "only the rest-hook channel is offered";
+  } else {
+    auto url = http::ParseHttpUrl(json::GetString(*channel, "endpoint"));
+    std::string_view content = ExtensionValue(json::Find(*channel, "_payload"), kPayloadContent);
+    if (!url.ok()) {
+      error = "channel.endpoint: " + url.status().message();
+    } else if (content == "full-resource") {
+      error =
+          "full-resource payloads are not offered: notifications carry references, and the "
+          "subscriber reads each resource with its own token (consent decides that read)";
+    } else {
+      s->url = *url;
+      s->empty_payload = content == "empty";
+      if (const rapidjson::Value* hs = json::Find(*channel, "header"); hs && hs->IsArray()) {
+        for (const auto& h : hs->GetArray()) {
+          std::string_view line = h.IsString() ? json::View(h) : "";
+          auto colon = line.find(':');
+          if (colon == std::string_view::npos) continue;
+          std::string_view value = line.substr(colon + 1);
+          while (value.starts_with(' ')) value.remove_prefix(1);
+          s->headers.Set(std::string(line.substr(0, colon)), std::string(value));
+        }
+      }
+    }
+  }
+  if (!error.empty()) {
+    if (Status st = SetStatus(options_, v.id, "error", error); !st.ok()) {
+      log::Error("subscriptions: cannot set a Subscription to error: {}", st.message());
+    }
+    return;
+  }
+  s->active = status == "active";
+  if (!s->active) s->queue.push_back(Notice{"handshake", 0, options_.clock->NowMicros(), ""});
+  Subscriber* raw = s.get();
+  s->thread = std::thread([this, raw] {
+    std::unique_lock lock(raw->mu);
+    for (;;) {
+      raw->cv.wait(lock, [raw] { return raw->stop || !raw->queue.empty(); });
+      if (raw->stop) return;
+      Notice n = std::move(raw->queue.front());
+      raw->queue.pop_front();
+      std::int64_t since_start = raw->events;
+      lock.unlock();
+      std::string body =
+          NotificationBundle(options_.base_url, *raw, n, since_start, options_.clock->NowMicros());
+      http::Headers headers = raw->headers;
+      headers.Set("Content-Type", "application/fhir+json");
+      auto delay = options_.first_retry;
+      bool sent = false;
+      for (int attempt = 0; attempt < options_.max_attempts && !raw->stop; ++attempt) {
+        http::Client client(raw->url.host, raw->url.port);
+        auto r = client.Send("POST", raw->url.path.empty() ? "/" : raw->url.path, headers, body);
+        if (r.ok() && r->status >= 200 && r->status < 300) {
+          sent = true;
+          break;
+        }
+        std::unique_lock wait(raw->mu);
+        raw->cv.wait_for(wait, delay, [raw] { return raw->stop; });
+        delay *= 2;
+      }
+      if (sent && n.type == "handshake") {
+        raw->active = true;
+        if (Status st = SetStatus(options_, raw->id, "active", "", &raw->own_version); !st.ok()) {
+          log::Error("subscriptions: cannot activate a Subscription: {}", st.message());
+        }
+      }
+      {
+        std::lock_guard stats(mu_);
+        if (sent) {
+          ++stats_.delivered;
+        } else {
+          ++stats_.failed;
+        }
+      }
+      if (!sent && !raw->stop) {
+        log::Warn("subscriptions: Subscription/{} gave up after {} attempts", raw->id,
+                  options_.max_attempts);
+        if (Status st =
+                SetStatus(options_, raw->id, "error", "the endpoint did not accept a notification");
+            !st.ok()) {
+          log::Error("subscriptions: cannot set a Subscription to error: {}", st.message());
+        }
+        lock.lock();
+        raw->queue.clear();
+        raw->stop = true;  // removed when the error comes back through the feed
+        return;
+      }
+      lock.lock();
+    }
+  });
+  std::lock_guard lock(mu_);
+  subscribers_[v.id] = std::move(s);
+}
+
+void Subscriptions::Remove(const std::string& id) {
+  std::shared_ptr<Subscriber> s;
+  {
+    std::lock_guard lock(mu_);
+    auto it = subscribers_.find(id);
+    if (it == subscribers_.end()) return;
+    s = std::move(it->second);
+    subscribers_.erase(it);
+  }
+  {
+    std::lock_guard lock(s->mu);
+    s->stop = true;
+  }
+  s->cv.notify_all();
+  if (s->thread.joinable()) s->thread.join();
+}
+
+void Subscriptions::Event(const storage::ResourceVersion& v) {
+  if (v.deleted || v.version != 1) return;  // topics are about new resources
+  const bool flag = v.type == "Flag";
+  const bool observation = v.type == "Observation";
+  if (!flag && !observation) return;
+  rapidjson::Document doc;
+  doc.Parse(v.json.data(), v.json.size());
+  if (!doc.IsObject()) return;
+  std::string_view topic = flag ? kAlertTopic : kVitalSignsTopic;
+  if (observation && !HasVitalSignsCategory(doc)) return;
+  std::string patient = PatientOf(doc);
+  std::vector<std::shared_ptr<Subscriber>> matching;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, s] : subscribers_) {
+      if (s->topic == topic && (s->patient.empty() || s->patient == patient)) matching.push_back(s);
+    }
+  }
+  for (const auto& s : matching) {
+    bool queued = false;
+    {
+      std::lock_guard lock(s->mu);
+      if (s->stop) continue;
+      ++s->events;
+      if (s->queue.size() < options_.max_queue) {
+        s->queue.push_back(
+            Notice{"event-notification", s->events, v.last_updated_us, v.type + "/" + v.id});
+        queued = true;
+      }
+    }
+    s->cv.notify_all();
+    std::lock_guard lock(mu_);
+    if (queued) {
+      ++stats_.events;
+    } else {
+      ++stats_.dropped;
+    }
+  }
+}
+
+}  // namespace sund::monitor

@@ -1,0 +1,94 @@
+// Topic-based FHIR Subscriptions (R4 Subscriptions Backport IG 1.1, issue #5): a client creates
+// a `Subscription` whose `criteria` is one of Sund's topics, optionally narrowed to one patient
+// by the backport's filter-criteria extension, and gets a notification Bundle (type history,
+// a SubscriptionStatus Parameters first) for every matching event.
+//
+// Topics:
+//   https://sund.dk/fhir/SubscriptionTopic/alert        a Flag raised (NEWS2 escalation, silence)
+//   https://sund.dk/fhir/SubscriptionTopic/vital-signs  an Observation with category vital-signs
+// Filter: `Flag?patient=Patient/ID` / `Observation?patient=Patient/ID` (also subject=).
+//
+// Events come from the store's change feed (HistoryQuery::after_vid, in commit order), polled
+// by one thread, so writers never wait for subscribers. Each subscriber has a bounded queue
+// (max_queue; events beyond it are dropped and counted, and the next notification's
+// events-since-subscription-start shows the gap) and its own delivery thread. Channel: rest-hook
+// (HTTP POST of the Bundle to `channel.endpoint` with `channel.header`s; on failure retried
+// with exponential backoff, then the Subscription is set to status error). Payload: id-only
+// (the default) or empty, never the resource itself: the subscriber reads it with its own
+// token, so consent is decided on that read. A new Subscription (status requested) is checked,
+// sent a handshake, and set active (or error, with the reason in the log). Thread-safety: Start
+// and Stop from one thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/status.h"
+#include "core/time.h"
+#include "storage/store.h"
+
+namespace sund::monitor {
+
+inline constexpr std::string_view kAlertTopic = "https://sund.dk/fhir/SubscriptionTopic/alert";
+inline constexpr std::string_view kVitalSignsTopic =
+    "https://sund.dk/fhir/SubscriptionTopic/vital-signs";
+
+struct SubscriptionsOptions {
+  storage::Store* store = nullptr;
+  // Writes a FHIR transaction Bundle (JSON): the Subscriptions' status changes.
+  std::function<Result<std::string>(std::string bundle)> write;
+  std::string base_url;  // the FHIR base, for references in notifications
+  std::chrono::milliseconds poll{100};
+  std::size_t max_queue = 1000;
+  int max_attempts = 6;                        // per notification, then status error
+  std::chrono::milliseconds first_retry{500};  // doubling each attempt
+  const Clock* clock = nullptr;                // the system clock when null
+};
+
+struct SubscriptionsStats {
+  int active = 0;
+  std::int64_t events = 0;     // queued for a subscriber
+  std::int64_t delivered = 0;  // notifications a subscriber accepted (2xx)
+  std::int64_t dropped = 0;    // events beyond a full queue
+  std::int64_t failed = 0;     // notifications given up after max_attempts
+};
+
+class Subscriptions {
+ public:
+  explicit Subscriptions(SubscriptionsOptions options);
+  ~Subscriptions();
+  // Loads the Subscriptions, starts at the newest change and starts polling.
+  Status Start();
+  void Stop();
+  SubscriptionsStats stats() const;
+
+  struct Subscriber;  // one active Subscription (subscriptions.cc)
+
+ private:
+  void PollLoop();
+  Status PollOnce();
+  // (Re)reads one Subscription version: activates, replaces or removes its subscriber.
+  void Consider(const storage::ResourceVersion& v);
+  void Event(const storage::ResourceVersion& v);
+  void Remove(const std::string& id);
+
+  SubscriptionsOptions options_;
+  std::int64_t cursor_ = 0;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::shared_ptr<Subscriber>> subscribers_;  // by Subscription id
+  SubscriptionsStats stats_;
+  std::thread poller_;
+};
+
+}  // namespace sund::monitor

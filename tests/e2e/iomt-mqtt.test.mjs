@@ -1,0 +1,111 @@
+// Home monitoring end to end over MQTT (issue #5): Debian's Mosquitto on loopback, configured by
+// `sund iomt broker-config`; `sund serve` with authorization, consent and audit taking the
+// measurements from it; `sund iomt simulate` with 100 citizens for two simulated days in 20 s,
+// one of them deteriorating. The care team's rest-hook Subscription to alerts for that citizen
+// receives the notification, and reading the Flag it names (with a token) shows the NEWS2
+// escalation. The alert latency (Flag written -> notification received) is printed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startSund, sundBin } from './lib/sund.mjs';
+
+function sund(args) {
+  return new Promise((resolve) => {
+    execFile(sundBin, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert on the care team subscription', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sund-iomt-mqtt-'));
+  const port = await freePort();
+  const config = await sund(['iomt', 'broker-config', '--dir', path.join(dir, 'broker'),
+                             '--port', String(port), '--simulator']);
+  assert.equal(config.code, 0, config.stderr);
+  const [gatewayUrl, simulatorUrl] = config.stdout.trim().split('\n');
+  const broker = spawn(process.env.SUND_MOSQUITTO || '/usr/sbin/mosquitto',
+                       ['-c', path.join(dir, 'broker', 'mosquitto.conf')], { stdio: 'ignore' });
+  // The care team's endpoint.
+  const notifications = [];
+  const hook = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      notifications.push({ at: Date.now(), body: JSON.parse(body), auth: req.headers.authorization });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+  let server;
+  try {
+    server = await startSund({ env: { SUND_MQTT: gatewayUrl } });
+    const headers = { authorization: `Bearer ${server.token}`, 'content-type': 'application/fhir+json' };
+    // The citizens first (the subscription names one of them), then the subscription.
+    const setup = await sund(['iomt', 'simulate', '--url', server.baseUrl, '--token', server.token,
+                              '--patients', '100', '--duration', '0.001', '--rate', '0.001']);
+    assert.equal(setup.code, 0, setup.stderr);
+    const sub = await fetch(`${server.fhirBase}/Subscription`, {
+      method: 'POST', headers,
+      body: JSON.stringify({
+        resourceType: 'Subscription', status: 'requested', reason: 'Hjemmeplejen: alarmer',
+        criteria: 'https://sund.dk/fhir/SubscriptionTopic/alert',
+        _criteria: { extension: [{ url: 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria',
+                                   valueString: 'Flag?patient=Patient/sim-p-0' }] },
+        channel: { type: 'rest-hook', endpoint: `http://127.0.0.1:${hook.address().port}/alerts`,
+                   payload: 'application/fhir+json', header: ['Authorization: Bearer care-team-hook'] },
+      }),
+    });
+    assert.equal(sub.status, 201, await sub.text());
+    for (let i = 0; i < 50 && notifications.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(notifications.length, 1, 'the handshake');
+
+    // Two simulated days in 20 s: sim-p-0 falls ill from the tenth hour.
+    const sim = await sund(['iomt', 'simulate', '--url', server.baseUrl, '--token', server.token,
+                            '--mqtt', simulatorUrl, '--patients', '100', '--deteriorating', '1',
+                            '--rate', '2', '--speed', '8640', '--duration', '20', '--seed', '5']);
+    assert.equal(sim.code, 0, sim.stderr);
+    assert.match(sim.stdout, /\(0 refused\)/);
+    for (let i = 0; i < 100 && notifications.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(notifications.length >= 2, 'an alert notification');
+    const event = notifications[1];
+    assert.equal(event.auth, 'Bearer care-team-hook');
+    const params = event.body.entry[0].resource.parameter;
+    assert.equal(params.find((p) => p.name === 'type').valueCode, 'event-notification');
+    const focus = params.find((p) => p.name === 'notification-event').part
+      .find((p) => p.name === 'focus').valueReference.reference;
+    // The subscriber reads the Flag with its own token.
+    const flag = await (await fetch(focus, { headers })).json();
+    assert.equal(flag.resourceType, 'Flag');
+    assert.equal(flag.subject.reference, 'Patient/sim-p-0');
+    assert.match(flag.code.text, /^NEWS2 \d+/);
+    const latency = event.at - Date.parse(flag.meta.lastUpdated);
+    console.log(`alert latency, Flag written -> rest-hook notification received: ${latency} ms`);
+    // Nobody else's alerts reached this subscriber.
+    for (const n of notifications.slice(1)) {
+      const f = n.body.entry[0].resource.parameter.find((p) => p.name === 'notification-event');
+      const ref = f.part.find((p) => p.name === 'focus').valueReference.reference;
+      const other = await (await fetch(ref, { headers })).json();
+      assert.equal(other.subject.reference, 'Patient/sim-p-0');
+    }
+  } finally {
+    await server?.stop();
+    hook.close();
+    broker.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

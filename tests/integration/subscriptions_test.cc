@@ -1,0 +1,194 @@
+// Topic-based Subscriptions (src/monitor/subscriptions.h) on the real stack: a rest-hook
+// receiver (Sund's own HTTP server on loopback) gets the handshake and then a notification per
+// alert of its patient; a failing endpoint ends in status error; what is not offered is refused.
+#include "monitor/subscriptions.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "api_fixture.h"
+#include "core/json.h"
+#include "fhir/resource.h"
+#include "http/server.h"
+
+namespace sund::itest {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Receiver {
+ public:
+  explicit Receiver(int status = 200) : status_(status) {
+    http::ServerOptions o;
+    o.io_threads = 1;
+    o.worker_threads = 1;
+    server_ = std::make_unique<http::Server>(
+        o,
+        [this](http::Request& r) {
+          std::lock_guard lock(mu_);
+          bodies_.push_back(r.body);
+          auth_.push_back(std::string(r.headers.Get("Authorization")));
+          http::Response resp;
+          resp.status = status_;
+          return resp;
+        },
+        nullptr);
+    EXPECT_TRUE(server_->Start().ok());
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + "/hook";
+  }
+  std::vector<std::string> bodies() {
+    std::lock_guard lock(mu_);
+    return bodies_;
+  }
+  std::vector<std::string> auth() {
+    std::lock_guard lock(mu_);
+    return auth_;
+  }
+  // Waits until `n` notifications arrived.
+  bool WaitFor(std::size_t n) {
+    for (int i = 0; i < 100; ++i) {
+      if (bodies().size() >= n) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+ private:
+  int status_;
+  std::mutex mu_;
+  std::vector<std::string> bodies_;
+  std::vector<std::string> auth_;
+  std::unique_ptr<http::Server> server_;
+};
+
+// The SubscriptionStatus parameter `name` of a notification Bundle.
+std::string StatusParam(const std::string& bundle, std::string_view name) {
+  rapidjson::Document d;
+  d.Parse(bundle.data(), bundle.size());
+  const auto& params = d["entry"][0]["resource"]["parameter"];
+  for (const auto& p : params.GetArray()) {
+    if (json::GetString(p, "name") != name) continue;
+    if (name == "notification-event") {
+      for (const auto& part : p["part"].GetArray()) {
+        if (json::GetString(part, "name") == "focus") {
+          return std::string(json::GetString(part["valueReference"], "reference"));
+        }
+      }
+    }
+    for (const char* k : {"valueCode", "valueString", "valueCanonical"}) {
+      if (p.HasMember(k)) return std::string(json::GetString(p, k));
+    }
+  }
+  return "";
+}
+
+class SubscriptionsTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    patient_ = Create("Patient", R"({"resourceType":"Patient","name":[{"family":"Abonnent"}]})");
+    other_ = Create("Patient", R"({"resourceType":"Patient","name":[{"family":"Anden"}]})");
+    monitor::SubscriptionsOptions o;
+    o.store = &stack_->store();
+    o.write = [this](std::string bundle) -> Result<std::string> {
+      auto doc = fhir::ParseJson(bundle);
+      if (!doc.ok()) return doc.status();
+      return stack_->engine().ProcessBundle(std::move(doc).value(), "http://sund.test/fhir");
+    };
+    o.base_url = "http://sund.test/fhir";
+    o.poll = 20ms;
+    o.first_retry = 10ms;
+    o.max_attempts = 3;
+    subs_ = std::make_unique<monitor::Subscriptions>(std::move(o));
+    ASSERT_TRUE(subs_->Start().ok());
+  }
+  void TearDown() override {
+    subs_.reset();
+    ApiTest::TearDown();
+  }
+  std::string Subscribe(const std::string& endpoint, const std::string& topic,
+                        const std::string& patient, const std::string& content = "id-only") {
+    return Create(
+        "Subscription",
+        R"({"resourceType":"Subscription","status":"requested","reason":"test",)"
+        R"("criteria":")" +
+            topic +
+            R"(",)"
+            R"("_criteria":{"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria",)"
+            R"("valueString":"Flag?patient=Patient/)" +
+            patient +
+            R"("}]},)"
+            R"("channel":{"type":"rest-hook","endpoint":")" +
+            endpoint +
+            R"(",)"
+            R"("payload":"application/fhir+json","header":["Authorization: Bearer hook-secret"],)"
+            R"("_payload":{"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content",)"
+            R"("valueCode":")" +
+            content + R"("}]}}})");
+  }
+  std::string StatusOf(const std::string& id) {
+    for (int i = 0; i < 100; ++i) {
+      ApiResponse r = Get("/fhir/Subscription/" + id);
+      std::string s(json::GetString(r.json, "status"));
+      if (s != "requested") return s;
+      std::this_thread::sleep_for(50ms);
+    }
+    return "requested";
+  }
+  std::string Flag(const std::string& patient) {
+    return Create("Flag", R"({"resourceType":"Flag","status":"active","code":{"text":"test"},)"
+                          R"("subject":{"reference":"Patient/)" +
+                              patient + R"("}})");
+  }
+
+  std::string patient_, other_;
+  std::unique_ptr<monitor::Subscriptions> subs_;
+};
+
+TEST_F(SubscriptionsTest, AlertsOfThePatientArriveAtTheRestHook) {
+  Receiver hook;
+  std::string id = Subscribe(hook.url(), std::string(monitor::kAlertTopic), patient_);
+  ASSERT_TRUE(hook.WaitFor(1));
+  EXPECT_EQ(StatusParam(hook.bodies()[0], "type"), "handshake");
+  EXPECT_EQ(StatusOf(id), "active");
+  Flag(other_);  // another patient's alert: not for this subscriber
+  std::string flag = Flag(patient_);
+  ASSERT_TRUE(hook.WaitFor(2));
+  std::this_thread::sleep_for(200ms);
+  auto bodies = hook.bodies();
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(StatusParam(bodies[1], "type"), "event-notification");
+  EXPECT_EQ(StatusParam(bodies[1], "events-since-subscription-start"), "1");
+  EXPECT_EQ(StatusParam(bodies[1], "notification-event"), "http://sund.test/fhir/Flag/" + flag);
+  EXPECT_EQ(StatusParam(bodies[1], "topic"), monitor::kAlertTopic);
+  EXPECT_EQ(hook.auth()[1], "Bearer hook-secret");
+  // id-only: the notification names the Flag, it does not carry it.
+  EXPECT_EQ(bodies[1].find("\"test\""), std::string::npos);
+}
+
+TEST_F(SubscriptionsTest, AnEndpointThatKeepsFailingEndsInError) {
+  Receiver broken(500);
+  std::string id = Subscribe(broken.url(), std::string(monitor::kAlertTopic), patient_);
+  EXPECT_EQ(StatusOf(id), "error");
+  EXPECT_EQ(broken.bodies().size(), 3u);  // max_attempts
+}
+
+TEST_F(SubscriptionsTest, WhatIsNotOfferedIsRefused) {
+  Receiver hook;
+  EXPECT_EQ(StatusOf(Subscribe(hook.url(), "https://example.org/no-such-topic", patient_)),
+            "error");
+  std::string full =
+      Subscribe(hook.url(), std::string(monitor::kAlertTopic), patient_, "full-resource");
+  EXPECT_EQ(StatusOf(full), "error");
+  ApiResponse r = Get("/fhir/Subscription/" + full);
+  EXPECT_NE(std::string(json::GetString(r.json, "error")).find("full-resource"), std::string::npos);
+  EXPECT_TRUE(hook.bodies().empty());
+}
+
+}  // namespace
+}  // namespace sund::itest
