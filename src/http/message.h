@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,6 +54,21 @@ struct Request {
   bool secure = false;         // arrived over TLS
 };
 
+// An open WebSocket (RFC 6455) connection, handed to the handler that accepted the upgrade
+// (Response::websocket). Text messages only. Thread-safety: Send and Close from any thread; the
+// callbacks run on the connection's network thread and must be set inside the
+// Response::websocket callback (before the first message can arrive).
+class WebSocket {
+ public:
+  virtual ~WebSocket() = default;
+  // Queues a text message; false when the connection is closed or too many messages wait
+  // (a reader that does not keep up): the caller should give up on it.
+  virtual bool Send(std::string text) = 0;
+  virtual void Close() = 0;
+  std::function<void(std::string_view message)> on_message;
+  std::function<void()> on_close;  // once, when the connection has ended
+};
+
 struct Response {
   int status = 200;
   Headers headers;
@@ -65,6 +81,10 @@ struct Response {
   // exception thrown by before_send before `done` was called counts as false, and so does `done`
   // destroyed without having been called.
   std::function<void(std::function<void(bool ok)> done)> before_send;
+  // Accepts a WebSocket upgrade: for a GET with `Upgrade: websocket`, the server completes the
+  // handshake instead of sending this response (which it sends when the request was no
+  // upgrade) and calls this with the open connection, on its network thread.
+  std::function<void(std::shared_ptr<WebSocket>)> websocket;
 };
 
 // A response with a JSON body (application/json): the server's and the router's own errors.

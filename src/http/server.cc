@@ -16,6 +16,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -23,11 +24,13 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/beast/websocket.hpp>
 #include <charconv>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -263,11 +266,105 @@ struct Connection {
   Connection* next = nullptr;
 };
 
+class WsSession;
+
 struct IoThread {
   asio::io_context ctx{1};
   std::optional<asio::executor_work_guard<Executor>> work;
-  Connection* connections = nullptr;  // intrusive list, touched only on this thread
+  Connection* connections = nullptr;                 // intrusive list, touched only on this thread
+  std::vector<std::weak_ptr<WsSession>> websockets;  // touched only on this thread
   std::thread thread;
+};
+
+// A WebSocket connection after the upgrade: reads on its session's coroutine, writes queued
+// messages one at a time on the same io_context (one thread: no strand needed).
+class WsSession final : public WebSocket, public std::enable_shared_from_this<WsSession> {
+ public:
+  static constexpr std::size_t kMaxQueued = 1000;
+  WsSession(Stream stream, asio::io_context& ctx) : ws_(std::move(stream)), ctx_(ctx) {}
+
+  bool Send(std::string text) override {
+    if (closed_.load(std::memory_order_acquire)) return false;
+    if (queued_.fetch_add(1, std::memory_order_acq_rel) >= kMaxQueued) {
+      queued_.fetch_sub(1, std::memory_order_acq_rel);
+      return false;
+    }
+    asio::post(ctx_, [self = shared_from_this(), text = std::move(text)]() mutable {
+      self->out_.push_back(std::move(text));
+      if (!self->writing_) {
+        self->writing_ = true;
+        asio::co_spawn(self->ctx_, self->WriteLoop(), asio::detached);
+      }
+    });
+    return true;
+  }
+  void Close() override {
+    asio::post(ctx_, [self = shared_from_this()] { self->CloseNow(); });
+  }
+  // On the io_context's thread.
+  void CloseNow() {
+    closed_.store(true, std::memory_order_release);
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().close(ec);
+  }
+  asio::awaitable<bool> Accept(const Request& req) {
+    bhttp::request<bhttp::empty_body> upgrade;
+    upgrade.method(bhttp::verb::get);
+    upgrade.target(req.target);
+    upgrade.version(11);
+    for (const auto& [name, value] : req.headers.all()) upgrade.insert(name, value);
+    beast::get_lowest_layer(ws_).expires_never();
+    // A handshake timeout, and no idle timer: a pending idle timer (Beast's suggested settings
+    // ping every 150 s) would hold the io_context, and with it a stopping server, that long. A
+    // reader that went away shows when its queue fills (Send returns false).
+    beast::websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = std::chrono::seconds(30);
+    timeouts.idle_timeout = beast::websocket::stream_base::none();
+    timeouts.keep_alive_pings = false;
+    ws_.set_option(timeouts);
+    beast::error_code ec;
+    co_await ws_.async_accept(upgrade, asio::redirect_error(asio::use_awaitable, ec));
+    co_return !ec;
+  }
+  asio::awaitable<void> ReadLoop() {
+    auto self = shared_from_this();
+    for (;;) {
+      beast::flat_buffer buffer;
+      beast::error_code ec;
+      co_await ws_.async_read(buffer, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      if (on_message) on_message(beast::buffers_to_string(buffer.data()));
+    }
+    closed_.store(true, std::memory_order_release);
+    if (on_close) on_close();
+  }
+
+ private:
+  asio::awaitable<void> WriteLoop() {
+    auto self = shared_from_this();
+    while (!out_.empty()) {
+      std::string message = std::move(out_.front());
+      out_.pop_front();
+      beast::error_code ec;
+      ws_.text(true);
+      co_await ws_.async_write(asio::buffer(message),
+                               asio::redirect_error(asio::use_awaitable, ec));
+      queued_.fetch_sub(1, std::memory_order_acq_rel);
+      if (ec) {
+        closed_.store(true, std::memory_order_release);
+        out_.clear();
+        break;
+      }
+    }
+    writing_ = false;
+  }
+
+  beast::websocket::stream<Stream> ws_;
+  asio::io_context& ctx_;
+  std::deque<std::string> out_;  // on the io_context's thread
+  bool writing_ = false;         // on the io_context's thread
+  std::atomic<std::size_t> queued_{0};
+  std::atomic<bool> closed_{false};
 };
 
 namespace {
@@ -455,6 +552,10 @@ void Server::Impl::RequestStop() {
       for (Connection* c = io->connections; c != nullptr; c = c->next) {
         if (c->idle) c->stream.cancel();
       }
+      for (auto& weak : io->websockets) {
+        if (auto ws = weak.lock()) ws->CloseNow();
+      }
+      io->websockets.clear();
       io->work.reset();
     });
   }
@@ -667,6 +768,18 @@ asio::awaitable<void> Server::Impl::Session(IoThread& io, Socket socket) {
     bool head_request = req.method == "HEAD";
     SplitTarget(req);
     co_await Dispatch(io, req, resp);
+    if (resp.websocket && req.method == "GET" &&
+        EqualsIgnoreCase(req.headers.Get("Upgrade"), "websocket")) {
+      // The connection becomes a WebSocket until either side closes it.
+      auto ws = std::make_shared<WsSession>(std::move(conn.stream), io.ctx);
+      if (co_await ws->Accept(req)) {
+        io.websockets.push_back(ws);
+        std::erase_if(io.websockets, [](const auto& w) { return w.expired(); });
+        resp.websocket(ws);
+        co_await ws->ReadLoop();
+      }
+      co_return;
+    }
 
     if (stopping_.load(std::memory_order_acquire) ||
         EqualsIgnoreCase(resp.headers.Get("Connection"), "close")) {

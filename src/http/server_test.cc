@@ -99,6 +99,27 @@ class RawConnection {
     return std::move(buf_);
   }
 
+  // Reads up to and including `end` (everything read when the connection ends first).
+  std::string ReadToEofOr(std::string_view end) {
+    std::size_t at;
+    while ((at = buf_.find(end)) == std::string::npos) {
+      if (!Fill()) return std::move(buf_);
+    }
+    std::string out = buf_.substr(0, at + end.size());
+    buf_.erase(0, at + end.size());
+    return out;
+  }
+
+  // Exactly `n` bytes (fewer when the connection ends first).
+  std::string ReadBytes(std::size_t n) {
+    while (buf_.size() < n) {
+      if (!Fill()) break;
+    }
+    std::string out = buf_.substr(0, std::min(n, buf_.size()));
+    buf_.erase(0, out.size());
+    return out;
+  }
+
  private:
   bool Fill() {
     char tmp[16384];
@@ -820,6 +841,68 @@ TEST(ClientTest, UnreachableServerIsUnavailable) {
   auto r = client.Send("GET", "/");
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace sund::http
+
+namespace sund::http {
+namespace {
+
+// A client's masked text frame (RFC 6455 section 5.2), for payloads under 126 bytes.
+std::string MaskedTextFrame(std::string_view text) {
+  std::string f;
+  f.push_back(static_cast<char>(0x81));  // FIN, text
+  f.push_back(static_cast<char>(0x80 | text.size()));
+  const char mask[4] = {0x11, 0x22, 0x33, 0x44};
+  f.append(mask, 4);
+  for (std::size_t i = 0; i < text.size(); ++i)
+    f.push_back(static_cast<char>(text[i] ^ mask[i % 4]));
+  return f;
+}
+
+TEST_F(ServerTest, WebSocketUpgradeEchoesAndServerSends) {
+  std::promise<std::shared_ptr<WebSocket>> opened;
+  StartServer([&opened](Request& req) {
+    Response r;
+    if (req.path != "/ws") {
+      r.status = 404;
+      return r;
+    }
+    r.status = 426;  // sent only when the request was no upgrade
+    r.websocket = [&opened](std::shared_ptr<WebSocket> ws) {
+      WebSocket* raw = ws.get();
+      ws->on_message = [raw](std::string_view m) { raw->Send("echo: " + std::string(m)); };
+      opened.set_value(std::move(ws));
+    };
+    return r;
+  });
+  EXPECT_EQ(client_->Send("GET", "/ws").value().status, 426);
+
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(
+      c.Write("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              "Sec-WebSocket-Version: 13\r\n\r\n"));
+  std::string got = c.ReadToEofOr("\r\n\r\n");
+  ASSERT_NE(got.find("101"), std::string::npos) << got;
+  // The accept key of RFC 6455's example.
+  EXPECT_NE(got.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), std::string::npos) << got;
+  auto ws = opened.get_future().get();
+  ASSERT_TRUE(c.Write(MaskedTextFrame("hello")));
+  std::string frame = c.ReadBytes(2 + 11);
+  ASSERT_EQ(frame.size(), 13u);
+  EXPECT_EQ(static_cast<unsigned char>(frame[0]), 0x81);
+  EXPECT_EQ(frame.substr(2), "echo: hello");
+  // The server side sends on its own, from another thread.
+  std::thread([ws] { ws->Send("alert"); }).join();
+  EXPECT_EQ(c.ReadBytes(2 + 5).substr(2), "alert");
+  // Stopping the server closes the WebSocket.
+  server_->Stop();
+  for (int i = 0; i < 50 && ws->Send("late"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(ws->Send("late"));
 }
 
 }  // namespace
