@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -282,11 +283,16 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   so.io_threads = f.threads;
   so.worker_threads = f.threads > 0 ? std::max(2, f.threads) : 0;
   so.error_response = sund::api::FhirApi::ErrorResponse;
+  // Subscriptions start once the server's port is known (their notifications name the base).
+  std::atomic<sund::monitor::Subscriptions*> subscriptions{nullptr};
   sund::http::Server server(
       so,
-      [&api, &auth, &gateway](sund::http::Request& r) {
+      [&api, &auth, &gateway, &subscriptions](sund::http::Request& r) {
         if (auth != nullptr && sund::auth::AuthServer::Handles(r.path)) return auth->Handle(r);
         if (sund::iomt::Gateway::Handles(r.path)) return gateway.Handle(r);
+        if (auto* subs = subscriptions.load(); subs != nullptr && subs->Handles(r.path)) {
+          return subs->Handle(r);
+        }
         return api.Handle(r);
       },
       [](const sund::http::Request& r) { return sund::api::FhirApi::RunsInline(r); });
@@ -299,13 +305,26 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   subo.base_url = !f.base_url.empty()
                       ? f.base_url
                       : "http://" + f.host + ":" + std::to_string(server.port()) + "/fhir";
-  sund::monitor::Subscriptions subscriptions(std::move(subo));
-  if (auto s = subscriptions.Start(); !s.ok()) return Fail(s);
+  subo.authorize = [&auth, &fhir_base](const sund::http::Request& r) -> sund::Status {
+    if (auth == nullptr) return sund::Status::Ok();  // --insecure-dev
+    SUND_ASSIGN_OR_RETURN(sund::auth::Access access, auth->Authenticate(r, fhir_base(r)));
+    for (auto context : {sund::auth::ScopeContext::kSystem, sund::auth::ScopeContext::kUser}) {
+      auto granted =
+          sund::auth::QueriesFor(access.scopes, context, "Subscription", sund::auth::kRead);
+      if (granted && granted->empty()) return sund::Status::Ok();
+    }
+    return sund::Status(sund::StatusCode::kPermissionDenied,
+                        "needs a system/ or user/ scope that may read Subscriptions");
+  };
+  sund::monitor::Subscriptions subscriptions_service(std::move(subo));
+  if (auto s = subscriptions_service.Start(); !s.ok()) return Fail(s);
+  subscriptions.store(&subscriptions_service);
   std::printf("sund listening on http://%s:%u\n", f.host.c_str(),
               static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   server.Wait();
-  subscriptions.Stop();
+  subscriptions.store(nullptr);
+  subscriptions_service.Stop();
   if (mqtt != nullptr) mqtt->Stop();
   sund::log::Info("sund stopped");
   return 0;

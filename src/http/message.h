@@ -64,6 +64,7 @@ class WebSocket {
   // Queues a text message; false when the connection is closed or too many messages wait
   // (a reader that does not keep up): the caller should give up on it.
   virtual bool Send(std::string text) = 0;
+  // Closes the connection once the messages already sent are written.
   virtual void Close() = 0;
   std::function<void(std::string_view message)> on_message;
   std::function<void()> on_close;  // once, when the connection has ended

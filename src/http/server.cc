@@ -298,8 +298,15 @@ class WsSession final : public WebSocket, public std::enable_shared_from_this<Ws
     });
     return true;
   }
+  // After the messages already queued are written.
   void Close() override {
-    asio::post(ctx_, [self = shared_from_this()] { self->CloseNow(); });
+    asio::post(ctx_, [self = shared_from_this()] {
+      if (self->writing_) {
+        self->close_after_writes_ = true;
+      } else {
+        self->CloseNow();
+      }
+    });
   }
   // On the io_context's thread.
   void CloseNow() {
@@ -357,12 +364,14 @@ class WsSession final : public WebSocket, public std::enable_shared_from_this<Ws
       }
     }
     writing_ = false;
+    if (close_after_writes_) CloseNow();
   }
 
   beast::websocket::stream<Stream> ws_;
   asio::io_context& ctx_;
   std::deque<std::string> out_;  // on the io_context's thread
   bool writing_ = false;         // on the io_context's thread
+  bool close_after_writes_ = false;
   std::atomic<std::size_t> queued_{0};
   std::atomic<bool> closed_{false};
 };

@@ -13,7 +13,9 @@
 // exception's what() is logged, never request content). A response with `before_send`
 // (message.h) is held until that step reports: the connection's coroutine waits without blocking
 // its network thread, then sends the response, or a 503 from `error_response` when the step
-// failed or threw.
+// failed or threw. A response with `websocket` set (message.h) to a GET with `Upgrade:
+// websocket` turns the connection into a WebSocket (RFC 6455, Beast): text messages, a bounded
+// send queue, no idle timer; Stop closes it.
 //
 // Thread-safety: `handler` and `runs_inline` are called concurrently from many threads. Start,
 // Stop, Wait and port may be called from any thread; Stop is idempotent and may be called from a

@@ -1,5 +1,6 @@
 #include "monitor/subscriptions.h"
 
+#include "core/crypto.h"
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -82,9 +83,11 @@ struct Notice {
 struct Subscriptions::Subscriber {
   std::string id;
   std::string topic;
-  std::string patient;  // "" for every patient
+  std::string patient;     // "" for every patient
+  bool websocket = false;  // the websocket channel (else rest-hook)
   http::HttpUrl url;
   http::Headers headers;
+  std::vector<std::shared_ptr<http::WebSocket>> sockets;  // bound (websocket channel), under mu
   bool empty_payload = false;
   bool active = false;  // handshake done (or resumed after a restart)
   // The version our own activation wrote: seen again in the feed, it changes nothing.
@@ -346,10 +349,13 @@ void Subscriptions::Consider(const storage::ResourceVersion& v) {
     error =
         "unknown topic: use " + std::string(kAlertTopic) + " or " + std::string(kVitalSignsTopic);
   } else if (channel == nullptr || !channel->IsObject() ||
-             json::GetString(*channel, "type") != "rest-hook") {
-    error = "only the rest-hook channel is offered";
+             (json::GetString(*channel, "type") != "rest-hook" &&
+              json::GetString(*channel, "type") != "websocket")) {
+    error = "the channels offered are rest-hook and websocket";
   } else {
-    auto url = http::ParseHttpUrl(json::GetString(*channel, "endpoint"));
+    s->websocket = json::GetString(*channel, "type") == "websocket";
+    auto url = s->websocket ? Result<http::HttpUrl>(http::HttpUrl{})
+                            : http::ParseHttpUrl(json::GetString(*channel, "endpoint"));
     std::string_view content = ExtensionValue(json::Find(*channel, "_payload"), kPayloadContent);
     if (!url.ok()) {
       error = "channel.endpoint: " + url.status().message();
@@ -379,6 +385,13 @@ void Subscriptions::Consider(const storage::ResourceVersion& v) {
     return;
   }
   s->active = status == "active";
+  if (!s->active && s->websocket) {
+    // A websocket Subscription is active at once; its handshake goes to each socket that binds.
+    if (Status st = SetStatus(options_, v.id, "active", "", &s->own_version); !st.ok()) {
+      log::Error("subscriptions: cannot activate a Subscription: {}", st.message());
+    }
+    s->active = true;
+  }
   if (!s->active) s->queue.push_back(Notice{"handshake", 0, options_.clock->NowMicros(), ""});
   Subscriber* raw = s.get();
   s->thread = std::thread([this, raw] {
@@ -392,6 +405,23 @@ void Subscriptions::Consider(const storage::ResourceVersion& v) {
       lock.unlock();
       std::string body =
           NotificationBundle(options_.base_url, *raw, n, since_start, options_.clock->NowMicros());
+      if (raw->websocket) {
+        // To every bound socket; one that does not keep up (or has gone) is dropped.
+        lock.lock();
+        std::erase_if(raw->sockets, [&body](const auto& ws) { return !ws->Send(body); });
+        bool sent = !raw->sockets.empty();
+        lock.unlock();
+        {
+          std::lock_guard stats(mu_);
+          if (sent) {
+            ++stats_.delivered;
+          } else {
+            ++stats_.dropped;
+          }
+        }
+        lock.lock();
+        continue;
+      }
       http::Headers headers = raw->headers;
       headers.Set("Content-Type", "application/fhir+json");
       auto delay = options_.first_retry;
@@ -453,9 +483,139 @@ void Subscriptions::Remove(const std::string& id) {
   {
     std::lock_guard lock(s->mu);
     s->stop = true;
+    for (const auto& ws : s->sockets) ws->Close();
+    s->sockets.clear();
   }
   s->cv.notify_all();
   if (s->thread.joinable()) s->thread.join();
+}
+
+bool Subscriptions::Handles(std::string_view path) {
+  return path == "/fhir/$subscription-ws" ||
+         (path.starts_with("/fhir/Subscription/") && path.ends_with("/$get-ws-binding-token"));
+}
+
+http::Response Subscriptions::Handle(const http::Request& req) {
+  auto error = [](int status, std::string_view message) {
+    http::Response r;
+    r.status = status;
+    r.headers.Set("Content-Type", "application/fhir+json");
+    rapidjson::StringBuffer sb;
+    fhir::JsonWriter w(sb);
+    w.StartObject();
+    w.Key("resourceType");
+    w.String("OperationOutcome");
+    w.Key("issue");
+    w.StartArray();
+    w.StartObject();
+    w.Key("severity");
+    w.String("error");
+    w.Key("code");
+    w.String(status == 401 ? "login" : status == 403 ? "forbidden" : "processing");
+    w.Key("diagnostics");
+    fhir::WriteString(w, message);
+    w.EndObject();
+    w.EndArray();
+    w.EndObject();
+    r.body.assign(sb.GetString(), sb.GetSize());
+    return r;
+  };
+  if (req.path == "/fhir/$subscription-ws") {
+    // Anyone may open the socket; binding it needs a token from an authorized request.
+    http::Response r = error(426, "connect with a WebSocket (Upgrade: websocket)");
+    r.websocket = [this](std::shared_ptr<http::WebSocket> ws) {
+      std::weak_ptr<http::WebSocket> weak = ws;
+      ws->on_message = [this, weak](std::string_view message) {
+        if (auto ws = weak.lock()) Bind(ws, message);
+      };
+    };
+    return r;
+  }
+  if (req.method != "GET" && req.method != "POST") return error(405, "use GET or POST");
+  if (options_.authorize) {
+    if (Status s = options_.authorize(req); !s.ok()) {
+      return error(s.code() == StatusCode::kPermissionDenied ? 403 : 401, s.message());
+    }
+  }
+  std::string_view path = req.path;
+  path.remove_prefix(std::string_view("/fhir/Subscription/").size());
+  std::string id(path.substr(0, path.find('/')));
+  {
+    std::lock_guard lock(mu_);
+    auto it = subscribers_.find(id);
+    if (it == subscribers_.end() || !it->second->websocket) {
+      return error(404, "no active websocket Subscription with this id");
+    }
+  }
+  std::string token = crypto::RandomToken(24);
+  std::int64_t expires = options_.clock->NowMicros() + 5LL * 60 * 1'000'000;
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(bindings_, [this](const auto& b) {
+      return b.second.expires_us < options_.clock->NowMicros();
+    });
+    bindings_[token] = Binding{id, expires};
+  }
+  std::string host(req.headers.Get("Host"));
+  rapidjson::StringBuffer sb;
+  fhir::JsonWriter w(sb);
+  auto param = [&w](const char* name, const char* key, std::string_view value) {
+    w.StartObject();
+    w.Key("name");
+    w.String(name);
+    w.Key(key);
+    fhir::WriteString(w, value);
+    w.EndObject();
+  };
+  w.StartObject();
+  w.Key("resourceType");
+  w.String("Parameters");
+  w.Key("parameter");
+  w.StartArray();
+  param("token", "valueString", token);
+  param("expiration", "valueDateTime", FormatInstant(expires));
+  param("subscription", "valueString", "Subscription/" + id);
+  param("websocket-url", "valueUrl",
+        std::string(req.secure ? "wss://" : "ws://") + host + "/fhir/$subscription-ws");
+  w.EndArray();
+  w.EndObject();
+  http::Response r;
+  r.headers.Set("Content-Type", "application/fhir+json");
+  r.headers.Set("Cache-Control", "no-store");
+  r.body.assign(sb.GetString(), sb.GetSize());
+  return r;
+}
+
+void Subscriptions::Bind(const std::shared_ptr<http::WebSocket>& ws, std::string_view message) {
+  constexpr std::string_view kBind = "bind-with-token ";
+  if (!message.starts_with(kBind)) return;
+  std::string token(message.substr(kBind.size()));
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+    token.pop_back();
+  }
+  std::shared_ptr<Subscriber> s;
+  {
+    std::lock_guard lock(mu_);
+    auto b = bindings_.find(token);
+    if (b != bindings_.end()) {
+      Binding binding = b->second;
+      bindings_.erase(b);  // single use
+      auto it = subscribers_.find(binding.subscription);
+      if (binding.expires_us >= options_.clock->NowMicros() && it != subscribers_.end()) {
+        s = it->second;
+      }
+    }
+  }
+  if (s == nullptr) {
+    ws->Send(R"({"error":"unknown or expired binding token"})");
+    ws->Close();
+    return;
+  }
+  std::lock_guard lock(s->mu);
+  if (s->stop) return;
+  Notice hello{"handshake", 0, options_.clock->NowMicros(), ""};
+  ws->Send(NotificationBundle(options_.base_url, *s, hello, s->events, hello.time_us));
+  s->sockets.push_back(ws);
 }
 
 void Subscriptions::Event(const storage::ResourceVersion& v) {

@@ -11,9 +11,11 @@
 // Events come from the store's change feed (HistoryQuery::after_vid, in commit order), polled
 // by one thread, so writers never wait for subscribers. Each subscriber has a bounded queue
 // (max_queue; events beyond it are dropped and counted, and the next notification's
-// events-since-subscription-start shows the gap) and its own delivery thread. Channel: rest-hook
+// events-since-subscription-start shows the gap) and its own delivery thread. Channels: rest-hook
 // (HTTP POST of the Bundle to `channel.endpoint` with `channel.header`s; on failure retried
-// with exponential backoff, then the Subscription is set to status error). Payload: id-only
+// with exponential backoff, then the Subscription is set to status error) and websocket (the
+// backport's binding token, then the Bundles as text messages to every bound socket; a socket
+// that does not keep up is dropped). Payload: id-only
 // (the default) or empty, never the resource itself: the subscriber reads it with its own
 // token, so consent is decided on that read. A new Subscription (status requested) is checked,
 // sent a handshake, and set active (or error, with the reason in the log). Thread-safety: Start
@@ -34,6 +36,7 @@
 
 #include "core/status.h"
 #include "core/time.h"
+#include "http/message.h"
 #include "storage/store.h"
 
 namespace sund::monitor {
@@ -52,6 +55,9 @@ struct SubscriptionsOptions {
   int max_attempts = 6;                        // per notification, then status error
   std::chrono::milliseconds first_retry{500};  // doubling each attempt
   const Clock* clock = nullptr;                // the system clock when null
+  // Whether a request may get a websocket binding token (sund serve: a token that may read
+  // Subscriptions); else the error (401, 403).
+  std::function<Status(const http::Request& req)> authorize;
 };
 
 struct SubscriptionsStats {
@@ -71,6 +77,13 @@ class Subscriptions {
   void Stop();
   SubscriptionsStats stats() const;
 
+  // The websocket channel's HTTP surface: `GET|POST /fhir/Subscription/ID/$get-ws-binding-token`
+  // (Parameters: token, expiration, subscription, websocket-url; the token is single-use and
+  // valid five minutes) and `GET /fhir/$subscription-ws` (the WebSocket; the client sends
+  // `bind-with-token TOKEN`, gets a handshake Bundle, then the notifications).
+  static bool Handles(std::string_view path);
+  http::Response Handle(const http::Request& req);
+
   struct Subscriber;  // one active Subscription (subscriptions.cc)
 
  private:
@@ -80,6 +93,7 @@ class Subscriptions {
   void Consider(const storage::ResourceVersion& v);
   void Event(const storage::ResourceVersion& v);
   void Remove(const std::string& id);
+  void Bind(const std::shared_ptr<http::WebSocket>& ws, std::string_view message);
 
   SubscriptionsOptions options_;
   std::int64_t cursor_ = 0;
@@ -87,6 +101,11 @@ class Subscriptions {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Subscriber>> subscribers_;  // by Subscription id
+  struct Binding {
+    std::string subscription;
+    std::int64_t expires_us = 0;
+  };
+  std::map<std::string, Binding> bindings_;  // websocket binding tokens
   SubscriptionsStats stats_;
   std::thread poller_;
 };

@@ -1,9 +1,10 @@
 // Home monitoring end to end over MQTT (issue #5): Debian's Mosquitto on loopback, configured by
 // `sund iomt broker-config`; `sund serve` with authorization, consent and audit taking the
 // measurements from it; `sund iomt simulate` with 100 citizens for two simulated days in 20 s,
-// one of them deteriorating. The care team's rest-hook Subscription to alerts for that citizen
-// receives the notification, and reading the Flag it names (with a token) shows the NEWS2
-// escalation. The alert latency (Flag written -> notification received) is printed.
+// one of them deteriorating. The care team's Subscriptions to alerts for that citizen, one
+// rest-hook and one websocket (npm `ws` as the client), receive the notification, and reading
+// the Flag it names (with a token) shows the NEWS2 escalation. The alert latency (Flag written ->
+// notification received) is printed for both channels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -12,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import WebSocket from 'ws';
 import { startSund, sundBin } from './lib/sund.mjs';
 
 function sund(args) {
@@ -52,6 +54,7 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
   });
   await new Promise((r) => hook.listen(0, '127.0.0.1', r));
   let server;
+  const sockets = [];
   try {
     server = await startSund({ env: { SUND_MQTT: gatewayUrl } });
     const headers = { authorization: `Bearer ${server.token}`, 'content-type': 'application/fhir+json' };
@@ -74,6 +77,46 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
     for (let i = 0; i < 50 && notifications.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(notifications.length, 1, 'the handshake');
 
+    // The same alerts over a websocket: a Subscription, a binding token, the socket.
+    const wsSub = await fetch(`${server.fhirBase}/Subscription`, {
+      method: 'POST', headers,
+      body: JSON.stringify({
+        resourceType: 'Subscription', status: 'requested', reason: 'Vagtcentralen: alarmer',
+        criteria: 'https://sund.dk/fhir/SubscriptionTopic/alert',
+        _criteria: { extension: [{ url: 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria',
+                                   valueString: 'Flag?patient=Patient/sim-p-0' }] },
+        channel: { type: 'websocket', payload: 'application/fhir+json' },
+      }),
+    });
+    assert.equal(wsSub.status, 201);
+    const wsId = (await wsSub.json()).id;
+    let binding;
+    for (let i = 0; i < 50; i++) {
+      binding = await fetch(`${server.fhirBase}/Subscription/${wsId}/$get-ws-binding-token`, { headers });
+      if (binding.status === 200) break;
+      await new Promise((r) => setTimeout(r, 100));  // until the Subscription is active
+    }
+    assert.equal(binding.status, 200);
+    const bindingParams = (await binding.json()).parameter;
+    const token = bindingParams.find((p) => p.name === 'token').valueString;
+    const wsUrl = bindingParams.find((p) => p.name === 'websocket-url').valueUrl;
+    const wsMessages = [];
+    const socket = new WebSocket(wsUrl);
+    sockets.push(socket);
+    await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject); });
+    socket.on('message', (data) => wsMessages.push({ at: Date.now(), body: JSON.parse(data.toString()) }));
+    socket.send(`bind-with-token ${token}`);
+    for (let i = 0; i < 50 && wsMessages.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(wsMessages.length, 1, 'the websocket handshake');
+    // A binding token is single-use.
+    const again = new WebSocket(wsUrl);
+    sockets.push(again);
+    await new Promise((resolve) => again.once('open', resolve));
+    const refused = new Promise((resolve) => again.once('message', (d) => resolve(d.toString())));
+    again.send(`bind-with-token ${token}`);
+    assert.match(await refused, /unknown or expired/);
+    again.close();
+
     // Two simulated days in 20 s: sim-p-0 falls ill from the tenth hour.
     const sim = await sund(['iomt', 'simulate', '--url', server.baseUrl, '--token', server.token,
                             '--mqtt', simulatorUrl, '--patients', '100', '--deteriorating', '1',
@@ -95,6 +138,13 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
     assert.match(flag.code.text, /^NEWS2 \d+/);
     const latency = event.at - Date.parse(flag.meta.lastUpdated);
     console.log(`alert latency, Flag written -> rest-hook notification received: ${latency} ms`);
+    for (let i = 0; i < 50 && wsMessages.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(wsMessages.length >= 2, 'an alert on the websocket');
+    const wsEvent = wsMessages[1].body.entry[0].resource.parameter
+      .find((p) => p.name === 'notification-event').part.find((p) => p.name === 'focus');
+    assert.equal(wsEvent.valueReference.reference, focus);
+    console.log(`alert latency, Flag written -> websocket notification received: ${wsMessages[1].at - Date.parse(flag.meta.lastUpdated)} ms`);
+    socket.close();
     // Nobody else's alerts reached this subscriber.
     for (const n of notifications.slice(1)) {
       const f = n.body.entry[0].resource.parameter.find((p) => p.name === 'notification-event');
@@ -103,6 +153,7 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
       assert.equal(other.subject.reference, 'Patient/sim-p-0');
     }
   } finally {
+    for (const s of sockets) s.terminate();
     await server?.stop();
     hook.close();
     broker.kill('SIGTERM');
