@@ -6,6 +6,10 @@
 #   1. the limit: Mosquitto delivering them to a QoS 1 subscriber (mosquitto_sub), no storage;
 #   2. sund serve (authorization, consent, audit on) filing them into a fresh embedded store.
 # Each prints measurements/s from the first publish to the last message received or stored.
+#   3. latency at a sustained rate below capacity: the same 1,000 citizens in real time (a round
+#      every 2 s each: about 3,000 measurements/s) for LATENCY_SECONDS (default 30); from each
+#      measurement's time (the simulator publishes it then) to its Observation's commit
+#      (meta.lastUpdated), read from the database with sqlite3: p50, p99, max.
 # Usage: bench/iomt-mqtt.sh   (after make build; PATIENTS, default 1000; HOURS, default 24)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -81,3 +85,23 @@ printf 'sund over MQTT: %.0f measurements/s (%d Observations in %.1f s; publishi
   "$rate" "$stored" "$(calc "$t1 - $t0")" "$(calc "$t_published - $t0")" \
   "$(calc "$rate / $limit")" "$((rss / 1024))"
 "$bin/sund" iomt rejected --data "$work/data" --count 1 | tail -1
+
+# 3. Latency at a sustained rate.
+seconds="${LATENCY_SECONDS:-30}"
+t_start_ms="$(($(date +%s%3N)))"
+"$bin/sund" iomt simulate --mqtt "$simulator_url" --patients "$patients" --rate 1800 --speed 1 \
+  --duration "$seconds" --seed 2 2>/dev/null | tail -1
+sleep 3
+sqlite3 "$work/data/sund.db" "
+  WITH l AS (
+    SELECT v.last_updated / 1000.0 -
+           (julianday(json_extract(v.json, '\$.effectiveDateTime')) - 2440587.5) * 86400000.0 AS ms
+    FROM version v JOIN resource r ON r.rid = v.rid
+    WHERE r.type = 'Observation' AND v.last_updated >= $t_start_ms * 1000
+      AND json_extract(v.json, '\$.identifier[0].system') = 'urn:sund:iomt'),
+  n AS (SELECT count(*) AS c FROM l)
+  SELECT printf('publish to stored at about 3,000 measurements/s: %d Observations, p50 %.0f ms, p99 %.0f ms, max %.0f ms',
+    (SELECT c FROM n),
+    (SELECT ms FROM l ORDER BY ms LIMIT 1 OFFSET (SELECT c FROM n) / 2),
+    (SELECT ms FROM l ORDER BY ms LIMIT 1 OFFSET (SELECT c FROM n) * 99 / 100),
+    (SELECT max(ms) FROM l));"

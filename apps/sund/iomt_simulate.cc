@@ -37,9 +37,13 @@ sund::Status RunSimulation(const SimulateFlags& f) {
   so.deteriorating = std::min(f.deteriorating, f.patients);
   so.seed = f.seed;
   so.span_ms = static_cast<std::int64_t>(f.duration_s * 1000 * f.speed);
-  // Far enough back that no simulated time lies in the future (open-ended runs faster than real
-  // time start a week back and slow to real time when they reach now).
-  so.start_ms = so.span_ms > 0 ? now_ms - so.span_ms : (f.speed > 1 ? now_ms - kWeekMs : now_ms);
+  // Far enough back that no simulated time lies in the future: after w wall-clock seconds the
+  // simulation is at start + w x speed and the clock at now + w, so a run of D seconds starts
+  // D x (speed - 1) back and ends at the present (at speed 1: starts now). Open-ended runs
+  // faster than real time start a week back and slow to real time when they reach now.
+  const auto duration_ms = static_cast<std::int64_t>(f.duration_s * 1000);
+  so.start_ms = so.span_ms > 0 ? now_ms - so.span_ms + duration_ms
+                               : (f.speed > 1 ? now_ms - kWeekMs : now_ms);
   sund::iomt::Simulator sim(so);
 
   std::unique_ptr<sund::http::Client> http;

@@ -99,7 +99,7 @@ SimulatedPayload Simulator::Next() {
   SimulatedPayload out;
   out.patient = due.patient;
   out.device = DeviceId(due.patient);
-  out.time_ms = due.time_ms / 1000 * 1000;
+  out.time_ms = due.time_ms;  // to the millisecond: latency is measured from it
   rapidjson::StringBuffer sb;
   fhir::JsonWriter w(sb);
   w.StartObject();
@@ -228,8 +228,7 @@ std::string Simulator::SetupBundle(int first, int last) const {
       w.Key("timingPeriod");
       w.StartObject();
       w.Key("start");
-      // Whole seconds, as the payloads' times are.
-      fhir::WriteString(w, FormatInstant(options_.start_ms / 1000 * 1000 * 1000));
+      fhir::WriteString(w, FormatInstant(options_.start_ms * 1000));
       w.EndObject();
     });
   }
