@@ -228,6 +228,12 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   wo.write = write_bundle;
   sund::monitor::Watch watch(std::move(wo));
   sund::monitor::ScoreQueue scoring(watch);
+  // The store's changes as they commit: every new vital sign is scored, however it arrived, and
+  // Subscriptions (below) notify from the same feed. Changes from here on are delivered.
+  sund::monitor::ChangeFeed feed(**store);
+  auto feed_cursor = feed.Newest();
+  if (!feed_cursor.ok()) return Fail(feed_cursor.status());
+  sund::monitor::ScoreFromFeed(feed, scoring);
   // Monitored patients who stop reporting raise an alert too (checked every five minutes).
   std::unique_ptr<sund::monitor::SilenceWatch> silence;
   if (f.no_report_hours > 0) {
@@ -237,10 +243,6 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     so.after_ms = std::int64_t{f.no_report_hours} * 3'600'000;
     silence = std::make_unique<sund::monitor::SilenceWatch>(std::move(so), std::chrono::minutes(5));
   }
-  go.on_filed = [&scoring](const std::vector<std::string>& patients) -> sund::Status {
-    scoring.Mark(patients);
-    return sund::Status::Ok();
-  };
   go.authorize = [&auth, &fhir_base](const sund::http::Request& r,
                                      bool write) -> sund::Result<sund::audit::Actor> {
     if (auth == nullptr) return sund::audit::Actor{"", "anonymous", "", ""};  // --insecure-dev
@@ -316,14 +318,16 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     return sund::Status(sund::StatusCode::kPermissionDenied,
                         "needs a system/ or user/ scope that may read Subscriptions");
   };
-  sund::monitor::Subscriptions subscriptions_service(std::move(subo));
+  sund::monitor::Subscriptions subscriptions_service(std::move(subo), feed);
   if (auto s = subscriptions_service.Start(); !s.ok()) return Fail(s);
   subscriptions.store(&subscriptions_service);
+  if (auto s = feed.Start(*feed_cursor); !s.ok()) return Fail(s);
   std::printf("sund listening on http://%s:%u\n", f.host.c_str(),
               static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   server.Wait();
   subscriptions.store(nullptr);
+  feed.Stop();  // before its listeners go
   subscriptions_service.Stop();
   if (mqtt != nullptr) mqtt->Stop();
   sund::log::Info("sund stopped");

@@ -52,25 +52,6 @@ std::string PatientOfFilter(std::string_view filter) {
   return {};
 }
 
-std::string PatientOf(const rapidjson::Value& resource) {
-  const rapidjson::Value* subject = json::Find(resource, "subject");
-  std::string_view ref = subject != nullptr ? json::GetString(*subject, "reference") : "";
-  return ref.starts_with("Patient/") ? std::string(ref.substr(8)) : std::string();
-}
-
-bool HasVitalSignsCategory(const rapidjson::Value& obs) {
-  const rapidjson::Value* cats = json::Find(obs, "category");
-  if (cats == nullptr || !cats->IsArray()) return false;
-  for (const auto& c : cats->GetArray()) {
-    const rapidjson::Value* codings = c.IsObject() ? json::Find(c, "coding") : nullptr;
-    if (codings == nullptr || !codings->IsArray()) continue;
-    for (const auto& coding : codings->GetArray()) {
-      if (coding.IsObject() && json::GetString(coding, "code") == "vital-signs") return true;
-    }
-  }
-  return false;
-}
-
 struct Notice {
   std::string type;         // handshake | event-notification
   std::int64_t number = 0;  // event number (0 for a handshake)
@@ -240,18 +221,22 @@ Status SetStatus(const SubscriptionsOptions& o, const std::string& id, std::stri
 
 }  // namespace
 
-Subscriptions::Subscriptions(SubscriptionsOptions options) : options_(std::move(options)) {
+Subscriptions::Subscriptions(SubscriptionsOptions options, ChangeFeed& feed)
+    : options_(std::move(options)) {
   if (options_.clock == nullptr) options_.clock = &SystemClock::Get();
+  feed.Listen([this](const storage::ResourceVersion& v) {
+    if (stop_) return;
+    if (v.type == "Subscription") {
+      Consider(v);
+    } else {
+      Event(v);
+    }
+  });
 }
 
 Subscriptions::~Subscriptions() { Stop(); }
 
 Status Subscriptions::Start() {
-  // Events from now on: the newest change is the cursor.
-  storage::HistoryQuery newest;
-  newest.count = 1;
-  SUND_ASSIGN_OR_RETURN(storage::HistoryPage page, options_.store->History(newest));
-  cursor_ = page.last_vid;
   SUND_ASSIGN_OR_RETURN(fhir::SearchQuery q,
                         fhir::ParseSearch(fhir::Model::R4(), "Subscription", {}, true));
   q.count = 10'000;
@@ -263,14 +248,12 @@ Status Subscriptions::Start() {
     v.json = s.json;
     Consider(v);
   }
-  poller_ = std::thread([this] { PollLoop(); });
   return Status::Ok();
 }
 
+// Stop the feed first: its thread may be inside Consider or Event.
 void Subscriptions::Stop() {
   if (stop_.exchange(true)) return;
-  cv_.notify_all();
-  if (poller_.joinable()) poller_.join();
   std::vector<std::string> ids;
   {
     std::lock_guard lock(mu_);
@@ -284,35 +267,6 @@ SubscriptionsStats Subscriptions::stats() const {
   SubscriptionsStats s = stats_;
   s.active = static_cast<int>(subscribers_.size());
   return s;
-}
-
-void Subscriptions::PollLoop() {
-  while (!stop_) {
-    if (Status s = PollOnce(); !s.ok()) {
-      log::Error("subscriptions: reading the change feed failed: {}", s.message());
-    }
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, options_.poll, [this] { return stop_.load(); });
-  }
-}
-
-Status Subscriptions::PollOnce() {
-  for (;;) {
-    storage::HistoryQuery q;
-    q.after_vid = cursor_;
-    q.count = 500;
-    SUND_ASSIGN_OR_RETURN(storage::HistoryPage page, options_.store->History(q));
-    for (const auto& v : page.versions) {
-      if (v.type == "Subscription") {
-        Consider(v);
-      } else {
-        Event(v);
-      }
-    }
-    if (page.versions.empty()) return Status::Ok();
-    cursor_ = page.last_vid;
-    if (!page.next_vid) return Status::Ok();
-  }
 }
 
 void Subscriptions::Consider(const storage::ResourceVersion& v) {
@@ -627,8 +581,8 @@ void Subscriptions::Event(const storage::ResourceVersion& v) {
   doc.Parse(v.json.data(), v.json.size());
   if (!doc.IsObject()) return;
   std::string_view topic = flag ? kAlertTopic : kVitalSignsTopic;
-  if (observation && !HasVitalSignsCategory(doc)) return;
-  std::string patient = PatientOf(doc);
+  if (observation && !IsVitalSigns(doc)) return;
+  std::string patient = SubjectPatient(doc);
   std::vector<std::shared_ptr<Subscriber>> matching;
   {
     std::lock_guard lock(mu_);

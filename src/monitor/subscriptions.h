@@ -8,8 +8,8 @@
 //   https://sund.dk/fhir/SubscriptionTopic/vital-signs  an Observation with category vital-signs
 // Filter: `Flag?patient=Patient/ID` / `Observation?patient=Patient/ID` (also subject=).
 //
-// Events come from the store's change feed (HistoryQuery::after_vid, in commit order), polled
-// by one thread, so writers never wait for subscribers. Each subscriber has a bounded queue
+// Events come from the store's change feed (change_feed.h, in commit order, on its own
+// thread), so writers never wait for subscribers. Each subscriber has a bounded queue
 // (max_queue; events beyond it are dropped and counted, and the next notification's
 // events-since-subscription-start shows the gap) and its own delivery thread. Channels: rest-hook
 // (HTTP POST of the Bundle to `channel.endpoint` with `channel.header`s; on failure retried
@@ -37,6 +37,7 @@
 #include "core/status.h"
 #include "core/time.h"
 #include "http/message.h"
+#include "monitor/change_feed.h"
 #include "storage/store.h"
 
 namespace sund::monitor {
@@ -50,7 +51,6 @@ struct SubscriptionsOptions {
   // Writes a FHIR transaction Bundle (JSON): the Subscriptions' status changes.
   std::function<Result<std::string>(std::string bundle)> write;
   std::string base_url;  // the FHIR base, for references in notifications
-  std::chrono::milliseconds poll{100};
   std::size_t max_queue = 1000;
   int max_attempts = 6;                        // per notification, then status error
   std::chrono::milliseconds first_retry{500};  // doubling each attempt
@@ -70,9 +70,10 @@ struct SubscriptionsStats {
 
 class Subscriptions {
  public:
-  explicit Subscriptions(SubscriptionsOptions options);
+  // Listens to `feed` (before the feed starts).
+  Subscriptions(SubscriptionsOptions options, ChangeFeed& feed);
   ~Subscriptions();
-  // Loads the Subscriptions, starts at the newest change and starts polling.
+  // Loads the Subscriptions; start the feed from a cursor taken before (ChangeFeed::Newest).
   Status Start();
   void Stop();
   SubscriptionsStats stats() const;
@@ -87,8 +88,6 @@ class Subscriptions {
   struct Subscriber;  // one active Subscription (subscriptions.cc)
 
  private:
-  void PollLoop();
-  Status PollOnce();
   // (Re)reads one Subscription version: activates, replaces or removes its subscriber.
   void Consider(const storage::ResourceVersion& v);
   void Event(const storage::ResourceVersion& v);
@@ -96,10 +95,8 @@ class Subscriptions {
   void Bind(const std::shared_ptr<http::WebSocket>& ws, std::string_view message);
 
   SubscriptionsOptions options_;
-  std::int64_t cursor_ = 0;
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Subscriber>> subscribers_;  // by Subscription id
   struct Binding {
     std::string subscription;
@@ -107,7 +104,6 @@ class Subscriptions {
   };
   std::map<std::string, Binding> bindings_;  // websocket binding tokens
   SubscriptionsStats stats_;
-  std::thread poller_;
 };
 
 }  // namespace sund::monitor

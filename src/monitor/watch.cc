@@ -145,4 +145,15 @@ void ScoreQueue::Run() {
   }
 }
 
+void ScoreFromFeed(ChangeFeed& feed, ScoreQueue& queue) {
+  feed.Listen([&queue](const storage::ResourceVersion& v) {
+    if (v.type != "Observation" || v.deleted || v.version != 1) return;
+    rapidjson::Document doc;
+    doc.Parse(v.json.data(), v.json.size());
+    if (!doc.IsObject()) return;
+    if (!IsVitalSigns(doc)) return;
+    if (std::string patient = SubjectPatient(doc); !patient.empty()) queue.Mark({patient});
+  });
+}
+
 }  // namespace sund::monitor

@@ -23,6 +23,7 @@
 #include "core/status.h"
 #include "core/time.h"
 #include "monitor/alert.h"
+#include "monitor/change_feed.h"
 #include "monitor/escalation.h"
 #include "monitor/news2.h"
 #include "storage/store.h"
@@ -82,6 +83,11 @@ class ScoreQueue {
   bool stop_ = false;
   std::thread thread_;
 };
+
+// Marks for scoring the patient of every new vital-signs Observation the feed delivers, however
+// it arrived (the IoMT gateway, a device posting FHIR, a clinician); the NEWS2 Observations
+// themselves (category survey) are not vital signs, so scoring does not feed itself.
+void ScoreFromFeed(ChangeFeed& feed, ScoreQueue& queue);
 
 // The alert (alert.h) for an escalation: Flag code urn:sund:news2-escalation|<level>, the score,
 // the response, how soon and the policy version in its text, identifiers urn:sund:news2-flag and

@@ -65,10 +65,16 @@ test('measurements become the patient\'s Observations, once', async () => {
   const resources = (obs.body.entry ?? []).map((e) => e.resource);
   assert.equal(resources.length, 2);
 
-  // sund serve scored them: a NEWS2 Observation (incomplete: only pulse and pressure).
-  const news2 = await rawFetch(
-    `${server.fhirBase}/Observation?subject=Patient/${patientId}&code=http://snomed.info/sct|1104051000000101`,
-    { headers: { authorization: `Bearer ${server.token}` } });
+  // sund serve scored them (in the background, from the change feed): a NEWS2 Observation
+  // (incomplete: only pulse and pressure).
+  let news2;
+  for (let i = 0; i < 50; i++) {
+    news2 = await rawFetch(
+      `${server.fhirBase}/Observation?subject=Patient/${patientId}&code=http://snomed.info/sct|1104051000000101`,
+      { headers: { authorization: `Bearer ${server.token}` } });
+    if (news2.body.entry?.length) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   assert.equal(news2.body.entry?.length, 1, JSON.stringify(news2.body));
   assert.match(news2.body.entry[0].resource.dataAbsentReason.text, /incomplete NEWS2/);
   const bp = resources.find((r) => r.code.coding[0].code === '85354-9');

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <future>
 #include <string>
+#include <thread>
 
 #include "api/consent_gate.h"
 #include "api_fixture.h"
@@ -356,6 +357,33 @@ TEST_F(IomtTest, VendorPayloadsAreMappedByTemplates) {
   auto letters = letters_->List(1);
   ASSERT_TRUE(letters.ok() && !letters->empty());
   EXPECT_NE((*letters)[0].detail.find("mapping template 'example-cuff'"), std::string::npos);
+}
+
+// A vital sign that arrives through the FHIR API (a device posting FHIR as in the PHD IG, a
+// clinician) is scored too: the change feed marks its patient.
+TEST_F(IomtTest, VitalSignsPostedAsFhirAreScoredFromTheChangeFeed) {
+  monitor::ScoreQueue queue(*watch_);  // outlives the feed that marks it
+  monitor::ChangeFeed feed(stack_->store(), std::chrono::milliseconds(20));
+  monitor::ScoreFromFeed(feed, queue);
+  auto cursor = feed.Newest();
+  ASSERT_TRUE(cursor.ok());
+  ASSERT_TRUE(feed.Start(*cursor).ok());
+  Create(
+      "Observation",
+      R"({"resourceType":"Observation","status":"final","category":[{"coding":[{"system":)"
+      R"("http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],)"
+      R"("code":{"coding":[{"system":"http://loinc.org","code":"9279-1"}]},)"
+      R"("subject":{"reference":"Patient/)" +
+          aase_ +
+          R"("},"effectiveDateTime":"2026-11-29T09:50:00Z",)"
+          R"("valueQuantity":{"value":27,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})");
+  const std::string news2 =
+      "Observation?code=http://snomed.info/sct|1104051000000101&subject=Patient/" + aase_;
+  for (int i = 0; i < 100 && Count(news2) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(Count(news2), 1);
+  feed.Stop();
 }
 
 // A citizen who withdrew consent to home monitoring (a Consent denying `collect`): their later

@@ -101,14 +101,19 @@ class SubscriptionsTest : public ApiTest {
       return stack_->engine().ProcessBundle(std::move(doc).value(), "http://sund.test/fhir");
     };
     o.base_url = "http://sund.test/fhir";
-    o.poll = 20ms;
     o.first_retry = 10ms;
     o.max_attempts = 3;
-    subs_ = std::make_unique<monitor::Subscriptions>(std::move(o));
+    feed_ = std::make_unique<monitor::ChangeFeed>(stack_->store(), 20ms);
+    subs_ = std::make_unique<monitor::Subscriptions>(std::move(o), *feed_);
+    auto cursor = feed_->Newest();
+    ASSERT_TRUE(cursor.ok());
     ASSERT_TRUE(subs_->Start().ok());
+    ASSERT_TRUE(feed_->Start(*cursor).ok());
   }
   void TearDown() override {
+    feed_->Stop();
     subs_.reset();
+    feed_.reset();
     ApiTest::TearDown();
   }
   std::string Subscribe(const std::string& endpoint, const std::string& topic,
@@ -147,6 +152,7 @@ class SubscriptionsTest : public ApiTest {
   }
 
   std::string patient_, other_;
+  std::unique_ptr<monitor::ChangeFeed> feed_;
   std::unique_ptr<monitor::Subscriptions> subs_;
 };
 
