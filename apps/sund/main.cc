@@ -34,6 +34,7 @@
 #include "iomt/dead_letters.h"
 #include "iomt/gateway.h"
 #include "iomt/mqtt_ingest.h"
+#include "iomt_gateway.h"
 #include "iomt_simulate.h"
 #include "monitor/silence.h"
 #include "monitor/subscriptions.h"
@@ -510,6 +511,29 @@ int main(int argc, char** argv) {
   std::string device_id;
   iomt_credentials->add_option("--passwd", passwd_file, "the broker's password file")->required();
   iomt_credentials->add_option("--device", device_id, "the device's identifier")->required();
+  auto* iomt_gateway = iomt_cmd->add_subcommand(
+      "gateway",
+      "the gateway as its own service: measurements from the MQTT broker, written through the "
+      "FHIR API of a remote Sund");
+  GatewayFlags gw;
+  iomt_gateway->add_option("--fhir", gw.fhir, "the remote Sund's FHIR base, http://HOST:PORT/fhir")
+      ->required();
+  iomt_gateway
+      ->add_option("--token", gw.token,
+                   "a system/ token there that may read Devices, DeviceUseStatements and "
+                   "Consents and create Observations (also SUND_TOKEN)")
+      ->envname("SUND_TOKEN")
+      ->required();
+  iomt_gateway->add_option("--mqtt", gw.mqtt, "the broker, as for sund serve (also SUND_MQTT)")
+      ->envname("SUND_MQTT")
+      ->required();
+  iomt_gateway->add_option("--data", gw.data, "the gateway's dead letters and device activity")
+      ->capture_default_str();
+  iomt_gateway
+      ->add_option("--consent-policy", gw.consent_policy,
+                   "the server's base policy (danish, opt-in, opt-out)")
+      ->capture_default_str();
+  iomt_gateway->add_option("--iomt-templates", gw.templates, "mapping templates (docs/iomt.md)");
   auto* iomt_simulate = iomt_cmd->add_subcommand(
       "simulate",
       "simulated citizens' measuring hubs (fictitious), sending over MQTT or HTTP; with --url the "
@@ -685,6 +709,10 @@ int main(int argc, char** argv) {
                   d.detail.c_str());
     }
     std::printf("%zu shown of %lld refused\n", list->size(), static_cast<long long>(*total));
+    return 0;
+  }
+  if (iomt_gateway->parsed()) {
+    if (auto s = RunGateway(gw); !s.ok()) return Fail(s);
     return 0;
   }
   if (iomt_simulate->parsed()) {

@@ -128,21 +128,13 @@ Result<std::vector<std::string>> ConsentGate::ResearchPatients(std::int64_t now_
 Result<bool> ConsentGate::AllowsCollection(std::string_view patient, std::string_view resource,
                                            std::string_view device_id, std::int64_t now_ms) {
   SUND_ASSIGN_OR_RETURN(auto snapshot, Current());
-  consent::Request request;
-  request.user = consent::UserKind::kSystem;
-  request.device = std::string(device_id);
-  request.action = consent::Action::kCollect;
-  request.now_ms = now_ms;
   consent::PatientPolicy none;
   const consent::PatientPolicy* policy = &none;
   if (auto it = snapshot->policies.find(std::string(patient)); it != snapshot->policies.end()) {
     if (it->second == nullptr) return false;  // unreadable Consents: fail closed
     policy = it->second.get();
   }
-  SUND_ASSIGN_OR_RETURN(rapidjson::Document doc, fhir::ParseJson(resource));
-  consent::ResourceFacts facts = consent::ExtractFacts(doc);
-  facts.type = json::GetString(doc, "resourceType");
-  return engine_.Decide(*policy, request, facts).permitted();
+  return consent::AllowsCollection(engine_, *policy, resource, device_id, now_ms);
 }
 
 void ConsentGate::ReportWithdrawn(const ConsentSnapshot* previous, const ConsentSnapshot& now) {

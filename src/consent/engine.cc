@@ -5,6 +5,9 @@
 #include <string>
 #include <utility>
 
+#include "consent/facts.h"
+#include "core/json.h"
+
 namespace sund::consent {
 namespace {
 
@@ -527,6 +530,22 @@ bool AllowsResearch(const PatientPolicy& policy, std::int64_t now_ms) {
     permit = true;
   }
   return permit;
+}
+
+Result<bool> AllowsCollection(const Engine& engine, const PatientPolicy& policy,
+                              std::string_view resource, std::string_view device_id,
+                              std::int64_t now_ms) {
+  rapidjson::Document doc;
+  doc.Parse(resource.data(), resource.size());
+  if (doc.HasParseError() || !doc.IsObject()) return InvalidArgument("not a FHIR JSON object");
+  Request request;
+  request.user = UserKind::kSystem;
+  request.device = std::string(device_id);
+  request.action = Action::kCollect;
+  request.now_ms = now_ms;
+  ResourceFacts facts = ExtractFacts(doc);
+  facts.type = json::GetString(doc, "resourceType");
+  return engine.Decide(policy, request, facts).permitted();
 }
 
 }  // namespace sund::consent

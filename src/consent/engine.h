@@ -266,6 +266,14 @@ class Engine {
   BasePolicy base_;
 };
 
+// Whether the policy's Consents permit a system collecting `resource` (FHIR JSON object) from
+// the device with logical id `device_id` (home monitoring: a Consent denying the action
+// `collect`, for everything or some classes or devices). InvalidArgument when `resource` is not
+// JSON.
+Result<bool> AllowsCollection(const Engine& engine, const PatientPolicy& policy,
+                              std::string_view resource, std::string_view device_id,
+                              std::int64_t now_ms);
+
 // Whether the patient has opted into research at `now_ms`: an active research Consent whose
 // root provision is in its period and of type permit exists, and no such Consent has a root of
 // type deny. Finer research rules (classes, codes, actors inside) are applied per resource by

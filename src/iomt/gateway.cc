@@ -67,36 +67,51 @@ Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
 }
 
 Result<Gateway::KnownDevice> Gateway::LookUp(const std::string& device) {
-  // The cache holds while no Device or DeviceUseStatement was written since it was filled.
-  SUND_ASSIGN_OR_RETURN(std::string devices_stamp, options_.store->TypeStamp("Device"));
-  SUND_ASSIGN_OR_RETURN(std::string uses_stamp, options_.store->TypeStamp("DeviceUseStatement"));
-  std::string stamp = devices_stamp + "|" + uses_stamp;
+  // The cache holds while no Device or DeviceUseStatement was written since it was filled (in
+  // the store), or for device_ttl (through find_device).
+  std::string stamp;
+  if (options_.store != nullptr) {
+    SUND_ASSIGN_OR_RETURN(std::string devices_stamp, options_.store->TypeStamp("Device"));
+    SUND_ASSIGN_OR_RETURN(std::string uses_stamp, options_.store->TypeStamp("DeviceUseStatement"));
+    stamp = devices_stamp + "|" + uses_stamp;
+  }
+  const std::int64_t now_us = options_.clock->NowMicros();
   {
     std::lock_guard lock(devices_mu_);
-    if (stamp != devices_stamp_) {
+    bool expired =
+        options_.store == nullptr &&
+        now_us - devices_filled_us_ > std::chrono::microseconds(options_.device_ttl).count();
+    if (stamp != devices_stamp_ || expired) {
       devices_.clear();
       devices_stamp_ = stamp;
+      devices_filled_us_ = now_us;
     }
     if (auto it = devices_.find(device); it != devices_.end()) return it->second;
   }
+  DeviceResources found;
+  if (options_.store != nullptr) {
+    SUND_ASSIGN_OR_RETURN(found.devices, Find(*options_.store, "Device", "identifier",
+                                              std::string(kDeviceIdSystem) + "|" + device));
+    if (found.devices.size() == 1) {
+      SUND_ASSIGN_OR_RETURN(auto uses, Find(*options_.store, "DeviceUseStatement", "device",
+                                            "Device/" + found.devices[0].id));
+      for (auto& u : uses) found.uses.push_back(std::move(u.json));
+    }
+  } else {
+    SUND_ASSIGN_OR_RETURN(found, options_.find_device(device));
+  }
   KnownDevice known;
-  SUND_ASSIGN_OR_RETURN(auto devices, Find(*options_.store, "Device", "identifier",
-                                           std::string(kDeviceIdSystem) + "|" + device));
-  if (devices.size() == 1) {
-    known.id = devices[0].id;
-    SUND_ASSIGN_OR_RETURN(
-        auto uses, Find(*options_.store, "DeviceUseStatement", "device", "Device/" + known.id));
-    std::vector<std::string> use_json;
-    for (auto& u : uses) use_json.push_back(std::move(u.json));
-    auto a = DeviceAssignments::From(devices[0].json, use_json);
+  if (found.devices.size() == 1) {
+    known.id = found.devices[0].id;
+    auto a = DeviceAssignments::From(found.devices[0].json, found.uses);
     if (a.ok()) {
       known.assignments = std::move(a).value();
     } else {
       known.problem = "the Device cannot be read";
     }
   } else {
-    known.problem =
-        devices.empty() ? "no Device with this identifier" : "the identifier names several Devices";
+    known.problem = found.devices.empty() ? "no Device with this identifier"
+                                          : "the identifier names several Devices";
   }
   std::lock_guard lock(devices_mu_);
   if (stamp == devices_stamp_) devices_.emplace(device, known);

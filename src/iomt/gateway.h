@@ -20,6 +20,7 @@
 // called from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,8 +47,21 @@ namespace sund::iomt {
 inline constexpr std::string_view kDeviceIdSystem = "urn:sund:device";
 inline constexpr std::string_view kObservationIdSystem = "urn:sund:iomt";
 
+// A device's FHIR resources: the Devices with its identifier (0, 1 or, wrongly, several) and,
+// when there is one, the DeviceUseStatements naming it (JSON).
+struct DeviceResources {
+  std::vector<storage::SearchHit> devices;
+  std::vector<std::string> uses;
+};
+
 struct GatewayOptions {
-  storage::Store* store = nullptr;  // Devices and DeviceUseStatements
+  // Devices and DeviceUseStatements, in the store (sund serve: looked up again whenever one of
+  // them changed) ...
+  storage::Store* store = nullptr;
+  // ... or through `find_device` (sund iomt gateway: the FHIR API of a remote Sund), trusted for
+  // `device_ttl`.
+  std::function<Result<DeviceResources>(const std::string& device)> find_device;
+  std::chrono::seconds device_ttl{60};
   DeadLetters* dead_letters = nullptr;
   // What each device delivered (welfare-technology reports). Null: not recorded, no reports.
   DeviceLog* device_log = nullptr;
@@ -129,6 +143,7 @@ class Gateway {
   std::mutex devices_mu_;
   std::string devices_stamp_;
   std::map<std::string, KnownDevice, std::less<>> devices_;
+  std::int64_t devices_filled_us_ = 0;  // find_device: when the cache was emptied last
 };
 
 }  // namespace sund::iomt

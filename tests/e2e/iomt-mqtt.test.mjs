@@ -160,3 +160,73 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the gateway as its own service writes through the FHIR API of a remote Sund', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sund-iomt-gateway-'));
+  const port = await freePort();
+  const config = await sund(['iomt', 'broker-config', '--dir', path.join(dir, 'broker'),
+                             '--port', String(port), '--simulator']);
+  assert.equal(config.code, 0, config.stderr);
+  const [gatewayUrl, simulatorUrl] = config.stdout.trim().split('\n');
+  const broker = spawn(process.env.SUND_MOSQUITTO || '/usr/sbin/mosquitto',
+                       ['-c', path.join(dir, 'broker', 'mosquitto.conf')], { stdio: 'ignore' });
+  let server;
+  let gateway;
+  try {
+    server = await startSund();  // no MQTT of its own
+    const headers = { authorization: `Bearer ${server.token}`, 'content-type': 'application/fhir+json' };
+    const setup = await sund(['iomt', 'simulate', '--url', server.baseUrl, '--token', server.token,
+                              '--patients', '10', '--duration', '0.001', '--rate', '0.001']);
+    assert.equal(setup.code, 0, setup.stderr);
+    // sim-p-1 withdrew consent to home monitoring.
+    const consent = await fetch(`${server.fhirBase}/Consent`, {
+      method: 'POST', headers,
+      body: JSON.stringify({
+        resourceType: 'Consent', status: 'active',
+        scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+        category: [{ text: 'hjemmemonitorering' }], patient: { reference: 'Patient/sim-p-1' },
+        provision: { type: 'deny', action: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentaction', code: 'collect' }] }] },
+      }),
+    });
+    assert.equal(consent.status, 201, await consent.text());
+    const gatewayData = path.join(dir, 'gateway');
+    gateway = spawn(sundBin, ['iomt', 'gateway', '--fhir', server.fhirBase, '--data', gatewayData],
+                    { stdio: ['ignore', 'pipe', 'pipe'],
+                      env: { ...process.env, SUND_TOKEN: server.token, SUND_MQTT: gatewayUrl } });
+    let summary = '';
+    gateway.stdout.on('data', (d) => { summary += d; });
+    const gatewayExited = new Promise((r) => gateway.once('exit', r));
+    await new Promise((r) => setTimeout(r, 1000));
+    const sim = await sund(['iomt', 'simulate', '--url', server.baseUrl, '--token', server.token,
+                            '--mqtt', simulatorUrl, '--patients', '10', '--rate', '30',
+                            '--speed', '720', '--duration', '5', '--seed', '9']);
+    assert.equal(sim.code, 0, sim.stderr);
+    const m = /simulate: (\d+) payloads, (\d+) measurements/.exec(sim.stdout);
+    const payloads = Number(m[1]);
+    const measurements = Number(m[2]);
+    // One in ten citizens refused: roughly a tenth of the Observations are missing.
+    let stored = 0;
+    let last = -1;
+    for (let i = 0; i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 300));
+      const res = await fetch(`${server.fhirBase}/Observation?identifier=urn:sund:iomt%7C&_summary=count`, { headers });
+      stored = (await res.json()).total;
+      if (stored === last && stored > 0) break;
+      last = stored;
+    }
+    const refusedOf1 = await fetch(`${server.fhirBase}/Observation?identifier=urn:sund:iomt%7C&subject=Patient/sim-p-1&_summary=count`, { headers });
+    assert.equal((await refusedOf1.json()).total, 0, "sim-p-1's measurements were not collected");
+    assert.ok(stored > 0.8 * (measurements - payloads) && stored < measurements - payloads,
+              `${stored} of ${measurements - payloads}`);
+    const rejected = await sund(['iomt', 'rejected', '--data', gatewayData, '--count', '1']);
+    assert.match(rejected.stdout, /no-consent/);
+    gateway.kill('SIGTERM');
+    await gatewayExited;
+    assert.match(summary, /sund iomt gateway: \d+ messages in \d+ batches/);
+  } finally {
+    gateway?.kill('SIGKILL');
+    await server?.stop();
+    broker.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
