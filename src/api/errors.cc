@@ -1,6 +1,7 @@
 #include "api/errors.h"
 
 #include "core/json.h"
+#include "fhir/json_writer.h"
 
 namespace sund::api {
 
@@ -140,31 +141,9 @@ const char* IssueType(StatusCode code) {
 
 }  // namespace
 
-std::string InformationOutcomeJson(std::string_view severity, std::string_view code,
-                                   std::string_view diagnostics) {
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  w.StartObject();
-  w.Key("resourceType");
-  w.String("OperationOutcome");
-  w.Key("issue");
-  w.StartArray();
-  w.StartObject();
-  w.Key("severity");
-  w.String(severity.data(), static_cast<rapidjson::SizeType>(severity.size()));
-  w.Key("code");
-  w.String(code.data(), static_cast<rapidjson::SizeType>(code.size()));
-  w.Key("diagnostics");
-  w.String(diagnostics.data(), static_cast<rapidjson::SizeType>(diagnostics.size()));
-  w.EndObject();
-  w.EndArray();
-  w.EndObject();
-  return {sb.GetString(), sb.GetSize()};
-}
-
 std::string OperationOutcomeJson(const Status& status) {
   const char* severity = status.code() == StatusCode::kInternal ? "fatal" : "error";
-  return InformationOutcomeJson(severity, IssueType(status.code()), status.message());
+  return fhir::OutcomeJson(severity, IssueType(status.code()), status.message());
 }
 
 }  // namespace sund::api

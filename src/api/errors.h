@@ -16,8 +16,5 @@ std::string HttpStatusLine(int status);
 // An OperationOutcome with one issue; severity error, the FHIR issue type for the code, and the
 // status message as diagnostics (messages never carry patient data, see STYLE.md).
 std::string OperationOutcomeJson(const Status& status);
-// An OperationOutcome with one informational or warning issue.
-std::string InformationOutcomeJson(std::string_view severity, std::string_view code,
-                                   std::string_view diagnostics);
 
 }  // namespace sund::api

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "fhir/json_patch.h"
+#include "fhir/json_writer.h"
 #include "fhir/model.h"
 #include "fhir/resource.h"
 #include "fhir/search_index.h"
@@ -296,7 +297,7 @@ http::Response FhirApi::ErrorResponse(int status, std::string_view message) {
   const char* code = status == 413 || status == 431 ? "too-costly"
                      : status >= 500                ? "exception"
                                                     : "structure";
-  r.body = InformationOutcomeJson(status >= 500 ? "fatal" : "error", code, message);
+  r.body = fhir::OutcomeJson(status >= 500 ? "fatal" : "error", code, message);
   return r;
 }
 
@@ -902,7 +903,7 @@ http::Response FhirApi::Impl::WriteResponse(const http::Request& req, const Resu
   if (ContainsIgnoreCase(prefer, "return=minimal")) return resp;
   resp.headers.Set("Content-Type", std::string(kFhirJson));
   if (ContainsIgnoreCase(prefer, "return=OperationOutcome")) {
-    resp.body = InformationOutcomeJson(
+    resp.body = fhir::OutcomeJson(
         "information", "informational",
         (r->created ? "created " : (r->unchanged ? "matched existing " : "updated ")) + v.type +
             "/" + v.id + " version " + std::to_string(v.version));
@@ -1019,7 +1020,7 @@ http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view 
       std::string msg = "ignored unknown search parameters:";
       for (const auto& p : q->unknown_params) msg += " " + p;
       out += first ? "" : ",";
-      out += "{\"resource\":" + InformationOutcomeJson("warning", "not-supported", msg) +
+      out += "{\"resource\":" + fhir::OutcomeJson("warning", "not-supported", msg) +
              ",\"search\":{\"mode\":\"outcome\"}}";
     }
     out += "]";

@@ -37,6 +37,37 @@ void WriteReference(JsonWriter& w, std::string_view reference) {
   w.EndObject();
 }
 
+void WriteIdentifier(JsonWriter& w, std::string_view system, std::string_view value) {
+  w.StartObject();
+  w.Key("system");
+  WriteString(w, system);
+  w.Key("value");
+  WriteString(w, value);
+  w.EndObject();
+}
+
+std::string OutcomeJson(std::string_view severity, std::string_view code,
+                        std::string_view diagnostics) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("resourceType");
+  w.String("OperationOutcome");
+  w.Key("issue");
+  w.StartArray();
+  w.StartObject();
+  w.Key("severity");
+  WriteString(w, severity);
+  w.Key("code");
+  WriteString(w, code);
+  w.Key("diagnostics");
+  WriteString(w, diagnostics);
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  return {sb.GetString(), sb.GetSize()};
+}
+
 ConditionalCreates::ConditionalCreates() : w_(buffer_) {
   w_.StartObject();
   w_.Key("resourceType");

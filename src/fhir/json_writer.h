@@ -1,5 +1,6 @@
 // Writing FHIR JSON with rapidjson's Writer: the few element shapes code keeps building by hand
-// (Coding, CodeableConcept with one coding, Reference, an identifier), and a transaction
+// (Coding, CodeableConcept with one coding, Reference, Identifier, a one-issue
+// OperationOutcome), and a transaction
 // Bundle of conditional creates, which the IoMT gateway and the home-monitoring scorer write.
 // Thread-safety: free functions are pure; a ConditionalCreates belongs to one thread.
 #pragma once
@@ -22,6 +23,11 @@ void WriteConcept(JsonWriter& w, std::string_view system, std::string_view code,
                   std::string_view display = {});
 // {"reference": ..}
 void WriteReference(JsonWriter& w, std::string_view reference);
+// {"system": .., "value": ..}
+void WriteIdentifier(JsonWriter& w, std::string_view system, std::string_view value);
+// An OperationOutcome with one issue (severity, FHIR issue type, diagnostics), as JSON text.
+std::string OutcomeJson(std::string_view severity, std::string_view code,
+                        std::string_view diagnostics);
 
 // A transaction Bundle whose entries each POST a resource unless one with the given
 // identifier exists (ifNoneExist), so that writing it twice stores everything once.

@@ -387,12 +387,7 @@ std::string ObservationJson(const Measurement& m, std::string_view patient,
   w.String("Observation");
   w.Key("identifier");
   w.StartArray();
-  w.StartObject();
-  w.Key("system");
-  w.String("urn:sund:iomt");
-  w.Key("value");
-  fhir::WriteString(w, MeasurementKey(device_id, m));
-  w.EndObject();
+  fhir::WriteIdentifier(w, "urn:sund:iomt", MeasurementKey(device_id, m));
   w.EndArray();
   w.Key("status");
   w.String("final");

@@ -199,12 +199,7 @@ std::string Simulator::SetupBundle(int first, int last) const {
       fhir::WriteString(w, device);
       w.Key("identifier");
       w.StartArray();
-      w.StartObject();
-      w.Key("system");
-      w.String("urn:sund:device");
-      w.Key("value");
-      fhir::WriteString(w, device);
-      w.EndObject();
+      fhir::WriteIdentifier(w, "urn:sund:device", device);
       w.EndArray();
       w.Key("status");
       w.String("active");

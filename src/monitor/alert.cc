@@ -5,19 +5,6 @@
 #include "fhir/search_query.h"
 
 namespace sund::monitor {
-namespace {
-
-void WriteIdentifier(fhir::JsonWriter& w, std::string_view system, std::string_view value) {
-  w.StartObject();
-  w.Key("system");
-  fhir::WriteString(w, system);
-  w.Key("value");
-  fhir::WriteString(w, value);
-  w.EndObject();
-}
-
-}  // namespace
-
 std::string AlertFlagJson(const Alert& a, std::string_view patient, std::int64_t now_ms) {
   rapidjson::StringBuffer sb;
   fhir::JsonWriter w(sb);
@@ -26,7 +13,7 @@ std::string AlertFlagJson(const Alert& a, std::string_view patient, std::int64_t
   w.String("Flag");
   w.Key("identifier");
   w.StartArray();
-  WriteIdentifier(w, a.system + "-flag", a.key);
+  fhir::WriteIdentifier(w, a.system + "-flag", a.key);
   w.EndArray();
   w.Key("status");
   w.String("active");
@@ -64,7 +51,7 @@ std::string AlertCommunicationJson(const Alert& a, std::string_view patient,
   w.String("Communication");
   w.Key("identifier");
   w.StartArray();
-  WriteIdentifier(w, a.system + "-alert", a.key);
+  fhir::WriteIdentifier(w, a.system + "-alert", a.key);
   w.EndArray();
   w.Key("status");
   w.String("in-progress");  // until a clinician acknowledges it (completed, with `received`)
@@ -83,7 +70,7 @@ std::string AlertCommunicationJson(const Alert& a, std::string_view patient,
   w.Key("type");
   w.String("Flag");
   w.Key("identifier");
-  WriteIdentifier(w, a.system + "-flag", a.key);
+  fhir::WriteIdentifier(w, a.system + "-flag", a.key);
   w.EndObject();
   w.EndArray();
   if (!recipients.empty()) {

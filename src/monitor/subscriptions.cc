@@ -52,6 +52,16 @@ std::string PatientOfFilter(std::string_view filter) {
   return {};
 }
 
+// {"name": .., "value<X>": ..} of a Parameters resource.
+void WriteParam(fhir::JsonWriter& w, const char* name, const char* key, std::string_view value) {
+  w.StartObject();
+  w.Key("name");
+  w.String(name);
+  w.Key(key);
+  fhir::WriteString(w, value);
+  w.EndObject();
+}
+
 struct Notice {
   std::string type;         // handshake | event-notification
   std::int64_t number = 0;  // event number (0 for a handshake)
@@ -88,14 +98,6 @@ std::string NotificationBundle(const std::string& base, const Subscriptions::Sub
                                std::int64_t now_us) {
   rapidjson::StringBuffer sb;
   fhir::JsonWriter w(sb);
-  auto param = [&w](const char* name, const char* key, std::string_view value) {
-    w.StartObject();
-    w.Key("name");
-    w.String(name);
-    w.Key(key);
-    fhir::WriteString(w, value);
-    w.EndObject();
-  };
   std::string subscription = base + "/Subscription/" + s.id;
   w.StartObject();
   w.Key("resourceType");
@@ -130,18 +132,19 @@ std::string NotificationBundle(const std::string& base, const Subscriptions::Sub
   w.Key("valueReference");
   fhir::WriteReference(w, subscription);
   w.EndObject();
-  param("topic", "valueCanonical", s.topic);
-  param("status", "valueCode", "active");
-  param("type", "valueCode", n.type);
-  param("events-since-subscription-start", "valueString", std::to_string(events_since_start));
+  WriteParam(w, "topic", "valueCanonical", s.topic);
+  WriteParam(w, "status", "valueCode", "active");
+  WriteParam(w, "type", "valueCode", n.type);
+  WriteParam(w, "events-since-subscription-start", "valueString",
+             std::to_string(events_since_start));
   if (!n.focus.empty()) {
     w.StartObject();
     w.Key("name");
     w.String("notification-event");
     w.Key("part");
     w.StartArray();
-    param("event-number", "valueString", std::to_string(n.number));
-    param("timestamp", "valueInstant", FormatInstant(n.time_us));
+    WriteParam(w, "event-number", "valueString", std::to_string(n.number));
+    WriteParam(w, "timestamp", "valueInstant", FormatInstant(n.time_us));
     if (!s.empty_payload) {
       w.StartObject();
       w.Key("name");
@@ -454,24 +457,11 @@ http::Response Subscriptions::Handle(const http::Request& req) {
     http::Response r;
     r.status = status;
     r.headers.Set("Content-Type", "application/fhir+json");
-    rapidjson::StringBuffer sb;
-    fhir::JsonWriter w(sb);
-    w.StartObject();
-    w.Key("resourceType");
-    w.String("OperationOutcome");
-    w.Key("issue");
-    w.StartArray();
-    w.StartObject();
-    w.Key("severity");
-    w.String("error");
-    w.Key("code");
-    w.String(status == 401 ? "login" : status == 403 ? "forbidden" : "processing");
-    w.Key("diagnostics");
-    fhir::WriteString(w, message);
-    w.EndObject();
-    w.EndArray();
-    w.EndObject();
-    r.body.assign(sb.GetString(), sb.GetSize());
+    r.body = fhir::OutcomeJson("error",
+                               status == 401   ? "login"
+                               : status == 403 ? "forbidden"
+                                               : "processing",
+                               message);
     return r;
   };
   if (req.path == "/fhir/$subscription-ws") {
@@ -513,24 +503,16 @@ http::Response Subscriptions::Handle(const http::Request& req) {
   std::string host(req.headers.Get("Host"));
   rapidjson::StringBuffer sb;
   fhir::JsonWriter w(sb);
-  auto param = [&w](const char* name, const char* key, std::string_view value) {
-    w.StartObject();
-    w.Key("name");
-    w.String(name);
-    w.Key(key);
-    fhir::WriteString(w, value);
-    w.EndObject();
-  };
   w.StartObject();
   w.Key("resourceType");
   w.String("Parameters");
   w.Key("parameter");
   w.StartArray();
-  param("token", "valueString", token);
-  param("expiration", "valueDateTime", FormatInstant(expires));
-  param("subscription", "valueString", "Subscription/" + id);
-  param("websocket-url", "valueUrl",
-        std::string(req.secure ? "wss://" : "ws://") + host + "/fhir/$subscription-ws");
+  WriteParam(w, "token", "valueString", token);
+  WriteParam(w, "expiration", "valueDateTime", FormatInstant(expires));
+  WriteParam(w, "subscription", "valueString", "Subscription/" + id);
+  WriteParam(w, "websocket-url", "valueUrl",
+             std::string(req.secure ? "wss://" : "ws://") + host + "/fhir/$subscription-ws");
   w.EndArray();
   w.EndObject();
   http::Response r;

@@ -15,12 +15,7 @@ namespace {
 std::string WithIdentifier(std::string json, std::string_view system, std::string_view value) {
   rapidjson::StringBuffer sb;
   fhir::JsonWriter w(sb);
-  w.StartObject();
-  w.Key("system");
-  fhir::WriteString(w, system);
-  w.Key("value");
-  fhir::WriteString(w, value);
-  w.EndObject();
+  fhir::WriteIdentifier(w, system, value);
   std::string id = ",\"identifier\":[" + std::string(sb.GetString(), sb.GetSize()) + "]";
   json.insert(json.size() - 1, id);  // before the closing brace
   return json;

@@ -33,8 +33,10 @@ function freePort() {
   });
 }
 
-test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert on the care team subscription', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'sund-iomt-mqtt-'));
+// Debian's Mosquitto on a free loopback port with the configuration of `sund iomt
+// broker-config --simulator`, in a fresh directory: the gateway's and the simulator's URLs.
+async function startBroker(prefix) {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
   const port = await freePort();
   const config = await sund(['iomt', 'broker-config', '--dir', path.join(dir, 'broker'),
                              '--port', String(port), '--simulator']);
@@ -42,6 +44,11 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
   const [gatewayUrl, simulatorUrl] = config.stdout.trim().split('\n');
   const broker = spawn(process.env.SUND_MOSQUITTO || '/usr/sbin/mosquitto',
                        ['-c', path.join(dir, 'broker', 'mosquitto.conf')], { stdio: 'ignore' });
+  return { dir, gatewayUrl, simulatorUrl, broker };
+}
+
+test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert on the care team subscription', async () => {
+  const { dir, gatewayUrl, simulatorUrl, broker } = await startBroker('sund-iomt-mqtt-');
   // The care team's endpoint.
   const notifications = [];
   const hook = http.createServer((req, res) => {
@@ -162,14 +169,7 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
 });
 
 test('the gateway as its own service writes through the FHIR API of a remote Sund', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'sund-iomt-gateway-'));
-  const port = await freePort();
-  const config = await sund(['iomt', 'broker-config', '--dir', path.join(dir, 'broker'),
-                             '--port', String(port), '--simulator']);
-  assert.equal(config.code, 0, config.stderr);
-  const [gatewayUrl, simulatorUrl] = config.stdout.trim().split('\n');
-  const broker = spawn(process.env.SUND_MOSQUITTO || '/usr/sbin/mosquitto',
-                       ['-c', path.join(dir, 'broker', 'mosquitto.conf')], { stdio: 'ignore' });
+  const { dir, gatewayUrl, simulatorUrl, broker } = await startBroker('sund-iomt-gateway-');
   let server;
   let gateway;
   try {
