@@ -4,9 +4,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <thread>
 
 #include "core/json.h"
 #include "core/log.h"
@@ -19,7 +19,7 @@
 
 namespace {
 
-volatile std::sig_atomic_t interrupted = 0;
+std::atomic<bool> interrupted{false};  // set by SIGINT/SIGTERM (lock-free, so signal-safe)
 
 }  // namespace
 
@@ -77,46 +77,38 @@ sund::Status RunSimulation(const SimulateFlags& f) {
     SUND_ASSIGN_OR_RETURN(mqtt, sund::iomt::mqtt::Client::Connect(co));
   }
 
-  interrupted = 0;
-  std::signal(SIGINT, [](int) { interrupted = 1; });
-  std::signal(SIGTERM, [](int) { interrupted = 1; });
+  interrupted = false;
+  std::signal(SIGINT, [](int) { interrupted = true; });
+  std::signal(SIGTERM, [](int) { interrupted = true; });
   sund::ProgressBar bar("simulate", static_cast<std::uint64_t>(so.span_ms), "measurements");
   const auto wall_start = std::chrono::steady_clock::now();
-  std::int64_t payloads = 0;
-  std::int64_t measurements = 0;
   std::int64_t refused = 0;
   std::int64_t last_ms = so.start_ms;
-  while (interrupted == 0) {
-    sund::iomt::SimulatedPayload p = sim.Next();
-    if (so.span_ms > 0 && p.time_ms >= so.start_ms + so.span_ms) break;
-    // Due on the wall clock at its simulated offset / speed, and never before its own time.
-    auto due = wall_start + std::chrono::microseconds(static_cast<std::int64_t>(
-                                static_cast<double>(p.time_ms - so.start_ms) * 1000 / f.speed));
-    std::this_thread::sleep_until(due);
-    while (interrupted == 0 && p.time_ms > sund::SystemClock::Get().NowMicros() / 1000) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (interrupted != 0) break;
+  auto sink = [&](const sund::iomt::SimulatedPayload& p) -> sund::Status {
     if (mqtt != nullptr) {
-      SUND_RETURN_IF_ERROR(mqtt->Publish(sund::iomt::MeasurementTopic(p.device), p.json, 1));
-    } else {
-      SUND_ASSIGN_OR_RETURN(
-          auto r, http->Send("POST", base_path + "/iomt/v1/measurements", headers, p.json));
-      if (r.status != 200) {
-        return sund::Status(sund::StatusCode::kUnavailable,
-                            "the gateway answered HTTP " + std::to_string(r.status));
-      }
-      rapidjson::Document doc;
-      doc.Parse(r.body.data(), r.body.size());
-      const auto* list = doc.IsObject() ? sund::json::Find(doc, "refused") : nullptr;
-      if (list != nullptr && list->IsArray()) refused += list->Size();
+      return mqtt->Publish(sund::iomt::MeasurementTopic(p.device), p.json, 1);
     }
-    ++payloads;
-    measurements += p.measurements;
+    SUND_ASSIGN_OR_RETURN(auto r,
+                          http->Send("POST", base_path + "/iomt/v1/measurements", headers, p.json));
+    if (r.status != 200) {
+      return sund::Status(sund::StatusCode::kUnavailable,
+                          "the gateway answered HTTP " + std::to_string(r.status));
+    }
+    rapidjson::Document doc;
+    doc.Parse(r.body.data(), r.body.size());
+    const auto* list = doc.IsObject() ? sund::json::Find(doc, "refused") : nullptr;
+    if (list != nullptr && list->IsArray()) refused += list->Size();
+    return sund::Status::Ok();
+  };
+  auto progress = [&](const sund::iomt::SimulatedPayload& p) {
     bar.Add(static_cast<std::uint64_t>(std::max<std::int64_t>(p.time_ms - last_ms, 0)),
             static_cast<std::uint64_t>(p.measurements));
     last_ms = std::max(last_ms, p.time_ms);
-  }
+  };
+  SUND_ASSIGN_OR_RETURN(sund::iomt::SimulationRun run,
+                        sund::iomt::RunPaced(sim, so, f.speed, sink, interrupted, progress));
+  std::int64_t payloads = run.payloads;
+  std::int64_t measurements = run.measurements;
   if (mqtt != nullptr) {
     SUND_RETURN_IF_ERROR(mqtt->WaitAcknowledged(std::chrono::seconds(60)));
     mqtt->Disconnect();

@@ -34,6 +34,7 @@
 #include "iomt/dead_letters.h"
 #include "iomt/gateway.h"
 #include "iomt/mqtt_ingest.h"
+#include "iomt/simulator.h"
 #include "iomt_gateway.h"
 #include "iomt_simulate.h"
 #include "monitor/silence.h"
@@ -59,6 +60,7 @@ struct ServeFlags {
   std::string mqtt;
   int no_report_hours = 24;
   std::string iomt_templates;
+  int demo_citizens = 0;  // sund demo: simulated citizens measuring at home (iomt/simulator.h)
 };
 
 sund::Result<std::unique_ptr<sund::storage::Store>> OpenStore(const std::string& data,
@@ -323,10 +325,46 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   if (auto s = subscriptions_service.Start(); !s.ok()) return Fail(s);
   subscriptions.store(&subscriptions_service);
   if (auto s = feed.Start(*feed_cursor); !s.ok()) return Fail(s);
+  // sund demo: fictitious citizens' hubs measuring at home, three simulated days in about a
+  // minute (then in real time, so the five-minute silence check finds them current and NEWS2's
+  // 24-hour window holds their last day); two of them fall ill (their alerts appear as Flags).
+  std::atomic<bool> demo_stop{false};
+  std::thread demo_thread;
+  if (f.demo_citizens > 0) {
+    demo_thread = std::thread([&] {
+      sund::iomt::SimulationOptions so;
+      so.patients = f.demo_citizens;
+      so.deteriorating = 2;
+      so.seed = 7;
+      so.start_ms = sund::SystemClock::Get().NowMicros() / 1000 - 3LL * 24 * 3600 * 1000;
+      sund::iomt::Simulator sim(so);
+      if (auto s = write_bundle(sim.SetupBundle(0, so.patients)).status(); !s.ok()) {
+        sund::log::Error("demo: setting up the simulated citizens failed: {}", s.message());
+        return;
+      }
+      auto run = sund::iomt::RunPaced(
+          sim, so, 3600,
+          [&gateway](const sund::iomt::SimulatedPayload& p) -> sund::Status {
+            auto r = gateway.Ingest(p.json);
+            return r.ok() || r.status().code() == sund::StatusCode::kInvalidArgument
+                       ? sund::Status::Ok()
+                       : r.status();
+          },
+          demo_stop);
+      if (!run.ok()) sund::log::Error("demo: the simulation stopped: {}", run.status().message());
+    });
+    std::printf(
+        "sund demo: %d simulated citizens (Patient/sim-p-0 ...) measure at home, three "
+        "days in twelve minutes and then in real time; sim-p-0 and sim-p-1 fall ill: "
+        "their NEWS2 scores and alerts appear as Observations and Flags\n",
+        f.demo_citizens);
+  }
   std::printf("sund listening on http://%s:%u\n", f.host.c_str(),
               static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   server.Wait();
+  demo_stop = true;
+  if (demo_thread.joinable()) demo_thread.join();
   subscriptions.store(nullptr);
   feed.Stop();  // before its listeners go
   subscriptions_service.Stop();
@@ -849,6 +887,7 @@ int main(int argc, char** argv) {
                   origin.c_str());
     }
     std::fflush(stdout);
+    demo_flags.demo_citizens = 20;
     return Serve(demo_flags, {});
   }
   return 0;

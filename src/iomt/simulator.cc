@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <thread>
 
 #include "core/time.h"
 #include "fhir/json_writer.h"
@@ -230,6 +231,38 @@ std::string Simulator::SetupBundle(int first, int last) const {
   w.EndArray();
   w.EndObject();
   return {sb.GetString(), sb.GetSize()};
+}
+
+Result<SimulationRun> RunPaced(Simulator& sim, const SimulationOptions& o, double speed,
+                               const std::function<Status(const SimulatedPayload&)>& sink,
+                               const std::atomic<bool>& stop,
+                               const std::function<void(const SimulatedPayload&)>& sent) {
+  SimulationRun run;
+  run.last_ms = o.start_ms;
+  const auto wall_start = std::chrono::steady_clock::now();
+  // Sleeps in short steps so `stop` is noticed.
+  auto sleep_until = [&stop](auto pred) {
+    while (!stop.load() && !pred()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  };
+  while (!stop.load()) {
+    SimulatedPayload p = sim.Next();
+    if (o.span_ms > 0 && p.time_ms >= o.start_ms + o.span_ms) break;
+    auto due = wall_start + std::chrono::microseconds(static_cast<std::int64_t>(
+                                static_cast<double>(p.time_ms - o.start_ms) * 1000 / speed));
+    if (due > std::chrono::steady_clock::now() + std::chrono::milliseconds(20)) {
+      sleep_until([due] { return std::chrono::steady_clock::now() >= due; });
+    } else {
+      std::this_thread::sleep_until(due);
+    }
+    sleep_until([&p] { return p.time_ms <= SystemClock::Get().NowMicros() / 1000; });
+    if (stop.load()) break;
+    SUND_RETURN_IF_ERROR(sink(p));
+    ++run.payloads;
+    run.measurements += p.measurements;
+    run.last_ms = std::max(run.last_ms, p.time_ms);
+    if (sent) sent(p);
+  }
+  return run;
 }
 
 }  // namespace sund::iomt

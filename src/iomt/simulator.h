@@ -10,11 +10,15 @@
 // the simulation's start. Patients 0..K-1 deteriorate. Thread-safety: one Simulator per thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <queue>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "core/status.h"
 
 namespace sund::iomt {
 
@@ -69,5 +73,21 @@ class Simulator {
   std::vector<Citizen> citizens_;
   std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
 };
+
+struct SimulationRun {
+  std::int64_t payloads = 0;
+  std::int64_t measurements = 0;
+  std::int64_t last_ms = 0;  // the simulated time reached
+};
+
+// Runs `sim` on the wall clock: each payload when it is due (its simulated offset from
+// options.start_ms divided by `speed`, and never before its own time, so a run faster than real
+// time slows to real time when it reaches the present), handed to `sink`, until options.span_ms
+// is simulated (0: until `stop`). `sent` (optional) is told of each payload sent. Stops at the
+// sink's first error.
+Result<SimulationRun> RunPaced(Simulator& sim, const SimulationOptions& options, double speed,
+                               const std::function<Status(const SimulatedPayload&)>& sink,
+                               const std::atomic<bool>& stop,
+                               const std::function<void(const SimulatedPayload&)>& sent = {});
 
 }  // namespace sund::iomt
