@@ -43,6 +43,33 @@ Alert EscalationAlert(const Escalation& e, const News2Score& score, std::string 
   return a;
 }
 
+Result<bool> Watch::AlertStands(const std::string& patient, const EscalationLevel& level) {
+  // The rank of a level in the policy (rising urgency); -1 for one it no longer has.
+  auto rank = [this](std::string_view name) {
+    for (std::size_t i = 0; i < options_.policy.levels.size(); ++i) {
+      if (options_.policy.levels[i].name == name) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  SUND_ASSIGN_OR_RETURN(
+      fhir::SearchQuery q,
+      fhir::ParseSearch(fhir::Model::R4(), "Flag",
+                        {{"subject", "Patient/" + patient}, {"identifier", "urn:sund:news2-flag|"}},
+                        true));
+  q.count = 100;
+  SUND_ASSIGN_OR_RETURN(storage::SearchPage page, options_.store->Search(q));
+  for (const auto& hit : page.matches) {
+    rapidjson::Document doc;
+    doc.Parse(hit.json.data(), hit.json.size());
+    if (!doc.IsObject() || json::GetString(doc, "status") != "active") continue;
+    const rapidjson::Value* code = json::Find(doc, "code");
+    const rapidjson::Value* codings = code != nullptr ? json::Find(*code, "coding") : nullptr;
+    if (codings == nullptr || !codings->IsArray() || codings->Empty()) continue;
+    if (rank(json::GetString((*codings)[0], "code")) >= rank(level.name)) return true;
+  }
+  return false;
+}
+
 Result<Spo2Scale> Watch::ScaleOf(const std::string& patient) {
   SUND_ASSIGN_OR_RETURN(fhir::SearchQuery q,
                         fhir::ParseSearch(fhir::Model::R4(), "CarePlan",
@@ -86,8 +113,12 @@ Result<WatchResult> Watch::Score(const std::string& patient) {
   fhir::ConditionalCreates bundle;
   bundle.Add("Observation", news2, "urn:sund:news2", key);
   if (out.escalation.level != nullptr) {
-    SUND_RETURN_IF_ERROR(AddAlert(*options_.store, EscalationAlert(out.escalation, out.score, key),
-                                  patient, now_ms, bundle));
+    SUND_ASSIGN_OR_RETURN(bool raised, AlertStands(patient, *out.escalation.level));
+    if (!raised) {
+      SUND_RETURN_IF_ERROR(AddAlert(*options_.store,
+                                    EscalationAlert(out.escalation, out.score, key), patient,
+                                    now_ms, bundle));
+    }
   }
   SUND_RETURN_IF_ERROR(options_.write(bundle.Finish()).status());
   out.stored = true;

@@ -7,6 +7,8 @@
 // Idempotent: the NEWS2 Observation's identifier is `urn:sund:news2|<patient>/<newest input ms>`,
 // the Flag's `urn:sund:news2-flag|<same>` and the Communication's `urn:sund:news2-alert|<same>`,
 // all written by conditional create, so scoring twice on the same inputs stores nothing new.
+// One alert per episode: while an active NEWS2 Flag of the same or a more urgent level stands,
+// a new score raises none; resolving it (status inactive) or a more urgent level raises the next.
 // Thread-safety: Score may be called from any thread.
 #pragma once
 
@@ -57,6 +59,9 @@ class Watch {
 
  private:
   Result<Spo2Scale> ScaleOf(const std::string& patient);
+  // Whether an active NEWS2 Flag of this level or a more urgent one stands for the patient (then
+  // no new alert: one per episode until a clinician resolves it or it escalates).
+  Result<bool> AlertStands(const std::string& patient, const EscalationLevel& level);
   WatchOptions options_;
 };
 

@@ -215,6 +215,21 @@ TEST_F(IomtTest, FiledMeasurementsAreScoredAndEscalate) {
   EXPECT_EQ(Count("Flag"), 1);
   EXPECT_EQ(Count("Communication?status=completed"), 1);
   EXPECT_EQ(Count("Communication"), 1);
+  // Still as ill ten minutes later: a new score, no second alert while the first stands.
+  std::string later(kBad);
+  later.replace(later.find("09:40"), 5, "09:50");
+  ASSERT_TRUE(gateway_->Ingest(later).ok());
+  EXPECT_EQ(Count(news2 + bent_), 2);
+  EXPECT_EQ(Count("Flag?subject=Patient/" + bent_), 1);
+  // A clinician resolves it; the next bad score raises a new alert.
+  std::string flag_id(json::GetString(flag.json["entry"][0]["resource"], "id"));
+  EXPECT_EQ(
+      Patch("/fhir/Flag/" + flag_id, R"([{"op":"replace","path":"/status","value":"inactive"}])")
+          .status,
+      200);
+  later.replace(later.find("09:50"), 5, "09:55");
+  ASSERT_TRUE(gateway_->Ingest(later).ok());
+  EXPECT_EQ(Count("Flag?subject=Patient/" + bent_), 2);
   // A normal reading for Aase earlier: scored, no Flag.
   ASSERT_TRUE(gateway_->Ingest(Payload("oxi-7", "2026-11-29T08:30:00Z")).ok());
   EXPECT_EQ(Count(news2 + aase_), 1);
