@@ -34,7 +34,8 @@ Status Unavailable(std::string message) {
 
 class Client::Impl {
  public:
-  Impl(std::string host, uint16_t port) : host_(std::move(host)), port_(port) {}
+  Impl(std::string host, uint16_t port, std::chrono::milliseconds timeout)
+      : host_(std::move(host)), port_(port), timeout_(timeout) {}
 
   Result<ClientResponse> Send(std::string_view method, std::string_view target,
                               const Headers& headers, std::string_view body) {
@@ -56,12 +57,43 @@ class Client::Impl {
   }
 
  private:
+  // Starts an operation (`start(handler)`, the handler taking (error_code, size_t)) and runs
+  // the io_context until it completes or the timeout passes; then the socket is closed and the
+  // result is timed_out.
+  template <typename Start>
+  beast::error_code Run(Start start) {
+    beast::error_code result;
+    bool done = false;
+    start([&result, &done](beast::error_code ec, std::size_t) {
+      result = ec;
+      done = true;
+    });
+    ctx_.restart();
+    if (timeout_.count() > 0) {
+      ctx_.run_for(timeout_);
+    } else {
+      ctx_.run();
+    }
+    if (!done) {
+      beast::error_code ignored;
+      socket_.close(ignored);  // the operation completes with operation_aborted
+      ctx_.restart();
+      ctx_.run();
+      return asio::error::timed_out;
+    }
+    return result;
+  }
+
   Status Connect() {
     beast::error_code ec;
     tcp::resolver resolver(ctx_);
     auto results = resolver.resolve(host_, std::to_string(port_), ec);
     if (ec) return Unavailable("http client: cannot resolve " + host_ + ": " + ec.message());
-    asio::connect(socket_, results, ec);
+    ec = Run([&](auto done) {
+      asio::async_connect(
+          socket_, results,
+          [done](beast::error_code e, const tcp::endpoint&) mutable { done(e, 0); });
+    });
     if (ec) {
       return Unavailable("http client: cannot connect to " + host_ + ":" + std::to_string(port_) +
                          ": " + ec.message());
@@ -88,8 +120,7 @@ class Client::Impl {
         req.content_length(body.size());
       }
     }
-    beast::error_code ec;
-    bhttp::write(socket_, req, ec);
+    beast::error_code ec = Run([&](auto done) { bhttp::async_write(socket_, req, done); });
     if (ec) {
       *retry = true;
       Close();
@@ -101,7 +132,7 @@ class Client::Impl {
       parser.header_limit(kMaxResponseHeader);
       parser.skip(method == "HEAD");
       std::size_t before = buffer_.size();
-      bhttp::read(socket_, buffer_, parser, ec);
+      ec = Run([&](auto done) { bhttp::async_read(socket_, buffer_, parser, done); });
       if (ec) {
         *retry = before == 0 && !parser.got_some() &&
                  (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
@@ -129,13 +160,14 @@ class Client::Impl {
 
   std::string host_;
   uint16_t port_;
+  std::chrono::milliseconds timeout_;
   asio::io_context ctx_{1};
   tcp::socket socket_{ctx_};
   beast::flat_buffer buffer_;
 };
 
-Client::Client(std::string host, uint16_t port)
-    : impl_(std::make_unique<Impl>(std::move(host), port)) {}
+Client::Client(std::string host, uint16_t port, std::chrono::milliseconds timeout)
+    : impl_(std::make_unique<Impl>(std::move(host), port, timeout)) {}
 Client::~Client() = default;
 
 Result<ClientResponse> Client::Send(std::string_view method, std::string_view target,

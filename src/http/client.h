@@ -2,10 +2,13 @@
 //
 // It keeps one keep-alive connection to host:port and reconnects when the server has closed it;
 // a request that fails on a reused connection before any response byte arrives is retried once
-// on a fresh connection. Interim 1xx responses are skipped. No TLS, no timeouts, no redirects.
+// on a fresh connection. Interim 1xx responses are skipped. No TLS, no redirects. With a
+// `timeout`, connecting, sending or reading that takes longer fails (kUnavailable, the
+// connection is closed); without one they wait as long as the peer.
 // Thread-safety: one Client per thread (not thread-safe); distinct Clients are independent.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,7 +35,8 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url);
 
 class Client {
  public:
-  Client(std::string host, uint16_t port);
+  Client(std::string host, uint16_t port,
+         std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

@@ -384,7 +384,7 @@ void Subscriptions::Consider(const storage::ResourceVersion& v) {
       auto delay = options_.first_retry;
       bool sent = false;
       for (int attempt = 0; attempt < options_.max_attempts && !raw->stop; ++attempt) {
-        http::Client client(raw->url.host, raw->url.port);
+        http::Client client(raw->url.host, raw->url.port, options_.delivery_timeout);
         auto r = client.Send("POST", raw->url.path.empty() ? "/" : raw->url.path, headers, body);
         if (r.ok() && r->status >= 200 && r->status < 300) {
           sent = true;

@@ -52,9 +52,10 @@ struct SubscriptionsOptions {
   std::function<Result<std::string>(std::string bundle)> write;
   std::string base_url;  // the FHIR base, for references in notifications
   std::size_t max_queue = 1000;
-  int max_attempts = 6;                        // per notification, then status error
-  std::chrono::milliseconds first_retry{500};  // doubling each attempt
-  const Clock* clock = nullptr;                // the system clock when null
+  int max_attempts = 6;                                // per notification, then status error
+  std::chrono::milliseconds first_retry{500};          // doubling each attempt
+  std::chrono::milliseconds delivery_timeout{10'000};  // a rest-hook silent this long failed
+  const Clock* clock = nullptr;                        // the system clock when null
   // Whether a request may get a websocket binding token (sund serve: a token that may read
   // Subscriptions); else the error (401, 403).
   std::function<Status(const http::Request& req)> authorize;

@@ -4,6 +4,9 @@
 #include "monitor/subscriptions.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <mutex>
@@ -103,6 +106,7 @@ class SubscriptionsTest : public ApiTest {
     o.base_url = "http://sund.test/fhir";
     o.first_retry = 10ms;
     o.max_attempts = 3;
+    o.delivery_timeout = 200ms;
     feed_ = std::make_unique<monitor::ChangeFeed>(stack_->store(), 20ms);
     subs_ = std::make_unique<monitor::Subscriptions>(std::move(o), *feed_);
     auto cursor = feed_->Newest();
@@ -182,6 +186,23 @@ TEST_F(SubscriptionsTest, AnEndpointThatKeepsFailingEndsInError) {
   std::string id = Subscribe(broken.url(), std::string(monitor::kAlertTopic), patient_);
   EXPECT_EQ(StatusOf(id), "error");
   EXPECT_EQ(broken.bodies().size(), 3u);  // max_attempts
+}
+
+// An endpoint that takes the connection and never answers: each attempt times out, the
+// Subscription ends in error, and nothing hangs.
+TEST_F(SubscriptionsTest, AnEndpointThatNeverAnswersEndsInError) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(fd, 16), 0);  // connections queue; nobody reads them
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string id = Subscribe("http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/hook",
+                             std::string(monitor::kAlertTopic), patient_);
+  EXPECT_EQ(StatusOf(id), "error");
+  close(fd);
 }
 
 TEST_F(SubscriptionsTest, WhatIsNotOfferedIsRefused) {
