@@ -6,6 +6,7 @@
 
 #include "api/app_grants.h"
 #include "core/time.h"
+#include "fhir/resource.h"
 #include "http/query.h"
 #include "storage/sqlite/sqlite_store.h"
 
@@ -255,6 +256,13 @@ std::string ApiTest::CreateWithId(std::string_view type, std::string_view json) 
   ApiResponse r = Put("/fhir/" + std::string(type) + "/" + id, json::Serialize(doc));
   EXPECT_EQ(r.status, 201) << type << ": " << r.body.substr(0, 400);
   return id;
+}
+
+std::function<Result<std::string>(std::string)> ApiTest::BundleWriter() {
+  return [this](std::string bundle) -> Result<std::string> {
+    SUND_ASSIGN_OR_RETURN(auto doc, fhir::ParseJson(bundle));
+    return stack_->engine().ProcessBundle(std::move(doc), "http://sund.test/fhir");
+  };
 }
 
 }  // namespace sund::itest

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -190,6 +191,9 @@ class ApiTest : public ::testing::Test {
   // PUTs `json` (a resource without id) as a new resource with a fresh client id
   // ("seed-<n>"); returns the id (the test fails unless 201).
   std::string CreateWithId(std::string_view type, std::string_view json);
+  // Writes a transaction Bundle (JSON) through the stack's Engine and returns the response
+  // Bundle: the `write` of the gateway, the scorer and Subscriptions, as sund serve wires it.
+  std::function<Result<std::string>(std::string bundle)> BundleWriter();
 
   int seeded_ = 0;
 

@@ -43,11 +43,7 @@ class IomtTest : public ApiTest {
     o.dead_letters = letters_.get();
     o.device_log = devices_.get();
     o.clock = &clock_;
-    o.write = [this](std::string bundle) -> Result<std::string> {
-      auto doc = fhir::ParseJson(bundle);
-      if (!doc.ok()) return doc.status();
-      return stack_->engine().ProcessBundle(std::move(doc).value(), "http://sund.test/fhir");
-    };
+    o.write = BundleWriter();
     o.authorize = [this](const http::Request&, bool) -> Result<audit::Actor> {
       if (!allow_.ok()) return allow_;
       return audit::Actor{"", "system", "", "test-hub"};
@@ -313,11 +309,7 @@ TEST_F(IomtTest, DeviceReportShowsUseBatteryGapsAndAdherence) {
 TEST_F(IomtTest, APatientWhoStopsReportingRaisesAnAlert) {
   monitor::SilenceOptions o;
   o.store = &stack_->store();
-  o.write = [this](std::string bundle) -> Result<std::string> {
-    auto doc = fhir::ParseJson(bundle);
-    if (!doc.ok()) return doc.status();
-    return stack_->engine().ProcessBundle(std::move(doc).value(), "http://sund.test/fhir");
-  };
+  o.write = BundleWriter();
   o.clock = &clock_;  // 10:00; Bent has had the device since 09:00, Aase's loan has ended
   o.after_ms = 60 * 60 * 1000;
   auto first = monitor::CheckSilence(o);
@@ -355,11 +347,7 @@ TEST_F(IomtTest, VendorPayloadsAreMappedByTemplates) {
   o.dead_letters = letters_.get();
   o.clock = &clock_;
   o.mappings = &*mappings;
-  o.write = [this](std::string bundle) -> Result<std::string> {
-    auto doc = fhir::ParseJson(bundle);
-    if (!doc.ok()) return doc.status();
-    return stack_->engine().ProcessBundle(std::move(doc).value(), "http://sund.test/fhir");
-  };
+  o.write = BundleWriter();
   iomt::Gateway gateway(std::move(o));
   // 2026-11-29T09:40:00Z in seconds since the epoch.
   auto r = gateway.Ingest(R"({"kind":"bp","serial":"oxi-7","ts":1795945200,"sys":131,"dia":82})");

@@ -125,11 +125,7 @@ class MqttTest : public ApiTest {
     iomt::GatewayOptions o;
     o.store = &stack_->store();
     o.dead_letters = letters_.get();
-    o.write = [this](std::string bundle) -> Result<std::string> {
-      auto doc = fhir::ParseJson(bundle);
-      if (!doc.ok()) return doc.status();
-      return stack_->engine().ProcessBundle(std::move(doc).value(), "http://sund.test/fhir");
-    };
+    o.write = BundleWriter();
     o.authorize = [](const http::Request&, bool) -> Result<audit::Actor> { return audit::Actor{}; };
     gateway_ = std::make_unique<iomt::Gateway>(std::move(o));
     patient_ = Create("Patient", R"({"resourceType":"Patient","name":[{"family":"Testesen"}]})");

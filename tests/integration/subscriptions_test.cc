@@ -98,11 +98,7 @@ class SubscriptionsTest : public ApiTest {
     other_ = Create("Patient", R"({"resourceType":"Patient","name":[{"family":"Anden"}]})");
     monitor::SubscriptionsOptions o;
     o.store = &stack_->store();
-    o.write = [this](std::string bundle) -> Result<std::string> {
-      auto doc = fhir::ParseJson(bundle);
-      if (!doc.ok()) return doc.status();
-      return stack_->engine().ProcessBundle(std::move(doc).value(), "http://sund.test/fhir");
-    };
+    o.write = BundleWriter();
     o.base_url = "http://sund.test/fhir";
     o.first_retry = 10ms;
     o.max_attempts = 3;
