@@ -47,6 +47,14 @@ http::Response ErrorResponse(int status, std::string_view error, std::string_vie
   return JsonResponse(status, {sb.GetString(), sb.GetSize()});
 }
 
+// A query parameter that must be a whole number in [lo, hi]; nullopt when it is not.
+std::optional<long long> IntParam(const std::string& v, long long lo, long long hi) {
+  char* end = nullptr;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || n < lo || n > hi) return std::nullopt;
+  return n;
+}
+
 int HttpStatusOf(const Status& s) {
   switch (s.code()) {
     case StatusCode::kUnauthenticated:
@@ -307,13 +315,10 @@ std::pair<http::Response, std::vector<std::string>> Gateway::DeviceReportRespons
       citizens = v == "citizens";
       continue;
     }
-    char* end = nullptr;
-    long long n = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || n < 1 || n > 366) {
-      return {ErrorResponse(400, "invalid-parameter", k + " must be 1-366"), {}};
-    }
-    if (k == "days") days = static_cast<int>(n);
-    if (k == "plan") plan = static_cast<int>(n);
+    auto n = IntParam(v, 1, 366);
+    if (!n) return {ErrorResponse(400, "invalid-parameter", k + " must be 1-366"), {}};
+    if (k == "days") days = static_cast<int>(*n);
+    if (k == "plan") plan = static_cast<int>(*n);
   }
   if (std::string_view accept = req.headers.Get("Accept"); accept.find("text/csv") == 0) csv = true;
   const std::int64_t now_ms = options_.clock->NowMicros() / 1000;
@@ -325,18 +330,26 @@ std::pair<http::Response, std::vector<std::string>> Gateway::DeviceReportRespons
     std::string patient;
   };
   std::vector<Row> rows;
-  std::map<std::string, std::vector<const DeviceReport*>> by_patient;
+  struct Citizen {
+    int devices = 0;
+    int days_meeting_plan = 0;  // the best of their devices'
+  };
+  std::map<std::string, Citizen> by_patient;
   for (const DeviceReport& d : *devices) {
     Row row{&d, ""};
     auto known = LookUp(d.device);
     if (known.ok() && known->assignments) {
       if (auto p = known->assignments->At(now_ms).patient) row.patient = *p;
     }
-    if (!row.patient.empty()) by_patient[row.patient].push_back(&d);
+    if (!row.patient.empty()) {
+      Citizen& c = by_patient[row.patient];
+      ++c.devices;
+      c.days_meeting_plan = std::max(c.days_meeting_plan, d.days_meeting_plan);
+    }
     rows.push_back(std::move(row));
   }
   std::vector<std::string> patients;
-  for (const auto& [p, list] : by_patient) patients.push_back(p);
+  for (const auto& [p, c] : by_patient) patients.push_back(p);
   auto hours = [](std::int64_t ms) { return static_cast<double>(ms) / 3'600'000.0; };
   auto fixed1 = [](double v) {
     char buf[32];
@@ -347,12 +360,10 @@ std::pair<http::Response, std::vector<std::string>> Gateway::DeviceReportRespons
     std::string out;
     if (citizens) {
       out = "patient,devices,days,plan_per_day,days_meeting_plan,adherence\r\n";
-      for (const auto& [p, list] : by_patient) {
-        int best = 0;
-        for (const auto* d : list) best = std::max(best, d->days_meeting_plan);
-        out += p + "," + std::to_string(list.size()) + "," + std::to_string(days) + "," +
-               std::to_string(plan) + "," + std::to_string(best) + "," +
-               fixed1(100.0 * best / days) + "%\r\n";
+      for (const auto& [p, c] : by_patient) {
+        out += p + "," + std::to_string(c.devices) + "," + std::to_string(days) + "," +
+               std::to_string(plan) + "," + std::to_string(c.days_meeting_plan) + "," +
+               fixed1(100.0 * c.days_meeting_plan / days) + "%\r\n";
       }
     } else {
       out =
@@ -419,18 +430,16 @@ std::pair<http::Response, std::vector<std::string>> Gateway::DeviceReportRespons
   w.EndArray();
   w.Key("citizens");
   w.StartArray();
-  for (const auto& [p, list] : by_patient) {
-    int best = 0;
-    for (const auto* d : list) best = std::max(best, d->days_meeting_plan);
+  for (const auto& [p, c] : by_patient) {
     w.StartObject();
     w.Key("patient");
     fhir::WriteString(w, "Patient/" + p);
     w.Key("devices");
-    w.Int(static_cast<int>(list.size()));
+    w.Int(c.devices);
     w.Key("days_meeting_plan");
-    w.Int(best);
+    w.Int(c.days_meeting_plan);
     w.Key("adherence");
-    w.Double(static_cast<double>(best) / days);
+    w.Double(static_cast<double>(c.days_meeting_plan) / days);
     w.EndObject();
   }
   w.EndArray();
@@ -517,13 +526,10 @@ http::Response Gateway::Handle(const http::Request& req) {
   int count = 50;
   std::int64_t before = std::numeric_limits<std::int64_t>::max();
   for (const auto& [k, v] : http::ParseQuery(req.query)) {
-    char* end = nullptr;
-    long long n = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || n < 1) {
-      return ErrorResponse(400, "invalid-parameter", k + " must be a positive integer");
-    }
-    if (k == "_count") count = static_cast<int>(std::min<long long>(n, 1000));
-    if (k == "before") before = n;
+    auto n = IntParam(v, 1, std::numeric_limits<long long>::max());
+    if (!n) return ErrorResponse(400, "invalid-parameter", k + " must be a positive integer");
+    if (k == "_count") count = static_cast<int>(std::min<long long>(*n, 1000));
+    if (k == "before") before = *n;
   }
   auto letters = options_.dead_letters->List(count, before);
   if (!letters.ok()) return ErrorResponse(503, "unavailable", letters.status().message());
