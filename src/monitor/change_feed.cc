@@ -45,12 +45,22 @@ Status ChangeFeed::PollOnce() {
     q.count = 500;
     SUND_ASSIGN_OR_RETURN(storage::HistoryPage page, store_.History(q));
     for (const auto& v : page.versions) {
-      for (const auto& listener : listeners_) listener(v);
+      Change change(v);
+      for (const auto& listener : listeners_) listener(change);
     }
     if (page.versions.empty()) return Status::Ok();
     cursor_ = page.last_vid;
     if (!page.next_vid || stop_) return Status::Ok();
   }
+}
+
+const rapidjson::Value* Change::Json() const {
+  if (version_.deleted) return nullptr;
+  if (!doc_) {
+    doc_.emplace();
+    doc_->Parse(version_.json.data(), version_.json.size());
+  }
+  return doc_->HasParseError() || !doc_->IsObject() ? nullptr : &*doc_;
 }
 
 bool IsVitalSigns(const rapidjson::Value& obs) {

@@ -3,7 +3,8 @@
 // `HistoryQuery::after_vid` (versions in commit order) every `poll`, so writers never wait for
 // listeners and a slow listener delays only the feed. Events before Start's cursor are not
 // delivered (they are history). Thread-safety: Listen before Start; Start and Stop from one
-// thread; listeners run on the feed's thread, one version at a time.
+// thread; listeners run on the feed's thread, one version at a time, and share its parsed JSON
+// (Change::Json).
 #pragma once
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,9 +24,23 @@
 
 namespace sund::monitor {
 
+// One committed version as the listeners see it: its JSON is parsed at most once, by the first
+// listener that asks, however many look at it.
+class Change {
+ public:
+  explicit Change(const storage::ResourceVersion& version) : version_(version) {}
+  const storage::ResourceVersion& version() const { return version_; }
+  // The version's JSON object; nullptr for a delete or stored text that is not a JSON object.
+  const rapidjson::Value* Json() const;
+
+ private:
+  const storage::ResourceVersion& version_;
+  mutable std::optional<rapidjson::Document> doc_;
+};
+
 class ChangeFeed {
  public:
-  using Listener = std::function<void(const storage::ResourceVersion& version)>;
+  using Listener = std::function<void(const Change& change)>;
   explicit ChangeFeed(storage::Store& store,
                       std::chrono::milliseconds poll = std::chrono::milliseconds(100));
   ~ChangeFeed();

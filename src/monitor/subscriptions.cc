@@ -227,12 +227,12 @@ Status SetStatus(const SubscriptionsOptions& o, const std::string& id, std::stri
 Subscriptions::Subscriptions(SubscriptionsOptions options, ChangeFeed& feed)
     : options_(std::move(options)) {
   if (options_.clock == nullptr) options_.clock = &SystemClock::Get();
-  feed.Listen([this](const storage::ResourceVersion& v) {
+  feed.Listen([this](const Change& change) {
     if (stop_) return;
-    if (v.type == "Subscription") {
-      Consider(v);
+    if (change.version().type == "Subscription") {
+      Consider(change.version());
     } else {
-      Event(v);
+      Event(change);
     }
   });
 }
@@ -554,17 +554,17 @@ void Subscriptions::Bind(const std::shared_ptr<http::WebSocket>& ws, std::string
   s->sockets.push_back(ws);
 }
 
-void Subscriptions::Event(const storage::ResourceVersion& v) {
+void Subscriptions::Event(const Change& change) {
+  const storage::ResourceVersion& v = change.version();
   if (v.deleted || v.version != 1) return;  // topics are about new resources
   const bool flag = v.type == "Flag";
   const bool observation = v.type == "Observation";
   if (!flag && !observation) return;
-  rapidjson::Document doc;
-  doc.Parse(v.json.data(), v.json.size());
-  if (!doc.IsObject()) return;
+  const rapidjson::Value* doc = change.Json();
+  if (doc == nullptr) return;
   std::string_view topic = flag ? kAlertTopic : kVitalSignsTopic;
-  if (observation && !IsVitalSigns(doc)) return;
-  std::string patient = SubjectPatient(doc);
+  if (observation && !IsVitalSigns(*doc)) return;
+  std::string patient = SubjectPatient(*doc);
   std::vector<std::shared_ptr<Subscriber>> matching;
   {
     std::lock_guard lock(mu_);

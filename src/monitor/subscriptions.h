@@ -91,7 +91,7 @@ class Subscriptions {
  private:
   // (Re)reads one Subscription version: activates, replaces or removes its subscriber.
   void Consider(const storage::ResourceVersion& v);
-  void Event(const storage::ResourceVersion& v);
+  void Event(const Change& change);
   void Remove(const std::string& id);
   void Bind(const std::shared_ptr<http::WebSocket>& ws, std::string_view message);
 

@@ -172,13 +172,12 @@ void ScoreQueue::Run() {
 }
 
 void ScoreFromFeed(ChangeFeed& feed, ScoreQueue& queue) {
-  feed.Listen([&queue](const storage::ResourceVersion& v) {
+  feed.Listen([&queue](const Change& change) {
+    const storage::ResourceVersion& v = change.version();
     if (v.type != "Observation" || v.deleted || v.version != 1) return;
-    rapidjson::Document doc;
-    doc.Parse(v.json.data(), v.json.size());
-    if (!doc.IsObject()) return;
-    if (!IsVitalSigns(doc)) return;
-    if (std::string patient = SubjectPatient(doc); !patient.empty()) queue.Mark({patient});
+    const rapidjson::Value* doc = change.Json();
+    if (doc == nullptr || !IsVitalSigns(*doc)) return;
+    if (std::string patient = SubjectPatient(*doc); !patient.empty()) queue.Mark({patient});
   });
 }
 
