@@ -73,8 +73,9 @@ struct GatewayOptions {
   // status to answer (401, 403).
   std::function<Result<audit::Actor>(const http::Request& req, bool write)> authorize;
   // Called after a payload's (or a batch's) Observations were written, with the patients they
-  // belong to (sund serve: monitor::Watch scores them). Its error is logged; the measurements
-  // stay filed.
+  // belong to, for scoring in line (the integration tests; sund serve scores from the store's
+  // change feed instead, monitor::ScoreFromFeed). Its error is logged; the measurements stay
+  // filed.
   std::function<Status(const std::vector<std::string>& patients)> on_filed;
   // Every ingestion and every listing of the dead letters is recorded here before it is
   // answered (503 when the record cannot be written). Null: not audited (tests).

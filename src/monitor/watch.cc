@@ -140,25 +140,17 @@ void ScoreQueue::Mark(const std::vector<std::string>& patients) {
   {
     std::lock_guard lock(mu_);
     pending_.insert(patients.begin(), patients.end());
-    ++marked_;
   }
   cv_.notify_all();
-}
-
-void ScoreQueue::Drain() {
-  std::unique_lock lock(mu_);
-  std::uint64_t target = marked_;
-  cv_.wait(lock, [&] { return done_ >= target || stop_; });
 }
 
 void ScoreQueue::Run() {
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stop_ || done_ < marked_; });
+    cv_.wait(lock, [this] { return stop_ || !pending_.empty(); });
     if (stop_) return;
     std::set<std::string> pass;
     pass.swap(pending_);
-    std::uint64_t covered = marked_;
     lock.unlock();
     for (const std::string& patient : pass) {
       if (auto r = watch_.Score(patient); !r.ok()) {
@@ -166,8 +158,6 @@ void ScoreQueue::Run() {
       }
     }
     lock.lock();
-    done_ = covered;
-    cv_.notify_all();
   }
 }
 

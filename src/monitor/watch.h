@@ -68,23 +68,19 @@ class Watch {
 // Scores patients in the background, each at most once per pass however often it was marked
 // meanwhile: the IoMT gateway marks the patients whose measurements it filed and goes on, so
 // scoring never slows ingestion, and under load a patient's many new measurements cost one
-// score. Errors are logged. Thread-safety: Mark and Drain from any thread.
+// score. Errors are logged. Thread-safety: Mark from any thread.
 class ScoreQueue {
  public:
   explicit ScoreQueue(Watch& watch);
   ~ScoreQueue();  // stops after the patient being scored
   void Mark(const std::vector<std::string>& patients);
-  // Waits until every patient marked before the call has been scored.
-  void Drain();
 
  private:
   void Run();
   Watch& watch_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::set<std::string> pending_;
-  std::uint64_t marked_ = 0;  // Mark calls so far
-  std::uint64_t done_ = 0;    // Mark calls whose patients are all scored
+  std::set<std::string> pending_;  // marked since the current pass began
   bool stop_ = false;
   std::thread thread_;
 };
