@@ -1,10 +1,24 @@
 #include "storage/sqlite/db.h"
 
+#include <mutex>
+
 #include "core/log.h"
 
 namespace sund::storage::sqlite {
 
+namespace {
+
+// Process-wide settings, before the first connection: no allocation statistics (SQLite keeps
+// them under a global mutex taken on every malloc and free, and nothing in Sund reads them).
+void ConfigureLibrary() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bool read_only) {
+  ConfigureLibrary();
   sqlite3* db = nullptr;
   int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
               SQLITE_OPEN_NOMUTEX;
