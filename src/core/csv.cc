@@ -29,6 +29,7 @@ Result<CsvTable> ParseCsv(std::string_view text) {
                              std::to_string(table.header.size()));
     } else {
       table.rows.push_back(std::move(record));
+      table.lines.push_back(record_line);
     }
     record.clear();
     any = false;

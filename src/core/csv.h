@@ -19,6 +19,7 @@ namespace sund {
 struct CsvTable {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;  // each as long as the header
+  std::vector<std::size_t> lines;  // the line each row starts on (1 is the header's), for errors
 
   // The column's index, by exact name, or nullopt.
   std::optional<std::size_t> Column(std::string_view name) const;
