@@ -12,8 +12,14 @@ packages=(
   # libraries (ARCHITECTURE.md, Dependencies)
   libboost-dev rapidjson-dev libsqlite3-dev sqlite3 libssl-dev libspdlog-dev libfmt-dev
   libcli11-dev libbz2-dev zlib1g-dev libargon2-dev
+  # cells: OpenCV's modules without the GUI ones (libopencv-dev would pull in VTK and Qt),
+  # YAML for bioimage.io model descriptions, Eigen for the curve fits
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-dnn-dev
+  libyaml-cpp-dev libeigen3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light time
+  # the cells benchmark's peer (scikit-image on Debian's own python3)
+  python3-skimage
   # the MQTT broker the IoMT gateway subscribes to (started per test run on loopback)
   mosquitto mosquitto-clients
   # end-to-end clients (and the headless browser that Playwright drives)
