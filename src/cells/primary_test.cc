@@ -1,0 +1,260 @@
+#include "cells/primary.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cells/internal/test_data.h"
+#include "cells/threshold.h"
+
+namespace sund::cells {
+namespace {
+
+using testing_data::LoadGray;
+using testing_data::MatchByCentre;
+using testing_data::Matched;
+using testing_data::Median;
+using testing_data::ReadCsv;
+
+std::vector<float> Repeat(std::initializer_list<std::pair<float, int>> groups) {
+  std::vector<float> v;
+  for (const auto& [value, n] : groups) v.insert(v.end(), n, value);
+  return v;
+}
+
+// Two populations: the split goes after the lower one's histogram bin. Range 0.1..0.9 in 256
+// bins of 0.003125; 0.2 falls in bin 32, and every split from bin 32 to 254 separates {0.1, 0.2}
+// from {0.9} equally well, so np.argmax takes bin 32, whose centre is 0.1 + 32.5 * 0.003125.
+TEST(ThresholdTest, OtsuSplitsBetweenTwoPopulations) {
+  const std::vector<float> v = Repeat({{0.1f, 100}, {0.2f, 100}, {0.9f, 100}});
+  EXPECT_NEAR(OtsuThreshold(v), 0.2015625, 1e-6);
+}
+
+// Three distinct values in three classes: skimage returns the first two occupied bins.
+// 128 bins of 0.00625 over 0.1..0.9: bin 0 (centre 0.103125) and bin 64 (centre 0.503125).
+TEST(ThresholdTest, ThreeClassOtsuOnThreeValues) {
+  const std::vector<float> v = Repeat({{0.1f, 100}, {0.5f, 100}, {0.9f, 100}});
+  const std::vector<double> t = MultiOtsuThresholds(v, 3, 128);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_NEAR(t[0], 0.103125, 1e-6);
+  EXPECT_NEAR(t[1], 0.503125, 1e-6);
+}
+
+// A lone 0.2 joins the 0.1 class: the thresholds sit in 0.2's bin (16, centre 0.203125) and in
+// 0.5's (64, centre 0.503125). Middle class to the foreground takes the lower one.
+TEST(ThresholdTest, ThreeClassOtsuSearchesAllSplits) {
+  const std::vector<float> v = Repeat({{0.1f, 100}, {0.2f, 1}, {0.5f, 100}, {0.9f, 100}});
+  const std::vector<double> t = MultiOtsuThresholds(v, 3, 128);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_NEAR(t[0], 0.203125, 1e-6);
+  EXPECT_NEAR(t[1], 0.503125, 1e-6);
+
+  Image image(static_cast<int>(v.size()), 1);
+  image.pixels = v;
+  ThresholdOptions options;
+  options.method = ThresholdMethod::kOtsu;
+  options.otsu_classes = OtsuClasses::kThree;
+  options.middle_class = MiddleClass::kForeground;
+  auto fg = ComputeThreshold(image, {}, options);
+  ASSERT_TRUE(fg.ok()) << fg.status().ToString();
+  EXPECT_NEAR(fg->final_threshold, 0.203125, 1e-6);
+  options.middle_class = MiddleClass::kBackground;
+  auto bg = ComputeThreshold(image, {}, options);
+  ASSERT_TRUE(bg.ok());
+  EXPECT_NEAR(bg->final_threshold, 0.503125, 1e-6);
+}
+
+// Li on {0.1, 0.2, 0.7, 0.8} x 100: shifted by the minimum, the mean 0.35 splits {0, 0.1} from
+// {0.6, 0.7}; t = (0.05 - 0.65) / (ln 0.05 - ln 0.65) = 0.233923, which splits them the same way,
+// so the iteration stops there: 0.233923 + 0.1.
+TEST(ThresholdTest, LiConvergesOnBimodalValues) {
+  const std::vector<float> v = Repeat({{0.1f, 100}, {0.2f, 100}, {0.7f, 100}, {0.8f, 100}});
+  const double expected = (0.05 - 0.65) / (std::log(0.05) - std::log(0.65)) + 0.1;
+  EXPECT_NEAR(LiThreshold(v), expected, 1e-5);
+  EXPECT_NEAR(expected, 0.333923, 1e-6);
+}
+
+TEST(ThresholdTest, CorrectionFactorAndBoundsApplyToTheGlobalThreshold) {
+  Image image(300, 1);
+  image.pixels = Repeat({{0.1f, 100}, {0.2f, 100}, {0.9f, 100}});
+  ThresholdOptions options;
+  options.method = ThresholdMethod::kOtsu;
+  options.correction_factor = 1.5;
+  auto scaled = ComputeThreshold(image, {}, options);
+  ASSERT_TRUE(scaled.ok());
+  EXPECT_NEAR(scaled->original_threshold, 0.2015625, 1e-6);
+  EXPECT_NEAR(scaled->final_threshold, 0.2015625 * 1.5, 1e-6);
+  options.upper_bound = 0.25;
+  auto bounded = ComputeThreshold(image, {}, options);
+  ASSERT_TRUE(bounded.ok());
+  EXPECT_DOUBLE_EQ(bounded->final_threshold, 0.25);
+}
+
+TEST(ThresholdTest, RejectsMismatchedMask) {
+  Image image(4, 4, 0.5f);
+  const std::vector<std::uint8_t> mask(3, 1);
+  EXPECT_EQ(ComputeThreshold(image, mask, {}).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Adds a disc whose intensity falls from `peak` at the centre to `rim` at the radius.
+void AddDisc(Image& image, double cx, double cy, double radius, float peak, float rim) {
+  for (int y = 0; y < image.height; ++y) {
+    for (int x = 0; x < image.width; ++x) {
+      const double d = std::hypot(x - cx, y - cy);
+      if (d > radius) continue;
+      const float v = static_cast<float>(rim + (peak - rim) * (1.0 - d / radius));
+      image.at(x, y) = std::max(image.at(x, y), v);
+    }
+  }
+}
+
+PrimaryOptions Options(int min_diameter, int max_diameter) {
+  PrimaryOptions o;
+  o.min_diameter = min_diameter;
+  o.max_diameter = max_diameter;
+  o.threshold.method = ThresholdMethod::kOtsu;
+  o.fill_holes = FillHoles::kAfterDeclumpingOnly;
+  return o;
+}
+
+TEST(IdentifyPrimaryTest, IntensityDeclumpingSplitsTwoTouchingDiscs) {
+  Image image(100, 64, 0.02f);
+  AddDisc(image, 38, 32, 11, 0.9f, 0.35f);
+  AddDisc(image, 58, 32, 11, 0.9f, 0.35f);
+  PrimaryOptions options = Options(10, 40);
+
+  PrimaryStats stats;
+  auto split = IdentifyPrimary(image, options, &stats);
+  ASSERT_TRUE(split.ok()) << split.status().ToString();
+  EXPECT_EQ(stats.objects_thresholded, 1);  // one clump after thresholding
+  ASSERT_EQ(split->count, 2);
+  EXPECT_NE(split->at(38, 32), split->at(58, 32));
+  EXPECT_NE(split->at(38, 32), 0);
+  EXPECT_NE(split->at(58, 32), 0);
+  // The dividing line runs through the valley between the peaks.
+  EXPECT_EQ(split->at(45, 32), split->at(38, 32));
+  EXPECT_EQ(split->at(51, 32), split->at(58, 32));
+
+  options.unclump = UnclumpMethod::kNone;
+  auto clump = IdentifyPrimary(image, options);
+  ASSERT_TRUE(clump.ok());
+  EXPECT_EQ(clump->count, 1);
+}
+
+TEST(IdentifyPrimaryTest, DiscardsObjectsTouchingTheBorder) {
+  Image image(80, 60, 0.02f);
+  AddDisc(image, 40, 30, 8, 0.9f, 0.6f);
+  AddDisc(image, 3, 30, 8, 0.9f, 0.6f);  // crosses the left edge
+  PrimaryOptions options = Options(8, 40);
+  auto kept = IdentifyPrimary(image, options);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->count, 1);
+  EXPECT_NE(kept->at(40, 30), 0);
+  EXPECT_EQ(kept->at(1, 30), 0);
+
+  options.discard_border_objects = false;
+  auto all = IdentifyPrimary(image, options);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->count, 2);
+}
+
+TEST(IdentifyPrimaryTest, DiscardsObjectsBelowTheMinimumDiameter) {
+  Image image(80, 60, 0.02f);
+  AddDisc(image, 25, 30, 9, 0.9f, 0.6f);  // area ~254 px: diameter ~18
+  AddDisc(image, 60, 30, 2, 0.9f, 0.6f);  // area 13 px, under pi * 8^2 / 4 = 50
+  PrimaryOptions options = Options(8, 40);
+  // Unsmoothed: Otsu's threshold lies just above the flat background, so smoothing would add
+  // the small disc's blurred rim to it.
+  options.threshold.smoothing_scale = 0;
+  PrimaryStats stats;
+  auto labels = IdentifyPrimary(image, options, &stats);
+  ASSERT_TRUE(labels.ok());
+  EXPECT_EQ(stats.objects_after_border, 2);
+  EXPECT_EQ(labels->count, 1);
+  EXPECT_NE(labels->at(25, 30), 0);
+  EXPECT_EQ(labels->at(60, 30), 0);
+
+  options.discard_outside_diameter = false;
+  auto all = IdentifyPrimary(image, options);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->count, 2);
+}
+
+TEST(IdentifyPrimaryTest, FillsAHoleInsideAnObject) {
+  Image image(64, 64, 0.02f);
+  AddDisc(image, 32, 32, 12, 0.8f, 0.8f);
+  for (int y = 29; y <= 35; ++y) {
+    for (int x = 29; x <= 35; ++x) image.at(x, y) = 0.02f;  // a dark 7x7 hole
+  }
+  PrimaryOptions options = Options(8, 40);
+  options.unclump = UnclumpMethod::kNone;
+  options.threshold.smoothing_scale = 0;
+  auto filled = IdentifyPrimary(image, options);
+  ASSERT_TRUE(filled.ok());
+  ASSERT_EQ(filled->count, 1);
+  EXPECT_EQ(filled->at(32, 32), 1);
+
+  options.fill_holes = FillHoles::kNever;
+  auto holed = IdentifyPrimary(image, options);
+  ASSERT_TRUE(holed.ok());
+  ASSERT_EQ(holed->count, 1);
+  EXPECT_EQ(holed->at(32, 32), 0);
+}
+
+TEST(IdentifyPrimaryTest, RejectsAnInvertedDiameterRange) {
+  Image image(16, 16, 0.1f);
+  PrimaryOptions options = Options(20, 10);
+  EXPECT_EQ(IdentifyPrimary(image, options).status().code(), StatusCode::kInvalidArgument);
+}
+
+// --- Parity with CellProfiler 4.0.6 on its ExampleHuman images (shared/data) ---------------
+
+TEST(IdentifyPrimaryTest, MatchesCellProfilerOnExampleHuman) {
+  const char* root = std::getenv("SUND_TEST_DATA");
+  if (root == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set (e.g. ../shared/data)";
+  const std::string dir = std::string(root) + "/cellprofiler-examplehuman/";
+  const Image dna = LoadGray(dir + "AS_09125_050116030001_D03f00d0.tif");
+  const Image ph3 = LoadGray(dir + "AS_09125_050116030001_D03f00d1.tif");
+  ASSERT_FALSE(dna.empty()) << "cannot read the DNA image in " << dir;
+  ASSERT_FALSE(ph3.empty()) << "cannot read the PH3 image in " << dir;
+  const auto image_rows = ReadCsv(dir + "Image.csv");
+  ASSERT_EQ(image_rows.size(), 1u);
+
+  // Nuclei: ExampleHuman.cppipe module 5 ("Use advanced settings?: No").
+  PrimaryOptions nuclei;
+  nuclei.min_diameter = 8;
+  nuclei.max_diameter = 80;
+  nuclei.advanced = false;
+  nuclei.fill_holes = FillHoles::kAfterDeclumpingOnly;
+  PrimaryStats stats;
+  auto found = IdentifyPrimary(dna, nuclei, &stats);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_NEAR(stats.final_threshold, image_rows[0].at("Threshold_FinalThreshold_Nuclei"), 1e-4);
+  const auto ref = ReadCsv(dir + "Nuclei.csv");
+  ASSERT_EQ(ref.size(), 289u);
+  EXPECT_LE(std::abs(found->count - 289), 289 * 5 / 100) << "nuclei: " << found->count;
+  const Matched m = MatchByCentre(*found, ref, /*with_area=*/true);
+  EXPECT_GE(m.pairs, 289 * 95 / 100);
+  EXPECT_LT(Median(m.relative_area_difference), 0.05);
+
+  // PH3: module 6, three-class Otsu with the middle class in the foreground.
+  PrimaryOptions mitotic;
+  mitotic.min_diameter = 7;
+  mitotic.max_diameter = 80;
+  mitotic.threshold.method = ThresholdMethod::kOtsu;
+  mitotic.threshold.otsu_classes = OtsuClasses::kThree;
+  mitotic.threshold.middle_class = MiddleClass::kForeground;
+  mitotic.fill_holes = FillHoles::kAfterDeclumpingOnly;
+  auto ph3_found = IdentifyPrimary(ph3, mitotic, &stats);
+  ASSERT_TRUE(ph3_found.ok()) << ph3_found.status().ToString();
+  EXPECT_NEAR(stats.final_threshold, image_rows[0].at("Threshold_FinalThreshold_PH3"), 1e-4);
+  EXPECT_LE(std::abs(ph3_found->count - 22), 1) << "PH3 objects: " << ph3_found->count;
+  EXPECT_GE(MatchByCentre(*ph3_found, ReadCsv(dir + "PH3.csv"), false).pairs, 21);
+}
+
+}  // namespace
+}  // namespace sund::cells
