@@ -24,6 +24,7 @@
 #include "audit/log.h"
 #include "auth/password.h"
 #include "auth/server.h"
+#include "cells_cli.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -606,6 +607,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   iomt_simulate->add_option("--seed", sim.seed, "random seed")->capture_default_str();
+  AddCellsCommands(app);
+
   auto* audit_cmd = app.add_subcommand("audit", "the tamper-evident audit log");
   audit_cmd->require_subcommand(1);
   auto* audit_verify = audit_cmd->add_subcommand(

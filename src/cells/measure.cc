@@ -17,8 +17,9 @@
 //   the row axis (downwards) towards the column axis, in RADIANS in [-pi/2, pi/2] (pi/4, or -pi/4
 //   when cov_xy > 0, if var_x = var_y). CellProfiler 4.0.6 writes radians although its help says
 //   degrees (4.1 multiplies by 180 / pi); the reference CSVs hold values up to exactly pi/2.
-// - Solidity: Area / convex area, the convex area counting the pixel centres inside or on the
-//   convex hull of the pixels' edge midpoints (x +- 1/2, y), (x, y +- 1/2) (convex_hull_image).
+// - Solidity: Area / convex area, the convex area counting the pixel centres inside the convex
+//   hull of the pixels' edge midpoints (x +- 1/2, y), (x, y +- 1/2) by scikit-image 0.17's
+//   half-open crossing test (convex_hull_image; see ConvexArea).
 //   ConvexArea itself is not a column in 4.0.6.
 // - EulerNumber (skimage 0.17): 1 - the number of holes, a hole being an 8-connected group of
 //   background pixels of the bounding box that no 8-connected background path joins to the box's
@@ -325,10 +326,16 @@ std::vector<Pt> RowEnds(const Patch& p) {
   return ends;
 }
 
-// Pixel centres inside or on the hull of the pixels' edge midpoints, from the hull of the pixel
-// centres (the midpoints' hull is that hull grown by the diamond of midpoints, whose vertices are
-// hull vertex + diamond vertex). Doubled coordinates keep everything integral.
+// The pixels scikit-image 0.17's convex_hull_image marks (regionprops' convex_image, whose
+// area Solidity divides by): the hull of the pixels' edge midpoints (the hull of the pixel
+// centres grown by the diamond of midpoints, whose vertices are hull vertex + diamond vertex),
+// rasterised by grid_points_in_poly's crossing test. That test casts its ray along the rows and
+// is half-open: a pixel (row r, column c) is inside when the polygon's edges spanning c
+// (min <= c < max over the edge's columns) cross at rows r1 <= r < r2. So pixels on the hull's
+// lower and right boundary are left out, as CellProfiler 4.0.6's Solidity has them. Doubled
+// coordinates keep everything integral and the comparisons exact.
 int64_t ConvexArea(const std::vector<Pt>& pixel_hull, int box_height) {
+  (void)box_height;
   std::vector<Pt> diamonds;
   diamonds.reserve(4 * pixel_hull.size());
   for (const Pt& e : pixel_hull) {
@@ -338,27 +345,37 @@ int64_t ConvexArea(const std::vector<Pt>& pixel_hull, int box_height) {
     diamonds.push_back({2 * e.x, 2 * e.y + 1});
   }
   const std::vector<Pt> hull = ConvexHull(std::move(diamonds));
+  int64_t min_x = std::numeric_limits<int64_t>::max(), max_x = std::numeric_limits<int64_t>::min();
+  for (const Pt& p : hull) {
+    min_x = std::min<int64_t>(min_x, p.x);
+    max_x = std::max<int64_t>(max_x, p.x);
+  }
   int64_t area = 0;
-  for (int64_t y = 0; y < box_height; ++y) {
-    const int64_t yy = 2 * y;
-    int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
-    for (std::size_t k = 0; k < hull.size(); ++k) {
+  for (int64_t c = CeilDiv(min_x, 2); 2 * c <= max_x; ++c) {
+    const int64_t xx = 2 * c;
+    // Crossing rows as fractions num / den (den > 0), doubled.
+    int crossings = 0;
+    int64_t num[2] = {0, 0}, den[2] = {1, 1};
+    for (std::size_t k = 0; k < hull.size() && crossings < 2; ++k) {
       const Pt& a = hull[k];
       const Pt& b = hull[(k + 1) % hull.size()];
-      if (a.y == b.y) {
-        if (a.y != yy) continue;
-        lo = std::min(lo, CeilDiv(std::min(a.x, b.x), 2));
-        hi = std::max(hi, FloorDiv(std::max(a.x, b.x), 2));
-        continue;
-      }
-      if (yy < std::min(a.y, b.y) || yy > std::max(a.y, b.y)) continue;
-      // x = a.x + (yy - a.y) (b.x - a.x) / (b.y - a.y) = num / den; the pixel column is x / 2.
-      int64_t num = a.x * (b.y - a.y) + (yy - a.y) * (b.x - a.x);
-      int64_t den = b.y - a.y;
-      if (den < 0) num = -num, den = -den;
-      lo = std::min(lo, CeilDiv(num, 2 * den));
-      hi = std::max(hi, FloorDiv(num, 2 * den));
+      if (!((a.x <= xx && xx < b.x) || (b.x <= xx && xx < a.x))) continue;
+      int64_t n = a.y * (b.x - a.x) + (xx - a.x) * (b.y - a.y);
+      int64_t d = b.x - a.x;
+      if (d < 0) n = -n, d = -d;
+      num[crossings] = n;
+      den[crossings] = d;
+      ++crossings;
     }
+    if (crossings < 2) continue;
+    // Order the two crossings (compare n0/d0 with n1/d1).
+    if (num[0] * den[1] > num[1] * den[0]) {
+      std::swap(num[0], num[1]);
+      std::swap(den[0], den[1]);
+    }
+    // Rows r with r1 <= r < r2, r1 = num0 / (2 den0), r2 = num1 / (2 den1).
+    const int64_t lo = CeilDiv(num[0], 2 * den[0]);
+    const int64_t hi = CeilDiv(num[1], 2 * den[1]) - 1;
     if (hi >= lo) area += hi - lo + 1;
   }
   return area;
