@@ -16,6 +16,7 @@ TEST(CsvTest, ReadsQuotedFieldsAndLineEnds) {
   EXPECT_EQ(t->rows[0][1], "DMSO, 0.1%");
   EXPECT_EQ(t->rows[0][2], "say \"hi\"");
   EXPECT_EQ(t->rows[1][2], "two\nlines");
+  EXPECT_EQ(t->lines, (std::vector<std::size_t>{2, 4}));  // the blank line 3 is no record
   EXPECT_EQ(t->Column("note"), 2u);
   EXPECT_FALSE(t->Column("Note").has_value());
 }
