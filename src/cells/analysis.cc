@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 #include <set>
 #include <thread>
 
@@ -105,6 +107,23 @@ Status AddBasics(ObjectResult& o, bool with_z) {
   return Status::Ok();
 }
 
+// The median equivalent diameter of the blobs the step's threshold finds (blobs of fewer than
+// 9 pixels left out as noise); 0 when there are none.
+Result<double> TypicalDiameter(const Image& image, const ThresholdOptions& threshold) {
+  SUND_ASSIGN_OR_RETURN(ThresholdResult t, ApplyThreshold(image, {}, threshold));
+  cv::Mat fg(image.height, image.width, CV_8U, t.foreground.data());
+  cv::Mat labels, stats, centroids;
+  int n = cv::connectedComponentsWithStats(fg, labels, stats, centroids, 8, CV_32S);
+  std::vector<double> diameters;
+  for (int i = 1; i < n; ++i) {
+    int area = stats.at<int>(i, cv::CC_STAT_AREA);
+    if (area >= 9) diameters.push_back(2.0 * std::sqrt(area / M_PI));
+  }
+  if (diameters.empty()) return 0.0;
+  std::nth_element(diameters.begin(), diameters.begin() + diameters.size() / 2, diameters.end());
+  return diameters[diameters.size() / 2];
+}
+
 const char* ModuleName(StepKind k) {
   switch (k) {
     case StepKind::kPrimary:
@@ -177,8 +196,16 @@ Result<ImageSetResult> RunPipeline(const Pipeline& pipeline, const ImageSet& set
         PrimaryStats stats;
         Result<Labels> labels = Labels();
         if (step.kind == StepKind::kPrimary) {
-          labels = IdentifyPrimary(r.channels.at(step.image), step.primary_options, &stats,
-                                   &unedited[step.name]);
+          PrimaryOptions opts = step.primary_options;
+          if (step.auto_diameter > 0) {
+            SUND_ASSIGN_OR_RETURN(double d,
+                                  TypicalDiameter(r.channels.at(step.image), opts.threshold));
+            opts.min_diameter = std::max(2, static_cast<int>(std::lround(d * step.auto_diameter)));
+            opts.max_diameter = std::max(opts.min_diameter, opts.max_diameter);
+            opts.discard_outside_diameter = false;
+            r.values.emplace_back("Threshold_TypicalDiameter_" + step.name, d);
+          }
+          labels = IdentifyPrimary(r.channels.at(step.image), opts, &stats, &unedited[step.name]);
         } else {
           SUND_ASSIGN_OR_RETURN(SegmentationModel * model, models.Get(step.model));
           SUND_ASSIGN_OR_RETURN(Image prob, model->Predict(r.channels.at(step.image)));

@@ -223,7 +223,7 @@ TEST_F(AnalysisFilesTest, ShardsMergeIntoTheWholeRun) {
   }
   // Parts of another pipeline do not merge.
   Pipeline other = DefaultPipeline("DNA");
-  other.steps[0].primary_options.max_diameter = 60;
+  other.steps[0].primary_options.threshold.correction_factor = 1.2;
   o.shard = 1;
   o.shards = 1;
   o.out_dir = (dir_ / "other").string();

@@ -189,8 +189,10 @@ Status ReadThreshold(const rapidjson::Value* v, const std::string& where, Thresh
 }
 
 Status ReadPrimary(Reader& r, PrimaryOptions& p) {
-  std::vector<std::string> unused;
   const rapidjson::Value* d = r.Get("diameter");
+  if (d != nullptr && d->IsString() && std::string_view(d->GetString()) == "auto") {
+    d = nullptr;  // the step reads auto_diameter
+  }
   if (d != nullptr) {
     if (!d->IsArray() || d->Size() != 2 || !(*d)[0].IsInt() || !(*d)[1].IsInt() ||
         (*d)[0].GetInt() < 1 || (*d)[1].GetInt() < (*d)[0].GetInt()) {
@@ -234,11 +236,25 @@ Result<Step> ReadStep(const rapidjson::Value& v, std::size_t index) {
   Reader rr(v, where + " (" + module + ")");
   rr.Get("module");
   switch (s.kind) {
-    case StepKind::kPrimary:
+    case StepKind::kPrimary: {
       SUND_RETURN_IF_ERROR(rr.String("name", s.name, true));
       SUND_RETURN_IF_ERROR(rr.String("image", s.image, true));
+      const rapidjson::Value* d = v.HasMember("diameter") ? &v["diameter"] : nullptr;
+      if (d != nullptr && d->IsString()) {
+        if (std::string_view(d->GetString()) != "auto") {
+          return rr.Error("diameter must be [min, max] or \"auto\"");
+        }
+        s.auto_diameter = 0.6;
+      }
+      double factor = s.auto_diameter;
+      SUND_RETURN_IF_ERROR(rr.Number("auto_diameter_factor", factor, 0.05, 5));
+      if (factor != s.auto_diameter && s.auto_diameter == 0) {
+        return rr.Error("auto_diameter_factor goes with \"diameter\": \"auto\"");
+      }
+      s.auto_diameter = factor;
       SUND_RETURN_IF_ERROR(ReadPrimary(rr, s.primary_options));
       break;
+    }
     case StepKind::kModel:
       SUND_RETURN_IF_ERROR(rr.String("name", s.name, true));
       SUND_RETURN_IF_ERROR(rr.String("image", s.image, true));
@@ -322,12 +338,18 @@ void WriteThreshold(json::PrettyWriter& w, const ThresholdOptions& t) {
   w.EndObject();
 }
 
-void WritePrimary(json::PrettyWriter& w, const PrimaryOptions& p) {
+void WritePrimary(json::PrettyWriter& w, const PrimaryOptions& p, double auto_diameter = 0) {
   w.Key("diameter");
-  w.StartArray();
-  w.Int(p.min_diameter);
-  w.Int(p.max_diameter);
-  w.EndArray();
+  if (auto_diameter > 0) {
+    w.String("auto");
+    w.Key("auto_diameter_factor");
+    w.Double(auto_diameter);
+  } else {
+    w.StartArray();
+    w.Int(p.min_diameter);
+    w.Int(p.max_diameter);
+    w.EndArray();
+  }
   w.Key("discard_outside_diameter");
   w.Bool(p.discard_outside_diameter);
   w.Key("discard_border_objects");
@@ -448,7 +470,7 @@ std::string PipelineJson(const Pipeline& p) {
       case StepKind::kPrimary:
         WriteString(w, "name", s.name);
         WriteString(w, "image", s.image);
-        WritePrimary(w, s.primary_options);
+        WritePrimary(w, s.primary_options, s.auto_diameter);
         break;
       case StepKind::kModel:
         WriteString(w, "name", s.name);
@@ -509,14 +531,21 @@ Pipeline DefaultPipeline(const std::string& channel) {
   nuclei.kind = StepKind::kPrimary;
   nuclei.name = "Nuclei";
   nuclei.image = channel;
+  // Chosen on the training split of DSB2018's fluorescence images (examples/cells/
+  // dsb2018-split.csv; docs/cells.md): Otsu, the typical size measured per image, clumps cut
+  // by shape. Objects cut by the image's edge are left out of the measurements.
+  nuclei.auto_diameter = 0.7;
   PrimaryOptions& o = nuclei.primary_options;
   o.min_diameter = 8;
-  o.max_diameter = 80;
-  o.threshold.method = ThresholdMethod::kMinimumCrossEntropy;
+  o.max_diameter = 100000;
+  o.discard_outside_diameter = false;
+  o.discard_border_objects = true;
+  o.threshold.method = ThresholdMethod::kOtsu;
   o.threshold.smoothing_scale = 1.3488;
-  o.unclump = UnclumpMethod::kIntensity;
-  o.dividing_lines = DividingLines::kIntensity;
-  o.fill_holes = FillHoles::kAfterDeclumpingOnly;
+  o.unclump = UnclumpMethod::kShape;
+  o.dividing_lines = DividingLines::kShape;
+  o.fill_holes = FillHoles::kAfterThresholdingAndDeclumping;
+  o.max_objects = 100000;
   p.steps.push_back(nuclei);
   Step intensity;
   intensity.kind = StepKind::kMeasureIntensity;

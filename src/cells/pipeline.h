@@ -47,6 +47,11 @@ struct Step {
   std::vector<std::string> objects;    // measurements: object sets
   bool zernike = true;                 // size and shape
   PrimaryOptions primary_options;      // primary; model (its watershed)
+  // Primary: the typical diameter measured on each image instead of a fixed range (for image
+  // sets whose magnification or cell size varies): the median equivalent diameter of the
+  // thresholded blobs times this factor becomes the minimum diameter (which sets the
+  // declumping's smoothing and the distance between seeds); no size filter. 0: off.
+  double auto_diameter = 0;
   SecondaryOptions secondary_options;  // secondary
   std::string model;                   // model: a name or folder
   double probability_threshold = 0.5;  // model
@@ -68,8 +73,9 @@ Result<Pipeline> ParsePipeline(std::string_view json);
 // Every parameter written out, defaults included, in the format ParsePipeline reads.
 std::string PipelineJson(const Pipeline& pipeline);
 
-// Nuclei on `channel` (IdentifyPrimaryObjects with defaults that suit fluorescence nuclei of
-// 8-80 pixels), their intensity on that channel, size and shape.
+// Nuclei on `channel` (IdentifyPrimaryObjects: Otsu, the typical diameter measured on each
+// image, declumping by shape, objects cut by the image's edge left out), their intensity on that
+// channel, size and shape.
 Pipeline DefaultPipeline(const std::string& channel = "DNA");
 
 }  // namespace sund::cells
