@@ -16,6 +16,8 @@ packages=(
   # YAML for bioimage.io model descriptions, Eigen for the curve fits
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-dnn-dev
   libyaml-cpp-dev libeigen3-dev
+  # cells: TorchScript models and training on the CPU (ARCHITECTURE.md: libtorch 1.13)
+  libtorch-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light time
   # the cells benchmark's peer (scikit-image on Debian's own python3)

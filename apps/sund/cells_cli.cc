@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "cells/manifest.h"
 #include "cells/model.h"
 #include "cells/pipeline.h"
+#include "cells/screen.h"
 #include "core/csv.h"
 #include "core/file_reader.h"
 #include "core/status.h"
@@ -162,8 +164,40 @@ sund::cells::Pipeline LoadPipeline(const std::string& file, const std::string& c
   return p;
 }
 
+struct ScreenFlags {
+  std::string plate_map, readout, dose_readout = "percent_of_negative";
+};
+
+// Plate statistics and report.html for a results folder (after analyze, or after merge).
+void RunScreenReport(const std::string& results, const ScreenFlags& f,
+                     const std::optional<sund::cells::AnalyzeSummary>& analysis) {
+  sund::cells::ScreenOptions o;
+  o.readout = f.readout;
+  auto readout = sund::cells::ParseReadout(f.dose_readout);
+  if (!readout.ok()) Fail(readout.status());
+  o.dose_readout = *readout;
+  auto screen = sund::cells::RunScreen(results, f.plate_map, o, analysis);
+  if (!screen.ok()) Fail(screen.status());
+  if (!f.plate_map.empty()) std::printf("%s", sund::cells::ScreenSummaryText(*screen).c_str());
+  std::printf("report: %s/report.html\n", results.c_str());
+}
+
+void AddScreenFlags(CLI::App* c, ScreenFlags& f) {
+  c->add_option("--plate-map", f.plate_map,
+                "CSV: well, compound, concentration, unit, role (negative, positive, sample) "
+                "[, plate]: per-well values, Z', SSMD and dose-response fits");
+  c->add_option("--readout", f.readout,
+                "the Image.csv column each image contributes (default: Count_ of the first "
+                "objects)");
+  c->add_option("--dose-readout", f.dose_readout,
+                "what the curves are fitted to: mean, percent_of_negative, percent_inhibition, "
+                "robust_z")
+      ->capture_default_str();
+}
+
 struct AnalyzeFlags {
   std::string images, manifest, pattern, channel_map, out, pipeline, model, shard = "1/1";
+  ScreenFlags screen;
   std::string channel = "DNA";
   int threads = 0;
   bool no_overlays = false;
@@ -218,6 +252,13 @@ void RunAnalyze(const AnalyzeFlags& f) {
   }
   std::printf("results in %s (Image.csv, one CSV per object set, pipeline.json%s)\n", f.out.c_str(),
               o.overlays ? ", overlays/" : "");
+  if (o.shards > 1) {
+    if (!f.screen.plate_map.empty()) {
+      std::printf("plate statistics: after sund cells merge (--plate-map there)\n");
+    }
+    return;
+  }
+  RunScreenReport(f.out, f.screen, *summary);
 }
 
 struct EvalFlags {
@@ -323,6 +364,7 @@ void AddCellsCommands(CLI::App& app) {
       ->capture_default_str();
   analyze->add_flag("--no-overlays", af->no_overlays, "write no outline images");
   analyze->add_option("--models", af->roots, "folders holding models");
+  AddScreenFlags(analyze, af->screen);
   analyze->callback([af] { RunAnalyze(*af); });
 
   auto ef = std::make_shared<EvalFlags>();
@@ -342,11 +384,25 @@ void AddCellsCommands(CLI::App& app) {
 
   auto parts = std::make_shared<std::vector<std::string>>();
   auto merge_out = std::make_shared<std::string>();
+  auto merge_screen = std::make_shared<ScreenFlags>();
   auto* merge = cells->add_subcommand("merge", "join the results of analyze --shard K/N runs");
   merge->add_option("parts", *parts, "the shards' results folders")->required();
   merge->add_option("--out", *merge_out, "results folder")->required();
-  merge->callback([parts, merge_out] {
+  AddScreenFlags(merge, *merge_screen);
+  merge->callback([parts, merge_out, merge_screen] {
     if (auto st = sund::cells::MergeShards(*parts, *merge_out); !st.ok()) Fail(st);
     std::printf("merged %zu parts into %s\n", parts->size(), merge_out->c_str());
+    RunScreenReport(*merge_out, *merge_screen, std::nullopt);
+  });
+
+  auto plate_results = std::make_shared<std::string>();
+  auto plate_flags = std::make_shared<ScreenFlags>();
+  auto* plate = cells->add_subcommand(
+      "plate", "plate statistics, dose-response fits and report.html for a results folder");
+  plate->add_option("--results", *plate_results, "a results folder of analyze or merge")
+      ->required();
+  AddScreenFlags(plate, *plate_flags);
+  plate->callback([plate_results, plate_flags] {
+    RunScreenReport(*plate_results, *plate_flags, std::nullopt);
   });
 }
