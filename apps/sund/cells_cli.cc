@@ -259,6 +259,9 @@ void RunAnalyze(const AnalyzeFlags& f) {
     return;
   }
   RunScreenReport(f.out, f.screen, *summary);
+  if (summary->image_sets > 0 && summary->failed == summary->image_sets) {
+    Fail(sund::InvalidArgument("every image set failed (see failures.csv)"));
+  }
 }
 
 struct EvalFlags {

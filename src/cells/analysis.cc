@@ -389,6 +389,9 @@ class Writer {
   }
 
   Status Close() {
+    // A run in which every image set failed still leaves readable tables.
+    image_.Header({"ImageNumber"});
+    for (auto& [n, o] : objects_) o.Header({"ImageNumber", "ObjectNumber"});
     SUND_RETURN_IF_ERROR(image_.Close());
     for (auto& [n, o] : objects_) SUND_RETURN_IF_ERROR(o.Close());
     return failures_.Close();
