@@ -7,50 +7,34 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <map>
-#include <opencv2/imgcodecs.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cells/image.h"
+#include "cells/image_io.h"
+#include "core/csv.h"
+#include "core/file_reader.h"
 
 namespace sund::cells::testing_data {
 
 // An 8- or 16-bit grayscale file scaled to [0, 1] as CellProfiler scales it; empty when
 // unreadable.
 inline Image LoadGray(const std::string& path) {
-  const cv::Mat m = cv::imread(path, cv::IMREAD_UNCHANGED);
-  Image image;
-  if (m.empty() || m.channels() != 1) return image;
-  const double scale = m.depth() == CV_16U ? 1.0 / 65535 : 1.0 / 255;
-  image = Image(m.cols, m.rows);
-  for (int y = 0; y < m.rows; ++y) {
-    for (int x = 0; x < m.cols; ++x) {
-      const double v = m.depth() == CV_16U ? m.at<std::uint16_t>(y, x) : m.at<std::uint8_t>(y, x);
-      image.at(x, y) = static_cast<float>(v * scale);
-    }
-  }
-  return image;
+  auto image = ReadGrayscale(path);
+  return image.ok() ? std::move(image).value() : Image();
 }
 
 // The rows of a CellProfiler CSV export, as column name -> number.
 inline std::vector<std::map<std::string, double>> ReadCsv(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
   std::vector<std::map<std::string, double>> rows;
-  if (!std::getline(in, line)) return rows;
-  std::vector<std::string> header;
-  std::stringstream hs(line);
-  for (std::string cell; std::getline(hs, cell, ',');) header.push_back(cell);
-  while (std::getline(in, line)) {
+  auto text = ReadFileDecompressed(path);
+  if (!text.ok()) return rows;
+  auto table = ParseCsv(*text);
+  if (!table.ok()) return rows;
+  for (const auto& r : table->rows) {
     std::map<std::string, double> row;
-    std::stringstream ls(line);
-    std::size_t i = 0;
-    for (std::string cell; std::getline(ls, cell, ','); ++i) {
-      if (i < header.size()) row[header[i]] = std::atof(cell.c_str());
-    }
+    for (std::size_t i = 0; i < r.size(); ++i) row[table->header[i]] = std::atof(r[i].c_str());
     rows.push_back(std::move(row));
   }
   return rows;
