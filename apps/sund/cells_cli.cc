@@ -1,15 +1,18 @@
 #include "cells_cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "cells/analysis.h"
+#include "cells/classify.h"
 #include "cells/manifest.h"
 #include "cells/model.h"
 #include "cells/pipeline.h"
@@ -318,6 +321,81 @@ void RunEval(const EvalFlags& f) {
   if (!run->failures.empty()) throw CLI::RuntimeError(1);
 }
 
+struct ClassifyFlags {
+  std::string objects, labels, model, out, features;
+  int trees = 100, folds = 5, threads = 0;
+  std::uint64_t seed = 1;
+};
+
+std::vector<std::string> SplitCommas(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < s.size()) {
+    std::size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// With --labels: train, cross-validate and save; with --model: apply to every object.
+void RunClassify(const ClassifyFlags& f) {
+  if (f.labels.empty() == f.model.empty()) {
+    Fail(sund::InvalidArgument("give --labels (train a classifier) or --model (apply one)"));
+  }
+  sund::cells::RandomForest forest;
+  if (!f.labels.empty()) {
+    if (f.out.empty()) Fail(sund::InvalidArgument("--out FILE.json names the trained model"));
+    auto set = sund::cells::LoadTrainingSet(f.objects, f.labels, SplitCommas(f.features));
+    if (!set.ok()) Fail(set.status());
+    sund::cells::ForestOptions o;
+    o.trees = f.trees;
+    o.seed = f.seed;
+    o.threads = f.threads;
+    auto cv = sund::cells::CrossValidate(*set, o, f.folds);
+    if (!cv.ok()) Fail(cv.status());
+    std::printf(
+        "%zu labelled cells, %zu classes, %zu features; %d-fold cross-validated accuracy "
+        "%.3f\n",
+        set->y.size(), set->classes.size(), set->features.size(), cv->folds, cv->accuracy);
+    for (std::size_t c = 0; c < set->classes.size(); ++c) {
+      std::printf("  %-20s precision %.3f  recall %.3f\n", set->classes[c].c_str(),
+                  cv->precision[c], cv->recall[c]);
+    }
+    auto trained = sund::cells::RandomForest::Train(*set, o);
+    if (!trained.ok()) Fail(trained.status());
+    forest = std::move(trained).value();
+    std::vector<std::size_t> order(forest.features().size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](auto a, auto b) { return forest.importance()[a] > forest.importance()[b]; });
+    std::printf("  most telling measurements:");
+    for (std::size_t i = 0; i < std::min<std::size_t>(5, order.size()); ++i) {
+      std::printf(" %s (%.2f)", forest.features()[order[i]].c_str(), forest.importance()[order[i]]);
+    }
+    std::printf("\n");
+    std::ofstream out(f.out, std::ios::trunc);
+    out << forest.ToJson();
+    if (!out) Fail(sund::Internal("cannot write " + f.out));
+    std::printf("model: %s\n", f.out.c_str());
+  } else {
+    auto text = sund::ReadFileDecompressed(f.model);
+    if (!text.ok()) Fail(text.status());
+    auto loaded = sund::cells::RandomForest::FromJson(*text);
+    if (!loaded.ok()) Fail(loaded.status());
+    forest = std::move(loaded).value();
+  }
+  auto summary = sund::cells::ClassifyObjects(forest, f.objects, {}, f.threads);
+  if (!summary.ok()) Fail(summary.status());
+  std::printf("classified %lld objects:", static_cast<long long>(summary->objects));
+  for (std::size_t c = 0; c < forest.classes().size(); ++c) {
+    std::printf(" %s %lld", forest.classes()[c].c_str(),
+                static_cast<long long>(summary->per_class[c]));
+  }
+  std::printf("\n  %s\n  %s\n", summary->classes_csv.c_str(), summary->counts_csv.c_str());
+}
+
 }  // namespace
 
 void AddCellsCommands(CLI::App& app) {
@@ -397,6 +475,24 @@ void AddCellsCommands(CLI::App& app) {
     std::printf("merged %zu parts into %s\n", parts->size(), merge_out->c_str());
     RunScreenReport(*merge_out, *merge_screen, std::nullopt);
   });
+
+  auto cf = std::make_shared<ClassifyFlags>();
+  auto* classify = cells->add_subcommand(
+      "classify",
+      "phenotypes per cell: train a random forest on labelled cells (--labels) and apply it, or "
+      "apply a trained one (--model)");
+  classify->add_option("--objects", cf->objects, "a per-object CSV of analyze (Nuclei.csv ...)")
+      ->required();
+  classify->add_option("--labels", cf->labels, "CSV: ImageNumber, ObjectNumber, Class");
+  classify->add_option("--model", cf->model, "a model trained before (JSON)");
+  classify->add_option("--out", cf->out, "where to save the trained model (JSON)");
+  classify->add_option("--features", cf->features,
+                       "measurements to use, comma-separated (default: every numeric one)");
+  classify->add_option("--trees", cf->trees, "trees in the forest")->capture_default_str();
+  classify->add_option("--folds", cf->folds, "cross-validation folds")->capture_default_str();
+  classify->add_option("--seed", cf->seed, "random seed")->capture_default_str();
+  classify->add_option("--threads", cf->threads, "threads (0: one per core)");
+  classify->callback([cf] { RunClassify(*cf); });
 
   auto plate_results = std::make_shared<std::string>();
   auto plate_flags = std::make_shared<ScreenFlags>();
