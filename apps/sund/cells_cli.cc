@@ -394,6 +394,10 @@ void RunClassify(const ClassifyFlags& f) {
                 static_cast<long long>(summary->per_class[c]));
   }
   std::printf("\n  %s\n  %s\n", summary->classes_csv.c_str(), summary->counts_csv.c_str());
+  // Per well, when the results' Image.csv places the images on a plate.
+  fs::path image_csv = fs::path(f.objects).parent_path() / "Image.csv";
+  auto per_well = sund::cells::ClassCountsPerWell(summary->counts_csv, image_csv.string());
+  if (per_well.ok()) std::printf("  %s\n", per_well->c_str());
 }
 
 }  // namespace

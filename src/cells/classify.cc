@@ -1196,4 +1196,61 @@ Result<ClassifySummary> ClassifyObjects(const RandomForest& model, const std::st
   return summary;
 }
 
+Result<std::string> ClassCountsPerWell(const std::string& counts_csv,
+                                       const std::string& image_csv) {
+  std::error_code ec;
+  if (!std::filesystem::exists(image_csv, ec)) return NotFound("no " + image_csv);
+  SUND_ASSIGN_OR_RETURN(std::string image_text, ReadFileDecompressed(image_csv));
+  SUND_ASSIGN_OR_RETURN(CsvTable image, ParseCsv(image_text));
+  auto number = image.Column("ImageNumber");
+  auto well = image.Column("Metadata_Well");
+  auto plate = image.Column("Metadata_Plate");
+  if (!number || !well) {
+    return InvalidArgument(image_csv + ": no Metadata_Well column (wells come from the manifest)");
+  }
+  std::map<std::string, std::pair<std::string, std::string>> where;  // ImageNumber -> plate, well
+  for (const auto& r : image.rows) where[r[*number]] = {plate ? r[*plate] : "", r[*well]};
+  SUND_ASSIGN_OR_RETURN(std::string counts_text, ReadFileDecompressed(counts_csv));
+  SUND_ASSIGN_OR_RETURN(CsvTable counts, ParseCsv(counts_text));
+  auto counts_number = counts.Column("ImageNumber");
+  if (!counts_number) return InvalidArgument(counts_csv + ": no ImageNumber column");
+  std::vector<std::size_t> class_cols;
+  for (std::size_t c = 0; c < counts.header.size(); ++c) {
+    if (counts.header[c].starts_with("Count_")) class_cols.push_back(c);
+  }
+  struct Well {
+    int images = 0;
+    std::vector<double> counts;
+  };
+  std::map<std::pair<std::string, std::string>, Well> wells;
+  for (const auto& r : counts.rows) {
+    auto it = where.find(r[*counts_number]);
+    if (it == where.end()) continue;
+    Well& w = wells[it->second];
+    w.counts.resize(class_cols.size(), 0.0);
+    ++w.images;
+    for (std::size_t k = 0; k < class_cols.size(); ++k) {
+      w.counts[k] += std::strtod(r[class_cols[k]].c_str(), nullptr);
+    }
+  }
+  std::filesystem::path out_path(counts_csv);
+  std::string stem = out_path.stem().string();
+  out_path.replace_filename(stem + "_per_well.csv");
+  std::vector<std::string> header = {"Metadata_Plate", "Metadata_Well", "Images"};
+  for (auto c : class_cols) header.push_back(counts.header[c]);
+  for (auto c : class_cols) header.push_back("Fraction_" + counts.header[c].substr(6));
+  std::ofstream out(out_path, std::ios::trunc);
+  out << CsvRecord(header) << '\n';
+  for (const auto& [key, w] : wells) {
+    std::vector<std::string> row = {key.first, key.second, std::to_string(w.images)};
+    double total = 0;
+    for (double v : w.counts) total += v;
+    for (double v : w.counts) row.push_back(FormatNumber(v));
+    for (double v : w.counts) row.push_back(total > 0 ? FormatNumber(v / total) : "nan");
+    out << CsvRecord(row) << '\n';
+  }
+  if (!out) return Internal("cannot write " + out_path.string());
+  return out_path.string();
+}
+
 }  // namespace sund::cells

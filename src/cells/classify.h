@@ -201,4 +201,11 @@ struct ClassifySummary {
 Result<ClassifySummary> ClassifyObjects(const RandomForest& model, const std::string& objects_csv,
                                         const std::string& out_dir = {}, int threads = 0);
 
+// Per-class counts per well: joins <stem>_class_counts.csv with the results' Image.csv
+// (ImageNumber -> Metadata_Plate, Metadata_Well) and writes <stem>_class_counts_per_well.csv
+// (Metadata_Plate, Metadata_Well, Images, Count_<class> summed over the well's image sets,
+// Fraction_<class>), returning its path. NotFound when Image.csv is absent; InvalidArgument when
+// it has no Metadata_Well column.
+Result<std::string> ClassCountsPerWell(const std::string& counts_csv, const std::string& image_csv);
+
 }  // namespace sund::cells

@@ -669,5 +669,30 @@ TEST_F(ClassifyTest, ReadsLargeTablesInBlocksWithTheFileLineNumbers) {
       << r.status().ToString();
 }
 
+TEST(ClassCountsTest, SumsClassesPerWell) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / "sund-classify-per-well";
+  fs::create_directories(dir);
+  std::ofstream(dir / "Image.csv") << "ImageNumber,Count_Nuclei,Metadata_Plate,Metadata_Well\n"
+                                      "1,10,P1,A01\n2,12,P1,A01\n3,5,P1,B02\n";
+  std::ofstream(dir / "Nuclei_class_counts.csv") << "ImageNumber,Count_nuclear,Count_cytoplasmic\n"
+                                                    "1,3,7\n2,5,7\n3,5,0\n";
+  auto path =
+      ClassCountsPerWell((dir / "Nuclei_class_counts.csv").string(), (dir / "Image.csv").string());
+  ASSERT_TRUE(path.ok()) << path.status().ToString();
+  std::ifstream in(*path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text,
+            "Metadata_Plate,Metadata_Well,Images,Count_nuclear,Count_cytoplasmic,"
+            "Fraction_nuclear,Fraction_cytoplasmic\n"
+            "P1,A01,2,8,14,0.36363636363636365,0.6363636363636364\n"
+            "P1,B02,1,5,0,1,0\n");
+  std::ofstream(dir / "NoWells.csv") << "ImageNumber,Count_Nuclei\n1,10\n";
+  EXPECT_FALSE(
+      ClassCountsPerWell((dir / "Nuclei_class_counts.csv").string(), (dir / "NoWells.csv").string())
+          .ok());
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace sund::cells
