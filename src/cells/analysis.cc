@@ -16,6 +16,7 @@
 
 #include "cells/image_io.h"
 #include "cells/model.h"
+#include "cells/texture.h"
 #include "core/csv.h"
 #include "core/file_reader.h"
 #include "core/progress.h"
@@ -140,6 +141,8 @@ const char* ModuleName(StepKind k) {
       return "MeasureObjectIntensity";
     case StepKind::kMeasureSizeShape:
       return "MeasureObjectSizeShape";
+    case StepKind::kMeasureTexture:
+      return "MeasureTexture";
   }
   return "?";
 }
@@ -277,6 +280,17 @@ Result<ImageSetResult> RunPipeline(const Pipeline& pipeline, const ImageSet& set
         for (const auto& name : step.objects) {
           ObjectResult* o = object(name);
           SUND_RETURN_IF_ERROR(MeasureSizeShape(o->labels, o->table, step.zernike));
+        }
+        break;
+      case StepKind::kMeasureTexture:
+        for (const auto& name : step.objects) {
+          ObjectResult* o = object(name);
+          for (const auto& ch : step.images) {
+            for (int scale : step.scales) {
+              SUND_RETURN_IF_ERROR(MeasureTexture(o->labels, r.channels.at(ch), ch, scale,
+                                                  step.gray_levels, o->table));
+            }
+          }
         }
         break;
     }

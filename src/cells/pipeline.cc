@@ -53,7 +53,8 @@ const Names<StepKind> kModules = {{StepKind::kPrimary, "IdentifyPrimaryObjects"}
                                   {StepKind::kModel, "SegmentWithModel"},
                                   {StepKind::kRelate, "RelateObjects"},
                                   {StepKind::kMeasureIntensity, "MeasureObjectIntensity"},
-                                  {StepKind::kMeasureSizeShape, "MeasureObjectSizeShape"}};
+                                  {StepKind::kMeasureSizeShape, "MeasureObjectSizeShape"},
+                                  {StepKind::kMeasureTexture, "MeasureTexture"}};
 
 template <typename E>
 const char* NameOf(const Names<E>& names, E value) {
@@ -297,6 +298,23 @@ Result<Step> ReadStep(const rapidjson::Value& v, std::size_t index) {
       SUND_RETURN_IF_ERROR(rr.Strings("objects", s.objects, true));
       SUND_RETURN_IF_ERROR(rr.Bool("zernike", s.zernike));
       break;
+    case StepKind::kMeasureTexture: {
+      SUND_RETURN_IF_ERROR(rr.Strings("images", s.images, true));
+      SUND_RETURN_IF_ERROR(rr.Strings("objects", s.objects, true));
+      const rapidjson::Value* scales = rr.Get("scales");
+      if (scales != nullptr) {
+        if (!scales->IsArray() || scales->Empty()) return rr.Error("scales must be a list");
+        s.scales.clear();
+        for (const auto& v : scales->GetArray()) {
+          if (!v.IsInt() || v.GetInt() < 1 || v.GetInt() > 1000) {
+            return rr.Error("scales must be whole pixel distances from 1 to 1000");
+          }
+          s.scales.push_back(v.GetInt());
+        }
+      }
+      SUND_RETURN_IF_ERROR(rr.Int("gray_levels", s.gray_levels, 2, 256));
+      break;
+    }
   }
   SUND_RETURN_IF_ERROR(rr.Unknown());
   return s;
@@ -516,6 +534,16 @@ std::string PipelineJson(const Pipeline& p) {
         WriteNames(w, "objects", s.objects);
         w.Key("zernike");
         w.Bool(s.zernike);
+        break;
+      case StepKind::kMeasureTexture:
+        WriteNames(w, "images", s.images);
+        WriteNames(w, "objects", s.objects);
+        w.Key("scales");
+        w.StartArray();
+        for (int sc : s.scales) w.Int(sc);
+        w.EndArray();
+        w.Key("gray_levels");
+        w.Int(s.gray_levels);
         break;
     }
     w.EndObject();

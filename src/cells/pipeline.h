@@ -9,7 +9,8 @@
 //     {"module": "SegmentWithModel", "name": "Nuclei", "image": "DNA", "model": "default"},
 //     {"module": "RelateObjects", "parent": "Nuclei", "child": "PH3"},
 //     {"module": "MeasureObjectIntensity", "images": ["DNA"], "objects": ["Nuclei"]},
-//     {"module": "MeasureObjectSizeShape", "objects": ["Nuclei"], "zernike": true}]}
+//     {"module": "MeasureObjectSizeShape", "objects": ["Nuclei"], "zernike": true},
+//     {"module": "MeasureTexture", "images": ["DNA"], "objects": ["Nuclei"], "scales": [3]}]}
 //
 // Parsing is strict: an unknown module, key or value is an error naming the step, so that a
 // misspelt parameter never silently falls back to its default. Thread-safety: values.
@@ -33,20 +34,23 @@ enum class StepKind {
   kRelate,            // RelateObjects
   kMeasureIntensity,  // MeasureObjectIntensity
   kMeasureSizeShape,  // MeasureObjectSizeShape
+  kMeasureTexture,    // MeasureTexture (Haralick)
 };
 
 struct Step {
   StepKind kind = StepKind::kPrimary;
-  std::string name;                    // the objects a segmentation step makes
-  std::string image;                   // its input channel
-  std::string primary;                 // secondary: the objects grown from
-  std::string larger, smaller;         // tertiary
-  bool shrink_smaller = true;          // tertiary
-  std::string parent, child;           // relate
-  std::vector<std::string> images;     // intensity: channels
-  std::vector<std::string> objects;    // measurements: object sets
-  bool zernike = true;                 // size and shape
-  PrimaryOptions primary_options;      // primary; model (its watershed)
+  std::string name;                  // the objects a segmentation step makes
+  std::string image;                 // its input channel
+  std::string primary;               // secondary: the objects grown from
+  std::string larger, smaller;       // tertiary
+  bool shrink_smaller = true;        // tertiary
+  std::string parent, child;         // relate
+  std::vector<std::string> images;   // intensity: channels
+  std::vector<std::string> objects;  // measurements: object sets
+  bool zernike = true;               // size and shape
+  std::vector<int> scales = {3};     // texture: pixel distances
+  int gray_levels = 256;             // texture
+  PrimaryOptions primary_options;    // primary; model (its watershed)
   // Primary: the typical diameter measured on each image instead of a fixed range (for image
   // sets whose magnification or cell size varies): the median equivalent diameter of the
   // thresholded blobs times this factor becomes the minimum diameter (which sets the

@@ -23,6 +23,15 @@ TEST(PipelineTest, WrittenPipelinesReadBackTheSame) {
   auto again = ParsePipeline(written);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(PipelineJson(*again), written);
+  auto texture = ParsePipeline(R"({"sund_cells_pipeline": 1, "steps": [
+      {"module": "IdentifyPrimaryObjects", "name": "Nuclei", "image": "DNA"},
+      {"module": "MeasureTexture", "images": ["DNA"], "objects": ["Nuclei"], "scales": [3, 5],
+       "gray_levels": 64}]})");
+  ASSERT_TRUE(texture.ok()) << texture.status().ToString();
+  EXPECT_EQ(texture->steps[1].kind, StepKind::kMeasureTexture);
+  EXPECT_EQ(texture->steps[1].scales, (std::vector<int>{3, 5}));
+  EXPECT_EQ(texture->steps[1].gray_levels, 64);
+  EXPECT_EQ(PipelineJson(*ParsePipeline(PipelineJson(*texture))), PipelineJson(*texture));
   auto def = ParsePipeline(PipelineJson(DefaultPipeline("Hoechst")));
   ASSERT_TRUE(def.ok()) << def.status().ToString();
   EXPECT_EQ(def->Channels(), std::vector<std::string>{"Hoechst"});
