@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "cells/manifest.h"
 #include "cells/model.h"
 #include "cells/pipeline.h"
+#include "cells/train.h"
 #include "cells/screen.h"
 #include "core/csv.h"
 #include "core/file_reader.h"
@@ -70,7 +72,14 @@ struct ModelFlags {
   std::vector<std::string> roots;
   std::string name;
   double tolerance = 1e-4;
+  std::string weights = "auto";
 };
+
+sund::cells::WeightsFormat Weights(const std::string& name) {
+  auto w = sund::cells::ParseWeightsFormat(name);
+  if (!w.ok()) Fail(w.status());
+  return *w;
+}
 
 void ModelsList(const ModelFlags& f) {
   auto dirs = AllModels(ModelRoots(f.roots));
@@ -98,9 +107,10 @@ void ModelsTest(const ModelFlags& f) {
   std::vector<std::string> dirs =
       f.name.empty() ? AllModels(roots) : std::vector<std::string>{ResolveModel(f.name, roots)};
   int failed = 0;
+  const sund::cells::WeightsFormat weights = Weights(f.weights);
   for (const auto& d : dirs) {
     std::string name = fs::path(d).filename().string();
-    auto m = sund::cells::SegmentationModel::Load(d);
+    auto m = sund::cells::SegmentationModel::Load(d, weights);
     if (!m.ok()) {
       std::printf("FAIL  %-28s %s\n", name.c_str(), m.status().message().c_str());
       ++failed;
@@ -111,8 +121,10 @@ void ModelsTest(const ModelFlags& f) {
       std::printf("FAIL  %-28s %s\n", name.c_str(), t.status().message().c_str());
       ++failed;
     } else {
-      std::printf("%s  %-28s max |difference| %.2g (tolerance %.0g) against its test output\n",
-                  t->passed ? "ok  " : "FAIL", name.c_str(), t->max_abs_difference, f.tolerance);
+      std::printf(
+          "%s  %-28s max |difference| %.2g (tolerance %.0g) against its test output (%s)\n",
+          t->passed ? "ok  " : "FAIL", name.c_str(), t->max_abs_difference, f.tolerance,
+          (*m)->info().runtime.c_str());
       failed += !t->passed;
     }
   }
@@ -122,7 +134,7 @@ void ModelsTest(const ModelFlags& f) {
 
 void ModelsShow(const ModelFlags& f) {
   std::string dir = ResolveModel(f.name, ModelRoots(f.roots));
-  auto m = sund::cells::SegmentationModel::Load(dir);
+  auto m = sund::cells::SegmentationModel::Load(dir, Weights(f.weights));
   if (!m.ok()) Fail(m.status());
   const auto& i = (*m)->info();
   auto join = [](const std::vector<std::string>& v) {
@@ -133,12 +145,13 @@ void ModelsShow(const ModelFlags& f) {
   std::printf(
       "name            %s\nfolder          %s\ndescription     %s\nformat          "
       "bioimage.io %s\nlicense         %s\nweights         %s\npreprocessing   "
-      "%s\npostprocessing  %s\ntile            %d (multiple of %d, halo %d)\ntest "
-      "tensors    %s\n",
+      "%s\npostprocessing  %s\noutputs         %d channel(s), objects by %s\ntile            "
+      "%d (multiple of %d, halo %d)\ntest tensors    %s\nruns           %s\n",
       i.name.c_str(), i.dir.c_str(), i.description.c_str(), i.format_version.c_str(),
       i.license.c_str(), join(i.weights).c_str(), join(i.preprocessing).c_str(),
-      join(i.postprocessing).c_str(), i.tile, i.multiple, i.halo,
-      i.test_input.empty() ? "none" : "yes");
+      join(i.postprocessing).c_str(), i.output_channels,
+      sund::cells::InstanceMethodName(i.instances.method), i.tile, i.multiple, i.halo,
+      i.test_input.empty() ? "none" : "yes", i.runtime.c_str());
 }
 
 // A pipeline file, or the default nuclei pipeline on `channel`; with `model`, its first
@@ -400,6 +413,71 @@ void RunClassify(const ClassifyFlags& f) {
   if (per_well.ok()) std::printf("  %s\n", per_well->c_str());
 }
 
+struct TrainFlags {
+  std::string images, labels, split, set = "train", val_set, from, out;
+  sund::cells::TrainOptions o;  // the numeric settings
+  std::vector<std::string> roots;
+};
+
+// The command line that reproduces a training run (recorded in the package).
+std::string TrainCommand(const TrainFlags& f) {
+  const sund::cells::TrainOptions d;
+  std::string c = "sund cells train --images " + f.images + " --labels " + f.labels;
+  if (!f.split.empty()) c += " --split " + f.split + " --set " + f.set;
+  if (!f.val_set.empty()) c += " --val-set " + f.val_set;
+  if (!f.from.empty()) c += " --from " + f.from;
+  c += " --out " + f.out + " --epochs " + std::to_string(f.o.epochs) + " --seed " +
+       std::to_string(f.o.seed);
+  auto add = [&c](const char* flag, auto value, auto fallback) {
+    if (value != fallback) {
+      std::ostringstream v;
+      v << value;
+      c += std::string(" ") + flag + " " + v.str();
+    }
+  };
+  add("--steps", f.o.steps_per_epoch, d.steps_per_epoch);
+  add("--batch", f.o.batch, d.batch);
+  add("--crop", f.o.crop, d.crop);
+  add("--channels", f.o.base_channels, d.base_channels);
+  add("--levels", f.o.levels, d.levels);
+  add("--lr", f.o.learning_rate, d.learning_rate);
+  add("--contact-weight", f.o.contact_weight, d.contact_weight);
+  add("--patience", f.o.patience, d.patience);
+  add("--threads", f.o.threads, d.threads);
+  return c;
+}
+
+void RunTrain(const TrainFlags& f) {
+  sund::cells::TrainOptions o = f.o;
+  o.images_dir = f.images;
+  o.labels_dir = f.labels;
+  o.out_dir = f.out;
+  o.data = "images " + f.images + ", labels " + f.labels;
+  if (!f.split.empty()) {
+    if (f.set == f.val_set) Fail(sund::InvalidArgument("--set and --val-set must differ"));
+    o.train_ids = SplitIds(f.split, f.set);
+    o.data += ", split " + f.split + " (training '" + f.set + "'";
+    if (!f.val_set.empty()) {
+      o.val_ids = SplitIds(f.split, f.val_set);
+      o.data += ", validation '" + f.val_set + "'";
+    }
+    o.data += ")";
+  } else if (!f.val_set.empty()) {
+    Fail(sund::InvalidArgument("--val-set needs --split"));
+  }
+  if (!f.from.empty()) o.from = ResolveModel(f.from, ModelRoots(f.roots));
+  o.command = TrainCommand(f);
+  auto r = sund::cells::Train(o);
+  if (!r.ok()) Fail(r.status());
+  std::printf(
+      "trained %zu epochs (best %d) on %d images in %.0f s\n  validation (%d images): AP@0.5 "
+      "%.3f, AP@0.5:0.95 %.3f, F1@0.5 %.3f\n  package %s (%lld parameters, weights %.1f MB); "
+      "check it with: sund cells models test %s\n",
+      r->epochs.size(), r->best_epoch, r->train_images, r->seconds, r->val_images, r->val_ap50,
+      r->val_ap, r->val_f1, r->package.c_str(), static_cast<long long>(r->parameters),
+      r->weights_bytes / 1e6, r->package.c_str());
+}
+
 }  // namespace
 
 void AddCellsCommands(CLI::App& app) {
@@ -422,10 +500,14 @@ void AddCellsCommands(CLI::App& app) {
   test->add_option("name", flags->name, "a model's name or folder (default: all)");
   test->add_option("--tolerance", flags->tolerance, "largest accepted difference")
       ->capture_default_str();
+  test->add_option("--weights", flags->weights, "the weights to run: auto, onnx or torchscript")
+      ->capture_default_str();
   test->callback([flags] { ModelsTest(*flags); });
   auto* show = models->add_subcommand("show", "a model's description");
   add_roots(show);
   show->add_option("name", flags->name, "a model's name or folder")->required();
+  show->add_option("--weights", flags->weights, "the weights to load: auto, onnx or torchscript")
+      ->capture_default_str();
   show->callback([flags] { ModelsShow(*flags); });
 
   auto af = std::make_shared<AnalyzeFlags>();
@@ -466,6 +548,38 @@ void AddCellsCommands(CLI::App& app) {
   eval->add_option("--threads", ef->threads, "worker threads (0: one per core)");
   eval->add_option("--models", ef->roots, "folders holding models");
   eval->callback([ef] { RunEval(*ef); });
+
+  auto tf = std::make_shared<TrainFlags>();
+  auto* train = cells->add_subcommand(
+      "train",
+      "train a nuclei U-Net (or fine-tune a model) on the CPU and write a bioimage.io package");
+  train->add_option("--images", tf->images, "folder of images")->required();
+  train->add_option("--labels", tf->labels, "folder of label images, same names")->required();
+  train->add_option("--split", tf->split, "CSV with columns id and split: train on one split");
+  train->add_option("--set", tf->set, "the split to train on")->capture_default_str();
+  train->add_option("--val-set", tf->val_set,
+                    "the split to validate on (default: 10% of the training images)");
+  train->add_option("--from", tf->from, "fine-tune this model's TorchScript weights");
+  train->add_option("--out", tf->out, "the package folder to write")->required();
+  train->add_option("--epochs", tf->o.epochs, "most epochs")->capture_default_str();
+  train->add_option("--steps", tf->o.steps_per_epoch, "steps per epoch")->capture_default_str();
+  train->add_option("--batch", tf->o.batch, "crops per step")->capture_default_str();
+  train->add_option("--crop", tf->o.crop, "crop edge in pixels")->capture_default_str();
+  train->add_option("--channels", tf->o.base_channels, "U-Net channels at the first level")
+      ->capture_default_str();
+  train->add_option("--levels", tf->o.levels, "U-Net levels")->capture_default_str();
+  train->add_option("--lr", tf->o.learning_rate, "initial learning rate (Adam, cosine decay)")
+      ->capture_default_str();
+  train->add_option("--contact-weight", tf->o.contact_weight,
+                    "loss weight of pixels where two objects meet (1: none)")
+      ->capture_default_str();
+  train->add_option("--patience", tf->o.patience,
+                    "stop after this many epochs without a better validation AP@0.5")
+      ->capture_default_str();
+  train->add_option("--seed", tf->o.seed, "random seed")->capture_default_str();
+  train->add_option("--threads", tf->o.threads, "libtorch threads")->capture_default_str();
+  train->add_option("--models", tf->roots, "folders holding models (for --from)");
+  train->callback([tf] { RunTrain(*tf); });
 
   auto parts = std::make_shared<std::vector<std::string>>();
   auto merge_out = std::make_shared<std::string>();

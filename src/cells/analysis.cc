@@ -211,13 +211,8 @@ Result<ImageSetResult> RunPipeline(const Pipeline& pipeline, const ImageSet& set
           labels = IdentifyPrimary(r.channels.at(step.image), opts, &stats, &unedited[step.name]);
         } else {
           SUND_ASSIGN_OR_RETURN(SegmentationModel * model, models.Get(step.model));
-          SUND_ASSIGN_OR_RETURN(Image prob, model->Predict(r.channels.at(step.image)));
-          PrimaryOptions opts = step.primary_options;
-          opts.threshold.scope = ThresholdScope::kGlobal;
-          opts.threshold.method = ThresholdMethod::kManual;
-          opts.threshold.manual_threshold = step.probability_threshold;
-          opts.threshold.smoothing_scale = 0;
-          labels = IdentifyPrimary(prob, opts, &stats, &unedited[step.name]);
+          labels = model->Segment(r.channels.at(step.image), step.primary_options,
+                                  step.probability_threshold, &stats, &unedited[step.name]);
         }
         if (!labels.ok())
           return Status(labels.status().code(), step.name + ": " + labels.status().message());

@@ -8,13 +8,17 @@
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
 
+#include "cells/image_io.h"
+#include "cells/torch_model.h"
+
 namespace sund::cells {
 
 namespace fs = std::filesystem;
 
 struct SegmentationModel::Impl {
   ModelInfo info;
-  cv::dnn::Net net;
+  cv::dnn::Net net;                     // runtime onnx
+  std::unique_ptr<TorchScriptNet> torch;  // runtime torchscript
   struct Step {
     std::string id;
     double a = 0, b = 0;  // scale_linear: gain, offset; scale_range: percentiles
@@ -70,20 +74,31 @@ void SegmentationModel::Impl::Preprocess(float* v, std::size_t n) const {
 }
 
 Status SegmentationModel::Impl::Forward(const float* input, int h, int w, std::vector<float>& out) {
-  int sz[] = {1, 1, h, w};
-  cv::Mat blob(4, sz, CV_32F, const_cast<float*>(input));
-  cv::Mat result;
-  try {
-    net.setInput(blob);
-    result = net.forward();
-  } catch (const cv::Exception& e) {
-    return Internal("the network failed on a " + std::to_string(w) + "x" + std::to_string(h) +
-                    " input");
+  const std::size_t expected = static_cast<std::size_t>(info.output_channels) * h * w;
+  if (torch) {
+    Tensor t;
+    t.shape = {1, 1, h, w};
+    t.values.assign(input, input + static_cast<std::size_t>(h) * w);
+    SUND_ASSIGN_OR_RETURN(Tensor y, torch->Forward(t));
+    out = std::move(y.values);
+  } else {
+    int sz[] = {1, 1, h, w};
+    cv::Mat blob(4, sz, CV_32F, const_cast<float*>(input));
+    cv::Mat result;
+    try {
+      net.setInput(blob);
+      result = net.forward();
+    } catch (const cv::Exception& e) {
+      return Internal("the network failed on a " + std::to_string(w) + "x" + std::to_string(h) +
+                      " input");
+    }
+    if (result.total() != expected) out.clear();
+    else out.assign(result.ptr<float>(), result.ptr<float>() + result.total());
   }
-  if (result.total() != static_cast<std::size_t>(h) * w) {
-    return Internal("the network's output is not one channel of the input's size");
+  if (out.size() != expected) {
+    return Internal("the network's output is not " + std::to_string(info.output_channels) +
+                    " channel(s) of the input's size");
   }
-  out.assign(result.ptr<float>(), result.ptr<float>() + result.total());
   if (sigmoid) {
     for (float& x : out) x = 1.0f / (1.0f + std::exp(-x));
   }
@@ -95,7 +110,15 @@ SegmentationModel::~SegmentationModel() = default;
 
 const ModelInfo& SegmentationModel::info() const { return impl_->info; }
 
-Result<std::unique_ptr<SegmentationModel>> SegmentationModel::Load(const std::string& dir) {
+Result<WeightsFormat> ParseWeightsFormat(const std::string& name) {
+  if (name == "auto" || name.empty()) return WeightsFormat::kAuto;
+  if (name == "onnx") return WeightsFormat::kOnnx;
+  if (name == "torchscript") return WeightsFormat::kTorchScript;
+  return InvalidArgument("weights '" + name + "' are not known (auto, onnx, torchscript)");
+}
+
+Result<std::unique_ptr<SegmentationModel>> SegmentationModel::Load(const std::string& dir,
+                                                                   WeightsFormat format) {
   fs::path yaml_path = fs::path(dir) / "bioimageio.yaml";
   std::error_code ec;
   if (!fs::exists(yaml_path, ec)) {
@@ -170,6 +193,16 @@ Result<std::unique_ptr<SegmentationModel>> SegmentationModel::Load(const std::st
     }
     for (const auto& a : out["axes"]) {
       if (a.IsMap() && a["halo"]) info.halo = std::max(info.halo, a["halo"].as<int>());
+      if (Str(a, "type") == "channel") {
+        if (a["channel_names"] && a["channel_names"].IsSequence()) {
+          info.output_channels = static_cast<int>(a["channel_names"].size());
+        } else if (a["size"] && a["size"].IsScalar()) {
+          info.output_channels = a["size"].as<int>();
+        }
+        if (info.output_channels < 1) {
+          return InvalidArgument("bioimageio.yaml: the output has no channels");
+        }
+      }
     }
     if (out["halo"] && out["halo"].IsSequence()) {
       for (const auto& h : out["halo"]) info.halo = std::max(info.halo, h.as<int>());
@@ -214,23 +247,68 @@ Result<std::unique_ptr<SegmentationModel>> SegmentationModel::Load(const std::st
       info.test_input = (fs::path(dir) / root["test_inputs"][0].as<std::string>()).string();
       info.test_output = (fs::path(dir) / root["test_outputs"][0].as<std::string>()).string();
     }
+    const YAML::Node sund = root["config"] && root["config"].IsMap() ? root["config"]["sund"]
+                                                                      : YAML::Node();
+    if (sund && sund.IsMap()) {
+      if (sund["tile"]) info.tile = sund["tile"].as<int>();
+      const YAML::Node in = sund["instances"];
+      if (in && in.IsMap()) {
+        InstanceOptions& o = info.instances;
+        SUND_ASSIGN_OR_RETURN(o.method, ParseInstanceMethod(Str(in, "method")));
+        if (in["foreground_channel"]) o.foreground_channel = in["foreground_channel"].as<int>();
+        if (in["interior_channel"]) o.interior_channel = in["interior_channel"].as<int>();
+        if (in["foreground_threshold"]) {
+          o.foreground_threshold = in["foreground_threshold"].as<double>();
+        }
+        if (in["seed_threshold"]) o.seed_threshold = in["seed_threshold"].as<double>();
+        if (in["min_area"]) o.min_area = in["min_area"].as<int>();
+      }
+    }
+    {
+      const InstanceOptions& o = info.instances;
+      auto channel_ok = [&](int c) { return c >= 0 && c < info.output_channels; };
+      if (!channel_ok(o.foreground_channel) ||
+          (o.method == InstanceMethod::kSeededWatershed && !channel_ok(o.interior_channel))) {
+        return InvalidArgument("bioimageio.yaml: config.sund.instances names a channel the "
+                               "output does not have");
+      }
+    }
     const YAML::Node weights = root["weights"];
     if (!weights || !weights.IsMap()) return InvalidArgument("bioimageio.yaml: no weights");
-    std::string onnx;
+    std::string onnx, torchscript;
     for (const auto& w : weights) {
-      std::string format = w.first.as<std::string>();
-      info.weights.push_back(format);
-      if (format == "onnx") onnx = Str(w.second, "source");
+      std::string name = w.first.as<std::string>();
+      info.weights.push_back(name);
+      if (name == "onnx") onnx = Str(w.second, "source");
+      if (name == "torchscript") torchscript = Str(w.second, "source");
     }
-    if (onnx.empty()) {
-      return InvalidArgument("bioimageio.yaml: no onnx weights (this build runs ONNX models)");
+    bool use_torch = format == WeightsFormat::kTorchScript ||
+                     (format == WeightsFormat::kAuto && onnx.empty() && !torchscript.empty());
+    if (use_torch) {
+      if (torchscript.empty()) return InvalidArgument("bioimageio.yaml: no torchscript weights");
+      if (!TorchScriptAvailable()) {
+        return NotImplemented(
+            "bioimageio.yaml: the model has " +
+            std::string(onnx.empty() ? "only torchscript weights" : "torchscript weights") +
+            ", and this build runs no TorchScript (built without libtorch)");
+      }
+      SUND_ASSIGN_OR_RETURN(impl->torch,
+                            TorchScriptNet::Load((fs::path(dir) / torchscript).string()));
+      info.runtime = "torchscript";
+    } else {
+      if (onnx.empty()) {
+        return InvalidArgument("bioimageio.yaml: no onnx or torchscript weights");
+      }
+      try {
+        impl->net = cv::dnn::readNetFromONNX((fs::path(dir) / onnx).string());
+      } catch (const cv::Exception&) {
+        return InvalidArgument(onnx + ": OpenCV cannot load these ONNX weights");
+      }
+      if (impl->net.empty()) {
+        return InvalidArgument(onnx + ": OpenCV cannot load these ONNX weights");
+      }
+      info.runtime = "onnx";
     }
-    try {
-      impl->net = cv::dnn::readNetFromONNX((fs::path(dir) / onnx).string());
-    } catch (const cv::Exception&) {
-      return InvalidArgument(onnx + ": OpenCV cannot load these ONNX weights");
-    }
-    if (impl->net.empty()) return InvalidArgument(onnx + ": OpenCV cannot load these ONNX weights");
   } catch (const YAML::Exception& e) {
     return InvalidArgument("bioimageio.yaml: unexpected structure (line " +
                            std::to_string(e.mark.line + 1) + ")");
@@ -261,15 +339,68 @@ Result<Tensor> SegmentationModel::Run(const Tensor& input) {
     return InvalidArgument("the model needs sizes that are multiples of " +
                            std::to_string(impl_->info.multiple));
   }
+  if (input.values.size() != static_cast<std::size_t>(h) * w) {
+    return InvalidArgument("the tensor's shape does not match its values");
+  }
   std::vector<float> x = input.values;
   impl_->Preprocess(x.data(), x.size());
   Tensor out;
-  out.shape = input.shape;
+  out.shape = {1, impl_->info.output_channels, h, w};
   SUND_RETURN_IF_ERROR(impl_->Forward(x.data(), h, w, out.values));
   return out;
 }
 
+Image SegmentationModel::Preprocess(const Image& image) const {
+  Image out = image;
+  impl_->Preprocess(out.pixels.data(), out.pixels.size());
+  return out;
+}
+
 Result<Image> SegmentationModel::Predict(const Image& image) {
+  SUND_ASSIGN_OR_RETURN(std::vector<Image> maps, PredictChannels(image));
+  return std::move(maps[impl_->info.instances.foreground_channel]);
+}
+
+Result<Labels> SegmentationModel::Segment(const Image& image, const PrimaryOptions& primary,
+                                          double threshold, PrimaryStats* stats,
+                                          Labels* unedited) {
+  const InstanceOptions& in = impl_->info.instances;
+  SUND_ASSIGN_OR_RETURN(std::vector<Image> maps, PredictChannels(image));
+  if (in.method == InstanceMethod::kThreshold) {
+    PrimaryOptions opts = primary;
+    opts.threshold.scope = ThresholdScope::kGlobal;
+    opts.threshold.method = ThresholdMethod::kManual;
+    opts.threshold.manual_threshold = threshold;
+    opts.threshold.smoothing_scale = 0;
+    return IdentifyPrimary(maps[in.foreground_channel], opts, stats, unedited);
+  }
+  SUND_ASSIGN_OR_RETURN(Labels labels,
+                        SeededWatershed(maps[in.foreground_channel], maps[in.interior_channel], in));
+  if (unedited != nullptr) *unedited = labels;
+  const std::int32_t declumped = labels.count;
+  if (primary.discard_border_objects && labels.count > 0) {
+    std::vector<bool> edge(static_cast<std::size_t>(labels.count) + 1, false);
+    for (int x = 0; x < labels.width; ++x) {
+      edge[labels.at(x, 0)] = edge[labels.at(x, labels.height - 1)] = true;
+    }
+    for (int y = 0; y < labels.height; ++y) {
+      edge[labels.at(0, y)] = edge[labels.at(labels.width - 1, y)] = true;
+    }
+    for (auto& v : labels.pixels) {
+      if (v > 0 && edge[v]) v = 0;
+    }
+    Relabel(labels);
+  }
+  if (stats != nullptr) {
+    *stats = PrimaryStats();
+    stats->final_threshold = stats->original_threshold = in.foreground_threshold;
+    stats->objects_thresholded = stats->objects_declumped = declumped;
+    stats->objects_after_border = stats->objects_after_size = stats->objects_final = labels.count;
+  }
+  return labels;
+}
+
+Result<std::vector<Image>> SegmentationModel::PredictChannels(const Image& image) {
   if (image.empty()) return InvalidArgument("an empty image");
   const int tile = impl_->info.tile;
   const int halo = impl_->info.halo;
@@ -286,7 +417,9 @@ Result<Image> SegmentationModel::Predict(const Image& image) {
   const int step_x = tw - 2 * halo;
   const int keep_halo_y = halo;
   const int keep_halo_x = halo;
-  Image prob(image.width, image.height);
+  const int channels = impl_->info.output_channels;
+  const std::size_t plane = static_cast<std::size_t>(th) * tw;
+  std::vector<Image> maps(channels, Image(image.width, image.height));
   std::vector<float> window(static_cast<std::size_t>(th) * tw);
   std::vector<float> out;
   auto mirror = [](int i, int n) {
@@ -306,15 +439,18 @@ Result<Image> SegmentationModel::Predict(const Image& image) {
         }
       }
       SUND_RETURN_IF_ERROR(impl_->Forward(window.data(), th, tw, out));
-      for (int y = 0; y < step_y && oy + y < image.height; ++y) {
-        for (int x = 0; x < step_x && ox + x < image.width; ++x) {
-          prob.at(ox + x, oy + y) =
-              out[static_cast<std::size_t>(y + keep_halo_y) * tw + x + keep_halo_x];
+      for (int c = 0; c < channels; ++c) {
+        const float* o = out.data() + c * plane;
+        for (int y = 0; y < step_y && oy + y < image.height; ++y) {
+          for (int x = 0; x < step_x && ox + x < image.width; ++x) {
+            maps[c].at(ox + x, oy + y) =
+                o[static_cast<std::size_t>(y + keep_halo_y) * tw + x + keep_halo_x];
+          }
         }
       }
     }
   }
-  return prob;
+  return maps;
 }
 
 Result<ModelTest> TestModel(SegmentationModel& model, double tolerance) {

@@ -58,7 +58,9 @@ struct Step {
   double auto_diameter = 0;
   SecondaryOptions secondary_options;  // secondary
   std::string model;                   // model: a name or folder
-  double probability_threshold = 0.5;  // model
+  // Model: the foreground threshold of a one-output model; a package that declares its own
+  // instance post-processing (model.h, config.sund.instances) uses its own thresholds.
+  double probability_threshold = 0.5;
 };
 
 struct Pipeline {
