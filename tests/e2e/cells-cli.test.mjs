@@ -64,6 +64,13 @@ test('held-out DSB2018 fluorescence images: the classical pipeline reaches AP@0.
   assert.ok(r.f1 > r.ap50);
 });
 
+test('held-out DSB2018 fluorescence images: the shipped trained model reaches AP@0.5 0.80', { skip }, () => {
+  const r = JSON.parse(sund('eval', '--images', path.join(dsb, 'images'), '--labels', path.join(dsb, 'labels'),
+    '--split', path.join(root, 'examples/cells/dsb2018-split.csv'), '--set', 'test', '--model', 'default', '--json'));
+  assert.equal(r.images, 80);
+  assert.ok(r.ap50 >= 0.80, `ap50 ${r.ap50}`);
+});
+
 test('shards of a run merge into the same tables', { skip }, () => {
   const out = tmp();
   const imgs = path.join(out, 'imgs');
@@ -88,6 +95,7 @@ test('installed models reproduce their test tensors', { skip }, () => {
   const stdout = sund('models', 'test');
   assert.match(stdout, /0 failed/);
   assert.match(stdout, /ok +unet2d-nuclei-broad/);
+  assert.match(stdout, /ok +nuclei-default/);
 });
 
 test('bad files fail alone with a reason; the run goes on', { skip }, () => {
