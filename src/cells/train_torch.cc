@@ -638,8 +638,15 @@ Result<TrainReport> internal::TrainWithTorch(const TrainOptions& options) {
     er.epoch = epoch;
     double loss_sum = 0;
     {
-      ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(options.epochs),
-                      options.steps_per_epoch, "steps", BarOptions(options.progress));
+      // The bar names the last epoch's figures: this one's come when it ends.
+      std::string label = "epoch " + std::to_string(epoch) + "/" + std::to_string(options.epochs);
+      if (!report.epochs.empty()) {
+        char last[96];
+        std::snprintf(last, sizeof last, " (last: loss %.4f, val AP@0.5 %.3f)",
+                      report.epochs.back().loss, report.epochs.back().val_ap50);
+        label += last;
+      }
+      ProgressBar bar(label, options.steps_per_epoch, "steps", BarOptions(options.progress));
       for (int step = 0; step < options.steps_per_epoch; ++step, ++global_step) {
         // Cosine from the learning rate down to a twentieth of it.
         const double t = static_cast<double>(global_step) / std::max<std::int64_t>(1, total_steps);
