@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,8 +17,8 @@
 #include "cells/manifest.h"
 #include "cells/model.h"
 #include "cells/pipeline.h"
-#include "cells/train.h"
 #include "cells/screen.h"
+#include "cells/train.h"
 #include "core/csv.h"
 #include "core/file_reader.h"
 #include "core/status.h"
@@ -121,10 +121,9 @@ void ModelsTest(const ModelFlags& f) {
       std::printf("FAIL  %-28s %s\n", name.c_str(), t.status().message().c_str());
       ++failed;
     } else {
-      std::printf(
-          "%s  %-28s max |difference| %.2g (tolerance %.0g) against its test output (%s)\n",
-          t->passed ? "ok  " : "FAIL", name.c_str(), t->max_abs_difference, f.tolerance,
-          (*m)->info().runtime.c_str());
+      std::printf("%s  %-28s max |difference| %.2g (tolerance %.0g) against its test output (%s)\n",
+                  t->passed ? "ok  " : "FAIL", name.c_str(), t->max_abs_difference, f.tolerance,
+                  (*m)->info().runtime.c_str());
       failed += !t->passed;
     }
   }
@@ -570,11 +569,13 @@ void AddCellsCommands(CLI::App& app) {
   train->add_option("--levels", tf->o.levels, "U-Net levels")->capture_default_str();
   train->add_option("--lr", tf->o.learning_rate, "initial learning rate (Adam, cosine decay)")
       ->capture_default_str();
-  train->add_option("--contact-weight", tf->o.contact_weight,
-                    "loss weight of pixels where two objects meet (1: none)")
+  train
+      ->add_option("--contact-weight", tf->o.contact_weight,
+                   "loss weight of pixels where two objects meet (1: none)")
       ->capture_default_str();
-  train->add_option("--patience", tf->o.patience,
-                    "stop after this many epochs without a better validation AP@0.5")
+  train
+      ->add_option("--patience", tf->o.patience,
+                   "stop after this many epochs without a better validation AP@0.5")
       ->capture_default_str();
   train->add_option("--seed", tf->o.seed, "random seed")->capture_default_str();
   train->add_option("--threads", tf->o.threads, "libtorch threads")->capture_default_str();

@@ -42,7 +42,7 @@ TEST(InteriorMapTest, IsOneInTheCoreAndFallsToTheEdge) {
   Labels l = Discs(40, 40, {{20, 20}}, 8);  // 9 pixels deep, more than kInteriorDepth
   Image in = InteriorMap(l);
   EXPECT_FLOAT_EQ(in.at(20, 20), 1.0f);
-  EXPECT_FLOAT_EQ(in.at(22, 20), 1.0f);      // 7 deep
+  EXPECT_FLOAT_EQ(in.at(22, 20), 1.0f);        // 7 deep
   EXPECT_NEAR(in.at(25, 20), 3.2f / 6, 0.15);  // about 3 deep (to the nearest outside pixel)
   EXPECT_GT(in.at(25, 20), in.at(28, 20));
   EXPECT_FLOAT_EQ(in.at(28, 20), 1.0f / 6);  // the edge pixel is inside the object

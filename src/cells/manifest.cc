@@ -63,8 +63,8 @@ Result<std::vector<ImageSet>> ReadManifest(const std::string& csv_path) {
     for (const auto& [name, i] : meta) set.metadata[name] = row[i];
     for (const Col& c : cols) {
       if (row[c.file].empty()) {
-        return InvalidArgument("manifest line " + std::to_string(table.lines[r]) + ": no file for channel " +
-                               c.channel);
+        return InvalidArgument("manifest line " + std::to_string(table.lines[r]) +
+                               ": no file for channel " + c.channel);
       }
       fs::path dir = c.path && !row[*c.path].empty() ? fs::path(row[*c.path]) : fs::path();
       if (dir.is_relative()) dir = base / dir;
@@ -76,8 +76,8 @@ Result<std::vector<ImageSet>> ReadManifest(const std::string& csv_path) {
           f.plane = -2;
         }
         if (f.plane < 0) {
-          return InvalidArgument("manifest line " + std::to_string(table.lines[r]) + ": Frame_" + c.channel +
-                                 " is not a plane number");
+          return InvalidArgument("manifest line " + std::to_string(table.lines[r]) + ": Frame_" +
+                                 c.channel + " is not a plane number");
         }
       }
       set.channels[c.channel] = f;

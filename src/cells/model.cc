@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 struct SegmentationModel::Impl {
   ModelInfo info;
-  cv::dnn::Net net;                     // runtime onnx
+  cv::dnn::Net net;                       // runtime onnx
   std::unique_ptr<TorchScriptNet> torch;  // runtime torchscript
   struct Step {
     std::string id;
@@ -92,8 +92,10 @@ Status SegmentationModel::Impl::Forward(const float* input, int h, int w, std::v
       return Internal("the network failed on a " + std::to_string(w) + "x" + std::to_string(h) +
                       " input");
     }
-    if (result.total() != expected) out.clear();
-    else out.assign(result.ptr<float>(), result.ptr<float>() + result.total());
+    if (result.total() != expected)
+      out.clear();
+    else
+      out.assign(result.ptr<float>(), result.ptr<float>() + result.total());
   }
   if (out.size() != expected) {
     return Internal("the network's output is not " + std::to_string(info.output_channels) +
@@ -247,8 +249,8 @@ Result<std::unique_ptr<SegmentationModel>> SegmentationModel::Load(const std::st
       info.test_input = (fs::path(dir) / root["test_inputs"][0].as<std::string>()).string();
       info.test_output = (fs::path(dir) / root["test_outputs"][0].as<std::string>()).string();
     }
-    const YAML::Node sund = root["config"] && root["config"].IsMap() ? root["config"]["sund"]
-                                                                      : YAML::Node();
+    const YAML::Node sund =
+        root["config"] && root["config"].IsMap() ? root["config"]["sund"] : YAML::Node();
     if (sund && sund.IsMap()) {
       if (sund["tile"]) info.tile = sund["tile"].as<int>();
       const YAML::Node in = sund["instances"];
@@ -269,8 +271,9 @@ Result<std::unique_ptr<SegmentationModel>> SegmentationModel::Load(const std::st
       auto channel_ok = [&](int c) { return c >= 0 && c < info.output_channels; };
       if (!channel_ok(o.foreground_channel) ||
           (o.method == InstanceMethod::kSeededWatershed && !channel_ok(o.interior_channel))) {
-        return InvalidArgument("bioimageio.yaml: config.sund.instances names a channel the "
-                               "output does not have");
+        return InvalidArgument(
+            "bioimageio.yaml: config.sund.instances names a channel the "
+            "output does not have");
       }
     }
     const YAML::Node weights = root["weights"];
@@ -362,8 +365,7 @@ Result<Image> SegmentationModel::Predict(const Image& image) {
 }
 
 Result<Labels> SegmentationModel::Segment(const Image& image, const PrimaryOptions& primary,
-                                          double threshold, PrimaryStats* stats,
-                                          Labels* unedited) {
+                                          double threshold, PrimaryStats* stats, Labels* unedited) {
   const InstanceOptions& in = impl_->info.instances;
   SUND_ASSIGN_OR_RETURN(std::vector<Image> maps, PredictChannels(image));
   if (in.method == InstanceMethod::kThreshold) {
@@ -374,8 +376,8 @@ Result<Labels> SegmentationModel::Segment(const Image& image, const PrimaryOptio
     opts.threshold.smoothing_scale = 0;
     return IdentifyPrimary(maps[in.foreground_channel], opts, stats, unedited);
   }
-  SUND_ASSIGN_OR_RETURN(Labels labels,
-                        SeededWatershed(maps[in.foreground_channel], maps[in.interior_channel], in));
+  SUND_ASSIGN_OR_RETURN(
+      Labels labels, SeededWatershed(maps[in.foreground_channel], maps[in.interior_channel], in));
   if (unedited != nullptr) *unedited = labels;
   const std::int32_t declumped = labels.count;
   if (primary.discard_border_objects && labels.count > 0) {

@@ -44,9 +44,9 @@ struct ModelInfo {
   std::string runtime;                      // the weights this object runs: onnx or torchscript
   std::vector<std::string> preprocessing;   // ids, in order
   std::vector<std::string> postprocessing;  // ids, in order
-  int tile = 512;          // tile edge the network is run on (a multiple of `multiple`)
-  int multiple = 16;       // the spatial size must be a multiple of this
-  int halo = 0;            // output border to discard between tiles
+  int tile = 512;     // tile edge the network is run on (a multiple of `multiple`)
+  int multiple = 16;  // the spatial size must be a multiple of this
+  int halo = 0;       // output border to discard between tiles
   int output_channels = 1;
   InstanceOptions instances;  // config.sund.instances
   std::string test_input;     // paths, empty when the package has none

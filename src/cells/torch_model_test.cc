@@ -34,8 +34,10 @@ std::string TorchScriptOnlyCopy(const std::string& from) {
   std::string line;
   bool skip = false;
   while (std::getline(in, line)) {
-    if (line.rfind("  onnx:", 0) == 0) skip = true;  // the onnx entry, up to the next weights
-    else if (skip && line.size() > 2 && line[2] != ' ') skip = false;
+    if (line.rfind("  onnx:", 0) == 0)
+      skip = true;  // the onnx entry, up to the next weights
+    else if (skip && line.size() > 2 && line[2] != ' ')
+      skip = false;
     if (!skip) out << line << '\n';
   }
   return dir.string();
@@ -74,8 +76,8 @@ TEST(TorchScriptNetTest, MissingAndCorruptFilesAreErrors) {
   auto corrupt = TorchScriptNet::Load(junk.string());
   fs::remove(junk);
   ASSERT_FALSE(corrupt.ok());
-  EXPECT_EQ(corrupt.status().code(), TorchScriptAvailable() ? StatusCode::kInvalidArgument
-                                                            : StatusCode::kNotImplemented);
+  EXPECT_EQ(corrupt.status().code(),
+            TorchScriptAvailable() ? StatusCode::kInvalidArgument : StatusCode::kNotImplemented);
 }
 
 TEST(SegmentationModelTest, TorchScriptWeightsReproduceTheSharedTestOutput) {
@@ -126,8 +128,8 @@ TEST(SegmentationModelTest, APackageWithOnlyTorchScriptWeightsLoads) {
   }
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   EXPECT_EQ((*model)->info().runtime, "torchscript");
-  EXPECT_EQ((*model)->info().weights, (std::vector<std::string>{"pytorch_state_dict",
-                                                                "torchscript"}));
+  EXPECT_EQ((*model)->info().weights,
+            (std::vector<std::string>{"pytorch_state_dict", "torchscript"}));
   auto test = TestModel(**model, 1e-4);
   ASSERT_TRUE(test.ok()) << test.status().ToString();
   EXPECT_TRUE(test->passed) << test->max_abs_difference;

@@ -39,7 +39,7 @@ namespace sund::cells {
 
 struct TrainOptions {
   std::string images_dir;
-  std::string labels_dir;             // label images of the same stem (.png or .tif)
+  std::string labels_dir;              // label images of the same stem (.png or .tif)
   std::vector<std::string> train_ids;  // image stems; empty: every image with a label image
   std::vector<std::string> val_ids;    // empty: 10% of the training images, drawn with `seed`
   std::string from;                    // a package folder to fine-tune; empty: a new U-Net
@@ -52,16 +52,16 @@ struct TrainOptions {
   int levels = 4;          // new U-Net: resolution levels
   double learning_rate = 1e-3;
   double contact_weight = 5;  // loss weight where objects meet (1: none)
-  int patience = 10;  // epochs without a better validation AP@0.5 before stopping
+  int patience = 10;          // epochs without a better validation AP@0.5 before stopping
   std::uint64_t seed = 1;
-  int threads = 2;         // libtorch's threads
-  bool progress = true;    // a bar per epoch on a terminal, and a line per epoch on stderr
-  std::string command;     // recorded in the package (config.sund.training.command)
-  std::string data;        // a description of the data, recorded likewise
+  int threads = 2;       // libtorch's threads
+  bool progress = true;  // a bar per epoch on a terminal, and a line per epoch on stderr
+  std::string command;   // recorded in the package (config.sund.training.command)
+  std::string data;      // a description of the data, recorded likewise
 };
 
 struct EpochReport {
-  int epoch = 0;  // from 1
+  int epoch = 0;    // from 1
   double loss = 0;  // mean over the epoch's steps
   double val_ap50 = 0;
   double val_ap = 0;

@@ -24,9 +24,10 @@ namespace fs = std::filesystem;
 class TrainTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("sund-train-test-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-             "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ =
+        fs::temp_directory_path() /
+        ("sund-train-test-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+         "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_ / "images");
     fs::create_directories(root_ / "labels");
@@ -208,8 +209,8 @@ TEST_F(TrainTest, FineTunesItsOwnPackageKeepingBothWeights) {
 TEST_F(TrainTest, RefusesBadOptions) {
   TrainOptions o = Options();
   o.epochs = 0;
-  EXPECT_EQ(Train(o).status().code(), TorchScriptAvailable() ? StatusCode::kInvalidArgument
-                                                             : StatusCode::kNotImplemented);
+  EXPECT_EQ(Train(o).status().code(),
+            TorchScriptAvailable() ? StatusCode::kInvalidArgument : StatusCode::kNotImplemented);
   if (!TorchScriptAvailable()) return;
   o = Options();
   o.crop = 30;  // not a multiple of 4 (3 levels)

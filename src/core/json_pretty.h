@@ -2,9 +2,11 @@
 // json.h so that the many files including it do not compile the pretty writer.
 #pragma once
 
+// json.h configures RapidJSON (RAPIDJSON_ASSERT) and must come before any RapidJSON header.
+// clang-format off
 #include "core/json.h"
-
 #include <rapidjson/prettywriter.h>
+// clang-format on
 
 namespace sund::json {
 

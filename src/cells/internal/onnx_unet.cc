@@ -182,12 +182,13 @@ Result<std::string> UNetOnnx(const UNetShape& shape, const std::map<std::string,
     SUND_ASSIGN_OR_RETURN(x, b.ConvBnRelu(u + "_cat", d + "a", 2 * c, c));
     SUND_ASSIGN_OR_RETURN(x, b.ConvBnRelu(x, d + "b", c, c));
   }
-  SUND_ASSIGN_OR_RETURN(const Tensor* w, b.Get("out_w", {shape.outputs, shape.base_channels, 1, 1}));
+  SUND_ASSIGN_OR_RETURN(const Tensor* w,
+                        b.Get("out_w", {shape.outputs, shape.base_channels, 1, 1}));
   SUND_ASSIGN_OR_RETURN(const Tensor* bias, b.Get("out_bias", {shape.outputs}));
   b.graph().Sub(5, Initializer("out_w", w->shape, w->values));
   b.graph().Sub(5, Initializer("out_bias", bias->shape, bias->values));
-  b.graph().Sub(1, Node("Conv", {x, "out_w", "out_bias"}, "logits",
-                        {IntsAttr("kernel_shape", {1, 1})}));
+  b.graph().Sub(
+      1, Node("Conv", {x, "out_w", "out_bias"}, "logits", {IntsAttr("kernel_shape", {1, 1})}));
   b.graph().Bytes(2, "sund_unet");
   b.graph().Sub(11, Value("raw", 1));
   b.graph().Sub(12, Value("logits", shape.outputs));
