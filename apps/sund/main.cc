@@ -25,6 +25,7 @@
 #include "auth/password.h"
 #include "auth/server.h"
 #include "cells_cli.h"
+#include "synth_cli.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -608,6 +609,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   iomt_simulate->add_option("--seed", sim.seed, "random seed")->capture_default_str();
   AddCellsCommands(app);
+  AddSynthCommands(app);
 
   auto* audit_cmd = app.add_subcommand("audit", "the tamper-evident audit log");
   audit_cmd->require_subcommand(1);

@@ -332,15 +332,14 @@ Result<Schema> ParseSchema(std::string_view json_text) {
   return schema;
 }
 
-std::string SchemaToJson(const Schema& schema) {
-  rapidjson::StringBuffer buf;
-  json::PrettyWriter w(buf);
-  w.SetIndent(' ', 2);
+namespace {
+
+template <typename W>
+void WriteSchema(const Schema& schema, W& w) {
   w.StartObject();
   w.Key("columns");
   w.StartArray();
   for (const auto& c : schema.columns) {
-    w.SetFormatOptions(rapidjson::kFormatSingleLineArray);
     w.StartObject();
     w.Key("name");
     w.String(c.name.c_str(), static_cast<rapidjson::SizeType>(c.name.size()));
@@ -379,7 +378,22 @@ std::string SchemaToJson(const Schema& schema) {
   }
   w.EndArray();
   w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize()) + "\n";
+}
+
+}  // namespace
+
+std::string SchemaToJson(const Schema& schema, bool pretty) {
+  rapidjson::StringBuffer buf;
+  if (pretty) {
+    json::PrettyWriter w(buf);
+    w.SetIndent(' ', 2);
+    w.SetFormatOptions(rapidjson::kFormatSingleLineArray);
+    WriteSchema(schema, w);
+    return std::string(buf.GetString(), buf.GetSize()) + "\n";
+  }
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  WriteSchema(schema, w);
+  return std::string(buf.GetString(), buf.GetSize());
 }
 
 Result<std::vector<std::size_t>> MapColumns(const CsvTable& table, const Schema& schema) {

@@ -66,7 +66,8 @@ Result<Schema> InferSchema(const CsvTable& table, const InferOptions& options = 
 // "decimals","bins","missing"}]}) or Private-PGM's domain file ({"age": 85, ...}: integer codes
 // 0..n-1, one bin per value). Errors say which column and what is wrong.
 Result<Schema> ParseSchema(std::string_view json_text);
-std::string SchemaToJson(const Schema& schema);  // Sund's format, pretty-printed
+// Sund's format; pretty-printed for people, or on one line (inside a model file).
+std::string SchemaToJson(const Schema& schema, bool pretty = true);
 
 // The table's columns in the schema's order (columns the schema does not name are dropped);
 // NotFound-like InvalidArgument when the table lacks a schema column.

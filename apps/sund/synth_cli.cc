@@ -1,0 +1,207 @@
+#include "synth_cli.h"
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/file_reader.h"
+#include "core/progress.h"
+#include "core/status.h"
+#include "synth/dp.h"
+#include "synth/model.h"
+#include "synth/schema.h"
+
+namespace {
+
+using sund::Status;
+namespace synth = sund::synth;
+
+[[noreturn]] void Fail(const Status& s) {
+  std::fprintf(stderr, "sund synth: %s\n", s.ToString().c_str());
+  throw CLI::RuntimeError(1);
+}
+
+template <typename T>
+T OrFail(sund::Result<T> r) {
+  if (!r.ok()) Fail(r.status());
+  return std::move(*r);
+}
+
+void WriteFile(const std::string& path, std::string_view bytes) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) Fail(sund::InvalidArgument("cannot write " + path));
+  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) Fail(sund::Internal("writing " + path + " failed (disk full?)"));
+}
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+struct SchemaFlags {
+  std::string csv, schema, out;
+  std::size_t max_categories = 1000;
+  int bins = 32;
+};
+
+// The schema: from --schema, else inferred from the table (with a warning from fit).
+synth::Schema LoadSchema(const sund::CsvTable& table, const SchemaFlags& f) {
+  if (!f.schema.empty()) {
+    auto text = OrFail(sund::ReadFileDecompressed(f.schema));
+    auto s = synth::ParseSchema(text);
+    if (!s.ok()) Fail(sund::InvalidArgument(f.schema + ": " + s.status().message()));
+    return std::move(*s);
+  }
+  synth::InferOptions io;
+  io.max_categories = f.max_categories;
+  io.bins = f.bins;
+  return OrFail(synth::InferSchema(table, io));
+}
+
+void AddSchemaFlags(CLI::App* c, SchemaFlags& f) {
+  c->add_option("--schema", f.schema,
+                "column types and public domains (JSON; Sund's format or a Private-PGM domain "
+                "file); default: inferred from the data");
+  c->add_option("--max-categories", f.max_categories,
+                "inferring: more distinct values than this in a text column is an error")
+      ->capture_default_str();
+  c->add_option("--bins", f.bins, "inferring: bins of a numeric column")->capture_default_str();
+}
+
+struct FitFlags {
+  SchemaFlags schema;
+  std::string method = "mst";
+  double epsilon = 1.0;
+  double delta = 1e-6;
+  std::optional<std::uint64_t> seed;
+  int iterations = 10000;
+};
+
+void RunFit(const FitFlags& f) {
+  auto start = std::chrono::steady_clock::now();
+  auto method = synth::ParseMethod(f.method);
+  if (!method) Fail(sund::InvalidArgument("--method must be mst, independent or copula"));
+  sund::CsvTable table = OrFail(synth::ReadCsvFile(f.schema.csv));
+  synth::Schema schema = LoadSchema(table, f.schema);
+  if (schema.from_data && *method == synth::Method::kMst) {
+    std::fprintf(stderr,
+                 "sund synth: note: no --schema: the columns' categories and ranges are taken "
+                 "from the data and are not protected by differential privacy (write one with "
+                 "`sund synth schema`, check it, and pass it with --schema)\n");
+  }
+  synth::FitOptions o;
+  o.method = *method;
+  o.epsilon = f.epsilon;
+  o.delta = f.delta;
+  o.seed = f.seed;
+  o.iterations = f.iterations;
+  sund::ProgressBar bar("fit", 1000, "steps");
+  std::uint64_t shown = 0;
+  o.progress = [&](std::string_view, double done) {
+    auto target = static_cast<std::uint64_t>(done * 1000);
+    if (target > shown) {
+      bar.Add(target - shown, 0);
+      shown = target;
+    }
+  };
+  synth::Model model = OrFail(synth::Fit(table, schema, o));
+  WriteFile(f.schema.out, synth::ModelToJson(model));
+  std::printf("fit %s: %zu rows x %zu columns in %.1f s -> %s\n",
+              std::string(synth::MethodName(model.method)).c_str(), table.rows.size(),
+              schema.columns.size(), Seconds(start), f.schema.out.c_str());
+  if (model.privacy.is_private) {
+    std::printf("  privacy: epsilon %g, delta %g (zCDP rho %.5f of %.5f spent)\n", f.epsilon,
+                f.delta, model.privacy.rho_spent, model.privacy.rho_budget);
+  } else {
+    std::printf("  privacy: none (a baseline for comparison; do not release it)\n");
+  }
+  for (const auto& [k, v] : model.notes) std::printf("  %s: %s\n", k.c_str(), v.c_str());
+}
+
+struct GenerateFlags {
+  std::string model, out;
+  std::uint64_t rows = 1000;
+  std::uint64_t seed = 1;
+};
+
+void RunGenerate(const GenerateFlags& f) {
+  auto start = std::chrono::steady_clock::now();
+  auto text = OrFail(sund::ReadFileDecompressed(f.model));
+  synth::Model model = OrFail(synth::ParseModel(text));
+  synth::Sampler sampler(model, f.seed);
+  FILE* out = f.out == "-" ? stdout : std::fopen(f.out.c_str(), "wb");
+  if (out == nullptr) Fail(sund::InvalidArgument("cannot write " + f.out));
+  sund::ProgressBar bar("generate", f.rows, "rows");
+  std::string buf = sampler.Header();
+  constexpr std::uint64_t kChunk = 16384;
+  bool ok = true;
+  for (std::uint64_t done = 0; done < f.rows && ok;) {
+    std::uint64_t n = std::min(kChunk, f.rows - done);
+    sampler.AppendRows(n, buf);
+    ok = std::fwrite(buf.data(), 1, buf.size(), out) == buf.size();
+    buf.clear();
+    done += n;
+    bar.Add(n, n);
+  }
+  if (out != stdout) ok = std::fclose(out) == 0 && ok;
+  if (!ok) Fail(sund::Internal("writing " + f.out + " failed (disk full?)"));
+  bar.Finish();
+  if (out != stdout) {
+    std::printf("generated %llu rows from a %s model in %.2f s -> %s\n",
+                static_cast<unsigned long long>(f.rows),
+                std::string(synth::MethodName(model.method)).c_str(), Seconds(start),
+                f.out.c_str());
+  }
+}
+
+}  // namespace
+
+void AddSynthCommands(CLI::App& app) {
+  auto* synth_cmd = app.add_subcommand(
+      "synth", "synthetic data: differentially private models of a table (docs/synth.md)");
+  synth_cmd->require_subcommand(1);
+
+  auto sf = std::make_shared<SchemaFlags>();
+  auto* schema = synth_cmd->add_subcommand(
+      "schema", "infer a table's schema (column types and domains) for review and --schema");
+  schema->add_option("--csv", sf->csv, "the table (CSV with a header)")->required();
+  schema->add_option("--out", sf->out, "where to write the schema (JSON)")->required();
+  AddSchemaFlags(schema, *sf);
+  schema->callback([sf] {
+    sund::CsvTable table = OrFail(synth::ReadCsvFile(sf->csv));
+    synth::Schema s = LoadSchema(table, *sf);
+    WriteFile(sf->out, synth::SchemaToJson(s));
+    std::printf("schema of %zu columns -> %s (check the ranges and categories: they are public)\n",
+                s.columns.size(), sf->out.c_str());
+  });
+
+  auto ff = std::make_shared<FitFlags>();
+  auto* fit = synth_cmd->add_subcommand("fit", "fit a model to a table");
+  fit->add_option("--csv", ff->schema.csv, "the table (CSV with a header)")->required();
+  AddSchemaFlags(fit, ff->schema);
+  fit->add_option("--epsilon", ff->epsilon, "privacy budget epsilon")->capture_default_str();
+  fit->add_option("--delta", ff->delta, "privacy budget delta (well below 1/rows)")
+      ->capture_default_str();
+  fit->add_option("--method", ff->method,
+                  "mst (differentially private), independent or copula (non-private baselines)")
+      ->capture_default_str();
+  fit->add_option("--seed", ff->seed,
+                  "random seed, for reproducible runs (default: from the operating system, as a "
+                  "model for release should be)");
+  fit->add_option("--iterations", ff->iterations, "mirror-descent iterations at most")
+      ->capture_default_str();
+  fit->add_option("--out", ff->schema.out, "the model file to write (JSON)")->required();
+  fit->callback([ff] { RunFit(*ff); });
+
+  auto gf = std::make_shared<GenerateFlags>();
+  auto* gen = synth_cmd->add_subcommand("generate", "draw synthetic rows from a model");
+  gen->add_option("--model", gf->model, "a model file of `sund synth fit`")->required();
+  gen->add_option("--rows", gf->rows, "rows to draw")->capture_default_str();
+  gen->add_option("--seed", gf->seed, "random seed")->capture_default_str();
+  gen->add_option("--out", gf->out, "CSV file to write ('-': standard output)")->required();
+  gen->callback([gf] { RunGenerate(*gf); });
+}
