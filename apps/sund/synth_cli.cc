@@ -11,6 +11,7 @@
 #include "core/progress.h"
 #include "core/status.h"
 #include "synth/dp.h"
+#include "synth/evaluate.h"
 #include "synth/model.h"
 #include "synth/schema.h"
 
@@ -158,6 +159,47 @@ void RunGenerate(const GenerateFlags& f) {
   }
 }
 
+struct EvaluateFlags {
+  std::string real, holdout, synthetic, report;
+  bool json = false;
+  synth::EvaluateOptions options;
+};
+
+void RunEvaluate(const EvaluateFlags& f) {
+  sund::CsvTable real = OrFail(synth::ReadCsvFile(f.real));
+  std::optional<sund::CsvTable> holdout;
+  if (!f.holdout.empty()) holdout = OrFail(synth::ReadCsvFile(f.holdout));
+  sund::CsvTable synthetic = OrFail(synth::ReadCsvFile(f.synthetic));
+  synth::Evaluation e =
+      OrFail(synth::Evaluate(real, holdout ? &*holdout : nullptr, synthetic, f.options));
+  if (!f.report.empty()) {
+    WriteFile(f.report, synth::EvaluationReportHtml(e, "Synthetic data: " + f.synthetic));
+  }
+  if (f.json) {
+    std::printf("%s\n", synth::EvaluationJson(e).c_str());
+    return;
+  }
+  auto show = [](const char* name, const std::optional<double>& v, const char* good) {
+    if (v) {
+      std::printf("  %-16s %8.4f   %s\n", name, *v, good);
+    } else {
+      std::printf("  %-16s %8s   %s\n", name, "-", good);
+    }
+  };
+  std::printf("%zu real, %zu holdout, %zu synthetic rows; %zu columns (%.1f s)\n", e.rows_real,
+              e.rows_holdout, e.rows_synthetic, e.columns.size(), e.seconds);
+  show("tvd1", e.tvd1, "1-way total variation distance (0 = same marginals)");
+  show("tvd2", e.tvd2, "2-way TVD, mean over column pairs");
+  show("corr_diff", e.corr_diff, "mean |association difference| over pairs");
+  show("tstr_auc", e.tstr_auc, "AUC of a model trained on synthetic, tested on holdout");
+  show("trtr_auc", e.trtr_auc, "... trained on real: what tstr_auc should approach");
+  show("exact_copy_rate", e.exact_copy_rate, "synthetic rows equal to a training row");
+  show("dcr_share", e.dcr_share, "closer to training than holdout (0.5 = no leak)");
+  show("nndr", e.nndr, "median nearest/second-nearest distance ratio (low = copies)");
+  show("mia_auc", e.mia_auc, "membership-inference attack AUC (0.5 = nothing leaks)");
+  if (!f.report.empty()) std::printf("report: %s\n", f.report.c_str());
+}
+
 }  // namespace
 
 void AddSynthCommands(CLI::App& app) {
@@ -204,4 +246,23 @@ void AddSynthCommands(CLI::App& app) {
   gen->add_option("--seed", gf->seed, "random seed")->capture_default_str();
   gen->add_option("--out", gf->out, "CSV file to write ('-': standard output)")->required();
   gen->callback([gf] { RunGenerate(*gf); });
+
+  auto ef = std::make_shared<EvaluateFlags>();
+  auto* ev = synth_cmd->add_subcommand(
+      "evaluate", "fidelity and privacy of synthetic rows against the real ones (docs/synth.md)");
+  ev->add_option("--real", ef->real, "the training table the model was fitted on")->required();
+  ev->add_option("--holdout", ef->holdout,
+                 "real rows not used for fitting (for TSTR, DCR and membership inference)");
+  ev->add_option("--synthetic", ef->synthetic, "the synthetic table")->required();
+  ev->add_option("--target", ef->options.target, "a binary column to predict (TSTR/TRTR)");
+  ev->add_option("--positive", ef->options.positive,
+                 "the target's positive class (default: the rarer of two)");
+  ev->add_option("--report", ef->report, "write an HTML report here");
+  ev->add_flag("--json", ef->json, "print the figures as one JSON object");
+  ev->add_option("--privacy-sample", ef->options.privacy_sample,
+                 "rows sampled for the nearest-neighbour figures")
+      ->capture_default_str();
+  ev->add_option("--seed", ef->options.seed, "random seed of the samples")->capture_default_str();
+  ev->add_option("--threads", ef->options.threads, "threads (0: one per core)");
+  ev->callback([ef] { RunEvaluate(*ef); });
 }
