@@ -42,7 +42,7 @@ done
 for m in independent copula; do
   "$sund" synth fit --method $m --csv "$tab/adult.csv" --schema "$tab/adult-domain.json" \
     --out "$work/$m.json" > /dev/null
-  "$sund" synth generate --model "$work/$m.json" --rows 48842 --out "$work/$m.csv" 2> /dev/null
+  "$sund" synth generate --model "$work/$m.json" --rows 48842 --out "$work/$m.csv" > /dev/null 2>&1
   "$sund" synth evaluate --real "$tab/adult.csv" --synthetic "$work/$m.csv" --json > "$work/e$m.json"
   printf "%-12s tvd1 %s tvd2 %s (not private)\n" "$m" "$(fig tvd1 "$work/e$m.json")" \
     "$(fig tvd2 "$work/e$m.json")"
@@ -84,7 +84,7 @@ for spec in pbc:status:2 colon:status:1 lung:status:2 pima_diabetes:diabetes:pos
     "$sund" synth fit --method $m --csv "$work/train.csv" --schema "$work/schema.json" --seed 1 \
       --out "$work/$name-$m.json" > /dev/null 2>&1
     "$sund" synth generate --model "$work/$name-$m.json" --rows "$ntrain" --seed 1 \
-      --out "$work/$name-$m.csv" 2> /dev/null
+      --out "$work/$name-$m.csv" > /dev/null 2>&1
     "$sund" synth evaluate --real "$work/train.csv" --holdout "$work/holdout.csv" \
       --synthetic "$work/$name-$m.csv" --target "$target" --positive "$positive" --json \
       > "$work/e.json"

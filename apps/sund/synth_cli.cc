@@ -80,6 +80,7 @@ struct FitFlags {
   double delta = 1e-6;
   std::optional<std::uint64_t> seed;
   int iterations = 10000;
+  double quantile_share = 0.1;
 };
 
 void RunFit(const FitFlags& f) {
@@ -100,6 +101,7 @@ void RunFit(const FitFlags& f) {
   o.delta = f.delta;
   o.seed = f.seed;
   o.iterations = f.iterations;
+  o.quantile_share = f.quantile_share;
   sund::ProgressBar bar("fit", 1000, "steps");
   std::uint64_t shown = 0;
   o.progress = [&](std::string_view, double done) {
@@ -235,6 +237,10 @@ void AddSynthCommands(CLI::App& app) {
                   "random seed, for reproducible runs (default: from the operating system, as a "
                   "model for release should be)");
   fit->add_option("--iterations", ff->iterations, "mirror-descent iterations at most")
+      ->capture_default_str();
+  fit->add_option("--quantile-share", ff->quantile_share,
+                  "MST: the share of the budget for the bin edges of numeric columns")
+      ->check(CLI::Range(0.01, 0.9))
       ->capture_default_str();
   fit->add_option("--out", ff->schema.out, "the model file to write (JSON)")->required();
   fit->callback([ff] { RunFit(*ff); });

@@ -108,4 +108,37 @@ std::vector<double> PrivateQuantiles(std::span<const double> sorted, std::span<c
   return out;
 }
 
+int QuantileLevels(std::size_t count) {
+  int levels = 0;
+  while ((std::size_t{1} << levels) < count + 1) ++levels;
+  return levels;
+}
+
+namespace {
+
+void Recurse(std::span<const double> sorted, std::span<const double> qs, double q_lo, double q_hi,
+             double lower, double upper, double eps, Rng& rng, double* out) {
+  if (qs.empty()) return;
+  std::size_t mid = qs.size() / 2;
+  // The middle quantile's rank among this slice's values.
+  double rel = (qs[mid] - q_lo) / (q_hi - q_lo);
+  double one[] = {std::clamp(rel, 0.0, 1.0)};
+  double x = PrivateQuantiles(sorted, one, lower, upper, eps, rng)[0];
+  out[mid] = x;
+  auto split = std::lower_bound(sorted.begin(), sorted.end(), x);
+  std::size_t at = static_cast<std::size_t>(split - sorted.begin());
+  Recurse(sorted.subspan(0, at), qs.subspan(0, mid), q_lo, qs[mid], lower, x, eps, rng, out);
+  Recurse(sorted.subspan(at), qs.subspan(mid + 1), qs[mid], q_hi, x, upper, eps, rng,
+          out + mid + 1);
+}
+
+}  // namespace
+
+std::vector<double> RecursiveQuantiles(std::span<const double> sorted, std::span<const double> qs,
+                                       double lower, double upper, double epsilon_level, Rng& rng) {
+  std::vector<double> out(qs.size(), lower);
+  Recurse(sorted, qs, 0.0, 1.0, lower, upper, epsilon_level, rng, out.data());
+  return out;
+}
+
 }  // namespace sund::synth

@@ -51,4 +51,14 @@ std::size_t ExponentialMechanism(std::span<const double> scores, double epsilon,
 std::vector<double> PrivateQuantiles(std::span<const double> sorted, std::span<const double> qs,
                                      double lower, double upper, double epsilon_each, Rng& rng);
 
+// Private quantiles by recursive splitting (after Kaplan, Schnapp & Stemmer 2022): the middle
+// quantile of `qs` (ascending) first, then the lower ones among the values below it and the
+// upper ones among the values above it, and so on. Each row takes part in one exponential
+// mechanism per level, so the cost is that of ceil(log2(qs.size() + 1)) quantiles, not
+// qs.size(): spend rho = levels * epsilon_level^2 / 8. Returns ascending values in [lower, upper].
+std::vector<double> RecursiveQuantiles(std::span<const double> sorted, std::span<const double> qs,
+                                       double lower, double upper, double epsilon_level, Rng& rng);
+// The levels RecursiveQuantiles needs for `count` quantiles.
+int QuantileLevels(std::size_t count);
+
 }  // namespace sund::synth

@@ -20,7 +20,7 @@ namespace sund::synth {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr std::size_t kMaxValueCells = 100;  // more distinct numbers: equal-frequency bins
+constexpr double kMaxValueCells = 100;  // a wider whole-number range: equal-frequency bins
 
 // ---- Threads and randomness --------------------------------------------------------------------
 
@@ -100,9 +100,9 @@ bool IsNumeric(ColumnKind k) { return k != ColumnKind::kCategorical; }
 
 struct Codec {
   const Column* column = nullptr;
-  bool by_value = true;                            // numeric: one cell per distinct real value
+  bool by_value = true;                            // numeric: one cell per number of the range
   std::unordered_map<std::string_view, int> code;  // categorical
-  std::vector<double> values;                      // numeric by value: sorted distinct
+  std::vector<double> values;                      // numeric by value: the range, ascending
   std::vector<double> edges;                       // numeric by bins: inner edges, ascending
   double range = 0;                                // numeric: real max - real min
   std::vector<std::string> labels;                 // one per cell, "(missing)" and "(other)" too
@@ -136,10 +136,11 @@ Codec MakeCodec(const Column& column, const CsvTable& real, std::size_t col, int
     }
     std::sort(v.begin(), v.end());
     k.range = v.empty() ? 0 : v.back() - v.front();
-    std::vector<double> distinct = v;
-    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-    if (distinct.size() <= kMaxValueCells) {
-      k.values = std::move(distinct);
+    // Whole-number columns with a small range (codes, counts, stages): one cell per value of
+    // the range, so that a value the real rows happen not to take still has its own cell.
+    bool whole = column.kind != ColumnKind::kContinuous;
+    if (whole && !v.empty() && v.back() - v.front() + 1 <= kMaxValueCells) {
+      for (double x = v.front(); x <= v.back(); x += 1) k.values.push_back(x);
       for (double x : k.values) k.labels.push_back(FormatNumber(column, x));
     } else {
       k.by_value = false;
@@ -405,15 +406,16 @@ Result<Target> ResolveTarget(const Schema& schema, const std::vector<Codec>& cod
   t.column = *col;
   const Codec& k = codecs[*col];
   const Column& c = *k.column;
-  // The target's distinct real values as cells and their counts (numeric targets binned by
-  // quantiles have more than 100 distinct values: not a class label).
+  // The target's real values as cells and their counts (a numeric target cut into bins is not
+  // a class label).
   std::vector<std::size_t> counts(static_cast<std::size_t>(k.cells()), 0);
   for (std::size_t i = 0; i < real.n; ++i) {
     ++counts[static_cast<std::size_t>(real.cell_column(*col)[i])];
   }
   if (!k.by_value) {
-    return InvalidArgument("the target '" + options.target + "' has more than " +
-                           std::to_string(kMaxValueCells) + " values: not a class label");
+    return InvalidArgument("the target '" + options.target +
+                           "' is not a class label (a continuous column, or whole numbers over "
+                           "a range of more than 100)");
   }
   std::size_t distinct = 0;
   for (int v = 0; v < k.domain(); ++v) distinct += counts[static_cast<std::size_t>(v)] > 0;
@@ -919,6 +921,7 @@ Result<Evaluation> Evaluate(const CsvTable& real, const CsvTable* holdout,
   }
   InferOptions infer;
   infer.max_categories = options.max_categories;
+  infer.few_values = 0;  // numbers stay numbers here: distances and correlations need them
   SUND_ASSIGN_OR_RETURN(Schema schema, InferSchema(real, infer));
   auto map_columns = [&](const CsvTable& t, const char* which) -> Result<std::vector<std::size_t>> {
     std::vector<std::size_t> map;

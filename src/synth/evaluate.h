@@ -7,12 +7,13 @@
 // Definitions (figures are comparable between runs and tools only as far as these hold):
 //
 // Columns are matched by name; the schema is inferred from the real (training) table with
-// InferSchema. Each column is cut into cells: a categorical column by value; an integer,
-// continuous or date column by value when the real data has at most 100 distinct values, else
-// into `bins` equal-frequency bins [edge, next edge) whose edges are the real values' quantiles
-// (repeated edges merged). A missing (empty) value is its own cell; a synthetic or holdout value
-// outside the real domain (an unknown category, a number the real column never takes or outside
-// its range, text that does not parse) counts in one further "other" cell.
+// InferSchema. Each column is cut into cells: a categorical column by value; an integer or date
+// column whose real values span at most 100 whole numbers by value (one cell for each number of
+// that range); any other numeric column into `bins` equal-frequency bins [edge, next edge)
+// whose edges are the real values' quantiles (repeated edges merged). A missing (empty) value is
+// its own cell; a synthetic or holdout value outside the real domain (an unknown category, a number
+// the real column never takes or outside its range, text that does not parse) counts in one further
+// "other" cell.
 //  - tvd1: mean over the columns of 0.5 * sum over cells |p_real - p_synthetic|.
 //  - tvd2: the same on the 2-way joint cells, averaged over all column pairs (nullopt for one
 //    column). Real data against an independent sample of the same population scores about 0.03
@@ -76,7 +77,7 @@ struct EvaluateOptions {
   // Synthetic rows (and members, non-members) sampled for the nearest-neighbour figures.
   std::size_t privacy_sample = 2000;
   std::uint64_t seed = 1;
-  // Equal-frequency bins for numeric columns with more than 100 distinct real values (2..1000).
+  // Equal-frequency bins for numeric columns not cut by value (2..1000).
   int bins = 20;
   int threads = 0;  // 0: std::thread::hardware_concurrency()
   // Passed to InferSchema: a categorical column with more distinct values is an error.
@@ -147,7 +148,7 @@ struct Evaluation {
 // Errors (InvalidArgument; messages name columns, never values): a table without rows; the
 // synthetic or holdout table lacks a column of the real one; the real table's schema cannot be
 // inferred (see InferSchema); the target is not a column; the target has fewer than two values,
-// more than two and no positive class, or (numeric) more than 100 distinct values; the positive
+// more than two and no positive class, or (numeric) is not cut by value; the positive
 // class is not a value of the target; bins outside 2..1000.
 Result<Evaluation> Evaluate(const CsvTable& real, const CsvTable* holdout,
                             const CsvTable& synthetic, const EvaluateOptions& options = {});

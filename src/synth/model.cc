@@ -70,8 +70,8 @@ std::size_t Code(const Column& col, const ColumnCoding& coding, double v) {
 }
 
 // Bin edges from quantiles (private for MST, exact for the baselines).
-ColumnCoding MakeCoding(const Column& col, const std::vector<double>& vals, bool priv, double rho,
-                        Rng& rng) {
+ColumnCoding MakeCoding(const Column& col, const std::vector<double>& vals, bool priv, int bins,
+                        double rho, Rng& rng) {
   ColumnCoding cc;
   cc.missing = col.missing;
   if (col.kind == ColumnKind::kCategorical) {
@@ -88,11 +88,11 @@ ColumnCoding MakeCoding(const Column& col, const std::vector<double>& vals, bool
   }
   std::sort(sorted.begin(), sorted.end());
   std::vector<double> qs;
-  for (int j = 1; j < col.bins; ++j) qs.push_back(static_cast<double>(j) / col.bins);
+  for (int j = 1; j < bins; ++j) qs.push_back(static_cast<double>(j) / bins);
   std::vector<double> edges;
   if (priv) {
-    edges = PrivateQuantiles(sorted, qs, col.lower, col.upper,
-                             std::sqrt(8 * rho / static_cast<double>(qs.size())), rng);
+    int levels = QuantileLevels(qs.size());
+    edges = RecursiveQuantiles(sorted, qs, col.lower, col.upper, std::sqrt(8 * rho / levels), rng);
   } else if (!sorted.empty()) {
     for (double q : qs) {
       edges.push_back(
@@ -285,20 +285,37 @@ Result<Model> Fit(const CsvTable& table, const Schema& schema, const FitOptions&
     if (c.kind != ColumnKind::kCategorical && !c.PerValueBins()) ++binned;
   }
   double rho_quantiles = 0;
+  double noisy_rows = static_cast<double>(table.rows.size());
   if (priv && binned > 0) {
+    // How many bins the quantile budget can place: a noisy row count (1% of the budget) first.
+    double rho_count = 0.01 * p.rho_budget;
+    double sigma = GaussianSigma(rho_count);
+    noisy_rows += sigma * std::normal_distribution<double>(0.0, 1.0)(rng);
+    p.steps.push_back({"row count", "Gaussian noise sigma " + std::to_string(sigma), rho_count});
     rho_quantiles = options.quantile_share * p.rho_budget;
-    rho_left -= rho_quantiles;
+    rho_left -= rho_quantiles + rho_count;
   }
   if (options.progress) options.progress("binning", 0);
   for (std::size_t c = 0; c < schema.columns.size(); ++c) {
     const Column& col = schema.columns[c];
     bool quantiles = col.kind != ColumnKind::kCategorical && !col.PerValueBins();
     double rho_c = quantiles ? rho_quantiles / static_cast<double>(binned) : 0;
-    m.coding.push_back(MakeCoding(col, vals[c], priv, rho_c, rng));
+    int bins = col.bins;
+    if (priv && quantiles) {
+      // As many bins as the 1-way measurement can tell apart: a bin should hold about 3 sigma
+      // of that measurement's noise (MST merges smaller noisy counts anyway).
+      std::size_t d = schema.columns.size();
+      double rho1 = d >= 3 ? rho_left / 3 : (d == 1 ? rho_left : rho_left / 2);
+      double sigma1 = GaussianSigma(rho1 / static_cast<double>(d));
+      double k = std::max(0.0, noisy_rows) / (3 * sigma1);
+      bins = static_cast<int>(std::clamp(k, 2.0, static_cast<double>(col.bins)));
+    }
+    m.coding.push_back(MakeCoding(col, vals[c], priv, bins, rho_c, rng));
     if (priv && quantiles) {
       p.steps.push_back({"quantiles",
-                         col.name + ": " + std::to_string(col.bins - 1) +
-                             " quantiles by the exponential mechanism",
+                         col.name + ": " + std::to_string(bins - 1) +
+                             " quantiles by recursive exponential mechanisms (" +
+                             std::to_string(QuantileLevels(bins - 1)) + " levels)",
                          rho_c});
     }
   }
@@ -417,6 +434,10 @@ std::string ModelToJson(const Model& m) {
       w.StartArray();
       for (auto k : m.kept[c]) w.Uint(k);
       w.EndArray();
+      if (c < m.rest_weights.size() && !m.rest_weights[c].empty()) {
+        w.Key("rest_weights");
+        Numbers(w, m.rest_weights[c]);
+      }
     }
     if (!m.parent.empty()) {
       w.Key("parent");
@@ -507,7 +528,10 @@ Result<Model> ParseModel(std::string_view text) {
   }
   bool forest = m.method != Method::kCopula;
   m.coding.resize(d);
-  if (m.method == Method::kMst) m.kept.assign(d, {});
+  if (m.method == Method::kMst) {
+    m.kept.assign(d, {});
+    m.rest_weights.assign(d, {});
+  }
   std::vector<std::string_view> parent_names(d);
   if (forest) {
     m.parent.assign(d, -1);
@@ -544,6 +568,14 @@ Result<Model> ParseModel(std::string_view text) {
           return Bad("column '" + col.name + "': \"kept\" must be ascending codes");
         }
         m.kept[c].push_back(k.GetUint());
+      }
+      if (const auto* rw = json::Find(v, "rest_weights"); rw != nullptr) {
+        SUND_ASSIGN_OR_RETURN(auto weights, ReadNumbers(rw, "rest_weights"));
+        if (weights.size() != cc.size() - m.kept[c].size() ||
+            std::any_of(weights.begin(), weights.end(), [](double x) { return x < 0; })) {
+          return Bad("column '" + col.name + "': \"rest_weights\" do not fit its merged codes");
+        }
+        m.rest_weights[c] = std::move(weights);
       }
     }
     if (forest) {

@@ -72,6 +72,9 @@ struct Model {
   // more codes than kept gets one more compressed code for "one of the rest" (all of them when
   // none is kept). Empty (the baselines): no compression.
   std::vector<std::vector<std::uint32_t>> kept;
+  // MST: per column, the weights of the merged codes (ascending, those not kept) when the
+  // merged value is drawn: the noisy 1-way counts projected onto the simplex. Empty: uniform.
+  std::vector<std::vector<double>> rest_weights;
   // Copula: per column the cumulative distribution over its codes, and the correlation of the
   // normal scores (d x d, row-major).
   std::vector<std::vector<double>> cdf;

@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <random>
 #include <sstream>
 
 #include "synth/dp.h"
+#include "synth/evaluate.h"
 #include "synth/internal/fit.h"
 #include "synth/internal/pgm.h"
 
@@ -313,9 +316,9 @@ TEST(FitTest, MissingValuesDatesAndTinyTablesWork) {
         EXPECT_GE(*d, *ParseDays("2020-01-05"));
         EXPECT_LE(*d, *ParseDays("2021-06-30"));
       }
-      if (!r[1].empty()) {
-        EXPECT_EQ(r[1].size() - r[1].find('.') - 1, 2u) << r[1];
-      }
+      // Four distinct numbers: inferred as those values (categorical).
+      EXPECT_TRUE(r[1].empty() || r[1] == "0.5" || r[1] == "1.5" || r[1] == "2.5" || r[1] == "3.25")
+          << r[1];
       EXPECT_TRUE(r[2].empty() || r[2] == "a" || r[2] == "b");
     }
   }
@@ -327,6 +330,36 @@ TEST(NormalQuantileTest, InvertsTheNormalDistribution) {
     EXPECT_NEAR(0.5 * std::erfc(-x / std::sqrt(2.0)), p, p * 1e-9);
   }
   EXPECT_NEAR(internal::NormalQuantile(0.975), 1.959964, 1e-6);
+}
+
+// Issue #7's fidelity target on the field's standard benchmark: adult.csv at epsilon 1, delta
+// 1e-6, average 2-way TVD <= 0.060 (reference MST 0.052; independent columns 0.078).
+TEST(MstAdultTest, MeetsTheTwoWayTvdTarget) {
+  const char* data = std::getenv("SUND_TEST_DATA");
+  if (data == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set (../shared/data)";
+  std::string dir = std::string(data) + "/tabular/";
+  auto table = ReadCsvFile(dir + "adult.csv");
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  std::ifstream in(dir + "adult-domain.json");
+  std::stringstream domain;
+  domain << in.rdbuf();
+  auto schema = ParseSchema(domain.str());
+  ASSERT_TRUE(schema.ok());
+  FitOptions o;
+  o.seed = 3;
+  auto m = Fit(*table, *schema, o);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  Sampler s(*m, 3);
+  std::string text = s.Header();
+  s.AppendRows(table->rows.size(), text);
+  auto synthetic = ParseCsv(text);
+  ASSERT_TRUE(synthetic.ok());
+  auto e = Evaluate(*table, nullptr, *synthetic);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_TRUE(e->tvd2.has_value());
+  EXPECT_LE(*e->tvd2, 0.060);
+  EXPECT_GT(*e->tvd2, 0.030);  // not below the noise floor: it is a sample, not a copy
+  EXPECT_LT(*e->exact_copy_rate, 0.05);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // docs/synth.md for the budget split.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <string>
@@ -47,6 +48,24 @@ std::vector<double> Counts2(const std::vector<std::uint32_t>& a,
   return x;
 }
 
+// The probabilities closest (least squares) to noisy counts scaled to their sum: w = max(y - t,
+// 0) with t such that the weights sum to the counts' sum. Empty when the counts carry no mass.
+std::vector<double> ProjectToSimplex(const std::vector<double>& y) {
+  double total = std::accumulate(y.begin(), y.end(), 0.0);
+  if (!(total > 0)) return {};
+  std::vector<double> sorted = y;
+  std::sort(sorted.begin(), sorted.end(), std::greater<>());
+  double acc = 0, t = 0;
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    acc += sorted[i];
+    double cand = (acc - total) / static_cast<double>(i + 1);
+    if (sorted[i] - cand > 0) t = cand;
+  }
+  std::vector<double> w(y.size());
+  for (std::size_t i = 0; i < y.size(); ++i) w[i] = std::max(0.0, y[i] - t) / total;
+  return w;
+}
+
 }  // namespace
 
 Status FitMst(const Codes& codes, double rho, const FitOptions& options, Rng& rng, Model& m) {
@@ -71,6 +90,7 @@ Status FitMst(const Codes& codes, double rho, const FitOptions& options, Rng& rn
   std::vector<std::size_t> sizes(d);
   Codes cc(d);  // compressed codes
   m.kept.assign(d, {});
+  m.rest_weights.assign(d, {});
   std::size_t compressed_columns = 0;
   for (std::size_t c = 0; c < d; ++c) {
     std::size_t D = m.coding[c].size();
@@ -101,12 +121,15 @@ Status FitMst(const Codes& codes, double rho, const FitOptions& options, Rng& rn
         meas.y.push_back(y[kept[i]]);
         meas.q.push_back(1.0);
       }
+      std::vector<double> rest_y;
       for (std::size_t j = 0; j < D; ++j) {
         if (!is_kept[j]) {
           rest += y[j];
+          rest_y.push_back(y[j]);
           map[j] = static_cast<std::uint32_t>(kept.size());
         }
       }
+      m.rest_weights[c] = ProjectToSimplex(rest_y);
       // The merged value's measurement keeps its variance sigma^2 by scaling with 1/sqrt(k).
       meas.y.push_back(rest / std::sqrt(k));
       meas.q.push_back(1.0 / std::sqrt(k));

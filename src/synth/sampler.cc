@@ -21,6 +21,7 @@ struct Sampler::Impl {
   std::vector<std::vector<double>> cum;
   std::vector<std::size_t> csize;                // compressed sizes
   std::vector<std::vector<std::uint32_t>> rest;  // MST: the codes merged into the last one
+  std::vector<std::vector<double>> rest_cum;     // their cumulative weights (empty: uniform)
   std::vector<std::uint32_t> compressed;         // scratch: one row's compressed codes
   std::vector<std::uint32_t> codes;              // scratch: one row's codes
   // Copula.
@@ -62,12 +63,23 @@ struct Sampler::Impl {
     csize.resize(d);
     for (std::size_t c = 0; c < d; ++c) csize[c] = internal::CompressedSize(model, c);
     rest.assign(d, {});
+    rest_cum.assign(d, {});
     if (!model.kept.empty()) {
       for (std::size_t c = 0; c < d; ++c) {
         std::vector<bool> kept(model.coding[c].size(), false);
         for (auto k : model.kept[c]) kept[k] = true;
         for (std::uint32_t j = 0; j < kept.size(); ++j) {
           if (!kept[j]) rest[c].push_back(j);
+        }
+        const auto& w = model.rest_weights[c];
+        double total = std::accumulate(w.begin(), w.end(), 0.0);
+        if (w.size() == rest[c].size() && total > 0) {
+          double acc = 0;
+          for (double x : w) {
+            acc += x;
+            rest_cum[c].push_back(acc / total);
+          }
+          rest_cum[c].back() = 1.0;
         }
       }
     }
@@ -121,8 +133,10 @@ struct Sampler::Impl {
         codes[c] = model.kept[c][k];
       } else {
         const auto& r = rest[c];
-        codes[c] =
-            r[std::min<std::size_t>(r.size() - 1, static_cast<std::size_t>(Uniform() * r.size()))];
+        const auto& rc = rest_cum[c];
+        codes[c] = rc.empty() ? r[std::min<std::size_t>(
+                                    r.size() - 1, static_cast<std::size_t>(Uniform() * r.size()))]
+                              : r[Pick(rc.data(), rc.size(), Uniform())];
       }
     }
   }

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "core/file_reader.h"
@@ -197,7 +198,18 @@ Result<Schema> InferSchema(const CsvTable& table, const InferOptions& options) {
       return InvalidArgument("column '" + col.name +
                              "' has no values: drop it, or give its type in a schema file");
     }
-    if (all_int) {
+    // Numbers that take a few values scattered over a wider range (a score in steps of 10, a
+    // dose of 0, 0.5 or 1) are those values, not a range: categories in numeric order.
+    bool few = all_num && !too_many && distinct.size() <= options.few_values &&
+               !(all_int && hi - lo + 1 <= 2.0 * static_cast<double>(distinct.size()));
+    if (few) {
+      col.kind = ColumnKind::kCategorical;
+      col.categories.assign(distinct.begin(), distinct.end());
+      std::sort(col.categories.begin(), col.categories.end(),
+                [](const std::string& a, const std::string& b) {
+                  return std::strtod(a.c_str(), nullptr) < std::strtod(b.c_str(), nullptr);
+                });
+    } else if (all_int) {
       col.kind = ColumnKind::kInteger;
       col.lower = lo;
       col.upper = hi;

@@ -54,9 +54,13 @@ struct Schema {
 struct InferOptions {
   std::size_t max_categories = 1000;  // more distinct strings than this: an error (an identifier?)
   int bins = 32;
+  // Numbers with at most this many distinct values spread over a range more than twice as wide
+  // are categorical (their values, in numeric order).
+  std::size_t few_values = 12;
 };
 
-// Infers each column's kind from its non-empty values: all integers -> kInteger, all numbers ->
+// Infers each column's kind from its non-empty values: numbers that take few values (see
+// few_values) -> kCategorical, all integers -> kInteger, all numbers ->
 // kContinuous, all YYYY-MM-DD dates (a dateTime's date part counts) -> kDate, else kCategorical
 // (categories sorted). Errors (InvalidArgument, naming the column): no rows; a column without
 // any value; more than max_categories distinct strings.

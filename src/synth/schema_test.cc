@@ -12,7 +12,10 @@ CsvTable Table(std::string_view text) {
 }
 
 TEST(SchemaTest, InfersKindsRangesAndMissing) {
-  auto s = InferSchema(Table("a,b,c,d\n1,1.25,x,2020-01-31\n3,,y,2021-02-01T10:00\n-2,7,x,\n"));
+  InferOptions numbers;
+  numbers.few_values = 0;
+  auto s =
+      InferSchema(Table("a,b,c,d\n1,1.25,x,2020-01-31\n3,,y,2021-02-01T10:00\n-2,7,x,\n"), numbers);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   ASSERT_EQ(s->columns.size(), 4u);
   EXPECT_EQ(s->columns[0].kind, ColumnKind::kInteger);
@@ -30,6 +33,19 @@ TEST(SchemaTest, InfersKindsRangesAndMissing) {
   EXPECT_TRUE(s->from_data);
 }
 
+TEST(SchemaTest, NumbersWithFewScatteredValuesAreCategories) {
+  auto s = InferSchema(Table("karno,dose,stage\n90,0.5,1\n100,0,2\n50,1,3\n60,0,4\n70,0.5,2\n"));
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->columns[0].kind, ColumnKind::kCategorical);
+  EXPECT_EQ(s->columns[0].categories, (std::vector<std::string>{"50", "60", "70", "90", "100"}));
+  EXPECT_EQ(s->columns[1].kind, ColumnKind::kCategorical);
+  EXPECT_EQ(s->columns[1].categories, (std::vector<std::string>{"0", "0.5", "1"}));
+  EXPECT_EQ(s->columns[2].kind, ColumnKind::kInteger);  // 1..4: a dense range
+  InferOptions numbers;
+  numbers.few_values = 0;
+  EXPECT_EQ(InferSchema(Table("k\n90\n100\n50\n"), numbers)->columns[0].kind, ColumnKind::kInteger);
+}
+
 TEST(SchemaTest, AllMissingColumnIsAClearError) {
   auto s = InferSchema(Table("a,b\n1,\n2,\n"));
   ASSERT_FALSE(s.ok());
@@ -45,7 +61,9 @@ TEST(SchemaTest, TooManyCategoriesIsAClearError) {
 }
 
 TEST(SchemaTest, RoundTripsThroughJson) {
-  auto s = InferSchema(Table("a,b,c,d\n1,1.25,x,2020-01-31\n300,,y,2021-02-01\n"));
+  InferOptions numbers;
+  numbers.few_values = 0;
+  auto s = InferSchema(Table("a,b,c,d\n1,1.25,x,2020-01-31\n300,,y,2021-02-01\n"), numbers);
   ASSERT_TRUE(s.ok());
   auto back = ParseSchema(SchemaToJson(*s));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
