@@ -196,6 +196,7 @@ std::string_view BaseReason(BasePolicy base, bool permit) {
 constexpr std::string_view kSelfReason = "the patient's own data";
 constexpr std::string_view kNoReasonReason = "break-the-glass (ETREAT) requires a stated reason";
 constexpr std::string_view kResearchNone = "research needs a research Consent that permits";
+constexpr std::string_view kResearchOptOut = "opt-out research policy: no research Consent denies";
 
 bool IsSelf(const PatientPolicy& p, const Request& q) {
   return q.user == UserKind::kPatientSelf && !q.patient.empty() && q.patient == p.patient_id();
@@ -310,6 +311,16 @@ std::string_view BasePolicyName(BasePolicy b) {
       return "danish";
   }
   return "?";
+}
+
+std::string_view ResearchPolicyName(ResearchPolicy r) {
+  return r == ResearchPolicy::kOptOut ? "opt-out" : "opt-in";
+}
+
+std::optional<ResearchPolicy> ParseResearchPolicy(std::string_view name) {
+  if (name == "opt-in") return ResearchPolicy::kOptIn;
+  if (name == "opt-out") return ResearchPolicy::kOptOut;
+  return std::nullopt;
 }
 
 bool IsResearchPurpose(std::string_view purpose) { return PurposeIsA(purpose, "HRESCH"); }
@@ -457,8 +468,13 @@ Decision Engine::Decide(const PatientPolicy& policy, const Request& q,
   }
   d.decided_by = DecidedBy::kBasePolicy;
   if (research) {
-    d.effect = Effect::kDeny;
-    d.reason = kResearchNone;
+    if (research_ == ResearchPolicy::kOptOut) {
+      d.effect = Effect::kPermit;
+      d.reason = kResearchOptOut;
+    } else {
+      d.effect = Effect::kDeny;
+      d.reason = kResearchNone;
+    }
     return d;
   }
   if (BasePermits(base_, q)) {
@@ -489,7 +505,7 @@ SearchFilter Engine::Filter(const PatientPolicy& policy, const Request& q) const
   }
   const bool research = IsResearchPurpose(q.purpose);
   const auto& consents = research ? policy.research_ : policy.privacy_;
-  f.base_permit = !research && BasePermits(base_, q);
+  f.base_permit = research ? research_ == ResearchPolicy::kOptOut : BasePermits(base_, q);
   std::vector<Criteria> prefix;
   for (const CompiledConsent& c : consents) {
     CollectClauses(policy.nodes_, c.root, c, q, prefix, f);
@@ -514,7 +530,8 @@ SearchFilter Engine::Filter(const PatientPolicy& policy, const Request& q) const
   if (normal == SearchFilter::Mode::kAll) {
     f.reason = "nothing is filtered";
   } else if (normal == SearchFilter::Mode::kNone) {
-    f.reason = research ? kResearchNone : "nothing is visible";
+    f.reason =
+        research && research_ == ResearchPolicy::kOptIn ? kResearchNone : "nothing is visible";
   } else {
     f.reason = "filtered by the patient's Consents";
   }
@@ -530,6 +547,15 @@ bool AllowsResearch(const PatientPolicy& policy, std::int64_t now_ms) {
     permit = true;
   }
   return permit;
+}
+
+bool Engine::AllowsResearch(const PatientPolicy& policy, std::int64_t now_ms) const {
+  if (research_ == ResearchPolicy::kOptIn) return consent::AllowsResearch(policy, now_ms);
+  for (const CompiledConsent& c : policy.research_) {
+    const Node& root = policy.nodes_[c.root];
+    if (root.period.Contains(now_ms) && root.effect && *root.effect == Effect::kDeny) return false;
+  }
+  return true;
 }
 
 Result<bool> AllowsCollection(const Engine& engine, const PatientPolicy& policy,

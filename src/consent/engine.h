@@ -16,7 +16,9 @@
 // - When no Consent decides, the base policy does: kOptIn denies, kOptOut permits, kDanish
 //   permits treatment (purpose TREAT or ETREAT) by practitioners and by the deployment's own
 //   services (UserKind::kSystem) and denies everything else.
-//   Research purposes are always opt-in: they need a research Consent that permits.
+//   Research purposes have a base policy of their own (ResearchPolicy): opt-in by default (they
+//   need a research Consent that permits), opt-out when the deployment or the extraction asks
+//   for it (permitted unless a research Consent denies).
 // - The patient is always permitted their own data (UserKind::kPatientSelf).
 // - Break-the-glass: a practitioner with purpose ETREAT and a non-empty reason is permitted
 //   even where a Consent or the base policy denies; the Decision is flagged (break_glass) and
@@ -44,6 +46,14 @@ namespace sund::consent {
 
 enum class BasePolicy : std::uint8_t { kOptIn, kOptOut, kDanish };
 std::string_view BasePolicyName(BasePolicy b);  // "opt-in", "opt-out", "danish"
+
+// The base policy for research purposes (HRESCH and its specialisations) when no research
+// Consent decides, independent of BasePolicy: kOptIn (the default) denies, kOptOut permits.
+// Research Consents decide the same way under both (deny overrides permit; nested exceptions).
+enum class ResearchPolicy : std::uint8_t { kOptIn, kOptOut };
+std::string_view ResearchPolicyName(ResearchPolicy r);  // "opt-in", "opt-out"
+// The policy named "opt-in" or "opt-out"; nullopt otherwise.
+std::optional<ResearchPolicy> ParseResearchPolicy(std::string_view name);
 
 // Who asks.
 enum class UserKind : std::uint8_t {
@@ -242,8 +252,10 @@ using RelatedResolver =
 
 class Engine {
  public:
-  explicit Engine(BasePolicy base) : base_(base) {}
+  explicit Engine(BasePolicy base, ResearchPolicy research = ResearchPolicy::kOptIn)
+      : base_(base), research_(research) {}
   BasePolicy base() const { return base_; }
+  ResearchPolicy research() const { return research_; }
 
   // Compiles the Consents of patient `patient_id` (all of them, any status: only active
   // patient-privacy and research ones are kept). `resolver` expands data[] references with
@@ -262,8 +274,15 @@ class Engine {
   // What `request` may see of the policy's patient, for searches (see SearchFilter).
   SearchFilter Filter(const PatientPolicy& policy, const Request& request) const;
 
+  // The patient-level research answer under this engine's ResearchPolicy, at `now_ms`:
+  // kOptIn: the free AllowsResearch below; kOptOut: true unless an active research Consent in
+  // its period has a root of type deny. As with AllowsResearch, finer rules inside research
+  // Consents apply per resource through Decide with a research purpose.
+  bool AllowsResearch(const PatientPolicy& policy, std::int64_t now_ms) const;
+
  private:
   BasePolicy base_;
+  ResearchPolicy research_;
 };
 
 // Whether the policy's Consents permit a system collecting `resource` (FHIR JSON object) from
@@ -274,7 +293,8 @@ Result<bool> AllowsCollection(const Engine& engine, const PatientPolicy& policy,
                               std::string_view resource, std::string_view device_id,
                               std::int64_t now_ms);
 
-// Whether the patient has opted into research at `now_ms`: an active research Consent whose
+// Whether the patient has opted into research at `now_ms` (the kOptIn answer; see
+// Engine::AllowsResearch for both research policies): an active research Consent whose
 // root provision is in its period and of type permit exists, and no such Consent has a root of
 // type deny. Finer research rules (classes, codes, actors inside) are applied per resource by
 // Decide with a research purpose (e.g. HRESCH).

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "consent/facts.h"
@@ -152,6 +153,12 @@ const std::map<std::string, std::string>& Library() {
                    "research")},
       {"research-permit-draft",
        ConsentJson("research-permit-draft", R"({"type":"permit"})", "draft", "research")},
+      {"research-deny-expired",
+       ConsentJson("research-deny-expired",
+                   R"({"type":"deny","period":{"start":"2020","end":"2023"}})", "active",
+                   "research")},
+      {"research-deny-draft",
+       ConsentJson("research-deny-draft", R"({"type":"deny"})", "draft", "research")},
       {"research-permit-except-hiv",
        ConsentJson("research-permit-except-hiv",
                    R"({"type":"permit","provision":[{"type":"deny","code":[{"coding":[{)"
@@ -670,15 +677,19 @@ TEST(SearchFilterTest, AgreesWithDecideEverywhere) {
   int checked = 0;
   for (const auto& set : sets) {
     PatientPolicy policy = CompileOrDie(set);
-    for (BasePolicy base : {kOptIn, kOptOut, kDanish}) {
-      Engine engine(base);
+    for (auto [base, research] :
+         {std::pair{kOptIn, ResearchPolicy::kOptIn}, std::pair{kOptOut, ResearchPolicy::kOptIn},
+          std::pair{kDanish, ResearchPolicy::kOptIn}, std::pair{kOptIn, ResearchPolicy::kOptOut},
+          std::pair{kDanish, ResearchPolicy::kOptOut}}) {
+      Engine engine(base, research);
       for (std::size_t q = 0; q < requests.size(); ++q) {
         SearchFilter f = engine.Filter(policy, requests[q]);
         for (const auto& [name, facts] : Resources()) {
           Decision d = engine.Decide(policy, requests[q], facts);
           ASSERT_EQ(f.Visible(facts), d.permitted())
               << "set " << (set.empty() ? "-" : set[0]) << " base " << BasePolicyName(base)
-              << " request " << q << " resource " << name << ": " << d.Explain();
+              << " research " << ResearchPolicyName(research) << " request " << q << " resource "
+              << name << ": " << d.Explain();
           ASSERT_EQ(f.Overridden(facts), d.break_glass);
           ++checked;
         }
@@ -715,6 +726,123 @@ INSTANTIATE_TEST_SUITE_P(
         ResearchRow{"expired", {"research-permit-expired"}, false},
         ResearchRow{"draft", {"research-permit-draft"}, false}),
     [](const ::testing::TestParamInfo<ResearchRow>& info) { return std::string(info.param.name); });
+
+// --- Research under an opt-out research policy. ----------------------------------------------
+
+TEST(ResearchPolicyTest, DefaultsToOptInAndParsesNames) {
+  EXPECT_EQ(Engine(kOptOut).research(), ResearchPolicy::kOptIn);
+  EXPECT_EQ(ParseResearchPolicy("opt-out"), ResearchPolicy::kOptOut);
+  EXPECT_EQ(ParseResearchPolicy("opt-in"), ResearchPolicy::kOptIn);
+  EXPECT_EQ(ParseResearchPolicy("danish"), std::nullopt);
+  EXPECT_EQ(ResearchPolicyName(ResearchPolicy::kOptOut), "opt-out");
+}
+
+struct OptOutRow {
+  const char* name;
+  std::vector<std::string> consents;
+  std::string resource;
+  Effect want;
+  DecidedBy by;
+};
+
+class ResearchOptOutTest : public ::testing::TestWithParam<OptOutRow> {};
+
+TEST_P(ResearchOptOutTest, DecidesAsTheRowSays) {
+  const OptOutRow& row = GetParam();
+  PatientPolicy policy = CompileOrDie(row.consents);
+  // The deployment's base policy does not matter for research.
+  for (BasePolicy base : {kOptIn, kOptOut, kDanish}) {
+    Engine engine(base, ResearchPolicy::kOptOut);
+    Request q = WithAction(WithPurpose(System("research-app"), "HRESCH"), Action::kUse);
+    Decision d = engine.Decide(policy, q, R(row.resource));
+    EXPECT_EQ(d.effect, row.want) << BasePolicyName(base) << ": " << d.Explain();
+    EXPECT_EQ(d.decided_by, row.by) << d.Explain();
+    EXPECT_FALSE(d.reason.empty());
+    EXPECT_EQ(engine.Filter(policy, q).Visible(R(row.resource)), d.permitted());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ResearchOptOutTest,
+    ::testing::Values(
+        OptOutRow{"absent_permitted", {}, "obs", Effect::kPermit, DecidedBy::kBasePolicy},
+        OptOutRow{"denied", {"research-deny"}, "obs", Effect::kDeny, DecidedBy::kConsent},
+        OptOutRow{"permit_still_permits",
+                  {"research-permit"},
+                  "obs",
+                  Effect::kPermit,
+                  DecidedBy::kConsent},
+        OptOutRow{"nested_deny_code",
+                  {"research-permit-except-hiv"},
+                  "cond-hiv",
+                  Effect::kDeny,
+                  DecidedBy::kConsent},
+        OptOutRow{"nested_deny_other_code",
+                  {"research-permit-except-hiv"},
+                  "obs",
+                  Effect::kPermit,
+                  DecidedBy::kConsent},
+        OptOutRow{"expired_deny_ignored",
+                  {"research-permit-expired", "research-deny-expired"},
+                  "obs",
+                  Effect::kPermit,
+                  DecidedBy::kBasePolicy},
+        OptOutRow{"draft_deny_ignored",
+                  {"research-deny-draft"},
+                  "obs",
+                  Effect::kPermit,
+                  DecidedBy::kBasePolicy},
+        OptOutRow{"privacy_deny_does_not_decide_research",
+                  {"deny-all"},
+                  "obs",
+                  Effect::kPermit,
+                  DecidedBy::kBasePolicy}),
+    [](const ::testing::TestParamInfo<OptOutRow>& info) { return std::string(info.param.name); });
+
+TEST(ResearchPolicyTest, OptOutResearchLeavesOrdinaryRequestsAlone) {
+  PatientPolicy policy = CompileOrDie({});
+  Engine engine(kOptIn, ResearchPolicy::kOptOut);
+  EXPECT_FALSE(engine.Decide(policy, DrB(), R("obs")).permitted());
+  EXPECT_FALSE(engine.Decide(policy, WithPurpose(DrB(), "HMARKT"), R("obs")).permitted());
+  EXPECT_TRUE(engine.Decide(policy, WithPurpose(DrB(), "CLINTRCH"), R("obs")).permitted());
+  // And the opt-in research default is what it always was.
+  EXPECT_FALSE(
+      Engine(kOptOut).Decide(policy, WithPurpose(System("r"), "HRESCH"), R("obs")).permitted());
+}
+
+struct PatientResearchRow {
+  const char* name;
+  std::vector<std::string> consents;
+  bool opt_in;
+  bool opt_out;
+};
+
+class EngineAllowsResearchTest : public ::testing::TestWithParam<PatientResearchRow> {};
+
+TEST_P(EngineAllowsResearchTest, AnswersPerResearchPolicy) {
+  PatientPolicy policy = CompileOrDie(GetParam().consents);
+  EXPECT_EQ(Engine(kDanish).AllowsResearch(policy, kNow), GetParam().opt_in);
+  EXPECT_EQ(Engine(kDanish, ResearchPolicy::kOptIn).AllowsResearch(policy, kNow),
+            AllowsResearch(policy, kNow));
+  EXPECT_EQ(Engine(kDanish, ResearchPolicy::kOptOut).AllowsResearch(policy, kNow),
+            GetParam().opt_out);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, EngineAllowsResearchTest,
+    ::testing::Values(
+        PatientResearchRow{"absent", {}, false, true},
+        PatientResearchRow{"permitted", {"research-permit"}, true, true},
+        PatientResearchRow{"permitted_with_exceptions", {"research-permit-except-hiv"}, true, true},
+        PatientResearchRow{"denied", {"research-deny"}, false, false},
+        PatientResearchRow{
+            "deny_overrides_permit", {"research-permit", "research-deny"}, false, false},
+        PatientResearchRow{"expired_deny", {"research-deny-expired"}, false, true},
+        PatientResearchRow{"draft_deny", {"research-deny-draft"}, false, true},
+        PatientResearchRow{"privacy_deny_only", {"deny-all"}, false, true}),
+    [](const ::testing::TestParamInfo<PatientResearchRow>& info) {
+      return std::string(info.param.name);
+    });
 
 // --- Compile, related data, explanations. ---------------------------------------------------
 
