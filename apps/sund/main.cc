@@ -25,7 +25,6 @@
 #include "auth/password.h"
 #include "auth/server.h"
 #include "cells_cli.h"
-#include "synth_cli.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -43,6 +42,7 @@
 #include "monitor/subscriptions.h"
 #include "monitor/watch.h"
 #include "storage/sqlite/sqlite_store.h"
+#include "synth_cli.h"
 
 namespace {
 
@@ -609,7 +609,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   iomt_simulate->add_option("--seed", sim.seed, "random seed")->capture_default_str();
   AddCellsCommands(app);
-  AddSynthCommands(app);
+  AddSynthCommands(app, [](const std::string& data) { return OpenStore(data, "", "normal"); });
 
   auto* audit_cmd = app.add_subcommand("audit", "the tamper-evident audit log");
   audit_cmd->require_subcommand(1);

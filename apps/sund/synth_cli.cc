@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,8 +11,12 @@
 #include "core/file_reader.h"
 #include "core/progress.h"
 #include "core/status.h"
+#include "http/client.h"
+#include "storage/store.h"
+#include "synth/cohort.h"
 #include "synth/dp.h"
 #include "synth/evaluate.h"
+#include "synth/fhir_out.h"
 #include "synth/model.h"
 #include "synth/schema.h"
 
@@ -75,6 +80,7 @@ void AddSchemaFlags(CLI::App* c, SchemaFlags& f) {
 
 struct FitFlags {
   SchemaFlags schema;
+  std::string data, url, token, cohort;
   std::string method = "mst";
   double epsilon = 1.0;
   double delta = 1e-6;
@@ -83,12 +89,96 @@ struct FitFlags {
   double quantile_share = 0.1;
 };
 
-void RunFit(const FitFlags& f) {
+// GET through a running server, for cohort extraction with --url: the bearer token in a header,
+// never in an error (the URLs hold patient ids, so errors do not repeat them either).
+synth::HttpGet ServerGet(const std::string& token) {
+  auto client = std::make_shared<std::unique_ptr<sund::http::Client>>();
+  auto origin = std::make_shared<std::string>();
+  return [client, origin, token](const std::string& url) -> sund::Result<std::string> {
+    auto u = sund::http::ParseHttpUrl(url);
+    if (!u.ok()) return sund::InvalidArgument("a paging link that is not an http URL");
+    std::string here = u->host + ":" + std::to_string(u->port);
+    if (*client == nullptr || *origin != here) {
+      *client = std::make_unique<sund::http::Client>(u->host, u->port, std::chrono::seconds(120));
+      *origin = here;
+    }
+    sund::http::Headers h;
+    h.Set("Accept", "application/fhir+json");
+    if (!token.empty()) h.Set("Authorization", "Bearer " + token);
+    auto r = (*client)->Send("GET", u->path, h);
+    if (!r.ok()) return r.status();
+    if (r->status != 200) {
+      return sund::Status(r->status == 401 || r->status == 403 ? sund::StatusCode::kPermissionDenied
+                                                               : sund::StatusCode::kUnavailable,
+                          "the server answered HTTP " + std::to_string(r->status));
+    }
+    return std::move(r->body);
+  };
+}
+
+// The table to fit: a CSV file with its schema, or a cohort extracted from the FHIR store.
+struct FitInput {
+  sund::CsvTable table;
+  synth::Schema schema;
+  std::string cohort;  // the resolved spec (JSON) for a cohort
+};
+
+FitInput LoadFitInput(const FitFlags& f, const StoreOpener& open_store) {
+  FitInput in;
+  int sources = !f.schema.csv.empty() + !f.data.empty() + !f.url.empty();
+  if (sources != 1) Fail(sund::InvalidArgument("give one of --csv, --data or --url"));
+  if (!f.schema.csv.empty()) {
+    if (!f.cohort.empty()) Fail(sund::InvalidArgument("--cohort goes with --data or --url"));
+    in.table = OrFail(synth::ReadCsvFile(f.schema.csv));
+    in.schema = LoadSchema(in.table, f.schema);
+    return in;
+  }
+  if (f.cohort.empty()) Fail(sund::InvalidArgument("--data and --url need --cohort SPEC"));
+  if (!f.schema.schema.empty()) {
+    Fail(sund::InvalidArgument("a cohort's schema comes from its spec: drop --schema"));
+  }
+  synth::CohortSpec spec = OrFail(synth::ReadCohortSpecFile(f.cohort));
+  std::unique_ptr<sund::storage::Store> store;
+  std::unique_ptr<synth::ResourceSource> source;
+  if (!f.data.empty()) {
+    store = OrFail(open_store(f.data));
+    source = synth::StoreSource(*store);
+  } else {
+    source = synth::RestSource(f.url, ServerGet(f.token));
+  }
+  synth::ExtractOptions o;
+  o.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  sund::ProgressBar bar("extract", 0, "resources");
+  o.progress = [&bar](std::uint64_t n) { bar.Add(n, n); };
+  synth::ExtractedTable t = OrFail(synth::ExtractCohort(*source, spec, o));
+  bar.Finish();
+  const auto& st = t.stats;
+  std::printf(
+      "extracted %llu patients x %zu features (%llu seen; left out: %llu by research consent, %llu "
+      "by the population filter) in %.1f s\n",
+      static_cast<unsigned long long>(st.extracted), t.schema.columns.size(),
+      static_cast<unsigned long long>(st.patients_seen),
+      static_cast<unsigned long long>(st.excluded_by_consent),
+      static_cast<unsigned long long>(st.excluded_by_population), st.seconds);
+  if (t.table.rows.empty()) {
+    Fail(sund::InvalidArgument(
+        "the cohort is empty: no patient passed the research consent and population filter"));
+  }
+  in.table = std::move(t.table);
+  in.schema = std::move(t.schema);
+  in.cohort = synth::CohortSpecToJson(t.spec);
+  return in;
+}
+
+void RunFit(const FitFlags& f, const StoreOpener& open_store) {
   auto start = std::chrono::steady_clock::now();
   auto method = synth::ParseMethod(f.method);
   if (!method) Fail(sund::InvalidArgument("--method must be mst, independent or copula"));
-  sund::CsvTable table = OrFail(synth::ReadCsvFile(f.schema.csv));
-  synth::Schema schema = LoadSchema(table, f.schema);
+  FitInput in = LoadFitInput(f, open_store);
+  sund::CsvTable& table = in.table;
+  synth::Schema& schema = in.schema;
   if (schema.from_data && *method == synth::Method::kMst) {
     std::fprintf(stderr,
                  "sund synth: note: no --schema: the columns' categories and ranges are taken "
@@ -112,6 +202,7 @@ void RunFit(const FitFlags& f) {
     }
   };
   synth::Model model = OrFail(synth::Fit(table, schema, o));
+  model.cohort = std::move(in.cohort);
   WriteFile(f.schema.out, synth::ModelToJson(model));
   std::printf("fit %s: %zu rows x %zu columns in %.1f s -> %s\n",
               std::string(synth::MethodName(model.method)).c_str(), table.rows.size(),
@@ -126,16 +217,58 @@ void RunFit(const FitFlags& f) {
 }
 
 struct GenerateFlags {
-  std::string model, out;
+  std::string model, out, fhir;
   std::uint64_t rows = 1000;
   std::uint64_t seed = 1;
 };
+
+// Synthetic patients as FHIR transaction Bundles, 100 patients to a file, drawn and written a
+// file at a time (memory does not grow with --rows).
+void GenerateFhir(const synth::Model& model, synth::Sampler& sampler, const GenerateFlags& f) {
+  if (model.cohort.empty()) {
+    Fail(sund::InvalidArgument(
+        "--fhir needs a model fitted on a cohort (sund synth fit --data/--url --cohort)"));
+  }
+  synth::CohortSpec spec = OrFail(synth::ParseCohortSpec(model.cohort));
+  std::string header = sampler.Header();
+  sund::CsvTable head = OrFail(sund::ParseCsv(header + "\n"));
+  synth::FhirWriterOptions wo;
+  wo.seed = f.seed;
+  synth::FhirWriter writer = OrFail(synth::FhirWriter::Create(spec, head.header, wo));
+  std::error_code ec;
+  std::filesystem::create_directories(f.fhir, ec);
+  if (ec) Fail(sund::InvalidArgument("cannot create " + f.fhir));
+  sund::ProgressBar bar("generate", f.rows, "patients");
+  constexpr std::uint64_t kPerFile = 100;
+  std::uint64_t file = 0;
+  for (std::uint64_t done = 0; done < f.rows; ++file) {
+    std::uint64_t n = std::min(kPerFile, f.rows - done);
+    std::string text = header;
+    sampler.AppendRows(n, text);
+    sund::CsvTable rows = OrFail(sund::ParseCsv(text));
+    synth::GeneratedBundle b = OrFail(writer.Bundle(rows.rows, 0, rows.rows.size(), done + 1));
+    char name[64];
+    std::snprintf(name, sizeof name, "synthetic-%06llu.json",
+                  static_cast<unsigned long long>(file + 1));
+    WriteFile((std::filesystem::path(f.fhir) / name).string(), b.json);
+    done += n;
+    bar.Add(n, n);
+  }
+  bar.Finish();
+}
 
 void RunGenerate(const GenerateFlags& f) {
   auto start = std::chrono::steady_clock::now();
   auto text = OrFail(sund::ReadFileDecompressed(f.model));
   synth::Model model = OrFail(synth::ParseModel(text));
   synth::Sampler sampler(model, f.seed);
+  if (!f.fhir.empty()) {
+    GenerateFhir(model, sampler, f);
+    std::printf("generated %llu synthetic patients in %.2f s -> %s (load them with sund import)\n",
+                static_cast<unsigned long long>(f.rows), Seconds(start), f.fhir.c_str());
+    return;
+  }
+  if (f.out.empty()) Fail(sund::InvalidArgument("give --out FILE (CSV) or --fhir DIR"));
   FILE* out = f.out == "-" ? stdout : std::fopen(f.out.c_str(), "wb");
   if (out == nullptr) Fail(sund::InvalidArgument("cannot write " + f.out));
   sund::ProgressBar bar("generate", f.rows, "rows");
@@ -204,7 +337,7 @@ void RunEvaluate(const EvaluateFlags& f) {
 
 }  // namespace
 
-void AddSynthCommands(CLI::App& app) {
+void AddSynthCommands(CLI::App& app, StoreOpener open_store) {
   auto* synth_cmd = app.add_subcommand(
       "synth", "synthetic data: differentially private models of a table (docs/synth.md)");
   synth_cmd->require_subcommand(1);
@@ -225,7 +358,7 @@ void AddSynthCommands(CLI::App& app) {
 
   auto ff = std::make_shared<FitFlags>();
   auto* fit = synth_cmd->add_subcommand("fit", "fit a model to a table");
-  fit->add_option("--csv", ff->schema.csv, "the table (CSV with a header)")->required();
+  fit->add_option("--csv", ff->schema.csv, "the table (CSV with a header)");
   AddSchemaFlags(fit, ff->schema);
   fit->add_option("--epsilon", ff->epsilon, "privacy budget epsilon")->capture_default_str();
   fit->add_option("--delta", ff->delta, "privacy budget delta (well below 1/rows)")
@@ -243,14 +376,23 @@ void AddSynthCommands(CLI::App& app) {
       ->check(CLI::Range(0.01, 0.9))
       ->capture_default_str();
   fit->add_option("--out", ff->schema.out, "the model file to write (JSON)")->required();
-  fit->callback([ff] { RunFit(*ff); });
+  fit->add_option("--data", ff->data, "extract a cohort from this data directory's FHIR store");
+  fit->add_option("--url", ff->url, "extract a cohort through a running server (its FHIR base)");
+  fit->add_option("--token", ff->token,
+                  "with --url: a bearer token allowed to read the cohort's resources");
+  fit->add_option("--cohort", ff->cohort,
+                  "with --data or --url: the cohort and features (JSON or YAML, docs/synth.md)");
+  fit->callback([ff, open_store] { RunFit(*ff, open_store); });
 
   auto gf = std::make_shared<GenerateFlags>();
   auto* gen = synth_cmd->add_subcommand("generate", "draw synthetic rows from a model");
   gen->add_option("--model", gf->model, "a model file of `sund synth fit`")->required();
   gen->add_option("--rows", gf->rows, "rows to draw")->capture_default_str();
   gen->add_option("--seed", gf->seed, "random seed")->capture_default_str();
-  gen->add_option("--out", gf->out, "CSV file to write ('-': standard output)")->required();
+  gen->add_option("--out", gf->out, "CSV file to write ('-': standard output)");
+  gen->add_option("--fhir", gf->fhir,
+                  "write synthetic patients as FHIR transaction Bundles into this folder (a "
+                  "model fitted on a cohort)");
   gen->callback([gf] { RunGenerate(*gf); });
 
   auto ef = std::make_shared<EvaluateFlags>();

@@ -410,6 +410,10 @@ std::string ModelToJson(const Model& m) {
   std::string schema = SchemaToJson(m.schema, /*pretty=*/false);
   w.Key("schema");
   w.RawValue(schema.data(), schema.size(), rapidjson::kObjectType);
+  if (!m.cohort.empty()) {
+    w.Key("cohort");
+    w.RawValue(m.cohort.data(), m.cohort.size(), rapidjson::kObjectType);
+  }
   w.Key("order");
   w.StartArray();
   for (int c : m.order) Str(w, m.schema.columns[c].name);
@@ -488,6 +492,13 @@ Result<Model> ParseModel(std::string_view text) {
     auto s = ParseSchema(std::string_view(sb.GetString(), sb.GetSize()));
     if (!s.ok()) return Bad(s.status().message());
     m.schema = std::move(*s);
+  }
+  if (const auto* cohort = json::Find(doc, "cohort"); cohort != nullptr) {
+    if (!cohort->IsObject()) return Bad("\"cohort\" must be an object");
+    rapidjson::StringBuffer sb;
+    Writer cw(sb);
+    cohort->Accept(cw);
+    m.cohort.assign(sb.GetString(), sb.GetSize());
   }
   const std::size_t d = m.schema.columns.size();
   if (const auto* rows = json::Find(doc, "rows"); rows != nullptr && rows->IsNumber()) {

@@ -81,6 +81,9 @@ struct Model {
   std::vector<double> correlation;
   double rows = 0;  // rows of the training table (a noisy estimate for MST)
   Privacy privacy;
+  // The cohort spec (cohort.h, JSON, dates resolved) the table was extracted with, when it came
+  // from the FHIR store: generation writes FHIR patients with it. Empty for a CSV table.
+  std::string cohort;
   // What the fit chose and how it went, for people ("tree": ["age-sex", ...], "iterations": ...).
   std::vector<std::pair<std::string, std::string>> notes;
 };
