@@ -19,6 +19,7 @@
 #include "api/app_grants.h"
 #include "api/consent_gate.h"
 #include "api/engine.h"
+#include "api/errors.h"
 #include "api/fhir_api.h"
 #include "api/importer.h"
 #include "audit/log.h"
@@ -42,6 +43,7 @@
 #include "monitor/subscriptions.h"
 #include "monitor/watch.h"
 #include "storage/sqlite/sqlite_store.h"
+#include "synth/jobs.h"
 #include "synth_cli.h"
 
 namespace {
@@ -284,6 +286,39 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     mqtt = std::make_unique<sund::iomt::MqttIngest>(std::move(mo));
     if (auto s = mqtt->Start(); !s.ok()) return Fail(s);
   }
+  // Synthetic data for authorised researchers (docs/synth.md): POST /fhir/$synthesize.
+  sund::synth::JobServiceOptions jo;
+  jo.store = store->get();
+  jo.dir = (std::filesystem::path(f.data) / "synth-jobs").string();
+  jo.error_response = [](const sund::Status& s) {
+    return sund::api::FhirApi::ErrorResponse(sund::api::HttpStatus(s.code()), s.message());
+  };
+  jo.authorize = [&auth, &fhir_base](const sund::http::Request& r) -> sund::Result<std::string> {
+    if (auth == nullptr) return std::string("anonymous");  // --insecure-dev
+    SUND_ASSIGN_OR_RETURN(sund::auth::Access access, auth->Authenticate(r, fhir_base(r)));
+    if (!access.scopes.synth) {
+      return sund::Status(sund::StatusCode::kPermissionDenied,
+                          "synthetic data needs a token with the scope sund/synth");
+    }
+    return access.subject.empty() ? access.client_id : access.subject;
+  };
+  sund::synth::JobService synth_jobs(std::move(jo));
+  auto synth_handle = [&synth_jobs, &audit_log](sund::http::Request& r) {
+    sund::http::Response resp = synth_jobs.Handle(r);
+    if (audit_log != nullptr && r.method == "POST") {
+      // Who asked for a research synthesis, and whether it started (the cohort is in the job).
+      sund::audit::Record rec;
+      rec.time_us = sund::SystemClock::Get().NowMicros();
+      rec.actor.role = "researcher";
+      rec.action = sund::audit::Action::kOperation;
+      rec.outcome = resp.status;
+      rec.query = "$synthesize";
+      rec.purpose = "HRESCH";
+      rec.source = r.remote_address;
+      resp.before_send = sund::audit::AppendStep(*audit_log, std::move(rec));
+    }
+    return resp;
+  };
   sund::http::ServerOptions so;
   so.host = f.host;
   so.port = static_cast<std::uint16_t>(f.port);
@@ -294,8 +329,9 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   std::atomic<sund::monitor::Subscriptions*> subscriptions{nullptr};
   sund::http::Server server(
       so,
-      [&api, &auth, &gateway, &subscriptions](sund::http::Request& r) {
+      [&api, &auth, &gateway, &subscriptions, &synth_handle](sund::http::Request& r) {
         if (auth != nullptr && sund::auth::AuthServer::Handles(r.path)) return auth->Handle(r);
+        if (sund::synth::JobService::Handles(r.path)) return synth_handle(r);
         if (sund::iomt::Gateway::Handles(r.path)) return gateway.Handle(r);
         if (auto* subs = subscriptions.load(); subs != nullptr && subs->Handles(r.path)) {
           return subs->Handle(r);

@@ -222,71 +222,33 @@ struct GenerateFlags {
   std::uint64_t seed = 1;
 };
 
-// Synthetic patients as FHIR transaction Bundles, 100 patients to a file, drawn and written a
-// file at a time (memory does not grow with --rows).
-void GenerateFhir(const synth::Model& model, synth::Sampler& sampler, const GenerateFlags& f) {
-  if (model.cohort.empty()) {
-    Fail(sund::InvalidArgument(
-        "--fhir needs a model fitted on a cohort (sund synth fit --data/--url --cohort)"));
-  }
-  synth::CohortSpec spec = OrFail(synth::ParseCohortSpec(model.cohort));
-  std::string header = sampler.Header();
-  sund::CsvTable head = OrFail(sund::ParseCsv(header + "\n"));
-  synth::FhirWriterOptions wo;
-  wo.seed = f.seed;
-  synth::FhirWriter writer = OrFail(synth::FhirWriter::Create(spec, head.header, wo));
-  std::error_code ec;
-  std::filesystem::create_directories(f.fhir, ec);
-  if (ec) Fail(sund::InvalidArgument("cannot create " + f.fhir));
-  sund::ProgressBar bar("generate", f.rows, "patients");
-  constexpr std::uint64_t kPerFile = 100;
-  std::uint64_t file = 0;
-  for (std::uint64_t done = 0; done < f.rows; ++file) {
-    std::uint64_t n = std::min(kPerFile, f.rows - done);
-    std::string text = header;
-    sampler.AppendRows(n, text);
-    sund::CsvTable rows = OrFail(sund::ParseCsv(text));
-    synth::GeneratedBundle b = OrFail(writer.Bundle(rows.rows, 0, rows.rows.size(), done + 1));
-    char name[64];
-    std::snprintf(name, sizeof name, "synthetic-%06llu.json",
-                  static_cast<unsigned long long>(file + 1));
-    WriteFile((std::filesystem::path(f.fhir) / name).string(), b.json);
-    done += n;
-    bar.Add(n, n);
-  }
-  bar.Finish();
-}
-
 void RunGenerate(const GenerateFlags& f) {
   auto start = std::chrono::steady_clock::now();
   auto text = OrFail(sund::ReadFileDecompressed(f.model));
   synth::Model model = OrFail(synth::ParseModel(text));
-  synth::Sampler sampler(model, f.seed);
+  if (f.fhir.empty() == f.out.empty()) {
+    Fail(sund::InvalidArgument("give --out FILE (CSV) or --fhir DIR (FHIR Bundles)"));
+  }
+  sund::ProgressBar bar("generate", f.rows, f.fhir.empty() ? "rows" : "patients");
+  std::uint64_t shown = 0;
+  auto progress = [&](std::uint64_t done) {
+    bar.Add(done - shown, done - shown);
+    shown = done;
+  };
   if (!f.fhir.empty()) {
-    GenerateFhir(model, sampler, f);
-    std::printf("generated %llu synthetic patients in %.2f s -> %s (load them with sund import)\n",
-                static_cast<unsigned long long>(f.rows), Seconds(start), f.fhir.c_str());
+    auto summary = OrFail(synth::WriteSyntheticPatients(model, f.rows, f.seed, f.fhir, progress));
+    bar.Finish();
+    std::printf(
+        "generated %zu synthetic patients (%zu resources, %zu Bundles) in %.2f s -> %s (load them "
+        "with sund import)\n",
+        summary.patients, summary.resources, summary.files, Seconds(start), f.fhir.c_str());
     return;
   }
-  if (f.out.empty()) Fail(sund::InvalidArgument("give --out FILE (CSV) or --fhir DIR"));
-  FILE* out = f.out == "-" ? stdout : std::fopen(f.out.c_str(), "wb");
-  if (out == nullptr) Fail(sund::InvalidArgument("cannot write " + f.out));
-  sund::ProgressBar bar("generate", f.rows, "rows");
-  std::string buf = sampler.Header();
-  constexpr std::uint64_t kChunk = 16384;
-  bool ok = true;
-  for (std::uint64_t done = 0; done < f.rows && ok;) {
-    std::uint64_t n = std::min(kChunk, f.rows - done);
-    sampler.AppendRows(n, buf);
-    ok = std::fwrite(buf.data(), 1, buf.size(), out) == buf.size();
-    buf.clear();
-    done += n;
-    bar.Add(n, n);
+  if (auto st = synth::WriteSyntheticCsv(model, f.rows, f.seed, f.out, progress); !st.ok()) {
+    Fail(st);
   }
-  if (out != stdout) ok = std::fclose(out) == 0 && ok;
-  if (!ok) Fail(sund::Internal("writing " + f.out + " failed (disk full?)"));
   bar.Finish();
-  if (out != stdout) {
+  if (f.out != "-") {
     std::printf("generated %llu rows from a %s model in %.2f s -> %s\n",
                 static_cast<unsigned long long>(f.rows),
                 std::string(synth::MethodName(model.method)).c_str(), Seconds(start),

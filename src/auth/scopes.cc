@@ -402,6 +402,8 @@ ScopeSet ParseScopes(std::string_view space_separated) {
       out.offline_access = true;
     } else if (token == "online_access") {
       out.online_access = true;
+    } else if (token == "sund/synth") {
+      out.synth = true;
     } else if (token == "launch") {
       out.launch = true;
     } else if (token == "launch/patient") {
@@ -462,6 +464,7 @@ std::string ToString(const ScopeSet& scopes) {
   if (scopes.profile) parts.emplace_back("profile");
   if (scopes.offline_access) parts.emplace_back("offline_access");
   if (scopes.online_access) parts.emplace_back("online_access");
+  if (scopes.synth) parts.emplace_back("sund/synth");
   for (const ResourceScope& r : scopes.resources) parts.push_back(ToString(r));
   for (const std::string& o : scopes.other) parts.push_back(o);
   std::string out;
@@ -479,6 +482,7 @@ ScopeSet Narrow(const ScopeSet& requested, const ScopeSet& allowed) {
   out.profile = requested.profile && allowed.profile;
   out.offline_access = requested.offline_access && allowed.offline_access;
   out.online_access = requested.online_access && allowed.online_access;
+  out.synth = requested.synth && allowed.synth;
   out.launch = requested.launch && allowed.launch;
   out.launch_patient = requested.launch_patient && allowed.launch_patient;
   out.launch_encounter = requested.launch_encounter && allowed.launch_encounter;
@@ -543,7 +547,7 @@ bool IsSubset(const ScopeSet& a, const ScopeSet& b) {
   if ((a.openid && !b.openid) || (a.fhir_user && !b.fhir_user) || (a.profile && !b.profile) ||
       (a.offline_access && !b.offline_access) || (a.online_access && !b.online_access) ||
       (a.launch && !b.launch) || (a.launch_patient && !b.launch_patient) ||
-      (a.launch_encounter && !b.launch_encounter)) {
+      (a.launch_encounter && !b.launch_encounter) || (a.synth && !b.synth)) {
     return false;
   }
   for (const std::string& o : a.other) {
@@ -636,6 +640,10 @@ std::vector<std::string> DescribeScopes(const ScopeSet& scopes, std::string_view
   if (scopes.online_access) {
     add(da ? "Forblive forbundet, så længe du er logget ind (online adgang)"
            : "Stay connected while you are signed in (online access)");
+  }
+  if (scopes.synth) {
+    add(da ? "Bestille syntetiske data til forskning (aldrig rigtige patienters data)"
+           : "Order synthetic data for research (never real patients' records)");
   }
   return lines;
 }

@@ -7,7 +7,7 @@
 // `patient/Observation.rs`, `user/*.cruds`, granular `patient/Observation.rs?category=...`, v1
 // scopes `patient/Observation.read|write|*`, launch context (`launch`, `launch/patient`,
 // `launch/encounter`) and identity (`openid`, `fhirUser`, `profile`) and `offline_access` /
-// `online_access`.
+// `online_access`; and Sund's `sund/synth` (synthetic data for research).
 //
 // Meaning of a granular query: it is a FHIR search query string; a resource is covered when it
 // matches every parameter of it (FHIR search's AND across parameters). Two queries are the same
@@ -69,6 +69,9 @@ struct ScopeSet {
   bool launch = false;  // EHR launch (`launch`)
   bool launch_patient = false;
   bool launch_encounter = false;
+  // Sund's own `sund/synth`: may order differentially private synthetic data (synth/jobs.h).
+  // Granted like the flags above; an administrator registers it for a research app.
+  bool synth = false;
   // Scopes not recognised, kept as written: unknown names and malformed resource scopes alike.
   // Narrow never grants them and DescribeScopes never shows them.
   std::vector<std::string> other;
@@ -91,8 +94,8 @@ ScopeSet ParseScopes(std::string_view space_separated);
 std::string ToString(const ResourceScope& scope);
 
 // The canonical scope string: `launch launch/patient launch/encounter openid fhirUser profile
-// offline_access online_access` (those present, in that order), then the resource scopes in
-// order, then `other` as written. ParseScopes(ToString(s)) gives s back (up to `text`).
+// offline_access online_access sund/synth` (those present, in that order), then the resource scopes
+// in order, then `other` as written. ParseScopes(ToString(s)) gives s back (up to `text`).
 std::string ToString(const ScopeSet& scopes);
 
 // What the server grants when a client requests `requested` and `allowed` is the most it may

@@ -291,7 +291,7 @@ TEST(NarrowTest, FlagsNeedBothSides) {
              ParseScopes("openid fhirUser launch/patient online_access launch/encounter launch"));
   EXPECT_EQ(ToString(got), "launch launch/patient openid fhirUser");
   for (const char* flag : {"openid", "fhirUser", "profile", "offline_access", "online_access",
-                           "launch", "launch/patient", "launch/encounter"}) {
+                           "sund/synth", "launch", "launch/patient", "launch/encounter"}) {
     EXPECT_EQ(ToString(Narrow(ParseScopes(flag), ParseScopes(flag))), flag);
     EXPECT_EQ(ToString(Narrow(ParseScopes(flag), ParseScopes("patient/*.cruds"))), "") << flag;
     EXPECT_EQ(ToString(Narrow(ParseScopes("patient/*.rs"), ParseScopes(flag))), "") << flag;

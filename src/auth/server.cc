@@ -558,7 +558,8 @@ http::Response AuthServer::Impl::SmartConfiguration(const http::Request& req) co
   AddStrings(w, "scopes_supported",
              {"openid", "fhirUser", "profile", "launch", "launch/patient", "offline_access",
               "online_access", "patient/*.rs", "patient/*.cruds", "user/*.rs", "user/*.cruds",
-              "system/*.rs", "system/*.cruds", "patient/*.read", "user/*.read", "system/*.read"});
+              "system/*.rs", "system/*.cruds", "patient/*.read", "user/*.read", "system/*.read",
+              "sund/synth"});
   AddStrings(w, "capabilities",
              {"launch-standalone", "launch-ehr", "client-public", "client-confidential-symmetric",
               "client-confidential-asymmetric", "context-standalone-patient", "context-ehr-patient",

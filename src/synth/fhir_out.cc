@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "synth/internal/dates.h"
+#include "synth/model.h"
 
 namespace sund::synth {
 namespace {
@@ -582,52 +583,102 @@ Result<GeneratedBundle> FhirWriter::Bundle(const std::vector<std::vector<std::st
   return out;
 }
 
+BundleFiles::BundleFiles(const FhirWriter& writer, std::string dir, std::size_t patients_per_file,
+                         std::size_t max_entries_per_file)
+    : writer_(writer),
+      dir_(std::move(dir)),
+      per_file_(std::max<std::size_t>(1, patients_per_file)),
+      max_entries_(std::max<std::size_t>(1, max_entries_per_file)) {}
+
+Status BundleFiles::Flush() {
+  if (in_file_ == 0) return Status::Ok();
+  if (summary_.files == 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (ec) return Internal("cannot create the folder " + dir_);
+  }
+  char name[40];
+  std::snprintf(name, sizeof name, "synthetic-%06zu.json", summary_.files + 1);
+  std::filesystem::path path = std::filesystem::path(dir_) / name;
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  std::string json = WrapEntries(entries_);
+  f.write(json.data(), static_cast<std::streamsize>(json.size()));
+  f.close();
+  if (!f) return Internal("cannot write " + path.string() + " (disk full?)");
+  ++summary_.files;
+  entries_.clear();
+  in_file_ = entries_in_file_ = 0;
+  return Status::Ok();
+}
+
+Status BundleFiles::Add(const std::vector<std::string>& row) {
+  std::size_t number = summary_.patients + 1;
+  patient_.clear();
+  SUND_ASSIGN_OR_RETURN(std::size_t n, writer_.AppendPatient(row, number, number, patient_));
+  if (n > max_entries_) {
+    return InvalidArgument("row " + std::to_string(number) + " makes " + std::to_string(n) +
+                           " resources, more than a Bundle may hold (lower the counts' max)");
+  }
+  if (in_file_ == per_file_ || entries_in_file_ + n > max_entries_) SUND_RETURN_IF_ERROR(Flush());
+  if (!entries_.empty()) entries_.push_back(',');
+  entries_ += patient_;
+  ++in_file_;
+  entries_in_file_ += n;
+  ++summary_.patients;
+  summary_.resources += n;
+  return Status::Ok();
+}
+
+Result<WriteBundlesSummary> BundleFiles::Finish() {
+  SUND_RETURN_IF_ERROR(Flush());
+  if (summary_.files == 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (ec) return Internal("cannot create the folder " + dir_);
+  }
+  return summary_;
+}
+
 Result<WriteBundlesSummary> WriteFhirBundles(const FhirWriter& writer, const CsvTable& rows,
                                              const std::string& dir, std::size_t patients_per_file,
                                              std::size_t max_entries_per_file) {
   if (patients_per_file == 0 || max_entries_per_file == 0) {
     return InvalidArgument("patients_per_file and max_entries_per_file must be positive");
   }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Internal("cannot create the folder " + dir);
-  WriteBundlesSummary summary;
-  std::string entries, patient;
-  std::size_t in_file = 0, entries_in_file = 0;
-  auto flush = [&]() -> Status {
-    if (in_file == 0) return Status::Ok();
-    char name[40];
-    std::snprintf(name, sizeof name, "synthetic-%06zu.json", summary.files + 1);
-    std::filesystem::path path = std::filesystem::path(dir) / name;
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    std::string json = WrapEntries(entries);
-    f.write(json.data(), static_cast<std::streamsize>(json.size()));
-    f.close();
-    if (!f) return Internal("cannot write " + path.string());
-    ++summary.files;
-    entries.clear();
-    in_file = entries_in_file = 0;
-    return Status::Ok();
-  };
-  for (std::size_t r = 0; r < rows.rows.size(); ++r) {
-    patient.clear();
-    SUND_ASSIGN_OR_RETURN(std::size_t n, writer.AppendPatient(rows.rows[r], r + 1, r + 1, patient));
-    if (n > max_entries_per_file) {
-      return InvalidArgument("row " + std::to_string(r + 1) + " makes " + std::to_string(n) +
-                             " resources, more than a Bundle may hold (lower the counts' max)");
-    }
-    if (in_file == patients_per_file || entries_in_file + n > max_entries_per_file) {
-      SUND_RETURN_IF_ERROR(flush());
-    }
-    if (!entries.empty()) entries.push_back(',');
-    entries += patient;
-    ++in_file;
-    entries_in_file += n;
-    ++summary.patients;
-    summary.resources += n;
+  BundleFiles files(writer, dir, patients_per_file, max_entries_per_file);
+  for (const auto& row : rows.rows) SUND_RETURN_IF_ERROR(files.Add(row));
+  return files.Finish();
+}
+
+Result<WriteBundlesSummary> WriteSyntheticPatients(
+    const Model& model, std::uint64_t rows, std::uint64_t seed, const std::string& dir,
+    const std::function<void(std::uint64_t)>& progress, const std::function<bool()>& cancelled) {
+  if (model.cohort.empty()) {
+    return InvalidArgument("synthetic FHIR patients need a model fitted on a cohort");
   }
-  SUND_RETURN_IF_ERROR(flush());
-  return summary;
+  SUND_ASSIGN_OR_RETURN(CohortSpec spec, ParseCohortSpec(model.cohort));
+  std::vector<std::string> header;
+  for (const auto& c : model.schema.columns) header.push_back(c.name);
+  FhirWriterOptions wo;
+  wo.seed = seed;
+  SUND_ASSIGN_OR_RETURN(FhirWriter writer, FhirWriter::Create(spec, header, wo));
+  Sampler sampler(model, seed);
+  BundleFiles files(writer, dir);
+  std::vector<std::uint32_t> codes;
+  std::vector<std::string> row(header.size());
+  for (std::uint64_t r = 0; r < rows; ++r) {
+    sampler.DrawCodes(codes);
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      row[c].clear();
+      sampler.AppendValue(c, codes[c], row[c], /*csv=*/false);
+    }
+    SUND_RETURN_IF_ERROR(files.Add(row));
+    if ((r + 1) % 100 == 0 || r + 1 == rows) {
+      if (progress) progress(r + 1);
+      if (cancelled && cancelled()) return Status(StatusCode::kUnavailable, "cancelled");
+    }
+  }
+  return files.Finish();
 }
 
 }  // namespace sund::synth

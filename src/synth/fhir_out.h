@@ -35,12 +35,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/csv.h"
 #include "core/status.h"
 #include "synth/cohort.h"
+#include "synth/model.h"
 
 namespace sund::synth {
 
@@ -89,8 +91,7 @@ class FhirWriter {
   const CohortSpec& spec() const { return spec_; }
 
  private:
-  friend Result<WriteBundlesSummary> WriteFhirBundles(const FhirWriter&, const CsvTable&,
-                                                      const std::string&, std::size_t, std::size_t);
+  friend class BundleFiles;
   struct Patient;
   FhirWriter() = default;
   Status ReadRow(const std::vector<std::string>& row, std::size_t row_number, Patient& p) const;
@@ -120,5 +121,35 @@ Result<WriteBundlesSummary> WriteFhirBundles(const FhirWriter& writer, const Csv
                                              const std::string& dir,
                                              std::size_t patients_per_file = 100,
                                              std::size_t max_entries_per_file = kMaxBundleEntries);
+
+// Patients written a Bundle file at a time (what WriteFhirBundles does for a whole table), so
+// that generation streams: Add the rows one by one, then Finish.
+class BundleFiles {
+ public:
+  BundleFiles(const FhirWriter& writer, std::string dir, std::size_t patients_per_file = 100,
+              std::size_t max_entries_per_file = kMaxBundleEntries);
+  // The next patient (numbered from 1 in the order added). Errors as FhirWriter::Bundle, or
+  // kInternal when a file cannot be written.
+  Status Add(const std::vector<std::string>& row);
+  // Writes the last file (and creates `dir` even when there was no row).
+  Result<WriteBundlesSummary> Finish();
+
+ private:
+  Status Flush();
+  const FhirWriter& writer_;
+  std::string dir_;
+  std::size_t per_file_, max_entries_;
+  std::string entries_, patient_;
+  std::size_t in_file_ = 0, entries_in_file_ = 0;
+  WriteBundlesSummary summary_;
+};
+
+// Draws `rows` patients from a model fitted on a cohort (Model::cohort) with `seed` and writes
+// them into `dir` as BundleFiles does; memory does not grow with `rows`. progress(rows done)
+// every 100 patients; `cancelled` is asked as often and stops the run (kUnavailable).
+Result<WriteBundlesSummary> WriteSyntheticPatients(
+    const Model& model, std::uint64_t rows, std::uint64_t seed, const std::string& dir,
+    const std::function<void(std::uint64_t)>& progress = {},
+    const std::function<bool()>& cancelled = {});
 
 }  // namespace sund::synth

@@ -122,13 +122,22 @@ class Sampler {
   void AppendRows(std::size_t n, std::string& out);
   // Draws one row as codes (one per column, uncompressed), for FHIR output and tests.
   void DrawCodes(std::vector<std::uint32_t>& codes);
-  // Appends one code's value as CSV text (empty for missing).
-  void AppendValue(std::size_t column, std::uint32_t code, std::string& out);
+  // Appends one code's value as CSV text, or plain text with csv = false (empty for missing).
+  void AppendValue(std::size_t column, std::uint32_t code, std::string& out, bool csv = true);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Draws `rows` rows with `seed` and writes them as CSV (with the header) to `path` ("-":
+// standard output), 16,384 rows at a time: memory does not grow with `rows`. progress(rows done)
+// after each chunk; `cancelled` is asked as often and stops the run (kUnavailable). kInternal
+// when the file cannot be written.
+Status WriteSyntheticCsv(const Model& model, std::uint64_t rows, std::uint64_t seed,
+                         const std::string& path,
+                         const std::function<void(std::uint64_t)>& progress = {},
+                         const std::function<bool()>& cancelled = {});
 
 // Encodes a table's column values to codes under a coding; for tests and evaluation.
 Result<std::vector<std::vector<std::uint32_t>>> EncodeTable(

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 
 #include "synth/dp.h"
@@ -141,12 +142,12 @@ struct Sampler::Impl {
     }
   }
 
-  void Append(std::size_t c, std::uint32_t code, std::string& out) {
+  void Append(std::size_t c, std::uint32_t code, std::string& out, bool csv = true) {
     const Column& col = model.schema.columns[c];
     const ColumnCoding& cc = model.coding[c];
     if (code >= cc.base) return;  // missing
     if (col.kind == ColumnKind::kCategorical) {
-      synth::AppendValue(col, code, out);
+      synth::AppendValue(col, code, out, csv);
       return;
     }
     if (col.PerValueBins()) {
@@ -201,8 +202,37 @@ void Sampler::DrawCodes(std::vector<std::uint32_t>& codes) {
   codes = impl_->codes;
 }
 
-void Sampler::AppendValue(std::size_t column, std::uint32_t code, std::string& out) {
-  impl_->Append(column, code, out);
+void Sampler::AppendValue(std::size_t column, std::uint32_t code, std::string& out, bool csv) {
+  impl_->Append(column, code, out, csv);
+}
+
+Status WriteSyntheticCsv(const Model& model, std::uint64_t rows, std::uint64_t seed,
+                         const std::string& path,
+                         const std::function<void(std::uint64_t)>& progress,
+                         const std::function<bool()>& cancelled) {
+  FILE* out = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
+  if (out == nullptr) return InvalidArgument("cannot write " + path);
+  Sampler sampler(model, seed);
+  std::string buf = sampler.Header();
+  constexpr std::uint64_t kChunk = 16384;
+  bool ok = true, stopped = false;
+  for (std::uint64_t done = 0; done < rows && ok;) {
+    std::uint64_t n = std::min(kChunk, rows - done);
+    sampler.AppendRows(n, buf);
+    ok = std::fwrite(buf.data(), 1, buf.size(), out) == buf.size();
+    buf.clear();
+    done += n;
+    if (progress) progress(done);
+    if (cancelled && cancelled()) {
+      stopped = true;
+      break;
+    }
+  }
+  if (rows == 0) ok = std::fwrite(buf.data(), 1, buf.size(), out) == buf.size();
+  ok = (out == stdout ? std::fflush(out) == 0 : std::fclose(out) == 0) && ok;
+  if (!ok) return Internal("writing " + path + " failed (disk full?)");
+  if (stopped) return Status(StatusCode::kUnavailable, "cancelled");
+  return Status::Ok();
 }
 
 }  // namespace sund::synth

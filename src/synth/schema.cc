@@ -445,12 +445,17 @@ Result<std::optional<double>> ParseValue(const Column& column, std::string_view 
   return InvalidArgument("column '" + column.name + "': unknown kind");
 }
 
-void AppendValue(const Column& column, double value, std::string& out) {
+void AppendValue(const Column& column, double value, std::string& out, bool csv) {
   char buf[64];
   switch (column.kind) {
     case ColumnKind::kCategorical: {
       auto i = static_cast<std::size_t>(value);
-      if (i < column.categories.size()) AppendCsvField(out, column.categories[i]);
+      if (i >= column.categories.size()) return;
+      if (csv) {
+        AppendCsvField(out, column.categories[i]);
+      } else {
+        out += column.categories[i];
+      }
       return;
     }
     case ColumnKind::kInteger: {

@@ -82,7 +82,9 @@ Result<std::vector<std::size_t>> MapColumns(const CsvTable& table, const Schema&
 // value). Numbers are returned as doubles (dates as days since 1970-01-01); categories as their
 // index. Values outside a numeric range are clamped by the caller, not here.
 Result<std::optional<double>> ParseValue(const Column& column, std::string_view text);
-void AppendValue(const Column& column, double value, std::string& out);
+// Appends the value as CSV (a category quoted where CSV needs it) or, with csv = false, as
+// plain text.
+void AppendValue(const Column& column, double value, std::string& out, bool csv = true);
 
 // Days since 1970-01-01 from "YYYY-MM-DD" (a longer dateTime's date part is used).
 std::optional<std::int64_t> ParseDays(std::string_view text);

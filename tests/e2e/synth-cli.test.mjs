@@ -1,8 +1,8 @@
 // `sund synth` as a data team uses it, through the command line (docs/synth.md): the issue's
 // fidelity target on adult.csv at epsilon 1, reproducible generation, evaluation with a holdout
 // and the HTML report, bad input that gets a clear error, and synthetic FHIR patients: a cohort
-// extracted offline and through a running server, generated as Bundles, loaded into a second
-// server that answers searches over them.
+// extracted offline and through a running server, the server's asynchronous $synthesize for a
+// researcher's token, Bundles loaded into a second server that answers searches over them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -142,6 +142,49 @@ test('synthetic FHIR patients: extract a cohort (offline and over HTTP), generat
       '--out', path.join(out, 'x.json'));
     assert.equal(denied.code, 1);
     assert.doesNotMatch(denied.stderr, /not-a-token/);
+
+    // The same as an asynchronous operation of the server, for a researcher's token.
+    const researcher = await source.mint(['--system', '--scope', 'sund/synth']);
+    const params = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'cohort', valueString: fs.readFileSync(cohort, 'utf8') },
+        { name: 'epsilon', valueDecimal: 1 },
+        { name: 'rows', valueInteger: 200 },
+        { name: '_outputFormat', valueString: 'application/fhir+json' },
+      ],
+    };
+    const kickOff = (token) => rawFetch(`${source.fhirBase}/$synthesize`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, prefer: 'respond-async',
+        'content-type': 'application/fhir+json' },
+      body: JSON.stringify(params),
+    });
+    assert.equal((await kickOff(source.token)).status, 403);  // clinical system scopes are not enough
+    const started = await kickOff(researcher);
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const status = started.headers.get('content-location');
+    assert.match(status, /\/synth\/v1\/jobs\//);
+    const auth = { headers: { authorization: `Bearer ${researcher}` } };
+    let manifest;
+    for (let i = 0; i < 300 && !manifest; i++) {
+      const r = await rawFetch(status, auth);
+      if (r.status === 200) manifest = r.body;
+      else {
+        assert.equal(r.status, 202, JSON.stringify(r.body));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    assert.ok(manifest, 'the job finished');
+    assert.equal(manifest.extraction.extracted, extracted);
+    assert.equal(manifest.privacy.epsilon, 1);
+    const bundleUrl = manifest.output.find((o) => o.type === 'Bundle').url;
+    const bundle = await rawFetch(bundleUrl, auth);
+    assert.equal(bundle.status, 200);
+    assert.equal(bundle.body.resourceType, 'Bundle');
+    assert.equal((await rawFetch(bundleUrl)).status, 401);  // results need the token
+    assert.equal((await rawFetch(status, { method: 'DELETE', ...auth })).status, 202);
+    assert.equal((await rawFetch(status, auth)).status, 404);
 
     const fhir = path.join(out, 'fhir');
     ok('generate', '--model', model, '--rows', '1000', '--seed', '5', '--fhir', fhir);

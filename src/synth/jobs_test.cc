@@ -1,0 +1,175 @@
+#include "synth/jobs.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "core/json.h"
+#include "synth/internal/test_store.h"
+
+namespace sund::synth {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kCohort[] = R"({"reference_date": "2024-01-01",
+  "period": {"from": "2020-01-01", "to": "2023-12-31"},
+  "consent": {"research": "opt-out"},
+  "features": [{"type": "sex"}, {"type": "age", "max": 100}]})";
+
+// Forty fictitious patients, half of them female.
+std::vector<std::string> Patients() {
+  std::vector<std::string> out;
+  for (int i = 0; i < 40; ++i) {
+    out.push_back(R"({"resourceType":"Patient","id":"syn)" + std::to_string(i) + R"(","gender":")" +
+                  (i % 2 ? "female" : "male") + R"(","birthDate":")" + std::to_string(1940 + i) +
+                  R"(-05-01"})");
+  }
+  return out;
+}
+
+class JobServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = testing::OpenStoreIn(dir_.path());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+    ASSERT_TRUE(testing::PutAll(*store_, Patients()).ok());
+    JobServiceOptions o;
+    o.store = store_.get();
+    o.dir = (dir_.path() / "jobs").string();
+    o.authorize = [](const http::Request& r) -> Result<std::string> {
+      std::string_view who = r.headers.Get("X-Test-User");
+      if (who.empty()) return Status(StatusCode::kUnauthenticated, "no token");
+      return std::string(who);
+    };
+    o.error_response = [](const Status& s) {
+      http::Response r;
+      r.status = s.code() == StatusCode::kNotFound           ? 404
+                 : s.code() == StatusCode::kUnauthenticated  ? 401
+                 : s.code() == StatusCode::kMethodNotAllowed ? 405
+                 : s.code() == StatusCode::kUnprocessable    ? 422
+                                                             : 400;
+      r.body = s.message();
+      return r;
+    };
+    o.max_rows = 5000;
+    service_ = std::make_unique<JobService>(std::move(o));
+  }
+
+  http::Response Call(std::string method, std::string path, std::string body = "",
+                      std::string user = "researcher-1", bool async = true) {
+    http::Request r;
+    r.method = std::move(method);
+    r.path = std::move(path);
+    r.body = std::move(body);
+    r.headers.Set("Host", "sund.test");
+    if (!user.empty()) r.headers.Set("X-Test-User", user);
+    if (async) r.headers.Set("Prefer", "respond-async");
+    return service_->Handle(r);
+  }
+
+  static std::string Params(std::string_view cohort, std::string extra = "") {
+    rapidjson::StringBuffer b;
+    rapidjson::Writer<rapidjson::StringBuffer> w(b);
+    w.String(cohort.data(), static_cast<rapidjson::SizeType>(cohort.size()));
+    return R"({"resourceType":"Parameters","parameter":[{"name":"cohort","valueString":)" +
+           std::string(b.GetString()) + "}" + extra + "]}";
+  }
+
+  // The job's path from a kick-off's Content-Location.
+  static std::string JobPath(const http::Response& r) {
+    std::string loc(r.headers.Get("Content-Location"));
+    return loc.substr(loc.find("/synth/"));
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<JobService> service_;
+};
+
+TEST_F(JobServiceTest, RunsACohortToSyntheticRows) {
+  auto r = Call("POST", "/fhir/$synthesize", Params(kCohort, R"(,{"name":"rows","valueInteger":250},
+                                   {"name":"epsilon","valueDecimal":2})"));
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_THAT(std::string(r.headers.Get("Content-Location")),
+              HasSubstr("http://sund.test/synth/v1/jobs/"));
+  service_->WaitIdle();
+  std::string job = JobPath(r);
+  auto done = Call("GET", job);
+  ASSERT_EQ(done.status, 200) << done.body;
+  rapidjson::Document m;
+  m.Parse(done.body.c_str());
+  ASSERT_TRUE(m.IsObject()) << done.body;
+  EXPECT_EQ(m["extraction"]["extracted"].GetInt(), 40);
+  EXPECT_EQ(m["privacy"]["epsilon"].GetDouble(), 2.0);
+  EXPECT_EQ(m["output"].Size(), 2u);
+  std::string csv_url = m["output"][1]["url"].GetString();
+  auto csv = Call("GET", csv_url.substr(csv_url.find("/synth/")));
+  ASSERT_EQ(csv.status, 200);
+  EXPECT_EQ(csv.headers.Get("Content-Type"), "text/csv");
+  EXPECT_EQ(std::count(csv.body.begin(), csv.body.end(), '\n'), 251);  // header + rows
+  EXPECT_THAT(csv.body, HasSubstr("sex,age\n"));
+  // Another researcher does not see the job; nobody reads files outside it.
+  EXPECT_EQ(Call("GET", job, "", "researcher-2").status, 404);
+  EXPECT_EQ(Call("GET", job + "/files/..%2Fsund.db").status, 404);
+  EXPECT_EQ(Call("GET", job + "/files/../../sund.db").status, 404);
+  EXPECT_EQ(Call("DELETE", job).status, 202);
+  EXPECT_EQ(Call("GET", job).status, 404);
+}
+
+TEST_F(JobServiceTest, FhirOutputIsBundles) {
+  auto r = Call("POST", "/fhir/$synthesize", Params(kCohort, R"(,{"name":"rows","valueInteger":150},
+                                   {"name":"_outputFormat","valueString":"application/fhir+json"})"));
+  ASSERT_EQ(r.status, 202) << r.body;
+  service_->WaitIdle();
+  auto done = Call("GET", JobPath(r));
+  ASSERT_EQ(done.status, 200) << done.body;
+  rapidjson::Document m;
+  m.Parse(done.body.c_str());
+  ASSERT_EQ(m["output"].Size(), 3u);  // the model and two Bundles of up to 100 patients
+  std::string url = m["output"][2]["url"].GetString();
+  auto bundle = Call("GET", url.substr(url.find("/synth/")));
+  ASSERT_EQ(bundle.status, 200);
+  EXPECT_THAT(bundle.body, HasSubstr("\"resourceType\":\"Bundle\""));
+}
+
+TEST_F(JobServiceTest, RefusesBadRequests) {
+  EXPECT_EQ(Call("POST", "/fhir/$synthesize", Params(kCohort), "").status, 401);
+  auto sync = Call("POST", "/fhir/$synthesize", Params(kCohort), "researcher-1", false);
+  EXPECT_EQ(sync.status, 400);
+  EXPECT_THAT(sync.body, HasSubstr("respond-async"));
+  EXPECT_EQ(Call("GET", "/fhir/$synthesize").status, 405);
+  EXPECT_EQ(Call("POST", "/fhir/$synthesize", "{not json").status, 400);
+  EXPECT_EQ(Call("POST", "/fhir/$synthesize", R"({"resourceType":"Patient"})").status, 400);
+  auto bad_spec = Call("POST", "/fhir/$synthesize", Params(R"({"features": []})"));
+  EXPECT_EQ(bad_spec.status, 400);
+  EXPECT_THAT(bad_spec.body, HasSubstr("cohort spec"));
+  EXPECT_EQ(
+      Call("POST", "/fhir/$synthesize", Params(kCohort, R"(,{"name":"epsilon","valueDecimal":0})"))
+          .status,
+      400);
+  EXPECT_EQ(
+      Call("POST", "/fhir/$synthesize", Params(kCohort, R"(,{"name":"rows","valueInteger":5001})"))
+          .status,
+      400);
+  EXPECT_EQ(
+      Call("POST", "/fhir/$synthesize", Params(kCohort, R"(,{"name":"seed","valueInteger":1})"))
+          .status,
+      400);
+  EXPECT_EQ(Call("GET", "/synth/v1/jobs/nope").status, 404);
+}
+
+TEST_F(JobServiceTest, AnEmptyCohortFailsClearly) {
+  // Opt-in research with no research Consents: nobody may be used.
+  std::string cohort = kCohort;
+  cohort.replace(cohort.find("opt-out"), 7, "opt-in");
+  auto r = Call("POST", "/fhir/$synthesize", Params(cohort));
+  ASSERT_EQ(r.status, 202);
+  service_->WaitIdle();
+  auto failed = Call("GET", JobPath(r));
+  EXPECT_EQ(failed.status, 422);
+  EXPECT_THAT(failed.body, HasSubstr("the cohort is empty"));
+}
+
+}  // namespace
+}  // namespace sund::synth
