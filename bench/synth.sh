@@ -8,7 +8,7 @@
 #   2. Generation at 1 thousand, 1 million and 10 million rows: wall time and peak RSS
 #      (/usr/bin/time -f %M), to show that memory does not grow with the rows.
 #   3. The clinical tables (pbc, colon, lung, pima_diabetes): a seeded 70/30 split into training
-#      and holdout, MST at epsilon 1 and the independent baseline fitted on the training part,
+#      and holdout, MST at epsilon 1 and 10 and the independent baseline fitted on the training part,
 #      as many rows generated, and evaluated with the holdout and a binary target: 2-way TVD,
 #      TSTR against TRTR AUC, the DCR share and the membership-inference AUC.
 # Usage: bench/synth.sh [SHARED_DIR]   (default ../shared; SEEDS, default 5)
@@ -36,7 +36,7 @@ for s in $(seq 1 "$seeds"); do
   read -r gen_s _ < <(timed "$sund" synth generate --model "$work/mst$s.json" --rows 48842 \
     --seed "$s" --out "$work/mst$s.csv")
   "$sund" synth evaluate --real "$tab/adult.csv" --synthetic "$work/mst$s.csv" --json > "$work/e$s.json"
-  printf "%-6s %8s %10s %8s %8s\n" "$s" "$fit_s" "$gen_s" "$(fig tvd1 "$work/e$s.json")" \
+  printf "%-6s %8s %10s %8.4f %8.4f\n" "$s" "$fit_s" "$gen_s" "$(fig tvd1 "$work/e$s.json")" \
     "$(fig tvd2 "$work/e$s.json")"
 done
 for m in independent copula; do
@@ -44,7 +44,7 @@ for m in independent copula; do
     --out "$work/$m.json" > /dev/null
   "$sund" synth generate --model "$work/$m.json" --rows 48842 --out "$work/$m.csv" > /dev/null 2>&1
   "$sund" synth evaluate --real "$tab/adult.csv" --synthetic "$work/$m.csv" --json > "$work/e$m.json"
-  printf "%-12s tvd1 %s tvd2 %s (not private)\n" "$m" "$(fig tvd1 "$work/e$m.json")" \
+  printf "%-12s tvd1 %.4f tvd2 %.4f (not private)\n" "$m" "$(fig tvd1 "$work/e$m.json")" \
     "$(fig tvd2 "$work/e$m.json")"
 done
 # The noise floor: a seeded random half against the other half.
@@ -55,7 +55,7 @@ done
 head -24422 "$work/shuffled.csv" > "$work/half1.csv"
 { head -1 "$tab/adult.csv"; tail -n +24423 "$work/shuffled.csv"; } > "$work/half2.csv"
 "$sund" synth evaluate --real "$work/half1.csv" --synthetic "$work/half2.csv" --json > "$work/efloor.json"
-printf "%-12s tvd1 %s tvd2 %s (half of the real rows against the other half)\n" "noise floor" \
+printf "%-12s tvd1 %.4f tvd2 %.4f (half of the real rows against the other half)\n" "noise floor" \
   "$(fig tvd1 "$work/efloor.json")" "$(fig tvd2 "$work/efloor.json")"
 
 echo
@@ -67,7 +67,7 @@ done
 rm -f "$work/gen.csv"
 
 echo
-echo "== clinical tables: 70/30 split, epsilon 1, delta 1e-6"
+echo "== clinical tables: 70/30 split, MST at epsilon 1 and 10 (delta 1e-6), the non-private baseline"
 printf "%-14s %-12s %7s %9s %9s %8s %8s\n" table method tvd2 tstr_auc trtr_auc dcr mia_auc
 for spec in pbc:status:2 colon:status:1 lung:status:2 pima_diabetes:diabetes:pos; do
   IFS=: read -r name target positive <<< "$spec"
@@ -80,15 +80,18 @@ for spec in pbc:status:2 colon:status:1 lung:status:2 pima_diabetes:diabetes:pos
   { head -1 "$f"; head -n "$ntrain" "$work/rows.csv"; } > "$work/train.csv"
   { head -1 "$f"; tail -n +"$((ntrain + 1))" "$work/rows.csv"; } > "$work/holdout.csv"
   "$sund" synth schema --csv "$f" --out "$work/schema.json" > /dev/null
-  for m in mst independent; do
+  for run in mst:1 mst:10 independent:-; do
+    IFS=: read -r m eps <<< "$run"
     "$sund" synth fit --method $m --csv "$work/train.csv" --schema "$work/schema.json" --seed 1 \
-      --out "$work/$name-$m.json" > /dev/null 2>&1
+      --epsilon "${eps/-/1}" --out "$work/$name-$m.json" > /dev/null 2>&1
     "$sund" synth generate --model "$work/$name-$m.json" --rows "$ntrain" --seed 1 \
       --out "$work/$name-$m.csv" > /dev/null 2>&1
     "$sund" synth evaluate --real "$work/train.csv" --holdout "$work/holdout.csv" \
       --synthetic "$work/$name-$m.csv" --target "$target" --positive "$positive" --json \
       > "$work/e.json"
-    printf "%-14s %-12s %7s %9s %9s %8s %8s\n" "$name" "$m" "$(fig tvd2 "$work/e.json")" \
+    label=$m
+    [[ $eps != - ]] && label="$m e=$eps"
+    printf "%-14s %-12s %7.4f %9.4f %9.4f %8.4f %8.4f\n" "$name" "$label" "$(fig tvd2 "$work/e.json")" \
       "$(fig tstr_auc "$work/e.json")" "$(fig trtr_auc "$work/e.json")" \
       "$(fig dcr_share "$work/e.json")" "$(fig mia_auc "$work/e.json")"
   done
