@@ -20,6 +20,7 @@
 #include "core/csv.h"
 #include "core/file_reader.h"
 #include "core/json.h"
+#include "core/splitmix.h"
 
 namespace sund::cells {
 namespace {
@@ -36,30 +37,11 @@ constexpr std::size_t kPredictBlockRows = 256;
 // CSV text per parsed block (ForEachCsvBlock).
 constexpr std::size_t kCsvBlockBytes = std::size_t{1} << 22;
 
-// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", 2014):
-// defined here so that a seed gives the same forest with any standard library.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t Next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n) for n > 0 (Lemire's multiply-shift; the bias is below n / 2^64).
-  std::size_t Below(std::size_t n) {
-    return static_cast<std::size_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
-  }
-
- private:
-  std::uint64_t state_;
-};
+// Seeded and the same with any standard library, so that a seed gives the same forest.
+using Rng = SplitMix64;
 
 std::uint64_t StreamSeed(std::uint64_t seed, std::uint64_t stream) {
-  Rng mix(seed ^ (stream * 0xD1B54A32D192ED03ull));
-  mix.Next();
-  return mix.Next();
+  return SplitMix64::StreamSeed(seed, stream);
 }
 
 int ThreadCount(int requested, std::size_t work) {

@@ -4,6 +4,7 @@
 
 #include "fhir/model.h"
 #include "fhir/search_query.h"
+#include "http/query.h"
 #include "storage/store.h"
 #include "synth/cohort.h"
 
@@ -51,24 +52,18 @@ class StoreResourceSource final : public ResourceSource {
   storage::Store& store_;
 };
 
-// Percent-encodes a query-string component: everything but unreserved characters, and ',' (the
-// FHIR separator of alternatives) when `keep_commas`.
+// Percent-encodes a query-string component, keeping ',' (FHIR's separator of alternatives)
+// when `keep_commas`.
 std::string Encode(std::string_view s, bool keep_commas) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
+  if (!keep_commas) return http::PercentEncode(s);
   std::string out;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '.' || c == '_' || c == '~' || (keep_commas && c == ',');
-    if (plain) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
+  for (std::size_t start = 0;;) {
+    std::size_t comma = s.find(',', start);
+    out += http::PercentEncode(s.substr(start, comma - start));
+    if (comma == std::string_view::npos) return out;
+    out += ',';
+    start = comma + 1;
   }
-  return out;
 }
 
 class RestResourceSource final : public ResourceSource {

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "core/json.h"
+#include "core/splitmix.h"
 
 namespace sund::synth {
 namespace {
@@ -53,25 +54,12 @@ void ParallelFor(std::size_t n, int threads, std::size_t grain,
   for (auto& t : pool) t.join();
 }
 
-// SplitMix64: small, fast and the same on every platform (std's distributions are not).
-class Rng {
+// Seeded sampling, the same on every platform; one stream per use (below).
+class Rng : public SplitMix64 {
  public:
-  Rng(std::uint64_t seed, std::uint64_t stream) : state_(seed ^ (stream * 0xD1B54A32D192ED03ull)) {
+  Rng(std::uint64_t seed, std::uint64_t stream) : SplitMix64(SplitMix64::Stream(seed, stream)) {
     Next();
   }
-  std::uint64_t Next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n) (Lemire's multiply; the bias is below 2^-40 for any table size).
-  std::size_t Below(std::size_t n) {
-    return static_cast<std::size_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
-  }
-
- private:
-  std::uint64_t state_;
 };
 
 // Sampling streams, one per use, so that one sample does not shift another.

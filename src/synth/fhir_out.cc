@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/json.h"
+#include "core/splitmix.h"
 #include "synth/internal/dates.h"
 #include "synth/model.h"
 
@@ -58,17 +59,10 @@ const char* ClassDisplay(std::string_view code) {
   return nullptr;
 }
 
-// SplitMix64: a small generator with good mixing, the same on every platform (unlike the
-// distributions of <random>).
-class Rng {
+// Seeded, the same on every platform, with the draws the writer needs.
+class Rng : public SplitMix64 {
  public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t Next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+  using SplitMix64::SplitMix64;
   // Uniform in [lo, hi] (inclusive); lo when hi < lo.
   std::int64_t Between(std::int64_t lo, std::int64_t hi) {
     if (hi <= lo) return lo;
@@ -90,15 +84,10 @@ class Rng {
                   static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFull));
     return std::string("urn:uuid:") + buf;
   }
-
- private:
-  std::uint64_t state_;
 };
 
 std::uint64_t Mix(std::uint64_t seed, std::uint64_t number) {
-  Rng r(seed ^ (number * 0xD1B54A32D192ED03ull));
-  r.Next();
-  return r.Next();
+  return SplitMix64::StreamSeed(seed, number);
 }
 
 void Key(Writer& w, std::string_view k) {
