@@ -74,12 +74,7 @@ std::string Num(double v, int digits = 4) {
   return buf;
 }
 
-// A number for SVG coordinates.
-std::string Px(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", v);
-  return buf;
-}
+std::string Px(double v) { return SvgNumber(v); }
 
 std::string Bool(bool b) { return b ? "true" : "false"; }
 
@@ -424,29 +419,10 @@ figure{display:inline-block;margin:0 1rem 1rem 0;vertical-align:top}figcaption{f
 svg text{font-family:inherit}
 )";
 
-class Html {
- public:
-  void Raw(std::string_view s) { out_ += s; }
-  void Text(std::string_view s) { out_ += HtmlEscape(s); }
-  // <tag>escaped text</tag>
-  void Element(std::string_view tag, std::string_view text, std::string_view attrs = "") {
-    out_ += "<" + std::string(tag) + (attrs.empty() ? "" : " ") + std::string(attrs) + ">" +
-            HtmlEscape(text) + "</" + std::string(tag) + ">";
-  }
-  std::string& str() { return out_; }
-
- private:
-  std::string out_;
-};
+using Html = HtmlWriter;
 
 void TableHead(Html& h, std::string_view caption, const std::vector<std::string>& columns) {
-  h.Raw("<table>");
-  if (!caption.empty()) h.Element("caption", caption);
-  h.Raw("<thead><tr>");
-  for (std::size_t i = 0; i < columns.size(); ++i) {
-    h.Element("th", columns[i], "scope=\"col\"");
-  }
-  h.Raw("</tr></thead><tbody>\n");
+  h.TableHead(caption, columns);
 }
 
 // Right-aligned in tables: numbers, and numbers with a unit.

@@ -1,5 +1,7 @@
 #include "core/html.h"
 
+#include <cstdio>
+
 namespace sund {
 
 std::string HtmlEscape(std::string_view text) {
@@ -27,6 +29,45 @@ std::string HtmlEscape(std::string_view text) {
     }
   }
   return out;
+}
+
+void HtmlWriter::Element(std::string_view tag, std::string_view text, std::string_view attrs) {
+  out_ += '<';
+  out_ += tag;
+  if (!attrs.empty()) {
+    out_ += ' ';
+    out_ += attrs;
+  }
+  out_ += '>';
+  out_ += HtmlEscape(text);
+  out_ += "</";
+  out_ += tag;
+  out_ += '>';
+}
+
+void HtmlWriter::TableHead(std::string_view caption, const std::vector<std::string>& columns) {
+  Raw("<table>");
+  if (!caption.empty()) Element("caption", caption);
+  Raw("<thead><tr>");
+  for (const std::string& c : columns) Element("th", c, "scope=\"col\"");
+  Raw("</tr></thead><tbody>\n");
+}
+
+void HtmlWriter::SvgText(double x, double y, std::string_view text, std::string_view attrs) {
+  out_ += "<text x=\"" + SvgNumber(x) + "\" y=\"" + SvgNumber(y) + "\"";
+  if (!attrs.empty()) {
+    out_ += ' ';
+    out_ += attrs;
+  }
+  out_ += '>';
+  Text(text);
+  out_ += "</text>";
+}
+
+std::string SvgNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
 }
 
 }  // namespace sund

@@ -5,11 +5,34 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sund {
 
 // Escapes text for HTML element content and double- or single-quoted attribute values:
 // & < > " ' become &amp; &lt; &gt; &quot; &#39;. Everything else, UTF-8 included, is unchanged.
 std::string HtmlEscape(std::string_view text);
+
+// An HTML document built in a string: markup as given, text escaped. Used by the self-contained
+// reports (cells' report.html, synth's evaluation report).
+class HtmlWriter {
+ public:
+  void Raw(std::string_view markup) { out_ += markup; }
+  void Text(std::string_view text) { out_ += HtmlEscape(text); }
+  // <tag attrs>escaped text</tag>
+  void Element(std::string_view tag, std::string_view text, std::string_view attrs = "");
+  // <table>, an optional <caption> and a header row of column headers; the caller writes the
+  // rows and closes with </tbody></table>.
+  void TableHead(std::string_view caption, const std::vector<std::string>& columns);
+  // An SVG <text> at (x, y) (one decimal) with extra attributes.
+  void SvgText(double x, double y, std::string_view text, std::string_view attrs = "");
+  std::string& str() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+// A coordinate for SVG: one decimal.
+std::string SvgNumber(double v);
 
 }  // namespace sund

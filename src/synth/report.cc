@@ -38,11 +38,7 @@ std::string Num(std::optional<double> v, int digits = 4) {
   return buf;
 }
 
-std::string Px(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", v);
-  return buf;
-}
+std::string Px(double v) { return SvgNumber(v); }
 
 std::string Percent(double share) {
   char buf[32];
@@ -61,40 +57,10 @@ std::string Shorten(const std::string& s, std::size_t max) {
   return s;
 }
 
-class Html {
- public:
-  void Raw(std::string_view s) { out_ += s; }
-  void Text(std::string_view s) { out_ += HtmlEscape(s); }
-  void Element(std::string_view tag, std::string_view text, std::string_view attrs = "") {
-    out_ += "<";
-    out_ += tag;
-    if (!attrs.empty()) {
-      out_ += " ";
-      out_ += attrs;
-    }
-    out_ += ">" + HtmlEscape(text) + "</";
-    out_ += tag;
-    out_ += ">";
-  }
-  // An SVG <text> element at (x, y) with extra attributes.
-  void SvgText(double x, double y, std::string_view text, std::string_view attrs = "") {
-    Raw("<text x=\"" + Px(x) + "\" y=\"" + Px(y) + "\"" +
-        (attrs.empty() ? "" : " " + std::string(attrs)) + ">");
-    Text(text);
-    Raw("</text>");
-  }
-  std::string& str() { return out_; }
-
- private:
-  std::string out_;
-};
+using Html = HtmlWriter;
 
 void TableHead(Html& h, std::string_view caption, const std::vector<std::string>& columns) {
-  h.Raw("<table>");
-  if (!caption.empty()) h.Element("caption", caption);
-  h.Raw("<thead><tr>");
-  for (const std::string& c : columns) h.Element("th", c, "scope=\"col\"");
-  h.Raw("</tr></thead><tbody>\n");
+  h.TableHead(caption, columns);
 }
 
 // Ticks at 1, 2, 5 x 10^k covering [lo, hi].
