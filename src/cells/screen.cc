@@ -708,22 +708,6 @@ std::string FormatConcentration(double c, const std::string& unit) {
   return Num(c, 3) + (unit.empty() ? "" : " " + unit);
 }
 
-// Ticks at 1, 2, 5 x 10^k covering [lo, hi].
-std::vector<double> NiceTicks(double lo, double hi) {
-  double raw = (hi - lo) / 5;
-  double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  double step = mag;
-  for (double m : {1.0, 2.0, 5.0, 10.0}) {
-    step = m * mag;
-    if (step >= raw) break;
-  }
-  std::vector<double> ticks;
-  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
-    ticks.push_back(std::fabs(v) < step * 1e-9 ? 0 : v);
-  }
-  return ticks;
-}
-
 void DoseChart(Html& h, const ScreenResult& s, const CompoundResponse& c, int index) {
   const double width = 430, height = 290, ml = 58, mr = 14, mt = 14, mb = 48;
   const double pw = width - ml - mr, ph = height - mt - mb;

@@ -1,5 +1,6 @@
 #include "core/html.h"
 
+#include <cmath>
 #include <cstdio>
 
 namespace sund {
@@ -68,6 +69,22 @@ std::string SvgNumber(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", v);
   return buf;
+}
+
+std::vector<double> NiceTicks(double lo, double hi) {
+  const double raw = (hi - lo) / 5;
+  if (!(raw > 0)) return {lo};
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    step = m * mag;
+    if (step >= raw) break;
+  }
+  std::vector<double> ticks;
+  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
+    ticks.push_back(std::fabs(v) < step * 1e-9 ? 0 : v);
+  }
+  return ticks;
 }
 
 }  // namespace sund

@@ -34,5 +34,7 @@ class HtmlWriter {
 
 // A coordinate for SVG: one decimal.
 std::string SvgNumber(double v);
+// Axis ticks at 1, 2, 5 x 10^k covering [lo, hi] (about five); {lo} for an empty range.
+std::vector<double> NiceTicks(double lo, double hi);
 
 }  // namespace sund

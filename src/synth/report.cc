@@ -63,23 +63,6 @@ void TableHead(Html& h, std::string_view caption, const std::vector<std::string>
   h.TableHead(caption, columns);
 }
 
-// Ticks at 1, 2, 5 x 10^k covering [lo, hi].
-std::vector<double> NiceTicks(double lo, double hi) {
-  const double raw = (hi - lo) / 5;
-  if (!(raw > 0)) return {lo};
-  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  double step = mag;
-  for (double m : {1.0, 2.0, 5.0, 10.0}) {
-    step = m * mag;
-    if (step >= raw) break;
-  }
-  std::vector<double> ticks;
-  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
-    ticks.push_back(std::fabs(v) < step * 1e-9 ? 0 : v);
-  }
-  return ticks;
-}
-
 // A diverging scale for associations in [-1, 1]: blue, near-white at 0, red (ColorBrewer RdBu).
 std::string Diverging(double v) {
   constexpr std::array<int, 3> kLow = {33, 102, 172}, kMid = {247, 247, 247}, kHigh = {178, 24, 43};
