@@ -31,6 +31,7 @@
 #include "core/time.h"
 #include "fhir/resource.h"
 #include "fhir/search_query.h"
+#include "fl_cli.h"
 #include "http/server.h"
 #include "iomt/broker.h"
 #include "iomt/dead_letters.h"
@@ -645,6 +646,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   iomt_simulate->add_option("--seed", sim.seed, "random seed")->capture_default_str();
   AddCellsCommands(app);
+  AddFlCommands(app);
   AddSynthCommands(app, [](const std::string& data) { return OpenStore(data, "", "normal"); });
 
   auto* audit_cmd = app.add_subcommand("audit", "the tamper-evident audit log");
