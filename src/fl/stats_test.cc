@@ -1,0 +1,171 @@
+#include "fl/stats.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "core/json.h"
+#include "synth/schema.h"
+
+namespace sund::fl {
+namespace {
+
+CsvTable Table(std::string_view text) {
+  auto t = ParseCsv(text);
+  EXPECT_TRUE(t.ok());
+  return *t;
+}
+
+rapidjson::Document Released(const CsvTable& t, std::string_view query) {
+  auto r = ParseStatsRequest(query);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  auto local = ComputeLocalStats(t, *r);
+  EXPECT_TRUE(local.ok()) << local.status().ToString();
+  rapidjson::Document d;
+  d.Parse(FinalizeStats(MergeStats({*local}), *r).c_str());
+  return d;
+}
+
+TEST(StatsTest, HandComputedFiguresAndSuppression) {
+  CsvTable t = Table(
+      "age,sex,bmi\n21,f,20\n25,m,22\n33,f,\n35,f,30\n38,m,31\n41,f,28\n45,m,27\n52,f,26\n"
+      "55,f,33\n61,m,35\n");
+  auto d = Released(t, R"({"id": "x", "queries": [
+    {"name": "n", "type": "count"},
+    {"name": "women", "type": "count", "where": {"sex": "m"}},
+    {"name": "bmi", "type": "mean", "column": "bmi"},
+    {"name": "age", "type": "histogram", "column": "age", "edges": [20, 40, 70]},
+    {"name": "sex", "type": "table", "rows": "sex", "columns": "sex"},
+    {"name": "q", "type": "quantiles", "column": "age", "probabilities": [0.5],
+     "min": 0, "max": 100, "resolution": 1}]})");
+  const auto& r = d["results"];
+  EXPECT_EQ(r["n"]["count"].GetDouble(), 10);
+  EXPECT_TRUE(r["women"]["count"].IsNull());  // 4 men: under 5, suppressed
+  EXPECT_EQ(r["bmi"]["n"].GetDouble(), 9);
+  EXPECT_NEAR(r["bmi"]["mean"].GetDouble(), 252.0 / 9, 1e-12);
+  // Sample variance by hand: sum of squares 7248, n 9.
+  EXPECT_NEAR(r["bmi"]["variance"].GetDouble(), (7248 - 252.0 * 252 / 9) / 8, 1e-9);
+  EXPECT_TRUE(r["bmi"]["missing"].IsNull());  // 1 missing: suppressed
+  EXPECT_EQ(r["age"]["bins"][0]["count"].GetDouble(), 5);
+  EXPECT_EQ(r["age"]["bins"][1]["count"].GetDouble(), 5);
+  EXPECT_EQ(r["sex"]["cells"].Size(), 2u);
+  EXPECT_EQ(r["sex"]["cells"][0]["count"].GetDouble(), 6);  // f|f
+  EXPECT_TRUE(r["sex"]["cells"][1]["count"].IsNull());      // m|m = 4
+  EXPECT_TRUE(r["sex"]["cells"][1]["suppressed"].GetBool());
+  EXPECT_NEAR(r["q"]["quantiles"][0]["value"].GetDouble(), 38.0, 1.0);
+}
+
+TEST(StatsTest, KaplanMeierByHand) {
+  CsvTable t = Table("t,e\n1,1\n2,1\n2,0\n3,1\n4,0\n5,1\n6,0\n7,1\n8,0\n9,0\n10,0\n");
+  auto d = Released(t, R"({"suppress_below": 1, "queries": [{"name": "km", "type": "kaplan_meier",
+    "time": "t", "event": "e", "times": [1, 2, 3, 5]}]})");
+  const auto& p = d["results"]["km"]["groups"][0]["points"];
+  EXPECT_NEAR(p[0]["survival"].GetDouble(), 10.0 / 11, 1e-12);
+  EXPECT_NEAR(p[1]["survival"].GetDouble(), 10.0 / 11 * 9 / 10, 1e-12);
+  EXPECT_NEAR(p[2]["survival"].GetDouble(), 10.0 / 11 * 9 / 10 * 7 / 8, 1e-12);
+  EXPECT_NEAR(p[3]["survival"].GetDouble(), 10.0 / 11 * 9 / 10 * 7 / 8 * 5 / 6, 1e-12);
+  EXPECT_EQ(p[3]["at_risk"].GetDouble(), 5);
+}
+
+TEST(StatsTest, BadQueriesAreNamed) {
+  EXPECT_FALSE(ParseStatsRequest("[]").ok());
+  EXPECT_FALSE(ParseStatsRequest(R"({"queries": []})").ok());
+  auto bad = ParseStatsRequest(R"({"queries": [{"name": "h", "type": "histogram",
+    "column": "a", "edges": [3, 1]}]})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("h: edges"), std::string::npos);
+  EXPECT_FALSE(ParseStatsRequest(R"({"queries": [{"name": "x", "type": "median"}]})").ok());
+  auto r = ParseStatsRequest(R"({"queries": [{"name": "m", "type": "mean", "column": "z"}]})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(ComputeLocalStats(Table("a\n1\n"), *r).ok());
+  auto text = ComputeLocalStats(Table("z\n1\nabc\n"), *r);
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().message().find("abc"), std::string::npos);  // never the value
+}
+
+// Issue #8's check: the federated figures (nodes' sums added) equal the pooled ones, with
+// suppression applied, on the clinical tables.
+TEST(StatsTest, FederatedEqualsPooledOnTheClinicalTables) {
+  const char* data = std::getenv("SUND_TEST_DATA");
+  if (data == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set (../shared/data)";
+  struct Case {
+    const char* file;
+    const char* query;
+  };
+  const Case cases[] = {
+      {"pima_diabetes.csv", R"({"id": "pima", "queries": [
+        {"name": "n", "type": "count"},
+        {"name": "glucose", "type": "mean", "column": "glucose"},
+        {"name": "age", "type": "histogram", "column": "age", "edges": [20, 30, 40, 50, 60, 90]},
+        {"name": "mass", "type": "quantiles", "column": "mass", "probabilities": [0.1, 0.5, 0.9],
+         "min": 10, "max": 70, "resolution": 0.1},
+        {"name": "outcome", "type": "table", "rows": "diabetes", "columns": "pregnant"}]})"},
+      {"colon.csv", R"({"id": "colon", "queries": [
+        {"name": "rx", "type": "table", "rows": "rx", "columns": "status", "where": {"etype": "1"}},
+        {"name": "recurrence", "type": "kaplan_meier", "time": "time", "event": "status",
+         "group": "rx", "times": [365, 730, 1095, 1825], "where": {"etype": "1"}}]})"},
+      {"pbc.csv", R"({"id": "pbc", "queries": [
+        {"name": "bili", "type": "mean", "column": "bili"},
+        {"name": "stage", "type": "table", "rows": "stage", "columns": "status"},
+        {"name": "survival", "type": "kaplan_meier", "time": "time", "event": "status",
+         "event_value": "2", "group": "trt", "times": [1000, 2000, 3000]}]})"},
+      {"lung.csv", R"({"id": "lung", "queries": [
+        {"name": "sex", "type": "table", "rows": "sex", "columns": "ph.ecog"},
+        {"name": "age", "type": "mean", "column": "age"}]})"},
+  };
+  for (const auto& c : cases) {
+    auto table = synth::ReadCsvFile(std::string(data) + "/tabular/" + c.file);
+    ASSERT_TRUE(table.ok()) << c.file;
+    auto req = ParseStatsRequest(c.query);
+    ASSERT_TRUE(req.ok()) << c.file << ": " << req.status().ToString();
+    auto pooled = ComputeLocalStats(*table, *req);
+    ASSERT_TRUE(pooled.ok()) << c.file << ": " << pooled.status().ToString();
+    // Three nodes of unequal size.
+    std::vector<CsvTable> nodes(3);
+    for (auto& n : nodes) n.header = table->header;
+    for (std::size_t i = 0; i < table->rows.size(); ++i) {
+      nodes[i % 7 < 4 ? 0 : (i % 7 < 6 ? 1 : 2)].rows.push_back(table->rows[i]);
+    }
+    std::vector<LocalStats> parts;
+    for (const auto& n : nodes) {
+      auto p = ComputeLocalStats(n, *req);
+      ASSERT_TRUE(p.ok());
+      // Through the wire form, as a node sends it.
+      auto wire = ParseLocalStats(LocalStatsToJson(*p), req->queries.size());
+      ASSERT_TRUE(wire.ok()) << wire.status().ToString();
+      parts.push_back(*wire);
+    }
+    rapidjson::Document a, b;
+    a.Parse(FinalizeStats(MergeStats(parts), *req).c_str());
+    b.Parse(FinalizeStats(*pooled, *req).c_str());
+    ASSERT_TRUE(a.IsObject() && b.IsObject());
+    // Equal up to the order of floating-point additions.
+    std::function<void(const rapidjson::Value&, const rapidjson::Value&, std::string)> same =
+        [&](const rapidjson::Value& x, const rapidjson::Value& y, std::string path) {
+          ASSERT_EQ(x.GetType(), y.GetType()) << c.file << path;
+          if (x.IsObject()) {
+            ASSERT_EQ(x.MemberCount(), y.MemberCount()) << c.file << path;
+            for (auto it = x.MemberBegin(); it != x.MemberEnd(); ++it) {
+              std::string k(it->name.GetString());
+              ASSERT_TRUE(y.HasMember(k.c_str())) << c.file << path << "." << k;
+              same(it->value, y[k.c_str()], path + "." + k);
+            }
+          } else if (x.IsArray()) {
+            ASSERT_EQ(x.Size(), y.Size()) << c.file << path;
+            for (rapidjson::SizeType i = 0; i < x.Size(); ++i) {
+              same(x[i], y[i], path + "[" + std::to_string(i) + "]");
+            }
+          } else if (x.IsNumber()) {
+            EXPECT_NEAR(x.GetDouble(), y.GetDouble(), 1e-9 * (1 + std::fabs(y.GetDouble())))
+                << c.file << path;
+          } else if (x.IsString()) {
+            EXPECT_STREQ(x.GetString(), y.GetString()) << c.file << path;
+          }
+        };
+    same(a, b, "");
+  }
+}
+
+}  // namespace
+}  // namespace sund::fl
