@@ -1,19 +1,365 @@
 #include "fl_cli.h"
 
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "core/csv.h"
+#include "core/file_reader.h"
+#include "core/json.h"
 #include "core/status.h"
 #include "fl/certs.h"
+#include "fl/dataset.h"
+#include "fl/learner.h"
+#include "fl/models.h"
+#include "fl/rounds.h"
+#include "fl/task.h"
+#include "fl/transport.h"
+#include "synth/schema.h"
+
+extern char** environ;
 
 namespace {
 
 [[noreturn]] void Fail(const sund::Status& s) {
   std::fprintf(stderr, "sund fl: %s\n", s.ToString().c_str());
   throw CLI::RuntimeError(1);
+}
+
+template <typename T>
+T OrFail(sund::Result<T> r) {
+  if (!r.ok()) Fail(r.status());
+  return std::move(*r);
+}
+
+namespace fs = std::filesystem;
+namespace fl = sund::fl;
+
+void WriteText(const fs::path& path, std::string_view text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) Fail(sund::Internal("cannot write " + path.string()));
+}
+
+std::string JsonNumbers(const fl::Params& x) {
+  std::string out = "[";
+  char buf[32];
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.17g", i ? "," : "", x[i]);
+    out += buf;
+  }
+  return out + "]";
+}
+
+// --- coordinator -------------------------------------------------------------------------
+
+struct CoordinatorFlags {
+  std::string task, listen = "127.0.0.1:7070", certs, encoding, out;
+  std::vector<std::string> allow;
+  int join_timeout_s = 600;
+};
+
+void RunCoordinatorCommand(const CoordinatorFlags& f) {
+  fl::Task task = OrFail(fl::ReadTaskFile(f.task));
+  std::string encoding_json = OrFail(sund::ReadFileDecompressed(f.encoding));
+  fl::Encoding encoding = OrFail(fl::ParseEncoding(encoding_json));
+  auto model = OrFail(fl::TaskModel(task, encoding));
+  std::string fingerprint = fl::SchemaFingerprint(encoding);
+  fl::CoordinatorServerOptions so;
+  so.listen = f.listen;
+  so.certs_dir = f.certs;
+  so.allow = {f.allow.begin(), f.allow.end()};
+  so.task_id = task.id;
+  so.task_json = fl::TaskEnvelopeJson(task, fl::EncodingToJson(encoding));
+  so.admit = [&](const fl::Member& m) -> sund::Status {
+    if (m.fingerprint != fingerprint) {
+      return sund::InvalidArgument(
+          "the node's feature schema differs from the task's (another encoding or version)");
+    }
+    if (m.samples < static_cast<std::uint64_t>(task.min_samples)) {
+      return sund::InvalidArgument("fewer rows than the task's min_samples (" +
+                                   std::to_string(task.min_samples) + ")");
+    }
+    return sund::Status::Ok();
+  };
+  auto server = OrFail(fl::CoordinatorServer::Start(so));
+  std::string host = f.listen.substr(0, f.listen.rfind(':'));
+  std::printf("sund fl coordinator listening on %s:%d\n", host.c_str(), server->port());
+  std::fflush(stdout);
+  std::error_code ec;
+  fs::create_directories(f.out, ec);
+  std::ofstream log(fs::path(f.out) / "rounds.jsonl", std::ios::app);
+  fl::CoordinatorRun run;
+  run.task = task;
+  run.initial = model->Get();
+  run.checkpoint = (fs::path(f.out) / "checkpoint.json").string();
+  run.join_timeout = std::chrono::seconds(f.join_timeout_s);
+  run.on_round = [&](const fl::RoundLog& l, const fl::Params&) {
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "{\"round\":%u,\"selected\":%zu,\"contributed\":%zu,\"dropped\":%zu,"
+                  "\"seconds\":%.4f,\"bytes_to_nodes\":%llu,\"bytes_from_nodes\":%llu,"
+                  "\"epsilon\":%.6g,\"update_norm\":%.6g}",
+                  l.round, l.selected, l.contributed, l.dropped, l.seconds,
+                  static_cast<unsigned long long>(l.bytes_to_nodes),
+                  static_cast<unsigned long long>(l.bytes_from_nodes), l.epsilon, l.update_norm);
+    log << line << "\n";
+    log.flush();
+    std::fprintf(stderr, "round %u: %zu of %zu nodes, %.2f s%s\n", l.round, l.contributed,
+                 l.selected, l.seconds, l.epsilon > 0 ? "" : "");
+  };
+  fl::CoordinatorResult result = OrFail(fl::RunCoordinator(*server, run));
+  std::string out =
+      "{\"task\":" + fl::TaskToJson(task) + ",\"encoding\":" + fl::EncodingToJson(encoding) +
+      ",\"params\":" + JsonNumbers(result.params) + ",\"rounds\":" + std::to_string(result.rounds) +
+      ",\"stopped_because\":\"" + result.stopped_because +
+      "\",\"epsilon\":" + std::to_string(result.epsilon) + "}\n";
+  WriteText(fs::path(f.out) / "model.json", out);
+  // Give the nodes a moment to fetch the final model before the server stops.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::printf("trained %u rounds (%s) -> %s/model.json\n", result.rounds,
+              result.stopped_because.c_str(), f.out.c_str());
+}
+
+// --- node ----------------------------------------------------------------------------------
+
+struct NodeFlags {
+  std::string coordinator, certs, name, csv;
+  std::uint64_t seed = 1;
+};
+
+void RunNodeCommand(const NodeFlags& f) {
+  fl::NodeClientOptions o;
+  o.coordinator = f.coordinator;
+  o.certs_dir = f.certs;
+  o.name = f.name;
+  auto client = OrFail(fl::NodeClient::Connect(o));
+  // The task and its encoding first: the node's data set depends on them. The coordinator may
+  // still be starting: retry for a minute.
+  sund::Result<std::string> described = sund::Status(sund::StatusCode::kUnavailable, "");
+  for (int i = 0; i < 120; ++i) {
+    described = client->Describe();
+    if (described.ok() || described.status().code() != sund::StatusCode::kUnavailable) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  fl::TaskEnvelope env = OrFail(fl::ParseTaskEnvelope(OrFail(std::move(described))));
+  if (env.encoding.empty()) Fail(sund::InvalidArgument("the coordinator sent no feature encoding"));
+  fl::Encoding encoding = OrFail(fl::ParseEncoding(env.encoding));
+  sund::CsvTable table = OrFail(sund::synth::ReadCsvFile(f.csv));
+  auto data = fl::BuildDataset(table, encoding);
+  if (!data.ok()) {
+    Fail(sund::InvalidArgument("this node's data does not fit the task's features: " +
+                               data.status().message()));
+  }
+  std::size_t rows = data->rows;
+  auto learner = OrFail(fl::ModelLearner::Create(env.task, std::move(*data), f.seed));
+  fl::NodeRun run;
+  run.task_id = env.task.id;
+  run.fingerprint = fl::SchemaFingerprint(encoding);
+  run.seed = f.seed;
+  fl::Params final_params = OrFail(fl::RunNode(*client, *learner, run));
+  auto model = OrFail(fl::TaskModel(env.task, encoding));
+  if (auto st = model->Set(final_params); !st.ok()) Fail(st);
+  std::printf("node %s: %zu rows; the task is done", f.name.c_str(), rows);
+  if (learner->data().has_binary()) {
+    std::printf(", AUC of the final model on this node's rows %.4f",
+                fl::Auc(model->Predict(learner->data()), learner->data().y));
+  }
+  std::printf("\n");
+}
+
+// --- simulate ------------------------------------------------------------------------------
+
+struct SimulateFlags {
+  std::string csv, task, split = "iid";
+  int nodes = 3;
+  double test_fraction = 0.3;
+  std::uint64_t seed = 1;
+  bool json = false;
+};
+
+pid_t Spawn(const std::vector<std::string>& args, int* stdout_fd) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  int fds[2] = {-1, -1};
+  if (stdout_fd != nullptr) {
+    if (pipe(fds) != 0) Fail(sund::Internal("pipe failed"));
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+  }
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) Fail(sund::Internal("cannot start " + args[0]));
+  if (stdout_fd != nullptr) {
+    close(fds[1]);
+    *stdout_fd = fds[0];
+  }
+  return pid;
+}
+
+double TestAuc(const fl::Task& task, const fl::Encoding& enc, const fl::Params& params,
+               const fl::Dataset& test) {
+  auto model = OrFail(fl::TaskModel(task, enc));
+  if (auto st = model->Set(params); !st.ok()) Fail(st);
+  if (test.has_binary()) return fl::Auc(model->Predict(test), test.y);
+  return fl::ConcordanceIndex(model->Predict(test), test.time, test.event);
+}
+
+void RunSimulate(const SimulateFlags& f) {
+  auto start = std::chrono::steady_clock::now();
+  fl::Task task = OrFail(fl::ReadTaskFile(f.task));
+  sund::CsvTable table = OrFail(sund::synth::ReadCsvFile(f.csv));
+  fl::SplitOptions so;
+  if (f.split == "iid") {
+    so.mode = fl::SplitMode::kIid;
+  } else if (f.split.rfind("label-skew:", 0) == 0) {
+    so.mode = fl::SplitMode::kLabelSkew;
+    so.alpha = std::atof(f.split.c_str() + 11);
+  } else {
+    Fail(sund::InvalidArgument("--split is iid or label-skew:ALPHA"));
+  }
+  // Train and test rows, then the encoding from the training rows only.
+  fl::FeatureSpec spec = fl::TaskFeatures(task);
+  fl::Encoding provisional = OrFail(fl::FitEncoding(table, spec));
+  fl::Dataset all = OrFail(fl::BuildDataset(table, provisional));
+  fl::TrainTest tt = fl::SplitTrainTest(all, f.test_fraction, f.seed);
+  sund::CsvTable train_table{table.header, {}, {}};
+  for (std::size_t r : tt.train.source) {
+    train_table.rows.push_back(table.rows[r]);
+    train_table.lines.push_back(table.lines[r]);
+  }
+  fl::Encoding enc = OrFail(fl::FitEncoding(train_table, spec));
+  fl::Dataset train = OrFail(fl::BuildDataset(train_table, enc));
+  sund::CsvTable test_table{table.header, {}, {}};
+  for (std::size_t r : tt.test.source) {
+    test_table.rows.push_back(table.rows[r]);
+    test_table.lines.push_back(table.lines[r]);
+  }
+  fl::Dataset test = OrFail(fl::BuildDataset(test_table, enc));
+  std::vector<fl::Dataset> parts = OrFail(fl::SplitNodes(train, f.nodes, so, f.seed));
+
+  fs::path dir = fs::temp_directory_path() / ("sund-fl-simulate-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::vector<std::string> names;
+  for (int i = 0; i < f.nodes; ++i) names.push_back("node-" + std::to_string(i + 1));
+  fl::CertsOptions co;
+  co.dir = (dir / "pki").string();
+  co.nodes = names;
+  if (auto st = fl::MakePilotCertificates(co); !st.ok()) Fail(st);
+  WriteText(dir / "encoding.json", fl::EncodingToJson(enc));
+  for (int i = 0; i < f.nodes; ++i) {
+    std::string csv = sund::CsvRecord(train_table.header) + "\n";
+    for (std::size_t r : parts[static_cast<std::size_t>(i)].source) {
+      csv += sund::CsvRecord(train_table.rows[r]) + "\n";
+    }
+    WriteText(dir / (names[static_cast<std::size_t>(i)] + ".csv"), csv);
+  }
+  std::string self = fs::read_symlink("/proc/self/exe").string();
+  std::string allow;
+  for (const auto& n : names) allow += (allow.empty() ? "" : ",") + n;
+  int out_fd = -1;
+  pid_t coordinator =
+      Spawn({self, "fl", "coordinator", "--task", f.task, "--listen", "127.0.0.1:0", "--certs",
+             co.dir, "--allow", allow, "--encoding", (dir / "encoding.json").string(), "--out",
+             (dir / "out").string(), "--join-timeout", "60"},
+            &out_fd);
+  // Its first line names the port.
+  std::string first;
+  char ch;
+  while (read(out_fd, &ch, 1) == 1 && ch != '\n') first += ch;
+  auto colon = first.rfind(':');
+  if (first.find("listening on") == std::string::npos || colon == std::string::npos) {
+    Fail(sund::Internal("the coordinator did not start"));
+  }
+  std::string address = "127.0.0.1:" + first.substr(colon + 1);
+  std::vector<pid_t> nodes;
+  for (int i = 0; i < f.nodes; ++i) {
+    nodes.push_back(Spawn({self, "fl", "node", "--coordinator", address, "--certs", co.dir,
+                           "--name", names[static_cast<std::size_t>(i)], "--csv",
+                           (dir / (names[static_cast<std::size_t>(i)] + ".csv")).string(), "--seed",
+                           std::to_string(i + 1)},
+                          nullptr));
+  }
+  int failed = 0;
+  for (pid_t p : nodes) {
+    int status = 0;
+    waitpid(p, &status, 0);
+    failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  if (failed == f.nodes) kill(coordinator, SIGTERM);  // nobody is left to train with
+  int cstatus = 0;
+  waitpid(coordinator, &cstatus, 0);
+  close(out_fd);
+  if (!(WIFEXITED(cstatus) && WEXITSTATUS(cstatus) == 0)) {
+    Fail(sund::Internal("the coordinator failed"));
+  }
+  // The federated model, the pooled fit and each node alone, all on the same test rows.
+  std::string model_text = OrFail(sund::ReadFileDecompressed((dir / "out/model.json").string()));
+  rapidjson::Document doc;
+  doc.Parse(model_text.c_str());
+  fl::Params params;
+  for (const auto& v : doc["params"].GetArray()) params.push_back(v.GetDouble());
+  double federated = TestAuc(task, enc, params, test);
+  fl::FitOptions fo;
+  fo.sgd.epochs = task.local.epochs * task.rounds;
+  fo.sgd.learning_rate = task.local.learning_rate;
+  fo.sgd.batch_size = static_cast<std::size_t>(task.local.batch_size);
+  // The reference fit: Newton to convergence where the model has a Hessian; when that is
+  // singular (collinear missing indicators in a small table), the same SGD as the nodes run,
+  // for as many epochs as the federation ran in all.
+  auto fit = [&](const fl::Dataset& d) -> fl::Params {
+    auto m = OrFail(fl::TaskModel(task, enc));
+    if (fl::FitPooled(*m, d, fo).ok()) return m->Get();
+    auto fresh = OrFail(fl::TaskModel(task, enc));
+    fl::LocalOptions lo = fo.sgd;
+    lo.optimizer = task.local.optimizer == "adam" ? fl::Optimizer::kAdam : fl::Optimizer::kSgd;
+    auto u = fl::TrainLocal(*fresh, d, lo);
+    return u.ok() ? u->params : fresh->Get();
+  };
+  double pooled = TestAuc(task, enc, fit(train), test);
+  double local_sum = 0;
+  for (const auto& part : parts) local_sum += TestAuc(task, enc, fit(part), test);
+  std::uint64_t bytes = 0;
+  int rounds = 0;
+  {
+    std::ifstream log(dir / "out/rounds.jsonl");
+    std::string line;
+    while (std::getline(log, line)) {
+      rapidjson::Document r;
+      r.Parse(line.c_str());
+      if (!r.IsObject()) continue;
+      bytes += r["bytes_to_nodes"].GetUint64() + r["bytes_from_nodes"].GetUint64();
+      ++rounds;
+    }
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf(
+      "{\"federated_auc\":%.6f,\"pooled_auc\":%.6f,\"local_auc_mean\":%.6f,\"rounds\":%d,"
+      "\"bytes_per_node\":%llu,\"nodes\":%d,\"split\":\"%s\",\"train_rows\":%zu,"
+      "\"test_rows\":%zu,\"secure_aggregation\":%s,\"nodes_failed\":%d,\"seconds\":%.2f}\n",
+      federated, pooled, local_sum / static_cast<double>(parts.size()), rounds,
+      static_cast<unsigned long long>(bytes / static_cast<std::uint64_t>(f.nodes)), f.nodes,
+      f.split.c_str(), train.rows, test.rows, task.secure_aggregation ? "true" : "false", failed,
+      seconds);
+  fs::remove_all(dir);
 }
 
 struct CertsFlags {
@@ -56,4 +402,51 @@ void AddFlCommands(CLI::App& app) {
   certs->add_option("--days", cf->options.days, "validity")->capture_default_str();
   certs->add_flag("--add", cf->add, "add node certificates signed by the authority in --out");
   certs->callback([cf] { RunCerts(*cf); });
+
+  auto kf = std::make_shared<CoordinatorFlags>();
+  auto* coord = fl->add_subcommand("coordinator", "run a federated task with the nodes that join");
+  coord->add_option("--task", kf->task, "the task file (examples/fl/)")->required();
+  coord->add_option("--listen", kf->listen, "host:port (port 0: any free one)")
+      ->capture_default_str();
+  coord->add_option("--certs", kf->certs, "folder with ca.pem, coordinator.pem, coordinator.key")
+      ->required();
+  coord->add_option("--allow", kf->allow, "the nodes admitted (their certificate names)")
+      ->delimiter(',')
+      ->required();
+  coord
+      ->add_option("--encoding", kf->encoding,
+                   "the shared feature encoding (JSON; every node encodes its rows with it)")
+      ->required();
+  coord->add_option("--out", kf->out, "folder for model.json, rounds.jsonl and the checkpoint")
+      ->required();
+  coord
+      ->add_option("--join-timeout", kf->join_timeout_s,
+                   "seconds to wait for min_clients nodes to join")
+      ->capture_default_str();
+  coord->callback([kf] { RunCoordinatorCommand(*kf); });
+
+  auto nf = std::make_shared<NodeFlags>();
+  auto* node = fl->add_subcommand("node", "take part in a federated task with local data");
+  node->add_option("--coordinator", nf->coordinator, "host:port")->required();
+  node->add_option("--certs", nf->certs, "folder with ca.pem and this node's NAME.pem/.key")
+      ->required();
+  node->add_option("--name", nf->name, "this node's certificate name")->required();
+  node->add_option("--csv", nf->csv, "the local table")->required();
+  node->add_option("--seed", nf->seed, "seed of local sampling and DP noise")
+      ->capture_default_str();
+  node->callback([nf] { RunNodeCommand(*nf); });
+
+  auto sf = std::make_shared<SimulateFlags>();
+  auto* sim = fl->add_subcommand(
+      "simulate", "a coordinator and N nodes as separate processes on loopback, on one CSV split");
+  sim->add_option("--csv", sf->csv, "the table")->required();
+  sim->add_option("--task", sf->task, "the task file")->required();
+  sim->add_option("--nodes", sf->nodes, "nodes")->capture_default_str();
+  sim->add_option("--split", sf->split, "iid or label-skew:ALPHA (Dirichlet)")
+      ->capture_default_str();
+  sim->add_option("--test-fraction", sf->test_fraction, "held-out test rows")
+      ->capture_default_str();
+  sim->add_option("--seed", sf->seed, "seed of the splits")->capture_default_str();
+  sim->add_flag("--json", sf->json, "print one JSON object (always, for now)");
+  sim->callback([sf] { RunSimulate(*sf); });
 }

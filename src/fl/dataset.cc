@@ -480,6 +480,7 @@ Result<Dataset> BuildDataset(const CsvTable& table, const Encoding& encoding) {
     }
     if (oc.target) d.y.push_back(row[*oc.target] == spec.positive ? 1.0 : 0.0);
     d.x.insert(d.x.end(), row_x.begin(), row_x.end());
+    d.source.push_back(r);
     ++d.rows;
   }
   return d;
@@ -501,6 +502,7 @@ Dataset Subset(const Dataset& data, const std::vector<std::size_t>& rows) {
       out.event.push_back(data.event[r]);
     }
     if (data.strata.size() == data.rows) out.strata.push_back(data.strata[r]);
+    if (data.source.size() == data.rows) out.source.push_back(data.source[r]);
   }
   return out;
 }
@@ -516,6 +518,7 @@ Dataset Concat(const std::vector<Dataset>& parts, bool stratify) {
     out.y.insert(out.y.end(), d.y.begin(), d.y.end());
     out.time.insert(out.time.end(), d.time.begin(), d.time.end());
     out.event.insert(out.event.end(), d.event.begin(), d.event.end());
+    out.source.insert(out.source.end(), d.source.begin(), d.source.end());
     for (std::size_t r = 0; r < d.rows; ++r) {
       std::int32_t s =
           stratify ? static_cast<std::int32_t>(k) : (d.strata.size() == d.rows ? d.strata[r] : 0);
@@ -527,6 +530,7 @@ Dataset Concat(const std::vector<Dataset>& parts, bool stratify) {
     out.imputed += d.imputed;
   }
   if (out.y.size() != out.rows) out.y.clear();
+  if (out.source.size() != out.rows) out.source.clear();
   if (out.time.size() != out.rows || out.event.size() != out.rows) {
     out.time.clear();
     out.event.clear();

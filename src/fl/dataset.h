@@ -91,6 +91,8 @@ struct Dataset {
   std::vector<double> event;  // 0/1 per row; empty without an event column
   // Optional stratum per row (Cox: risk sets within a stratum); empty means one stratum.
   std::vector<std::int32_t> strata;
+  // The source table's row index of each row (Subset and Concat carry it along).
+  std::vector<std::size_t> source;
   // Rows of the source table left out: a missing outcome (target, time or event), or with
   // drop_missing a missing feature.
   std::size_t dropped_outcome = 0;

@@ -436,7 +436,8 @@ Result<Params> UpdateVector(const Task& task, const Params& global, const Params
 Result<Params> RunNode(NodeClient& client, LocalLearner& learner, const NodeRun& run) {
   SUND_ASSIGN_OR_RETURN(JoinResult joined,
                         client.Join(run.task_id, run.fingerprint, learner.samples()));
-  SUND_ASSIGN_OR_RETURN(Task task, ParseTask(joined.task_json));
+  SUND_ASSIGN_OR_RETURN(TaskEnvelope envelope, ParseTaskEnvelope(joined.task_json));
+  const Task& task = envelope.task;
   SplitMix64 seeds(SplitMix64::StreamSeed(run.seed, task.seed));
   std::uint32_t after_round = 0, after_step = 0;
   std::map<std::uint32_t, SecAggClient> secagg;  // by round

@@ -329,4 +329,39 @@ std::string TaskToJson(const Task& t) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+std::string TaskEnvelopeJson(const Task& task, std::string_view encoding_json) {
+  // The encoding travels as a string, byte for byte: its fingerprint is over its exact text.
+  rapidjson::StringBuffer b;
+  rapidjson::Writer<rapidjson::StringBuffer> w(b);
+  w.String(encoding_json.data(), static_cast<rapidjson::SizeType>(encoding_json.size()));
+  std::string out = "{\"task\":" + TaskToJson(task);
+  if (!encoding_json.empty()) out += ",\"encoding\":" + std::string(b.GetString(), b.GetSize());
+  out += "}";
+  return out;
+}
+
+Result<TaskEnvelope> ParseTaskEnvelope(std::string_view text) {
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError() || !doc.IsObject()) return InvalidArgument("task: not a JSON object");
+  const Value* task = json::Find(doc, "task");
+  if (task == nullptr) {
+    SUND_ASSIGN_OR_RETURN(Task t, ParseTask(text));
+    return TaskEnvelope{std::move(t), ""};
+  }
+  auto dump = [](const Value& v) {
+    rapidjson::StringBuffer b;
+    rapidjson::Writer<rapidjson::StringBuffer> w(b);
+    v.Accept(w);
+    return std::string(b.GetString(), b.GetSize());
+  };
+  TaskEnvelope e;
+  SUND_ASSIGN_OR_RETURN(e.task, ParseTask(dump(*task)));
+  if (const Value* enc = json::Find(doc, "encoding"); enc != nullptr) {
+    if (!enc->IsString()) return InvalidArgument("task: \"encoding\" must be a string");
+    e.encoding = std::string(json::View(*enc));
+  }
+  return e;
+}
+
 }  // namespace sund::fl

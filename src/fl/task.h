@@ -43,7 +43,7 @@ enum class StrategyName : std::uint8_t { kFedAvg, kFedProx, kFedAdam };
 std::string_view ModelTypeName(ModelType t);
 std::string_view StrategyNameText(StrategyName s);
 
-struct ModelSpec {
+struct TaskModelSpec {
   ModelType type = ModelType::kLogistic;
   std::vector<int> hidden;  // mlp
   std::string activation = "relu";
@@ -72,7 +72,7 @@ struct PrivacySpec {
 
 struct Task {
   std::string id;
-  ModelSpec model;
+  TaskModelSpec model;
   std::vector<std::string> features;
   std::string target, positive;  // logistic, mlp
   std::string time, event;       // cox
@@ -92,5 +92,16 @@ Result<Task> ParseTask(std::string_view json_text);
 Result<Task> ReadTaskFile(const std::string& path);
 // Canonical JSON (what the coordinator sends the nodes); ParseTask reads it back unchanged.
 std::string TaskToJson(const Task& task);
+
+// What a coordinator sends a joining node: the task and the shared feature encoding (dataset.h,
+// its JSON text carried as a string, byte for byte; empty when there is none):
+// {"task": {...}, "encoding": "{...}"}.
+struct TaskEnvelope {
+  Task task;
+  std::string encoding;
+};
+std::string TaskEnvelopeJson(const Task& task, std::string_view encoding_json);
+// Also accepts a bare task (no encoding).
+Result<TaskEnvelope> ParseTaskEnvelope(std::string_view json_text);
 
 }  // namespace sund::fl

@@ -113,9 +113,22 @@ struct CoordinatorServer::Impl final : public pb::Coordinator::Service {
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                           "this node's certificate is not on the coordinator's allow-list");
     }
+    if (req->task_id().empty() && req->samples() == 0 && req->schema_fingerprint().empty()) {
+      reply->set_accepted(false);  // a description request for whatever task runs here
+      reply->set_reason("describe");
+      reply->set_task(options.task_json);
+      return grpc::Status::OK;
+    }
     if (req->task_id() != options.task_id) {
       reply->set_accepted(false);
       reply->set_reason("this coordinator runs task '" + options.task_id + "'");
+      return grpc::Status::OK;
+    }
+    if (req->samples() == 0 && req->schema_fingerprint().empty()) {
+      // A description request (NodeClient::Describe): the task, no membership.
+      reply->set_accepted(false);
+      reply->set_reason("describe");
+      reply->set_task(options.task_json);
       return grpc::Status::OK;
     }
     Member m{node, crypto::RandomToken(16), req->samples(), req->schema_fingerprint()};
@@ -324,6 +337,18 @@ Result<JoinResult> NodeClient::Join(const std::string& task_id, const std::strin
   }
   impl_->session = reply.session();
   return JoinResult{reply.task(), reply.session()};
+}
+
+Result<std::string> NodeClient::Describe(const std::string& task_id) {
+  auto ctx = impl_->Context(impl_->options.call_timeout);
+  pb::JoinRequest req;
+  req.set_task_id(task_id);
+  pb::JoinReply reply;
+  SUND_RETURN_IF_ERROR(FromGrpc(impl_->stub->Join(ctx.get(), req, &reply)));
+  if (reply.task().empty()) {
+    return Status(StatusCode::kPermissionDenied, "the coordinator refused: " + reply.reason());
+  }
+  return reply.task();
 }
 
 Result<Message> NodeClient::Next(std::uint32_t after_round, std::uint32_t after_step) {

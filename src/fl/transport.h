@@ -99,6 +99,10 @@ class NodeClient {
   static Result<std::unique_ptr<NodeClient>> Connect(NodeClientOptions options);
   ~NodeClient();
 
+  // The task (and its encoding) the coordinator runs, without joining: what a node needs to
+  // build its data set before it can say how many rows it has and what its schema is. An empty
+  // task id asks for whatever task the coordinator runs.
+  Result<std::string> Describe(const std::string& task_id = "");
   // kPermissionDenied with the coordinator's reason when refused; kUnavailable when the
   // coordinator cannot be reached (the caller retries).
   Result<JoinResult> Join(const std::string& task_id, const std::string& fingerprint,
