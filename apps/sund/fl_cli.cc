@@ -253,6 +253,8 @@ void RunSimulate(const SimulateFlags& f) {
     test_table.lines.push_back(table.lines[r]);
   }
   fl::Dataset test = OrFail(fl::BuildDataset(test_table, enc));
+  // Every node gets at least the task's min_samples rows (a smaller one would be refused).
+  so.min_rows = std::max<std::size_t>(so.min_rows, static_cast<std::size_t>(task.min_samples));
   std::vector<fl::Dataset> parts = OrFail(fl::SplitNodes(train, f.nodes, so, f.seed));
 
   fs::path dir = fs::temp_directory_path() / ("sund-fl-simulate-" + std::to_string(::getpid()));
