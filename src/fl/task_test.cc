@@ -27,8 +27,7 @@ TEST(TaskTest, DefaultsAndRoundTrip) {
 }
 
 TEST(TaskTest, TheExamplesParse) {
-  std::filesystem::path dir =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "examples/fl";
+  std::filesystem::path dir = std::filesystem::path(SUND_SOURCE_DIR) / "examples/fl";
   for (const char* name : {"logistic.json", "mlp.json", "cox.json"}) {
     auto t = ReadTaskFile((dir / name).string());
     ASSERT_TRUE(t.ok()) << name << ": " << t.status().ToString();

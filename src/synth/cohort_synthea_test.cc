@@ -49,8 +49,7 @@ TEST(CohortSyntheaTest, ExtractsTheExampleCohortAndRoundTripsSyntheticPatients) 
   }
   std::filesystem::path dir = std::filesystem::path(data) / "synthea";
   std::filesystem::path example =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() /
-      "examples/synth/cohort.json";
+      std::filesystem::path(SUND_SOURCE_DIR) / "examples/synth/cohort.json";
   if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << "no Synthea data at " << dir;
   if (!std::filesystem::exists(example)) GTEST_SKIP() << "no " << example;
 

@@ -152,8 +152,7 @@ TEST(CohortSpecTest, JsonFormRoundTrips) {
 
 TEST(CohortSpecTest, ExampleFileParses) {
   std::filesystem::path example =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() /
-      "examples/synth/cohort.json";
+      std::filesystem::path(SUND_SOURCE_DIR) / "examples/synth/cohort.json";
   if (!std::filesystem::exists(example)) GTEST_SKIP() << "no " << example;
   auto spec = ReadCohortSpecFile(example.string());
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
