@@ -240,19 +240,18 @@ void RunSimulate(const SimulateFlags& f) {
   fl::Encoding provisional = OrFail(fl::FitEncoding(table, spec));
   fl::Dataset all = OrFail(fl::BuildDataset(table, provisional));
   fl::TrainTest tt = fl::SplitTrainTest(all, f.test_fraction, f.seed);
-  sund::CsvTable train_table{table.header, {}, {}};
-  for (std::size_t r : tt.train.source) {
-    train_table.rows.push_back(table.rows[r]);
-    train_table.lines.push_back(table.lines[r]);
-  }
+  auto rows_of = [&](const std::vector<std::size_t>& source) {
+    sund::CsvTable t{table.header, {}, {}};
+    for (std::size_t r : source) {
+      t.rows.push_back(table.rows[r]);
+      t.lines.push_back(table.lines[r]);
+    }
+    return t;
+  };
+  sund::CsvTable train_table = rows_of(tt.train.source);
   fl::Encoding enc = OrFail(fl::FitEncoding(train_table, spec));
   fl::Dataset train = OrFail(fl::BuildDataset(train_table, enc));
-  sund::CsvTable test_table{table.header, {}, {}};
-  for (std::size_t r : tt.test.source) {
-    test_table.rows.push_back(table.rows[r]);
-    test_table.lines.push_back(table.lines[r]);
-  }
-  fl::Dataset test = OrFail(fl::BuildDataset(test_table, enc));
+  fl::Dataset test = OrFail(fl::BuildDataset(rows_of(tt.test.source), enc));
   // Every node gets at least the task's min_samples rows (a smaller one would be refused).
   so.min_rows = std::max<std::size_t>(so.min_rows, static_cast<std::size_t>(task.min_samples));
   std::vector<fl::Dataset> parts = OrFail(fl::SplitNodes(train, f.nodes, so, f.seed));

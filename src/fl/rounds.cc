@@ -207,10 +207,8 @@ class RoundRunner {
     std::string params = Serialize(global);
     std::set<std::string> names;
     for (const auto& m : nodes) {
-      RoundHeader mine = h;
-      std::string payload = Pack(HeaderJson(mine), params);
-      c.bytes_out += payload.size();
-      server_.Post(m.node, {h.round, 1, "train", std::move(payload)});
+      c.bytes_out += params.size();
+      server_.Post(m.node, {h.round, 1, "train", params});
       names.insert(m.node);
     }
     auto got = server_.Collect(names, h.round, 1, Deadline());
@@ -464,14 +462,11 @@ Result<Params> RunNode(NodeClient& client, LocalLearner& learner, const NodeRun&
     after_step = m.step;
     Message reply{m.round, m.step, "", ""};
     if (m.kind == "train") {
-      SUND_ASSIGN_OR_RETURN(auto parts, Unpack(m.payload));
-      SUND_ASSIGN_OR_RETURN(RoundHeader h, ParseHeader(parts.first));
-      SUND_ASSIGN_OR_RETURN(Params global, Deserialize(parts.second));
+      SUND_ASSIGN_OR_RETURN(Params global, Deserialize(m.payload));
       SUND_ASSIGN_OR_RETURN(Params local, learner.Train(global, m.round));
       SUND_ASSIGN_OR_RETURN(
           Params v,
           UpdateVector(task, global, local, static_cast<double>(learner.samples()), 1, seeds));
-      (void)h;
       reply.kind = "update";
       reply.payload = Serialize(v);
     } else if (m.kind == "secagg-start") {

@@ -69,6 +69,19 @@ std::size_t Code(const Column& col, const ColumnCoding& coding, double v) {
   }
 }
 
+// Parsed values (ParseColumns) as codes under a coding.
+Codes ToCodes(const std::vector<std::vector<double>>& vals, const Schema& schema,
+              const std::vector<ColumnCoding>& coding) {
+  Codes codes(vals.size());
+  for (std::size_t c = 0; c < vals.size(); ++c) {
+    codes[c].resize(vals[c].size());
+    for (std::size_t r = 0; r < vals[c].size(); ++r) {
+      codes[c][r] = static_cast<std::uint32_t>(Code(schema.columns[c], coding[c], vals[c][r]));
+    }
+  }
+  return codes;
+}
+
 // Bin edges from quantiles (private for MST, exact for the baselines).
 ColumnCoding MakeCoding(const Column& col, const std::vector<double>& vals, bool priv, int bins,
                         double rho, Rng& rng) {
@@ -106,10 +119,10 @@ ColumnCoding MakeCoding(const Column& col, const std::vector<double>& vals, bool
     if (whole) e = std::floor(e) + 0.5;
   }
   edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
-  std::erase_if(edges, [&](double e) { return !(e > col.lower && e < col.upper) && !whole; });
-  if (whole) {
-    std::erase_if(edges, [&](double e) { return e < col.lower || e > col.upper; });
-  }
+  // Edges outside the range (and, for continuous columns, on its ends) cut nothing.
+  std::erase_if(edges, [&](double e) {
+    return whole ? e < col.lower || e > col.upper : !(e > col.lower && e < col.upper);
+  });
   cc.edges = std::move(edges);
   cc.base = cc.edges.size() + 1;
   return cc;
@@ -242,14 +255,7 @@ std::optional<Method> ParseMethod(std::string_view name) {
 Result<std::vector<std::vector<std::uint32_t>>> EncodeTable(
     const CsvTable& table, const Schema& schema, const std::vector<ColumnCoding>& coding) {
   SUND_ASSIGN_OR_RETURN(auto vals, ParseColumns(table, schema));
-  Codes codes(vals.size());
-  for (std::size_t c = 0; c < vals.size(); ++c) {
-    codes[c].resize(vals[c].size());
-    for (std::size_t r = 0; r < vals[c].size(); ++r) {
-      codes[c][r] = static_cast<std::uint32_t>(Code(schema.columns[c], coding[c], vals[c][r]));
-    }
-  }
-  return codes;
+  return ToCodes(vals, schema, coding);
 }
 
 Result<Model> Fit(const CsvTable& table, const Schema& schema, const FitOptions& options) {
@@ -319,13 +325,7 @@ Result<Model> Fit(const CsvTable& table, const Schema& schema, const FitOptions&
                          rho_c});
     }
   }
-  Codes codes(vals.size());
-  for (std::size_t c = 0; c < vals.size(); ++c) {
-    codes[c].resize(vals[c].size());
-    for (std::size_t r = 0; r < vals[c].size(); ++r) {
-      codes[c][r] = static_cast<std::uint32_t>(Code(schema.columns[c], m.coding[c], vals[c][r]));
-    }
-  }
+  Codes codes = ToCodes(vals, schema, m.coding);
   vals.clear();
   m.rows = static_cast<double>(table.rows.size());
   switch (options.method) {
