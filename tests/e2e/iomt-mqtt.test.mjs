@@ -33,6 +33,15 @@ function freePort() {
   });
 }
 
+// Stops the broker and waits for it to exit: mosquitto writes its persistence file on the way
+// out, and removing its folder before that races with it (ENOTEMPTY).
+async function stopBroker(broker) {
+  if (broker.exitCode !== null || broker.signalCode !== null) return;
+  const exited = new Promise((resolve) => broker.once('exit', resolve));
+  broker.kill('SIGTERM');
+  await exited;
+}
+
 // Debian's Mosquitto on a free loopback port with the configuration of `sund iomt
 // broker-config --simulator`, in a fresh directory: the gateway's and the simulator's URLs.
 async function startBroker(prefix) {
@@ -163,7 +172,7 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
     for (const s of sockets) s.terminate();
     await server?.stop();
     hook.close();
-    broker.kill('SIGTERM');
+    await stopBroker(broker);
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -226,7 +235,7 @@ test('the gateway as its own service writes through the FHIR API of a remote Sun
   } finally {
     gateway?.kill('SIGKILL');
     await server?.stop();
-    broker.kill('SIGTERM');
+    await stopBroker(broker);
     rmSync(dir, { recursive: true, force: true });
   }
 });
