@@ -6,10 +6,12 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -25,6 +27,7 @@
 #include "fl/dataset.h"
 #include "fl/learner.h"
 #include "fl/models.h"
+#include "fl/report.h"
 #include "fl/rounds.h"
 #include "fl/task.h"
 #include "fl/transport.h"
@@ -64,6 +67,113 @@ std::string JsonNumbers(const fl::Params& x) {
   return out + "]";
 }
 
+void Number(std::string& out, double v) {
+  char buf[32];
+  if (std::isfinite(v)) {
+    std::snprintf(buf, sizeof buf, "%.10g", v);
+    out += buf;
+  } else {
+    out += "null";
+  }
+}
+
+std::string Quoted(std::string_view text) {
+  return sund::json::Serialize(rapidjson::Value(
+      rapidjson::StringRef(text.data(), static_cast<rapidjson::SizeType>(text.size()))));
+}
+
+// One line of rounds.jsonl.
+std::string RoundJson(const fl::RoundLog& l) {
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "{\"round\":%u,\"selected\":%zu,\"contributed\":%zu,\"dropped\":%zu,"
+                "\"seconds\":%.4f,\"bytes_to_nodes\":%llu,\"bytes_from_nodes\":%llu,"
+                "\"epsilon\":%.6g,\"update_norm\":%.6g,\"loss\":",
+                l.round, l.selected, l.contributed, l.dropped, l.seconds,
+                static_cast<unsigned long long>(l.bytes_to_nodes),
+                static_cast<unsigned long long>(l.bytes_from_nodes), l.epsilon, l.update_norm);
+  std::string out = line;
+  Number(out, l.loss.value_or(NAN));
+  out += ",\"accuracy\":";
+  Number(out, l.accuracy.value_or(NAN));
+  return out + "}";
+}
+
+// The parameters' names: the design columns (after the intercept of a logistic model); none for
+// an MLP's weights.
+std::vector<std::string> ParamNames(const fl::Task& task, const fl::Encoding& encoding,
+                                    std::size_t count) {
+  std::vector<std::string> names;
+  if (task.model.type == fl::ModelType::kMlp) return names;
+  if (task.model.type == fl::ModelType::kLogistic) names.push_back("(intercept)");
+  for (auto& c : encoding.ColumnNames()) names.push_back(std::move(c));
+  if (names.size() != count) names.clear();
+  return names;
+}
+
+// The nodes' metrics averaged with their rows as weights. Loss and accuracy pool that way;
+// AUC and Harrell's C do not (the pooled value needs the rows), so they are named
+// "<m>_weighted_mean".
+fl::Metrics OverallMetrics(const std::vector<fl::NodeReport>& nodes) {
+  std::vector<std::string> order;
+  std::map<std::string, std::pair<double, double>> sums;  // name -> (weighted sum, weight)
+  for (const auto& n : nodes) {
+    for (const auto& [name, value] : n.metrics) {
+      if (!std::isfinite(value)) continue;
+      if (!sums.count(name)) order.push_back(name);
+      sums[name].first += static_cast<double>(n.rows) * value;
+      sums[name].second += static_cast<double>(n.rows);
+    }
+  }
+  fl::Metrics out;
+  for (const auto& name : order) {
+    auto [sum, weight] = sums[name];
+    if (!(weight > 0)) continue;
+    bool pools = name == "loss" || name == "accuracy";
+    out.emplace_back(pools ? name : name + "_weighted_mean", sum / weight);
+  }
+  return out;
+}
+
+void MetricsJson(std::string& out, const fl::Metrics& metrics) {
+  out += '{';
+  for (std::size_t i = 0; i < metrics.size(); ++i) {
+    out += (i ? "," : "") + Quoted(metrics[i].first) + ":";
+    Number(out, metrics[i].second);
+  }
+  out += '}';
+}
+
+// model.json: the task, the encoding, the parameters (also by name where they have names), how
+// it stopped, and the final model's metrics per node and overall.
+std::string ModelJson(const fl::Task& task, const std::string& encoding_json,
+                      const std::vector<std::string>& names, const fl::CoordinatorResult& r,
+                      const fl::Metrics& overall) {
+  std::string out = "{\"task\":" + fl::TaskToJson(task) + ",\"encoding\":" + encoding_json +
+                    ",\"params\":" + JsonNumbers(r.params);
+  if (!names.empty()) {
+    out += ",\"coefficients\":{";
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      out += (i ? "," : "") + Quoted(names[i]) + ":";
+      Number(out, r.params[i]);
+    }
+    out += '}';
+  }
+  out += ",\"rounds\":" + std::to_string(r.rounds) +
+         ",\"stopped_because\":" + Quoted(r.stopped_because) + ",\"epsilon\":";
+  Number(out, r.epsilon);
+  out += ",\"nodes\":[";
+  for (std::size_t i = 0; i < r.nodes.size(); ++i) {
+    out += (i ? "," : "") + std::string("{\"node\":") + Quoted(r.nodes[i].node) +
+           ",\"rows\":" + std::to_string(r.nodes[i].rows) + ",\"metrics\":";
+    MetricsJson(out, r.nodes[i].metrics);
+    out += '}';
+  }
+  out += "],\"overall\":";
+  MetricsJson(out, overall);
+  return out + "}\n";
+}
+
 // --- coordinator -------------------------------------------------------------------------
 
 struct CoordinatorFlags {
@@ -74,8 +184,8 @@ struct CoordinatorFlags {
 
 void RunCoordinatorCommand(const CoordinatorFlags& f) {
   fl::Task task = OrFail(fl::ReadTaskFile(f.task));
-  std::string encoding_json = OrFail(sund::ReadFileDecompressed(f.encoding));
-  fl::Encoding encoding = OrFail(fl::ParseEncoding(encoding_json));
+  fl::Encoding encoding = OrFail(fl::ParseEncoding(OrFail(sund::ReadFileDecompressed(f.encoding))));
+  std::string encoding_json = fl::EncodingToJson(encoding);
   auto model = OrFail(fl::TaskModel(task, encoding));
   std::string fingerprint = fl::SchemaFingerprint(encoding);
   fl::CoordinatorServerOptions so;
@@ -83,7 +193,7 @@ void RunCoordinatorCommand(const CoordinatorFlags& f) {
   so.certs_dir = f.certs;
   so.allow = {f.allow.begin(), f.allow.end()};
   so.task_id = task.id;
-  so.task_json = fl::TaskEnvelopeJson(task, fl::EncodingToJson(encoding));
+  so.task_json = fl::TaskEnvelopeJson(task, encoding_json);
   so.admit = [&](const fl::Member& m) -> sund::Status {
     if (m.fingerprint != fingerprint) {
       return sund::InvalidArgument(
@@ -107,31 +217,39 @@ void RunCoordinatorCommand(const CoordinatorFlags& f) {
   run.initial = model->Get();
   run.checkpoint = (fs::path(f.out) / "checkpoint.json").string();
   run.join_timeout = std::chrono::seconds(f.join_timeout_s);
+  run.expected = so.allow.size();
+  std::vector<fl::RoundLog> rounds;
   run.on_round = [&](const fl::RoundLog& l, const fl::Params&) {
-    char line[512];
-    std::snprintf(line, sizeof line,
-                  "{\"round\":%u,\"selected\":%zu,\"contributed\":%zu,\"dropped\":%zu,"
-                  "\"seconds\":%.4f,\"bytes_to_nodes\":%llu,\"bytes_from_nodes\":%llu,"
-                  "\"epsilon\":%.6g,\"update_norm\":%.6g}",
-                  l.round, l.selected, l.contributed, l.dropped, l.seconds,
-                  static_cast<unsigned long long>(l.bytes_to_nodes),
-                  static_cast<unsigned long long>(l.bytes_from_nodes), l.epsilon, l.update_norm);
-    log << line << "\n";
+    rounds.push_back(l);
+    log << RoundJson(l) << "\n";
     log.flush();
-    std::fprintf(stderr, "round %u: %zu of %zu nodes, %.2f s%s\n", l.round, l.contributed,
-                 l.selected, l.seconds, l.epsilon > 0 ? "" : "");
+    std::fprintf(stderr, "round %u: %zu of %zu nodes, %.2f s", l.round, l.contributed, l.selected,
+                 l.seconds);
+    if (l.loss) std::fprintf(stderr, ", loss %.4f", *l.loss);
+    if (l.epsilon > 0) std::fprintf(stderr, ", epsilon %.3f", l.epsilon);
+    std::fprintf(stderr, "\n");
   };
   fl::CoordinatorResult result = OrFail(fl::RunCoordinator(*server, run));
-  std::string out =
-      "{\"task\":" + fl::TaskToJson(task) + ",\"encoding\":" + fl::EncodingToJson(encoding) +
-      ",\"params\":" + JsonNumbers(result.params) + ",\"rounds\":" + std::to_string(result.rounds) +
-      ",\"stopped_because\":\"" + result.stopped_because +
-      "\",\"epsilon\":" + std::to_string(result.epsilon) + "}\n";
-  WriteText(fs::path(f.out) / "model.json", out);
+  std::vector<std::string> names = ParamNames(task, encoding, result.params.size());
+  fl::Metrics overall = OverallMetrics(result.nodes);
+  WriteText(fs::path(f.out) / "model.json", ModelJson(task, encoding_json, names, result, overall));
+  fl::ReportInput report;
+  report.task_id = task.id;
+  report.model = std::string(fl::ModelTypeName(task.model.type));
+  report.strategy = std::string(fl::StrategyNameText(task.strategy.name));
+  report.secure_aggregation = task.secure_aggregation;
+  if (task.privacy) report.epsilon_budget = task.privacy->epsilon;
+  report.stopped_because = result.stopped_because;
+  report.rounds = std::move(rounds);
+  report.nodes = result.nodes;
+  report.overall = overall;
+  report.param_names = names;
+  report.params = result.params;
+  WriteText(fs::path(f.out) / "report.html", fl::FlReportHtml(report));
   // Give the nodes a moment to fetch the final model before the server stops.
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  std::printf("trained %u rounds (%s) -> %s/model.json\n", result.rounds,
-              result.stopped_because.c_str(), f.out.c_str());
+  std::printf("trained %u rounds (%s) -> %s/model.json, %s/report.html\n", result.rounds,
+              result.stopped_because.c_str(), f.out.c_str(), f.out.c_str());
 }
 
 // --- node ----------------------------------------------------------------------------------
@@ -158,7 +276,8 @@ void RunNodeCommand(const NodeFlags& f) {
   fl::TaskEnvelope env = OrFail(fl::ParseTaskEnvelope(OrFail(std::move(described))));
   if (env.encoding.empty()) Fail(sund::InvalidArgument("the coordinator sent no feature encoding"));
   fl::Encoding encoding = OrFail(fl::ParseEncoding(env.encoding));
-  sund::CsvTable table = OrFail(sund::synth::ReadCsvFile(f.csv));
+  sund::CsvTable table =
+      OrFail(fl::SelectRows(OrFail(sund::synth::ReadCsvFile(f.csv)), env.task.where));
   auto data = fl::BuildDataset(table, encoding);
   if (!data.ok()) {
     Fail(sund::InvalidArgument("this node's data does not fit the task's features: " +
@@ -225,7 +344,8 @@ double TestAuc(const fl::Task& task, const fl::Encoding& enc, const fl::Params& 
 void RunSimulate(const SimulateFlags& f) {
   auto start = std::chrono::steady_clock::now();
   fl::Task task = OrFail(fl::ReadTaskFile(f.task));
-  sund::CsvTable table = OrFail(sund::synth::ReadCsvFile(f.csv));
+  sund::CsvTable table =
+      OrFail(fl::SelectRows(OrFail(sund::synth::ReadCsvFile(f.csv)), task.where));
   fl::SplitOptions so;
   if (f.split == "iid") {
     so.mode = fl::SplitMode::kIid;
@@ -335,7 +455,12 @@ void RunSimulate(const SimulateFlags& f) {
     auto u = fl::TrainLocal(*fresh, d, lo);
     return u.ok() ? u->params : fresh->Get();
   };
-  double pooled = TestAuc(task, enc, fit(train), test);
+  fl::Params pooled_params = fit(train);
+  double pooled = TestAuc(task, enc, pooled_params, test);
+  double max_coef_diff = 0;  // between the federated and the pooled parameters
+  for (std::size_t i = 0; i < params.size() && i < pooled_params.size(); ++i) {
+    max_coef_diff = std::max(max_coef_diff, std::abs(params[i] - pooled_params[i]));
+  }
   double local_sum = 0;
   for (const auto& part : parts) local_sum += TestAuc(task, enc, fit(part), test);
   std::uint64_t bytes = 0;
@@ -353,10 +478,12 @@ void RunSimulate(const SimulateFlags& f) {
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
-      "{\"federated_auc\":%.6f,\"pooled_auc\":%.6f,\"local_auc_mean\":%.6f,\"rounds\":%d,"
+      "{\"federated_auc\":%.6f,\"pooled_auc\":%.6f,\"local_auc_mean\":%.6f,\"metric\":\"%s\","
+      "\"max_coef_diff\":%.3g,\"rounds\":%d,"
       "\"bytes_per_node\":%llu,\"nodes\":%d,\"split\":\"%s\",\"train_rows\":%zu,"
       "\"test_rows\":%zu,\"secure_aggregation\":%s,\"nodes_failed\":%d,\"seconds\":%.2f}\n",
-      federated, pooled, local_sum / static_cast<double>(parts.size()), rounds,
+      federated, pooled, local_sum / static_cast<double>(parts.size()),
+      test.has_binary() ? "auc" : "c_index", max_coef_diff, rounds,
       static_cast<unsigned long long>(bytes / static_cast<std::uint64_t>(f.nodes)), f.nodes,
       f.split.c_str(), train.rows, test.rows, task.secure_aggregation ? "true" : "false", failed,
       seconds);

@@ -415,6 +415,25 @@ std::vector<double> OriginalScale(const Encoding& encoding, const std::vector<do
   return out;
 }
 
+Result<CsvTable> SelectRows(const CsvTable& table,
+                            const std::vector<std::pair<std::string, std::string>>& where) {
+  std::vector<std::pair<std::size_t, const std::string*>> filters;
+  for (const auto& [column, value] : where) {
+    auto c = table.Column(column);
+    if (!c) return InvalidArgument("where: the table has no column '" + column + "'");
+    filters.emplace_back(*c, &value);
+  }
+  CsvTable out{table.header, {}, {}};
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    bool keep = true;
+    for (const auto& [c, value] : filters) keep = keep && table.rows[r][c] == *value;
+    if (!keep) continue;
+    out.rows.push_back(table.rows[r]);
+    if (r < table.lines.size()) out.lines.push_back(table.lines[r]);
+  }
+  return out;
+}
+
 Result<Dataset> BuildDataset(const CsvTable& table, const Encoding& encoding) {
   const FeatureSpec& spec = encoding.spec;
   SUND_RETURN_IF_ERROR(CheckOutcomeSpec(spec));

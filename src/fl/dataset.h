@@ -114,6 +114,11 @@ struct Dataset {
 std::vector<double> OriginalScale(const Encoding& encoding, const std::vector<double>& coef,
                                   bool intercept);
 
+// The rows of `table` whose cells equal every (column, value) of `where` (a task's "where").
+// InvalidArgument naming the column when the table lacks it.
+Result<CsvTable> SelectRows(const CsvTable& table,
+                            const std::vector<std::pair<std::string, std::string>>& where);
+
 // Encodes a table. Errors (InvalidArgument, naming the column and line, never the value): a
 // column the encoding names is absent; a value that is not a number where one is needed; a
 // category the encoding does not list.

@@ -57,4 +57,33 @@ Result<Params> ModelLearner::Train(const Params& global, std::uint32_t round) {
   return u.params;
 }
 
+Metrics ModelLearner::Evaluate(const Params& params) const {
+  std::unique_ptr<Model> m = model_->Clone();
+  if (!m->Set(params).ok() || !m->Check(data_).ok() || data_.rows == 0) return {};
+  Metrics out{{"loss", m->Loss(data_)}};
+  std::vector<double> predicted = m->Predict(data_);
+  if (data_.has_binary()) {
+    out.emplace_back("accuracy", Accuracy(predicted, data_.y));
+    out.emplace_back("auc", Auc(predicted, data_.y));
+  } else if (data_.rows <= 20000) {  // Harrell's C is quadratic in the rows
+    out.emplace_back("c_index", ConcordanceIndex(predicted, data_.time, data_.event));
+  }
+  return out;
+}
+
+Result<std::vector<double>> ModelLearner::EventTimes() const {
+  if (model_->kind() != ModelKind::kCox) {
+    return Status(StatusCode::kNotImplemented, "event times are for a Cox task");
+  }
+  return CoxEventTimes(data_);
+}
+
+Result<Params> ModelLearner::RiskSetSums(const Params& beta,
+                                         const std::vector<double>& grid) const {
+  if (model_->kind() != ModelKind::kCox) {
+    return Status(StatusCode::kNotImplemented, "risk-set sums are for a Cox task");
+  }
+  return CoxRiskSetSums(data_, beta, grid);
+}
+
 }  // namespace sund::fl

@@ -23,6 +23,10 @@ class ModelLearner final : public LocalLearner {
                                                       std::uint64_t seed);
   Result<Params> Train(const Params& global, std::uint32_t round) override;
   std::uint64_t samples() const override { return data_.rows; }
+  // loss, and accuracy and auc (binary models) or c_index (Cox); empty when params do not fit.
+  Metrics Evaluate(const Params& params) const override;
+  Result<std::vector<double>> EventTimes() const override;
+  Result<Params> RiskSetSums(const Params& beta, const std::vector<double>& grid) const override;
   const Dataset& data() const { return data_; }
 
  private:

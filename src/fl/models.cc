@@ -745,12 +745,12 @@ Result<NewtonTerms> CoxTermsFromSums(const Params& summed, const Params& beta,
 }
 
 CoxNewton::CoxNewton(std::size_t num_features, std::vector<double> grid, double l2,
-                     const FitOptions& options)
+                     const FitOptions& options, Params start)
     : p_(num_features),
       grid_(std::move(grid)),
       l2_(l2),
       options_(options),
-      beta_(num_features, 0.0) {}
+      beta_(start.size() == num_features ? std::move(start) : Params(num_features, 0.0)) {}
 
 Status CoxNewton::Update(const Params& summed) {
   if (done_) return Status::Ok();

@@ -179,8 +179,10 @@ Result<NewtonTerms> CoxTermsFromSums(const Params& summed, const Params& beta,
 // Not thread-safe.
 class CoxNewton {
  public:
+  // Starts at `start` (zeros when empty; a coordinator resuming from its checkpoint passes
+  // the coefficients it had reached).
   CoxNewton(std::size_t num_features, std::vector<double> grid, double l2 = 0,
-            const FitOptions& options = {});
+            const FitOptions& options = {}, Params start = {});
 
   const Params& beta() const { return beta_; }
   const std::vector<double>& grid() const { return grid_; }

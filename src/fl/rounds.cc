@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "core/splitmix.h"
 #include "fl/fixed_point.h"
+#include "fl/models.h"
 #include "fl/privacy.h"
 #include "fl/secagg.h"
 
@@ -98,6 +99,8 @@ struct State {
   std::uint32_t round = 0;  // rounds completed
   Params params, m, v;      // FedAdam's moments (empty unless used)
   std::uint32_t dp_rounds = 0;
+  Params grid;  // newton: the merged event-time grid (empty until the setup step)
+  std::set<std::string> grid_nodes;  // whose event times it holds
 };
 
 void WriteNumbers(std::string& out, const Params& x) {
@@ -120,7 +123,15 @@ Status SaveCheckpoint(const std::string& path, const std::string& task_id, const
   WriteNumbers(j, s.m);
   j += ",\"v\":";
   WriteNumbers(j, s.v);
-  j += "}\n";
+  j += ",\"grid\":";
+  WriteNumbers(j, s.grid);
+  j += ",\"grid_nodes\":[";
+  for (const auto& n : s.grid_nodes) {
+    if (j.back() != '[') j += ',';
+    j += json::Serialize(rapidjson::Value(
+        rapidjson::StringRef(n.data(), static_cast<rapidjson::SizeType>(n.size()))));
+  }
+  j += "]}\n";
   std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -157,6 +168,12 @@ Result<std::optional<State>> LoadCheckpoint(const std::string& path, const std::
   SUND_RETURN_IF_ERROR(numbers("params", s.params));
   SUND_RETURN_IF_ERROR(numbers("m", s.m));
   SUND_RETURN_IF_ERROR(numbers("v", s.v));
+  if (json::Find(d, "grid") != nullptr) SUND_RETURN_IF_ERROR(numbers("grid", s.grid));
+  if (const auto* g = json::Find(d, "grid_nodes"); g != nullptr && g->IsArray()) {
+    for (const auto& n : g->GetArray()) {
+      if (n.IsString()) s.grid_nodes.emplace(json::View(n));
+    }
+  }
   if (s.params.size() != params) return InvalidArgument("checkpoint: the model's size differs");
   if (const auto* r = json::Find(d, "round"); r != nullptr && r->IsUint()) s.round = r->GetUint();
   if (const auto* r = json::Find(d, "dp_rounds"); r != nullptr && r->IsUint()) {
@@ -177,23 +194,22 @@ class RoundRunner {
  public:
   RoundRunner(CoordinatorServer& server, const Task& task) : server_(server), task_(task) {}
 
-  // One round over `nodes`; kUnavailable when too few answered (the caller runs it again).
+  // One summing round over `nodes`: each gets `payload` and answers with a vector of
+  // `vector_length` (coordinates within `bound` under secure aggregation); the result is their
+  // sum. kUnavailable when fewer than `threshold` answered (the caller runs it again).
   Result<Collected> Run(std::uint32_t round, const std::vector<Member>& nodes,
-                        const Params& global) {
-    double max_weight = 1;
-    for (const auto& m : nodes) max_weight = std::max(max_weight, static_cast<double>(m.samples));
-    if (task_.privacy) max_weight = 1;
+                        const std::string& payload, std::uint64_t vector_length, double bound,
+                        std::uint32_t threshold) {
     RoundHeader h;
     h.round = round;
     h.secure = task_.secure_aggregation;
     h.nodes = static_cast<std::uint32_t>(nodes.size());
-    h.bound = UpdateBound(task_, max_weight);
-    h.vector_length = global.size() + 1;
+    h.bound = bound;
+    h.vector_length = vector_length;
     h.threshold = task_.secure_aggregation
-                      ? std::max<std::uint32_t>(MajorityThreshold(nodes.size()),
-                                                static_cast<std::uint32_t>(task_.min_clients))
-                      : static_cast<std::uint32_t>(task_.min_clients);
-    return h.secure ? Secure(h, nodes, global) : Plain(h, nodes, global);
+                      ? std::max<std::uint32_t>(MajorityThreshold(nodes.size()), threshold)
+                      : threshold;
+    return h.secure ? Secure(h, nodes, payload) : Plain(h, nodes, payload);
   }
 
  private:
@@ -202,13 +218,12 @@ class RoundRunner {
   }
 
   Result<Collected> Plain(const RoundHeader& h, const std::vector<Member>& nodes,
-                          const Params& global) {
+                          const std::string& payload) {
     Collected c;
-    std::string params = Serialize(global);
     std::set<std::string> names;
     for (const auto& m : nodes) {
-      c.bytes_out += params.size();
-      server_.Post(m.node, {h.round, 1, "train", params});
+      c.bytes_out += payload.size();
+      server_.Post(m.node, {h.round, 1, "train", payload});
       names.insert(m.node);
     }
     auto got = server_.Collect(names, h.round, 1, Deadline());
@@ -227,7 +242,7 @@ class RoundRunner {
   }
 
   Result<Collected> Secure(const RoundHeader& h, const std::vector<Member>& nodes,
-                           const Params& global) {
+                           const std::string& payload) {
     Collected c;
     SecAggConfig cfg{task_.id, h.round, h.threshold, h.vector_length};
     SUND_ASSIGN_OR_RETURN(SecAggServer sa, SecAggServer::Create(cfg));
@@ -238,9 +253,9 @@ class RoundRunner {
       mine.id = static_cast<std::uint32_t>(i + 1);
       by_id[mine.id] = nodes[i].node;
       names.insert(nodes[i].node);
-      std::string payload = HeaderJson(mine);
-      c.bytes_out += payload.size();
-      server_.Post(nodes[i].node, {h.round, 1, "secagg-start", std::move(payload)});
+      std::string header = HeaderJson(mine);
+      c.bytes_out += header.size();
+      server_.Post(nodes[i].node, {h.round, 1, "secagg-start", std::move(header)});
     }
     auto sender_ok = [&](const std::string& node, std::uint32_t sender) {
       auto it = by_id.find(sender);
@@ -268,13 +283,12 @@ class RoundRunner {
       if (m.ok() && sender_ok(node, m->sender)) sa.AddShares(*m).IgnoreError();
     }
     SUND_ASSIGN_OR_RETURN(std::vector<SharesRelayMsg> relays, sa.CloseShares());
-    std::string params = Serialize(global);
     names.clear();
     for (const auto& r : relays) {
       names.insert(by_id[r.recipient]);
-      std::string payload = Pack(r.Serialize(), params);
-      c.bytes_out += payload.size();
-      server_.Post(by_id[r.recipient], {h.round, 3, "secagg-train", std::move(payload)});
+      std::string train = Pack(r.Serialize(), payload);
+      c.bytes_out += train.size();
+      server_.Post(by_id[r.recipient], {h.round, 3, "secagg-train", std::move(train)});
     }
     for (auto& [node, msg] : step(3)) {
       auto m = MaskedInputMsg::Parse(msg.payload);
@@ -308,8 +322,119 @@ class RoundRunner {
 
 }  // namespace
 
+namespace {
+
+// The nodes of a round: newton takes every member (the sums must cover all rows); otherwise
+// rotate through the members, at most clients_per_round. (Secure aggregation's limit of 2t - 1
+// nodes holds: t is at least a majority of them.)
+std::vector<Member> ChooseNodes(const Task& task, const std::vector<Member>& members,
+                                std::uint32_t completed) {
+  std::vector<Member> chosen;
+  if (task.strategy.name == StrategyName::kNewton) {
+    chosen = members;
+  } else {
+    std::size_t want = std::min<std::size_t>(members.size(), task.clients_per_round);
+    for (std::size_t i = 0; i < want; ++i) {
+      chosen.push_back(members[(completed * want + i) % members.size()]);
+    }
+  }
+  std::sort(chosen.begin(), chosen.end(),
+            [](const Member& a, const Member& b) { return a.node < b.node; });
+  chosen.erase(std::unique(chosen.begin(), chosen.end(),
+                           [](const Member& a, const Member& b) { return a.node == b.node; }),
+               chosen.end());
+  return chosen;
+}
+
+// The slots after a FedAvg update: the global model's loss and accuracy at the node, each as
+// (rows * value, rows), zero when the node has no such metric. Absent under DP.
+constexpr std::size_t kMetricSlots = 4;
+
+void AppendMetrics(Params& v, const Metrics& metrics, double rows) {
+  double loss = 0, loss_rows = 0, accuracy = 0, accuracy_rows = 0;
+  for (const auto& [name, value] : metrics) {
+    if (!std::isfinite(value)) continue;
+    if (name == "loss") {
+      loss = rows * std::clamp(value, 0.0, kPlainClip);
+      loss_rows = rows;
+    } else if (name == "accuracy") {
+      accuracy = rows * value;
+      accuracy_rows = rows;
+    }
+  }
+  v.insert(v.end(), {loss, loss_rows, accuracy, accuracy_rows});
+}
+
+std::optional<double> Ratio(double sum, double weight) {
+  if (!(weight > 0)) return std::nullopt;
+  return sum / weight;
+}
+
+// newton's setup step, as step 0 of the coming round: every member's distinct event times,
+// merged. Run again when a node joins whose times the grid lacks.
+Status CollectEventTimes(CoordinatorServer& server, const Task& task,
+                         const std::vector<Member>& members, std::uint32_t round, State& s,
+                         std::uint64_t& bytes_in) {
+  std::set<std::string> names;
+  for (const auto& m : members) {
+    server.Post(m.node, {round, 0, "cox-times", ""});
+    names.insert(m.node);
+  }
+  auto got =
+      server.Collect(names, round, 0, Clock::now() + std::chrono::seconds(task.round_timeout_s));
+  if (got.size() != names.size()) {
+    return Status(StatusCode::kUnavailable, "a node did not send its event times");
+  }
+  std::vector<std::vector<double>> times = {s.grid};
+  for (auto& [node, msg] : got) {
+    bytes_in += msg.payload.size();
+    auto t = Deserialize(msg.payload);
+    if (msg.kind != "cox-times" || !t.ok()) {
+      return Status(StatusCode::kUnavailable, "a node sent no event times");
+    }
+    times.push_back(std::move(*t));
+  }
+  s.grid = MergeEventTimes(times);
+  s.grid_nodes.insert(names.begin(), names.end());
+  return Status::Ok();
+}
+
+// The final model at every member: their metrics on their own rows.
+std::vector<NodeReport> CollectEvaluations(CoordinatorServer& server, const Task& task,
+                                           std::uint32_t round, const Params& params) {
+  std::set<std::string> names;
+  std::string payload = Serialize(params);
+  for (const auto& m : server.Members()) {
+    server.Post(m.node, {round, 1, "evaluate", payload});
+    names.insert(m.node);
+  }
+  auto got =
+      server.Collect(names, round, 1, Clock::now() + std::chrono::seconds(task.round_timeout_s));
+  std::vector<NodeReport> out;
+  for (auto& [node, msg] : got) {
+    rapidjson::Document d;
+    d.Parse(msg.payload.data(), msg.payload.size());
+    if (msg.kind != "evaluation" || d.HasParseError() || !d.IsObject()) continue;
+    NodeReport r;
+    r.node = node;
+    if (const auto* n = json::Find(d, "rows"); n != nullptr && n->IsUint64())
+      r.rows = n->GetUint64();
+    if (const auto* ms = json::Find(d, "metrics"); ms != nullptr && ms->IsObject()) {
+      for (auto it = ms->MemberBegin(); it != ms->MemberEnd(); ++it) {
+        double v = it->value.IsNumber() ? it->value.GetDouble() : std::nan("");
+        r.metrics.emplace_back(std::string(json::View(it->name)), v);
+      }
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<CoordinatorResult> RunCoordinator(CoordinatorServer& server, const CoordinatorRun& run) {
   const Task& task = run.task;
+  const bool newton = task.strategy.name == StrategyName::kNewton;
   State s;
   s.params = run.initial;
   SUND_ASSIGN_OR_RETURN(auto resumed, LoadCheckpoint(run.checkpoint, task.id, run.initial.size()));
@@ -325,60 +450,102 @@ Result<CoordinatorResult> RunCoordinator(CoordinatorServer& server, const Coordi
   RoundRunner runner(server, task);
   CoordinatorResult out;
   out.stopped_because = "rounds";
+  std::optional<CoxNewton> cox;
   int failures = 0;
-  while (s.round < static_cast<std::uint32_t>(task.rounds)) {
-    if (budget && !budget->CanRunRound()) {
-      out.stopped_because = "privacy budget";
-      break;
-    }
+  auto wait_for_members = [&]() -> Result<std::vector<Member>> {
     auto members = server.WaitForMembers(static_cast<std::size_t>(task.min_clients),
                                          Clock::now() + run.join_timeout);
     if (members.size() < static_cast<std::size_t>(task.min_clients)) {
       return Status(StatusCode::kUnavailable,
                     "fewer than min_clients nodes joined within the join timeout");
     }
-    // The nodes of this round: rotate through the members, at most clients_per_round. (Secure
-    // aggregation's limit of 2t - 1 nodes holds: t is at least a majority of them.)
-    std::size_t want = std::min<std::size_t>(members.size(), task.clients_per_round);
-    std::vector<Member> chosen;
-    for (std::size_t i = 0; i < want; ++i) {
-      chosen.push_back(members[(s.round * want + i) % members.size()]);
+    return members;
+  };
+  while (s.round < static_cast<std::uint32_t>(task.rounds)) {
+    if (budget && !budget->CanRunRound()) {
+      out.stopped_because = "privacy budget";
+      break;
     }
-    std::sort(chosen.begin(), chosen.end(),
-              [](const Member& a, const Member& b) { return a.node < b.node; });
-    chosen.erase(std::unique(chosen.begin(), chosen.end(),
-                             [](const Member& a, const Member& b) { return a.node == b.node; }),
-                 chosen.end());
+    SUND_ASSIGN_OR_RETURN(std::vector<Member> members, wait_for_members());
+    if (s.round == 0 && members.size() < run.expected) {
+      members = server.WaitForMembers(run.expected, Clock::now() + run.gather);
+    }
     auto start = Clock::now();
     std::uint32_t round = s.round + 1;
-    auto got = runner.Run(round, chosen, s.params);
+    std::uint64_t setup_bytes = 0;
+    if (newton && std::any_of(members.begin(), members.end(),
+                              [&](const Member& m) { return !s.grid_nodes.count(m.node); })) {
+      // A node whose event times the grid lacks (at the start: all of them).
+      if (auto st = CollectEventTimes(server, task, members, round, s, setup_bytes); !st.ok()) {
+        if (++failures > 5) return st;
+        continue;
+      }
+      cox.reset();
+    }
+    if (newton && !cox) {
+      FitOptions fo;
+      fo.max_iterations = task.rounds;
+      cox.emplace(s.params.size(), s.grid, task.model.l2, fo, s.params);
+    }
+    std::vector<Member> chosen = ChooseNodes(task, members, s.round);
+    double max_rows = 1;
+    for (const auto& m : chosen) max_rows = std::max(max_rows, static_cast<double>(m.samples));
+    Result<Collected> got = Status(StatusCode::kUnavailable, "");
+    if (newton) {
+      got = runner.Run(round, chosen, Pack(Serialize(cox->beta()), Serialize(s.grid)),
+                       CoxRiskSetSumsSize(s.params.size(), s.grid.size()), kCoxSumBound * max_rows,
+                       static_cast<std::uint32_t>(chosen.size()));
+    } else {
+      got = runner.Run(round, chosen, Serialize(s.params),
+                       s.params.size() + 1 + (task.privacy ? 0 : kMetricSlots),
+                       UpdateBound(task, task.privacy ? 1.0 : max_rows),
+                       static_cast<std::uint32_t>(task.min_clients));
+    }
     if (!got.ok()) {
       if (++failures > 5) return got.status();
       continue;  // run the round again (with whoever is there now)
     }
     failures = 0;
-    double weight = got->sum.back();
-    if (!(weight > 0)) return Internal("a round's total weight is not positive");
-    Params delta(got->sum.begin(), got->sum.end() - 1);
-    for (double& d : delta) d /= weight;
-    switch (task.strategy.name) {
-      case StrategyName::kFedAvg:
-      case StrategyName::kFedProx:
-        AddScaled(s.params, delta, 1.0);
-        break;
-      case StrategyName::kFedAdam: {
-        const auto& st = task.strategy;
-        if (s.m.size() != delta.size()) {
-          s.m.assign(delta.size(), 0.0);
-          s.v.assign(delta.size(), 0.0);
-        }
-        for (std::size_t i = 0; i < delta.size(); ++i) {
-          s.m[i] = st.beta1 * s.m[i] + (1 - st.beta1) * delta[i];
-          s.v[i] = st.beta2 * s.v[i] + (1 - st.beta2) * delta[i] * delta[i];
-          s.params[i] += st.server_learning_rate * s.m[i] / (std::sqrt(s.v[i]) + st.tau);
-        }
-        break;
+    RoundLog log;
+    if (newton) {
+      Params before = cox->beta();
+      SUND_RETURN_IF_ERROR(cox->Update(got->sum));
+      s.params = cox->beta();
+      Params step = s.params;
+      AddScaled(step, before, -1.0);
+      log.update_norm = L2Norm(step);
+      log.loss = cox->loss();
+    } else {
+      const std::size_t p = s.params.size();
+      double weight = got->sum[p];
+      if (!(weight > 0)) return Internal("a round's total weight is not positive");
+      Params delta(got->sum.begin(), got->sum.begin() + static_cast<std::ptrdiff_t>(p));
+      for (double& d : delta) d /= weight;
+      if (!task.privacy) {
+        log.loss = Ratio(got->sum[p + 1], got->sum[p + 2]);
+        log.accuracy = Ratio(got->sum[p + 3], got->sum[p + 4]);
       }
+      switch (task.strategy.name) {
+        case StrategyName::kFedAvg:
+        case StrategyName::kFedProx:
+        case StrategyName::kNewton:
+          AddScaled(s.params, delta, 1.0);
+          break;
+        case StrategyName::kFedAdam: {
+          const auto& st = task.strategy;
+          if (s.m.size() != delta.size()) {
+            s.m.assign(delta.size(), 0.0);
+            s.v.assign(delta.size(), 0.0);
+          }
+          for (std::size_t i = 0; i < delta.size(); ++i) {
+            s.m[i] = st.beta1 * s.m[i] + (1 - st.beta1) * delta[i];
+            s.v[i] = st.beta2 * s.v[i] + (1 - st.beta2) * delta[i] * delta[i];
+            s.params[i] += st.server_learning_rate * s.m[i] / (std::sqrt(s.v[i]) + st.tau);
+          }
+          break;
+        }
+      }
+      log.update_norm = L2Norm(delta);
     }
     if (budget) {
       SUND_RETURN_IF_ERROR(budget->ChargeRound());
@@ -386,18 +553,21 @@ Result<CoordinatorResult> RunCoordinator(CoordinatorServer& server, const Coordi
     }
     s.round = round;
     SUND_RETURN_IF_ERROR(SaveCheckpoint(run.checkpoint, task.id, s));
-    RoundLog log;
     log.round = round;
     log.selected = chosen.size();
     log.contributed = got->contributed;
     log.dropped = chosen.size() - got->contributed;
     log.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     log.bytes_to_nodes = got->bytes_out;
-    log.bytes_from_nodes = got->bytes_in;
+    log.bytes_from_nodes = got->bytes_in + setup_bytes;
     log.epsilon = budget ? budget->epsilon_spent() : 0;
-    log.update_norm = L2Norm(delta);
     if (run.on_round) run.on_round(log, s.params);
+    if (cox && cox->done()) {
+      out.stopped_because = cox->converged() ? "converged" : "iterations";
+      break;
+    }
   }
+  out.nodes = CollectEvaluations(server, task, s.round + 1, s.params);
   server.Finish(Serialize(s.params));
   out.params = s.params;
   out.rounds = s.round;
@@ -427,6 +597,42 @@ Result<Params> UpdateVector(const Task& task, const Params& global, const Params
   for (double& d : delta) d *= weight;
   delta.push_back(weight);
   return delta;
+}
+
+// What a node adds to a round's sum, from the round's payload: newton's risk-set sums at the
+// coordinator's beta on its grid, or the FedAvg update vector with the global model's metrics.
+Result<Params> Contribution(const Task& task, LocalLearner& learner, std::string_view payload,
+                            std::uint32_t round, std::uint32_t noise_shares, SplitMix64& seeds) {
+  if (task.strategy.name == StrategyName::kNewton) {
+    SUND_ASSIGN_OR_RETURN(auto parts, Unpack(payload));
+    SUND_ASSIGN_OR_RETURN(Params beta, Deserialize(parts.first));
+    SUND_ASSIGN_OR_RETURN(Params grid, Deserialize(parts.second));
+    return learner.RiskSetSums(beta, grid);
+  }
+  SUND_ASSIGN_OR_RETURN(Params global, Deserialize(payload));
+  const auto rows = static_cast<double>(learner.samples());
+  Metrics before = task.privacy ? Metrics{} : learner.Evaluate(global);
+  SUND_ASSIGN_OR_RETURN(Params local, learner.Train(global, round));
+  SUND_ASSIGN_OR_RETURN(Params v, UpdateVector(task, global, local, rows, noise_shares, seeds));
+  if (!task.privacy) AppendMetrics(v, before, rows);
+  return v;
+}
+
+std::string EvaluationJson(std::uint64_t rows, const Metrics& metrics) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("rows");
+  w.Uint64(rows);
+  w.Key("metrics");
+  w.StartObject();
+  for (const auto& [name, value] : metrics) {
+    w.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+    std::isfinite(value) ? w.Double(value) : w.Null();
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
 }
 
 }  // namespace
@@ -462,13 +668,17 @@ Result<Params> RunNode(NodeClient& client, LocalLearner& learner, const NodeRun&
     after_step = m.step;
     Message reply{m.round, m.step, "", ""};
     if (m.kind == "train") {
-      SUND_ASSIGN_OR_RETURN(Params global, Deserialize(m.payload));
-      SUND_ASSIGN_OR_RETURN(Params local, learner.Train(global, m.round));
-      SUND_ASSIGN_OR_RETURN(
-          Params v,
-          UpdateVector(task, global, local, static_cast<double>(learner.samples()), 1, seeds));
+      SUND_ASSIGN_OR_RETURN(Params v, Contribution(task, learner, m.payload, m.round, 1, seeds));
       reply.kind = "update";
       reply.payload = Serialize(v);
+    } else if (m.kind == "cox-times") {
+      SUND_ASSIGN_OR_RETURN(Params times, learner.EventTimes());
+      reply.kind = "cox-times";
+      reply.payload = Serialize(times);
+    } else if (m.kind == "evaluate") {
+      SUND_ASSIGN_OR_RETURN(Params params, Deserialize(m.payload));
+      reply.kind = "evaluation";
+      reply.payload = EvaluationJson(learner.samples(), learner.Evaluate(params));
     } else if (m.kind == "secagg-start") {
       SUND_ASSIGN_OR_RETURN(RoundHeader h, ParseHeader(m.payload));
       SecAggConfig cfg{task.id, h.round, h.threshold, h.vector_length};
@@ -492,11 +702,14 @@ Result<Params> RunNode(NodeClient& client, LocalLearner& learner, const NodeRun&
       const RoundHeader& h = headers[m.round];
       SUND_ASSIGN_OR_RETURN(auto parts, Unpack(m.payload));
       SUND_ASSIGN_OR_RETURN(SharesRelayMsg relay, SharesRelayMsg::Parse(parts.first));
-      SUND_ASSIGN_OR_RETURN(Params global, Deserialize(parts.second));
-      SUND_ASSIGN_OR_RETURN(Params local, learner.Train(global, m.round));
-      SUND_ASSIGN_OR_RETURN(
-          Params v, UpdateVector(task, global, local, static_cast<double>(learner.samples()),
-                                 h.threshold, seeds));
+      SUND_ASSIGN_OR_RETURN(Params v,
+                            Contribution(task, learner, parts.second, m.round, h.threshold, seeds));
+      if (task.strategy.name == StrategyName::kNewton &&
+          std::any_of(v.begin(), v.end(), [&](double x) { return std::abs(x) > h.bound; })) {
+        return InvalidArgument(
+            "this node's risk-set sums exceed the secure-aggregation bound (a very large "
+            "exp(x'b)); standardise the features or use l2");
+      }
       SUND_ASSIGN_OR_RETURN(FixedPointCodec codec, FixedPointCodec::ForBound(h.bound, h.nodes));
       SUND_ASSIGN_OR_RETURN(auto encoded, codec.Encode(v));
       SUND_ASSIGN_OR_RETURN(MaskedInputMsg masked, it->second.MaskedInput(relay, encoded));

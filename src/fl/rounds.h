@@ -16,7 +16,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 #include "fl/params.h"
@@ -28,13 +31,35 @@ namespace sund::fl {
 // Without DP, a coordinate of an update beyond this is clamped (secure aggregation's codec
 // needs a bound).
 inline constexpr double kPlainClip = 100.0;
+// newton under secure aggregation: a coordinate of a node's risk-set sums may be at most this
+// times the largest node's rows (exp(x'b) x^2 per row, with standardised x); a node whose sums
+// exceed it stops with a clear error rather than send clamped (wrong) sums.
+inline constexpr double kCoxSumBound = 1e6;
 
-// A node's local training: new parameters from the global ones.
+// Named metrics, in order: {"loss", 0.47}, {"accuracy", 0.77}, {"auc", 0.83} ...
+using Metrics = std::vector<std::pair<std::string, double>>;
+
+// A node's local work.
 class LocalLearner {
  public:
   virtual ~LocalLearner() = default;
+  // FedAvg, FedProx, FedAdam: new parameters from the global ones.
   virtual Result<Params> Train(const Params& global, std::uint32_t round) = 0;
   virtual std::uint64_t samples() const = 0;
+  // The model with `params` on the node's own rows: "loss" (the training loss) and, for binary
+  // models, "accuracy" and "auc"; Cox "c_index". Empty when the learner has no metrics. Each
+  // round the node sends loss and accuracy at the global parameters, weighted by its rows and
+  // summed with the update (never under DP: they are not noised); after the last round every
+  // node reports its metrics of the final model.
+  virtual Metrics Evaluate(const Params& params) const { return {}; }
+  // Exact federated Cox (strategy "newton", models.h): the node's distinct event times (the
+  // setup step), and its risk-set sums at beta on the merged grid (each round).
+  virtual Result<std::vector<double>> EventTimes() const {
+    return Status(StatusCode::kNotImplemented, "this node cannot fit a Cox model");
+  }
+  virtual Result<Params> RiskSetSums(const Params& beta, const std::vector<double>& grid) const {
+    return Status(StatusCode::kNotImplemented, "this node cannot fit a Cox model");
+  }
 };
 
 struct RoundLog {
@@ -42,8 +67,11 @@ struct RoundLog {
   std::size_t selected = 0, contributed = 0, dropped = 0;
   double seconds = 0;
   std::uint64_t bytes_to_nodes = 0, bytes_from_nodes = 0;
-  double epsilon = 0;  // spent so far (0 without DP)
-  double update_norm = 0;
+  double epsilon = 0;      // spent so far (0 without DP)
+  double update_norm = 0;  // FedAvg: of the averaged update; newton: of the step
+  // The global model's mean loss and accuracy over the contributing nodes' rows, at the start of
+  // the round (newton: the pooled loss at the accepted coefficients); absent under DP.
+  std::optional<double> loss, accuracy;
 };
 
 struct CoordinatorRun {
@@ -53,13 +81,24 @@ struct CoordinatorRun {
   std::function<void(const RoundLog&, const Params&)> on_round;
   // How long to wait for enough nodes to join before giving up.
   std::chrono::seconds join_timeout{600};
+  // Before the first round, once min_clients have joined, wait up to `gather` more for all
+  // `expected` nodes (the allow-list; 0: do not wait) so that the first rounds have everyone.
+  std::size_t expected = 0;
+  std::chrono::seconds gather{30};
+};
+
+struct NodeReport {
+  std::string node;
+  std::uint64_t rows = 0;
+  Metrics metrics;  // of the final model on the node's rows
 };
 
 struct CoordinatorResult {
   Params params;
   std::uint32_t rounds = 0;  // completed
   double epsilon = 0;
-  std::string stopped_because;  // "rounds", "privacy budget"
+  std::string stopped_because;    // "rounds", "privacy budget", "converged" (newton)
+  std::vector<NodeReport> nodes;  // the nodes that answered the final evaluation
 };
 
 Result<CoordinatorResult> RunCoordinator(CoordinatorServer& server, const CoordinatorRun& run);

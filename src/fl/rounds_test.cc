@@ -6,10 +6,16 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <thread>
 
+#include "core/csv.h"
+#include "core/splitmix.h"
 #include "fl/certs.h"
+#include "fl/dataset.h"
+#include "fl/learner.h"
+#include "fl/models.h"
 
 namespace sund::fl {
 namespace {
@@ -70,8 +76,12 @@ class RoundsTest : public ::testing::Test {
     return std::move(*s);
   }
 
+  static LocalLearner& Ref(LocalLearner& l) { return l; }
+  static LocalLearner& Ref(const std::unique_ptr<ModelLearner>& l) { return *l; }
+
   // Runs the nodes on threads against `port`; returns their final parameters.
-  std::vector<std::thread> Nodes(int port, std::vector<TowardsTarget>& learners,
+  template <typename L>
+  std::vector<std::thread> Nodes(int port, std::vector<L>& learners,
                                  std::vector<Result<Params>>& results) {
     std::vector<std::thread> threads;
     results.assign(learners.size(), Status(StatusCode::kInternal, "not run"));
@@ -88,7 +98,7 @@ class RoundsTest : public ::testing::Test {
         run.task_id = "toy";
         run.fingerprint = "fp";
         run.max_rejoins = 30;
-        results[i] = RunNode(**c, learners[i], run);
+        results[i] = RunNode(**c, Ref(learners[i]), run);
       });
     }
     return threads;
@@ -194,6 +204,72 @@ TEST_F(RoundsTest, PlainRoundsAndAResumedCoordinator) {
   EXPECT_EQ(rounds.back(), 16u);
   Params want = WeightedMean(targets_, samples_, 4);
   EXPECT_NEAR(result->params[0], want[0], 1e-2);
+}
+
+// Exact federated Cox (strategy newton) over the transport, under secure aggregation: the nodes'
+// summed risk-set sums give the pooled Newton steps, so the coefficients equal the pooled fit's.
+TEST_F(RoundsTest, NewtonCoxOverTheTransportEqualsThePooledFit) {
+  // Survival rows with ties (times to one decimal) and censoring, hazard exp(0.7 x - 0.5 [g=b]).
+  SplitMix64 rng(7);
+  auto uniform = [&] { return (static_cast<double>(rng.Next() >> 11) + 0.5) / 9007199254740992.0; };
+  std::string csv = "x,g,time,status\n";
+  for (int i = 0; i < 240; ++i) {
+    double x = 2 * uniform() - 1;
+    bool b = uniform() < 0.4;
+    double hazard = std::exp(0.7 * x - (b ? 0.5 : 0.0));
+    double t = std::round(-std::log(uniform()) / hazard * 10) / 10 + 0.1;
+    bool event = uniform() < 0.7;
+    csv += std::to_string(x) + (b ? ",b," : ",a,") + std::to_string(t) + (event ? ",1\n" : ",0\n");
+  }
+  auto table = ParseCsv(csv);
+  ASSERT_TRUE(table.ok());
+  auto task = ParseTask(R"({"id": "toy", "model": {"type": "cox"}, "features": ["x", "g"],
+    "time": "time", "event": "status", "strategy": {"name": "newton"}, "rounds": 30,
+    "min_clients": 3, "clients_per_round": 4, "round_timeout_s": 5})");
+  ASSERT_TRUE(task.ok()) << task.status().ToString();
+  auto enc = FitEncoding(*table, TaskFeatures(*task));
+  ASSERT_TRUE(enc.ok());
+  auto all = BuildDataset(*table, *enc);
+  ASSERT_TRUE(all.ok());
+  std::vector<std::unique_ptr<ModelLearner>> learners;
+  std::vector<Dataset> parts;
+  for (std::size_t i = 0; i < 4; ++i) {  // unequal parts: 100, 70, 40, 30 rows
+    static const std::size_t kBounds[] = {0, 100, 170, 210, 240};
+    std::vector<std::size_t> rows;
+    for (std::size_t r = kBounds[i]; r < kBounds[i + 1]; ++r) rows.push_back(r);
+    parts.push_back(Subset(*all, rows));
+    auto l = ModelLearner::Create(*task, parts.back(), i + 1);
+    ASSERT_TRUE(l.ok());
+    learners.push_back(std::move(*l));
+  }
+  auto pooled = TaskModel(*task, *enc);
+  ASSERT_TRUE(pooled.ok());
+  ASSERT_TRUE(FitPooled(**pooled, Concat(parts, /*stratify=*/false)).ok());
+
+  auto server = Server(*task);
+  std::vector<Result<Params>> finals;
+  auto threads = Nodes(server->port(), learners, finals);
+  CoordinatorRun run{*task, Params((*pooled)->NumParams(), 0.0), "", {}};
+  run.expected = 4;
+  std::vector<RoundLog> logs;
+  run.on_round = [&](const RoundLog& l, const Params&) { logs.push_back(l); };
+  auto result = RunCoordinator(*server, run);
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->stopped_because, "converged");
+  Params want = (*pooled)->Get();
+  ASSERT_EQ(result->params.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(result->params[i], want[i], 1e-8);
+  ASSERT_FALSE(logs.empty());
+  EXPECT_EQ(logs[0].contributed, 4u);  // newton waits for every allowed node
+  ASSERT_TRUE(logs.back().loss.has_value());
+  EXPECT_NEAR(*logs.back().loss, (*pooled)->Loss(Concat(parts, false)), 1e-9);
+  // Every node reported the final model's metrics on its own rows.
+  ASSERT_EQ(result->nodes.size(), 4u);
+  for (const auto& n : result->nodes) {
+    ASSERT_FALSE(n.metrics.empty());
+    EXPECT_EQ(n.metrics.back().first, "c_index");
+  }
 }
 
 }  // namespace

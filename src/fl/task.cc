@@ -87,6 +87,8 @@ std::string_view StrategyNameText(StrategyName s) {
       return "fedprox";
     case StrategyName::kFedAdam:
       return "fedadam";
+    case StrategyName::kNewton:
+      return "newton";
   }
   return "fedavg";
 }
@@ -95,11 +97,11 @@ Result<Task> ParseTask(std::string_view text) {
   rapidjson::Document doc;
   doc.Parse(text.data(), text.size());
   if (doc.HasParseError() || !doc.IsObject()) return InvalidArgument("task: not a JSON object");
-  SUND_RETURN_IF_ERROR(
-      OnlyKeys(doc, "",
-               {"id", "model", "features", "target", "positive", "time", "event", "strategy",
-                "local", "rounds", "clients_per_round", "min_clients", "min_samples",
-                "round_timeout_s", "secure_aggregation", "privacy", "seed", "description"}));
+  SUND_RETURN_IF_ERROR(OnlyKeys(
+      doc, "",
+      {"id", "model", "features", "target", "positive", "time", "event", "strategy", "local",
+       "rounds", "clients_per_round", "min_clients", "min_samples", "round_timeout_s",
+       "secure_aggregation", "privacy", "seed", "description", "where"}));
   Task t;
   SUND_RETURN_IF_ERROR(String(doc, "id", t.id, true));
   if (!ValidNodeName(t.id)) return Bad("id", "letters, digits, '.', '_' or '-' (1-64)");
@@ -171,8 +173,11 @@ Result<Task> ParseTask(std::string_view text) {
       t.strategy.mu = 0.01;
     } else if (name == "fedadam") {
       t.strategy.name = StrategyName::kFedAdam;
+    } else if (name == "newton") {
+      if (t.model.type != ModelType::kCox) return Bad("strategy.name", "newton is for cox models");
+      t.strategy.name = StrategyName::kNewton;
     } else {
-      return Bad("strategy.name", "fedavg, fedprox or fedadam");
+      return Bad("strategy.name", "fedavg, fedprox, fedadam or newton");
     }
     SUND_RETURN_IF_ERROR(Number(*s, "strategy", "mu", t.strategy.mu, 0, 1e3));
     SUND_RETURN_IF_ERROR(
@@ -182,6 +187,13 @@ Result<Task> ParseTask(std::string_view text) {
     SUND_RETURN_IF_ERROR(Number(*s, "strategy", "tau", t.strategy.tau, 1e-12, 1));
     if (json::Find(*s, "mu") != nullptr && t.strategy.name != StrategyName::kFedProx) {
       return Bad("strategy.mu", "only for fedprox");
+    }
+  }
+  if (const Value* w = json::Find(doc, "where"); w != nullptr) {
+    if (!w->IsObject()) return Bad("where", "an object of column: value");
+    for (auto it = w->MemberBegin(); it != w->MemberEnd(); ++it) {
+      if (!it->value.IsString()) return Bad("where", "values are strings");
+      t.where.emplace_back(std::string(json::View(it->name)), std::string(json::View(it->value)));
     }
   }
   if (const Value* l = json::Find(doc, "local"); l != nullptr) {
@@ -222,6 +234,9 @@ Result<Task> ParseTask(std::string_view text) {
     SUND_RETURN_IF_ERROR(Number(*p, "privacy", "epsilon", ps.epsilon, 1e-6, 1e3));
     SUND_RETURN_IF_ERROR(Number(*p, "privacy", "delta", ps.delta, 1e-15, 0.1));
     t.privacy = ps;
+    if (t.strategy.name == StrategyName::kNewton) {
+      return Bad("privacy", "the newton strategy has no differential privacy (use fedavg)");
+    }
   }
   if (const Value* seed = json::Find(doc, "seed"); seed != nullptr) {
     if (!seed->IsUint64()) return Bad("seed", "a whole number >= 0");
@@ -269,6 +284,12 @@ std::string TaskToJson(const Task& t) {
   } else {
     str("target", t.target);
     str("positive", t.positive);
+  }
+  if (!t.where.empty()) {
+    w.Key("where");
+    w.StartObject();
+    for (const auto& [column, value] : t.where) str(column.c_str(), value);
+    w.EndObject();
   }
   w.Key("strategy");
   w.StartObject();

@@ -11,7 +11,12 @@
 //   time, event        survival time and event columns, event "1" = happened (cox)
 //   strategy           {"name": "fedavg"} | {"name": "fedprox", "mu": 0.01} |
 //                      {"name": "fedadam", "server_learning_rate": 0.05, "beta1": 0.9,
-//                       "beta2": 0.99, "tau": 1e-3}
+//                       "beta2": 0.99, "tau": 1e-3} |
+//                      {"name": "newton"}: cox only, exact federated Newton-Raphson on the
+//                       nodes' summed risk-set sums (models.h); every node takes part in every
+//                       round, rounds is the most Newton iterations, no DP
+//   where              {"column": "value", ...}: only the rows whose cells equal the values
+//                      (e.g. colon.csv's {"etype": "1"}, the recurrence rows)
 //   local              {"epochs": 1, "batch_size": 32, "learning_rate": 0.1,
 //                       "optimizer": "sgd"|"adam"}
 //   rounds             at most this many rounds (1..10000)
@@ -32,6 +37,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -39,7 +45,7 @@
 namespace sund::fl {
 
 enum class ModelType : std::uint8_t { kLogistic, kMlp, kCox };
-enum class StrategyName : std::uint8_t { kFedAvg, kFedProx, kFedAdam };
+enum class StrategyName : std::uint8_t { kFedAvg, kFedProx, kFedAdam, kNewton };
 std::string_view ModelTypeName(ModelType t);
 std::string_view StrategyNameText(StrategyName s);
 
@@ -74,8 +80,9 @@ struct Task {
   std::string id;
   TaskModelSpec model;
   std::vector<std::string> features;
-  std::string target, positive;  // logistic, mlp
-  std::string time, event;       // cox
+  std::string target, positive;                            // logistic, mlp
+  std::string time, event;                                 // cox
+  std::vector<std::pair<std::string, std::string>> where;  // row filter (column, value)
   StrategySpec strategy;
   LocalSpec local;
   int rounds = 20;
