@@ -70,7 +70,7 @@ std::string JsonNumbers(const fl::Params& x) {
 void Number(std::string& out, double v) {
   char buf[32];
   if (std::isfinite(v)) {
-    std::snprintf(buf, sizeof buf, "%.10g", v);
+    std::snprintf(buf, sizeof buf, "%.17g", v);
     out += buf;
   } else {
     out += "null";
@@ -303,7 +303,7 @@ void RunNodeCommand(const NodeFlags& f) {
 // --- simulate ------------------------------------------------------------------------------
 
 struct SimulateFlags {
-  std::string csv, task, split = "iid";
+  std::string csv, task, split = "iid", out;
   int nodes = 3;
   double test_fraction = 0.3;
   std::uint64_t seed = 1;
@@ -331,6 +331,28 @@ pid_t Spawn(const std::vector<std::string>& args, int* stdout_fd) {
     *stdout_fd = fds[0];
   }
   return pid;
+}
+
+// An encoded data set as CSV: the design columns, then y (binary) or time and event (survival).
+std::string EncodedCsv(const fl::Dataset& d) {
+  std::vector<std::string> header = d.columns;
+  if (d.has_binary()) header.push_back("y");
+  if (d.has_survival()) header.insert(header.end(), {"time", "event"});
+  std::string out = sund::CsvRecord(header) + "\n";
+  std::string line;
+  for (std::size_t r = 0; r < d.rows; ++r) {
+    line.clear();
+    std::vector<double> cells(d.x.begin() + static_cast<std::ptrdiff_t>(r * d.cols()),
+                              d.x.begin() + static_cast<std::ptrdiff_t>((r + 1) * d.cols()));
+    if (d.has_binary()) cells.push_back(d.y[r]);
+    if (d.has_survival()) cells.insert(cells.end(), {d.time[r], d.event[r]});
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      if (c > 0) line += ',';
+      Number(line, cells[c]);
+    }
+    out += line + "\n";
+  }
+  return out;
 }
 
 double TestAuc(const fl::Task& task, const fl::Encoding& enc, const fl::Params& params,
@@ -487,6 +509,18 @@ void RunSimulate(const SimulateFlags& f) {
       static_cast<unsigned long long>(bytes / static_cast<std::uint64_t>(f.nodes)), f.nodes,
       f.split.c_str(), train.rows, test.rows, task.secure_aggregation ? "true" : "false", failed,
       seconds);
+  if (!f.out.empty()) {
+    // The coordinator's results, and the encoded rows for an outside reference fit.
+    std::error_code ec;
+    fs::create_directories(f.out, ec);
+    for (const char* name : {"model.json", "rounds.jsonl", "report.html"}) {
+      fs::copy_file(dir / "out" / name, fs::path(f.out) / name,
+                    fs::copy_options::overwrite_existing, ec);
+      if (ec) Fail(sund::Internal("cannot copy " + std::string(name) + " to " + f.out));
+    }
+    WriteText(fs::path(f.out) / "train.csv", EncodedCsv(train));
+    WriteText(fs::path(f.out) / "test.csv", EncodedCsv(test));
+  }
   fs::remove_all(dir);
 }
 
@@ -575,6 +609,9 @@ void AddFlCommands(CLI::App& app) {
   sim->add_option("--test-fraction", sf->test_fraction, "held-out test rows")
       ->capture_default_str();
   sim->add_option("--seed", sf->seed, "seed of the splits")->capture_default_str();
+  sim->add_option("--out", sf->out,
+                  "keep model.json, rounds.jsonl and report.html here, with the encoded train.csv "
+                  "and test.csv (for a reference fit elsewhere)");
   sim->add_flag("--json", sf->json, "print one JSON object (always, for now)");
   sim->callback([sf] { RunSimulate(*sf); });
 }
