@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "cohort_input.h"
 #include "core/csv.h"
 #include "core/file_reader.h"
 #include "core/json.h"
@@ -29,6 +30,7 @@
 #include "fl/models.h"
 #include "fl/report.h"
 #include "fl/rounds.h"
+#include "fl/stats.h"
 #include "fl/task.h"
 #include "fl/transport.h"
 #include "synth/schema.h"
@@ -254,12 +256,50 @@ void RunCoordinatorCommand(const CoordinatorFlags& f) {
 
 // --- node ----------------------------------------------------------------------------------
 
+// A node's rows: a CSV file, or a research cohort from a FHIR store (consented patients only).
+struct TableFlags {
+  std::string csv;
+  CohortSource cohort;
+};
+
+void AddTableOptions(CLI::App* c, TableFlags& t) {
+  c->add_option("--csv", t.csv, "the local table (CSV)");
+  c->add_option("--data", t.cohort.data,
+                "a data directory: its FHIR store's research cohort (with --cohort)");
+  c->add_option("--url", t.cohort.url, "a running server's FHIR base (with --cohort)");
+  c->add_option("--token", t.cohort.token, "with --url: a bearer token that may read the cohort");
+  c->add_option("--cohort", t.cohort.cohort,
+                "the cohort spec (JSON or YAML, docs/synth.md): patients whose consent permits "
+                "research, and the feature columns");
+}
+
+sund::CsvTable LoadTable(const TableFlags& t, const StoreOpener& open_store) {
+  if (!t.csv.empty()) {
+    if (!t.cohort.data.empty() || !t.cohort.url.empty() || !t.cohort.cohort.empty()) {
+      Fail(sund::InvalidArgument("give --csv or --data/--url with --cohort, not both"));
+    }
+    return OrFail(sund::synth::ReadCsvFile(t.csv));
+  }
+  return OrFail(LoadCohortTable(t.cohort, open_store)).table;
+}
+
 struct NodeFlags {
-  std::string coordinator, certs, name, csv;
+  std::string coordinator, certs, name;
+  TableFlags table;
   std::uint64_t seed = 1;
 };
 
-void RunNodeCommand(const NodeFlags& f) {
+void RunStatsNodeCommand(const NodeFlags& f, fl::NodeClient& client,
+                         const fl::StatsRequest& request, const sund::CsvTable& table) {
+  fl::NodeRun run;
+  run.task_id = request.id;
+  run.seed = f.seed;
+  std::string released = OrFail(fl::RunStatsNode(client, table, request, run));
+  std::printf("node %s: %zu rows; the statistics '%s' are released:\n%s\n", f.name.c_str(),
+              table.rows.size(), request.id.c_str(), released.c_str());
+}
+
+void RunNodeCommand(const NodeFlags& f, const StoreOpener& open_store) {
   fl::NodeClientOptions o;
   o.coordinator = f.coordinator;
   o.certs_dir = f.certs;
@@ -273,11 +313,16 @@ void RunNodeCommand(const NodeFlags& f) {
     if (described.ok() || described.status().code() != sund::StatusCode::kUnavailable) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  fl::TaskEnvelope env = OrFail(fl::ParseTaskEnvelope(OrFail(std::move(described))));
+  std::string envelope = OrFail(std::move(described));
+  sund::CsvTable local = LoadTable(f.table, open_store);
+  if (auto stats = OrFail(fl::ParseStatsEnvelope(envelope))) {
+    RunStatsNodeCommand(f, *client, *stats, local);
+    return;
+  }
+  fl::TaskEnvelope env = OrFail(fl::ParseTaskEnvelope(envelope));
   if (env.encoding.empty()) Fail(sund::InvalidArgument("the coordinator sent no feature encoding"));
   fl::Encoding encoding = OrFail(fl::ParseEncoding(env.encoding));
-  sund::CsvTable table =
-      OrFail(fl::SelectRows(OrFail(sund::synth::ReadCsvFile(f.csv)), env.task.where));
+  sund::CsvTable table = OrFail(fl::SelectRows(local, env.task.where));
   auto data = fl::BuildDataset(table, encoding);
   if (!data.ok()) {
     Fail(sund::InvalidArgument("this node's data does not fit the task's features: " +
@@ -545,9 +590,95 @@ void RunCerts(const CertsFlags& f) {
   }
 }
 
+// --- sund stats ------------------------------------------------------------------------------
+
+struct StatsFlags {
+  std::string query, coordinator, certs, out;
+  std::vector<std::string> allow;
+  TableFlags table;
+  bool plain = false;
+  int min_nodes = 3, timeout_s = 60, join_timeout_s = 600;
+};
+
+void RunStatsCommand(const StatsFlags& f, const StoreOpener& open_store) {
+  std::string query = OrFail(sund::ReadFileDecompressed(f.query));
+  fl::StatsRequest request = OrFail(fl::ParseStatsRequest(query));
+  std::string result;
+  bool local = !f.table.csv.empty() || !f.table.cohort.data.empty() || !f.table.cohort.url.empty();
+  if (local == !f.coordinator.empty()) {
+    Fail(sund::InvalidArgument(
+        "give --coordinator (federated, with --certs and --allow) or a local table (--csv, or "
+        "--data/--url with --cohort)"));
+  }
+  if (local) {
+    sund::CsvTable table = LoadTable(f.table, open_store);
+    result = fl::FinalizeStats(OrFail(fl::ComputeLocalStats(table, request)), request);
+  } else {
+    if (f.certs.empty() || f.allow.empty()) {
+      Fail(sund::InvalidArgument("--coordinator needs --certs and --allow"));
+    }
+    fl::StatsRun run;
+    run.request = request;
+    run.query_json = query;
+    run.secure_aggregation = !f.plain;
+    run.min_nodes = f.min_nodes;
+    run.timeout_s = f.timeout_s;
+    run.join_timeout = std::chrono::seconds(f.join_timeout_s);
+    run.expected = f.allow.size();
+    if (run.min_nodes < 2 || (run.secure_aggregation && run.min_nodes < 3)) {
+      Fail(sund::InvalidArgument(
+          "--min-nodes: at least 2, and 3 with secure aggregation (one node alone is no "
+          "aggregate)"));
+    }
+    fl::CoordinatorServerOptions so;
+    so.listen = f.coordinator;
+    so.certs_dir = f.certs;
+    so.allow = {f.allow.begin(), f.allow.end()};
+    so.task_id = request.id;
+    so.task_json = fl::StatsEnvelopeJson(run);
+    so.admit = [](const fl::Member&) { return sund::Status::Ok(); };
+    auto server = OrFail(fl::CoordinatorServer::Start(so));
+    std::string host = f.coordinator.substr(0, f.coordinator.rfind(':'));
+    std::printf("sund stats: coordinator listening on %s:%d\n", host.c_str(), server->port());
+    std::fflush(stdout);
+    fl::StatsResult r = OrFail(fl::RunStatsCoordinator(*server, run));
+    std::fprintf(stderr, "sund stats: %zu nodes contributed (%s)\n", r.nodes,
+                 run.secure_aggregation ? "secure aggregation" : "plain sums");
+    result = std::move(r.json);
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // the nodes fetch the result
+  }
+  if (!f.out.empty()) WriteText(f.out, result + "\n");
+  std::printf("%s\n", result.c_str());
+}
+
+void AddStatsCommand(CLI::App& app, const StoreOpener& open_store) {
+  auto f = std::make_shared<StatsFlags>();
+  auto* c = app.add_subcommand(
+      "stats",
+      "federated statistics: counts, means, quantiles, histograms, tables, Kaplan-Meier across "
+      "nodes, small cells suppressed");
+  c->add_option("--query", f->query, "the query file (JSON, docs/fl.md)")->required();
+  c->add_option("--coordinator,--listen", f->coordinator,
+                "host:port to coordinate the query on (the nodes run `sund fl node "
+                "--coordinator` against it; port 0: any free one)");
+  c->add_option("--certs", f->certs, "with --coordinator: ca.pem, coordinator.pem and .key");
+  c->add_option("--allow", f->allow, "with --coordinator: the nodes admitted")->delimiter(',');
+  c->add_flag("--plain", f->plain,
+              "without secure aggregation (the coordinator then sees each node's sums)");
+  c->add_option("--min-nodes", f->min_nodes, "nodes needed")->capture_default_str();
+  c->add_option("--timeout", f->timeout_s, "seconds a node has to answer a step")
+      ->capture_default_str();
+  c->add_option("--join-timeout", f->join_timeout_s, "seconds to wait for --min-nodes to join")
+      ->capture_default_str();
+  c->add_option("--out", f->out, "also write the released figures (JSON) to this file");
+  AddTableOptions(c, f->table);
+  c->callback([f, open_store] { RunStatsCommand(*f, open_store); });
+}
+
 }  // namespace
 
-void AddFlCommands(CLI::App& app) {
+void AddFlCommands(CLI::App& app, StoreOpener open_store) {
+  AddStatsCommand(app, open_store);
   auto* fl = app.add_subcommand("fl", "federated learning: train where the data lives");
   fl->require_subcommand(1);
   auto cf = std::make_shared<CertsFlags>();
@@ -593,10 +724,10 @@ void AddFlCommands(CLI::App& app) {
   node->add_option("--certs", nf->certs, "folder with ca.pem and this node's NAME.pem/.key")
       ->required();
   node->add_option("--name", nf->name, "this node's certificate name")->required();
-  node->add_option("--csv", nf->csv, "the local table")->required();
+  AddTableOptions(node, nf->table);
   node->add_option("--seed", nf->seed, "seed of local sampling and DP noise")
       ->capture_default_str();
-  node->callback([nf] { RunNodeCommand(*nf); });
+  node->callback([nf, open_store] { RunNodeCommand(*nf, open_store); });
 
   auto sf = std::make_shared<SimulateFlags>();
   auto* sim = fl->add_subcommand(

@@ -3,8 +3,11 @@
 // on failure.
 #pragma once
 
+#include "synth_cli.h"
+
 namespace CLI {
 class App;
 }
 
-void AddFlCommands(CLI::App& app);
+// `open_store` opens a data directory's FHIR store for nodes that read a cohort (--data).
+void AddFlCommands(CLI::App& app, StoreOpener open_store);

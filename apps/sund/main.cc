@@ -646,7 +646,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   iomt_simulate->add_option("--seed", sim.seed, "random seed")->capture_default_str();
   AddCellsCommands(app);
-  AddFlCommands(app);
+  AddFlCommands(app, [](const std::string& data) { return OpenStore(data, "", "normal"); });
   AddSynthCommands(app, [](const std::string& data) { return OpenStore(data, "", "normal"); });
 
   auto* audit_cmd = app.add_subcommand("audit", "the tamper-evident audit log");

@@ -637,12 +637,27 @@ std::string EvaluationJson(std::uint64_t rows, const Metrics& metrics) {
 
 }  // namespace
 
-Result<Params> RunNode(NodeClient& client, LocalLearner& learner, const NodeRun& run) {
-  SUND_ASSIGN_OR_RETURN(JoinResult joined,
-                        client.Join(run.task_id, run.fingerprint, learner.samples()));
-  SUND_ASSIGN_OR_RETURN(TaskEnvelope envelope, ParseTaskEnvelope(joined.task_json));
-  const Task& task = envelope.task;
-  SplitMix64 seeds(SplitMix64::StreamSeed(run.seed, task.seed));
+namespace {
+
+// What a node does at each step, whatever the rounds compute.
+struct NodeSteps {
+  std::string id;  // the task or query id (secure aggregation's session)
+  std::uint64_t samples = 0;
+  // The vector the node adds to a summing round, from the round's payload; `noise_shares` is
+  // how many nodes' noise the sum will carry at least (DP).
+  std::function<Result<Params>(std::string_view payload, std::uint32_t round,
+                               std::uint32_t noise_shares)>
+      contribute;
+  // Coordinate check before masking (an error stops the node rather than send a clamped sum).
+  std::function<Status(const Params&, double bound)> check = [](const Params&, double) {
+    return Status::Ok();
+  };
+  // Other step kinds: the reply (kind "" to leave the step to its deadline).
+  std::function<Result<Message>(const Message&)> other;
+};
+
+// Joins, answers every step until the coordinator says done, and returns the done payload.
+Result<std::string> RunNodeSteps(NodeClient& client, const NodeRun& run, const NodeSteps& steps) {
   std::uint32_t after_round = 0, after_step = 0;
   std::map<std::uint32_t, SecAggClient> secagg;  // by round
   std::map<std::uint32_t, RoundHeader> headers;
@@ -655,7 +670,7 @@ Result<Params> RunNode(NodeClient& client, LocalLearner& learner, const NodeRun&
           ++rejoins <= run.max_rejoins) {
         // The coordinator restarted (or is restarting): join again and carry on.
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        auto again = client.Join(run.task_id, run.fingerprint, learner.samples());
+        auto again = client.Join(run.task_id, run.fingerprint, steps.samples);
         if (again.ok()) secagg.clear();
         continue;
       }
@@ -663,25 +678,17 @@ Result<Params> RunNode(NodeClient& client, LocalLearner& learner, const NodeRun&
     }
     Message& m = *next;
     if (m.kind == "wait") continue;
-    if (m.kind == "done") return Deserialize(m.payload);
+    if (m.kind == "done") return std::move(m.payload);
     after_round = m.round;
     after_step = m.step;
     Message reply{m.round, m.step, "", ""};
     if (m.kind == "train") {
-      SUND_ASSIGN_OR_RETURN(Params v, Contribution(task, learner, m.payload, m.round, 1, seeds));
+      SUND_ASSIGN_OR_RETURN(Params v, steps.contribute(m.payload, m.round, 1));
       reply.kind = "update";
       reply.payload = Serialize(v);
-    } else if (m.kind == "cox-times") {
-      SUND_ASSIGN_OR_RETURN(Params times, learner.EventTimes());
-      reply.kind = "cox-times";
-      reply.payload = Serialize(times);
-    } else if (m.kind == "evaluate") {
-      SUND_ASSIGN_OR_RETURN(Params params, Deserialize(m.payload));
-      reply.kind = "evaluation";
-      reply.payload = EvaluationJson(learner.samples(), learner.Evaluate(params));
     } else if (m.kind == "secagg-start") {
       SUND_ASSIGN_OR_RETURN(RoundHeader h, ParseHeader(m.payload));
-      SecAggConfig cfg{task.id, h.round, h.threshold, h.vector_length};
+      SecAggConfig cfg{steps.id, h.round, h.threshold, h.vector_length};
       SUND_ASSIGN_OR_RETURN(SecAggClient c, SecAggClient::Create(cfg, h.id));
       SUND_ASSIGN_OR_RETURN(AdvertiseKeysMsg keys, c.AdvertiseKeys());
       secagg.erase(h.round);
@@ -702,14 +709,8 @@ Result<Params> RunNode(NodeClient& client, LocalLearner& learner, const NodeRun&
       const RoundHeader& h = headers[m.round];
       SUND_ASSIGN_OR_RETURN(auto parts, Unpack(m.payload));
       SUND_ASSIGN_OR_RETURN(SharesRelayMsg relay, SharesRelayMsg::Parse(parts.first));
-      SUND_ASSIGN_OR_RETURN(Params v,
-                            Contribution(task, learner, parts.second, m.round, h.threshold, seeds));
-      if (task.strategy.name == StrategyName::kNewton &&
-          std::any_of(v.begin(), v.end(), [&](double x) { return std::abs(x) > h.bound; })) {
-        return InvalidArgument(
-            "this node's risk-set sums exceed the secure-aggregation bound (a very large "
-            "exp(x'b)); standardise the features or use l2");
-      }
+      SUND_ASSIGN_OR_RETURN(Params v, steps.contribute(parts.second, m.round, h.threshold));
+      SUND_RETURN_IF_ERROR(steps.check(v, h.bound));
       SUND_ASSIGN_OR_RETURN(FixedPointCodec codec, FixedPointCodec::ForBound(h.bound, h.nodes));
       SUND_ASSIGN_OR_RETURN(auto encoded, codec.Encode(v));
       SUND_ASSIGN_OR_RETURN(MaskedInputMsg masked, it->second.MaskedInput(relay, encoded));
@@ -725,10 +726,239 @@ Result<Params> RunNode(NodeClient& client, LocalLearner& learner, const NodeRun&
       secagg.erase(it);
       headers.erase(m.round);
     } else {
-      continue;  // a step kind this node does not know: leave it to the deadline
+      SUND_ASSIGN_OR_RETURN(reply, steps.other(m));
+      if (reply.kind.empty()) continue;  // a step kind this node does not know: leave it
     }
     SUND_RETURN_IF_ERROR(client.Submit(reply));
   }
+}
+
+}  // namespace
+
+Result<Params> RunNode(NodeClient& client, LocalLearner& learner, const NodeRun& run) {
+  SUND_ASSIGN_OR_RETURN(JoinResult joined,
+                        client.Join(run.task_id, run.fingerprint, learner.samples()));
+  SUND_ASSIGN_OR_RETURN(TaskEnvelope envelope, ParseTaskEnvelope(joined.task_json));
+  const Task task = envelope.task;
+  SplitMix64 seeds(SplitMix64::StreamSeed(run.seed, task.seed));
+  NodeSteps steps;
+  steps.id = task.id;
+  steps.samples = learner.samples();
+  steps.contribute = [&](std::string_view payload, std::uint32_t round,
+                         std::uint32_t noise_shares) {
+    return Contribution(task, learner, payload, round, noise_shares, seeds);
+  };
+  if (task.strategy.name == StrategyName::kNewton) {
+    steps.check = [](const Params& v, double bound) -> Status {
+      if (std::any_of(v.begin(), v.end(), [&](double x) { return std::abs(x) > bound; })) {
+        return InvalidArgument(
+            "this node's risk-set sums exceed the secure-aggregation bound (a very large "
+            "exp(x'b)); standardise the features or use l2");
+      }
+      return Status::Ok();
+    };
+  }
+  steps.other = [&](const Message& m) -> Result<Message> {
+    Message reply{m.round, m.step, "", ""};
+    if (m.kind == "cox-times") {
+      SUND_ASSIGN_OR_RETURN(Params times, learner.EventTimes());
+      reply.kind = "cox-times";
+      reply.payload = Serialize(times);
+    } else if (m.kind == "evaluate") {
+      SUND_ASSIGN_OR_RETURN(Params params, Deserialize(m.payload));
+      reply.kind = "evaluation";
+      reply.payload = EvaluationJson(learner.samples(), learner.Evaluate(params));
+    }
+    return reply;
+  };
+  SUND_ASSIGN_OR_RETURN(std::string done, RunNodeSteps(client, run, steps));
+  return Deserialize(done);
+}
+
+// --- Federated statistics ------------------------------------------------------------------
+
+namespace {
+
+using KeyLists = std::vector<std::vector<std::string>>;  // per query, sorted
+
+std::string KeysJson(const KeyLists& keys, int exponent) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("keys");
+  w.StartArray();
+  for (const auto& q : keys) {
+    w.StartArray();
+    for (const auto& k : q) w.String(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+    w.EndArray();
+  }
+  w.EndArray();
+  w.Key("exponent");
+  w.Int(exponent);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Result<std::pair<KeyLists, int>> ParseKeys(std::string_view text, std::size_t queries) {
+  rapidjson::Document d;
+  d.Parse(text.data(), text.size());
+  const auto* k = d.IsObject() ? json::Find(d, "keys") : nullptr;
+  const auto* e = d.IsObject() ? json::Find(d, "exponent") : nullptr;
+  if (k == nullptr || !k->IsArray() || k->Size() != queries || e == nullptr || !e->IsInt() ||
+      e->GetInt() < 0 || e->GetInt() > 62) {
+    return InvalidArgument("stats: a bad key list");
+  }
+  KeyLists out;
+  for (const auto& q : k->GetArray()) {
+    if (!q.IsArray()) return InvalidArgument("stats: a bad key list");
+    auto& list = out.emplace_back();
+    for (const auto& key : q.GetArray()) {
+      if (!key.IsString()) return InvalidArgument("stats: a bad key list");
+      list.emplace_back(json::View(key));
+    }
+  }
+  return std::make_pair(std::move(out), e->GetInt());
+}
+
+// The smallest e with every |value| <= 2^e.
+int Exponent(const LocalStats& s) {
+  double most = 1;
+  for (const auto& q : s.sums) {
+    for (const auto& [key, v] : q) most = std::max(most, std::abs(v));
+  }
+  return std::clamp(static_cast<int>(std::ceil(std::log2(most))), 0, 62);
+}
+
+std::size_t KeyCount(const KeyLists& keys) {
+  std::size_t n = 0;
+  for (const auto& q : keys) n += q.size();
+  return n;
+}
+
+bool IsCount(const std::string& key) { return key != "sum" && key != "sumsq"; }
+
+}  // namespace
+
+std::string StatsEnvelopeJson(const StatsRun& run) {
+  return "{\"stats\":" + run.query_json +
+         ",\"secure_aggregation\":" + (run.secure_aggregation ? "true" : "false") + "}";
+}
+
+Result<std::optional<StatsRequest>> ParseStatsEnvelope(std::string_view text) {
+  rapidjson::Document d;
+  d.Parse(text.data(), text.size());
+  if (d.HasParseError() || !d.IsObject()) return InvalidArgument("not a JSON object");
+  const auto* q = json::Find(d, "stats");
+  if (q == nullptr) return std::optional<StatsRequest>();
+  SUND_ASSIGN_OR_RETURN(StatsRequest r, ParseStatsRequest(json::Serialize(*q)));
+  return std::optional<StatsRequest>(std::move(r));
+}
+
+Result<StatsResult> RunStatsCoordinator(CoordinatorServer& server, const StatsRun& run) {
+  const std::size_t queries = run.request.queries.size();
+  // The summing rounds run as a task of the query's id.
+  Task task;
+  task.id = run.request.id;
+  task.secure_aggregation = run.secure_aggregation;
+  task.round_timeout_s = run.timeout_s;
+  task.min_clients = run.min_nodes;
+  RoundRunner runner(server, task);
+  for (int attempt = 1;; ++attempt) {
+    auto members = server.WaitForMembers(static_cast<std::size_t>(run.min_nodes),
+                                         Clock::now() + run.join_timeout);
+    if (members.size() < static_cast<std::size_t>(run.min_nodes)) {
+      return Status(StatusCode::kUnavailable,
+                    "fewer than the minimum number of nodes joined within the join timeout");
+    }
+    if (attempt == 1 && members.size() < run.expected) {
+      members = server.WaitForMembers(run.expected, Clock::now() + run.gather);
+    }
+    // Round 2k-1: the keys; round 2k: the sums (a retry takes the next pair).
+    auto round = static_cast<std::uint32_t>(2 * attempt - 1);
+    std::set<std::string> names;
+    for (const auto& m : members) {
+      server.Post(m.node, {round, 1, "stats-keys", ""});
+      names.insert(m.node);
+    }
+    auto got = server.Collect(names, round, 1, Clock::now() + std::chrono::seconds(run.timeout_s));
+    std::vector<std::set<std::string>> merged(queries);
+    int exponent = 0;
+    std::vector<Member> answered;
+    for (const auto& m : members) {
+      auto it = got.find(m.node);
+      if (it == got.end() || it->second.kind != "stats-keys") continue;
+      auto keys = ParseKeys(it->second.payload, queries);
+      if (!keys.ok()) continue;
+      for (std::size_t q = 0; q < queries; ++q) {
+        merged[q].insert(keys->first[q].begin(), keys->first[q].end());
+      }
+      exponent = std::max(exponent, keys->second);
+      answered.push_back(m);
+    }
+    if (answered.size() < static_cast<std::size_t>(run.min_nodes)) {
+      if (attempt >= 5) return Status(StatusCode::kUnavailable, "too few nodes answered");
+      continue;
+    }
+    KeyLists keys;
+    for (auto& q : merged) keys.emplace_back(q.begin(), q.end());
+    const std::size_t length = std::max<std::size_t>(1, KeyCount(keys));
+    auto sums = runner.Run(round + 1, answered, KeysJson(keys, exponent), length,
+                           std::ldexp(1.0, exponent), static_cast<std::uint32_t>(run.min_nodes));
+    if (!sums.ok()) {
+      if (attempt >= 5) return sums.status();
+      continue;
+    }
+    LocalStats total;
+    total.sums.resize(queries);
+    std::size_t i = 0;
+    for (std::size_t q = 0; q < queries; ++q) {
+      for (const auto& key : keys[q]) {
+        double v = sums->sum[i++];
+        total.sums[q][key] = IsCount(key) ? std::round(v) : v;  // fixed point: exact to rounding
+      }
+    }
+    StatsResult out;
+    out.nodes = sums->contributed;
+    out.json = FinalizeStats(total, run.request);
+    out.json.insert(out.json.size() - 1, ",\"nodes\":" + std::to_string(out.nodes));
+    server.Finish(out.json);
+    return out;
+  }
+}
+
+Result<std::string> RunStatsNode(NodeClient& client, const CsvTable& table,
+                                 const StatsRequest& request, const NodeRun& run) {
+  SUND_ASSIGN_OR_RETURN(LocalStats local, ComputeLocalStats(table, request));
+  SUND_RETURN_IF_ERROR(client.Join(run.task_id, run.fingerprint, table.rows.size()).status());
+  NodeSteps steps;
+  steps.id = request.id;
+  steps.samples = table.rows.size();
+  steps.contribute = [&](std::string_view payload, std::uint32_t, std::uint32_t) -> Result<Params> {
+    SUND_ASSIGN_OR_RETURN(auto keys, ParseKeys(payload, request.queries.size()));
+    Params v;
+    for (std::size_t q = 0; q < keys.first.size(); ++q) {
+      for (const auto& key : keys.first[q]) {
+        auto it = local.sums[q].find(key);
+        v.push_back(it == local.sums[q].end() ? 0.0 : it->second);
+      }
+    }
+    if (v.empty()) v.push_back(0);
+    return v;
+  };
+  steps.other = [&](const Message& m) -> Result<Message> {
+    Message reply{m.round, m.step, "", ""};
+    if (m.kind == "stats-keys") {
+      KeyLists keys;
+      for (const auto& q : local.sums) {
+        auto& list = keys.emplace_back();
+        for (const auto& [key, v] : q) list.push_back(key);
+      }
+      reply.kind = "stats-keys";
+      reply.payload = KeysJson(keys, Exponent(local));
+    }
+    return reply;
+  };
+  return RunNodeSteps(client, run, steps);
 }
 
 }  // namespace sund::fl

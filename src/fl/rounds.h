@@ -14,6 +14,7 @@
 // Thread-safety: RunCoordinator and RunNode each own their thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -23,6 +24,7 @@
 
 #include "core/status.h"
 #include "fl/params.h"
+#include "fl/stats.h"
 #include "fl/task.h"
 #include "fl/transport.h"
 
@@ -112,5 +114,41 @@ struct NodeRun {
 
 // Joins, answers every step until the task is done, and returns the final global parameters.
 Result<Params> RunNode(NodeClient& client, LocalLearner& learner, const NodeRun& run);
+
+// ---- Federated statistics over the transport (`sund stats`, stats.h) ----
+//
+// The coordinator sends the query (the envelope {"stats": QUERY}); each node computes its
+// sufficient statistics (ComputeLocalStats). Two steps: the nodes send the keys of their sums
+// (which categories, bins and event times occur, never how often) and the power of two that
+// bounds their values; the coordinator merges the keys and runs one summing round over them,
+// under secure aggregation unless switched off, so it learns only the totals; FinalizeStats
+// applies the suppression and the result goes to every node with "done".
+
+struct StatsRun {
+  StatsRequest request;
+  std::string query_json;  // the query file's text, sent to the nodes
+  bool secure_aggregation = true;
+  int min_nodes = 3;  // >= 2; >= 3 with secure aggregation
+  int timeout_s = 60;
+  std::chrono::seconds join_timeout{600};
+  std::size_t expected = 0;  // as CoordinatorRun's
+  std::chrono::seconds gather{30};
+};
+
+struct StatsResult {
+  std::string json;  // FinalizeStats' released figures, with "nodes" added
+  std::size_t nodes = 0;
+};
+
+Result<StatsResult> RunStatsCoordinator(CoordinatorServer& server, const StatsRun& run);
+
+// The envelope a stats coordinator sends ({"stats": query, "secure_aggregation": b}).
+std::string StatsEnvelopeJson(const StatsRun& run);
+// The query of a stats envelope; nullopt when the envelope is a training task.
+Result<std::optional<StatsRequest>> ParseStatsEnvelope(std::string_view json_text);
+
+// A node's part: `table` is its rows. Returns the released figures (JSON).
+Result<std::string> RunStatsNode(NodeClient& client, const CsvTable& table,
+                                 const StatsRequest& request, const NodeRun& run);
 
 }  // namespace sund::fl

@@ -16,6 +16,7 @@
 #include "fl/dataset.h"
 #include "fl/learner.h"
 #include "fl/models.h"
+#include "fl/stats.h"
 
 namespace sund::fl {
 namespace {
@@ -269,6 +270,84 @@ TEST_F(RoundsTest, NewtonCoxOverTheTransportEqualsThePooledFit) {
   for (const auto& n : result->nodes) {
     ASSERT_FALSE(n.metrics.empty());
     EXPECT_EQ(n.metrics.back().first, "c_index");
+  }
+}
+
+// Federated statistics over the transport: the nodes' sums, added under secure aggregation, give
+// exactly the pooled figures, small cells suppressed; every node receives the released result.
+TEST_F(RoundsTest, StatisticsOverTheTransportEqualThePooledFigures) {
+  const char* query = R"({"id": "toy-stats", "suppress_below": 5, "queries": [
+    {"name": "n", "type": "count"},
+    {"name": "x", "type": "mean", "column": "x"},
+    {"name": "by_group", "type": "table", "rows": "g", "columns": "y"},
+    {"name": "km", "type": "kaplan_meier", "time": "t", "event": "y", "times": [2, 4]}]})";
+  auto request = ParseStatsRequest(query);
+  ASSERT_TRUE(request.ok()) << request.status().ToString();
+  // Four parts; group "rare" has 3 rows in all, spread over two nodes: suppressed in the total.
+  std::vector<CsvTable> parts;
+  std::string all = "x,g,y,t\n";
+  for (int node = 0; node < 4; ++node) {
+    std::string csv = "x,g,y,t\n";
+    for (int i = 0; i < 10 + 5 * node; ++i) {
+      std::string row = std::to_string(0.25 * i - node) + (i % 2 ? ",a," : ",b,") +
+                        std::to_string(i % 3 == 0) + "," + std::to_string(1 + i % 5) + "\n";
+      if (node < 2 && i < 2 - node) row = "1.5,rare,1,3\n";
+      csv += row;
+      all += row;
+    }
+    auto t = ParseCsv(csv);
+    ASSERT_TRUE(t.ok());
+    parts.push_back(std::move(*t));
+  }
+  auto pooled_table = ParseCsv(all);
+  ASSERT_TRUE(pooled_table.ok());
+  auto pooled_stats = ComputeLocalStats(*pooled_table, *request);
+  ASSERT_TRUE(pooled_stats.ok());
+  std::string pooled = FinalizeStats(*pooled_stats, *request);
+  ASSERT_NE(pooled.find("\"suppressed\":true"), std::string::npos);  // the rare cells
+
+  StatsRun run;
+  run.request = *request;
+  run.query_json = query;
+  run.timeout_s = 5;
+  run.expected = 4;
+  CoordinatorServerOptions o;
+  o.certs_dir = dir_.string();
+  o.allow = {names_.begin(), names_.end()};
+  o.task_id = request->id;
+  o.task_json = StatsEnvelopeJson(run);
+  o.poll_wait = std::chrono::milliseconds(200);
+  auto server = CoordinatorServer::Start(o);
+  ASSERT_TRUE(server.ok());
+  std::vector<Result<std::string>> released(4, Status(StatusCode::kInternal, "not run"));
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      NodeClientOptions c;
+      c.coordinator = "localhost:" + std::to_string((*server)->port());
+      c.certs_dir = dir_.string();
+      c.name = names_[i];
+      auto client = NodeClient::Connect(c);
+      if (!client.ok()) return;
+      auto described = (*client)->Describe();
+      if (!described.ok()) return;
+      auto req = ParseStatsEnvelope(*described);
+      if (!req.ok() || !*req) return;
+      NodeRun nr;
+      nr.task_id = (*req)->id;
+      released[i] = RunStatsNode(**client, parts[i], **req, nr);
+    });
+  }
+  auto result = RunStatsCoordinator(**server, run);
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->nodes, 4u);
+  std::string want = pooled;
+  want.insert(want.size() - 1, ",\"nodes\":4");
+  EXPECT_EQ(result->json, want);
+  for (const auto& r : released) {
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*r, result->json);
   }
 }
 

@@ -5,13 +5,13 @@
 // Also `sund fl certs` (the allow-list and foreign authorities: src/fl/transport_test.cc).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { sundBin } from './lib/sund.mjs';
+import { sundBin, syntheaFiles } from './lib/sund.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const data = process.env.SUND_TEST_DATA;
@@ -76,6 +76,87 @@ for (const split of ['iid', 'label-skew:0.5']) {
     assert.ok(Math.abs(j.federated_auc - j.pooled_auc) <= 1e-6, JSON.stringify(j));
   });
 }
+
+// Runs a process to its end; resolves with its exit code and output.
+function run(args) {
+  return new Promise((resolve) => {
+    const p = spawn(sundBin, args);
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+// `sund stats --coordinator` with one `sund fl node` process per site; returns the released JSON
+// and the nodes' outputs.
+async function federatedStats(query, sites) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-stats-e2e-'));
+  const names = sites.map((_, i) => `site-${i + 1}`);
+  assert.equal(sund('fl', 'certs', '--out', path.join(dir, 'pki'), '--nodes', names.join(',')).code, 0);
+  const port = 17000 + Math.floor(Math.random() * 20000);
+  const coordinator = run(['stats', '--query', query, '--coordinator', `127.0.0.1:${port}`,
+    '--certs', path.join(dir, 'pki'), '--allow', names.join(','), '--timeout', '60']);
+  const nodes = sites.map((site, i) => run(['fl', 'node', '--coordinator', `127.0.0.1:${port}`,
+    '--certs', path.join(dir, 'pki'), '--name', names[i], ...site]));
+  const [c, ...n] = await Promise.all([coordinator, ...nodes]);
+  fs.rmSync(dir, { recursive: true, force: true });
+  assert.equal(c.code, 0, c.stderr);
+  for (const r of n) assert.equal(r.code, 0, r.stderr);
+  return { released: JSON.parse(c.stdout.trim().split('\n').pop()), nodes: n };
+}
+
+test('sund stats over 3 nodes with secure aggregation equals the pooled figures (colon)', { skip }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-stats-parts-'));
+  const lines = fs.readFileSync(path.join(data, 'tabular/colon.csv'), 'utf8').trim().split('\n');
+  const parts = [0, 1, 2].map((i) => {
+    const file = path.join(dir, `part-${i}.csv`);
+    fs.writeFileSync(file, [lines[0], ...lines.slice(1).filter((_, r) => r % 3 === i)].join('\n') + '\n');
+    return ['--csv', file];
+  });
+  const query = path.join(root, 'examples/fl/stats-colon.json');
+  const { released, nodes } = await federatedStats(query, parts);
+  assert.equal(released.nodes, 3);
+  delete released.nodes;
+  const pooled = sund('stats', '--query', query, '--csv', path.join(data, 'tabular/colon.csv'));
+  assert.equal(pooled.code, 0, pooled.stderr);
+  assert.deepEqual(released, JSON.parse(pooled.stdout));
+  assert.equal(released.results.patients.count, 929);
+  for (const r of nodes) assert.match(r.stdout, /the statistics 'colon-overview' are released/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('sund stats over FHIR sites: each node reads its research cohort (--data --cohort)', { skip }, async (t) => {
+  const bundles = syntheaFiles(60);
+  if (bundles.reason) return t.skip(bundles.reason);
+  const infra = bundles.files.slice(0, 2);
+  const people = bundles.files.slice(2);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-stats-fhir-'));
+  const cohort = path.join(root, 'examples/synth/cohort.json');
+  const sites = [0, 1, 2].map((i) => {
+    const site = path.join(dir, `site-${i}`);
+    const files = [...infra, ...people.filter((_, k) => k % 3 === i)];
+    const load = spawnSync(sundBin, ['import', '--data', site, '--no-progress', ...files], { encoding: 'utf8' });
+    assert.equal(load.status, 0, load.stderr);
+    return ['--data', site, '--cohort', cohort];
+  });
+  const query = path.join(dir, 'query.json');
+  fs.writeFileSync(query, JSON.stringify({ id: 'cohort-overview', queries: [
+    { name: 'patients', type: 'count' },
+    { name: 'sex_by_diabetes', type: 'table', rows: 'sex', columns: 'diabetes' }] }));
+  const { released, nodes } = await federatedStats(query, sites);
+  // Each node extracted its consented cohort; the released count is their sum.
+  const extracted = nodes.map((r) => Number(/extracted (\d+) patients/.exec(r.stdout)[1]));
+  const total = extracted.reduce((a, b) => a + b, 0);
+  assert.ok(extracted.every((n) => n > 0), JSON.stringify(extracted));
+  assert.equal(released.results.patients.count, total);
+  const cells = released.results.sex_by_diabetes.cells;
+  const shown = cells.filter((c) => !c.suppressed).reduce((a, c) => a + c.count, 0);
+  assert.ok(shown <= total);
+  for (const c of cells) assert.ok(c.suppressed ? c.count === null : c.count >= 5, JSON.stringify(c));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 test('certificates: a pilot CA, private keys, never overwritten', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-e2e-'));
