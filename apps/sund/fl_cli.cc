@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -612,7 +613,10 @@ void RunStatsCommand(const StatsFlags& f, const StoreOpener& open_store) {
   }
   if (local) {
     sund::CsvTable table = LoadTable(f.table, open_store);
-    result = fl::FinalizeStats(OrFail(fl::ComputeLocalStats(table, request)), request);
+    fl::LocalStats sums = OrFail(fl::ComputeLocalStats(table, request));
+    std::mt19937_64 rng(std::random_device{}());
+    fl::AddStatsNoise(sums, request, rng);
+    result = fl::FinalizeStats(sums, request);
   } else {
     if (f.certs.empty() || f.allow.empty()) {
       Fail(sund::InvalidArgument("--coordinator needs --certs and --allow"));

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -917,6 +918,8 @@ Result<StatsResult> RunStatsCoordinator(CoordinatorServer& server, const StatsRu
         total.sums[q][key] = IsCount(key) ? std::round(v) : v;  // fixed point: exact to rounding
       }
     }
+    std::mt19937_64 rng(std::random_device{}());
+    AddStatsNoise(total, run.request, rng);
     StatsResult out;
     out.nodes = sums->contributed;
     out.json = FinalizeStats(total, run.request);

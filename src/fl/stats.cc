@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/json.h"
+#include "synth/dp.h"
 
 namespace sund::fl {
 namespace {
@@ -151,6 +152,18 @@ Result<StatsRequest> ParseStatsRequest(std::string_view text) {
     } else {
       return Bad(where, "type must be count, mean, histogram, quantiles, table or kaplan_meier");
     }
+    if (s.type == StatType::kMean) {
+      const Value *lo = json::Find(q, "min"), *hi = json::Find(q, "max");
+      if ((lo == nullptr) != (hi == nullptr) || (lo != nullptr && !lo->IsNumber()) ||
+          (hi != nullptr && !hi->IsNumber())) {
+        return Bad(where, "a mean's \"min\" and \"max\" come together, as numbers");
+      }
+      if (lo != nullptr) {
+        s.min = lo->GetDouble();
+        s.max = hi->GetDouble();
+        if (!(s.max > s.min)) return Bad(where, "min < max");
+      }
+    }
     if (const Value* w = json::Find(q, "where"); w != nullptr) {
       if (!w->IsObject()) return Bad(where, "\"where\" is an object of column: value");
       for (auto it = w->MemberBegin(); it != w->MemberEnd(); ++it) {
@@ -159,6 +172,32 @@ Result<StatsRequest> ParseStatsRequest(std::string_view text) {
       }
     }
     r.queries.push_back(std::move(s));
+  }
+  if (const Value* p = json::Find(doc, "privacy"); p != nullptr) {
+    const Value *e = p->IsObject() ? json::Find(*p, "epsilon") : nullptr,
+                *d = p->IsObject() ? json::Find(*p, "delta") : nullptr;
+    StatsPrivacy priv;
+    if (e == nullptr || !e->IsNumber() || !(e->GetDouble() > 0 && e->GetDouble() <= 100)) {
+      return Bad("privacy", "{\"epsilon\": 0 < e <= 100, \"delta\": 0 < d < 0.1}");
+    }
+    priv.epsilon = e->GetDouble();
+    if (d != nullptr) {
+      if (!d->IsNumber() || !(d->GetDouble() > 0 && d->GetDouble() < 0.1)) {
+        return Bad("privacy", "{\"epsilon\": 0 < e <= 100, \"delta\": 0 < d < 0.1}");
+      }
+      priv.delta = d->GetDouble();
+    }
+    for (const auto& q : r.queries) {
+      if (q.type == StatType::kTable || q.type == StatType::kKaplanMeier) {
+        return Bad(q.name,
+                   "tables and Kaplan-Meier curves are not released under privacy (their cells "
+                   "come from the data)");
+      }
+      if (q.type == StatType::kMean && !(q.max > q.min)) {
+        return Bad(q.name, "a mean under privacy needs \"min\" and \"max\" (values are clamped)");
+      }
+    }
+    r.privacy = priv;
   }
   return r;
 }
@@ -223,9 +262,10 @@ Result<LocalStats> ComputeLocalStats(const CsvTable& table, const StatsRequest& 
             sums["missing"] += 1;
             break;
           }
+          double x = q.max > q.min ? std::clamp(*v, q.min, q.max) : *v;
           sums["n"] += 1;
-          sums["sum"] += *v;
-          sums["sumsq"] += *v * *v;
+          sums["sum"] += x;
+          sums["sumsq"] += x * x;
           break;
         }
         case StatType::kHistogram: {
@@ -287,6 +327,61 @@ LocalStats MergeStats(const std::vector<LocalStats>& parts) {
   return total;
 }
 
+void AddStatsNoise(LocalStats& total, const StatsRequest& request, std::mt19937_64& rng) {
+  if (!request.privacy) return;
+  const double rho = synth::CdpRho(request.privacy->epsilon, request.privacy->delta) /
+                     static_cast<double>(request.queries.size());
+  total.sums.resize(request.queries.size());
+  std::normal_distribution<double> normal;
+  auto noisy_count = [&](double v, double sigma) {
+    return std::max(0.0, std::round(v + sigma * normal(rng)));
+  };
+  for (std::size_t qi = 0; qi < request.queries.size(); ++qi) {
+    const StatQuery& q = request.queries[qi];
+    auto& s = total.sums[qi];
+    // The public domain: every key a row could add to (one per row: sensitivity 1).
+    std::vector<std::string> keys;
+    switch (q.type) {
+      case StatType::kCount:
+        keys = {"n"};
+        break;
+      case StatType::kHistogram:
+        for (std::size_t b = 0; b + 1 < q.edges.size(); ++b)
+          keys.push_back("bin:" + std::to_string(b));
+        keys.insert(keys.end(), {"below", "above", "missing"});
+        break;
+      case StatType::kQuantiles: {
+        auto cells = static_cast<long>(std::floor((q.max - q.min) / q.resolution + 1e-9));
+        for (long c = 0; c <= cells; ++c) keys.push_back("g:" + std::to_string(c));
+        break;
+      }
+      case StatType::kMean: {
+        // n or missing (a row adds one to one of them), sum and sum of squares: a third each.
+        const double b = std::max(std::abs(q.min), std::abs(q.max));
+        const double sigma_n = synth::GaussianSigma(rho / 3, 1.0);
+        s["n"] = noisy_count(Get(s, "n"), sigma_n);
+        s["missing"] = noisy_count(Get(s, "missing"), sigma_n);
+        s["sum"] = Get(s, "sum") + synth::GaussianSigma(rho / 3, b) * normal(rng);
+        s["sumsq"] = Get(s, "sumsq") + synth::GaussianSigma(rho / 3, b * b) * normal(rng);
+        continue;
+      }
+      case StatType::kTable:
+      case StatType::kKaplanMeier:
+        continue;  // refused by ParseStatsRequest under privacy
+    }
+    const double sigma = synth::GaussianSigma(rho, 1.0);
+    std::map<std::string, double> noisy;
+    for (const auto& k : keys) noisy[k] = noisy_count(Get(s, k), sigma);
+    if (q.type == StatType::kQuantiles)
+      noisy["n"] = [&] {
+        double n = 0;
+        for (const auto& [k, v] : noisy) n += v;
+        return n;  // the noisy grid's own total, so that its quantiles are consistent
+      }();
+    s = std::move(noisy);
+  }
+}
+
 std::string FinalizeStats(const LocalStats& total, const StatsRequest& request) {
   const int k = request.suppress_below;
   rapidjson::StringBuffer buf;
@@ -296,6 +391,17 @@ std::string FinalizeStats(const LocalStats& total, const StatsRequest& request) 
   Text(w, request.id);
   Key(w, "suppress_below");
   w.Int(k);
+  if (request.privacy) {
+    Key(w, "privacy");
+    w.StartObject();
+    Key(w, "epsilon");
+    w.Double(request.privacy->epsilon);
+    Key(w, "delta");
+    w.Double(request.privacy->delta);
+    Key(w, "mechanism");
+    Text(w, "gaussian, zCDP, the budget split evenly over the queries");
+    w.EndObject();
+  }
   Key(w, "results");
   w.StartObject();
   for (std::size_t qi = 0; qi < request.queries.size(); ++qi) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "core/json.h"
+#include "synth/dp.h"
 #include "synth/schema.h"
 
 namespace sund::fl {
@@ -165,6 +166,77 @@ TEST(StatsTest, FederatedEqualsPooledOnTheClinicalTables) {
         };
     same(a, b, "");
   }
+}
+
+TEST(StatsTest, PrivacyRefusesDataDefinedCellsAndUnboundedMeans) {
+  auto table = ParseStatsRequest(R"({"id": "x", "privacy": {"epsilon": 1},
+    "queries": [{"name": "t", "type": "table", "rows": "a", "columns": "b"}]})");
+  ASSERT_FALSE(table.ok());
+  EXPECT_NE(table.status().message().find("not released under privacy"), std::string::npos);
+  auto mean = ParseStatsRequest(R"({"id": "x", "privacy": {"epsilon": 1},
+    "queries": [{"name": "m", "type": "mean", "column": "a"}]})");
+  ASSERT_FALSE(mean.ok());
+  EXPECT_NE(mean.status().message().find("min"), std::string::npos);
+  EXPECT_FALSE(ParseStatsRequest(R"({"id": "x", "privacy": {"epsilon": 0},
+    "queries": [{"name": "n", "type": "count"}]})")
+                   .ok());
+}
+
+TEST(StatsTest, NoiseCoversThePublicDomainAndClampsMeans) {
+  auto r = ParseStatsRequest(R"({"id": "x", "privacy": {"epsilon": 1, "delta": 1e-6},
+    "queries": [{"name": "h", "type": "histogram", "column": "a", "edges": [0, 1, 2, 3]},
+                {"name": "m", "type": "mean", "column": "a", "min": 0, "max": 3}]})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto csv = ParseCsv("a\n0.5\n0.5\n2.5\n7\n");
+  ASSERT_TRUE(csv.ok());
+  auto exact = ComputeLocalStats(*csv, *r);
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(exact->sums[1].at("sum"), 0.5 + 0.5 + 2.5 + 3);  // 7 clamped to max
+  std::mt19937_64 rng(11);
+  LocalStats noisy = *exact;
+  AddStatsNoise(noisy, *r, rng);
+  // Every bin is released, the empty one ([1, 2)) too, and counts stay whole and >= 0.
+  for (const char* k : {"bin:0", "bin:1", "bin:2", "below", "above", "missing"}) {
+    ASSERT_TRUE(noisy.sums[0].count(k)) << k;
+    double v = noisy.sums[0].at(k);
+    EXPECT_GE(v, 0);
+    EXPECT_EQ(v, std::round(v));
+  }
+  std::string released = FinalizeStats(noisy, *r);
+  EXPECT_NE(released.find("\"privacy\":{\"epsilon\":1.0"), std::string::npos) << released;
+}
+
+TEST(StatsTest, NoiseHasTheAccountedScale) {
+  // 100 counts of 1,000 rows share epsilon 1: each gets rho / 100, far from the clamp at 0.
+  std::string query = R"({"id": "x", "privacy": {"epsilon": 1, "delta": 1e-6}, "queries": [)";
+  for (int i = 0; i < 100; ++i) {
+    query +=
+        (i ? "," : "") + std::string(R"({"type": "count", "name": "n)") + std::to_string(i) + "\"}";
+  }
+  auto r = ParseStatsRequest(query + "]}");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::string csv = "a\n";
+  for (int i = 0; i < 1000; ++i) csv += "1\n";
+  auto exact = ComputeLocalStats(*ParseCsv(csv), *r);
+  ASSERT_TRUE(exact.ok());
+  const double sigma = synth::GaussianSigma(synth::CdpRho(1, 1e-6) / 100, 1.0);
+  std::mt19937_64 rng(5);
+  double sum = 0, sumsq = 0;
+  int count = 0;
+  for (int run = 0; run < 20; ++run) {
+    LocalStats noisy = *exact;
+    AddStatsNoise(noisy, *r, rng);
+    for (const auto& q : noisy.sums) {
+      double d = q.at("n") - 1000;
+      sum += d;
+      sumsq += d * d;
+      ++count;
+    }
+  }
+  // 2,000 draws: the standard deviation to within about 5% (rounding adds 1/12 to the variance).
+  double sd = std::sqrt(sumsq / count - (sum / count) * (sum / count));
+  EXPECT_NEAR(sd, std::sqrt(sigma * sigma + 1.0 / 12), 0.08 * sigma);
+  EXPECT_NEAR(sum / count, 0, 4 * sigma / std::sqrt(count));
 }
 
 }  // namespace
