@@ -1,6 +1,7 @@
 #include "fl_cli.h"
 
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -183,6 +184,7 @@ struct CoordinatorFlags {
   std::string task, listen = "127.0.0.1:7070", certs, encoding, out;
   std::vector<std::string> allow;
   int join_timeout_s = 600;
+  bool log_params = false;
 };
 
 void RunCoordinatorCommand(const CoordinatorFlags& f) {
@@ -222,9 +224,11 @@ void RunCoordinatorCommand(const CoordinatorFlags& f) {
   run.join_timeout = std::chrono::seconds(f.join_timeout_s);
   run.expected = so.allow.size();
   std::vector<fl::RoundLog> rounds;
-  run.on_round = [&](const fl::RoundLog& l, const fl::Params&) {
+  run.on_round = [&](const fl::RoundLog& l, const fl::Params& params) {
     rounds.push_back(l);
-    log << RoundJson(l) << "\n";
+    std::string line = RoundJson(l);
+    if (f.log_params) line.insert(line.size() - 1, ",\"params\":" + JsonNumbers(params));
+    log << line << "\n";
     log.flush();
     std::fprintf(stderr, "round %u: %zu of %zu nodes, %.2f s", l.round, l.contributed, l.selected,
                  l.seconds);
@@ -468,7 +472,7 @@ void RunSimulate(const SimulateFlags& f) {
   pid_t coordinator =
       Spawn({self, "fl", "coordinator", "--task", f.task, "--listen", "127.0.0.1:0", "--certs",
              co.dir, "--allow", allow, "--encoding", (dir / "encoding.json").string(), "--out",
-             (dir / "out").string(), "--join-timeout", "60"},
+             (dir / "out").string(), "--join-timeout", "60", "--log-params"},
             &out_fd);
   // Its first line names the port.
   std::string first;
@@ -495,7 +499,9 @@ void RunSimulate(const SimulateFlags& f) {
   }
   if (failed == f.nodes) kill(coordinator, SIGTERM);  // nobody is left to train with
   int cstatus = 0;
-  waitpid(coordinator, &cstatus, 0);
+  struct rusage usage {};
+  wait4(coordinator, &cstatus, 0, &usage);
+  const long coordinator_rss_kb = usage.ru_maxrss;
   close(out_fd);
   if (!(WIFEXITED(cstatus) && WEXITSTATUS(cstatus) == 0)) {
     Fail(sund::Internal("the coordinator failed"));
@@ -532,7 +538,8 @@ void RunSimulate(const SimulateFlags& f) {
   double local_sum = 0;
   for (const auto& part : parts) local_sum += TestAuc(task, enc, fit(part), test);
   std::uint64_t bytes = 0;
-  int rounds = 0;
+  int rounds = 0, rounds_to_pooled = -1;
+  double round_seconds = 0;
   {
     std::ifstream log(dir / "out/rounds.jsonl");
     std::string line;
@@ -541,7 +548,14 @@ void RunSimulate(const SimulateFlags& f) {
       r.Parse(line.c_str());
       if (!r.IsObject()) continue;
       bytes += r["bytes_to_nodes"].GetUint64() + r["bytes_from_nodes"].GetUint64();
+      round_seconds += r["seconds"].GetDouble();
       ++rounds;
+      // The first round whose global model scores within 0.01 of the pooled fit on the test rows.
+      if (rounds_to_pooled < 0 && r.HasMember("params")) {
+        fl::Params p;
+        for (const auto& v : r["params"].GetArray()) p.push_back(v.GetDouble());
+        if (std::abs(TestAuc(task, enc, p, test) - pooled) <= 0.01) rounds_to_pooled = rounds;
+      }
     }
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -549,12 +563,13 @@ void RunSimulate(const SimulateFlags& f) {
       "{\"federated_auc\":%.6f,\"pooled_auc\":%.6f,\"local_auc_mean\":%.6f,\"metric\":\"%s\","
       "\"max_coef_diff\":%.3g,\"rounds\":%d,"
       "\"bytes_per_node\":%llu,\"nodes\":%d,\"split\":\"%s\",\"train_rows\":%zu,"
-      "\"test_rows\":%zu,\"secure_aggregation\":%s,\"nodes_failed\":%d,\"seconds\":%.2f}\n",
+      "\"test_rows\":%zu,\"secure_aggregation\":%s,\"nodes_failed\":%d,\"seconds\":%.2f,"
+      "\"seconds_per_round\":%.4f,\"rounds_to_pooled\":%d,\"coordinator_peak_rss_kb\":%ld}\n",
       federated, pooled, local_sum / static_cast<double>(parts.size()),
       test.has_binary() ? "auc" : "c_index", max_coef_diff, rounds,
       static_cast<unsigned long long>(bytes / static_cast<std::uint64_t>(f.nodes)), f.nodes,
       f.split.c_str(), train.rows, test.rows, task.secure_aggregation ? "true" : "false", failed,
-      seconds);
+      seconds, rounds > 0 ? round_seconds / rounds : 0.0, rounds_to_pooled, coordinator_rss_kb);
   if (!f.out.empty()) {
     // The coordinator's results, and the encoded rows for an outside reference fit.
     std::error_code ec;
@@ -720,6 +735,8 @@ void AddFlCommands(CLI::App& app, StoreOpener open_store) {
       ->add_option("--join-timeout", kf->join_timeout_s,
                    "seconds to wait for min_clients nodes to join")
       ->capture_default_str();
+  coord->add_flag("--log-params", kf->log_params,
+                  "write each round's global parameters into rounds.jsonl (for learning curves)");
   coord->callback([kf] { RunCoordinatorCommand(*kf); });
 
   auto nf = std::make_shared<NodeFlags>();

@@ -28,7 +28,8 @@ TEST(TaskTest, DefaultsAndRoundTrip) {
 
 TEST(TaskTest, TheExamplesParse) {
   std::filesystem::path dir = std::filesystem::path(SUND_SOURCE_DIR) / "examples/fl";
-  for (const char* name : {"logistic.json", "mlp.json", "cox.json"}) {
+  for (const char* name :
+       {"logistic.json", "logistic-dp.json", "colon-logistic.json", "mlp.json", "cox.json"}) {
     auto t = ReadTaskFile((dir / name).string());
     ASSERT_TRUE(t.ok()) << name << ": " << t.status().ToString();
     auto again = ParseTask(TaskToJson(*t));
@@ -38,11 +39,15 @@ TEST(TaskTest, TheExamplesParse) {
   auto cox = ReadTaskFile((dir / "cox.json").string());
   EXPECT_EQ(cox->model.type, ModelType::kCox);
   EXPECT_EQ(cox->time, "time");
+  EXPECT_EQ(cox->strategy.name, StrategyName::kNewton);
+  ASSERT_EQ(cox->where.size(), 1u);
+  EXPECT_EQ(cox->where[0], std::make_pair(std::string("etype"), std::string("1")));
   auto mlp = ReadTaskFile((dir / "mlp.json").string());
   EXPECT_EQ(mlp->model.hidden, std::vector<int>{16});
   EXPECT_EQ(mlp->strategy.name, StrategyName::kFedProx);
-  ASSERT_TRUE(mlp->privacy.has_value());
-  EXPECT_DOUBLE_EQ(mlp->privacy->noise_multiplier, 0.8);
+  auto dp = ReadTaskFile((dir / "logistic-dp.json").string());
+  ASSERT_TRUE(dp->privacy.has_value());
+  EXPECT_DOUBLE_EQ(dp->privacy->noise_multiplier, 1.0);
 }
 
 TEST(TaskTest, MistakesAreNamed) {
@@ -52,6 +57,16 @@ TEST(TaskTest, MistakesAreNamed) {
     return t.ok() ? std::string() : t.status().message();
   };
   EXPECT_THAT(err("[1]"), HasSubstr("not a JSON object"));
+  EXPECT_THAT(err(R"({"id": "t", "model": {"type": "logistic"}, "features": ["a"],
+                      "target": "y", "positive": "1", "strategy": {"name": "newton"}})"),
+              HasSubstr("newton is for cox models"));
+  EXPECT_THAT(err(R"({"id": "t", "model": {"type": "cox"}, "features": ["a"], "time": "t",
+                      "event": "e", "strategy": {"name": "newton"},
+                      "privacy": {"epsilon": 1}})"),
+              HasSubstr("no differential privacy"));
+  EXPECT_THAT(err(R"({"id": "t", "model": {"type": "cox"}, "features": ["a"], "time": "t",
+                      "event": "e", "where": {"etype": 1}})"),
+              HasSubstr("where: values are strings"));
   EXPECT_THAT(err(R"({"id": "t", "model": {"type": "logistic"}, "features": ["a"],
                       "target": "y", "positive": "1", "round": 3})"),
               HasSubstr("round: unknown key"));
