@@ -309,11 +309,14 @@ void RunNodeCommand(const NodeFlags& f, const StoreOpener& open_store) {
   o.coordinator = f.coordinator;
   o.certs_dir = f.certs;
   o.name = f.name;
-  auto client = OrFail(fl::NodeClient::Connect(o));
   // The task and its encoding first: the node's data set depends on them. The coordinator may
-  // still be starting: retry for a minute.
+  // still be starting: retry for a minute, each time on a fresh channel (a channel that failed
+  // to connect waits out gRPC's reconnect backoff, which made a node started a moment before
+  // its coordinator lose 15 s).
+  std::unique_ptr<fl::NodeClient> client;
   sund::Result<std::string> described = sund::Status(sund::StatusCode::kUnavailable, "");
   for (int i = 0; i < 120; ++i) {
+    client = OrFail(fl::NodeClient::Connect(o));
     described = client->Describe();
     if (described.ok() || described.status().code() != sund::StatusCode::kUnavailable) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
