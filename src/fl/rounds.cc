@@ -453,6 +453,7 @@ Result<CoordinatorResult> RunCoordinator(CoordinatorServer& server, const Coordi
   out.stopped_because = "rounds";
   std::optional<CoxNewton> cox;
   int failures = 0;
+  std::uint32_t attempt = s.round;  // the message number (see below)
   auto wait_for_members = [&]() -> Result<std::vector<Member>> {
     auto members = server.WaitForMembers(static_cast<std::size_t>(task.min_clients),
                                          Clock::now() + run.join_timeout);
@@ -471,13 +472,23 @@ Result<CoordinatorResult> RunCoordinator(CoordinatorServer& server, const Coordi
     if (s.round == 0 && members.size() < run.expected) {
       members = server.WaitForMembers(run.expected, Clock::now() + run.gather);
     }
+    // Leave out nodes that have stopped polling (dead, or gone): each would cost a round its
+    // timeout. A node that comes back polls again and is chosen again.
+    if (auto active = server.ActiveMembers(std::chrono::seconds(task.round_timeout_s));
+        active.size() >= static_cast<std::size_t>(task.min_clients)) {
+      members = std::move(active);
+    }
     auto start = Clock::now();
     std::uint32_t round = s.round + 1;
+    // Messages carry a number of their own that grows with every attempt: a round run again
+    // after a failure must not reuse the failed attempt's (round, step) keys, which the nodes
+    // that got further have already passed.
+    const std::uint32_t wire = ++attempt;
     std::uint64_t setup_bytes = 0;
     if (newton && std::any_of(members.begin(), members.end(),
                               [&](const Member& m) { return !s.grid_nodes.count(m.node); })) {
       // A node whose event times the grid lacks (at the start: all of them).
-      if (auto st = CollectEventTimes(server, task, members, round, s, setup_bytes); !st.ok()) {
+      if (auto st = CollectEventTimes(server, task, members, wire, s, setup_bytes); !st.ok()) {
         if (++failures > 5) return st;
         continue;
       }
@@ -493,11 +504,11 @@ Result<CoordinatorResult> RunCoordinator(CoordinatorServer& server, const Coordi
     for (const auto& m : chosen) max_rows = std::max(max_rows, static_cast<double>(m.samples));
     Result<Collected> got = Status(StatusCode::kUnavailable, "");
     if (newton) {
-      got = runner.Run(round, chosen, Pack(Serialize(cox->beta()), Serialize(s.grid)),
+      got = runner.Run(wire, chosen, Pack(Serialize(cox->beta()), Serialize(s.grid)),
                        CoxRiskSetSumsSize(s.params.size(), s.grid.size()), kCoxSumBound * max_rows,
                        static_cast<std::uint32_t>(chosen.size()));
     } else {
-      got = runner.Run(round, chosen, Serialize(s.params),
+      got = runner.Run(wire, chosen, Serialize(s.params),
                        s.params.size() + 1 + (task.privacy ? 0 : kMetricSlots),
                        UpdateBound(task, task.privacy ? 1.0 : max_rows),
                        static_cast<std::uint32_t>(task.min_clients));
@@ -568,7 +579,7 @@ Result<CoordinatorResult> RunCoordinator(CoordinatorServer& server, const Coordi
       break;
     }
   }
-  out.nodes = CollectEvaluations(server, task, s.round + 1, s.params);
+  out.nodes = CollectEvaluations(server, task, ++attempt, s.params);
   server.Finish(Serialize(s.params));
   out.params = s.params;
   out.rounds = s.round;
@@ -663,19 +674,29 @@ Result<std::string> RunNodeSteps(NodeClient& client, const NodeRun& run, const N
   std::map<std::uint32_t, SecAggClient> secagg;  // by round
   std::map<std::uint32_t, RoundHeader> headers;
   int rejoins = 0;
+  // The coordinator restarted (or is restarting): a fresh channel, join again and carry on.
+  // OK when the caller should go on; the error when it is not worth trying again.
+  auto rejoin = [&](const Status& failed) -> Status {
+    if ((failed.code() != StatusCode::kNotFound && failed.code() != StatusCode::kUnavailable) ||
+        ++rejoins > run.max_rejoins) {
+      return failed;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    SUND_RETURN_IF_ERROR(client.Reconnect());
+    auto again = client.Join(run.task_id, run.fingerprint, steps.samples);
+    if (again.ok()) {
+      // A restarted coordinator numbers its messages from its checkpoint again.
+      secagg.clear();
+      after_round = after_step = 0;
+      rejoins = 0;
+    }
+    return Status::Ok();
+  };
   for (;;) {
     auto next = client.Next(after_round, after_step);
     if (!next.ok()) {
-      if ((next.status().code() == StatusCode::kNotFound ||
-           next.status().code() == StatusCode::kUnavailable) &&
-          ++rejoins <= run.max_rejoins) {
-        // The coordinator restarted (or is restarting): join again and carry on.
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        auto again = client.Join(run.task_id, run.fingerprint, steps.samples);
-        if (again.ok()) secagg.clear();
-        continue;
-      }
-      return next.status();
+      SUND_RETURN_IF_ERROR(rejoin(next.status()));
+      continue;
     }
     Message& m = *next;
     if (m.kind == "wait") continue;
@@ -730,7 +751,9 @@ Result<std::string> RunNodeSteps(NodeClient& client, const NodeRun& run, const N
       SUND_ASSIGN_OR_RETURN(reply, steps.other(m));
       if (reply.kind.empty()) continue;  // a step kind this node does not know: leave it
     }
-    SUND_RETURN_IF_ERROR(client.Submit(reply));
+    if (Status sent = client.Submit(reply); !sent.ok()) {
+      SUND_RETURN_IF_ERROR(rejoin(sent));  // the answer is lost; the coordinator runs it again
+    }
   }
 }
 

@@ -109,7 +109,7 @@ struct NodeRun {
   std::string task_id;
   std::string fingerprint;  // of the node's feature encoding
   std::uint64_t seed = 1;   // its DP noise (the task's seed is mixed in)
-  int max_rejoins = 100;
+  int max_rejoins = 100;    // failed calls in a row (200 ms apart) before the node gives up
 };
 
 // Joins, answers every step until the task is done, and returns the final global parameters.

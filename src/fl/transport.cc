@@ -102,6 +102,9 @@ struct CoordinatorServer::Impl final : public pb::Coordinator::Service {
   bool stopping = false;
   std::map<std::string, Member> members;        // by node
   std::map<std::string, std::string> sessions;  // session -> node
+  // Liveness: Next calls in progress, and the last call's start or end, by node.
+  std::map<std::string, int> polling;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_seen;
   std::map<std::string, std::map<Key, Message>> outbox;
   std::map<std::tuple<std::string, std::uint32_t, std::uint32_t>, Message> inbox;
   std::optional<std::string> done;
@@ -144,6 +147,7 @@ struct CoordinatorServer::Impl final : public pb::Coordinator::Service {
       if (auto it = members.find(node); it != members.end()) sessions.erase(it->second.session);
       members[node] = m;
       sessions[m.session] = node;
+      last_seen[node] = std::chrono::steady_clock::now();
     }
     cv.notify_all();
     reply->set_accepted(true);
@@ -163,6 +167,8 @@ struct CoordinatorServer::Impl final : public pb::Coordinator::Service {
         return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown session: join again");
       }
       std::string node = s->second;
+      ++polling[node];
+      last_seen[node] = std::chrono::steady_clock::now();
       Key after{req->after_round(), req->after_step()};
       auto ready = [&]() -> bool {
         auto& box = outbox[node];
@@ -179,6 +185,8 @@ struct CoordinatorServer::Impl final : public pb::Coordinator::Service {
       } else {
         out.kind = "wait";
       }
+      --polling[node];
+      last_seen[node] = std::chrono::steady_clock::now();
     }
     if (!WriteChunks(*writer, session, out)) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "the node went away");
@@ -240,6 +248,21 @@ std::vector<Member> CoordinatorServer::Members() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   std::vector<Member> out;
   for (const auto& [node, m] : impl_->members) out.push_back(m);
+  return out;
+}
+
+std::vector<Member> CoordinatorServer::ActiveMembers(std::chrono::milliseconds idle) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto now = std::chrono::steady_clock::now();
+  std::vector<Member> out;
+  for (const auto& [node, m] : impl_->members) {
+    auto p = impl_->polling.find(node);
+    auto seen = impl_->last_seen.find(node);
+    if ((p != impl_->polling.end() && p->second > 0) ||
+        (seen != impl_->last_seen.end() && now - seen->second <= idle)) {
+      out.push_back(m);
+    }
+  }
   return out;
 }
 
@@ -310,22 +333,27 @@ NodeClient::NodeClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 NodeClient::~NodeClient() = default;
 
 Result<std::unique_ptr<NodeClient>> NodeClient::Connect(NodeClientOptions options) {
-  SUND_ASSIGN_OR_RETURN(internal::TlsFiles files,
-                        internal::LoadTlsFiles(options.certs_dir, options.name));
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
+  std::unique_ptr<NodeClient> client(new NodeClient(std::move(impl)));
+  SUND_RETURN_IF_ERROR(client->Reconnect());
+  return client;
+}
+
+Status NodeClient::Reconnect() {
+  SUND_ASSIGN_OR_RETURN(internal::TlsFiles files,
+                        internal::LoadTlsFiles(impl_->options.certs_dir, impl_->options.name));
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   // Reconnect sooner after a coordinator restarts (gRPC's default backoff grows to minutes). Not
   // the minimum backoff: gRPC also takes it as a connection attempt's timeout, and 200 ms cut TLS
-  // handshakes short on a busy machine. (A node's first contact uses a fresh channel per try:
-  // fl_cli.cc.)
+  // handshakes short on a busy machine.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  auto channel = grpc::CreateCustomChannel(impl->options.coordinator,
+  auto channel = grpc::CreateCustomChannel(impl_->options.coordinator,
                                            internal::ClientCredentials(files), args);
-  impl->stub = pb::Coordinator::NewStub(channel);
-  return std::unique_ptr<NodeClient>(new NodeClient(std::move(impl)));
+  impl_->stub = pb::Coordinator::NewStub(channel);
+  return Status::Ok();
 }
 
 Result<JoinResult> NodeClient::Join(const std::string& task_id, const std::string& fingerprint,

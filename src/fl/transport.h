@@ -61,6 +61,9 @@ class CoordinatorServer {
 
   // The nodes that have joined (latest session each).
   std::vector<Member> Members() const;
+  // Those of them that are polling now (a Next in progress) or made a call within `idle`: a
+  // node that died stops polling, and the round logic stops choosing it.
+  std::vector<Member> ActiveMembers(std::chrono::milliseconds idle) const;
   // Blocks until at least `n` nodes have joined or the deadline passes; returns the members.
   std::vector<Member> WaitForMembers(std::size_t n, std::chrono::steady_clock::time_point deadline);
 
@@ -111,6 +114,9 @@ class NodeClient {
   // the coordinator no longer knows the session (it restarted): join again.
   Result<Message> Next(std::uint32_t after_round, std::uint32_t after_step);
   Status Submit(const Message& message);
+  // A fresh channel to the coordinator: a channel that failed to connect waits out gRPC's
+  // reconnect backoff and may keep failing after the coordinator is back (seen: 37 s).
+  Status Reconnect();
 
   struct Impl;
 

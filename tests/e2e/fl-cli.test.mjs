@@ -158,6 +158,73 @@ test('sund stats over FHIR sites: each node reads its research cohort (--data --
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+// Robustness with real processes: a node killed (SIGKILL) mid-training leaves the rounds to the
+// others; the coordinator killed and started again resumes from its checkpoint, and the nodes
+// join it again.
+test('a node killed mid-training, a coordinator killed and restarted: training completes', { skip }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-robust-'));
+  // The encoding the simulation fitted (model.json carries it), and four sites' rows.
+  const sim = sund('fl', 'simulate', '--csv', path.join(data, 'tabular/pima_diabetes.csv'),
+    '--task', path.join(root, 'examples/fl/logistic.json'), '--nodes', '3', '--out', path.join(dir, 'sim'), '--json');
+  assert.equal(sim.code, 0, sim.stderr);
+  fs.writeFileSync(path.join(dir, 'encoding.json'),
+    JSON.stringify(JSON.parse(fs.readFileSync(path.join(dir, 'sim/model.json'), 'utf8')).encoding));
+  const lines = fs.readFileSync(path.join(data, 'tabular/pima_diabetes.csv'), 'utf8').trim().split('\n');
+  const names = ['site-1', 'site-2', 'site-3', 'site-4'];
+  names.forEach((n, i) => fs.writeFileSync(path.join(dir, `${n}.csv`),
+    [lines[0], ...lines.slice(1).filter((_, r) => r % 4 === i)].join('\n') + '\n'));
+  const task = JSON.parse(fs.readFileSync(path.join(root, 'examples/fl/logistic.json'), 'utf8'));
+  Object.assign(task, { rounds: 150, round_timeout_s: 2, min_clients: 3 });
+  fs.writeFileSync(path.join(dir, 'task.json'), JSON.stringify(task));
+  assert.equal(sund('fl', 'certs', '--out', path.join(dir, 'pki'), '--nodes', names.join(',')).code, 0);
+  const port = 17000 + Math.floor(Math.random() * 20000);
+  const out = path.join(dir, 'out');
+  const coordinatorArgs = ['fl', 'coordinator', '--task', path.join(dir, 'task.json'), '--listen',
+    `127.0.0.1:${port}`, '--certs', path.join(dir, 'pki'), '--allow', names.join(','),
+    '--encoding', path.join(dir, 'encoding.json'), '--out', out, '--join-timeout', '60'];
+  // Resolves once the coordinator's log shows round `n`.
+  const roundSeen = (proc, n) => new Promise((resolve) => {
+    let text = '';
+    proc.stderr.on('data', (d) => {
+      text += d;
+      if (new RegExp(`^round ${n}:`, 'm').test(text)) resolve();
+    });
+  });
+  const nodes = names.map((n) => {
+    const p = spawn(sundBin, ['fl', 'node', '--coordinator', `127.0.0.1:${port}`, '--certs',
+      path.join(dir, 'pki'), '--name', n, '--csv', path.join(dir, `${n}.csv`)]);
+    p.said = '';
+    p.stderr.on('data', (d) => { p.said += d; });
+    p.done = new Promise((resolve) => p.on('close', (code, signal) => resolve({ code, signal })));
+    return p;
+  });
+  let coordinator = spawn(sundBin, coordinatorArgs);
+  await roundSeen(coordinator, 5);
+  nodes[3].kill('SIGKILL');
+  await roundSeen(coordinator, 20);
+  coordinator.kill('SIGKILL');
+  await new Promise((resolve) => coordinator.on('close', resolve));
+  const before = fs.readFileSync(path.join(out, 'rounds.jsonl'), 'utf8').trim().split('\n').map(JSON.parse);
+  coordinator = spawn(sundBin, coordinatorArgs);
+  let said = '';
+  coordinator.stderr.on('data', (d) => { said += d; });
+  const exit = await new Promise((resolve) => coordinator.on('close', resolve));
+  const results = await Promise.all(nodes.map((p) => p.done));
+  assert.equal(exit, 0, said.split('\n').slice(-5).join('\n') + nodes.map((p) => p.said).join('\n'));
+  assert.equal(results[3].signal, 'SIGKILL');
+  for (const r of results.slice(0, 3)) assert.equal(r.code, 0, JSON.stringify(r));
+  const log = fs.readFileSync(path.join(out, 'rounds.jsonl'), 'utf8').trim().split('\n').map(JSON.parse);
+  // A round without the killed node still completed, with the other three.
+  assert.ok(log.some((r) => r.dropped >= 1 && r.contributed === 3), JSON.stringify(log.slice(0, 10)));
+  // The restarted coordinator went on from its checkpoint, not from round 1.
+  const resumedAt = log[before.length].round;
+  assert.ok(resumedAt > 1 && resumedAt <= before.at(-1).round + 1, `resumed at ${resumedAt}`);
+  const model = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));
+  assert.equal(model.rounds, 150);
+  assert.ok(model.overall.auc_weighted_mean > 0.75, JSON.stringify(model.overall));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('certificates: a pilot CA, private keys, never overwritten', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-e2e-'));
   const pki = path.join(dir, 'pki');
