@@ -946,14 +946,7 @@ Status WriteReport(const std::string& results_dir, const ReportInput& in) {
   }
 
   Html h;
-  h.Raw(
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-  h.Element("title", in.title);
-  h.Raw("<style>");
-  h.Raw(kCss);
-  h.Raw("</style></head><body>\n<main>");
-  h.Element("h1", in.title);
+  h.BeginPage(in.title, kCss);
   Summary(h, image, facts, in);
   const bool screen = in.screen.has_value();
   if (screen) {
@@ -998,7 +991,7 @@ Status WriteReport(const std::string& results_dir, const ReportInput& in) {
   }
   CountsPerImageSet(h, image, facts, !screen);
   Thumbnails(h, dir, facts, in.max_thumbnails);
-  h.Raw("</main></body></html>\n");
+  h.EndPage();
   return WriteText(dir / "report.html", h.str());
 }
 

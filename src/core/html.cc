@@ -46,6 +46,16 @@ void HtmlWriter::Element(std::string_view tag, std::string_view text, std::strin
   out_ += '>';
 }
 
+void HtmlWriter::BeginPage(std::string_view title, std::string_view css) {
+  Raw("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+  Element("title", title);
+  Raw("<style>");
+  Raw(css);
+  Raw("</style></head><body>\n<main>");
+  Element("h1", title);
+}
+
 void HtmlWriter::TableHead(std::string_view caption, const std::vector<std::string>& columns) {
   Raw("<table>");
   if (!caption.empty()) Element("caption", caption);

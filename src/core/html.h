@@ -18,6 +18,10 @@ std::string HtmlEscape(std::string_view text);
 class HtmlWriter {
  public:
   void Raw(std::string_view markup) { out_ += markup; }
+  // A self-contained page's start: the doctype, <head> with the title and an inline stylesheet,
+  // then <body><main> and the title as <h1>. EndPage closes them.
+  void BeginPage(std::string_view title, std::string_view css);
+  void EndPage() { out_ += "</main></body></html>\n"; }
   void Text(std::string_view text) { out_ += HtmlEscape(text); }
   // <tag attrs>escaped text</tag>
   void Element(std::string_view tag, std::string_view text, std::string_view attrs = "");

@@ -508,19 +508,12 @@ void ParamsSection(Html& h, const ReportInput& in) {
 std::string FlReportHtml(const ReportInput& in) {
   const std::string title = "Federated run: " + in.task_id;
   Html h;
-  h.Raw(
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-  h.Element("title", title);
-  h.Raw("<style>");
-  h.Raw(kCss);
-  h.Raw("</style></head><body>\n<main>");
-  h.Element("h1", title);
+  h.BeginPage(title, kCss);
   Summary(h, in);
   RoundsSection(h, in);
   NodesSection(h, in);
   ParamsSection(h, in);
-  h.Raw("</main></body></html>\n");
+  h.EndPage();
   return std::move(h.str());
 }
 

@@ -442,18 +442,11 @@ void PrivacySection(Html& h, const Evaluation& e) {
 
 std::string EvaluationReportHtml(const Evaluation& e, std::string_view title) {
   Html h;
-  h.Raw(
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-  h.Element("title", title);
-  h.Raw("<style>");
-  h.Raw(kCss);
-  h.Raw("</style></head><body>\n<main>");
-  h.Element("h1", title);
+  h.BeginPage(title, kCss);
   Summary(h, e);
   FidelitySection(h, e);
   PrivacySection(h, e);
-  h.Raw("</main></body></html>\n");
+  h.EndPage();
   return std::move(h.str());
 }
 
