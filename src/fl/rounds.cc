@@ -955,7 +955,10 @@ Result<StatsResult> RunStatsCoordinator(CoordinatorServer& server, const StatsRu
 Result<std::string> RunStatsNode(NodeClient& client, const CsvTable& table,
                                  const StatsRequest& request, const NodeRun& run) {
   SUND_ASSIGN_OR_RETURN(LocalStats local, ComputeLocalStats(table, request));
-  SUND_RETURN_IF_ERROR(client.Join(run.task_id, run.fingerprint, table.rows.size()).status());
+  NodeRun joined = run;
+  // Never empty: a join with no rows and no fingerprint reads as a description request.
+  if (joined.fingerprint.empty()) joined.fingerprint = "stats";
+  SUND_RETURN_IF_ERROR(client.Join(joined.task_id, joined.fingerprint, table.rows.size()).status());
   NodeSteps steps;
   steps.id = request.id;
   steps.samples = table.rows.size();
@@ -984,7 +987,7 @@ Result<std::string> RunStatsNode(NodeClient& client, const CsvTable& table,
     }
     return reply;
   };
-  return RunNodeSteps(client, run, steps);
+  return RunNodeSteps(client, joined, steps);
 }
 
 }  // namespace sund::fl
