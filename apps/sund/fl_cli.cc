@@ -285,6 +285,9 @@ sund::CsvTable LoadTable(const TableFlags& t, const StoreOpener& open_store) {
     }
     return OrFail(sund::synth::ReadCsvFile(t.csv));
   }
+  if (t.cohort.data.empty() && t.cohort.url.empty()) {
+    Fail(sund::InvalidArgument("give the local rows: --csv FILE, or --data/--url with --cohort"));
+  }
   return OrFail(LoadCohortTable(t.cohort, open_store)).table;
 }
 
@@ -305,6 +308,8 @@ void RunStatsNodeCommand(const NodeFlags& f, fl::NodeClient& client,
 }
 
 void RunNodeCommand(const NodeFlags& f, const StoreOpener& open_store) {
+  // The local rows first: a mistake there is the operator's to fix before any connection.
+  sund::CsvTable local = LoadTable(f.table, open_store);
   fl::NodeClientOptions o;
   o.coordinator = f.coordinator;
   o.certs_dir = f.certs;
@@ -322,7 +327,6 @@ void RunNodeCommand(const NodeFlags& f, const StoreOpener& open_store) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   std::string envelope = OrFail(std::move(described));
-  sund::CsvTable local = LoadTable(f.table, open_store);
   if (auto stats = OrFail(fl::ParseStatsEnvelope(envelope))) {
     RunStatsNodeCommand(f, *client, *stats, local);
     return;
