@@ -47,7 +47,7 @@ TEST(TaskTest, TheExamplesParse) {
   EXPECT_EQ(mlp->strategy.name, StrategyName::kFedProx);
   auto dp = ReadTaskFile((dir / "logistic-dp.json").string());
   ASSERT_TRUE(dp->privacy.has_value());
-  EXPECT_DOUBLE_EQ(dp->privacy->noise_multiplier, 1.0);
+  EXPECT_DOUBLE_EQ(dp->privacy->noise_multiplier, 1.5);
 }
 
 TEST(TaskTest, MistakesAreNamed) {
