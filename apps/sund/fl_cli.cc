@@ -14,7 +14,6 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -59,16 +58,6 @@ void WriteText(const fs::path& path, std::string_view text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
   if (!out) Fail(sund::Internal("cannot write " + path.string()));
-}
-
-std::string JsonNumbers(const fl::Params& x) {
-  std::string out = "[";
-  char buf[32];
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%s%.17g", i ? "," : "", x[i]);
-    out += buf;
-  }
-  return out + "]";
 }
 
 void Number(std::string& out, double v) {
@@ -139,22 +128,13 @@ fl::Metrics OverallMetrics(const std::vector<fl::NodeReport>& nodes) {
   return out;
 }
 
-void MetricsJson(std::string& out, const fl::Metrics& metrics) {
-  out += '{';
-  for (std::size_t i = 0; i < metrics.size(); ++i) {
-    out += (i ? "," : "") + Quoted(metrics[i].first) + ":";
-    Number(out, metrics[i].second);
-  }
-  out += '}';
-}
-
 // model.json: the task, the encoding, the parameters (also by name where they have names), how
 // it stopped, and the final model's metrics per node and overall.
 std::string ModelJson(const fl::Task& task, const std::string& encoding_json,
                       const std::vector<std::string>& names, const fl::CoordinatorResult& r,
                       const fl::Metrics& overall) {
   std::string out = "{\"task\":" + fl::TaskToJson(task) + ",\"encoding\":" + encoding_json +
-                    ",\"params\":" + JsonNumbers(r.params);
+                    ",\"params\":" + fl::ParamsJson(r.params);
   if (!names.empty()) {
     out += ",\"coefficients\":{";
     for (std::size_t i = 0; i < names.size(); ++i) {
@@ -170,12 +150,9 @@ std::string ModelJson(const fl::Task& task, const std::string& encoding_json,
   for (std::size_t i = 0; i < r.nodes.size(); ++i) {
     out += (i ? "," : "") + std::string("{\"node\":") + Quoted(r.nodes[i].node) +
            ",\"rows\":" + std::to_string(r.nodes[i].rows) + ",\"metrics\":";
-    MetricsJson(out, r.nodes[i].metrics);
-    out += '}';
+    out += fl::MetricsJson(r.nodes[i].metrics) + "}";
   }
-  out += "],\"overall\":";
-  MetricsJson(out, overall);
-  return out + "}\n";
+  return out + "],\"overall\":" + fl::MetricsJson(overall) + "}\n";
 }
 
 // --- coordinator -------------------------------------------------------------------------
@@ -227,7 +204,7 @@ void RunCoordinatorCommand(const CoordinatorFlags& f) {
   run.on_round = [&](const fl::RoundLog& l, const fl::Params& params) {
     rounds.push_back(l);
     std::string line = RoundJson(l);
-    if (f.log_params) line.insert(line.size() - 1, ",\"params\":" + JsonNumbers(params));
+    if (f.log_params) line.insert(line.size() - 1, ",\"params\":" + fl::ParamsJson(params));
     log << line << "\n";
     log.flush();
     std::fprintf(stderr, "round %u: %zu of %zu nodes, %.2f s", l.round, l.contributed, l.selected,
@@ -635,10 +612,7 @@ void RunStatsCommand(const StatsFlags& f, const StoreOpener& open_store) {
   }
   if (local) {
     sund::CsvTable table = LoadTable(f.table, open_store);
-    fl::LocalStats sums = OrFail(fl::ComputeLocalStats(table, request));
-    std::mt19937_64 rng(std::random_device{}());
-    fl::AddStatsNoise(sums, request, rng);
-    result = fl::FinalizeStats(sums, request);
+    result = fl::ReleaseStats(OrFail(fl::ComputeLocalStats(table, request)), request);
   } else {
     if (f.certs.empty() || f.allow.empty()) {
       Fail(sund::InvalidArgument("--coordinator needs --certs and --allow"));

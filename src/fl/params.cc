@@ -1,6 +1,7 @@
 #include "fl/params.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 namespace sund::fl {
@@ -20,6 +21,21 @@ std::uint64_t GetU64(const unsigned char* p) {
 
 void AddScaled(Params& out, const Params& x, double scale) {
   for (std::size_t i = 0; i < out.size() && i < x.size(); ++i) out[i] += scale * x[i];
+}
+
+std::string ParamsJson(const Params& x) {
+  std::string out = "[";
+  char buf[32];
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (i > 0) out += ',';
+    if (std::isfinite(x[i])) {
+      std::snprintf(buf, sizeof buf, "%.17g", x[i]);
+      out += buf;
+    } else {
+      out += "null";
+    }
+  }
+  return out + "]";
 }
 
 double L2Norm(const Params& x) {

@@ -24,6 +24,8 @@ double L2Norm(const Params& x);
 double ClipL2(Params& x, double max_norm);
 
 std::string Serialize(const Params& x);
+// The values as a JSON array, every double exactly (%.17g); a non-finite value as null.
+std::string ParamsJson(const Params& x);
 // InvalidArgument for a truncated or oversized buffer, or non-finite values.
 Result<Params> Deserialize(std::string_view bytes);
 

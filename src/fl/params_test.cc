@@ -36,5 +36,11 @@ TEST(ParamsTest, ClipsToTheNorm) {
   EXPECT_EQ(z, (Params{2, 3}));
 }
 
+TEST(ParamsTest, JsonKeepsEveryDoubleAndNullsTheRest) {
+  EXPECT_EQ(ParamsJson({}), "[]");
+  EXPECT_EQ(ParamsJson({0.1, -2, 1e300, std::nan("")}),
+            "[0.10000000000000001,-2,1.0000000000000001e+300,null]");
+}
+
 }  // namespace
 }  // namespace sund::fl

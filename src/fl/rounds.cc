@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <random>
 #include <set>
 #include <thread>
 
@@ -104,28 +103,17 @@ struct State {
   std::set<std::string> grid_nodes;  // whose event times it holds
 };
 
-void WriteNumbers(std::string& out, const Params& x) {
-  out += '[';
-  char buf[32];
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    if (i > 0) out += ',';
-    std::snprintf(buf, sizeof buf, "%.17g", x[i]);
-    out += buf;
-  }
-  out += ']';
-}
-
 Status SaveCheckpoint(const std::string& path, const std::string& task_id, const State& s) {
   if (path.empty()) return Status::Ok();
   std::string j = "{\"task\":\"" + task_id + "\",\"round\":" + std::to_string(s.round) +
                   ",\"dp_rounds\":" + std::to_string(s.dp_rounds) + ",\"params\":";
-  WriteNumbers(j, s.params);
+  j += ParamsJson(s.params);
   j += ",\"m\":";
-  WriteNumbers(j, s.m);
+  j += ParamsJson(s.m);
   j += ",\"v\":";
-  WriteNumbers(j, s.v);
+  j += ParamsJson(s.v);
   j += ",\"grid\":";
-  WriteNumbers(j, s.grid);
+  j += ParamsJson(s.grid);
   j += ",\"grid_nodes\":[";
   for (const auto& n : s.grid_nodes) {
     if (j.back() != '[') j += ',';
@@ -631,20 +619,7 @@ Result<Params> Contribution(const Task& task, LocalLearner& learner, std::string
 }
 
 std::string EvaluationJson(std::uint64_t rows, const Metrics& metrics) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  w.Key("rows");
-  w.Uint64(rows);
-  w.Key("metrics");
-  w.StartObject();
-  for (const auto& [name, value] : metrics) {
-    w.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
-    std::isfinite(value) ? w.Double(value) : w.Null();
-  }
-  w.EndObject();
-  w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  return "{\"rows\":" + std::to_string(rows) + ",\"metrics\":" + MetricsJson(metrics) + "}";
 }
 
 }  // namespace
@@ -758,6 +733,18 @@ Result<std::string> RunNodeSteps(NodeClient& client, const NodeRun& run, const N
 }
 
 }  // namespace
+
+std::string MetricsJson(const Metrics& metrics) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  for (const auto& [name, value] : metrics) {
+    w.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+    std::isfinite(value) ? w.Double(value) : w.Null();
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
 
 Result<Params> RunNode(NodeClient& client, LocalLearner& learner, const NodeRun& run) {
   SUND_ASSIGN_OR_RETURN(JoinResult joined,
@@ -941,11 +928,9 @@ Result<StatsResult> RunStatsCoordinator(CoordinatorServer& server, const StatsRu
         total.sums[q][key] = IsCount(key) ? std::round(v) : v;  // fixed point: exact to rounding
       }
     }
-    std::mt19937_64 rng(std::random_device{}());
-    AddStatsNoise(total, run.request, rng);
     StatsResult out;
     out.nodes = sums->contributed;
-    out.json = FinalizeStats(total, run.request);
+    out.json = ReleaseStats(std::move(total), run.request);
     out.json.insert(out.json.size() - 1, ",\"nodes\":" + std::to_string(out.nodes));
     server.Finish(out.json);
     return out;

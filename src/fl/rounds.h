@@ -40,6 +40,8 @@ inline constexpr double kCoxSumBound = 1e6;
 
 // Named metrics, in order: {"loss", 0.47}, {"accuracy", 0.77}, {"auc", 0.83} ...
 using Metrics = std::vector<std::pair<std::string, double>>;
+// As a JSON object in that order; a non-finite value as null.
+std::string MetricsJson(const Metrics& metrics);
 
 // A node's local work.
 class LocalLearner {

@@ -62,6 +62,14 @@ void Count(Writer& w, double n, int k) {
   }
 }
 
+// A cell of a histogram or table: "count" as released and whether it was suppressed.
+void CountCell(Writer& w, double n, int k) {
+  Key(w, "count");
+  Count(w, n, k);
+  Key(w, "suppressed");
+  w.Bool(n > 0 && n < k);
+}
+
 std::string FormatNumber(double v) {
   char buf[32];
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
@@ -442,10 +450,7 @@ std::string FinalizeStats(const LocalStats& total, const StatsRequest& request) 
           w.Double(q.edges[b]);
           Key(w, "to");
           w.Double(q.edges[b + 1]);
-          Key(w, "count");
-          Count(w, n, k);
-          Key(w, "suppressed");
-          w.Bool(n > 0 && n < k);
+          CountCell(w, n, k);
           w.EndObject();
         }
         w.EndArray();
@@ -506,10 +511,7 @@ std::string FinalizeStats(const LocalStats& total, const StatsRequest& request) 
           Text(w, std::string_view(key).substr(5, sep - 5));
           Key(w, q.columns);
           Text(w, std::string_view(key).substr(sep + 1));
-          Key(w, "count");
-          Count(w, n, k);
-          Key(w, "suppressed");
-          w.Bool(n > 0 && n < k);
+          CountCell(w, n, k);
           w.EndObject();
         }
         w.EndArray();
@@ -604,6 +606,14 @@ Result<LocalStats> ParseLocalStats(std::string_view text, std::size_t queries) {
     s.sums.push_back(std::move(sums));
   }
   return s;
+}
+
+std::string ReleaseStats(LocalStats total, const StatsRequest& request) {
+  if (request.privacy) {
+    std::mt19937_64 rng(std::random_device{}());
+    AddStatsNoise(total, request, rng);
+  }
+  return FinalizeStats(total, request);
 }
 
 }  // namespace sund::fl

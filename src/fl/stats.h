@@ -95,6 +95,9 @@ void AddStatsNoise(LocalStats& total, const StatsRequest& request, std::mt19937_
 // The released figures as one JSON object, suppression applied (and the privacy settings, when
 // noised).
 std::string FinalizeStats(const LocalStats& total, const StatsRequest& request);
+// What is published, by the coordinator and by a local run alike: AddStatsNoise seeded from the
+// operating system (under privacy), then FinalizeStats.
+std::string ReleaseStats(LocalStats total, const StatsRequest& request);
 
 // Wire form of LocalStats (JSON).
 std::string LocalStatsToJson(const LocalStats& s);
