@@ -71,6 +71,28 @@ struct SearchPage {
   std::optional<std::int64_t> total;        // only when asked (_total=accurate) or _summary=count
 };
 
+// Bulk export: the resources of one type as they stood at a change-feed position (a snapshot
+// that later writes do not change, and that a restarted export can return to), in key order.
+struct SnapshotQuery {
+  std::string type;
+  std::int64_t as_of_vid = 0;  // the snapshot: Store::LastVid() when the export started
+  std::int64_t after_rid = 0;  // resume cursor: SnapshotPage::next_rid (0: from the start)
+  // Only resources whose version in the snapshot was written at or after this time (_since).
+  std::optional<std::int64_t> since_us;
+  // Non-empty: only Patients with these ids and resources in their compartments (Patient and
+  // Group export; membership is the resources' current references).
+  std::vector<std::string> patients;
+  // Criteria (a _typeFilter of the same type), tested on the resources' current index rows, and
+  // the Consents' filter (fhir::SearchQuery::ConsentFilter); only these fields of it are used.
+  fhir::SearchQuery filter;
+  int count = 1000;
+};
+
+struct SnapshotPage {
+  std::vector<ResourceVersion> versions;  // the version current at the snapshot, not deleted
+  std::optional<std::int64_t> next_rid;   // cursor for the next page; none after the last
+};
+
 class WriteTransaction {
  public:
   virtual ~WriteTransaction() = default;  // rolls back unless committed
@@ -119,6 +141,12 @@ class Store {
   virtual Result<ResourceVersion> ReadInPatientCompartment(std::string_view type,
                                                            std::string_view id,
                                                            std::string_view patient) = 0;
+
+  // The newest committed version's feed position (HistoryPage::last_vid's numbering; 0 when
+  // empty): a snapshot that SnapshotQuery::as_of_vid names.
+  virtual Result<std::int64_t> LastVid() = 0;
+  // One page of a snapshot (SnapshotQuery).
+  virtual Result<SnapshotPage> Snapshot(const SnapshotQuery& query) = 0;
 
   // Opens the single write transaction; waits for another writer to finish.
   virtual Result<std::unique_ptr<WriteTransaction>> BeginWrite() = 0;

@@ -176,6 +176,8 @@ class SqliteStore final : public Store {
                                     std::string_view patient) override;
   Result<ResourceVersion> ReadInPatientCompartment(std::string_view type, std::string_view id,
                                                    std::string_view patient) override;
+  Result<std::int64_t> LastVid() override;
+  Result<SnapshotPage> Snapshot(const SnapshotQuery& query) override;
   Result<std::unique_ptr<WriteTransaction>> BeginWrite() override;
   Result<std::string> TypeStamp(std::string_view type) override;
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByType() override;
@@ -757,6 +759,67 @@ Result<std::vector<SearchHit>> SqliteStore::Everything(std::string_view patient_
         SearchHit{std::string(st.Text(0)), std::string(st.Text(1)), std::string(st.Text(2))});
   }
   return hits;
+}
+
+Result<std::int64_t> SqliteStore::LastVid() {
+  SUND_ASSIGN_OR_RETURN(auto reader, Reader());
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                        (*reader)->PrepareLiteral("SELECT COALESCE(MAX(vid), 0) FROM version"));
+  Statement st(raw);
+  SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+  return row ? st.Int(0) : 0;
+}
+
+Result<SnapshotPage> SqliteStore::Snapshot(const SnapshotQuery& q) {
+  SUND_ASSIGN_OR_RETURN(auto reader, Reader());
+  // The version of each resource that was newest at the snapshot (vids grow in commit order),
+  // unless that version is a delete: resources created later have none and are left out.
+  std::string sql =
+      "SELECT r.rid, r.id, v.version, v.last_updated, v.method, v.json FROM resource r "
+      "JOIN version v ON v.rid = r.rid WHERE r.type = ? AND r.rid > ? AND v.vid = (SELECT "
+      "MAX(w.vid) FROM version w WHERE w.rid = r.rid AND w.vid <= ?) AND v.method <> 'DELETE'";
+  std::vector<Param> params{q.type, q.after_rid, q.as_of_vid};
+  if (q.since_us) {
+    sql += " AND v.last_updated >= ?";
+    params.emplace_back(*q.since_us);
+  }
+  if (!q.patients.empty()) sql += " AND " + sqlite::PatientsClause("r", q.patients, params);
+  if (q.filter.consent.active) {
+    sql += " AND " + sqlite::ConsentClause("r", q.filter.consent, params);
+  }
+  if (!q.filter.criteria.empty()) {
+    sqlite::SearchSql compiler(
+        [this](std::string_view t, std::string_view c) { return SpId(t, c); },
+        SystemClock::Get().NowMicros() / 1000);
+    SUND_ASSIGN_OR_RETURN(sqlite::SqlFragment f, compiler.CriteriaOnly(q.type, q.filter.criteria));
+    sql += " AND " + f.sql;
+    params.insert(params.end(), f.params.begin(), f.params.end());
+  }
+  sql += " ORDER BY r.rid LIMIT ?";
+  params.emplace_back(static_cast<std::int64_t>(q.count + 1));
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
+  Statement st(raw);
+  st.BindAll(params);
+  SnapshotPage page;
+  std::int64_t last_rid = 0;
+  while (true) {
+    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    if (static_cast<int>(page.versions.size()) == q.count) {
+      page.next_rid = last_rid;
+      break;
+    }
+    last_rid = st.Int(0);
+    ResourceVersion v;
+    v.type = q.type;
+    v.id = std::string(st.Text(1));
+    v.version = st.Int(2);
+    v.last_updated_us = st.Int(3);
+    v.method = std::string(st.Text(4));
+    v.json = std::string(st.Text(5));
+    page.versions.push_back(std::move(v));
+  }
+  return page;
 }
 
 Result<std::unique_ptr<WriteTransaction>> SqliteStore::BeginWrite() {

@@ -497,6 +497,20 @@ std::string ConsentClause(std::string_view alias, const fhir::SearchQuery::Conse
   return "(" + sql + ")";
 }
 
+std::string PatientsClause(std::string_view alias, const std::vector<std::string>& patients,
+                           std::vector<Param>& params) {
+  std::string a(alias);
+  std::string list = JsonArray(patients);
+  params.emplace_back(list);
+  params.emplace_back(list);
+  return "((" + a + ".type = 'Patient' AND " + a +
+         ".id IN (SELECT value FROM json_each(?))) OR EXISTS (SELECT 1 FROM idx_reference cz "
+         "WHERE cz.rid = " +
+         a +
+         ".rid AND +cz.ref_type = 'Patient' AND +cz.sp IN (SELECT sp FROM compartment_sp) AND "
+         "+cz.ref_id IN (SELECT value FROM json_each(?))))";
+}
+
 std::vector<std::int64_t> CompartmentSpIds(const SpLookup& lookup) {
   const auto& model = fhir::Model::R4();
   std::vector<std::int64_t> out;
@@ -575,6 +589,17 @@ Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
       any += (any.empty() ? "(" : " OR (") + all + ")";
     }
     f.sql += " AND (" + any + ")";
+  }
+  return f;
+}
+
+Result<SqlFragment> SearchSql::CriteriaOnly(std::string_view type,
+                                            const std::vector<fhir::SearchCriterion>& criteria) {
+  SqlFragment f;
+  f.sql = "TRUE";
+  for (const auto& c : criteria) {
+    SUND_ASSIGN_OR_RETURN(std::string clause, Criterion(c, type, "r", f.params, false));
+    f.sql += " AND " + clause;
   }
   return f;
 }

@@ -35,6 +35,9 @@ std::string CompartmentClause(std::string_view alias, const std::string& patient
 // per candidate row. `filter.active` must be true.
 std::string ConsentClause(std::string_view alias, const fhir::SearchQuery::ConsentFilter& filter,
                           std::vector<Param>& params);
+// "(alias is one of `patients` or lies in one of their compartments)", checked per candidate.
+std::string PatientsClause(std::string_view alias, const std::vector<std::string>& patients,
+                           std::vector<Param>& params);
 // The sp ids of the Patient compartment's parameters, over all types.
 std::vector<std::int64_t> CompartmentSpIds(const SpLookup& lookup);
 
@@ -44,6 +47,10 @@ class SearchSql {
 
   // "r.type = ? AND r.deleted = 0 AND ..." for resources aliased `r`.
   Result<SqlFragment> Where(const fhir::SearchQuery& q);
+  // Only `criteria` on `type` for resources aliased `r` ("TRUE AND ..."), each checked per
+  // candidate: for a query whose other terms the caller writes (the export snapshot).
+  Result<SqlFragment> CriteriaOnly(std::string_view type,
+                                   const std::vector<fhir::SearchCriterion>& criteria);
   // "ORDER BY ..." (always ends with r.rid for a total order).
   Result<SqlFragment> OrderBy(const fhir::SearchQuery& q);
 
