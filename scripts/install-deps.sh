@@ -12,6 +12,8 @@ packages=(
   # libraries (ARCHITECTURE.md, Dependencies)
   libboost-dev rapidjson-dev libsqlite3-dev sqlite3 libssl-dev libspdlog-dev libfmt-dev
   libcli11-dev libbz2-dev zlib1g-dev libargon2-dev
+  # the production database: libpq to reach it, the server for the tests (started per run)
+  libpq-dev postgresql
   # cells: OpenCV's modules without the GUI ones (libopencv-dev would pull in VTK and Qt),
   # YAML for bioimage.io model descriptions, Eigen for the curve fits
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-dnn-dev

@@ -6,11 +6,19 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$here/build}"
 jobs="$(nproc)"
 
-# Services: PostgreSQL arrives with #9 (started here, bound to 127.0.0.1 on a free port, and
-# exported to the tests through the environment). Mosquitto (Debian's) is started by the MQTT
-# tests themselves, one broker per test on a free loopback port, since a test restarts it.
-cleanup() { :; }
+# Services: a throw-away PostgreSQL (initdb in a temporary directory, as an unprivileged user,
+# on 127.0.0.1 and a free port), given to the tests as SUND_TEST_PG; every test makes a schema
+# of its own in it. Mosquitto (Debian's) is started by the MQTT tests themselves, one broker per
+# test on a free loopback port, since a test restarts it.
+pg_dir=""
+cleanup() {
+  if [[ -n "$pg_dir" ]]; then "$here/scripts/pg-test-server.sh" stop "$pg_dir"; fi
+}
 trap cleanup EXIT
+pg_out="$("$here/scripts/pg-test-server.sh" start)"
+pg_dir="$(echo "$pg_out" | head -1)"
+export SUND_TEST_PG="$(echo "$pg_out" | tail -1)"
+echo "run-tests: PostgreSQL for the tests at $SUND_TEST_PG"
 
 SUND_MOSQUITTO="${SUND_MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}"
 if [[ ! -x "$SUND_MOSQUITTO" ]]; then

@@ -43,6 +43,7 @@
 #include "monitor/silence.h"
 #include "monitor/subscriptions.h"
 #include "monitor/watch.h"
+#include "storage/postgres/postgres_store.h"
 #include "storage/sqlite/sqlite_store.h"
 #include "synth/jobs.h"
 #include "synth_cli.h"
@@ -68,12 +69,21 @@ struct ServeFlags {
   int demo_citizens = 0;  // sund demo: simulated citizens measuring at home (iomt/simulator.h)
 };
 
+// The store of `--db`: PostgreSQL for a postgresql:// (or postgres://) URL, else the embedded
+// SQLite database in the data directory (`sqlite:` or no --db).
 sund::Result<std::unique_ptr<sund::storage::Store>> OpenStore(const std::string& data,
                                                               const std::string& db,
                                                               const std::string& sync) {
+  if (db.rfind("postgresql://", 0) == 0 || db.rfind("postgres://", 0) == 0) {
+    sund::storage::PostgresOptions o;
+    o.url = db;
+    return sund::storage::OpenPostgresStore(o);
+  }
   if (!db.empty() && db.rfind("sqlite:", 0) != 0) {
-    return sund::NotImplemented("--db " + db.substr(0, db.find(':')) +
-                                ": only the embedded SQLite store is available in this build");
+    return sund::InvalidArgument(
+        "--db takes a postgresql:// URL (or sqlite: for the embedded "
+        "store), not '" +
+        db.substr(0, db.find(':')) + ":'");
   }
   sund::storage::SqliteOptions o;
   o.path = (std::filesystem::path(data) / "sund.db").string();
@@ -417,7 +427,8 @@ void AddServeFlags(CLI::App* cmd, ServeFlags& f) {
   cmd->add_option("--port", f.port, "port to listen on (0 picks a free port)")
       ->capture_default_str();
   cmd->add_option("--host", f.host, "address to listen on")->capture_default_str();
-  cmd->add_option("--db", f.db, "database URL (default: SQLite in --data)");
+  cmd->add_option("--db", f.db,
+                  "database URL: postgresql://user@host:port/db (default: SQLite in --data)");
   cmd->add_option("--base-url", f.base_url,
                   "public FHIR base URL (default: derived from the Host header)");
   cmd->add_option("--sync", f.sync,
@@ -474,12 +485,15 @@ int main(int argc, char** argv) {
 
   std::string import_data = "data";
   std::string import_url;
+  std::string import_db;
   std::vector<std::string> import_files;
   bool no_progress = false;
   int import_threads = 0;
   auto* import = app.add_subcommand("import", "load FHIR Bundles and NDJSON into a data dir");
   import->add_option("--data", import_data, "data directory")->capture_default_str();
   import->add_option("--url", import_url, "import through a running server (FHIR base URL)");
+  import->add_option("--db", import_db,
+                     "database URL (postgresql://...; default: SQLite in --data)");
   import->add_option("--threads", import_threads, "decompression threads (0: one per core)");
   import->add_flag("--no-progress", no_progress, "no progress bar");
   import
@@ -857,7 +871,7 @@ int main(int argc, char** argv) {
     if (!import_url.empty()) {
       return Fail(sund::NotImplemented("import --url is not available yet; use --data"));
     }
-    auto store = OpenStore(import_data, "", "normal");
+    auto store = OpenStore(import_data, import_db, "normal");
     if (!store.ok()) return Fail(store.status());
     sund::api::Engine engine(**store, sund::SystemClock::Get());
     sund::api::ImportOptions io;

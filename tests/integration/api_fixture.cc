@@ -8,7 +8,7 @@
 #include "core/time.h"
 #include "fhir/resource.h"
 #include "http/query.h"
-#include "storage/sqlite/sqlite_store.h"
+#include "storage/testing/test_store.h"
 
 namespace sund::itest {
 
@@ -63,10 +63,9 @@ Status FhirStack::Launch(bool with_auth) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "sund-itest-XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr) return Internal("mkdtemp failed");
   dir_ = tmpl;
-  storage::SqliteOptions so;
-  so.path = (dir_ / "sund.db").string();
-  so.cache_kib = 64 * 1024;
-  auto store = storage::OpenSqliteStore(so);
+  // SQLite, or PostgreSQL for the suite's second run (SUND_TEST_BACKEND=postgres, ctest's
+  // "pg." tests): one suite, both backends.
+  auto store = storage::testing::OpenTestStore(storage::testing::BackendFromEnvironment());
   if (!store.ok()) return store.status();
   store_ = std::move(store).value();
   engine_ = std::make_unique<api::Engine>(*store_, clock_);

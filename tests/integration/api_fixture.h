@@ -1,6 +1,7 @@
-// A real Sund FHIR stack for integration tests, in the cpp-httplib style: a SQLite store in a
-// fresh temporary directory, the Engine, the FhirApi and an http::Server on a free port, driven
-// through an http::Client, so that each test reads as a request followed by checks.
+// A real Sund FHIR stack for integration tests, in the cpp-httplib style: a fresh store (SQLite in
+// a temporary directory, or a PostgreSQL schema when SUND_TEST_BACKEND=postgres), the Engine, the
+// FhirApi and an http::Server on a free port, driven through an http::Client, so that each test
+// reads as a request followed by checks.
 //
 // FhirStack owns the stack (tests may hold one per test or one per suite); ApiTest is the
 // per-test fixture with request helpers. Responses come back with their parsed JSON body.

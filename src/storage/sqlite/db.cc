@@ -83,6 +83,40 @@ Result<sqlite3_stmt*> Connection::PrepareLiteral(const char* sql) {
   return stmt;
 }
 
+namespace {
+
+// A cached statement's rows; resets the statement when done.
+class StatementRows final : public sql::Rows {
+ public:
+  // The statement binds `params` without copying them: the rows keep them.
+  StatementRows(sqlite3_stmt* s, std::vector<Param> params) : params_(std::move(params)), st_(s) {
+    st_.BindAll(params_);
+  }
+  Result<bool> Next() override { return st_.Step(); }
+  std::int64_t Int(int col) const override { return st_.Int(col); }
+  double Double(int col) const override { return st_.Double(col); }
+  std::string_view Text(int col) const override { return st_.Text(col); }
+  bool IsNull(int col) const override { return st_.IsNull(col); }
+
+ private:
+  std::vector<Param> params_;
+  Statement st_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<sql::Rows>> Connection::Query(const std::string& sql,
+                                                     std::vector<Param> params) {
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, Prepare(sql));
+  return std::unique_ptr<sql::Rows>(new StatementRows(raw, std::move(params)));
+}
+
+Result<std::unique_ptr<sql::Rows>> Connection::QueryLiteral(const char* literal,
+                                                            std::vector<Param> params) {
+  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, PrepareLiteral(literal));
+  return std::unique_ptr<sql::Rows>(new StatementRows(raw, std::move(params)));
+}
+
 Status ApplyMigrations(Connection& conn, std::span<const char* const> migrations,
                        std::string_view name) {
   SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare("PRAGMA user_version"));

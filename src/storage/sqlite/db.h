@@ -16,10 +16,11 @@
 #include <vector>
 
 #include "core/status.h"
+#include "storage/internal/sql.h"
 
 namespace sund::storage::sqlite {
 
-using Param = std::variant<std::int64_t, double, std::string, std::nullptr_t>;
+using Param = sql::Param;
 
 class Statement {
  public:
@@ -86,10 +87,10 @@ class Statement {
   sqlite3_stmt* s_;
 };
 
-class Connection {
+class Connection final : public sql::Connection {
  public:
   static Result<std::unique_ptr<Connection>> Open(const std::string& path, bool read_only);
-  ~Connection();
+  ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -100,6 +101,13 @@ class Connection {
   // Same, keyed by the address of a string literal (no hashing of the text): only for literals.
   Result<sqlite3_stmt*> PrepareLiteral(const char* sql);
   sqlite3* raw() { return db_; }
+
+  // sql::Connection (the shared read queries of storage/internal/queries.h).
+  sql::Dialect dialect() const override { return sql::Dialect::kSqlite; }
+  Result<std::unique_ptr<sql::Rows>> Query(const std::string& sql,
+                                           std::vector<Param> params) override;
+  Result<std::unique_ptr<sql::Rows>> QueryLiteral(const char* literal,
+                                                  std::vector<Param> params) override;
   std::int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 
  private:

@@ -17,9 +17,9 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "fhir/model.h"
+#include "storage/internal/queries.h"
 #include "storage/sqlite/db.h"
 #include "storage/sqlite/internal/schema.h"
-#include "storage/sqlite/internal/search_sql.h"
 
 namespace sund::storage {
 namespace {
@@ -27,21 +27,6 @@ namespace {
 using sqlite::Connection;
 using sqlite::Param;
 using sqlite::Statement;
-
-// "alias's type is not one of the Patient compartment's types" (Practitioner, Organization ...).
-std::string OutsideCompartmentTypes(std::string_view alias, std::vector<Param>& params) {
-  static const std::string* const kTypes = [] {
-    auto* json = new std::string("[");
-    for (const auto& type : fhir::Model::R4().PatientCompartmentTypes()) {
-      if (json->size() > 1) *json += ',';
-      *json += "\"" + type + "\"";
-    }
-    *json += "]";
-    return json;
-  }();
-  params.emplace_back(*kTypes);
-  return std::string(alias) + ".type NOT IN (SELECT value FROM json_each(?))";
-}
 
 struct SpKey {
   std::string type, code;
@@ -208,9 +193,8 @@ class SqliteStore final : public Store {
     }
   }
 
-  // Runs a search on `conn` (reader or writer) and returns matching rows (rid, type, id, json).
-  Result<SearchPage> RunSearch(Connection& conn, const fhir::SearchQuery& q, bool ids_only,
-                               int limit_override);
+  // The search compiler's parameter ids.
+  const sql::SpLookup& sp_lookup() const { return sp_lookup_; }
 
  private:
   class ReaderLease {
@@ -231,8 +215,6 @@ class SqliteStore final : public Store {
   Status Configure(Connection& c, bool writer);
   Status Migrate();
   Status LoadSearchParams();
-  Status AddIncludes(Connection& conn, const fhir::SearchQuery& q, SearchPage& page,
-                     std::vector<std::int64_t>& match_rids);
 
   SqliteOptions options_;
   std::unique_ptr<Connection> writer_;
@@ -244,40 +226,13 @@ class SqliteStore final : public Store {
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> readers_;
   std::unordered_map<SpKey, std::int64_t, SpKeyHash> sp_;
+  sql::SpLookup sp_lookup_ = [this](std::string_view t, std::string_view c) { return SpId(t, c); };
 
  public:
   // Per resource type: parameter definition -> sp id (no string hashing on the write path).
   std::unordered_map<std::string, std::unordered_map<const fhir::SearchParamDef*, std::int64_t>>
       sp_by_def_;
 };
-
-// The row of a current-version query (version, last_updated, deleted, method, json).
-Result<ResourceVersion> CurrentRow(Statement& st, std::string_view type, std::string_view id) {
-  SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-  if (!row) return NotFound(std::string(type) + "/" + std::string(id) + " is not known");
-  ResourceVersion v;
-  v.type = std::string(type);
-  v.id = std::string(id);
-  v.version = st.Int(0);
-  v.last_updated_us = st.Int(1);
-  v.deleted = st.Int(2) != 0;
-  v.method = std::string(st.Text(3));
-  v.json = std::string(st.Text(4));
-  return v;
-}
-
-Result<ResourceVersion> ReadCurrent(Connection& c, std::string_view type, std::string_view id) {
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      c.PrepareLiteral(
-          "SELECT r.version, r.last_updated, r.deleted, v.method, v.json FROM resource r "
-          "JOIN version v ON v.rid = r.rid AND v.version = r.version "
-          "WHERE r.type = ? AND r.id = ?"));
-  Statement st(raw);
-  st.Bind(1, type);
-  st.Bind(2, id);
-  return CurrentRow(st, type, id);
-}
 
 Status SqliteStore::Configure(Connection& c, bool writer) {
   SUND_RETURN_IF_ERROR(
@@ -348,7 +303,7 @@ Status SqliteStore::LoadSearchParams() {
     SUND_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE; DELETE FROM compartment_sp;"));
     SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
                           writer_->Prepare("INSERT OR IGNORE INTO compartment_sp (sp) VALUES (?)"));
-    for (std::int64_t sp : sqlite::CompartmentSpIds(
+    for (std::int64_t sp : sql::CompartmentSpIds(
              [this](std::string_view t, std::string_view c) { return SpId(t, c); })) {
       Statement st(raw);
       st.Bind(1, sp);
@@ -414,412 +369,51 @@ Result<std::unique_ptr<SqliteStore::ReaderLease>> SqliteStore::Reader() {
 
 Result<ResourceVersion> SqliteStore::Read(std::string_view type, std::string_view id) {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  return ReadCurrent(**reader, type, id);
+  return sql::ReadCurrent(**reader, type, id);
 }
 
 Result<ResourceVersion> SqliteStore::ReadVersion(std::string_view type, std::string_view id,
                                                  std::int64_t version) {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      (*reader)->PrepareLiteral(
-          "SELECT v.last_updated, v.method, v.json FROM resource r JOIN version v "
-          "ON v.rid = r.rid WHERE r.type = ? AND r.id = ? AND v.version = ?"));
-  Statement st(raw);
-  st.Bind(1, type);
-  st.Bind(2, id);
-  st.Bind(3, version);
-  SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-  if (!row) {
-    return NotFound(std::string(type) + "/" + std::string(id) + "/_history/" +
-                    std::to_string(version) + " is not known");
-  }
-  ResourceVersion v;
-  v.type = std::string(type);
-  v.id = std::string(id);
-  v.version = version;
-  v.last_updated_us = st.Int(0);
-  v.method = std::string(st.Text(1));
-  v.deleted = v.method == "DELETE";
-  v.json = std::string(st.Text(2));
-  return v;
+  return sql::ReadVersion(**reader, type, id, version);
 }
 
 Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  std::string sql =
-      "SELECT v.vid, r.type, r.id, v.version, v.last_updated, v.method, v.json FROM version v "
-      "JOIN resource r ON r.rid = v.rid WHERE 1";
-  std::vector<Param> params;
-  if (!q.type.empty()) {
-    sql += " AND r.type = ?";
-    params.emplace_back(q.type);
-  }
-  if (!q.id.empty()) {
-    sql += " AND r.id = ?";
-    params.emplace_back(q.id);
-  }
-  if (q.since_us) {
-    sql += " AND v.last_updated >= ?";
-    params.emplace_back(*q.since_us);
-  }
-  if (q.at_us) {
-    sql +=
-        " AND v.last_updated <= ? AND NOT EXISTS (SELECT 1 FROM version w WHERE w.rid = v.rid "
-        "AND w.version > v.version AND w.last_updated <= ?)";
-    params.emplace_back(*q.at_us);
-    params.emplace_back(*q.at_us);
-  }
-  if (q.before_vid) {
-    sql += " AND v.vid < ?";
-    params.emplace_back(*q.before_vid);
-  }
-  if (q.after_vid) {
-    sql += " AND v.vid > ?";
-    params.emplace_back(*q.after_vid);
-  }
-  if (!q.compartment_patient.empty()) {
-    sql += " AND " + sqlite::CompartmentClause("r", q.compartment_patient, params);
-  }
-  if (q.consent.active) {
-    sql += " AND " + sqlite::ConsentClause("r", q.consent, params);
-    sql += " AND (r.deleted = 0 OR " + OutsideCompartmentTypes("r", params) + ")";
-  }
-  // vids grow in commit order: writes are serialised by the single write transaction.
-  sql += q.after_vid ? " ORDER BY v.vid ASC LIMIT ?" : " ORDER BY v.vid DESC LIMIT ?";
-  params.emplace_back(static_cast<std::int64_t>(q.count + 1));
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
-  Statement st(raw);
-  st.BindAll(params);
-  HistoryPage page;
-  std::int64_t last_vid = 0;
-  while (true) {
-    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    if (static_cast<int>(page.versions.size()) == q.count) {
-      page.next_vid = last_vid;
-      break;
-    }
-    ResourceVersion v;
-    last_vid = st.Int(0);
-    page.last_vid = last_vid;
-    v.type = std::string(st.Text(1));
-    v.id = std::string(st.Text(2));
-    v.version = st.Int(3);
-    v.last_updated_us = st.Int(4);
-    v.method = std::string(st.Text(5));
-    v.deleted = v.method == "DELETE";
-    v.json = std::string(st.Text(6));
-    page.versions.push_back(std::move(v));
-  }
-  return page;
-}
-
-// A point query on one current resource (`select_from` joined as `r`) in a patient's
-// compartment; its parameters are type, id, patient, patient (BindCompartmentPoint).
-std::string CompartmentPointSql(const char* select_from) {
-  std::vector<Param> unused;
-  return std::string(select_from) + " WHERE r.type = ? AND r.id = ? AND r.deleted = 0 AND " +
-         sqlite::CompartmentClause("r", "", unused);
-}
-
-void BindCompartmentPoint(Statement& st, std::string_view type, std::string_view id,
-                          std::string_view patient) {
-  st.Bind(1, type);
-  st.Bind(2, id);
-  st.Bind(3, patient);
-  st.Bind(4, patient);
+  return sql::History(**reader, q);
 }
 
 Result<bool> SqliteStore::InPatientCompartment(std::string_view type, std::string_view id,
                                                std::string_view patient) {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  static const std::string kSql = CompartmentPointSql("SELECT 1 FROM resource r");
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->PrepareLiteral(kSql.c_str()));
-  Statement st(raw);
-  BindCompartmentPoint(st, type, id, patient);
-  return st.Step();
+  return sql::InPatientCompartment(**reader, type, id, patient);
 }
 
 Result<ResourceVersion> SqliteStore::ReadInPatientCompartment(std::string_view type,
                                                               std::string_view id,
                                                               std::string_view patient) {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  static const std::string kSql = CompartmentPointSql(
-      "SELECT r.version, r.last_updated, r.deleted, v.method, v.json FROM resource r JOIN "
-      "version v ON v.rid = r.rid AND v.version = r.version");
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->PrepareLiteral(kSql.c_str()));
-  Statement st(raw);
-  BindCompartmentPoint(st, type, id, patient);
-  return CurrentRow(st, type, id);
-}
-
-std::string RidArray(const std::vector<std::int64_t>& rids) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < rids.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(rids[i]);
-  }
-  s += ']';
-  return s;
-}
-
-// The compartment restriction of an included resource `alias`: resources of types outside the
-// Patient compartment (Practitioner, Organization, Medication ...) are no one's data and are not
-// restricted (the API reads them under patient/ scopes); the others must lie in `patient`'s.
-std::string IncludedCompartmentClause(std::string_view alias, const std::string& patient,
-                                      std::vector<Param>& params) {
-  std::string outside = OutsideCompartmentTypes(alias, params);  // binds its parameter first
-  return "(" + outside + " OR " + sqlite::CompartmentClause(alias, patient, params) + ")";
-}
-
-Status SqliteStore::AddIncludes(Connection& conn, const fhir::SearchQuery& q, SearchPage& page,
-                                std::vector<std::int64_t>& match_rids) {
-  if (q.includes.empty() && q.revincludes.empty()) return Status::Ok();
-  std::set<std::int64_t> seen(match_rids.begin(), match_rids.end());
-  std::vector<std::int64_t> frontier = match_rids;
-  constexpr int kMaxIncluded = 10'000;
-  for (int round = 0; round < 4 && !frontier.empty(); ++round) {
-    std::vector<std::int64_t> next;
-    auto collect = [&](Statement& st) -> Status {
-      while (true) {
-        SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-        if (!row) break;
-        std::int64_t rid = st.Int(0);
-        if (!seen.insert(rid).second) continue;
-        next.push_back(rid);
-        page.includes.push_back(
-            SearchHit{std::string(st.Text(1)), std::string(st.Text(2)), std::string(st.Text(3))});
-        if (static_cast<int>(page.includes.size()) >= kMaxIncluded) break;
-      }
-      return Status::Ok();
-    };
-    std::string array = RidArray(frontier);
-    for (const auto& inc : q.includes) {
-      if (round > 0 && !inc.iterate) continue;
-      std::string sql =
-          "SELECT DISTINCT t.rid, t.type, t.id, v.json FROM idx_reference x "
-          "JOIN resource t ON t.id = x.ref_id AND t.type = x.ref_type AND t.deleted = 0 "
-          "JOIN version v ON v.rid = t.rid AND v.version = t.version "
-          "JOIN resource s ON s.rid = x.rid "
-          "WHERE x.rid IN (SELECT value FROM json_each(?))";
-      std::vector<Param> params{array};
-      if (inc.source_type != "*") {
-        sql += " AND s.type = ?";
-        params.emplace_back(inc.source_type);
-      }
-      if (inc.param != nullptr) {
-        std::int64_t sp = SpId(inc.source_type, inc.param->code);
-        if (sp < 0) continue;
-        sql += " AND x.sp = ?";
-        params.emplace_back(sp);
-      }
-      if (!inc.target_type.empty()) {
-        sql += " AND x.ref_type = ?";
-        params.emplace_back(inc.target_type);
-      }
-      if (!q.compartment_patient.empty()) {
-        sql += " AND " + IncludedCompartmentClause("t", q.compartment_patient, params);
-      }
-      if (q.consent.active) sql += " AND " + sqlite::ConsentClause("t", q.consent, params);
-      SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
-      Statement st(raw);
-      st.BindAll(params);
-      SUND_RETURN_IF_ERROR(collect(st));
-    }
-    for (const auto& inc : q.revincludes) {
-      if (round > 0 && !inc.iterate) continue;
-      if (inc.param == nullptr) continue;
-      std::int64_t sp = SpId(inc.source_type, inc.param->code);
-      if (sp < 0) continue;
-      std::string sql =
-          "SELECT DISTINCT s.rid, s.type, s.id, v.json FROM resource t "
-          "JOIN idx_reference x ON x.ref_id = t.id AND x.ref_type = t.type AND x.sp = ? "
-          "JOIN resource s ON s.rid = x.rid AND s.deleted = 0 "
-          "JOIN version v ON v.rid = s.rid AND v.version = s.version "
-          "WHERE t.rid IN (SELECT value FROM json_each(?))";
-      std::vector<Param> params{sp, array};
-      if (!inc.target_type.empty()) {
-        sql += " AND t.type = ?";
-        params.emplace_back(inc.target_type);
-      }
-      if (!q.compartment_patient.empty()) {
-        sql += " AND " + IncludedCompartmentClause("s", q.compartment_patient, params);
-      }
-      if (q.consent.active) sql += " AND " + sqlite::ConsentClause("s", q.consent, params);
-      SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
-      Statement st(raw);
-      st.BindAll(params);
-      SUND_RETURN_IF_ERROR(collect(st));
-    }
-    frontier = std::move(next);
-  }
-  return Status::Ok();
-}
-
-Result<SearchPage> SqliteStore::RunSearch(Connection& conn, const fhir::SearchQuery& q,
-                                          bool ids_only, int limit_override) {
-  sqlite::SearchSql compiler([this](std::string_view t, std::string_view c) { return SpId(t, c); },
-                             SystemClock::Get().NowMicros() / 1000);
-  SUND_ASSIGN_OR_RETURN(sqlite::SqlFragment where, compiler.Where(q));
-  SearchPage page;
-  if (q.total == fhir::TotalMode::kAccurate || q.summary == fhir::SummaryMode::kCount) {
-    SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                          conn.Prepare("SELECT COUNT(*) FROM resource r WHERE " + where.sql));
-    Statement st(raw);
-    st.BindAll(where.params);
-    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-    page.total = row ? st.Int(0) : 0;
-    if (q.summary == fhir::SummaryMode::kCount) return page;
-  }
-  SUND_ASSIGN_OR_RETURN(sqlite::SqlFragment order, compiler.OrderBy(q));
-  int limit = limit_override > 0 ? limit_override : q.count;
-  // Keyset paging in the default order (by surrogate key): O(page) at any depth.
-  if (q.sort.empty() && q.cursor > 0) {
-    if (!ids_only) {
-      // The previous page's cursor: the key `count` rows before this page's start.
-      SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                            conn.Prepare("SELECT r.rid FROM resource r WHERE " + where.sql +
-                                         " AND r.rid <= ? ORDER BY r.rid DESC LIMIT 1 OFFSET ?"));
-      Statement st(raw);
-      std::vector<Param> prev = where.params;
-      prev.emplace_back(q.cursor);
-      prev.emplace_back(static_cast<std::int64_t>(q.count));
-      st.BindAll(prev);
-      SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-      page.prev_cursor = row ? st.Int(0) : 0;
-    }
-    where.sql += " AND r.rid > ?";
-    where.params.emplace_back(q.cursor);
-  }
-  std::string sql;
-  if (ids_only) {
-    sql = "SELECT r.rid, r.type, r.id FROM resource r WHERE " + where.sql + " " + order.sql +
-          " LIMIT ? OFFSET ?";
-  } else {
-    sql =
-        "SELECT r.rid, r.type, r.id, v.json FROM resource r JOIN version v ON v.rid = r.rid "
-        "AND v.version = r.version WHERE " +
-        where.sql + " " + order.sql + " LIMIT ? OFFSET ?";
-  }
-  std::vector<Param> params = std::move(where.params);
-  params.insert(params.end(), order.params.begin(), order.params.end());
-  params.emplace_back(static_cast<std::int64_t>(limit + 1));
-  params.emplace_back(q.offset);
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, conn.Prepare(sql));
-  std::vector<std::int64_t> rids;
-  {
-    Statement st(raw);
-    st.BindAll(params);
-    while (true) {
-      SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) break;
-      if (static_cast<int>(page.matches.size()) == limit) {
-        page.has_more = true;
-        break;
-      }
-      rids.push_back(st.Int(0));
-      page.matches.push_back(SearchHit{std::string(st.Text(1)), std::string(st.Text(2)),
-                                       ids_only ? std::string() : std::string(st.Text(3))});
-    }
-  }
-  if (!rids.empty()) page.next_cursor = rids.back();
-  if (!ids_only) SUND_RETURN_IF_ERROR(AddIncludes(conn, q, page, rids));
-  return page;
+  return sql::ReadInPatientCompartment(**reader, type, id, patient);
 }
 
 Result<SearchPage> SqliteStore::Search(const fhir::SearchQuery& q) {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  return RunSearch(**reader, q, false, 0);
+  return sql::Search(**reader, sp_lookup(), q, false, 0);
 }
 
 Result<std::vector<SearchHit>> SqliteStore::Everything(std::string_view patient_id, int limit) {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  std::string sql =
-      "WITH members(rid) AS ("
-      "  SELECT rid FROM resource WHERE type = 'Patient' AND id = ?1 AND deleted = 0"
-      "  UNION SELECT x.rid FROM idx_reference x WHERE x.ref_id = ?1 AND x.ref_type = 'Patient'),"
-      " linked(rid) AS ("
-      "  SELECT rid FROM members"
-      "  UNION SELECT t.rid FROM idx_reference x JOIN resource t ON t.id = x.ref_id"
-      "   AND t.type = x.ref_type WHERE x.rid IN (SELECT rid FROM members)"
-      "   AND (t.type <> 'Patient' OR t.id = ?1))"
-      " SELECT r.type, r.id, v.json FROM linked l JOIN resource r ON r.rid = l.rid"
-      " JOIN version v ON v.rid = r.rid AND v.version = r.version WHERE r.deleted = 0"
-      " ORDER BY (r.type <> 'Patient'), r.rid LIMIT ?2";
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
-  Statement st(raw);
-  st.Bind(1, patient_id);
-  st.Bind(2, static_cast<std::int64_t>(limit));
-  std::vector<SearchHit> hits;
-  while (true) {
-    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    hits.push_back(
-        SearchHit{std::string(st.Text(0)), std::string(st.Text(1)), std::string(st.Text(2))});
-  }
-  return hits;
+  return sql::Everything(**reader, patient_id, limit);
 }
 
 Result<std::int64_t> SqliteStore::LastVid() {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                        (*reader)->PrepareLiteral("SELECT COALESCE(MAX(vid), 0) FROM version"));
-  Statement st(raw);
-  SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-  return row ? st.Int(0) : 0;
+  return sql::LastVid(**reader);
 }
 
 Result<SnapshotPage> SqliteStore::Snapshot(const SnapshotQuery& q) {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  // The version of each resource that was newest at the snapshot (vids grow in commit order),
-  // unless that version is a delete: resources created later have none and are left out.
-  std::string sql =
-      "SELECT r.rid, r.id, v.version, v.last_updated, v.method, v.json FROM resource r "
-      "JOIN version v ON v.rid = r.rid WHERE r.type = ? AND r.rid > ? AND v.vid = (SELECT "
-      "MAX(w.vid) FROM version w WHERE w.rid = r.rid AND w.vid <= ?) AND v.method <> 'DELETE'";
-  std::vector<Param> params{q.type, q.after_rid, q.as_of_vid};
-  if (q.since_us) {
-    sql += " AND v.last_updated >= ?";
-    params.emplace_back(*q.since_us);
-  }
-  if (!q.patients.empty()) sql += " AND " + sqlite::PatientsClause("r", q.patients, params);
-  if (q.filter.consent.active) {
-    sql += " AND " + sqlite::ConsentClause("r", q.filter.consent, params);
-  }
-  if (!q.filter.criteria.empty()) {
-    sqlite::SearchSql compiler(
-        [this](std::string_view t, std::string_view c) { return SpId(t, c); },
-        SystemClock::Get().NowMicros() / 1000);
-    SUND_ASSIGN_OR_RETURN(sqlite::SqlFragment f, compiler.CriteriaOnly(q.type, q.filter.criteria));
-    sql += " AND " + f.sql;
-    params.insert(params.end(), f.params.begin(), f.params.end());
-  }
-  sql += " ORDER BY r.rid LIMIT ?";
-  params.emplace_back(static_cast<std::int64_t>(q.count + 1));
-  SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw, (*reader)->Prepare(sql));
-  Statement st(raw);
-  st.BindAll(params);
-  SnapshotPage page;
-  std::int64_t last_rid = 0;
-  while (true) {
-    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    if (static_cast<int>(page.versions.size()) == q.count) {
-      page.next_rid = last_rid;
-      break;
-    }
-    last_rid = st.Int(0);
-    ResourceVersion v;
-    v.type = q.type;
-    v.id = std::string(st.Text(1));
-    v.version = st.Int(2);
-    v.last_updated_us = st.Int(3);
-    v.method = std::string(st.Text(4));
-    v.json = std::string(st.Text(5));
-    page.versions.push_back(std::move(v));
-  }
-  return page;
+  return sql::Snapshot(**reader, sp_lookup(), q);
 }
 
 Result<std::unique_ptr<WriteTransaction>> SqliteStore::BeginWrite() {
@@ -837,18 +431,7 @@ Result<std::string> SqliteStore::TypeStamp(std::string_view type) {
 
 Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteStore::CountByType() {
   SUND_ASSIGN_OR_RETURN(auto reader, Reader());
-  SUND_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      (*reader)->Prepare(
-          "SELECT type, COUNT(*) FROM resource WHERE deleted = 0 GROUP BY type ORDER BY type"));
-  Statement st(raw);
-  std::vector<std::pair<std::string, std::int64_t>> out;
-  while (true) {
-    SUND_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    out.emplace_back(std::string(st.Text(0)), st.Int(1));
-  }
-  return out;
+  return sql::CountByType(**reader);
 }
 
 SqliteWriteTransaction::SqliteWriteTransaction(SqliteStore& store,
@@ -860,7 +443,7 @@ SqliteWriteTransaction::~SqliteWriteTransaction() {
 }
 
 Result<ResourceVersion> SqliteWriteTransaction::Read(std::string_view type, std::string_view id) {
-  return ReadCurrent(store_.writer(), type, id);
+  return sql::ReadCurrent(store_.writer(), type, id);
 }
 
 Result<std::vector<std::string>> SqliteWriteTransaction::FindIds(const fhir::SearchQuery& query,
@@ -879,7 +462,8 @@ Result<std::vector<std::string>> SqliteWriteTransaction::FindIds(const fhir::Sea
     }
   }
   if (needs_flush) SUND_RETURN_IF_ERROR(Flush());
-  SUND_ASSIGN_OR_RETURN(SearchPage page, store_.RunSearch(store_.writer(), query, true, limit));
+  SUND_ASSIGN_OR_RETURN(SearchPage page,
+                        sql::Search(store_.writer(), store_.sp_lookup(), query, true, limit));
   std::vector<std::string> ids;
   for (auto& h : page.matches) ids.push_back(std::move(h.id));
   return ids;

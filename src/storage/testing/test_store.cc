@@ -1,11 +1,16 @@
 #include "storage/testing/test_store.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 
+#include "storage/postgres/postgres_store.h"
 #include "storage/sqlite/sqlite_store.h"
 
 namespace sund::storage::testing {
@@ -82,6 +87,34 @@ Result<std::unique_ptr<Store>> OpenSqlite() {
   return std::unique_ptr<Store>(new OwnedStore(std::move(store).value(), cleanup));
 }
 
+// A schema of its own in SUND_TEST_PG's database, dropped with the store.
+Result<std::unique_ptr<Store>> OpenPostgres() {
+  const char* url = std::getenv("SUND_TEST_PG");
+  if (url == nullptr || *url == '\0') {
+    return Status(
+        StatusCode::kUnavailable,
+        "SUND_TEST_PG is not set: run the tests through scripts/run-tests.sh (make test), "
+        "which starts a throw-away PostgreSQL");
+  }
+  static std::atomic<int> counter{0};
+  PostgresOptions o;
+  o.url = url;
+  o.schema =
+      "t_" + std::to_string(::getpid()) + "_" + std::to_string(++counter) + "_" +
+      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1'000'000);
+  o.pool_size = 8;
+  auto store = OpenPostgresStore(o);
+  auto cleanup = [url = o.url, schema = o.schema] {
+    Status s = DropPostgresSchema(url, schema);
+    if (!s.ok()) std::fprintf(stderr, "test store: %s\n", s.ToString().c_str());
+  };
+  if (!store.ok()) {
+    cleanup();
+    return store.status();
+  }
+  return std::unique_ptr<Store>(new OwnedStore(std::move(store).value(), cleanup));
+}
+
 }  // namespace
 
 std::vector<std::string> TestBackends() {
@@ -97,6 +130,7 @@ std::string BackendFromEnvironment() {
 
 Result<std::unique_ptr<Store>> OpenTestStore(const std::string& backend) {
   if (backend == "sqlite") return OpenSqlite();
+  if (backend == "postgres") return OpenPostgres();
   return InvalidArgument("unknown test backend '" + backend + "'");
 }
 

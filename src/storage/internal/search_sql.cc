@@ -1,4 +1,4 @@
-#include "storage/sqlite/internal/search_sql.h"
+#include "storage/internal/search_sql.h"
 
 #include <cmath>
 #include <utility>
@@ -6,7 +6,7 @@
 #include "core/json.h"
 #include "fhir/model.h"
 
-namespace sund::storage::sqlite {
+namespace sund::storage::sql {
 
 using fhir::Modifier;
 using fhir::Prefix;
@@ -38,17 +38,56 @@ const char* TableFor(SearchParamType t) {
   }
 }
 
-// The smallest string greater than every string starting with `prefix` (byte order).
-std::string PrefixUpperBound(std::string prefix) {
-  while (!prefix.empty()) {
-    unsigned char last = static_cast<unsigned char>(prefix.back());
-    if (last < 0xFF) {
-      prefix.back() = static_cast<char>(last + 1);
-      return prefix;
+// "(col >= prefix AND col < bound)": the strings that start with `prefix`, where the bound is the
+// prefix with its last code point incremented (valid UTF-8, as PostgreSQL requires; for UTF-8,
+// byte order is code point order, so the range is the same in both backends' binary collation).
+std::string PrefixRange(const std::string& col, const std::string& prefix,
+                        std::vector<Param>& params) {
+  params.emplace_back(prefix);
+  std::string bound = prefix;
+  while (!bound.empty()) {
+    // The last code point: its lead byte is the last byte that is not a continuation byte.
+    std::size_t start = bound.size() - 1;
+    while (start > 0 && (static_cast<unsigned char>(bound[start]) & 0xC0) == 0x80) --start;
+    std::string_view cp(bound.data() + start, bound.size() - start);
+    auto b0 = static_cast<unsigned char>(cp[0]);
+    std::uint32_t c = 0;
+    std::size_t need = b0 < 0x80 ? 1 : b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 0;
+    if (need == 0 || need != cp.size()) {  // not UTF-8: compare bytes
+      if (b0 < 0x7F) {
+        bound[start] = static_cast<char>(b0 + 1);
+        break;
+      }
+      bound.resize(start);
+      continue;
     }
-    prefix.pop_back();
+    c = need == 1 ? b0 : b0 & (0x7F >> need);
+    for (std::size_t i = 1; i < need; ++i)
+      c = (c << 6) | (static_cast<unsigned char>(cp[i]) & 0x3F);
+    bound.resize(start);
+    if (c >= 0x10FFFF) continue;
+    ++c;
+    if (c >= 0xD800 && c <= 0xDFFF) c = 0xE000;
+    if (c < 0x80) {
+      bound.push_back(static_cast<char>(c));
+    } else if (c < 0x800) {
+      bound.push_back(static_cast<char>(0xC0 | (c >> 6)));
+      bound.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else if (c < 0x10000) {
+      bound.push_back(static_cast<char>(0xE0 | (c >> 12)));
+      bound.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+      bound.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else {
+      bound.push_back(static_cast<char>(0xF0 | (c >> 18)));
+      bound.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+      bound.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+      bound.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    }
+    break;
   }
-  return std::string(1, '\xFF');
+  if (bound.empty()) return "(" + col + " >= ?)";
+  params.emplace_back(std::move(bound));
+  return "(" + col + " >= ? AND " + col + " < ?)";
 }
 
 std::string EscapeLike(std::string_view s) {
@@ -106,7 +145,7 @@ std::string RangeClause(Prefix p, const std::string& rlo, const std::string& rhi
       params.push_back(lo);
       return "(" + rlo + " <= ? AND " + rhi + " >= ?)";
   }
-  return "0";
+  return "FALSE";
 }
 
 // The search range of an `ap` date, widened by 10% of its distance from now (FHIR R4
@@ -151,10 +190,19 @@ std::string PointClause(Prefix p, const std::string& col, double x, double lo, d
       return "(" + col + " >= ? AND " + col + " <= ?)";
     }
   }
-  return "0";
+  return "FALSE";
 }
 
 }  // namespace
+
+std::string JsonArray(const std::vector<std::string>& values) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartArray();
+  for (const auto& v : values) w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  w.EndArray();
+  return {sb.GetString(), sb.GetSize()};
+}
 
 std::string SearchSql::NextAlias() { return "a" + std::to_string(++alias_counter_); }
 
@@ -171,16 +219,12 @@ Result<std::string> SearchSql::ValueClause(const fhir::SearchCriterion& c,
         params.emplace_back("%" + EscapeLike(v.text) + "%");
         return std::string("value LIKE ? ESCAPE '\\'");
       }
-      params.emplace_back(v.text);
-      params.emplace_back(PrefixUpperBound(v.text));
-      return std::string("(value >= ? AND value < ?)");
+      return PrefixRange("value", v.text, params);
     case SearchParamType::kToken:
     case SearchParamType::kReference:
       if (c.type == SearchParamType::kToken || c.modifier == Modifier::kIdentifier) {
         if (c.modifier == Modifier::kText) {
-          params.emplace_back(v.text);
-          params.emplace_back(PrefixUpperBound(v.text));
-          return std::string("(value >= ? AND value < ?)");
+          return PrefixRange("value", v.text, params);
         }
         if (!v.has_system) {
           params.emplace_back(v.code);
@@ -236,9 +280,7 @@ Result<std::string> SearchSql::ValueClause(const fhir::SearchCriterion& c,
     }
     case SearchParamType::kUri:
       if (c.modifier == Modifier::kBelow) {
-        params.emplace_back(v.url);
-        params.emplace_back(PrefixUpperBound(v.url));
-        return std::string("(value >= ? AND value < ?)");
+        return PrefixRange("value", v.url, params);
       }
       if (c.modifier == Modifier::kAbove) {
         params.emplace_back(v.url);
@@ -282,9 +324,7 @@ Result<std::string> SearchSql::ValueClause(const fhir::SearchCriterion& c,
           }
           break;
         case SearchParamType::kString:
-          params.emplace_back(b.text);
-          params.emplace_back(PrefixUpperBound(b.text));
-          sql += " AND code2 >= ? AND code2 < ?";
+          sql += " AND " + PrefixRange("code2", b.text, params);
           break;
         case SearchParamType::kDate:
           sql += " AND " + RangeClause(b.prefix, "lo2", "hi2", static_cast<double>(b.lo_ms),
@@ -359,8 +399,8 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
     params.insert(params.end(), inner_params.begin(), inner_params.end());
     return alias + ".id IN (SELECT " + x + ".ref_id FROM idx_reference " + x + " WHERE " + x +
            ".sp = ? AND " + x + ".ref_type = ? AND " + x + ".rid IN (SELECT " + s +
-           ".rid FROM resource " + s + " WHERE +" + s + ".type = ? AND " + s + ".deleted = 0 AND " +
-           inner + "))";
+           ".rid FROM resource " + s + " WHERE " + Hint(dialect_) + s + ".type = ? AND " + s +
+           ".deleted = 0 AND " + inner + "))";
   }
   if (c.param == nullptr) return Internal("search criterion without parameter");
   std::int64_t sp = sp_(type, c.param->code);
@@ -436,7 +476,8 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
   bool negate = c.modifier == Modifier::kNot;
   if (!drive && !type.empty()) {
     // "+sp": find the candidate's rows through the rid index, not the parameter's whole range.
-    std::string exists_clause = sp_clause == "sp = ?" ? "+sp = ?" : sp_clause;
+    std::string exists_clause =
+        sp_clause == "sp = ?" ? std::string(Hint(dialect_)) + "sp = ?" : sp_clause;
     return std::string(negate ? "NOT EXISTS" : "EXISTS") + " (SELECT 1 FROM " + table +
            " WHERE rid = " + alias + ".rid AND " + exists_clause + " AND (" + alts + "))";
   }
@@ -444,71 +485,58 @@ Result<std::string> SearchSql::Criterion(const fhir::SearchCriterion& c, std::st
          sp_clause + " AND (" + alts + "))";
 }
 
-std::string CompartmentClause(std::string_view alias, const std::string& patient,
+std::string CompartmentClause(Dialect d, std::string_view alias, const std::string& patient,
                               std::vector<Param>& params, bool per_candidate) {
   std::string a(alias);
+  std::string h = Hint(d);
   params.emplace_back(patient);
   params.emplace_back(patient);
   if (per_candidate) {
     // The candidate's few reference rows through the rid index (the unary plus keeps SQLite
     // from scanning all of the patient's references instead), each checked against the set.
     return "((" + a + ".type = 'Patient' AND " + a + ".id = ?) OR EXISTS (SELECT 1 FROM " +
-           "idx_reference cx WHERE cx.rid = " + a +
-           ".rid AND +cx.ref_id = ? AND +cx.ref_type = 'Patient' AND +cx.sp IN (SELECT sp FROM "
-           "compartment_sp)))";
+           "idx_reference cx WHERE cx.rid = " + a + ".rid AND " + h + "cx.ref_id = ? AND " + h +
+           "cx.ref_type = 'Patient' AND " + h + "cx.sp IN (SELECT sp FROM compartment_sp)))";
   }
   return "((" + a + ".type = 'Patient' AND " + a + ".id = ?) OR " + a +
          ".rid IN (SELECT cx.rid FROM idx_reference cx WHERE cx.ref_id = ? AND cx.ref_type = "
          "'Patient' AND cx.sp IN (SELECT sp FROM compartment_sp)))";
 }
 
-namespace {
-
-std::string JsonArray(const std::vector<std::string>& values) {
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  w.StartArray();
-  for (const auto& v : values) w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-  w.EndArray();
-  return {sb.GetString(), sb.GetSize()};
-}
-
-}  // namespace
-
-std::string ConsentClause(std::string_view alias, const fhir::SearchQuery::ConsentFilter& filter,
+std::string ConsentClause(Dialect d, std::string_view alias,
+                          const fhir::SearchQuery::ConsentFilter& filter,
                           std::vector<Param>& params) {
   std::string a(alias);
+  std::string h = Hint(d);
+  std::string list = JsonList(d);
   // A Patient that is not open: listed (closed patients) or not listed (open patients).
   std::string closed = filter.hidden_by_default ? " NOT IN " : " IN ";
   std::string patients = JsonArray(filter.patients);
   params.emplace_back(patients);
   params.emplace_back(patients);
-  std::string sql = "NOT (" + a + ".type = 'Patient' AND " + a + ".id" + closed +
-                    "(SELECT value FROM json_each(?))) AND NOT EXISTS (SELECT 1 FROM idx_reference "
-                    "cy WHERE cy.rid = " +
-                    a +
-                    ".rid AND +cy.ref_type = 'Patient' AND +cy.sp IN "
-                    "(SELECT sp FROM compartment_sp) AND +cy.ref_id" +
-                    closed + "(SELECT value FROM json_each(?)))";
+  std::string sql = "NOT (" + a + ".type = 'Patient' AND " + a + ".id" + closed + list +
+                    ") AND NOT EXISTS (SELECT 1 FROM idx_reference cy WHERE cy.rid = " + a +
+                    ".rid AND " + h + "cy.ref_type = 'Patient' AND " + h +
+                    "cy.sp IN (SELECT sp FROM compartment_sp) AND " + h + "cy.ref_id" + closed +
+                    list + ")";
   if (!filter.hidden.empty()) {
     params.emplace_back(JsonArray(filter.hidden));
-    sql += " AND (" + a + ".type || '/' || " + a + ".id) NOT IN (SELECT value FROM json_each(?))";
+    sql += " AND (" + a + ".type || '/' || " + a + ".id) NOT IN " + list;
   }
   return "(" + sql + ")";
 }
 
-std::string PatientsClause(std::string_view alias, const std::vector<std::string>& patients,
-                           std::vector<Param>& params) {
+std::string PatientsClause(Dialect d, std::string_view alias,
+                           const std::vector<std::string>& patients, std::vector<Param>& params) {
   std::string a(alias);
+  std::string h = Hint(d);
   std::string list = JsonArray(patients);
   params.emplace_back(list);
   params.emplace_back(list);
-  return "((" + a + ".type = 'Patient' AND " + a +
-         ".id IN (SELECT value FROM json_each(?))) OR EXISTS (SELECT 1 FROM idx_reference cz "
-         "WHERE cz.rid = " +
-         a +
-         ".rid AND +cz.ref_type = 'Patient' AND +cz.sp IN (SELECT sp FROM compartment_sp) AND "
-         "+cz.ref_id IN (SELECT value FROM json_each(?))))";
+  return "((" + a + ".type = 'Patient' AND " + a + ".id IN " + JsonList(d) +
+         ") OR EXISTS (SELECT 1 FROM idx_reference cz WHERE cz.rid = " + a + ".rid AND " + h +
+         "cz.ref_type = 'Patient' AND " + h + "cz.sp IN (SELECT sp FROM compartment_sp) AND " + h +
+         "cz.ref_id IN " + JsonList(d) + "))";
 }
 
 std::vector<std::int64_t> CompartmentSpIds(const SpLookup& lookup) {
@@ -539,7 +567,7 @@ Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
       if (c.special == SpecialParam::kId && c.modifier != Modifier::kNot) by_id = true;
     }
     if (by_id) driven = false;
-    f.sql = driven ? "+r.type = ? AND r.deleted = 0" : "r.type = ? AND r.deleted = 0";
+    f.sql = std::string(driven ? Hint(dialect_) : "") + "r.type = ? AND r.deleted = 0";
     f.params.emplace_back(q.type);
   } else {
     f.sql = "r.deleted = 0";
@@ -575,13 +603,14 @@ Result<SqlFragment> SearchSql::Where(const fhir::SearchQuery& q) {
   if (!q.compartment_patient.empty()) {
     // Other criteria (an _id, a code, a patient reference) narrow the candidates first; without
     // any, the patient's references are the candidates.
-    f.sql += " AND " + CompartmentClause("r", q.compartment_patient, f.params, !q.criteria.empty());
+    f.sql += " AND " +
+             CompartmentClause(dialect_, "r", q.compartment_patient, f.params, !q.criteria.empty());
   }
-  if (q.consent.active) f.sql += " AND " + ConsentClause("r", q.consent, f.params);
+  if (q.consent.active) f.sql += " AND " + ConsentClause(dialect_, "r", q.consent, f.params);
   if (!q.access_any_of.empty()) {
     std::string any;
     for (const auto& group : q.access_any_of) {
-      std::string all = "1";
+      std::string all = "TRUE";
       for (const auto& c : group) {
         SUND_ASSIGN_OR_RETURN(std::string clause, Criterion(c, q.type, "r", f.params, true));
         all += " AND " + clause;
@@ -638,12 +667,12 @@ Result<SqlFragment> SearchSql::OrderBy(const fhir::SearchQuery& q) {
         break;
     }
     // "+sp": look the row up by rid (few rows), never scan the parameter's whole index.
-    f.sql += "(SELECT " + col + " FROM " + table + " WHERE rid = r.rid AND +sp = ?)" + dir +
-             " NULLS LAST, ";
+    f.sql += "(SELECT " + col + " FROM " + table + " WHERE rid = r.rid AND " + Hint(dialect_) +
+             "sp = ?)" + dir + " NULLS LAST, ";
     f.params.emplace_back(sp);
   }
   f.sql += "r.rid";
   return f;
 }
 
-}  // namespace sund::storage::sqlite
+}  // namespace sund::storage::sql

@@ -1,6 +1,6 @@
-// Compiles a parsed FHIR search (fhir::SearchQuery) into parameterised SQLite SQL over the
-// index tables of schema.cc. Values are always bound, never spliced into the SQL text; only
-// table/column names chosen by this code and placeholders appear in it.
+// Compiles a parsed FHIR search (fhir::SearchQuery) into parameterised SQL over the index tables
+// (docs/storage.md), in either backend's dialect. Values are always bound, never spliced into the
+// SQL text; only table/column names chosen by this code and placeholders appear in it.
 // Thread-safety: stateless apart from the immutable search-parameter id map.
 #pragma once
 
@@ -11,9 +11,9 @@
 
 #include "core/status.h"
 #include "fhir/search_query.h"
-#include "storage/sqlite/db.h"
+#include "storage/internal/sql.h"
 
-namespace sund::storage::sqlite {
+namespace sund::storage::sql {
 
 // (resource type, parameter code) -> sp id, or -1 when the type has no such parameter.
 using SpLookup = std::function<std::int64_t(std::string_view type, std::string_view code)>;
@@ -28,22 +28,24 @@ struct SqlFragment {
 // the compartment's parameters in table compartment_sp (CompartmentSpIds, schema migration 3).
 // `per_candidate`: checked per candidate row through the rid index (when other criteria drive
 // the query), else the patient's references drive it.
-std::string CompartmentClause(std::string_view alias, const std::string& patient,
+std::string CompartmentClause(Dialect d, std::string_view alias, const std::string& patient,
                               std::vector<Param>& params, bool per_candidate = true);
 
 // The consent test of fhir::SearchQuery::ConsentFilter for the resource aliased `alias`, checked
 // per candidate row. `filter.active` must be true.
-std::string ConsentClause(std::string_view alias, const fhir::SearchQuery::ConsentFilter& filter,
+std::string ConsentClause(Dialect d, std::string_view alias,
+                          const fhir::SearchQuery::ConsentFilter& filter,
                           std::vector<Param>& params);
 // "(alias is one of `patients` or lies in one of their compartments)", checked per candidate.
-std::string PatientsClause(std::string_view alias, const std::vector<std::string>& patients,
-                           std::vector<Param>& params);
+std::string PatientsClause(Dialect d, std::string_view alias,
+                           const std::vector<std::string>& patients, std::vector<Param>& params);
 // The sp ids of the Patient compartment's parameters, over all types.
 std::vector<std::int64_t> CompartmentSpIds(const SpLookup& lookup);
 
 class SearchSql {
  public:
-  SearchSql(SpLookup lookup, std::int64_t now_ms) : sp_(std::move(lookup)), now_ms_(now_ms) {}
+  SearchSql(Dialect dialect, SpLookup lookup, std::int64_t now_ms)
+      : dialect_(dialect), sp_(std::move(lookup)), now_ms_(now_ms) {}
 
   // "r.type = ? AND r.deleted = 0 AND ..." for resources aliased `r`.
   Result<SqlFragment> Where(const fhir::SearchQuery& q);
@@ -64,9 +66,10 @@ class SearchSql {
                                   std::string_view type, std::vector<Param>& params);
   std::string NextAlias();
 
+  Dialect dialect_;
   SpLookup sp_;
   std::int64_t now_ms_;
   int alias_counter_ = 0;
 };
 
-}  // namespace sund::storage::sqlite
+}  // namespace sund::storage::sql

@@ -1,0 +1,776 @@
+#include "storage/postgres/postgres_store.h"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "fhir/model.h"
+#include "storage/internal/queries.h"
+#include "storage/postgres/pg.h"
+#include "storage/postgres/schema.h"
+
+namespace sund::storage {
+namespace {
+
+using pg::Connection;
+using pg::CopyRows;
+using sql::Param;
+
+// Index values longer than this are cut (at a UTF-8 boundary) before they are stored: a
+// PostgreSQL B-tree entry must stay under about 2.7 KB. Searches on such values match on
+// their first kMaxIndexBytes bytes only.
+constexpr std::size_t kMaxIndexBytes = 1000;
+
+std::string_view Cut(std::string_view s) {
+  if (s.size() <= kMaxIndexBytes) return s;
+  std::size_t n = kMaxIndexBytes;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+// A bounded pool of connections; a lost connection is dropped, not returned.
+class Pool {
+ public:
+  Pool(std::string url, std::string schema, int size)
+      : url_(std::move(url)), schema_(std::move(schema)), size_(size) {}
+
+  class Lease {
+   public:
+    Lease(Pool& p, std::unique_ptr<Connection> c) : p_(&p), c_(std::move(c)) {}
+    Lease(Lease&& o) noexcept : p_(o.p_), c_(std::move(o.c_)) {}
+    ~Lease() {
+      if (c_) p_->Release(std::move(c_));
+    }
+    Connection& operator*() { return *c_; }
+    Connection* operator->() { return c_.get(); }
+
+   private:
+    Pool* p_;
+    std::unique_ptr<Connection> c_;
+  };
+
+  Result<Lease> Acquire() {
+    std::unique_lock<std::mutex> l(mu_);
+    if (!cv_.wait_for(l, std::chrono::seconds(30),
+                      [&] { return !idle_.empty() || open_ < size_; })) {
+      return Status(StatusCode::kUnavailable, "postgres: no free connection in 30 s");
+    }
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(*this, std::move(c));
+    }
+    ++open_;
+    l.unlock();
+    auto c = Connection::Open(url_, schema_);
+    if (!c.ok()) {
+      std::lock_guard<std::mutex> g(mu_);
+      --open_;
+      cv_.notify_one();
+      return c.status();
+    }
+    return Lease(*this, std::move(c).value());
+  }
+
+ private:
+  void Release(std::unique_ptr<Connection> c) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (c->healthy()) {
+        idle_.push_back(std::move(c));
+      } else {
+        --open_;
+      }
+    }
+    cv_.notify_one();
+  }
+
+  const std::string url_, schema_;
+  const int size_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  int open_ = 0;
+};
+
+struct SpKey {
+  std::string type, code;
+  bool operator==(const SpKey& o) const { return type == o.type && code == o.code; }
+};
+struct SpKeyHash {
+  std::size_t operator()(const SpKey& k) const {
+    return std::hash<std::string>()(k.type) * 31 + std::hash<std::string>()(k.code);
+  }
+};
+
+class PostgresStore;
+
+class PostgresWriteTransaction final : public WriteTransaction {
+ public:
+  PostgresWriteTransaction(PostgresStore& store, std::unique_lock<std::mutex> lock,
+                           Pool::Lease conn)
+      : store_(store), lock_(std::move(lock)), conn_(std::move(conn)) {}
+  ~PostgresWriteTransaction() override {
+    if (!done_) conn_->Exec("ROLLBACK").IgnoreError();
+  }
+
+  Result<ResourceVersion> Read(std::string_view type, std::string_view id) override;
+  Result<std::vector<std::string>> FindIds(const fhir::SearchQuery& query, int limit) override;
+  Status Put(const ResourceVersion& v, std::vector<fhir::IndexEntry> index) override;
+  Status Commit() override;
+  Status Savepoint() override;
+  Status ReleaseSavepoint() override;
+  Status RollbackToSavepoint() override;
+
+ private:
+  // What this transaction knows of a resource it has looked up or written.
+  struct Known {
+    std::int64_t rid = 0;
+    std::int64_t version = 0;
+  };
+  static std::string Key(std::string_view type, std::string_view id) {
+    std::string k(type);
+    k += '/';
+    k += id;
+    return k;
+  }
+  Result<std::int64_t> NextRid();
+  void BufferIndex(std::int64_t rid, std::string_view type,
+                   const std::vector<fhir::IndexEntry>& index);
+  // Writes the buffered rows through COPY.
+  Status Flush();
+  void DropBuffer();
+
+  PostgresStore& store_;
+  std::unique_lock<std::mutex> lock_;
+  Pool::Lease conn_;
+  bool done_ = false;
+  std::set<std::string, std::less<>> touched_;  // types written (TypeStamp)
+  std::unordered_map<std::string, Known> known_;
+  // Rows not yet written: new resources, every new version, and index rows.
+  std::unordered_map<std::string, ResourceVersion> pending_;  // "Type/id" -> its newest version
+  std::set<std::string, std::less<>> pending_types_;
+  CopyRows resources_, versions_;
+  CopyRows idx_[10];
+  std::size_t buffered_rows_ = 0;
+  std::int64_t rid_next_ = 0, rid_end_ = 0;  // the allocated block [next, end)
+};
+
+enum IdxTable {
+  kString,
+  kToken,
+  kTokenText,
+  kReference,
+  kDate,
+  kNumber,
+  kQuantity,
+  kUri,
+  kComposite,
+  kTableCount
+};
+constexpr const char* kCopy[kTableCount] = {
+    "COPY idx_string (sp, value, raw, rid) FROM STDIN",
+    "COPY idx_token (sp, code, system, rid) FROM STDIN",
+    "COPY idx_token_text (sp, value, rid) FROM STDIN",
+    "COPY idx_reference (sp, ref_type, ref_id, url, rid) FROM STDIN",
+    "COPY idx_date (sp, lo, hi, rid) FROM STDIN",
+    "COPY idx_number (sp, value, rid) FROM STDIN",
+    "COPY idx_quantity (sp, value, system, code, unit, cunit, cvalue, rid) FROM STDIN",
+    "COPY idx_uri (sp, value, rid) FROM STDIN",
+    "COPY idx_composite (sp, system1, code1, system2, code2, lo2, hi2, cunit2, cvalue2, rid) "
+    "FROM STDIN",
+};
+
+class PostgresStore final : public Store {
+ public:
+  explicit PostgresStore(PostgresOptions options)
+      : options_(std::move(options)),
+        pool_(options_.url, options_.schema, std::max(2, options_.pool_size)) {}
+  ~PostgresStore() override {
+    stop_ = true;
+    if (listener_.joinable()) listener_.join();
+  }
+
+  Status Open();
+
+  Result<ResourceVersion> Read(std::string_view type, std::string_view id) override {
+    SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
+    return sql::ReadCurrent(*c, type, id);
+  }
+  Result<ResourceVersion> ReadVersion(std::string_view type, std::string_view id,
+                                      std::int64_t version) override {
+    SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
+    return sql::ReadVersion(*c, type, id, version);
+  }
+  Result<HistoryPage> History(const HistoryQuery& query) override {
+    SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
+    return sql::History(*c, query);
+  }
+  Result<SearchPage> Search(const fhir::SearchQuery& query) override {
+    SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
+    return sql::Search(*c, sp_lookup_, query, false, 0);
+  }
+  Result<std::vector<SearchHit>> Everything(std::string_view patient_id, int limit) override {
+    SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
+    return sql::Everything(*c, patient_id, limit);
+  }
+  Result<bool> InPatientCompartment(std::string_view type, std::string_view id,
+                                    std::string_view patient) override {
+    SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
+    return sql::InPatientCompartment(*c, type, id, patient);
+  }
+  Result<ResourceVersion> ReadInPatientCompartment(std::string_view type, std::string_view id,
+                                                   std::string_view patient) override {
+    SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
+    return sql::ReadInPatientCompartment(*c, type, id, patient);
+  }
+  Result<std::int64_t> LastVid() override {
+    SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
+    return sql::LastVid(*c);
+  }
+  Result<SnapshotPage> Snapshot(const SnapshotQuery& query) override {
+    SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
+    return sql::Snapshot(*c, sp_lookup_, query);
+  }
+  Result<std::vector<std::pair<std::string, std::int64_t>>> CountByType() override {
+    SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
+    return sql::CountByType(*c);
+  }
+
+  Result<std::unique_ptr<WriteTransaction>> BeginWrite() override;
+
+  Result<std::string> TypeStamp(std::string_view type) override {
+    std::lock_guard<std::mutex> l(stamp_mu_);
+    auto it = stamps_.find(std::string(type));
+    return std::to_string(generation_) + "." + std::to_string(it == stamps_.end() ? 0 : it->second);
+  }
+
+  // After a commit: the types it wrote have new stamps.
+  void Touched(std::string_view types_csv) {
+    std::lock_guard<std::mutex> l(stamp_mu_);
+    std::size_t start = 0;
+    while (start <= types_csv.size()) {
+      std::size_t end = types_csv.find(',', start);
+      if (end == std::string_view::npos) end = types_csv.size();
+      if (end > start) ++stamps_[std::string(types_csv.substr(start, end - start))];
+      start = end + 1;
+    }
+  }
+
+  std::int64_t SpId(std::string_view type, std::string_view code) const {
+    auto it = sp_.find(SpKey{std::string(type), std::string(code)});
+    if (it != sp_.end()) return it->second;
+    if (type.empty()) {
+      it = sp_.find(SpKey{"Resource", std::string(code)});
+      if (it != sp_.end()) return it->second;
+    }
+    return -1;
+  }
+  const sql::SpLookup& sp_lookup() const { return sp_lookup_; }
+  const std::string& channel() const { return channel_; }
+  std::mutex& write_mutex() { return write_mu_; }
+  Pool& pool() { return pool_; }
+
+  // Per resource type: parameter definition -> sp id.
+  std::unordered_map<std::string, std::unordered_map<const fhir::SearchParamDef*, std::int64_t>>
+      sp_by_def_;
+
+ private:
+  Status Migrate(Connection& c);
+  Status LoadSearchParams(Connection& c);
+  void Listen();
+
+  PostgresOptions options_;
+  Pool pool_;
+  std::mutex write_mu_;
+  std::unordered_map<SpKey, std::int64_t, SpKeyHash> sp_;
+  sql::SpLookup sp_lookup_ = [this](std::string_view t, std::string_view c) { return SpId(t, c); };
+  std::string channel_;  // NOTIFY channel of this schema's commits
+  std::mutex stamp_mu_;
+  std::unordered_map<std::string, std::uint64_t> stamps_;
+  std::uint64_t generation_ = 0;  // bumped when notifications may have been missed
+  std::atomic<bool> stop_{false};
+  std::thread listener_;
+};
+
+Status PostgresStore::Migrate(Connection& c) {
+  // One process migrates at a time (a session lock, released at the end).
+  SUND_RETURN_IF_ERROR(c.Exec("SELECT pg_advisory_lock(hashtext(current_schema() || '.migrate'))"));
+  auto unlock = [&] {
+    c.Exec("SELECT pg_advisory_unlock(hashtext(current_schema() || '.migrate'))").IgnoreError();
+  };
+  Status s = c.Exec("CREATE TABLE IF NOT EXISTS sund_schema_version (version integer NOT NULL)");
+  std::int64_t current = 0;
+  if (s.ok()) {
+    auto rows = c.Query("SELECT COALESCE(MAX(version), 0) FROM sund_schema_version", {});
+    if (!rows.ok()) {
+      s = rows.status();
+    } else {
+      auto row = (*rows)->Next();
+      current = row.ok() && *row ? (*rows)->Int(0) : 0;
+    }
+  }
+  const auto& migrations = pg::Migrations();
+  const auto count = static_cast<std::int64_t>(migrations.size());
+  if (s.ok() && current > count) {
+    s = Internal("storage schema version " + std::to_string(current) +
+                 " is newer than this sund (" + std::to_string(count) + ")");
+  }
+  for (std::int64_t i = current; s.ok() && i < count; ++i) {
+    s = c.Exec(std::string("BEGIN; ") + migrations[static_cast<std::size_t>(i)] +
+               "; DELETE FROM sund_schema_version; INSERT INTO sund_schema_version VALUES (" +
+               std::to_string(i + 1) + "); COMMIT;");
+    if (!s.ok()) {
+      c.Exec("ROLLBACK").IgnoreError();
+      break;
+    }
+    log::Info("storage: migrated PostgreSQL schema to version {}", i + 1);
+  }
+  unlock();
+  return s;
+}
+
+Status PostgresStore::LoadSearchParams(Connection& c) {
+  const auto& model = fhir::Model::R4();
+  std::vector<std::string> types = model.resource_types();
+  types.emplace_back("Resource");
+  // New parameters are added by whichever process gets there first; everyone then reads the
+  // table's numbering.
+  SUND_RETURN_IF_ERROR(c.Exec("BEGIN"));
+  auto rollback = [&](Status s) {
+    c.Exec("ROLLBACK").IgnoreError();
+    return s;
+  };
+  // One statement for all of them (a JSON array of rows): thousands of single inserts would
+  // cost a round trip each on every open.
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartArray();
+  for (const auto& type : types) {
+    std::vector<const fhir::SearchParamDef*> params;
+    if (type == "Resource") {
+      for (const auto& def : model.all_search_params()) {
+        for (const auto& b : def.base) {
+          if (b == "Resource" || b == "DomainResource") params.push_back(&def);
+        }
+      }
+    } else {
+      params = model.SearchParams(type);
+    }
+    for (const auto* def : params) {
+      w.StartObject();
+      w.Key("type");
+      w.String(type.data(), static_cast<rapidjson::SizeType>(type.size()));
+      w.Key("code");
+      w.String(def->code.data(), static_cast<rapidjson::SizeType>(def->code.size()));
+      w.Key("url");
+      w.String(def->url.data(), static_cast<rapidjson::SizeType>(def->url.size()));
+      w.EndObject();
+    }
+  }
+  w.EndArray();
+  {
+    auto r = c.Query(
+        "INSERT INTO search_param (type, code, url) SELECT type, code, url FROM "
+        "jsonb_to_recordset(CAST(? AS jsonb)) AS x(type text, code text, url text) "
+        "ON CONFLICT DO NOTHING",
+        {std::string(sb.GetString(), sb.GetSize())});
+    if (!r.ok()) return rollback(r.status());
+  }
+  SUND_RETURN_IF_ERROR(c.Exec("COMMIT"));
+  {
+    SUND_ASSIGN_OR_RETURN(auto rows, c.Query("SELECT sp, type, code FROM search_param", {}));
+    while (true) {
+      SUND_ASSIGN_OR_RETURN(bool row, rows->Next());
+      if (!row) break;
+      sp_[SpKey{std::string(rows->Text(1)), std::string(rows->Text(2))}] = rows->Int(0);
+    }
+  }
+  // The compartment's parameters as this schema numbers them, refreshed from the model.
+  SUND_RETURN_IF_ERROR(c.Exec("BEGIN; DELETE FROM compartment_sp"));
+  {
+    std::string ids = "[";
+    for (std::int64_t sp : sql::CompartmentSpIds(sp_lookup_)) {
+      if (ids.size() > 1) ids += ',';
+      ids += std::to_string(sp);
+    }
+    ids += ']';
+    auto r =
+        c.Query(std::string("INSERT INTO compartment_sp (sp) SELECT x FROM ") +
+                    sql::JsonIntList(sql::Dialect::kPostgres) + " AS t(x) ON CONFLICT DO NOTHING",
+                {ids});
+    if (!r.ok()) return rollback(r.status());
+  }
+  SUND_RETURN_IF_ERROR(c.Exec("COMMIT"));
+  for (const auto& type : model.resource_types()) {
+    auto& m = sp_by_def_[type];
+    for (const auto* def : model.SearchParams(type)) {
+      auto it = sp_.find(SpKey{type, def->code});
+      if (it != sp_.end()) m[def] = it->second;
+    }
+  }
+  return Status::Ok();
+}
+
+Status PostgresStore::Open() {
+  {
+    // The schema itself, before any connection is set to it.
+    SUND_ASSIGN_OR_RETURN(auto c, Connection::Open(options_.url, ""));
+    if (!options_.schema.empty()) {
+      char* quoted = PQescapeIdentifier(c->raw(), options_.schema.data(), options_.schema.size());
+      if (quoted == nullptr) return InvalidArgument("postgres: bad schema name");
+      std::string create = std::string("CREATE SCHEMA IF NOT EXISTS ") + quoted;
+      PQfreemem(quoted);
+      Status s = c->Exec(create);
+      // Two processes creating it at once: the loser sees a duplicate, which is fine.
+      if (!s.ok() && s.code() != StatusCode::kConflict) return s;
+    }
+  }
+  SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
+  SUND_RETURN_IF_ERROR(Migrate(*c));
+  SUND_RETURN_IF_ERROR(LoadSearchParams(*c));
+  {
+    SUND_ASSIGN_OR_RETURN(auto rows, c->Query("SELECT current_schema()", {}));
+    SUND_ASSIGN_OR_RETURN(bool row, rows->Next());
+    channel_ = "sund_changes." + std::string(row ? rows->Text(0) : "public");
+  }
+  listener_ = std::thread([this] { Listen(); });
+  return Status::Ok();
+}
+
+// Commits of other processes sharing the schema arrive as notifications naming the types they
+// wrote; this process's own commits bump their stamps directly as well. While the listening
+// connection is down, notifications may be lost: every stamp changes (generation) when it is
+// back, so no cached decision outlives a write it did not hear of.
+void PostgresStore::Listen() {
+  std::unique_ptr<Connection> conn;
+  auto next_try = std::chrono::steady_clock::now();
+  while (!stop_) {
+    if (!conn || !conn->healthy()) {
+      conn.reset();
+      if (std::chrono::steady_clock::now() < next_try) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
+      next_try = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      auto c = Connection::Open(options_.url, options_.schema);
+      if (!c.ok()) continue;
+      char* quoted = PQescapeIdentifier((*c)->raw(), channel_.data(), channel_.size());
+      if (quoted == nullptr) continue;
+      Status s = (*c)->Exec(std::string("LISTEN ") + quoted);
+      PQfreemem(quoted);
+      if (!s.ok()) continue;
+      conn = std::move(c).value();
+      std::lock_guard<std::mutex> l(stamp_mu_);
+      ++generation_;
+    }
+    pollfd p{PQsocket(conn->raw()), POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    if (PQconsumeInput(conn->raw()) == 0) continue;  // lost: reconnect above
+    while (PGnotify* n = PQnotifies(conn->raw())) {
+      Touched(n->extra);
+      PQfreemem(n);
+    }
+  }
+}
+
+Result<std::unique_ptr<WriteTransaction>> PostgresStore::BeginWrite() {
+  std::unique_lock<std::mutex> lock(write_mu_);
+  // A lost connection is replaced (the pool drops it): a few tries before giving up.
+  Status last = Status::Ok();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
+    // Writers in every process sharing this schema take turns (decision 0010).
+    last = c->Exec("BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.writer'))");
+    if (last.ok()) {
+      return std::unique_ptr<WriteTransaction>(
+          new PostgresWriteTransaction(*this, std::move(lock), std::move(c)));
+    }
+    c->Exec("ROLLBACK").IgnoreError();
+    if (last.code() != StatusCode::kUnavailable) break;
+  }
+  return last;
+}
+
+Result<ResourceVersion> PostgresWriteTransaction::Read(std::string_view type, std::string_view id) {
+  auto p = pending_.find(Key(type, id));
+  if (p != pending_.end()) return p->second;
+  return sql::ReadCurrent(*conn_, type, id);
+}
+
+Result<std::vector<std::string>> PostgresWriteTransaction::FindIds(const fhir::SearchQuery& query,
+                                                                   int limit) {
+  // Buffered rows matter only to searches that can see their resources' types.
+  bool needs_flush = query.type.empty() || pending_types_.contains(query.type);
+  for (const auto& c : query.criteria) {
+    if (c.chain || c.reverse_chain) needs_flush = true;
+  }
+  if (needs_flush) SUND_RETURN_IF_ERROR(Flush());
+  SUND_ASSIGN_OR_RETURN(SearchPage page,
+                        sql::Search(*conn_, store_.sp_lookup(), query, true, limit));
+  std::vector<std::string> ids;
+  for (auto& h : page.matches) ids.push_back(std::move(h.id));
+  return ids;
+}
+
+Result<std::int64_t> PostgresWriteTransaction::NextRid() {
+  if (rid_next_ == rid_end_) {
+    // The sequence hands out blocks of 1,000 (INCREMENT BY 1000): one round trip per block.
+    SUND_ASSIGN_OR_RETURN(auto rows, conn_->Query("SELECT nextval('resource_rid')", {}));
+    SUND_ASSIGN_OR_RETURN(bool row, rows->Next());
+    if (!row) return Internal("postgres: no rid from the sequence");
+    rid_next_ = rows->Int(0);
+    rid_end_ = rid_next_ + 1000;
+  }
+  return rid_next_++;
+}
+
+void PostgresWriteTransaction::BufferIndex(std::int64_t rid, std::string_view type,
+                                           const std::vector<fhir::IndexEntry>& index) {
+  auto type_it = store_.sp_by_def_.find(std::string(type));
+  if (type_it == store_.sp_by_def_.end()) return;
+  const auto& sp_of = type_it->second;
+  using T = fhir::SearchParamType;
+  // The key tables take each (key) row once, as SQLite's INSERT OR IGNORE does.
+  std::unordered_set<std::string> seen;
+  auto once = [&](int table, const std::string& line) {
+    return seen.insert(std::to_string(table) + '\x1f' + line).second;
+  };
+  for (const auto& e : index) {
+    auto sp_it = sp_of.find(e.param);
+    if (sp_it == sp_of.end()) continue;
+    const std::int64_t sp = sp_it->second;
+    CopyRows row;
+    int table = -1;
+    switch (e.type) {
+      case T::kString:
+        table = kString;
+        row.Int(sp).Text(Cut(e.text)).Text(Cut(e.raw)).Int(rid);
+        break;
+      case T::kToken:
+        if (!e.code.empty()) {
+          table = kToken;
+          row.Int(sp).Text(Cut(e.code)).Text(Cut(e.system)).Int(rid);
+        }
+        break;
+      case T::kReference:
+        table = kReference;
+        row.Int(sp).Text(Cut(e.ref_type)).Text(Cut(e.ref_id)).Text(Cut(e.url)).Int(rid);
+        break;
+      case T::kDate:
+        table = kDate;
+        row.Int(sp).Int(e.lo_ms).Int(e.hi_ms).Int(rid);
+        break;
+      case T::kNumber:
+        table = kNumber;
+        row.Int(sp).Double(e.number).Int(rid);
+        break;
+      case T::kQuantity:
+        table = kQuantity;
+        row.Int(sp).Double(e.number).Text(Cut(e.system)).Text(Cut(e.code)).Text(Cut(e.unit));
+        if (e.has_canonical) {
+          row.Text(Cut(e.canonical_unit)).Double(e.canonical_value);
+        } else {
+          row.Null().Null();
+        }
+        row.Int(rid);
+        break;
+      case T::kUri:
+        table = kUri;
+        row.Int(sp).Text(Cut(e.url)).Int(rid);
+        break;
+      case T::kComposite:
+        table = kComposite;
+        row.Int(sp).Text(Cut(e.system)).Text(Cut(e.code)).Text(Cut(e.system2)).Text(Cut(e.code2));
+        row.Double(e.lo2).Double(e.hi2);
+        if (e.has_canonical) {
+          row.Text(Cut(e.canonical_unit)).Double(e.canonical_value);
+        } else {
+          row.Null().Null();
+        }
+        row.Int(rid);
+        break;
+      default:
+        break;
+    }
+    if (table >= 0) {
+      row.EndRow();
+      bool keyed = table != kQuantity && table != kComposite;
+      if (!keyed || once(table, row.data())) {
+        idx_[table].Append(row);
+        ++buffered_rows_;
+      }
+    }
+    if (e.type == T::kToken && !e.text.empty()) {
+      CopyRows text;
+      text.Int(sp).Text(Cut(e.text)).Int(rid);
+      text.EndRow();
+      if (once(kTokenText, text.data())) {
+        idx_[kTokenText].Append(text);
+        ++buffered_rows_;
+      }
+    }
+  }
+}
+
+Status PostgresWriteTransaction::Put(const ResourceVersion& v,
+                                     std::vector<fhir::IndexEntry> index) {
+  if (!touched_.contains(v.type)) touched_.insert(v.type);
+  std::string key = Key(v.type, v.id);
+  Known k;
+  auto known = known_.find(key);
+  if (known != known_.end()) {
+    k = known->second;
+  } else {
+    SUND_ASSIGN_OR_RETURN(
+        auto rows, conn_->QueryLiteral("SELECT rid, version FROM resource WHERE type = ? AND "
+                                       "id = ?",
+                                       {v.type, v.id}));
+    SUND_ASSIGN_OR_RETURN(bool row, rows->Next());
+    if (row) k = Known{rows->Int(0), rows->Int(1)};
+  }
+  if (v.version != k.version + 1) {
+    return Conflict(v.type + "/" + v.id + ": version " + std::to_string(v.version) +
+                    " does not follow the current version " + std::to_string(k.version));
+  }
+  if (k.rid == 0) {
+    SUND_ASSIGN_OR_RETURN(k.rid, NextRid());
+    resources_.Int(k.rid)
+        .Text(v.type)
+        .Text(v.id)
+        .Int(v.version)
+        .Int(v.last_updated_us)
+        .Int(v.deleted ? 1 : 0);
+    resources_.EndRow();
+  } else {
+    // Its earlier rows may still be buffered: written first, so that they are replaced.
+    if (pending_.contains(key)) SUND_RETURN_IF_ERROR(Flush());
+    SUND_ASSIGN_OR_RETURN(
+        auto rows,
+        conn_->QueryLiteral(
+            "WITH d1 AS (DELETE FROM idx_string WHERE rid = $1), "
+            "d2 AS (DELETE FROM idx_token WHERE rid = $1), "
+            "d3 AS (DELETE FROM idx_token_text WHERE rid = $1), "
+            "d4 AS (DELETE FROM idx_reference WHERE rid = $1), "
+            "d5 AS (DELETE FROM idx_date WHERE rid = $1), "
+            "d6 AS (DELETE FROM idx_number WHERE rid = $1), "
+            "d7 AS (DELETE FROM idx_quantity WHERE rid = $1), "
+            "d8 AS (DELETE FROM idx_uri WHERE rid = $1), "
+            "d9 AS (DELETE FROM idx_composite WHERE rid = $1) "
+            "UPDATE resource SET version = $2, last_updated = $3, deleted = $4 WHERE rid = $1",
+            {k.rid, v.version, v.last_updated_us, static_cast<std::int64_t>(v.deleted ? 1 : 0)}));
+  }
+  versions_.Int(k.rid).Int(v.version).Int(v.last_updated_us).Text(v.method);
+  if (v.deleted) {
+    versions_.Null();
+  } else {
+    versions_.Text(v.json);
+  }
+  versions_.EndRow();
+  ++buffered_rows_;
+  k.version = v.version;
+  known_[key] = k;
+  pending_[key] = v;
+  pending_types_.insert(v.type);
+  if (!v.deleted) BufferIndex(k.rid, v.type, index);
+  constexpr std::size_t kMaxBufferedRows = 20'000;
+  if (buffered_rows_ > kMaxBufferedRows) return Flush();
+  return Status::Ok();
+}
+
+Status PostgresWriteTransaction::Flush() {
+  if (pending_.empty() && buffered_rows_ == 0) return Status::Ok();
+  if (!resources_.empty()) {
+    SUND_RETURN_IF_ERROR(
+        conn_->Copy("COPY resource (rid, type, id, version, last_updated, deleted) FROM STDIN",
+                    resources_.data()));
+  }
+  // In the order they were written: vids (assigned here) follow the transaction's own order.
+  if (!versions_.empty()) {
+    SUND_RETURN_IF_ERROR(conn_->Copy(
+        "COPY version (rid, version, last_updated, method, json) FROM STDIN", versions_.data()));
+  }
+  for (int t = 0; t < kTableCount; ++t) {
+    if (!idx_[t].empty()) SUND_RETURN_IF_ERROR(conn_->Copy(kCopy[t], idx_[t].data()));
+  }
+  DropBuffer();
+  return Status::Ok();
+}
+
+void PostgresWriteTransaction::DropBuffer() {
+  resources_.clear();
+  versions_.clear();
+  for (auto& t : idx_) t.clear();
+  pending_.clear();
+  pending_types_.clear();
+  buffered_rows_ = 0;
+}
+
+Status PostgresWriteTransaction::Savepoint() {
+  // Everything before the savepoint is written, so a rollback to it only drops the buffer.
+  SUND_RETURN_IF_ERROR(Flush());
+  return conn_->Exec("SAVEPOINT batch");
+}
+
+Status PostgresWriteTransaction::ReleaseSavepoint() {
+  return conn_->Exec("RELEASE SAVEPOINT batch");
+}
+
+Status PostgresWriteTransaction::RollbackToSavepoint() {
+  DropBuffer();
+  known_.clear();  // what was learnt after the savepoint may be undone
+  return conn_->Exec("ROLLBACK TO SAVEPOINT batch; RELEASE SAVEPOINT batch");
+}
+
+Status PostgresWriteTransaction::Commit() {
+  if (done_) return Internal("transaction already finished");
+  done_ = true;
+  std::string types;
+  for (const auto& t : touched_) {
+    if (!types.empty()) types += ',';
+    types += t;
+  }
+  Status s = Flush();
+  if (s.ok() && !types.empty()) {
+    // Delivered to the other processes' listeners at the commit, not before.
+    auto r = conn_->Query("SELECT pg_notify(?, ?)", {store_.channel(), types});
+    if (!r.ok()) s = r.status();
+  }
+  if (s.ok()) s = conn_->Exec("COMMIT");
+  if (!s.ok()) {
+    conn_->Exec("ROLLBACK").IgnoreError();
+    return s;
+  }
+  // After the commit, so that whoever sees the new stamp also sees the data.
+  store_.Touched(types);
+  return s;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options) {
+  auto store = std::make_unique<PostgresStore>(options);
+  SUND_RETURN_IF_ERROR(store->Open());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Status DropPostgresSchema(const std::string& url, const std::string& schema) {
+  SUND_ASSIGN_OR_RETURN(auto c, Connection::Open(url, ""));
+  char* quoted = PQescapeIdentifier(c->raw(), schema.data(), schema.size());
+  if (quoted == nullptr) return InvalidArgument("postgres: bad schema name");
+  std::string sql = std::string("DROP SCHEMA IF EXISTS ") + quoted + " CASCADE";
+  PQfreemem(quoted);
+  return c->Exec(sql);
+}
+
+}  // namespace sund::storage
