@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "storage/testing/test_store.h"
 
@@ -95,6 +97,35 @@ TEST_P(StoreTest, ASavepointRollbackUndoesOnlyItsPart) {
   EXPECT_EQ(store_->Read("Basic", "undone").status().code(), StatusCode::kNotFound);
 }
 
+// The consent gate's stamp: changes with each commit that wrote the type, only after it has
+// committed, and not for other types or for rolled-back transactions.
+TEST_P(StoreTest, TypeStampChangesWithCommitsOfItsTypeOnly) {
+  auto stamp = [&](std::string_view type) {
+    auto s = store_->TypeStamp(type);
+    EXPECT_TRUE(s.ok());
+    return s.ok() ? *s : std::string();
+  };
+  std::string basic0 = stamp("Basic");
+  std::string consent0 = stamp("Consent");
+  {
+    auto w = store_->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Put(Version("a", 1), {}).ok());
+    EXPECT_EQ(stamp("Basic"), basic0) << "changed before the commit";
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  std::string basic1 = stamp("Basic");
+  EXPECT_NE(basic1, basic0);
+  EXPECT_EQ(stamp("Consent"), consent0);
+  {
+    auto w = store_->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Put(Version("a", 2), {}).ok());
+    // Destroyed without Commit: rolled back.
+  }
+  EXPECT_EQ(stamp("Basic"), basic1);
+}
+
 // An export's snapshot: what was current at the feed position, whatever was written after.
 TEST_P(StoreTest, SnapshotShowsTheResourcesAsTheyWereAtItsPosition) {
   Write({Version("a", 1), Version("b", 1), Version("c", 1), Version("gone", 1)});
@@ -131,6 +162,37 @@ TEST_P(StoreTest, SnapshotShowsTheResourcesAsTheyWereAtItsPosition) {
   std::vector<std::string> current;
   for (const auto& v : now->versions) current.push_back(v.id + "/" + std::to_string(v.version));
   EXPECT_EQ(current, (std::vector<std::string>{"a/2", "c/1", "d/1"}));
+}
+
+// Two processes sharing a database (PostgreSQL): each sees the other's commits, and the stamp
+// the consent gate caches by changes in the other process too, soon after the commit.
+TEST_P(StoreTest, ASecondProcessSeesCommitsAndTheirTypeStamps) {
+  auto other = testing::OpenSharingStore(*store_);
+  if (other.status().code() == StatusCode::kNotImplemented) {
+    GTEST_SKIP() << GetParam() << ": one process owns the database";
+  }
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  auto before = (*other)->TypeStamp("Basic");
+  ASSERT_TRUE(before.ok());
+  Write({Version("a", 1)});
+  auto seen = (*other)->Read("Basic", "a");
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  EXPECT_EQ(seen->version, 1);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (*(*other)->TypeStamp("Basic") == *before && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_NE(*(*other)->TypeStamp("Basic"), *before);
+  // Writers in both take turns: the other's next version follows this one's.
+  {
+    auto w = (*other)->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Put(Version("a", 2), {}).ok());
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  auto w = store_->BeginWrite();
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ((*w)->Put(Version("a", 2), {}).code(), StatusCode::kConflict);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::ValuesIn(testing::TestBackends()),

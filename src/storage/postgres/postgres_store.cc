@@ -278,6 +278,7 @@ class PostgresStore final : public Store {
   }
   const sql::SpLookup& sp_lookup() const { return sp_lookup_; }
   const std::string& channel() const { return channel_; }
+  const std::string& origin() const { return origin_; }
   std::mutex& write_mutex() { return write_mu_; }
   Pool& pool() { return pool_; }
 
@@ -296,6 +297,7 @@ class PostgresStore final : public Store {
   std::unordered_map<SpKey, std::int64_t, SpKeyHash> sp_;
   sql::SpLookup sp_lookup_ = [this](std::string_view t, std::string_view c) { return SpId(t, c); };
   std::string channel_;  // NOTIFY channel of this schema's commits
+  std::string origin_;   // this store's mark on its notifications ("<origin>|Type,Type")
   std::mutex stamp_mu_;
   std::unordered_map<std::string, std::uint64_t> stamps_;
   std::uint64_t generation_ = 0;  // bumped when notifications may have been missed
@@ -444,6 +446,14 @@ Status PostgresStore::Open() {
     SUND_ASSIGN_OR_RETURN(bool row, rows->Next());
     channel_ = "sund_changes." + std::string(row ? rows->Text(0) : "public");
   }
+  {
+    // Unique among the stores sharing the schema: this connection's backend pid is unique
+    // while it lives, and it lives as long as the store does (returned to the pool).
+    SUND_ASSIGN_OR_RETURN(auto rows, c->Query("SELECT pg_backend_pid()", {}));
+    SUND_ASSIGN_OR_RETURN(bool row, rows->Next());
+    origin_ = std::to_string(row ? rows->Int(0) : 0) + "." +
+              std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  }
   listener_ = std::thread([this] { Listen(); });
   return Status::Ok();
 }
@@ -478,7 +488,13 @@ void PostgresStore::Listen() {
     if (::poll(&p, 1, 100) <= 0) continue;
     if (PQconsumeInput(conn->raw()) == 0) continue;  // lost: reconnect above
     while (PGnotify* n = PQnotifies(conn->raw())) {
-      Touched(n->extra);
+      // Its own commits were stamped when they returned; a late echo would change the stamp
+      // with no write behind it.
+      std::string_view payload = n->extra;
+      std::size_t bar = payload.find('|');
+      if (bar != std::string_view::npos && payload.substr(0, bar) != origin_) {
+        Touched(payload.substr(bar + 1));
+      }
       PQfreemem(n);
     }
   }
@@ -743,7 +759,8 @@ Status PostgresWriteTransaction::Commit() {
   Status s = Flush();
   if (s.ok() && !types.empty()) {
     // Delivered to the other processes' listeners at the commit, not before.
-    auto r = conn_->Query("SELECT pg_notify(?, ?)", {store_.channel(), types});
+    auto r =
+        conn_->Query("SELECT pg_notify(?, ?)", {store_.channel(), store_.origin() + "|" + types});
     if (!r.ok()) s = r.status();
   }
   if (s.ok()) s = conn_->Exec("COMMIT");

@@ -37,63 +37,6 @@ class SqliteStoreTest : public ::testing::Test {
   SqliteOptions options_;
 };
 
-TEST_F(SqliteStoreTest, WritesAreReadBackAndVersionsMustFollow) {
-  auto store = OpenSqliteStore(options_);
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
-  {
-    auto w = (*store)->BeginWrite();
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE((*w)->Put(Version("a", 1, 10), {}).ok());
-    ASSERT_TRUE((*w)->Commit().ok());
-  }
-  {
-    auto w = (*store)->BeginWrite();
-    ASSERT_TRUE(w.ok());
-    Status skipped = (*w)->Put(Version("a", 3, 10), {});
-    EXPECT_EQ(skipped.code(), StatusCode::kConflict);
-    ASSERT_TRUE((*w)->Put(Version("a", 2, 20), {}).ok());
-    ASSERT_TRUE((*w)->Commit().ok());
-  }
-  auto r = (*store)->Read("Basic", "a");
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->version, 2);
-  EXPECT_EQ(r->json, Version("a", 2, 20).json);
-  auto old = (*store)->ReadVersion("Basic", "a", 1);
-  ASSERT_TRUE(old.ok());
-  EXPECT_EQ(old->json, Version("a", 1, 10).json);
-}
-
-// The consent gate's stamp: changes with each commit that wrote the type, only after it has
-// committed, and not for other types or for rolled-back transactions.
-TEST_F(SqliteStoreTest, TypeStampChangesWithCommitsOfItsTypeOnly) {
-  auto store = OpenSqliteStore(options_);
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
-  auto stamp = [&](std::string_view type) {
-    auto s = (*store)->TypeStamp(type);
-    EXPECT_TRUE(s.ok());
-    return s.ok() ? *s : std::string();
-  };
-  std::string basic0 = stamp("Basic");
-  std::string consent0 = stamp("Consent");
-  {
-    auto w = (*store)->BeginWrite();
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE((*w)->Put(Version("a", 1, 10), {}).ok());
-    EXPECT_EQ(stamp("Basic"), basic0) << "changed before the commit";
-    ASSERT_TRUE((*w)->Commit().ok());
-  }
-  std::string basic1 = stamp("Basic");
-  EXPECT_NE(basic1, basic0);
-  EXPECT_EQ(stamp("Consent"), consent0);
-  {
-    auto w = (*store)->BeginWrite();
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE((*w)->Put(Version("a", 2, 10), {}).ok());
-    // Destroyed without Commit: rolled back.
-  }
-  EXPECT_EQ(stamp("Basic"), basic1);
-}
-
 // One process owns a database: a second open fails at once and names the reason; the lock
 // goes with the store.
 TEST_F(SqliteStoreTest, ASecondOpenOfTheSameDatabaseIsRefusedUntilTheFirstCloses) {

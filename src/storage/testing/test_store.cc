@@ -19,8 +19,10 @@ namespace {
 // Forwards to the store it owns and removes its data when destroyed.
 class OwnedStore final : public Store {
  public:
-  OwnedStore(std::unique_ptr<Store> store, std::function<void()> cleanup)
-      : store_(std::move(store)), cleanup_(std::move(cleanup)) {}
+  using Opener = std::function<Result<std::unique_ptr<Store>>()>;
+  OwnedStore(std::unique_ptr<Store> store, std::function<void()> cleanup, Opener share = {})
+      : store_(std::move(store)), cleanup_(std::move(cleanup)), share_(std::move(share)) {}
+  const Opener& share() const { return share_; }
   ~OwnedStore() override {
     store_.reset();
     if (cleanup_) cleanup_();
@@ -61,6 +63,7 @@ class OwnedStore final : public Store {
  private:
   std::unique_ptr<Store> store_;
   std::function<void()> cleanup_;
+  Opener share_;
 };
 
 bool InCi() {
@@ -112,7 +115,8 @@ Result<std::unique_ptr<Store>> OpenPostgres() {
     cleanup();
     return store.status();
   }
-  return std::unique_ptr<Store>(new OwnedStore(std::move(store).value(), cleanup));
+  auto share = [o] { return OpenPostgresStore(o); };
+  return std::unique_ptr<Store>(new OwnedStore(std::move(store).value(), cleanup, share));
 }
 
 }  // namespace
@@ -132,6 +136,14 @@ Result<std::unique_ptr<Store>> OpenTestStore(const std::string& backend) {
   if (backend == "sqlite") return OpenSqlite();
   if (backend == "postgres") return OpenPostgres();
   return InvalidArgument("unknown test backend '" + backend + "'");
+}
+
+Result<std::unique_ptr<Store>> OpenSharingStore(Store& first) {
+  auto* owned = dynamic_cast<OwnedStore*>(&first);
+  if (owned == nullptr || !owned->share()) {
+    return Status(StatusCode::kNotImplemented, "this backend's data belongs to one store");
+  }
+  return owned->share()();
 }
 
 }  // namespace sund::storage::testing

@@ -25,4 +25,9 @@ std::string BackendFromEnvironment();
 // schema of SUND_TEST_PG. Destroying the store removes the directory or drops the schema.
 Result<std::unique_ptr<Store>> OpenTestStore(const std::string& backend);
 
+// A second store on the same data as `first` (a store of OpenTestStore), as another sund
+// process sharing the database would open it; it removes nothing when destroyed. PostgreSQL
+// only: a SQLite database belongs to one process (kNotImplemented).
+Result<std::unique_ptr<Store>> OpenSharingStore(Store& first);
+
 }  // namespace sund::storage::testing
