@@ -228,7 +228,13 @@ CopyRows& CopyRows::Double(double v) {
 
 CopyRows& CopyRows::Text(std::string_view v) {
   Separate();
-  for (char c : v) {
+  // Runs without special bytes are appended whole (most values have none).
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    if (c != '\\' && c != '\t' && c != '\n' && c != '\r' && c != '\0') continue;
+    data_.append(v.data() + start, i - start);
+    start = i + 1;
     switch (c) {
       case '\\':
         data_ += "\\\\";
@@ -242,12 +248,11 @@ CopyRows& CopyRows::Text(std::string_view v) {
       case '\r':
         data_ += "\\r";
         break;
-      case '\0':  // PostgreSQL text cannot hold NUL: dropped
+      default:  // NUL: PostgreSQL text cannot hold it; dropped
         break;
-      default:
-        data_ += c;
     }
   }
+  data_.append(v.data() + start, v.size() - start);
   return *this;
 }
 
@@ -257,9 +262,10 @@ CopyRows& CopyRows::Null() {
   return *this;
 }
 
-void CopyRows::EndRow() {
+CopyRows& CopyRows::EndRow() {
   data_ += '\n';
   row_open_ = false;
+  return *this;
 }
 
 }  // namespace sund::storage::pg

@@ -73,10 +73,10 @@ class CopyRows {
   CopyRows& Double(double v);
   CopyRows& Text(std::string_view v);
   CopyRows& Null();
-  void EndRow();
-  // Appends the complete rows of `other`.
-  void Append(const CopyRows& other) { data_ += other.data_; }
+  CopyRows& EndRow();
   const std::string& data() const { return data_; }
+  // For taking back the last row (resize to its start).
+  std::string& mutable_data() { return data_; }
   bool empty() const { return data_.empty(); }
   void clear() { data_.clear(); }
 

@@ -519,9 +519,31 @@ Result<std::unique_ptr<WriteTransaction>> PostgresStore::BeginWrite() {
 }
 
 Result<ResourceVersion> PostgresWriteTransaction::Read(std::string_view type, std::string_view id) {
-  auto p = pending_.find(Key(type, id));
+  std::string key = Key(type, id);
+  auto p = pending_.find(key);
   if (p != pending_.end()) return p->second;
-  return sql::ReadCurrent(*conn_, type, id);
+  SUND_ASSIGN_OR_RETURN(
+      auto rows, conn_->QueryLiteral(
+                     "SELECT r.rid, r.version, r.last_updated, r.deleted, v.method, v.json FROM "
+                     "resource r JOIN version v ON v.rid = r.rid AND v.version = r.version "
+                     "WHERE r.type = ? AND r.id = ?",
+                     {std::string(type), std::string(id)}));
+  SUND_ASSIGN_OR_RETURN(bool row, rows->Next());
+  // Remembered for the Put that usually follows (an update reads first): no second lookup.
+  if (!row) {
+    known_[key] = Known{};
+    return NotFound(key + " is not known");
+  }
+  ResourceVersion v;
+  v.type = std::string(type);
+  v.id = std::string(id);
+  v.version = rows->Int(1);
+  v.last_updated_us = rows->Int(2);
+  v.deleted = rows->Int(3) != 0;
+  v.method = std::string(rows->Text(4));
+  v.json = std::string(rows->Text(5));
+  known_[key] = Known{rows->Int(0), v.version};
+  return v;
 }
 
 Result<std::vector<std::string>> PostgresWriteTransaction::FindIds(const fhir::SearchQuery& query,
@@ -557,42 +579,60 @@ void PostgresWriteTransaction::BufferIndex(std::int64_t rid, std::string_view ty
   if (type_it == store_.sp_by_def_.end()) return;
   const auto& sp_of = type_it->second;
   using T = fhir::SearchParamType;
-  // The key tables take each (key) row once, as SQLite's INSERT OR IGNORE does.
-  std::unordered_set<std::string> seen;
-  auto once = [&](int table, const std::string& line) {
-    return seen.insert(std::to_string(table) + '\x1f' + line).second;
+  // The key tables take each (key) row once, as SQLite's INSERT OR IGNORE does: a row is
+  // written, then taken back if this resource already has the same one in that table.
+  struct Written {
+    int table;
+    std::size_t offset, size;
+  };
+  std::vector<Written> written;
+  auto keep_once = [&](int table, std::size_t offset) {
+    std::string& buf = idx_[table].mutable_data();
+    std::string_view row(buf.data() + offset, buf.size() - offset);
+    for (const auto& w : written) {
+      if (w.table == table && w.size == row.size() &&
+          std::string_view(buf.data() + w.offset, w.size) == row) {
+        buf.resize(offset);
+        return;
+      }
+    }
+    written.push_back(Written{table, offset, row.size()});
+    ++buffered_rows_;
   };
   for (const auto& e : index) {
     auto sp_it = sp_of.find(e.param);
     if (sp_it == sp_of.end()) continue;
     const std::int64_t sp = sp_it->second;
-    CopyRows row;
-    int table = -1;
+    std::size_t offset = 0;
+    int current = -1;
+    auto start = [&](int table) -> CopyRows& {
+      offset = idx_[table].data().size();
+      current = table;
+      return idx_[table];
+    };
     switch (e.type) {
       case T::kString:
-        table = kString;
-        row.Int(sp).Text(Cut(e.text)).Text(Cut(e.raw)).Int(rid);
+        start(kString).Int(sp).Text(Cut(e.text)).Text(Cut(e.raw)).Int(rid);
         break;
       case T::kToken:
-        if (!e.code.empty()) {
-          table = kToken;
-          row.Int(sp).Text(Cut(e.code)).Text(Cut(e.system)).Int(rid);
-        }
+        if (!e.code.empty()) start(kToken).Int(sp).Text(Cut(e.code)).Text(Cut(e.system)).Int(rid);
         break;
       case T::kReference:
-        table = kReference;
-        row.Int(sp).Text(Cut(e.ref_type)).Text(Cut(e.ref_id)).Text(Cut(e.url)).Int(rid);
+        start(kReference)
+            .Int(sp)
+            .Text(Cut(e.ref_type))
+            .Text(Cut(e.ref_id))
+            .Text(Cut(e.url))
+            .Int(rid);
         break;
       case T::kDate:
-        table = kDate;
-        row.Int(sp).Int(e.lo_ms).Int(e.hi_ms).Int(rid);
+        start(kDate).Int(sp).Int(e.lo_ms).Int(e.hi_ms).Int(rid);
         break;
       case T::kNumber:
-        table = kNumber;
-        row.Int(sp).Double(e.number).Int(rid);
+        start(kNumber).Int(sp).Double(e.number).Int(rid);
         break;
-      case T::kQuantity:
-        table = kQuantity;
+      case T::kQuantity: {
+        CopyRows& row = start(kQuantity);
         row.Int(sp).Double(e.number).Text(Cut(e.system)).Text(Cut(e.code)).Text(Cut(e.unit));
         if (e.has_canonical) {
           row.Text(Cut(e.canonical_unit)).Double(e.canonical_value);
@@ -601,12 +641,12 @@ void PostgresWriteTransaction::BufferIndex(std::int64_t rid, std::string_view ty
         }
         row.Int(rid);
         break;
+      }
       case T::kUri:
-        table = kUri;
-        row.Int(sp).Text(Cut(e.url)).Int(rid);
+        start(kUri).Int(sp).Text(Cut(e.url)).Int(rid);
         break;
-      case T::kComposite:
-        table = kComposite;
+      case T::kComposite: {
+        CopyRows& row = start(kComposite);
         row.Int(sp).Text(Cut(e.system)).Text(Cut(e.code)).Text(Cut(e.system2)).Text(Cut(e.code2));
         row.Double(e.lo2).Double(e.hi2);
         if (e.has_canonical) {
@@ -616,25 +656,22 @@ void PostgresWriteTransaction::BufferIndex(std::int64_t rid, std::string_view ty
         }
         row.Int(rid);
         break;
+      }
       default:
         break;
     }
-    if (table >= 0) {
-      row.EndRow();
-      bool keyed = table != kQuantity && table != kComposite;
-      if (!keyed || once(table, row.data())) {
-        idx_[table].Append(row);
-        ++buffered_rows_;
+    if (current >= 0) {
+      idx_[current].EndRow();
+      if (current == kQuantity || current == kComposite) {
+        ++buffered_rows_;  // no key: every row is kept
+      } else {
+        keep_once(current, offset);
       }
     }
     if (e.type == T::kToken && !e.text.empty()) {
-      CopyRows text;
-      text.Int(sp).Text(Cut(e.text)).Int(rid);
-      text.EndRow();
-      if (once(kTokenText, text.data())) {
-        idx_[kTokenText].Append(text);
-        ++buffered_rows_;
-      }
+      offset = idx_[kTokenText].data().size();
+      idx_[kTokenText].Int(sp).Text(Cut(e.text)).Int(rid).EndRow();
+      keep_once(kTokenText, offset);
     }
   }
 }
@@ -643,11 +680,14 @@ Status PostgresWriteTransaction::Put(const ResourceVersion& v,
                                      std::vector<fhir::IndexEntry> index) {
   if (!touched_.contains(v.type)) touched_.insert(v.type);
   std::string key = Key(v.type, v.id);
+  // A first version of a resource this transaction has not seen is taken to be new without a
+  // lookup (a create's id is fresh; an update reads first): should the resource exist after
+  // all, the key (type, id) is unique and the flush fails with kConflict.
   Known k;
   auto known = known_.find(key);
   if (known != known_.end()) {
     k = known->second;
-  } else {
+  } else if (v.version != 1) {
     SUND_ASSIGN_OR_RETURN(
         auto rows, conn_->QueryLiteral("SELECT rid, version FROM resource WHERE type = ? AND "
                                        "id = ?",
