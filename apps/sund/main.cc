@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "api/app_grants.h"
+#include "api/bulk_export.h"
 #include "api/consent_gate.h"
 #include "api/engine.h"
 #include "api/errors.h"
@@ -67,6 +68,7 @@ struct ServeFlags {
   int no_report_hours = 24;
   std::string iomt_templates;
   int demo_citizens = 0;  // sund demo: simulated citizens measuring at home (iomt/simulator.h)
+  std::int64_t export_file_resources = 100'000;
 };
 
 // The store of `--db`: PostgreSQL for a postgresql:// (or postgres://) URL, else the embedded
@@ -209,6 +211,15 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     sund::api::RevokeWithdrawnAppGrants(*consent, *auth);
     ao.consent = consent.get();
   }
+  // Bulk Data $export (docs/bulk-data.md): jobs in DATA/exports, resumed after a restart.
+  sund::api::BulkExportOptions bulk_options;
+  bulk_options.store = store->get();
+  bulk_options.dir = (std::filesystem::path(f.data) / "exports").string();
+  bulk_options.consent = consent.get();
+  bulk_options.max_file_resources = f.export_file_resources;
+  auto bulk_export = sund::api::BulkExport::Open(std::move(bulk_options));
+  if (!bulk_export.ok()) return Fail(bulk_export.status());
+  ao.bulk_export = bulk_export->get();
   sund::api::FhirApi api(engine, ao);
   // The IoMT gateway (docs/iomt.md): device payloads in, Observations out, refusals kept.
   auto fhir_base = [&f](const sund::http::Request& r) {
@@ -463,6 +474,10 @@ void AddServeFlags(CLI::App* cmd, ServeFlags& f) {
                   "this many hours (0: never)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--export-file-resources", f.export_file_resources,
+                  "bulk $export: resources per NDJSON file at most")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--issuer", f.issuer,
                   "public origin of the authorization server, e.g. https://sund.example.dk "
                   "(default: from --base-url, else each request's Host)");

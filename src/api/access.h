@@ -59,6 +59,10 @@ class AccessGuard {
 
   bool unrestricted() const { return access_ == nullptr && consent_ == nullptr; }
   RequestTrail* trail() const { return trail_; }
+  // The verified token (null without authorization) and the request's consent view (null when
+  // no Consents apply), for operations that keep them beyond the request (bulk export jobs).
+  const auth::Access* access() const { return access_; }
+  const ConsentScope* consent() const { return consent_; }
 
   // NotFound when the Consents do not let the caller see `json`, the content of type/id.
   Status CheckContent(std::string_view type, std::string_view id, std::string_view json) const;

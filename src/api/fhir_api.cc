@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "api/access.h"
+#include "api/bulk_export.h"
 #include "api/errors.h"
 #include "audit/fhir_view.h"
 #include "audit/proof_json.h"
@@ -21,6 +22,15 @@ namespace sund::api {
 namespace {
 
 constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
+// Bulk Data Access IG 2.0 (https://hl7.org/fhir/uv/bulkdata/STU2/).
+constexpr const char* kBulkDataCapability =
+    "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data";
+constexpr const char* kExportDefinition =
+    "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export";
+constexpr const char* kPatientExportDefinition =
+    "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export";
+constexpr const char* kGroupExportDefinition =
+    "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export";
 
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> parts;
@@ -139,6 +149,10 @@ struct FhirApi::Impl {
     return r;
   }
   http::Response Metrics();
+  // /fhir/$export, /fhir/Patient/$export, /fhir/Group/ID/$export, /fhir/$export-status/ID and
+  // /fhir/$export-file/ID/NAME (api/bulk_export.h).
+  http::Response BulkData(const http::Request& req, const std::vector<std::string_view>& parts,
+                          const AccessGuard& guard);
   // /audit/...: the log's public key, signed checkpoints and proofs (hashes only, no personal
   // data: public, like a transparency log's).
   http::Response AuditProofs(const http::Request& req, const std::vector<std::string_view>& parts);
@@ -173,6 +187,13 @@ std::string FhirApi::Impl::BuildCapability() const {
   w.Key("version");
   w.String(options.software_version.c_str());
   w.EndObject();
+  bool bulk = options.bulk_export != nullptr;
+  if (bulk) {
+    w.Key("instantiates");
+    w.StartArray();
+    w.String(kBulkDataCapability);
+    w.EndArray();
+  }
   w.Key("fhirVersion");
   w.String("4.0.1");
   w.Key("format");
@@ -259,6 +280,17 @@ std::string FhirApi::Impl::BuildCapability() const {
       w.EndObject();
     }
     w.EndArray();
+    if (bulk && (type == "Patient" || type == "Group")) {
+      w.Key("operation");
+      w.StartArray();
+      w.StartObject();
+      w.Key("name");
+      w.String("export");
+      w.Key("definition");
+      w.String(type == "Patient" ? kPatientExportDefinition : kGroupExportDefinition);
+      w.EndObject();
+      w.EndArray();
+    }
     w.EndObject();
   }
   w.EndArray();
@@ -279,6 +311,14 @@ std::string FhirApi::Impl::BuildCapability() const {
   w.Key("definition");
   w.String("http://hl7.org/fhir/OperationDefinition/Patient-everything");
   w.EndObject();
+  if (bulk) {
+    w.StartObject();
+    w.Key("name");
+    w.String("export");
+    w.Key("definition");
+    w.String(kExportDefinition);
+    w.EndObject();
+  }
   w.EndArray();
   w.EndObject();
   w.EndArray();
@@ -305,8 +345,9 @@ bool FhirApi::RunsInline(const http::Request& req) {
   // GET /fhir/Type/id: a bounded point read on this thread's connection.
   if (req.method != "GET" || !req.query.empty()) return false;
   auto parts = SplitPath(req.path);
-  return parts.size() == 3 && parts[0] == "fhir" && parts[2].find('$') == std::string_view::npos &&
-         parts[2] != "_history" && parts[2] != "_search";
+  return parts.size() == 3 && parts[0] == "fhir" && parts[1].find('$') == std::string_view::npos &&
+         parts[2].find('$') == std::string_view::npos && parts[2] != "_history" &&
+         parts[2] != "_search";
 }
 
 http::Response FhirApi::Handle(http::Request& req) {
@@ -369,6 +410,11 @@ audit::Action AuditAction(const http::Request& req) {
   const std::string& m = req.method;
   std::size_t n = parts.size();
   bool history = std::find(parts.begin(), parts.end(), "_history") != parts.end();
+  // Bulk export: the kick-off, its status and its files ($export-status/ID, $export-file/...).
+  if (std::any_of(parts.begin(), parts.end(),
+                  [](std::string_view p) { return p.starts_with("$export"); })) {
+    return audit::Action::kExport;
+  }
   bool operation = n > 0 && parts.back().starts_with('$');
   if (operation) return audit::Action::kOperation;
   if (m == "GET" || m == "HEAD") {
@@ -424,6 +470,10 @@ void FhirApi::Impl::Audit(const http::Request& req, http::Response& r, const aut
   rec.patient_ids.assign(trail.patients.begin(), trail.patients.end());
   rec.resources = std::move(trail.resources);
   rec.query = req.query;
+  if (rec.action == audit::Action::kExport && rec.query.empty() && req.path.size() > 6) {
+    // Which job's status or which file: the operation's path below the base.
+    rec.query = req.path.substr(6);
+  }
   if (scope != nullptr) {
     rec.purpose = scope->request().purpose;
     rec.consent_basis.assign(scope->basis().begin(), scope->basis().end());
@@ -563,6 +613,26 @@ http::Response FhirApi::Impl::AuditEvents(const http::Request& req, const QueryP
   return Json(200, audit::AuditEventBundleJson(*records, base, self, next));
 }
 
+http::Response FhirApi::Impl::BulkData(const http::Request& req,
+                                       const std::vector<std::string_view>& parts,
+                                       const AccessGuard& guard) {
+  if (options.bulk_export == nullptr) {
+    return Error(Status(StatusCode::kNotImplemented, "bulk export is not configured"));
+  }
+  BulkExport& bulk = *options.bulk_export;
+  std::size_t n = parts.size();
+  std::string_view what = parts[1];
+  std::string base = Base(req);
+  if (n == 2 && what == "$export") return bulk.KickOff(req, ExportLevel::kSystem, "", base, guard);
+  if (n == 3 && what == "Patient") return bulk.KickOff(req, ExportLevel::kPatient, "", base, guard);
+  if (n == 4 && what == "Group") {
+    return bulk.KickOff(req, ExportLevel::kGroup, parts[2], base, guard);
+  }
+  if (n == 3 && what == "$export-status") return bulk.StatusRequest(req, parts[2], base, guard);
+  if (n == 4 && what == "$export-file") return bulk.Download(req, parts[2], parts[3], guard);
+  return Error(NotFound("no such path"));
+}
+
 http::Response FhirApi::Impl::Metrics() {
   std::string body;
   body += "# HELP sund_http_requests_total FHIR API requests handled.\n";
@@ -659,6 +729,10 @@ http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard
     QueryParams form = http::ParseQuery(req.body);
     form.insert(form.end(), params.begin(), params.end());
     return Search(req, "", std::move(form), guard);
+  }
+  if (type.starts_with("$export") || (n == 3 && type == "Patient" && parts[2] == "$export") ||
+      (n == 4 && type == "Group" && parts[3] == "$export")) {
+    return BulkData(req, parts, guard);
   }
   if (!model.IsResourceType(type)) {
     return Error(NotFound("unknown resource type '" + std::string(type) + "'"));

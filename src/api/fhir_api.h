@@ -18,6 +18,8 @@
 
 namespace sund::api {
 
+class BulkExport;
+
 struct ApiOptions {
   std::string base_url;  // e.g. "http://127.0.0.1:8080/fhir"; "" derives it from Host
   std::string software_version = "0.1.0";
@@ -29,6 +31,9 @@ struct ApiOptions {
   // Where every /fhir request is recorded before its response is sent (null: not audited).
   // A request whose record cannot be written durably is answered 503 (fail closed).
   audit::AuditLog* audit = nullptr;
+  // Bulk Data `$export` (api/bulk_export.h): kick-off, status and file routes under /fhir, and
+  // the operations in the CapabilityStatement (null: $export answers 501).
+  BulkExport* bulk_export = nullptr;
 };
 
 class FhirApi {

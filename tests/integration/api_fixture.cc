@@ -44,6 +44,7 @@ FhirStack::~FhirStack() {
   if (server_) server_->Stop();
   server_.reset();
   api_.reset();
+  bulk_.reset();
   auth_.reset();
   audit_.reset();
   consent_.reset();
@@ -89,6 +90,14 @@ Status FhirStack::Launch(bool with_auth) {
     api::RevokeWithdrawnAppGrants(*consent_, *auth_);
     api_options.consent = consent_.get();
   }
+  export_options_.store = store_.get();
+  export_options_.dir = (dir_ / "exports").string();
+  export_options_.consent = consent_.get();
+  export_options_.clock = &clock_;
+  auto bulk = api::BulkExport::Open(export_options_);
+  if (!bulk.ok()) return bulk.status();
+  bulk_ = std::move(bulk).value();
+  api_options.bulk_export = bulk_.get();
   api_ = std::make_unique<api::FhirApi>(*engine_, api_options);
   server_ = std::make_unique<http::Server>(
       options_, [this](http::Request& r) { return api_->Handle(r); },

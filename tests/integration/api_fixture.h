@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/bulk_export.h"
 #include "api/engine.h"
 #include "api/fhir_api.h"
 #include "auth/server.h"
@@ -90,6 +91,10 @@ class FhirStack {
   audit::AuditLog* audit() { return audit_.get(); }
   // The consent gate under the Danish base policy; null unless started with StartWithAuth.
   api::ConsentGate* consent() { return consent_.get(); }
+  // Bulk Data $export (DIR/exports). Options set before Start apply (store, dir and consent are
+  // filled in by the stack).
+  api::BulkExportOptions& export_options() { return export_options_; }
+  api::BulkExport* bulk_export() { return bulk_.get(); }
   // The FHIR base URL the API derives from the client's Host header (a token's audience).
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/fhir"; }
 
@@ -104,6 +109,8 @@ class FhirStack {
   std::unique_ptr<auth::AuthServer> auth_;
   std::unique_ptr<api::ConsentGate> consent_;
   std::unique_ptr<audit::AuditLog> audit_;
+  api::BulkExportOptions export_options_;
+  std::unique_ptr<api::BulkExport> bulk_;
   std::unique_ptr<api::FhirApi> api_;
   std::unique_ptr<http::Server> server_;
 };
