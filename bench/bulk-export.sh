@@ -13,17 +13,28 @@ work="$(mktemp -d /tmp/sund-export-bench-XXXXXX)"
 serve_pid=""
 trap '[[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
 echo "# bulk export, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(git -C "$here" rev-parse --short HEAD)"
-mapfile -t files < <(ls "$data"/*.json* | sort)
-/usr/bin/time -f "# import: %e s wall, peak RSS %M KB" \
-  "$bin/sund" import --data "$work/data" --no-progress "${files[@]}"
-"$bin/sund" serve --data "$work/data" --port 0 > "$work/out" 2> "$work/err" &
+# SUND_DB=postgresql://.../DB runs it on PostgreSQL (DB and DB_ndjson must exist and be empty).
+db=(); db_ndjson=()
+if [[ -n "${SUND_DB:-}" ]]; then db=(--db "$SUND_DB"); db_ndjson=(--db "${SUND_DB}_ndjson"); fi
+echo "# store: ${SUND_DB:+PostgreSQL}${SUND_DB:-SQLite}" | sed 's|postgresql://.*||'
+# SYNTHEA_JSON=DIR: the uncompressed bundles (as bench/run.sh makes them), so that the bundle
+# import and the NDJSON import below compare like with like.
+if [[ -n "${SYNTHEA_JSON:-}" ]]; then
+  mapfile -t files < <(ls "$SYNTHEA_JSON"/*.json | sort)
+else
+  mapfile -t files < <(ls "$data"/*.json* | sort)
+fi
+/usr/bin/time -f "# import of the bundles: %e s wall, peak RSS %M KB" \
+  "$bin/sund" import --data "$work/data" "${db[@]}" --no-progress "${files[@]}"
+"$bin/sund" serve --data "$work/data" "${db[@]}" --port 0 > "$work/out" 2> "$work/err" &
 serve_pid=$!
 for _ in $(seq 200); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.1; done
 url="$(sed -n 's/^sund listening on //p' "$work/out")"
 token="$("$bin/sund" token --data "$work/data" --system --aud "$url/fhir")"
-/usr/bin/python3 - "$url/fhir" "$token" "$work/err" <<'PY'
-import json, re, sys, time, urllib.parse, urllib.request
-base, token, errlog = sys.argv[1:4]
+mkdir -p "$work/ndjson"
+/usr/bin/python3 - "$url/fhir" "$token" "$work/err" "$work/ndjson" <<'PY'
+import json, os, re, sys, time, urllib.parse, urllib.request
+base, token, errlog, keep = sys.argv[1:5]
 auth = {'Authorization': 'Bearer ' + token}
 def req(method, url, body=None, headers={}):
     r = urllib.request.Request(url, data=body, method=method, headers={**auth, **headers})
@@ -56,9 +67,20 @@ for path in ['/$export', '/Patient/$export', '/Group/bench-10/$export', '/$expor
     m = json.loads(b)
     n = sum(o['count'] for o in m['output'])
     t1 = time.time()
-    size = sum(len(req('GET', o['url'])[2]) for o in m['output'])
+    size = 0
+    for i, o in enumerate(m['output']):
+        body = req('GET', o['url'])[2]
+        size += len(body)
+        if path == '/$export':  # kept for the NDJSON import below
+            with open(os.path.join(keep, f'{i:04d}-{o["type"]}.ndjson'), 'wb') as f:
+                f.write(body)
     dl = time.time() - t1
     own = re.findall(r'completed, (\d+) resources in ([\d.]+) s', open(errlog).read())[-1]
     print(f'| `{urllib.parse.unquote(path)}` | {n:,} | {len(m["output"])} | {dt:.2f} s | '
           f'{n / dt:,.0f} | {own[1]} s | {size / 1e6:.0f} MB in {dl:.2f} s |')
 PY
+kill "$serve_pid"
+wait "$serve_pid" 2>/dev/null || true
+serve_pid=""
+echo "# the system export's NDJSON files imported into an empty store (sund import):"
+"$bin/sund" import --data "$work/data-ndjson" "${db_ndjson[@]}" --no-progress "$work"/ndjson/*.ndjson | tail -1

