@@ -848,7 +848,11 @@ Result<BulkExport::Impl::Outcome> BulkExport::Impl::Execute(Job& job) {
   }
   if (job.level != ExportLevel::kSystem) {
     ctx.restricted = true;
-    SUND_ASSIGN_OR_RETURN(ctx.patients, SnapshotPatients(job));
+    // A Patient export covers every Patient: the Store tests "in some Patient's compartment"
+    // itself, without a list of all patients in every query.
+    if (job.level == ExportLevel::kGroup) {
+      SUND_ASSIGN_OR_RETURN(ctx.patients, SnapshotPatients(job));
+    }
   }
   bool need_estimates = false;
   {
@@ -899,16 +903,14 @@ Result<BulkExport::Impl::Outcome> BulkExport::Impl::ExportType(Job& job, std::si
   q.since_us = job.since_us;
   bool nothing = false;
   if (ctx.restricted) {
-    // A Patient export covers every Patient of the snapshot: no restriction needed for them.
-    bool all_patients = job.level == ExportLevel::kPatient && ts.type == "Patient";
-    if (!all_patients) {
-      if (!compartment) {
-        nothing = true;  // not a compartment type (kick-off refuses these; defensive)
-      } else if (ctx.patients.empty()) {
-        nothing = true;  // no patients: an empty list would mean "no restriction"
-      } else {
-        q.patients = ctx.patients;
-      }
+    if (!compartment && ts.type != "Patient") {
+      nothing = true;  // not a compartment type (kick-off refuses these; defensive)
+    } else if (job.level == ExportLevel::kPatient) {
+      q.any_patient = true;
+    } else if (ctx.patients.empty()) {
+      nothing = true;  // no patients: an empty list would mean "no restriction"
+    } else {
+      q.patients = ctx.patients;
     }
   }
   if (!ts.filter.empty()) {

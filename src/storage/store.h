@@ -79,9 +79,12 @@ struct SnapshotQuery {
   std::int64_t after_rid = 0;  // resume cursor: SnapshotPage::next_rid (0: from the start)
   // Only resources whose version in the snapshot was written at or after this time (_since).
   std::optional<std::int64_t> since_us;
-  // Non-empty: only Patients with these ids and resources in their compartments (Patient and
-  // Group export; membership is the resources' current references).
+  // Non-empty: only Patients with these ids and resources in their compartments (Group export;
+  // membership is the resources' current references).
   std::vector<std::string> patients;
+  // Only Patients and resources in some Patient's compartment (a Patient-level export of all
+  // patients, without listing them). Ignored when `patients` is given.
+  bool any_patient = false;
   // Criteria (a _typeFilter of the same type), tested on the resources' current index rows, and
   // the Consents' filter (fhir::SearchQuery::ConsentFilter); only these fields of it are used.
   fhir::SearchQuery filter;

@@ -526,19 +526,6 @@ std::string ConsentClause(Dialect d, std::string_view alias,
   return "(" + sql + ")";
 }
 
-std::string PatientsClause(Dialect d, std::string_view alias,
-                           const std::vector<std::string>& patients, std::vector<Param>& params) {
-  std::string a(alias);
-  std::string h = Hint(d);
-  std::string list = JsonArray(patients);
-  params.emplace_back(list);
-  params.emplace_back(list);
-  return "((" + a + ".type = 'Patient' AND " + a + ".id IN " + JsonList(d) +
-         ") OR EXISTS (SELECT 1 FROM idx_reference cz WHERE cz.rid = " + a + ".rid AND " + h +
-         "cz.ref_type = 'Patient' AND " + h + "cz.sp IN (SELECT sp FROM compartment_sp) AND " + h +
-         "cz.ref_id IN " + JsonList(d) + "))";
-}
-
 std::vector<std::int64_t> CompartmentSpIds(const SpLookup& lookup) {
   const auto& model = fhir::Model::R4();
   std::vector<std::int64_t> out;

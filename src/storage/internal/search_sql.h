@@ -36,9 +36,6 @@ std::string CompartmentClause(Dialect d, std::string_view alias, const std::stri
 std::string ConsentClause(Dialect d, std::string_view alias,
                           const fhir::SearchQuery::ConsentFilter& filter,
                           std::vector<Param>& params);
-// "(alias is one of `patients` or lies in one of their compartments)", checked per candidate.
-std::string PatientsClause(Dialect d, std::string_view alias,
-                           const std::vector<std::string>& patients, std::vector<Param>& params);
 // The sp ids of the Patient compartment's parameters, over all types.
 std::vector<std::int64_t> CompartmentSpIds(const SpLookup& lookup);
 

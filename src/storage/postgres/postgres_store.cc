@@ -214,13 +214,24 @@ class Analyzer {
     if (rows <= 0) return;
     std::lock_guard<std::mutex> l(mu_);
     since_ += rows;
-    // As autovacuum's rule (a threshold plus a share of the table), without its delay.
-    if (since_ < 20'000 + total_ / 5 || running_) return;
-    total_ += since_;
-    since_ = 0;
+    if (running_ || !Due()) return;
     running_ = true;
     if (thread_.joinable()) thread_.join();
-    thread_ = std::thread([this] {
+    thread_ = std::thread([this] { Run(); });
+  }
+
+ private:
+  // As autovacuum's rule (a threshold plus a share of the table), without its delay.
+  bool Due() const { return since_ >= 20'000 + total_ / 5; }
+
+  // Runs until no more rows are due: writes that commit during a run (an import's next group)
+  // are analyzed by another, so the last commit's rows are never left out.
+  void Run() {
+    std::unique_lock<std::mutex> l(mu_);
+    while (Due()) {
+      total_ += since_;
+      since_ = 0;
+      l.unlock();
       auto c = pg::Connection::Open(url_, schema_);
       Status s = c.ok() ? (*c)->Exec(
                               "ANALYZE resource, version, idx_string, idx_token, idx_token_text, "
@@ -228,12 +239,11 @@ class Analyzer {
                               "idx_composite")
                         : c.status();
       if (!s.ok()) log::Warn("storage: ANALYZE after bulk writes failed: {}", s.ToString());
-      std::lock_guard<std::mutex> g(mu_);
-      running_ = false;
-    });
+      l.lock();
+    }
+    running_ = false;
   }
 
- private:
   const std::string url_, schema_;
   std::mutex mu_;
   std::int64_t since_ = 0;  // rows written since the last run

@@ -90,10 +90,12 @@ export function syntheaFiles(patients = 3) {
 // system/*.cruds access token minted offline with `sund token` (authorization is on, as in
 // production); mint(['--patient', id]) mints others.
 // `env`: more environment for `sund serve` (SUND_MQTT for the MQTT gateway).
-export async function startSund({ importFiles = [], env = {} } = {}) {
+// `dataDir`: serve this existing directory (left in place by stop()); `args`: more flags for
+// `sund serve` (--db URL, --insecure-dev ...).
+export async function startSund({ importFiles = [], env = {}, dataDir: given, args = [] } = {}) {
   requireBinary();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'sund-e2e-'));
-  const cleanup = () => rmSync(dataDir, { recursive: true, force: true });
+  const dataDir = given ?? mkdtempSync(path.join(tmpdir(), 'sund-e2e-'));
+  const cleanup = () => { if (!given) rmSync(dataDir, { recursive: true, force: true }); };
   try {
     if (importFiles.length > 0) {
       await run(sundBin, ['import', '--data', dataDir, '--no-progress', ...importFiles]);
@@ -102,7 +104,8 @@ export async function startSund({ importFiles = [], env = {} } = {}) {
     cleanup();
     throw e;
   }
-  const child = spawn(sundBin, ['serve', '--data', dataDir, '--port', '0', '--host', '127.0.0.1'],
+  const child = spawn(sundBin, ['serve', '--data', dataDir, '--port', '0', '--host', '127.0.0.1',
+                                ...args],
                       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   running.set(child, dataDir);
   let stderr = '';
