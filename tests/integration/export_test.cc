@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -488,7 +488,7 @@ class ExportSnapshotTest : public ExportTest {
   }
 
   void ConfigureExport(api::BulkExportOptions& o) override {
-    o.page_size = std::max(100, kSeed / 100);  // about 100 pages, whatever the size
+    o.page_size = page_size_;
     o.max_file_resources = 10 * o.page_size;
     o.after_checkpoint = [this](const api::ExportCheckpoint&) {
       std::unique_lock<std::mutex> l(mu_);
@@ -508,6 +508,7 @@ class ExportSnapshotTest : public ExportTest {
 
   const int kSeed = EnvInt("SUND_EXPORT_SNAPSHOT_RESOURCES", 5000);
   const int kWriters = EnvInt("SUND_EXPORT_SNAPSHOT_WRITERS", 4);
+  const int page_size_ = std::max(100, kSeed / 100);  // about 100 pages, whatever the size
   static constexpr std::int64_t kWritesPerPage = 12;
 
   std::mutex mu_;
@@ -636,7 +637,7 @@ TEST_F(ExportSnapshotTest, EveryResourceIsAsItWasAtTheKickOff) {
   EXPECT_EQ(static_cast<std::int64_t>(exported.size()), expected);
   EXPECT_GT(expected, kSeed / 2);
   // The writers really wrote while the export ran (about kWritesPerPage per page).
-  EXPECT_GE(writes_during, 200 + kWritesPerPage * (expected / 100));
+  EXPECT_GE(writes_during, 200 + kWritesPerPage * (expected / page_size_));
 }
 
 // --- Restart ---------------------------------------------------------------------------------
