@@ -2,6 +2,7 @@
 
 #include <set>
 #include <string>
+#include <unordered_map>
 
 #include "core/time.h"
 #include "fhir/model.h"
@@ -307,8 +308,13 @@ Result<SearchPage> Search(Connection& c, const SpLookup& sp, const fhir::SearchQ
     where.sql += " AND r.rid > ?";
     where.params.emplace_back(q.cursor);
   }
+  // PostgreSQL joins the versions (their JSON) of every match before it sorts and cuts the
+  // page when it misjudges how many rows match (a patient with 10,000 Observations: 190 ms for
+  // a page of 20), and for every skipped row of an OFFSET. There the page's keys come first and
+  // their JSON in a second query; SQLite walks the key order and stops at the page's end itself.
+  const bool json_after = !ids_only && c.dialect() == Dialect::kPostgres;
   std::string sql;
-  if (ids_only) {
+  if (ids_only || json_after) {
     sql = "SELECT r.rid, r.type, r.id FROM resource r WHERE " + where.sql + " " + order.sql +
           " LIMIT ? OFFSET ?";
   } else {
@@ -332,9 +338,35 @@ Result<SearchPage> Search(Connection& c, const SpLookup& sp, const fhir::SearchQ
         break;
       }
       rids.push_back(rows->Int(0));
-      page.matches.push_back(SearchHit{std::string(rows->Text(1)), std::string(rows->Text(2)),
-                                       ids_only ? std::string() : std::string(rows->Text(3))});
+      page.matches.push_back(
+          SearchHit{std::string(rows->Text(1)), std::string(rows->Text(2)),
+                    ids_only || json_after ? std::string() : std::string(rows->Text(3))});
     }
+  }
+  if (json_after && !rids.empty()) {
+    // The current version of each; a resource deleted in between is left out of the page.
+    std::unordered_map<std::int64_t, std::string> json;
+    SUND_ASSIGN_OR_RETURN(
+        auto rows, c.Query("SELECT r.rid, v.json FROM resource r JOIN version v ON v.rid = r.rid "
+                           "AND v.version = r.version WHERE r.deleted = 0 AND r.rid IN " +
+                               std::string(JsonIntList(c.dialect())),
+                           {RidArray(rids)}));
+    while (true) {
+      SUND_ASSIGN_OR_RETURN(bool row, rows->Next());
+      if (!row) break;
+      json.emplace(rows->Int(0), std::string(rows->Text(1)));
+    }
+    std::vector<SearchHit> kept;
+    std::vector<std::int64_t> kept_rids;
+    for (std::size_t i = 0; i < rids.size(); ++i) {
+      auto it = json.find(rids[i]);
+      if (it == json.end()) continue;
+      page.matches[i].json = std::move(it->second);
+      kept.push_back(std::move(page.matches[i]));
+      kept_rids.push_back(rids[i]);
+    }
+    page.matches = std::move(kept);
+    rids = std::move(kept_rids);
   }
   if (!rids.empty()) page.next_cursor = rids.back();
   if (!ids_only) SUND_RETURN_IF_ERROR(AddIncludes(c, sp, q, page, rids));

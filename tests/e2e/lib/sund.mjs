@@ -8,7 +8,7 @@
 // The binary comes from $SUND_BIN (ctest sets it to the built target), default
 // ../../build/bin/sund relative to this folder. Synthea test data comes from
 // $SUND_TEST_DATA/synthea; syntheaFiles() says why it is unavailable instead of guessing a path.
-import { spawn, execFile } from 'node:child_process';
+import { spawn, execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -85,6 +85,27 @@ export function syntheaFiles(patients = 3) {
   return { files: [...infra, ...people].map((n) => path.join(dir, n)) };
 }
 
+// The store of the servers startSund makes: the embedded one, or, with
+// SUND_E2E_BACKEND=postgres (ctest's "pg.e2e." runs), a fresh database per server in the
+// PostgreSQL of SUND_TEST_PG, dropped when the server stops. Returns { args, drop }.
+let databases = 0;
+function makeStore() {
+  if (process.env.SUND_E2E_BACKEND !== 'postgres') return { args: [], drop: () => {} };
+  const url = process.env.SUND_TEST_PG;
+  if (!url) throw new Error('SUND_E2E_BACKEND=postgres needs SUND_TEST_PG (scripts/run-tests.sh sets it)');
+  databases += 1;
+  const name = `e2e_${process.pid}_${databases}`;
+  execFileSync('psql', ['-qX', url, '-c', `CREATE DATABASE ${name}`]);
+  return {
+    args: ['--db', url.replace(/\/[^/?]*(\?|$)/, `/${name}$1`)],
+    drop: () => {
+      try {
+        execFileSync('psql', ['-qX', url, '-c', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
+      } catch { /* the server is gone with the test run */ }
+    },
+  };
+}
+
 // Starts a server. options.importFiles: Bundles loaded with `sund import` before it starts.
 // Resolves to { baseUrl, fhirBase, port, dataDir, token, mint(args), stop() }: `token` is a
 // system/*.cruds access token minted offline with `sund token` (authorization is on, as in
@@ -95,10 +116,17 @@ export function syntheaFiles(patients = 3) {
 export async function startSund({ importFiles = [], env = {}, dataDir: given, args = [] } = {}) {
   requireBinary();
   const dataDir = given ?? mkdtempSync(path.join(tmpdir(), 'sund-e2e-'));
-  const cleanup = () => { if (!given) rmSync(dataDir, { recursive: true, force: true }); };
+  // A caller that names its store (--db in args) keeps it; otherwise the run's backend decides.
+  const store = args.includes('--db') ? { args: [], drop: () => {} } : makeStore();
+  args = [...store.args, ...args];
+  const cleanup = () => {
+    store.drop();
+    if (!given) rmSync(dataDir, { recursive: true, force: true });
+  };
   try {
     if (importFiles.length > 0) {
-      await run(sundBin, ['import', '--data', dataDir, '--no-progress', ...importFiles]);
+      await run(sundBin, ['import', '--data', dataDir, ...store.args, '--no-progress',
+                          ...importFiles]);
     }
   } catch (e) {
     cleanup();
