@@ -41,22 +41,6 @@ constexpr std::string_view kNdjson = "application/fhir+ndjson";
 
 // --- Small helpers -------------------------------------------------------------------------
 
-bool ContainsIgnoreCase(std::string_view hay, std::string_view needle) {
-  if (needle.size() > hay.size()) return false;
-  for (std::size_t i = 0; i + needle.size() <= hay.size(); ++i) {
-    if (http::EqualsIgnoreCase(hay.substr(i, needle.size()), needle)) return true;
-  }
-  return false;
-}
-
-http::Response ErrorResponse(const Status& s) {
-  http::Response r;
-  r.status = HttpStatus(s.code());
-  r.headers.Set("Content-Type", "application/fhir+json; charset=utf-8");
-  r.body = OperationOutcomeJson(s);
-  return r;
-}
-
 http::Response Outcome(int status, std::string_view severity, std::string_view code,
                        std::string_view message) {
   http::Response r;
@@ -1361,14 +1345,15 @@ http::Response BulkExport::KickOff(const http::Request& req, ExportLevel level,
                                    std::string_view group_id, std::string_view base,
                                    const AccessGuard& guard) {
   if (req.method != "GET" && req.method != "POST") {
-    return ErrorResponse(Status(StatusCode::kMethodNotAllowed, "$export is GET or POST"));
+    return OperationOutcomeResponse(
+        Status(StatusCode::kMethodNotAllowed, "$export is GET or POST"));
   }
-  if (!ContainsIgnoreCase(req.headers.Get("Prefer"), "respond-async")) {
-    return ErrorResponse(InvalidArgument(
+  if (!http::ContainsIgnoreCase(req.headers.Get("Prefer"), "respond-async")) {
+    return OperationOutcomeResponse(InvalidArgument(
         "$export is asynchronous: send Prefer: respond-async (Bulk Data IG, kick-off request)"));
   }
   auto request = ParseKickOff(req, level, group_id, base, guard, *impl_->options.store);
-  if (!request.ok()) return ErrorResponse(request.status());
+  if (!request.ok()) return OperationOutcomeResponse(request.status());
   ExportCaller caller;
   caller.owner = OwnerOf(guard);
   caller.requires_token = guard.access() != nullptr;
@@ -1376,7 +1361,7 @@ http::Response BulkExport::KickOff(const http::Request& req, ExportLevel level,
     caller.consent = scope->request();
   }
   auto id = Start(std::move(request).value(), std::move(caller));
-  if (!id.ok()) return ErrorResponse(id.status());
+  if (!id.ok()) return OperationOutcomeResponse(id.status());
   http::Response r = Outcome(202, "information", "informational",
                              "the export has started; poll the Content-Location for its status");
   r.headers.Set("Content-Location", std::string(base) + "/$export-status/" + *id);
@@ -1387,17 +1372,17 @@ http::Response BulkExport::StatusRequest(const http::Request& req, std::string_v
                                          std::string_view base, const AccessGuard& guard) {
   std::string owner = OwnerOf(guard);
   if (req.method == "DELETE") {
-    if (Status s = Delete(id, owner); !s.ok()) return ErrorResponse(s);
+    if (Status s = Delete(id, owner); !s.ok()) return OperationOutcomeResponse(s);
     return Outcome(202, "information", "informational", "the export was cancelled or deleted");
   }
   if (req.method != "GET") {
-    return ErrorResponse(
+    return OperationOutcomeResponse(
         Status(StatusCode::kMethodNotAllowed, "GET the export's status or DELETE it"));
   }
   auto st = Poll(id, owner);
-  if (!st.ok()) return ErrorResponse(st.status());
+  if (!st.ok()) return OperationOutcomeResponse(st.status());
   for (const auto& t : st->types) {
-    if (!MayExport(guard, t)) return ErrorResponse(NotExportable(t));
+    if (!MayExport(guard, t)) return OperationOutcomeResponse(NotExportable(t));
   }
   if (st->state == ExportState::kFailed) {
     return Outcome(500, "fatal", "exception", "the export failed: " + st->error.message());
@@ -1430,23 +1415,25 @@ http::Response BulkExport::StatusRequest(const http::Request& req, std::string_v
 http::Response BulkExport::Download(const http::Request& req, std::string_view id,
                                     std::string_view name, const AccessGuard& guard) {
   if (req.method != "GET") {
-    return ErrorResponse(Status(StatusCode::kMethodNotAllowed, "export files are GET only"));
+    return OperationOutcomeResponse(
+        Status(StatusCode::kMethodNotAllowed, "export files are GET only"));
   }
   auto st = Poll(id, OwnerOf(guard));
-  if (!st.ok()) return ErrorResponse(st.status());
+  if (!st.ok()) return OperationOutcomeResponse(st.status());
   if (st->state != ExportState::kCompleted) {
-    return ErrorResponse(NotFound("the export has no files yet"));
+    return OperationOutcomeResponse(NotFound("the export has no files yet"));
   }
   const ExportOutputFile* file = nullptr;
   for (const auto& f : st->output) {
     if (f.name == name) file = &f;
   }
-  if (file == nullptr || !SafeName(name)) return ErrorResponse(NotFound("no such export file"));
-  if (!MayExport(guard, file->type)) return ErrorResponse(NotExportable(file->type));
+  if (file == nullptr || !SafeName(name))
+    return OperationOutcomeResponse(NotFound("no such export file"));
+  if (!MayExport(guard, file->type)) return OperationOutcomeResponse(NotExportable(file->type));
   auto content = ReadWholeFile(impl_->DirOf(id) / std::string(name));
   if (!content.ok()) {
     log::Error("bulk export {}: an output file cannot be read", id);
-    return ErrorResponse(Internal("the export file cannot be read"));
+    return OperationOutcomeResponse(Internal("the export file cannot be read"));
   }
   if (RequestTrail* t = guard.trail()) AddPatientsOfFile(file->type, *content, *t);
   http::Response r;

@@ -146,4 +146,12 @@ std::string OperationOutcomeJson(const Status& status) {
   return fhir::OutcomeJson(severity, IssueType(status.code()), status.message());
 }
 
+http::Response OperationOutcomeResponse(const Status& status) {
+  http::Response r;
+  r.status = HttpStatus(status.code());
+  r.headers.Set("Content-Type", "application/fhir+json; charset=utf-8");
+  r.body = OperationOutcomeJson(status);
+  return r;
+}
+
 }  // namespace sund::api

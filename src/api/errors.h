@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/status.h"
+#include "http/message.h"
 
 namespace sund::api {
 
@@ -16,5 +17,7 @@ std::string HttpStatusLine(int status);
 // An OperationOutcome with one issue; severity error, the FHIR issue type for the code, and the
 // status message as diagnostics (messages never carry patient data, see STYLE.md).
 std::string OperationOutcomeJson(const Status& status);
+// The HTTP answer for `status`: its HTTP status and OperationOutcomeJson as application/fhir+json.
+http::Response OperationOutcomeResponse(const Status& status);
 
 }  // namespace sund::api

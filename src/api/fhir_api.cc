@@ -47,21 +47,7 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   return parts;
 }
 
-bool ContainsIgnoreCase(std::string_view hay, std::string_view needle) {
-  if (needle.size() > hay.size()) return false;
-  for (std::size_t i = 0; i + needle.size() <= hay.size(); ++i) {
-    if (http::EqualsIgnoreCase(hay.substr(i, needle.size()), needle)) return true;
-  }
-  return false;
-}
-
-http::Response Error(const Status& s) {
-  http::Response r;
-  r.status = HttpStatus(s.code());
-  r.headers.Set("Content-Type", std::string(kFhirJson));
-  r.body = OperationOutcomeJson(s);
-  return r;
-}
+http::Response Error(const Status& s) { return OperationOutcomeResponse(s); }
 
 http::Response Json(int status, std::string body) {
   http::Response r;
@@ -672,20 +658,20 @@ http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard
   QueryParams params = http::ParseQuery(req.query);
   // Format negotiation: JSON only.
   for (const auto& [k, v] : params) {
-    if (k == "_format" &&
-        (ContainsIgnoreCase(v, "xml") || !(ContainsIgnoreCase(v, "json") || v.empty()))) {
+    if (k == "_format" && (http::ContainsIgnoreCase(v, "xml") ||
+                           !(http::ContainsIgnoreCase(v, "json") || v.empty()))) {
       return Error(Status(StatusCode::kUnsupportedMedia, "only JSON is supported (_format=json)"));
     }
   }
   std::string_view accept = req.headers.Get("Accept");
-  if (ContainsIgnoreCase(accept, "xml") && !ContainsIgnoreCase(accept, "json") &&
-      !ContainsIgnoreCase(accept, "*/*")) {
+  if (http::ContainsIgnoreCase(accept, "xml") && !http::ContainsIgnoreCase(accept, "json") &&
+      !http::ContainsIgnoreCase(accept, "*/*")) {
     return Error(Status(StatusCode::kUnsupportedMedia, "only JSON is supported (Accept)"));
   }
   const std::string& m = req.method;
   bool has_body = m == "POST" || m == "PUT" || m == "PATCH";
   std::string_view ctype = req.headers.Get("Content-Type");
-  if (has_body && ContainsIgnoreCase(ctype, "xml")) {
+  if (has_body && http::ContainsIgnoreCase(ctype, "xml")) {
     return Error(Status(StatusCode::kUnsupportedMedia, "only JSON is supported (Content-Type)"));
   }
   const auto& model = fhir::Model::R4();
@@ -781,7 +767,7 @@ http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard
   std::string_view id = parts[2];
   if (n == 3 && id == "_search") {
     if (m != "POST") return Error(Status(StatusCode::kMethodNotAllowed, "_search is POST only"));
-    if (!ctype.empty() && !ContainsIgnoreCase(ctype, "application/x-www-form-urlencoded")) {
+    if (!ctype.empty() && !http::ContainsIgnoreCase(ctype, "application/x-www-form-urlencoded")) {
       return Error(
           Status(StatusCode::kUnsupportedMedia, "_search takes application/x-www-form-urlencoded"));
     }
@@ -816,7 +802,7 @@ http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard
       return WriteResponse(req, r, 201, guard.trail());
     }
     if (m == "PATCH") {
-      if (!ContainsIgnoreCase(ctype, "json-patch+json")) {
+      if (!http::ContainsIgnoreCase(ctype, "json-patch+json")) {
         return Error(
             Status(StatusCode::kUnsupportedMedia, "PATCH takes application/json-patch+json"));
       }
@@ -974,9 +960,9 @@ http::Response FhirApi::Impl::WriteResponse(const http::Request& req, const Resu
   resp.headers.Set("Location", location);
   if (r->created) resp.headers.Set("Content-Location", location);
   std::string_view prefer = req.headers.Get("Prefer");
-  if (ContainsIgnoreCase(prefer, "return=minimal")) return resp;
+  if (http::ContainsIgnoreCase(prefer, "return=minimal")) return resp;
   resp.headers.Set("Content-Type", std::string(kFhirJson));
-  if (ContainsIgnoreCase(prefer, "return=OperationOutcome")) {
+  if (http::ContainsIgnoreCase(prefer, "return=OperationOutcome")) {
     resp.body = fhir::OutcomeJson(
         "information", "informational",
         (r->created ? "created " : (r->unchanged ? "matched existing " : "updated ")) + v.type +
@@ -989,7 +975,7 @@ http::Response FhirApi::Impl::WriteResponse(const http::Request& req, const Resu
 
 http::Response FhirApi::Impl::Search(const http::Request& req, std::string_view type,
                                      QueryParams params, const AccessGuard& guard) {
-  bool strict = ContainsIgnoreCase(req.headers.Get("Prefer"), "handling=strict");
+  bool strict = http::ContainsIgnoreCase(req.headers.Get("Prefer"), "handling=strict");
   // System-level search with _type narrows to one type when only one is given.
   std::string search_type(type);
   for (auto it = params.begin(); it != params.end();) {

@@ -42,6 +42,8 @@ class Headers {
 
 // ASCII case-insensitive comparison, as HTTP field names and tokens want.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+// Whether `needle` occurs in `hay`, ASCII letters compared case-insensitively.
+bool ContainsIgnoreCase(std::string_view hay, std::string_view needle);
 
 struct Request {
   std::string method;  // "GET", exactly as received

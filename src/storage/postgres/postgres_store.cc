@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "fhir/model.h"
 #include "storage/internal/queries.h"
+#include "storage/internal/sp_ids.h"
 #include "storage/postgres/pg.h"
 #include "storage/postgres/schema.h"
 
@@ -101,16 +102,6 @@ class Pool {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> idle_;
   int open_ = 0;
-};
-
-struct SpKey {
-  std::string type, code;
-  bool operator==(const SpKey& o) const { return type == o.type && code == o.code; }
-};
-struct SpKeyHash {
-  std::size_t operator()(const SpKey& k) const {
-    return std::hash<std::string>()(k.type) * 31 + std::hash<std::string>()(k.code);
-  }
 };
 
 class PostgresStore;
@@ -283,7 +274,7 @@ class PostgresStore final : public Store {
   }
   Result<SearchPage> Search(const fhir::SearchQuery& query) override {
     SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
-    return sql::Search(*c, sp_lookup_, query, false, 0);
+    return sql::Search(*c, sp_ids_.lookup(), query, false, 0);
   }
   Result<std::vector<SearchHit>> Everything(std::string_view patient_id, int limit) override {
     SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
@@ -305,7 +296,7 @@ class PostgresStore final : public Store {
   }
   Result<SnapshotPage> Snapshot(const SnapshotQuery& query) override {
     SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
-    return sql::Snapshot(*c, sp_lookup_, query);
+    return sql::Snapshot(*c, sp_ids_.lookup(), query);
   }
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByType() override {
     SUND_ASSIGN_OR_RETURN(auto c, pool_.Acquire());
@@ -332,24 +323,12 @@ class PostgresStore final : public Store {
     }
   }
 
-  std::int64_t SpId(std::string_view type, std::string_view code) const {
-    auto it = sp_.find(SpKey{std::string(type), std::string(code)});
-    if (it != sp_.end()) return it->second;
-    if (type.empty()) {
-      it = sp_.find(SpKey{"Resource", std::string(code)});
-      if (it != sp_.end()) return it->second;
-    }
-    return -1;
-  }
-  const sql::SpLookup& sp_lookup() const { return sp_lookup_; }
+  const sql::SpLookup& sp_lookup() const { return sp_ids_.lookup(); }
+  const sql::SpIds& sp_ids() const { return sp_ids_; }
   const std::string& channel() const { return channel_; }
   const std::string& origin() const { return origin_; }
   std::mutex& write_mutex() { return write_mu_; }
   Pool& pool() { return pool_; }
-
-  // Per resource type: parameter definition -> sp id.
-  std::unordered_map<std::string, std::unordered_map<const fhir::SearchParamDef*, std::int64_t>>
-      sp_by_def_;
 
  private:
   Status Migrate(Connection& c);
@@ -359,8 +338,7 @@ class PostgresStore final : public Store {
   PostgresOptions options_;
   Pool pool_;
   std::mutex write_mu_;
-  std::unordered_map<SpKey, std::int64_t, SpKeyHash> sp_;
-  sql::SpLookup sp_lookup_ = [this](std::string_view t, std::string_view c) { return SpId(t, c); };
+  sql::SpIds sp_ids_;
   std::string channel_;  // NOTIFY channel of this schema's commits
   std::string origin_;   // this store's mark on its notifications ("<origin>|Type,Type")
   std::mutex stamp_mu_;
@@ -409,9 +387,6 @@ Status PostgresStore::Migrate(Connection& c) {
 }
 
 Status PostgresStore::LoadSearchParams(Connection& c) {
-  const auto& model = fhir::Model::R4();
-  std::vector<std::string> types = model.resource_types();
-  types.emplace_back("Resource");
   // New parameters are added by whichever process gets there first; everyone then reads the
   // table's numbering.
   SUND_RETURN_IF_ERROR(c.Exec("BEGIN"));
@@ -424,27 +399,15 @@ Status PostgresStore::LoadSearchParams(Connection& c) {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   w.StartArray();
-  for (const auto& type : types) {
-    std::vector<const fhir::SearchParamDef*> params;
-    if (type == "Resource") {
-      for (const auto& def : model.all_search_params()) {
-        for (const auto& b : def.base) {
-          if (b == "Resource" || b == "DomainResource") params.push_back(&def);
-        }
-      }
-    } else {
-      params = model.SearchParams(type);
-    }
-    for (const auto* def : params) {
-      w.StartObject();
-      w.Key("type");
-      w.String(type.data(), static_cast<rapidjson::SizeType>(type.size()));
-      w.Key("code");
-      w.String(def->code.data(), static_cast<rapidjson::SizeType>(def->code.size()));
-      w.Key("url");
-      w.String(def->url.data(), static_cast<rapidjson::SizeType>(def->url.size()));
-      w.EndObject();
-    }
+  for (const auto& [type, def] : sql::ModelSearchParams()) {
+    w.StartObject();
+    w.Key("type");
+    w.String(type.data(), static_cast<rapidjson::SizeType>(type.size()));
+    w.Key("code");
+    w.String(def->code.data(), static_cast<rapidjson::SizeType>(def->code.size()));
+    w.Key("url");
+    w.String(def->url.data(), static_cast<rapidjson::SizeType>(def->url.size()));
+    w.EndObject();
   }
   w.EndArray();
   {
@@ -461,14 +424,14 @@ Status PostgresStore::LoadSearchParams(Connection& c) {
     while (true) {
       SUND_ASSIGN_OR_RETURN(bool row, rows->Next());
       if (!row) break;
-      sp_[SpKey{std::string(rows->Text(1)), std::string(rows->Text(2))}] = rows->Int(0);
+      sp_ids_.Add(std::string(rows->Text(1)), std::string(rows->Text(2)), rows->Int(0));
     }
   }
   // The compartment's parameters as this schema numbers them, refreshed from the model.
   SUND_RETURN_IF_ERROR(c.Exec("BEGIN; DELETE FROM compartment_sp"));
   {
     std::string ids = "[";
-    for (std::int64_t sp : sql::CompartmentSpIds(sp_lookup_)) {
+    for (std::int64_t sp : sql::CompartmentSpIds(sp_ids_.lookup())) {
       if (ids.size() > 1) ids += ',';
       ids += std::to_string(sp);
     }
@@ -480,13 +443,7 @@ Status PostgresStore::LoadSearchParams(Connection& c) {
     if (!r.ok()) return rollback(r.status());
   }
   SUND_RETURN_IF_ERROR(c.Exec("COMMIT"));
-  for (const auto& type : model.resource_types()) {
-    auto& m = sp_by_def_[type];
-    for (const auto* def : model.SearchParams(type)) {
-      auto it = sp_.find(SpKey{type, def->code});
-      if (it != sp_.end()) m[def] = it->second;
-    }
-  }
+  sp_ids_.IndexModel();
   return Status::Ok();
 }
 
@@ -641,9 +598,9 @@ Result<std::int64_t> PostgresWriteTransaction::NextRid() {
 
 void PostgresWriteTransaction::BufferIndex(std::int64_t rid, std::string_view type,
                                            const std::vector<fhir::IndexEntry>& index) {
-  auto type_it = store_.sp_by_def_.find(std::string(type));
-  if (type_it == store_.sp_by_def_.end()) return;
-  const auto& sp_of = type_it->second;
+  const auto* sp_of_type = store_.sp_ids().ForType(std::string(type));
+  if (sp_of_type == nullptr) return;
+  const auto& sp_of = *sp_of_type;
   using T = fhir::SearchParamType;
   // The key tables take each (key) row once, as SQLite's INSERT OR IGNORE does: a row is
   // written, then taken back if this resource already has the same one in that table.

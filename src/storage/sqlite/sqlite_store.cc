@@ -18,6 +18,7 @@
 #include "core/time.h"
 #include "fhir/model.h"
 #include "storage/internal/queries.h"
+#include "storage/internal/sp_ids.h"
 #include "storage/sqlite/db.h"
 #include "storage/sqlite/internal/schema.h"
 
@@ -27,16 +28,6 @@ namespace {
 using sqlite::Connection;
 using sqlite::Param;
 using sqlite::Statement;
-
-struct SpKey {
-  std::string type, code;
-  bool operator==(const SpKey& o) const { return type == o.type && code == o.code; }
-};
-struct SpKeyHash {
-  std::size_t operator()(const SpKey& k) const {
-    return std::hash<std::string>()(k.type) * 31 + std::hash<std::string>()(k.code);
-  }
-};
 
 class SqliteStore;
 
@@ -167,17 +158,6 @@ class SqliteStore final : public Store {
   Result<std::string> TypeStamp(std::string_view type) override;
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByType() override;
 
-  std::int64_t SpId(std::string_view type, std::string_view code) const {
-    auto it = sp_.find(SpKey{std::string(type), std::string(code)});
-    if (it != sp_.end()) return it->second;
-    // Resource-level parameters searched across all types share the "Resource" rows.
-    if (type.empty()) {
-      it = sp_.find(SpKey{"Resource", std::string(code)});
-      if (it != sp_.end()) return it->second;
-    }
-    return -1;
-  }
-
   Connection& writer() { return *writer_; }
   std::mutex& write_mutex() { return write_mu_; }
   // After a commit: the types it wrote have new stamps.
@@ -194,7 +174,8 @@ class SqliteStore final : public Store {
   }
 
   // The search compiler's parameter ids.
-  const sql::SpLookup& sp_lookup() const { return sp_lookup_; }
+  const sql::SpLookup& sp_lookup() const { return sp_ids_.lookup(); }
+  const sql::SpIds& sp_ids() const { return sp_ids_; }
 
  private:
   class ReaderLease {
@@ -225,13 +206,7 @@ class SqliteStore final : public Store {
   std::unordered_map<std::string, std::uint64_t> stamps_;  // type -> commits that wrote it
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> readers_;
-  std::unordered_map<SpKey, std::int64_t, SpKeyHash> sp_;
-  sql::SpLookup sp_lookup_ = [this](std::string_view t, std::string_view c) { return SpId(t, c); };
-
- public:
-  // Per resource type: parameter definition -> sp id (no string hashing on the write path).
-  std::unordered_map<std::string, std::unordered_map<const fhir::SearchParamDef*, std::int64_t>>
-      sp_by_def_;
+  sql::SpIds sp_ids_;
 };
 
 Status SqliteStore::Configure(Connection& c, bool writer) {
@@ -254,7 +229,6 @@ Status SqliteStore::Migrate() {
 }
 
 Status SqliteStore::LoadSearchParams() {
-  const auto& model = fhir::Model::R4();
   {
     SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
                           writer_->Prepare("SELECT sp, type, code FROM search_param"));
@@ -262,40 +236,25 @@ Status SqliteStore::LoadSearchParams() {
     while (true) {
       SUND_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
-      sp_[SpKey{std::string(st.Text(1)), std::string(st.Text(2))}] = st.Int(0);
+      sp_ids_.Add(std::string(st.Text(1)), std::string(st.Text(2)), st.Int(0));
     }
   }
-  std::vector<std::string> types = model.resource_types();
-  types.emplace_back("Resource");
   SUND_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
   SUND_ASSIGN_OR_RETURN(
       sqlite3_stmt * ins,
       writer_->Prepare("INSERT INTO search_param (type, code, url) VALUES (?, ?, ?)"));
-  for (const auto& type : types) {
-    std::vector<const fhir::SearchParamDef*> params;
-    if (type == "Resource") {
-      for (const auto& def : model.all_search_params()) {
-        for (const auto& b : def.base) {
-          if (b == "Resource" || b == "DomainResource") params.push_back(&def);
-        }
-      }
-    } else {
-      params = model.SearchParams(type);
+  for (const auto& [type, def] : sql::ModelSearchParams()) {
+    if (sp_ids_.Has(type, def->code)) continue;
+    Statement st(ins);
+    st.Bind(1, std::string_view(type));
+    st.Bind(2, std::string_view(def->code));
+    st.Bind(3, std::string_view(def->url));
+    Status s = st.Run();
+    if (!s.ok()) {
+      writer_->Exec("ROLLBACK").IgnoreError();
+      return s;
     }
-    for (const auto* def : params) {
-      SpKey key{type, def->code};
-      if (sp_.count(key)) continue;
-      Statement st(ins);
-      st.Bind(1, std::string_view(type));
-      st.Bind(2, std::string_view(def->code));
-      st.Bind(3, std::string_view(def->url));
-      Status s = st.Run();
-      if (!s.ok()) {
-        writer_->Exec("ROLLBACK").IgnoreError();
-        return s;
-      }
-      sp_[key] = writer_->LastInsertRowid();
-    }
+    sp_ids_.Add(type, def->code, writer_->LastInsertRowid());
   }
   SUND_RETURN_IF_ERROR(writer_->Exec("COMMIT"));
   // The compartment's parameters, as this database numbers them (schema migration 3).
@@ -303,8 +262,7 @@ Status SqliteStore::LoadSearchParams() {
     SUND_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE; DELETE FROM compartment_sp;"));
     SUND_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
                           writer_->Prepare("INSERT OR IGNORE INTO compartment_sp (sp) VALUES (?)"));
-    for (std::int64_t sp : sql::CompartmentSpIds(
-             [this](std::string_view t, std::string_view c) { return SpId(t, c); })) {
+    for (std::int64_t sp : sql::CompartmentSpIds(sp_ids_.lookup())) {
       Statement st(raw);
       st.Bind(1, sp);
       if (Status s = st.Run(); !s.ok()) {
@@ -314,13 +272,7 @@ Status SqliteStore::LoadSearchParams() {
     }
     SUND_RETURN_IF_ERROR(writer_->Exec("COMMIT"));
   }
-  for (const auto& type : model.resource_types()) {
-    auto& m = sp_by_def_[type];
-    for (const auto* def : model.SearchParams(type)) {
-      auto it = sp_.find(SpKey{type, def->code});
-      if (it != sp_.end()) m[def] = it->second;
-    }
-  }
+  sp_ids_.IndexModel();
   return Status::Ok();
 }
 
@@ -472,9 +424,9 @@ Result<std::vector<std::string>> SqliteWriteTransaction::FindIds(const fhir::Sea
 Status SqliteWriteTransaction::InsertIndex(std::int64_t rid,
                                            const std::vector<fhir::IndexEntry>& index,
                                            std::string_view type) {
-  auto type_it = store_.sp_by_def_.find(std::string(type));
-  if (type_it == store_.sp_by_def_.end()) return Status::Ok();
-  const auto& sp_of = type_it->second;
+  const auto* sp_of_type = store_.sp_ids().ForType(std::string(type));
+  if (sp_of_type == nullptr) return Status::Ok();
+  const auto& sp_of = *sp_of_type;
   for (const auto& e : index) {
     auto sp_it = sp_of.find(e.param);
     if (sp_it == sp_of.end()) continue;
@@ -730,11 +682,11 @@ Status SqliteWriteTransaction::Flush() {
   std::vector<Row> rows;
   rows.reserve(buffered_entries_ + buffered_entries_ / 2);
   for (const auto& b : buffer_) {
-    auto type_it = store_.sp_by_def_.find(b.type);
-    if (type_it == store_.sp_by_def_.end()) continue;
+    const auto* sp_of_type = store_.sp_ids().ForType(b.type);
+    if (sp_of_type == nullptr) continue;
     for (const auto& e : b.entries) {
-      auto sp_it = type_it->second.find(e.param);
-      if (sp_it == type_it->second.end()) continue;
+      auto sp_it = sp_of_type->find(e.param);
+      if (sp_it == sp_of_type->end()) continue;
       rows.push_back(Row{&e, b.rid, sp_it->second, static_cast<int>(e.type)});
       if (e.type == fhir::SearchParamType::kToken && !e.text.empty()) {
         rows.push_back(Row{&e, b.rid, sp_it->second, 100});
