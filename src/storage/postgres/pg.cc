@@ -93,10 +93,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo
   if (PQstatus(c) != CONNECTION_OK) return ErrorStatus(c, nullptr, "connect");
   std::string setup = "SET client_encoding = 'UTF8'; SET application_name = 'sund';";
   if (!schema.empty()) {
-    char* quoted = PQescapeIdentifier(c, schema.data(), schema.size());
-    if (quoted == nullptr) return InvalidArgument("postgres: bad schema name");
-    setup += std::string(" SET search_path TO ") + quoted + ";";
-    PQfreemem(quoted);
+    SUND_ASSIGN_OR_RETURN(std::string quoted, conn->QuoteIdentifier(schema));
+    setup += " SET search_path TO " + quoted + ";";
   }
   SUND_RETURN_IF_ERROR(conn->Exec(setup));
   return conn;
@@ -104,6 +102,14 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo
 
 Connection::~Connection() {
   if (conn_ != nullptr) PQfinish(conn_);
+}
+
+Result<std::string> Connection::QuoteIdentifier(std::string_view name) {
+  char* quoted = PQescapeIdentifier(conn_, name.data(), name.size());
+  if (quoted == nullptr) return InvalidArgument("postgres: not a valid identifier");
+  std::string out(quoted);
+  PQfreemem(quoted);
+  return out;
 }
 
 bool Connection::healthy() const { return PQstatus(conn_) == CONNECTION_OK; }

@@ -37,6 +37,8 @@ class Connection final : public sql::Connection {
   Status Exec(const std::string& sql);
   // COPY ... FROM STDIN (`copy_sql`) with `data` in COPY's text format (CopyRow).
   Status Copy(const std::string& copy_sql, std::string_view data);
+  // `name` as a quoted SQL identifier (schema, channel); InvalidArgument if it cannot be one.
+  Result<std::string> QuoteIdentifier(std::string_view name);
   // False once the server connection is lost (the pool drops such a connection).
   bool healthy() const;
   pg_conn* raw() { return conn_; }

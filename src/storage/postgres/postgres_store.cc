@@ -452,11 +452,8 @@ Status PostgresStore::Open() {
     // The schema itself, before any connection is set to it.
     SUND_ASSIGN_OR_RETURN(auto c, Connection::Open(options_.url, ""));
     if (!options_.schema.empty()) {
-      char* quoted = PQescapeIdentifier(c->raw(), options_.schema.data(), options_.schema.size());
-      if (quoted == nullptr) return InvalidArgument("postgres: bad schema name");
-      std::string create = std::string("CREATE SCHEMA IF NOT EXISTS ") + quoted;
-      PQfreemem(quoted);
-      Status s = c->Exec(create);
+      SUND_ASSIGN_OR_RETURN(std::string quoted, c->QuoteIdentifier(options_.schema));
+      Status s = c->Exec("CREATE SCHEMA IF NOT EXISTS " + quoted);
       // Two processes creating it at once: the loser sees a duplicate, which is fine.
       if (!s.ok() && s.code() != StatusCode::kConflict) return s;
     }
@@ -498,11 +495,8 @@ void PostgresStore::Listen() {
       next_try = std::chrono::steady_clock::now() + std::chrono::seconds(1);
       auto c = Connection::Open(options_.url, options_.schema);
       if (!c.ok()) continue;
-      char* quoted = PQescapeIdentifier((*c)->raw(), channel_.data(), channel_.size());
-      if (quoted == nullptr) continue;
-      Status s = (*c)->Exec(std::string("LISTEN ") + quoted);
-      PQfreemem(quoted);
-      if (!s.ok()) continue;
+      auto quoted = (*c)->QuoteIdentifier(channel_);
+      if (!quoted.ok() || !(*c)->Exec("LISTEN " + *quoted).ok()) continue;
       conn = std::move(c).value();
       std::lock_guard<std::mutex> l(stamp_mu_);
       ++generation_;
@@ -848,11 +842,8 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options)
 
 Status DropPostgresSchema(const std::string& url, const std::string& schema) {
   SUND_ASSIGN_OR_RETURN(auto c, Connection::Open(url, ""));
-  char* quoted = PQescapeIdentifier(c->raw(), schema.data(), schema.size());
-  if (quoted == nullptr) return InvalidArgument("postgres: bad schema name");
-  std::string sql = std::string("DROP SCHEMA IF EXISTS ") + quoted + " CASCADE";
-  PQfreemem(quoted);
-  return c->Exec(sql);
+  SUND_ASSIGN_OR_RETURN(std::string quoted, c->QuoteIdentifier(schema));
+  return c->Exec("DROP SCHEMA IF EXISTS " + quoted + " CASCADE");
 }
 
 }  // namespace sund::storage
