@@ -58,14 +58,18 @@ else
   echo "install-deps: all Debian packages present"
 fi
 
-# npm packages for the end-to-end tests (real FHIR clients), pinned by package-lock.json.
-if [[ "${1:-}" != "--no-npm" && -f "$here/tests/e2e/package.json" ]]; then
-  if ! command -v npm >/dev/null 2>&1; then
-    echo "install-deps: npm is missing (nodejs package without npm); install Debian's npm" >&2
-    exit 1
-  fi
-  if [[ ! -d "$here/tests/e2e/node_modules" || "$here/tests/e2e/package-lock.json" -nt "$here/tests/e2e/node_modules" ]]; then
-    echo "install-deps: npm ci in tests/e2e"
-    (cd "$here/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
-  fi
+# npm packages, pinned by each folder's package-lock.json: the web portals' build tools (web/,
+# built once by make; nothing of Node runs in sund) and the end-to-end tests' real clients.
+if [[ "${1:-}" != "--no-npm" ]]; then
+  for folder in web tests/e2e; do
+    [[ -f "$here/$folder/package.json" ]] || continue
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "install-deps: npm is missing (nodejs package without npm); install Debian's npm" >&2
+      exit 1
+    fi
+    if [[ ! -d "$here/$folder/node_modules" || "$here/$folder/package-lock.json" -nt "$here/$folder/node_modules" ]]; then
+      echo "install-deps: npm ci in $folder"
+      (cd "$here/$folder" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
+    fi
+  done
 fi

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -30,10 +31,12 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "demo.h"
 #include "fhir/resource.h"
 #include "fhir/search_query.h"
 #include "fl_cli.h"
 #include "http/server.h"
+#include "http/static_site.h"
 #include "iomt/broker.h"
 #include "iomt/dead_letters.h"
 #include "iomt/gateway.h"
@@ -68,6 +71,10 @@ struct ServeFlags {
   int no_report_hours = 24;
   std::string iomt_templates;
   int demo_citizens = 0;  // sund demo: simulated citizens measuring at home (iomt/simulator.h)
+  std::string demo_mqtt;  // sund demo: the simulated devices publish here (else in process)
+  // Called once the server listens, with its origin (sund demo prints its welcome).
+  std::function<void(const std::string& origin)> on_listening;
+  std::string web_dir;  // the built portals (web/); "" looks beside the binary
   std::int64_t export_file_resources = 100'000;
 };
 
@@ -97,60 +104,49 @@ sund::Result<std::unique_ptr<sund::storage::Store>> OpenStore(const std::string&
   return sund::storage::OpenSqliteStore(o);
 }
 
+// The portals beside the binary: build/bin/sund serves build/web.
+std::string DefaultWebDir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "web";
+  return (exe.parent_path().parent_path() / "web").string();
+}
+
+// The lines sund serve adds to /metrics (Prometheus text format 0.0.4).
+std::string ServeMetrics(const std::string& data, const sund::iomt::Gateway* gateway) {
+  std::string out;
+  std::error_code ec;
+  std::uintmax_t bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(data, ec)) {
+    std::string name = e.path().filename().string();
+    if (e.is_regular_file(ec) && name.find(".db") != std::string::npos) bytes += e.file_size(ec);
+  }
+  out +=
+      "# HELP sund_storage_bytes Bytes of the data directory's databases (FHIR store, audit, "
+      "auth, IoMT; a PostgreSQL store not included).\n# TYPE sund_storage_bytes gauge\n";
+  out += "sund_storage_bytes " + std::to_string(bytes) + "\n";
+  if (gateway != nullptr) {
+    sund::iomt::GatewayStats s = gateway->stats();
+    out +=
+        "# HELP sund_iomt_payloads_total Device payloads the IoMT gateway handled.\n"
+        "# TYPE sund_iomt_payloads_total counter\n";
+    out += "sund_iomt_payloads_total " + std::to_string(s.payloads) + "\n";
+    out +=
+        "# HELP sund_iomt_rejected_payloads_total Device payloads refused as a whole "
+        "(dead-lettered).\n# TYPE sund_iomt_rejected_payloads_total counter\n";
+    out += "sund_iomt_rejected_payloads_total " + std::to_string(s.rejected_payloads) + "\n";
+    out +=
+        "# HELP sund_iomt_measurements_total Measurements filed or refused by the gateway.\n"
+        "# TYPE sund_iomt_measurements_total counter\n";
+    out += "sund_iomt_measurements_total{outcome=\"filed\"} " + std::to_string(s.filed) + "\n";
+    out += "sund_iomt_measurements_total{outcome=\"refused\"} " + std::to_string(s.refused) + "\n";
+  }
+  return out;
+}
+
 int Fail(const sund::Status& s) {
   std::fprintf(stderr, "sund: %s\n", s.ToString().c_str());
   return 1;
-}
-
-// The demo's accounts and app (first start): a citizen linked to the first Patient, a
-// practitioner linked to the first Practitioner, an administrator, and a public app. The
-// passwords are demo passwords, printed on purpose; the data is synthetic.
-struct DemoAccount {
-  const char* username;
-  const char* password;
-  const char* role;
-  const char* type;  // linked resource type, or nullptr
-  const char* name;
-};
-constexpr DemoAccount kDemoAccounts[] = {
-    {"borger", "demo-borger", "citizen", "Patient", "Demo-borger"},
-    {"laege", "demo-laege", "practitioner", "Practitioner", "Demo-læge"},
-    {"admin", "demo-admin", "admin", nullptr, "Demo-administrator"},
-};
-
-sund::Status SetUpDemoAccounts(const std::string& data, sund::storage::Store& store) {
-  sund::auth::AuthOptions o;
-  o.data_dir = data;
-  SUND_ASSIGN_OR_RETURN(auto auth,
-                        sund::auth::AuthServer::Open(o, &store, sund::SystemClock::Get()));
-  for (const auto& a : kDemoAccounts) {
-    sund::auth::User u;
-    u.username = a.username;
-    u.role = a.role;
-    u.display = a.name;
-    if (a.type != nullptr) {
-      sund::fhir::SearchQuery q;
-      q.type = a.type;
-      q.count = 1;
-      SUND_ASSIGN_OR_RETURN(auto page, store.Search(q));
-      if (page.matches.empty()) continue;
-      u.fhir_user = std::string(a.type) + "/" + page.matches[0].id;
-    }
-    SUND_ASSIGN_OR_RETURN(u.password_hash, sund::auth::HashPassword(a.password));
-    sund::Status s = auth->db().AddUser(u);
-    if (!s.ok() && s.code() != sund::StatusCode::kConflict) return s;
-  }
-  sund::auth::Client c;
-  c.client_id = "sund-demo-app";
-  c.name = "Sund demo-app";
-  c.auth_method = "none";
-  c.redirect_uris = {"http://127.0.0.1:3000/callback"};
-  c.grant_types = {"authorization_code", "refresh_token"};
-  c.scope = "launch launch/patient openid fhirUser profile offline_access patient/*.rs user/*.rs";
-  c.created = sund::SystemClock::Get().NowMicros() / 1'000'000;
-  sund::Status s = auth->db().AddClient(c);
-  if (!s.ok() && s.code() != sund::StatusCode::kConflict) return s;
-  return sund::Status::Ok();
 }
 
 int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
@@ -220,7 +216,26 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   auto bulk_export = sund::api::BulkExport::Open(std::move(bulk_options));
   if (!bulk_export.ok()) return Fail(bulk_export.status());
   ao.bulk_export = bulk_export->get();
+  // /metrics: what the gateway took, and the size of the data directory's databases.
+  std::atomic<const sund::iomt::Gateway*> metered_gateway{nullptr};
+  ao.extra_metrics = [&metered_gateway, data = f.data]() {
+    return ServeMetrics(data, metered_gateway.load());
+  };
   sund::api::FhirApi api(engine, ao);
+  // The portals (web/, built by make): static files at /app/.
+  std::unique_ptr<sund::http::StaticSite> site;
+  {
+    std::string dir = f.web_dir.empty() ? DefaultWebDir() : f.web_dir;
+    auto opened_site = sund::http::StaticSite::Open(dir, "/app");
+    if (opened_site.ok()) {
+      site = std::move(opened_site).value();
+    } else if (!f.web_dir.empty()) {
+      return Fail(opened_site.status());
+    } else {
+      sund::log::Warn("the web portals are not built ({}); /app/ answers 404",
+                      opened_site.status().message());
+    }
+  }
   // The IoMT gateway (docs/iomt.md): device payloads in, Observations out, refusals kept.
   auto fhir_base = [&f](const sund::http::Request& r) {
     if (!f.base_url.empty()) return f.base_url;
@@ -276,15 +291,24 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
                                      bool write) -> sund::Result<sund::audit::Actor> {
     if (auth == nullptr) return sund::audit::Actor{"", "anonymous", "", ""};  // --insecure-dev
     SUND_ASSIGN_OR_RETURN(sund::auth::Access access, auth->Authenticate(r, fhir_base(r)));
-    auto granted =
-        sund::auth::QueriesFor(access.scopes, sund::auth::ScopeContext::kSystem, "Observation",
-                               write ? sund::auth::kCreate : sund::auth::kRead);
-    if (!granted || !granted->empty()) {
-      return sund::Status(sund::StatusCode::kPermissionDenied,
-                          write ? "needs a system/ scope that may create Observations"
-                                : "needs a system/ scope that may read Observations");
+    // Devices' data is filed by services (system/); the rejected messages and device reports
+    // are also for the care organisation's staff and operators, whose user/ scope may read
+    // every Observation anyway (the operator portal).
+    for (auto context : {sund::auth::ScopeContext::kSystem, sund::auth::ScopeContext::kUser}) {
+      if (write && context == sund::auth::ScopeContext::kUser) break;
+      auto granted = sund::auth::QueriesFor(access.scopes, context, "Observation",
+                                            write ? sund::auth::kCreate : sund::auth::kRead);
+      if (granted && granted->empty()) {
+        // user/ scopes are held by practitioners and administrators only (auth/server.h).
+        std::string role = context == sund::auth::ScopeContext::kSystem ? "system"
+                           : access.fhir_user.empty()                   ? "admin"
+                                                                        : "practitioner";
+        return sund::audit::Actor{access.fhir_user, role, "", access.client_id};
+      }
     }
-    return sund::audit::Actor{access.fhir_user, "system", "", access.client_id};
+    return sund::Status(sund::StatusCode::kPermissionDenied,
+                        write ? "needs a system/ scope that may create Observations"
+                              : "needs a system/ or user/ scope that may read Observations");
   };
   go.audit = audit_log.get();
   if (consent != nullptr) {
@@ -296,6 +320,7 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     };
   }
   sund::iomt::Gateway gateway(std::move(go));
+  metered_gateway = &gateway;
   // MQTT: devices publish to the broker; the gateway files what it receives (docs/iomt.md).
   std::unique_ptr<sund::iomt::MqttIngest> mqtt;
   if (!f.mqtt.empty()) {
@@ -351,7 +376,16 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   std::atomic<sund::monitor::Subscriptions*> subscriptions{nullptr};
   sund::http::Server server(
       so,
-      [&api, &auth, &gateway, &subscriptions, &synth_handle](sund::http::Request& r) {
+      [&api, &auth, &gateway, &subscriptions, &synth_handle, &site](sund::http::Request& r) {
+        if (site != nullptr) {
+          if (site->Handles(r.path)) return site->Handle(r);
+          if (r.path == "/" && (r.method == "GET" || r.method == "HEAD")) {
+            sund::http::Response to_app;
+            to_app.status = 302;
+            to_app.headers.Set("Location", "/app/");
+            return to_app;
+          }
+        }
         if (auth != nullptr && sund::auth::AuthServer::Handles(r.path)) return auth->Handle(r);
         if (sund::synth::JobService::Handles(r.path)) return synth_handle(r);
         if (sund::iomt::Gateway::Handles(r.path)) return gateway.Handle(r);
@@ -394,7 +428,7 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     demo_thread = std::thread([&] {
       sund::iomt::SimulationOptions so;
       so.patients = f.demo_citizens;
-      so.deteriorating = 2;
+      so.deteriorating = 3;
       so.seed = 7;
       so.start_ms = sund::SystemClock::Get().NowMicros() / 1000 - 3LL * 24 * 3600 * 1000;
       sund::iomt::Simulator sim(so);
@@ -402,25 +436,48 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
         sund::log::Error("demo: setting up the simulated citizens failed: {}", s.message());
         return;
       }
+      // The devices publish to the demo's broker as real ones would (docs/iomt.md, "MQTT");
+      // without one, their payloads go to the gateway in process.
+      std::unique_ptr<sund::iomt::mqtt::Client> publisher;
+      if (!f.demo_mqtt.empty()) {
+        auto url = sund::iomt::mqtt::ParseUrl(f.demo_mqtt);
+        sund::iomt::mqtt::ClientOptions co;
+        if (url.ok()) co.url = *url;
+        co.client_id = "sund-demo-devices";
+        auto connected =
+            url.ok() ? sund::iomt::mqtt::Client::Connect(co)
+                     : sund::Result<std::unique_ptr<sund::iomt::mqtt::Client>>(url.status());
+        if (!connected.ok()) {
+          sund::log::Error("demo: the devices cannot reach the broker: {}",
+                           connected.status().message());
+          return;
+        }
+        publisher = std::move(connected).value();
+      }
       auto run = sund::iomt::RunPaced(
           sim, so, 3600,
-          [&gateway](const sund::iomt::SimulatedPayload& p) -> sund::Status {
+          [&gateway, &publisher](const sund::iomt::SimulatedPayload& p) -> sund::Status {
+            if (publisher != nullptr) {
+              return publisher->Publish(sund::iomt::MeasurementTopic(p.device), p.json, 1);
+            }
             auto r = gateway.Ingest(p.json);
             return r.ok() || r.status().code() == sund::StatusCode::kInvalidArgument
                        ? sund::Status::Ok()
                        : r.status();
           },
           demo_stop);
+      if (publisher != nullptr) publisher->Disconnect();
       if (!run.ok()) sund::log::Error("demo: the simulation stopped: {}", run.status().message());
     });
     std::printf(
-        "sund demo: %d simulated citizens (Patient/sim-p-0 ...) measure at home, three "
-        "days in twelve minutes and then in real time; sim-p-0 and sim-p-1 fall ill: "
-        "their NEWS2 scores and alerts appear as Observations and Flags\n",
-        f.demo_citizens);
+        "sund demo: %d simulated citizens (Patient/sim-p-0 ...) measure at home%s, three "
+        "days in about a minute and then in real time; sim-p-0, sim-p-1 and sim-p-2 fall ill: "
+        "their NEWS2 scores and alerts appear in the clinician portal\n",
+        f.demo_citizens, f.demo_mqtt.empty() ? "" : " and publish over MQTT");
   }
-  std::printf("sund listening on http://%s:%u\n", f.host.c_str(),
-              static_cast<unsigned>(server.port()));
+  std::string origin = "http://" + f.host + ":" + std::to_string(server.port());
+  if (f.on_listening) f.on_listening(origin);
+  std::printf("sund listening on %s\n", origin.c_str());
   std::fflush(stdout);
   server.Wait();
   demo_stop = true;
@@ -474,6 +531,9 @@ void AddServeFlags(CLI::App* cmd, ServeFlags& f) {
                   "this many hours (0: never)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--web-dir", f.web_dir,
+                  "the built web portals served at /app/ (default: ../web beside the sund "
+                  "binary, where make puts them)");
   cmd->add_option("--export-file-resources", f.export_file_resources,
                   "bulk $export: resources per NDJSON file at most")
       ->capture_default_str()
@@ -536,7 +596,10 @@ int main(int argc, char** argv) {
   user_add->add_option("--username", user_name, "login name")->required();
   user_add->add_option("--password", user_password, "password (prefer --password-stdin)");
   user_add->add_flag("--password-stdin", password_stdin, "read the password from stdin");
-  user_add->add_option("--role", user_role, "citizen, practitioner or admin")
+  user_add
+      ->add_option("--role", user_role,
+                   "citizen, practitioner, admin or developer (app developers: the "
+                   "developer portal, no access to health data)")
       ->capture_default_str();
   user_add->add_option("--fhir-user", user_fhir,
                        "the linked resource: Patient/ID (citizen) or Practitioner/ID");
@@ -701,8 +764,9 @@ int main(int argc, char** argv) {
     if (password_stdin) std::getline(std::cin, user_password);
     if (user_password.size() < 8)
       return Fail(sund::InvalidArgument("the password needs 8 or more characters"));
-    if (user_role != "citizen" && user_role != "practitioner" && user_role != "admin") {
-      return Fail(sund::InvalidArgument("--role takes citizen, practitioner or admin"));
+    if (user_role != "citizen" && user_role != "practitioner" && user_role != "admin" &&
+        user_role != "developer") {
+      return Fail(sund::InvalidArgument("--role takes citizen, practitioner, admin or developer"));
     }
     if (user_role == "citizen" && user_fhir.rfind("Patient/", 0) != 0) {
       return Fail(sund::InvalidArgument("a citizen needs --fhir-user Patient/ID"));
@@ -930,36 +994,57 @@ int main(int argc, char** argv) {
       std::FILE* m = std::fopen(marker.string().c_str(), "w");
       if (m != nullptr) std::fclose(m);
     }
-    std::string origin = "http://" + demo_flags.host + ":" + std::to_string(demo_flags.port);
-    std::printf("sund demo: the FHIR API is at %s/fhir (open %s/fhir/metadata)\n", origin.c_str(),
-                origin.c_str());
     if (!demo_flags.insecure_dev) {
-      {
-        auto store = OpenStore(demo_flags.data, demo_flags.db, demo_flags.sync);
-        if (!store.ok()) return Fail(store.status());
-        if (auto st = SetUpDemoAccounts(demo_flags.data, **store); !st.ok()) return Fail(st);
+      auto store = OpenStore(demo_flags.data, demo_flags.db, demo_flags.sync);
+      if (!store.ok()) return Fail(store.status());
+      if (auto st = SetUpDemoAccounts(demo_flags.data, **store); !st.ok()) return Fail(st);
+    }
+    // The home-monitoring devices publish to a broker of the demo's own, as real ones would.
+    std::unique_ptr<DemoBroker> broker;
+    if (demo_flags.mqtt.empty()) {
+      auto started = DemoBroker::Start(demo_flags.data);
+      if (started.ok()) {
+        broker = std::move(started).value();
+        demo_flags.mqtt = broker->urls().gateway;
+        demo_flags.demo_mqtt = broker->urls().simulator;
+      } else {
+        std::printf("sund demo: no MQTT broker (%s); the simulated devices send in process\n",
+                    started.status().message().c_str());
       }
+    }
+    demo_flags.on_listening = [&demo_flags, &broker](const std::string& origin) {
+      std::printf("\nsund demo is ready (synthetic data only):\n");
+      std::printf("  portals         %s/app/\n", origin.c_str());
+      std::printf("    citizen       %s/app/#/citizen\n", origin.c_str());
+      std::printf("    clinician     %s/app/#/clinician\n", origin.c_str());
+      std::printf("    developer     %s/app/#/developer\n", origin.c_str());
+      std::printf("    operator      %s/app/#/operator\n", origin.c_str());
+      std::printf("  FHIR API        %s/fhir  (%s/fhir/metadata)\n", origin.c_str(),
+                  origin.c_str());
+      if (broker != nullptr) {
+        std::printf(
+            "  MQTT broker     mqtt://127.0.0.1:%u (devices authenticate; see %s/mosquitto)\n",
+            static_cast<unsigned>(broker->port()), demo_flags.data.c_str());
+      }
+      if (demo_flags.insecure_dev) return;
+      std::printf("  logins          user / password (role)\n%s", DemoLogins().c_str());
       sund::auth::AuthOptions o;
       o.data_dir = demo_flags.data;
       auto auth = sund::auth::AuthServer::Open(o, nullptr, sund::SystemClock::Get());
-      if (!auth.ok()) return Fail(auth.status());
+      if (!auth.ok()) return;
       sund::auth::MintRequest r;
       r.audience = origin + "/fhir";
       r.scope = "system/*.rs";
       auto token = (*auth)->Mint(r);
-      if (!token.ok()) return Fail(token.status());
+      if (!token.ok()) return;
       std::printf(
-          "sund demo: a read-only demo token for one hour (sund token --data %s --system "
-          "--aud %s/fhir mints more):\n  curl -H 'Authorization: Bearer %s' "
-          "'%s/fhir/Patient?gender=female&_count=5'\n",
+          "  a read-only token for one hour (sund token --data %s --system --aud %s/fhir mints "
+          "more):\n    curl -H 'Authorization: Bearer %s' "
+          "'%s/fhir/Patient?gender=female&_count=5'\n\n",
           demo_flags.data.c_str(), origin.c_str(), token->c_str(), origin.c_str());
-      std::printf("sund demo: demo logins (synthetic data): ");
-      for (const auto& a : kDemoAccounts) std::printf("%s / %s  ", a.username, a.password);
-      std::printf("\nsund demo: apps with access to a citizen's data: %s/oauth2/manage\n",
-                  origin.c_str());
-    }
+    };
     std::fflush(stdout);
-    demo_flags.demo_citizens = 20;
+    demo_flags.demo_citizens = 30;
     return Serve(demo_flags, {});
   }
   return 0;

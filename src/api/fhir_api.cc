@@ -621,6 +621,8 @@ http::Response FhirApi::Impl::BulkData(const http::Request& req,
 
 http::Response FhirApi::Impl::Metrics() {
   std::string body;
+  body += "# HELP sund_build_info The running version of Sund.\n# TYPE sund_build_info gauge\n";
+  body += "sund_build_info{version=\"" + options.software_version + "\"} 1\n";
   body += "# HELP sund_http_requests_total FHIR API requests handled.\n";
   body += "# TYPE sund_http_requests_total counter\n";
   body += "sund_http_requests_total " + std::to_string(requests.load()) + "\n";
@@ -634,6 +636,7 @@ http::Response FhirApi::Impl::Metrics() {
       body += "sund_resources{type=\"" + type + "\"} " + std::to_string(n) + "\n";
     }
   }
+  if (options.extra_metrics) body += options.extra_metrics();
   http::Response r;
   r.headers.Set("Content-Type", "text/plain; version=0.0.4");
   r.body = std::move(body);

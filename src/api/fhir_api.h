@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,9 @@ struct ApiOptions {
   // Bulk Data `$export` (api/bulk_export.h): kick-off, status and file routes under /fhir, and
   // the operations in the CapabilityStatement (null: $export answers 501).
   BulkExport* bulk_export = nullptr;
+  // More of /metrics (Prometheus text, whole lines) from the parts of `sund serve` that the API
+  // does not know: the IoMT gateway's counters, the size of the data. Null: none.
+  std::function<std::string()> extra_metrics;
 };
 
 class FhirApi {

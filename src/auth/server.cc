@@ -304,6 +304,8 @@ struct AuthServer::Impl {
   std::int64_t Now() const { return clock->NowMicros() / 1'000'000; }
 
   Status LoadKeys();
+  Status EnsurePortalClient();
+  http::Response Logout(http::Request& req);
   Result<std::unique_ptr<Key>> NewKey();
   std::string KeysDir() const {
     return (std::filesystem::path(options.data_dir) / "keys").string();
@@ -641,8 +643,11 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
   if (redirect_uri.empty() && client->redirect_uris.size() == 1) {
     redirect_uri = client->redirect_uris[0];
   }
-  if (std::find(client->redirect_uris.begin(), client->redirect_uris.end(), redirect_uri) ==
-      client->redirect_uris.end()) {
+  // The portals (kPortalClientId) come back to this origin's /app/ and nowhere else.
+  bool first_party = client->client_id == kPortalClientId;
+  if (first_party ? redirect_uri != origin + "/app/"
+                  : std::find(client->redirect_uris.begin(), client->redirect_uris.end(),
+                              redirect_uri) == client->redirect_uris.end()) {
     return page_error("Forkert adresse", "Wrong address",
                       "Appen bad om at sende dig til en adresse, den ikke har registreret.",
                       "The app asked to send you to an address it has not registered.");
@@ -802,6 +807,11 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     }
     offered = Narrow(offered, offered);
   }
+  // user/ scopes reach every patient's data: only care staff and administrators hold them.
+  if (!is_patient_user && user->role != "practitioner" && user->role != "admin") {
+    std::erase_if(offered.resources,
+                  [](const ResourceScope& r) { return r.context == ScopeContext::kUser; });
+  }
   if (patient.empty()) {
     std::erase_if(offered.resources,
                   [](const ResourceScope& r) { return r.context == ScopeContext::kPatient; });
@@ -809,13 +819,15 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
   }
   if (!patient.empty()) carried.emplace_back("patient", patient);
 
-  // 3. Consent.
-  if (step == "consent") {
-    if (!CsrfOk(req, form)) {
+  // 3. Consent. Sund's own portals are the person using the platform itself, not a third
+  // party: they get what they asked for within the role, without a consent screen and without
+  // an app-grant Consent (the sign-in is audited).
+  if (step == "consent" || first_party) {
+    if (!first_party && !CsrfOk(req, form)) {
       return page_error("Formularen er udløbet", "The form has expired",
                         "Gå tilbage til appen og prøv igen.", "Go back to the app and try again.");
     }
-    if (Param(form, "decision") != "approve") {
+    if (!first_party && Param(form, "decision") != "approve") {
       if (!Audit(req, audit::Action::kConsentChange, 403, &*user, client->client_id, patient,
                  "app access refused")) {
         return AuditDownPage(lang);
@@ -825,7 +837,7 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     std::vector<std::string> ticked = AllParams(form, "scope");
     std::string chosen_text;
     for (const auto& s : ticked) chosen_text += s + " ";
-    ScopeSet granted = Narrow(ParseScopes(chosen_text), offered);
+    ScopeSet granted = first_party ? offered : Narrow(ParseScopes(chosen_text), offered);
     // Context and identity flags follow the request (they are not ticked separately).
     granted.launch = offered.launch;
     granted.launch_patient = offered.launch_patient && !patient.empty();
@@ -835,7 +847,7 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     // online_access has no checkbox either (the screen states the duration instead); without
     // this line it was always dropped, though permission-online is advertised.
     granted.online_access = offered.online_access;
-    if (std::find(ticked.begin(), ticked.end(), "offline_access") == ticked.end()) {
+    if (first_party || std::find(ticked.begin(), ticked.end(), "offline_access") == ticked.end()) {
       granted.offline_access = false;
     }
     Grant g;
@@ -863,10 +875,10 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
     c.grant_id = g.grant_id;
     c.expires = Now() + options.code_seconds;
     if (!Audit(req, audit::Action::kConsentChange, 200, &*user, client->client_id, patient,
-               "app access granted: " + g.scope)) {
+               (first_party ? "portal access: " : "app access granted: ") + g.scope)) {
       return AuditDownPage(lang);
     }
-    if (options.on_grant && !g.patient.empty()) {
+    if (options.on_grant && !g.patient.empty() && !first_party) {
       if (Status s = options.on_grant(g, *client, *user); !s.ok()) {
         log::Warn("auth: the grant could not be recorded: {}", s.ToString());
         return back_error("server_error", "could not record the grant");
@@ -1642,6 +1654,48 @@ http::Response AuthServer::Impl::Launch(http::Request& req) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The portals' client and sign-out
+
+Status AuthServer::Impl::EnsurePortalClient() {
+  auto found = db->FindClient(kPortalClientId);
+  if (found.ok()) return Status::Ok();
+  if (found.status().code() != StatusCode::kNotFound) return found.status();
+  Client c;
+  c.client_id = std::string(kPortalClientId);
+  c.name = "Sund";
+  c.auth_method = "none";
+  c.redirect_uris = {"/app/"};  // on this origin (checked in Authorize)
+  c.grant_types = {"authorization_code"};
+  c.scope = "openid fhirUser profile launch/patient patient/*.cruds user/*.cruds";
+  c.created = Now();
+  Status s = db->AddClient(c);
+  return s.code() == StatusCode::kConflict ? Status::Ok() : s;
+}
+
+// GET /oauth2/logout?redirect=/app/...: ends the login session and goes back to a path of this
+// origin (anything else goes to /app/, so the endpoint cannot send people elsewhere).
+http::Response AuthServer::Impl::Logout(http::Request& req) {
+  if (req.method != "GET" && req.method != "POST") {
+    return OAuthError(405, "invalid_request", "use GET or POST");
+  }
+  if (std::optional<User> user = SessionUser(req)) {
+    if (!Audit(req, audit::Action::kLogout, 200, &*user, "", "", "logout")) {
+      return AuditDownPage(pages::Lang::kDa);
+    }
+    db->DeleteSession(HashHex(Cookie(req, kSessionCookie))).IgnoreError();
+  }
+  Params q = http::ParseQuery(req.query);
+  std::string next = Param(q, "redirect");
+  if (next.empty() || next[0] != '/' || (next.size() > 1 && (next[1] == '/' || next[1] == '\\')) ||
+      next.find_first_of("\r\n") != std::string::npos) {
+    next = "/app/";
+  }
+  http::Response r = Redirect(next);
+  r.headers.Add("Set-Cookie", SetCookie(kSessionCookie, "", req.secure, "Lax", 0));
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 AuthServer::AuthServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AuthServer::~AuthServer() = default;
@@ -1657,6 +1711,7 @@ Result<std::unique_ptr<AuthServer>> AuthServer::Open(AuthOptions options, storag
   SUND_ASSIGN_OR_RETURN(
       impl->db, AuthDb::Open((std::filesystem::path(impl->options.data_dir) / "auth.db").string()));
   SUND_RETURN_IF_ERROR(impl->LoadKeys());
+  SUND_RETURN_IF_ERROR(impl->EnsurePortalClient());
   SUND_RETURN_IF_ERROR(impl->ReloadRevocations());
   impl->next_reload = impl->Now() + Impl::kReloadSeconds;
   return std::unique_ptr<AuthServer>(new AuthServer(std::move(impl)));
@@ -1686,6 +1741,7 @@ http::Response AuthServer::Handle(http::Request& req) {
   if (p == "/oauth2/register") return impl_->Register(req);
   if (p == "/oauth2/manage") return impl_->Manage(req);
   if (p == "/oauth2/launch") return impl_->Launch(req);
+  if (p == "/oauth2/logout") return impl_->Logout(req);
   return OAuthError(404, "invalid_request", "no such endpoint");
 }
 

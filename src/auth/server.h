@@ -39,6 +39,11 @@ class AuditLog;
 
 namespace sund::auth {
 
+// The client id of Sund's own web portals (web/, served at /app/): a public client that is
+// created on first start, may only come back to this origin's /app/, and gets its scopes
+// within the signed-in person's role without a consent screen or an app-grant Consent.
+inline constexpr std::string_view kPortalClientId = "sund-portal";
+
 struct AuthOptions {
   std::string data_dir;  // auth.db and keys/ live here
   // Public origin ("https://sund.example.dk"); "" derives it from each request's Host header.

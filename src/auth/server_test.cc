@@ -470,6 +470,7 @@ class AuthServerTest : public testing::Test {
     if (!(page.status == 200 && IsConsentPage(page))) {
       f.last = std::move(page);
       if (f.last.status == 302) f.params = RedirectParams(f.last, a.redirect_uri);
+      f.code = Get(f.params, "code");  // a first-party client has no consent screen
       return f;
     }
     f.consent_page = page.body;
@@ -2162,6 +2163,89 @@ TEST_F(AuthServerTest, CitizenReadsTheirOwnLogAfterSigningIn) {
   f2.emplace_back("username", "dr-hansen");
   f2.emplace_back("password", std::string(kPassword));
   EXPECT_EQ(doc.PostForm("/oauth2/manage", f2).status, 404);
+}
+
+// Issue #10: Sund's own portals sign in as the built-in public client sund-portal. They come
+// back to this origin's /app/ only, get their scopes within the person's role without a consent
+// screen, and leave no app-grant Consent (the person is using the platform, not a third party).
+TEST_F(AuthServerTest, PortalClientSignsInWithoutConsentScreenAndOnlyToAppOnThisOrigin) {
+  int grants_recorded = 0;
+  on_grant_ = [&](const Grant&, const Client&, const User&) {
+    ++grants_recorded;
+    return Status::Ok();
+  };
+  Open();
+  AddCitizen();
+  const std::string portal(kPortalClientId);
+  const std::string back = std::string(kOrigin) + "/app/";
+
+  Browser elsewhere(*server_);
+  AuthorizeRequest wrong = Authorize(portal, "openid fhirUser patient/*.rs", NewPkce());
+  wrong.redirect_uri = "https://evil.example/app/";
+  http::Response refused = elsewhere.Get("/oauth2/authorize", AuthorizeQuery(wrong));
+  EXPECT_EQ(refused.status, 400) << "the portal client must not redirect to another origin";
+  EXPECT_FALSE(refused.headers.Has("Location"));
+
+  Browser b(*server_);
+  Pkce pkce = NewPkce();
+  AuthorizeRequest a = Authorize(portal, "openid fhirUser patient/*.rs patient/Consent.u", pkce);
+  a.redirect_uri = back;
+  Flow f = RunFlow(b, a, "signe");
+  EXPECT_TRUE(f.consent_page.empty()) << "the portal got a consent screen";
+  ASSERT_FALSE(f.code.empty()) << "no code; error=" << Get(f.params, "error");
+  http::Response r = ExchangeCode(portal, f.code, pkce.verifier, back);
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document t = ParseJson(r.body);
+  EXPECT_EQ(json::GetString(t, "patient"), "p-123");
+  EXPECT_EQ(json::GetString(t, "scope"), "openid fhirUser patient/*.rs patient/Consent.u");
+  EXPECT_EQ(grants_recorded, 0) << "a portal sign-in was recorded as an app grant";
+}
+
+// Issue #10: user/ scopes reach every patient's data; a person who is neither a practitioner nor
+// an administrator (an app developer) does not get them, whatever the app asks.
+TEST_F(AuthServerTest, UserScopesOnlyForPractitionersAndAdministrators) {
+  AddUser("dev", "developer", "", "Udvikler");
+  AddUser("nurse", "practitioner", "Practitioner/pr-1", "Sygeplejerske");
+  const std::string portal(kPortalClientId);
+  const std::string back = std::string(kOrigin) + "/app/";
+  for (const auto& [user, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"dev", "openid fhirUser"}, {"nurse", "openid fhirUser user/*.rs"}}) {
+    Browser b(*server_);
+    Pkce pkce = NewPkce();
+    AuthorizeRequest a = Authorize(portal, "openid fhirUser user/*.rs", pkce);
+    a.redirect_uri = back;
+    Flow f = RunFlow(b, a, user);
+    ASSERT_FALSE(f.code.empty()) << user << ": error=" << Get(f.params, "error");
+    http::Response r = ExchangeCode(portal, f.code, pkce.verifier, back);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::GetString(ParseJson(r.body), "scope"), expected) << user;
+  }
+}
+
+// Issue #10: /oauth2/logout ends the login session and only ever redirects within this origin.
+TEST_F(AuthServerTest, LogoutEndsTheSessionAndRedirectsOnlyWithinTheOrigin) {
+  AddCitizen();
+  const std::string portal(kPortalClientId);
+  const std::string back = std::string(kOrigin) + "/app/";
+  Browser b(*server_);
+  AuthorizeRequest a = Authorize(portal, "openid fhirUser patient/*.rs", NewPkce());
+  a.redirect_uri = back;
+  ASSERT_FALSE(RunFlow(b, a, "signe").code.empty());
+  // Signed in: a second authorization needs no login.
+  http::Response again = b.Get("/oauth2/authorize", AuthorizeQuery(a));
+  EXPECT_EQ(again.status, 302);
+
+  http::Response out = b.Get("/oauth2/logout", {{"redirect", "/app/#/citizen"}});
+  EXPECT_EQ(out.status, 302);
+  EXPECT_EQ(out.headers.Get("Location"), "/app/#/citizen");
+  http::Response login = b.Get("/oauth2/authorize", AuthorizeQuery(a));
+  EXPECT_EQ(login.status, 200);
+  EXPECT_TRUE(IsLoginPage(login)) << "still signed in after logout";
+
+  for (const char* target : {"https://evil.example/", "//evil.example/", "/\\evil.example"}) {
+    http::Response r = b.Get("/oauth2/logout", {{"redirect", target}});
+    EXPECT_EQ(r.headers.Get("Location"), "/app/") << target;
+  }
 }
 
 }  // namespace

@@ -297,7 +297,25 @@ Result<std::vector<Result<IngestResult>>> Gateway::IngestBatch(
       log::Error("iomt: recording device activity failed: {}", s.message());
     }
   }
+  for (const auto& r : results) {
+    payloads_.fetch_add(1, std::memory_order_relaxed);
+    if (!r.ok()) {
+      rejected_payloads_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    filed_.fetch_add(r->accepted, std::memory_order_relaxed);
+    refused_.fetch_add(static_cast<std::int64_t>(r->refused.size()), std::memory_order_relaxed);
+  }
   return results;
+}
+
+GatewayStats Gateway::stats() const {
+  GatewayStats s;
+  s.payloads = payloads_.load(std::memory_order_relaxed);
+  s.rejected_payloads = rejected_payloads_.load(std::memory_order_relaxed);
+  s.filed = filed_.load(std::memory_order_relaxed);
+  s.refused = refused_.load(std::memory_order_relaxed);
+  return s;
 }
 
 std::pair<http::Response, std::vector<std::string>> Gateway::DeviceReportResponse(

@@ -20,6 +20,7 @@
 // called from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -110,6 +111,14 @@ struct Incoming {
   std::string_view sender;
 };
 
+// What a gateway has taken since it started (sund serve's /metrics).
+struct GatewayStats {
+  std::int64_t payloads = 0;           // payloads handled, readable or not
+  std::int64_t rejected_payloads = 0;  // unusable as a whole (dead-lettered)
+  std::int64_t filed = 0;              // measurements filed (IngestResult::accepted)
+  std::int64_t refused = 0;            // single measurements refused (dead-lettered)
+};
+
 class Gateway {
  public:
   explicit Gateway(GatewayOptions options);
@@ -122,6 +131,8 @@ class Gateway {
   // error for the whole call when the store or the dead-letter store failed: nothing was filed,
   // every payload should come again.
   Result<std::vector<Result<IngestResult>>> IngestBatch(const std::vector<Incoming>& payloads);
+
+  GatewayStats stats() const;
 
   // True for /iomt/v1/ paths.
   static bool Handles(std::string_view path);
@@ -145,6 +156,7 @@ class Gateway {
   std::string devices_stamp_;
   std::map<std::string, KnownDevice, std::less<>> devices_;
   std::int64_t devices_filled_us_ = 0;  // find_device: when the cache was emptied last
+  std::atomic<std::int64_t> payloads_{0}, rejected_payloads_{0}, filed_{0}, refused_{0};
 };
 
 }  // namespace sund::iomt

@@ -1,6 +1,7 @@
 #include "monitor/change_feed.h"
 
 #include "core/log.h"
+#include "monitor/news2.h"
 
 namespace sund::monitor {
 
@@ -71,6 +72,19 @@ bool IsVitalSigns(const rapidjson::Value& obs) {
     if (codings == nullptr || !codings->IsArray()) continue;
     for (const auto& coding : codings->GetArray()) {
       if (coding.IsObject() && json::GetString(coding, "code") == "vital-signs") return true;
+    }
+  }
+  return false;
+}
+
+bool IsNews2Score(const rapidjson::Value& obs) {
+  const rapidjson::Value* code = json::Find(obs, "code");
+  const rapidjson::Value* codings = code != nullptr ? json::Find(*code, "coding") : nullptr;
+  if (codings == nullptr || !codings->IsArray()) return false;
+  for (const auto& coding : codings->GetArray()) {
+    if (coding.IsObject() && json::GetString(coding, "system") == "http://snomed.info/sct" &&
+        json::GetString(coding, "code") == kNews2Snomed) {
+      return true;
     }
   }
   return false;

@@ -66,6 +66,8 @@ class ChangeFeed {
 // For listeners: whether an Observation has the category vital-signs, and the Patient id its
 // `subject` names ("" when it names none).
 bool IsVitalSigns(const rapidjson::Value& observation);
+// Whether an Observation is a NEWS2 score (SNOMED CT 1104051000000101, news2.h).
+bool IsNews2Score(const rapidjson::Value& observation);
 std::string SubjectPatient(const rapidjson::Value& resource);
 
 }  // namespace sund::monitor

@@ -302,9 +302,9 @@ void Subscriptions::Consider(const storage::ResourceVersion& v) {
   s->patient = PatientOfFilter(ExtensionValue(json::Find(doc, "_criteria"), kFilterCriteria));
   const rapidjson::Value* channel = json::Find(doc, "channel");
   std::string error;
-  if (s->topic != kAlertTopic && s->topic != kVitalSignsTopic) {
-    error =
-        "unknown topic: use " + std::string(kAlertTopic) + " or " + std::string(kVitalSignsTopic);
+  if (s->topic != kAlertTopic && s->topic != kVitalSignsTopic && s->topic != kNews2Topic) {
+    error = "unknown topic: use " + std::string(kAlertTopic) + ", " +
+            std::string(kVitalSignsTopic) + " or " + std::string(kNews2Topic);
   } else if (channel == nullptr || !channel->IsObject() ||
              (json::GetString(*channel, "type") != "rest-hook" &&
               json::GetString(*channel, "type") != "websocket")) {
@@ -562,8 +562,11 @@ void Subscriptions::Event(const Change& change) {
   if (!flag && !observation) return;
   const rapidjson::Value* doc = change.Json();
   if (doc == nullptr) return;
-  std::string_view topic = flag ? kAlertTopic : kVitalSignsTopic;
-  if (observation && !IsVitalSigns(*doc)) return;
+  std::string_view topic = flag                 ? kAlertTopic
+                           : IsNews2Score(*doc) ? kNews2Topic
+                           : IsVitalSigns(*doc) ? kVitalSignsTopic
+                                                : std::string_view();
+  if (topic.empty()) return;
   std::string patient = SubjectPatient(*doc);
   std::vector<std::shared_ptr<Subscriber>> matching;
   {

@@ -6,6 +6,7 @@
 // Topics:
 //   https://sund.dk/fhir/SubscriptionTopic/alert        a Flag raised (NEWS2 escalation, silence)
 //   https://sund.dk/fhir/SubscriptionTopic/vital-signs  an Observation with category vital-signs
+//   https://sund.dk/fhir/SubscriptionTopic/news2        a NEWS2 score stored (news2.h)
 // Filter: `Flag?patient=Patient/ID` / `Observation?patient=Patient/ID` (also subject=).
 //
 // Events come from the store's change feed (change_feed.h, in commit order, on its own
@@ -45,6 +46,7 @@ namespace sund::monitor {
 inline constexpr std::string_view kAlertTopic = "https://sund.dk/fhir/SubscriptionTopic/alert";
 inline constexpr std::string_view kVitalSignsTopic =
     "https://sund.dk/fhir/SubscriptionTopic/vital-signs";
+inline constexpr std::string_view kNews2Topic = "https://sund.dk/fhir/SubscriptionTopic/news2";
 
 struct SubscriptionsOptions {
   storage::Store* store = nullptr;

@@ -177,6 +177,35 @@ TEST_F(SubscriptionsTest, AlertsOfThePatientArriveAtTheRestHook) {
   EXPECT_EQ(bodies[1].find("\"test\""), std::string::npos);
 }
 
+// Issue #10: the clinician portal's worklist follows NEWS2 scores as they are stored; a vital sign
+// goes to the vital-signs topic and not to this one.
+TEST_F(SubscriptionsTest, News2ScoresHaveATopicOfTheirOwn) {
+  Receiver hook;
+  std::string id = Subscribe(hook.url(), std::string(monitor::kNews2Topic), patient_);
+  ASSERT_TRUE(hook.WaitFor(1));
+  EXPECT_EQ(StatusOf(id), "active");
+  Create("Observation",
+         R"({"resourceType":"Observation","status":"final","category":[{"coding":[{"system":)"
+         R"("http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],)"
+         R"("code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},)"
+         R"("subject":{"reference":"Patient/)" +
+             patient_ +
+             R"("},"effectiveDateTime":"2026-11-29T10:00:00Z","valueQuantity":{"value":72,)"
+             R"("unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})");
+  std::string score = Create(
+      "Observation",
+      R"({"resourceType":"Observation","status":"final","code":{"coding":[{"system":)"
+      R"("http://snomed.info/sct","code":"1104051000000101"}]},"subject":{"reference":"Patient/)" +
+          patient_ + R"("},"effectiveDateTime":"2026-11-29T10:00:00Z","valueInteger":7})");
+  ASSERT_TRUE(hook.WaitFor(2));
+  std::this_thread::sleep_for(200ms);
+  auto bodies = hook.bodies();
+  ASSERT_EQ(bodies.size(), 2u) << "the vital sign was delivered on the NEWS2 topic";
+  EXPECT_EQ(StatusParam(bodies[1], "topic"), monitor::kNews2Topic);
+  EXPECT_EQ(StatusParam(bodies[1], "notification-event"),
+            "http://sund.test/fhir/Observation/" + score);
+}
+
 TEST_F(SubscriptionsTest, AnEndpointThatKeepsFailingEndsInError) {
   Receiver broken(500);
   std::string id = Subscribe(broken.url(), std::string(monitor::kAlertTopic), patient_);
