@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test through ctest with the services the tests need started on loopback, and stops
-# them again however the run ends. Usage: scripts/run-tests.sh [BUILD_DIR]
+# them again however the run ends. Usage: scripts/run-tests.sh [BUILD_DIR [CTEST_ARGS...]]
+# (e.g. scripts/run-tests.sh build -R portals)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$here/build}"
+shift || true
 jobs="$(nproc)"
 
 # Services: a throw-away PostgreSQL (initdb in a temporary directory, as an unprivileged user,
@@ -30,4 +32,4 @@ export SUND_MOSQUITTO
 export SUND_TEST_DATA="${SUND_TEST_DATA:-$(cd "$here/.." && pwd)/shared/data}"
 export SUND_BIN="$build/bin/sund"
 cd "$build"
-ctest --output-on-failure -j "$jobs" --timeout 900
+ctest --output-on-failure -j "$jobs" --timeout 900 "$@"
