@@ -78,14 +78,16 @@ walk(webDir);
 console.log(`assets: ${(raw / 1024).toFixed(1)} KB raw, ${(gz / 1024).toFixed(1)} KB gzipped ` +
             `(budget 300 KB gzipped)`);
 
+const synthea = path.join(shared, 'data/synthea');
+const names = readdirSync(synthea).filter((n) => n.endsWith('.json.bz2'));
+const largest = names.filter((n) => !n.startsWith('0-'))
+  .sort((a, b) => statSync(path.join(synthea, b)).size - statSync(path.join(synthea, a)).size)[0];
+const files = [...names.filter((n) => n.startsWith('0-')), largest].map((n) => path.join(synthea, n));
+
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true });
 try {
+  if (!process.env.SKIP_TIMELINE) {
   // 1. Citizen timeline, the largest patient bundle.
-  const synthea = path.join(shared, 'data/synthea');
-  const names = readdirSync(synthea).filter((n) => n.endsWith('.json.bz2'));
-  const largest = names.filter((n) => !n.startsWith('0-'))
-    .sort((a, b) => statSync(path.join(synthea, b)).size - statSync(path.join(synthea, a)).size)[0];
-  const files = [...names.filter((n) => n.startsWith('0-')), largest].map((n) => path.join(synthea, n));
   const server = await startSund({ importFiles: files, args: ['--web-dir', webDir] });
   try {
     const patients = await fhir(server, 'Patient?_count=1');
@@ -115,6 +117,7 @@ try {
     await server.stop();
   }
 
+  }
   // 2. Worklist with PATIENTS monitored patients and live updates.
   const live = await startSund({ importFiles: files.slice(0, 2), args: ['--web-dir', webDir] });
   try {
@@ -133,8 +136,8 @@ try {
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`simulate: ${err}`))));
     });
     const t0 = Date.now();
-    await simulate(['--rate', '1', '--duration', '20', '--speed', '4320']);
-    console.log(`worklist: ${PATIENTS} citizens, a day of measurements each, sent in ` +
+    await simulate(['--rate', '1', '--duration', '20', '--speed', '1080']);
+    console.log(`worklist: ${PATIENTS} citizens, six hours of measurements each, sent in ` +
                 `${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const page = await browser.newPage();
     await signIn(page, live.baseUrl, '#/clinician', 'nurse');
@@ -148,26 +151,71 @@ try {
         if (!window.__stopFrames) requestAnimationFrame(tick);
       };
       requestAnimationFrame(tick);
+      // The page's own work: main-thread tasks over 50 ms. Frames that are late without a long
+      // task were late for want of CPU (server, simulator and browser share the machine).
+      window.__long = [];
+      new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); })
+        .observe({ type: 'longtask' });
       window.__mutations = 0;
       new MutationObserver((m) => { window.__mutations += m.length; })
         .observe(document.querySelector('table tbody'), { subtree: true, childList: true,
                                                             characterData: true });
     });
+    // PROFILE=1: a CPU profile of the page during the live phase, self time by function.
+    const cdp = process.env.PROFILE ? await page.context().newCDPSession(page) : null;
+    const metrics = await page.context().newCDPSession(page);
+    await metrics.send('Performance.enable');
+    const before = Object.fromEntries((await metrics.send('Performance.getMetrics')).metrics
+      .map((m) => [m.name, m.value]));
+    if (cdp) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.start');
+    }
     // Live: about 20 payloads a second (each a new NEWS2 score for its citizen), SECONDS long:
     // 1,000 citizens measuring every 50 minutes, sped up 60 times.
     const rate = (20 * 3600) / (PATIENTS * 60);
     const t1 = Date.now();
     await simulate(['--rate', rate.toFixed(2), '--duration', String(SECONDS), '--speed', '60']);
-    const { frames, mutations } = await page.evaluate(() => {
+    const { frames, mutations, longTasks } = await page.evaluate(() => {
       window.__stopFrames = true;
-      return { frames: window.__frames.slice(1), mutations: window.__mutations };
+      return { frames: window.__frames.slice(1), mutations: window.__mutations,
+               longTasks: window.__long };
     });
     const wall = (Date.now() - t1) / 1000;
+    const after = Object.fromEntries((await metrics.send('Performance.getMetrics')).metrics
+      .map((m) => [m.name, m.value]));
+    const spent = (k) => ((after[k] - before[k]) * 1000).toFixed(0);
+    console.log(`worklist live, the page's main thread: script ${spent('ScriptDuration')} ms, ` +
+                `style ${spent('RecalcStyleDuration')} ms, layout ${spent('LayoutDuration')} ms, ` +
+                `all tasks ${spent('TaskDuration')} ms in ${wall.toFixed(1)} s`);
+    if (cdp) {
+      const { profile } = await cdp.send('Profiler.stop');
+      const self = new Map();
+      const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+      const dt = new Map();
+      profile.samples.forEach((id, i) => dt.set(id, (dt.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+      for (const [id, us] of dt) {
+        const f = byId.get(id).callFrame;
+        const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber}`;
+        self.set(key, (self.get(key) ?? 0) + us);
+      }
+      [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)
+        .forEach(([k, us]) => console.log(`  profile ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}`));
+    }
     const long = frames.filter((f) => f > 50).length;
     console.log(`worklist live: ${frames.length} frames in ${wall.toFixed(1)} s ` +
                 `(${(frames.length / wall).toFixed(1)} fps), frame time p50 ${pct(frames, 0.5).toFixed(1)} ` +
                 `p99 ${pct(frames, 0.99).toFixed(1)} max ${Math.max(...frames).toFixed(1)} ms, ` +
-                `${long} frames over 50 ms; ${mutations} DOM mutations in the worklist`);
+                `${long} frames over 50 ms; ${mutations} DOM mutations in the worklist; ` +
+                `${longTasks.length} main-thread tasks over 50 ms (longest ` +
+                `${Math.max(0, ...longTasks).toFixed(0)} ms, ${longTasks.reduce((a, b) => a + b, 0).toFixed(0)} ms in all)`);
+    // The window of rendered rows follows the scrolling: at the end, the last patient's row.
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    await page.waitForFunction((n) => [...document.querySelectorAll('tr[aria-rowindex]')]
+      .some((r) => Number(r.getAttribute('aria-rowindex')) === n + 1), PATIENTS, { timeout: 5000 });
+    const rendered = await page.locator('table.worklist tbody tr[data-patient]').count();
+    console.log(`worklist: scrolled to the end, row ${PATIENTS} of ${PATIENTS} shown; ` +
+                `${rendered} rows in the DOM`);
     await page.close();
   } finally {
     await live.stop();

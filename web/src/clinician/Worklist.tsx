@@ -4,7 +4,7 @@
 // that did not change are not re-rendered), and a patient rising to the top or a new alert is
 // announced politely.
 import { Component } from 'preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { fhirUserRef, type Session } from '../auth';
 import { announce } from '../components/announce';
 import { ErrorMessage, Status, TableRegion } from '../components/ui';
@@ -16,6 +16,41 @@ import { alertLevelText, levelClass, levelRank, NEWS2_CODE, news2Text } from './
 import { type Change, type Row, WorklistStore } from './store';
 
 const POLL_MS = 30_000;
+// Long worklists render only the rows near the viewport (and spacers for the rest), so a live
+// update lays out a few dozen rows instead of all of them (bench/portals.mjs: with 1,000 rows,
+// layout was most of the page's work). Short ones render every row.
+const WINDOW_FROM_ROWS = 150;
+const OVERSCAN_ROWS = 20;
+
+interface Range { first: number; last: number }
+
+/** The rows of `count` that are near the viewport, for a table body whose rows are `rowPx` high. */
+function useVisibleRange(body: { current: HTMLElement | null }, count: number, rowPx: number): Range {
+  const [range, setRange] = useState<Range>({ first: 0, last: Math.min(count, 60) });
+  useEffect(() => {
+    if (count < WINDOW_FROM_ROWS) return;
+    let frame = 0;
+    const update = () => {
+      frame = 0;
+      const el = body.current;
+      if (!el) return;
+      const top = el.getBoundingClientRect().top;  // of the first row, in the viewport
+      const first = Math.max(0, Math.floor(-top / rowPx) - OVERSCAN_ROWS);
+      const last = Math.min(count, Math.ceil((window.innerHeight - top) / rowPx) + OVERSCAN_ROWS);
+      setRange((r) => (r.first === first && r.last === last ? r : { first, last }));
+    };
+    const schedule = () => { if (!frame) frame = requestAnimationFrame(update); };
+    update();
+    window.addEventListener('scroll', schedule, { passive: true });
+    window.addEventListener('resize', schedule, { passive: true });
+    return () => {
+      cancelAnimationFrame(frame);
+      window.removeEventListener('scroll', schedule);
+      window.removeEventListener('resize', schedule);
+    };
+  }, [body, count, rowPx]);
+  return count < WINDOW_FROM_ROWS ? { first: 0, last: count } : range;
+}
 
 function topAlert(row: Row) {
   let best = row.alerts[0];
@@ -23,18 +58,19 @@ function topAlert(row: Row) {
   return best;
 }
 
-class RowView extends Component<{ row: Row; lang: Lang }> {
-  override shouldComponentUpdate(next: { row: Row; lang: Lang }) {
-    return next.row !== this.props.row || next.lang !== this.props.lang;
+class RowView extends Component<{ row: Row; lang: Lang; index: number }> {
+  override shouldComponentUpdate(next: { row: Row; lang: Lang; index: number }) {
+    return next.row !== this.props.row || next.lang !== this.props.lang ||
+      next.index !== this.props.index;
   }
 
   override render() {
-    const { row } = this.props;
+    const { row, index } = this.props;
     const t = s();
     const alert = topAlert(row);
     const band = row.news2?.band;
     return (
-      <tr class={row.unack > 0 ? 'unack' : undefined} data-patient={row.id}>
+      <tr class={row.unack > 0 ? 'unack' : undefined} data-patient={row.id} aria-rowindex={index + 2}>
         <th scope="row">{row.name}</th>
         <td class="num" data-news2={row.news2?.score ?? row.news2?.partial ?? ''}>
           {band ? <span class={`tag tag-${band}`}>{news2Text(row.news2)}</span> : news2Text(row.news2)}
@@ -99,6 +135,13 @@ export function Worklist({ session }: { session: Session }) {
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<unknown>();
   const [live, setLive] = useState<LiveState>('connecting');
+  const body = useRef<HTMLTableSectionElement>(null);
+  const [rowPx, setRowPx] = useState(40);
+  const range = useVisibleRange(body, rows.length, rowPx);
+  useEffect(() => {
+    const first = body.current?.querySelector('tr[data-patient]') as HTMLElement | null;
+    if (first && first.offsetHeight > 0 && first.offsetHeight !== rowPx) setRowPx(first.offsetHeight);
+  });
 
   useEffect(() => {
     let top: string | undefined;
@@ -169,12 +212,12 @@ export function Worklist({ session }: { session: Session }) {
         <ErrorMessage error={error} />
         {!loading && !error && (
           <TableRegion label={t.worklist}>
-            <table class="worklist" aria-describedby="worklist-count">
+            <table class="worklist" aria-describedby="worklist-count" aria-rowcount={rows.length + 1}>
               <caption>
                 {t.worklist} <span id="worklist-count">({t.worklistCount(rows.length)})</span>
               </caption>
               <thead>
-                <tr>
+                <tr aria-rowindex={1}>
                   <th scope="col">{t.colPatient}</th>
                   <th scope="col" class="num">{t.colNews2}</th>
                   <th scope="col">{t.colLast}</th>
@@ -182,8 +225,20 @@ export function Worklist({ session }: { session: Session }) {
                   <th scope="col">{t.colAction}</th>
                 </tr>
               </thead>
-              <tbody>
-                {rows.map((r) => <RowView key={r.id} row={r} lang={lang} />)}
+              <tbody ref={body}>
+                {range.first > 0 && (
+                  <tr class="spacer" aria-hidden="true">
+                    <td colSpan={5} style={{ height: `${range.first * rowPx}px` }} />
+                  </tr>
+                )}
+                {rows.slice(range.first, range.last).map((r, i) => (
+                  <RowView key={r.id} row={r} lang={lang} index={range.first + i} />
+                ))}
+                {range.last < rows.length && (
+                  <tr class="spacer" aria-hidden="true">
+                    <td colSpan={5} style={{ height: `${(rows.length - range.last) * rowPx}px` }} />
+                  </tr>
+                )}
               </tbody>
             </table>
           </TableRegion>
