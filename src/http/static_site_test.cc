@@ -28,7 +28,9 @@ class StaticSiteTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::remove(dir_.parent_path() / "outside.txt");
   }
-  void Write(const std::string& name, const std::string& body) { std::ofstream(dir_ / name) << body; }
+  void Write(const std::string& name, const std::string& body) {
+    std::ofstream(dir_ / name) << body;
+  }
 
   Response Get(std::string path, std::string accept_encoding = "", std::string inm = "") {
     Request r;
