@@ -9,7 +9,8 @@ JOBS ?= $(shell nproc)
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: deps build demo test test-fast bench format clean
+FUZZ_SECONDS ?= 300
+.PHONY: deps build demo test test-fast fuzz bench format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -29,6 +30,13 @@ test: build
 # Unit tests only (no services).
 test-fast: build
 	@cd $(BUILD) && ctest -L unit --output-on-failure -j $(JOBS)
+
+# Every fuzzer for FUZZ_SECONDS (default 300) on its growing corpus in build-fuzz/fuzz/work;
+# tests/fuzz/README.md says what to do with a crash.
+fuzz: deps
+	@cmake --preset fuzz -DSUND_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	@cmake --build --preset fuzz
+	@ctest --preset fuzz -j $(JOBS)
 
 bench: build
 	@bench/run.sh

@@ -29,6 +29,8 @@ packages=(
   python3-skimage
   # the MQTT broker the IoMT gateway subscribes to (started per test run on loopback)
   mosquitto mosquitto-clients
+  # fuzzing (tests/fuzz, the fuzz preset): clang and its libFuzzer runtime
+  clang libclang-rt-14-dev
   # end-to-end clients (and the headless browser that Playwright drives)
   nodejs chromium
 )

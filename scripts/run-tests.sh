@@ -33,3 +33,19 @@ export SUND_TEST_DATA="${SUND_TEST_DATA:-$(cd "$here/.." && pwd)/shared/data}"
 export SUND_BIN="$build/bin/sund"
 cd "$build"
 ctest --output-on-failure -j "$jobs" --timeout 900 "$@"
+
+# The fuzzers (tests/fuzz), a short run of each, in their own clang build (the fuzz preset), on a
+# full run only (no ctest arguments) and when clang is there (scripts/install-deps.sh installs
+# it). `make fuzz` runs them longer.
+if [[ $# -eq 0 && "${SUND_SKIP_FUZZ:-0}" != 1 ]]; then
+  if command -v clang++ >/dev/null 2>&1; then
+    cd "$here"
+    echo "run-tests: building the fuzzers (preset fuzz, build-fuzz/)"
+    cmake --preset fuzz >/dev/null
+    cmake --build --preset fuzz
+    ctest --preset fuzz -j "$jobs"
+  else
+    echo "run-tests: clang++ is missing, the fuzzers did not run (scripts/install-deps.sh installs it)" >&2
+    exit 1
+  fi
+fi

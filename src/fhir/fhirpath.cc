@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <limits>
 #include <regex>
 #include <unordered_set>
 
@@ -531,20 +532,40 @@ class Evaluator {
       double x = a.kind == K::kInteger ? static_cast<double>(a.integer) : a.decimal;
       double y = b.kind == K::kInteger ? static_cast<double>(b.integer) : b.decimal;
       bool ints = a.kind == K::kInteger && b.kind == K::kInteger;
-      if (op == "+") return Collection{ints ? Int(a.integer + b.integer) : Dec(x + y)};
-      if (op == "-") return Collection{ints ? Int(a.integer - b.integer) : Dec(x - y)};
-      if (op == "*") return Collection{ints ? Int(a.integer * b.integer) : Dec(x * y)};
+      // An Integer result that does not fit 64 bits is empty, as a division by zero is
+      // (found by tests/fuzz/fuzz_fhirpath; issue #11).
+      std::int64_t r = 0;
+      if (op == "+") {
+        if (!ints) return Collection{Dec(x + y)};
+        if (__builtin_add_overflow(a.integer, b.integer, &r)) return Collection{};
+        return Collection{Int(r)};
+      }
+      if (op == "-") {
+        if (!ints) return Collection{Dec(x - y)};
+        if (__builtin_sub_overflow(a.integer, b.integer, &r)) return Collection{};
+        return Collection{Int(r)};
+      }
+      if (op == "*") {
+        if (!ints) return Collection{Dec(x * y)};
+        if (__builtin_mul_overflow(a.integer, b.integer, &r)) return Collection{};
+        return Collection{Int(r)};
+      }
       if (op == "/") {
         if (y == 0) return Collection{};
         return Collection{Dec(x / y)};
       }
+      const bool int_min_by_minus_one =
+          ints && a.integer == std::numeric_limits<std::int64_t>::min() && b.integer == -1;
       if (op == "div") {
-        if (y == 0) return Collection{};
+        if (y == 0 || int_min_by_minus_one) return Collection{};
         if (ints) return Collection{Int(a.integer / b.integer)};
-        return Collection{Int(static_cast<std::int64_t>(std::trunc(x / y)))};
+        double q = std::trunc(x / y);
+        if (!(q >= -9.2e18 && q <= 9.2e18)) return Collection{};  // NaN or beyond Integer
+        return Collection{Int(static_cast<std::int64_t>(q))};
       }
       if (op == "mod") {
         if (y == 0) return Collection{};
+        if (int_min_by_minus_one) return Collection{Int(0)};
         if (ints) return Collection{Int(a.integer % b.integer)};
         return Collection{Dec(std::fmod(x, y))};
       }

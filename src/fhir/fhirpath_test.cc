@@ -178,6 +178,19 @@ TEST(FhirPathTest, OperatorsAndFunctions) {
   EXPECT_EQ(one("gender.memberOf('http://hl7.org/fhir/ValueSet/administrative-gender')"), "<0>");
 }
 
+// Issue #11 (found by tests/fuzz/fuzz_fhirpath): Integer arithmetic that leaves 64 bits is
+// empty, like a division by zero, instead of undefined behaviour.
+TEST(FhirPathTest, Issue11IntegerOverflowIsEmpty) {
+  auto doc = ParseJson(kPatient);
+  auto count = [&](std::string_view e) { return Eval(e, doc).size(); };
+  EXPECT_EQ(count("2000000000000 * 20000000810"), 0u);
+  EXPECT_EQ(count("3037000500 * 3037000500"), 0u);
+  EXPECT_EQ(count("(3037000500 * 3037000499) + 3037000500 * 3037000499"), 0u);
+  EXPECT_EQ(count("(0 - 3037000500 * 3037000499) - 3037000500 * 3037000499"), 0u);
+  EXPECT_EQ(count("(2000000000000.0 * 2000000000000.0 * 2000000000000.0) div 0.5"), 0u);
+  EXPECT_EQ(count("3000000000 * 3"), 1u);
+}
+
 TEST(FhirPathTest, SyntaxErrorsCarryThePosition) {
   auto r = FhirPath::Compile("Patient.name.where(");
   ASSERT_FALSE(r.ok());
