@@ -139,7 +139,10 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
                             '--rate', '2', '--speed', '8640', '--duration', '20', '--seed', '5']);
     assert.equal(sim.code, 0, sim.stderr);
     assert.match(sim.stdout, /\(0 refused\)/);
-    for (let i = 0; i < 100 && notifications.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    // The alert follows the scoring of everything just filed; on a busy machine (the whole suite
+    // on two cores, PostgreSQL) that can take tens of seconds. Delivery is checked here, not its
+    // speed (the latency from Flag to notification is printed below).
+    for (let i = 0; i < 600 && notifications.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
     assert.ok(notifications.length >= 2, 'an alert notification');
     const event = notifications[1];
     assert.equal(event.auth, 'Bearer care-team-hook');
@@ -154,7 +157,7 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
     assert.match(flag.code.text, /^NEWS2 \d+/);
     const latency = event.at - Date.parse(flag.meta.lastUpdated);
     console.log(`alert latency, Flag written -> rest-hook notification received: ${latency} ms`);
-    for (let i = 0; i < 50 && wsMessages.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && wsMessages.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
     assert.ok(wsMessages.length >= 2, 'an alert on the websocket');
     const wsEvent = wsMessages[1].body.entry[0].resource.parameter
       .find((p) => p.name === 'notification-event').part.find((p) => p.name === 'focus');
