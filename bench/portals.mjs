@@ -5,16 +5,15 @@
 //  2. the clinician worklist with N monitored patients (default 1,000) while `sund iomt
 //     simulate` sends their measurements over HTTP: the page's frame times (requestAnimationFrame
 //     deltas) while the live updates arrive, and how many rows changed;
-//  3. the built web assets, gzipped.
+//  3. the built web assets, gzipped (web/scripts/size.mjs).
 //
 // Usage: node bench/portals.mjs [SHARED_DIR]   (after make build; uses tests/e2e's npm packages)
 // Env: PATIENTS (worklist size, 1000), SECONDS (live phase, 30).
 import { execFile, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -63,20 +62,11 @@ console.log(`# portals benchmark, ${new Date().toISOString()}, commit ` +
             `${(await new Promise((r) => execFile('git', ['-C', root, 'rev-parse', '--short', 'HEAD'],
                                                   (e, o) => r(String(o).trim()))))}`);
 
-// 3. Assets.
-let raw = 0;
-let gz = 0;
-const walk = (d) => readdirSync(d).forEach((n) => {
-  const p = path.join(d, n);
-  if (statSync(p).isDirectory()) return walk(p);
-  if (n.endsWith('.gz')) return;
-  const bytes = readFileSync(p);
-  raw += bytes.length;
-  gz += gzipSync(bytes, { level: 9 }).length;
-});
-walk(webDir);
-console.log(`assets: ${(raw / 1024).toFixed(1)} KB raw, ${(gz / 1024).toFixed(1)} KB gzipped ` +
-            `(budget 300 KB gzipped)`);
+// 3. Assets: the build's own budget check (web/scripts/size.mjs), its total line.
+const size = await new Promise((resolve, reject) => execFile(
+  process.execPath, [path.join(root, 'web/scripts/size.mjs'), webDir],
+  (err, stdout) => (err ? reject(err) : resolve(stdout.trim().split('\n').pop()))));
+console.log(`assets: ${size}`);
 
 const synthea = path.join(shared, 'data/synthea');
 const names = readdirSync(synthea).filter((n) => n.endsWith('.json.bz2'));

@@ -639,15 +639,16 @@ http::Response AuthServer::Impl::Authorize(http::Request& req) {
                       "Appen, der sendte dig hertil, er ikke registreret hos Sund.",
                       "The app that sent you here is not registered with Sund.");
   }
-  std::string redirect_uri = Param(form, "redirect_uri");
-  if (redirect_uri.empty() && client->redirect_uris.size() == 1) {
-    redirect_uri = client->redirect_uris[0];
+  // A registered path ("/app/": only the portals' built-in client has one; registration takes
+  // absolute URIs only) means that path on the origin this request came to.
+  std::vector<std::string> registered;
+  for (const auto& u : client->redirect_uris) {
+    registered.push_back(u.starts_with("/") ? origin + u : u);
   }
-  // The portals (kPortalClientId) come back to this origin's /app/ and nowhere else.
-  bool first_party = client->client_id == kPortalClientId;
-  if (first_party ? redirect_uri != origin + "/app/"
-                  : std::find(client->redirect_uris.begin(), client->redirect_uris.end(),
-                              redirect_uri) == client->redirect_uris.end()) {
+  std::string redirect_uri = Param(form, "redirect_uri");
+  if (redirect_uri.empty() && registered.size() == 1) redirect_uri = registered[0];
+  const bool first_party = client->client_id == kPortalClientId;
+  if (std::find(registered.begin(), registered.end(), redirect_uri) == registered.end()) {
     return page_error("Forkert adresse", "Wrong address",
                       "Appen bad om at sende dig til en adresse, den ikke har registreret.",
                       "The app asked to send you to an address it has not registered.");

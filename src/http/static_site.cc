@@ -1,5 +1,6 @@
 #include "http/static_site.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -35,11 +36,6 @@ Result<std::string> ReadAll(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // Whether an Accept-Encoding value accepts gzip (a q=0 refusal counts as no).
 bool AcceptsGzip(std::string_view accept) {
   std::size_t pos = 0;
@@ -53,11 +49,8 @@ bool AcceptsGzip(std::string_view accept) {
     while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
     if (!EqualsIgnoreCase(name, "gzip") && name != "*") continue;
     auto q = item.find("q=");
-    if (q != std::string_view::npos && item.substr(q + 2).starts_with("0") &&
-        item.substr(q + 2).find_first_of("123456789") == std::string_view::npos) {
-      return false;
-    }
-    return true;
+    return q == std::string_view::npos ||
+           std::strtod(std::string(item.substr(q + 2)).c_str(), nullptr) > 0;
   }
   return false;
 }
@@ -84,7 +77,7 @@ Result<std::unique_ptr<StaticSite>> StaticSite::Open(const std::string& dir, std
     }
     if (it->is_symlink(ec) || !it->is_regular_file(ec)) continue;
     std::string relative = it->path().lexically_relative(root).generic_string();
-    if (EndsWith(relative, ".gz")) continue;  // attached to its original below
+    if (relative.ends_with(".gz")) continue;  // attached to its original below
     SUND_ASSIGN_OR_RETURN(std::string body, ReadAll(it->path()));
     File f;
     f.content_type = std::string(ContentType(name));

@@ -2,6 +2,7 @@
 // with an urn:sund:app-grant identifier (docs/auth.md, "App grants as Consents"); the others
 // are the patient's own choices. Withdrawing is a PUT with status inactive (If-Match on the
 // version read), which for an app revokes its tokens at once.
+import type { FunctionComponent } from 'preact';
 import { useState } from 'preact/hooks';
 import { PORTAL_CLIENT_ID, type Session } from '../auth';
 import { announce } from '../components/announce';
@@ -96,7 +97,7 @@ function refsIn(p: Provision | undefined, out: string[] = []): string[] {
   return out;
 }
 
-function ConsentItem({ consent, token, onChange }: { consent: Consent; token: string; onChange: (c: Consent) => void }) {
+function ConsentItem({ consent, token, onChange }: ItemProps) {
   const t = s();
   const names = useNames(refsIn(consent.provision), token);
   const [confirming, setConfirming] = useState(false);
@@ -161,28 +162,48 @@ function ConsentItem({ consent, token, onChange }: { consent: Consent; token: st
   );
 }
 
-export function Consents({ session }: { session: Session }) {
+type ItemProps = { consent: Consent; token: string; onChange: (c: Consent) => void };
+
+/** The patient's Consents that `pick` chooses (and orders), each shown by `Item`. */
+function ConsentList({ session, id, title, intro, empty, pick, Item }: {
+  session: Session;
+  id: string;
+  title: string;
+  intro: string;
+  empty: string;
+  pick: (all: Consent[]) => Consent[];
+  Item: FunctionComponent<ItemProps>;
+}) {
   const t = s();
   const patient = session.patient ?? '';
   const { data, error, loading, set } = useAsync(() => loadConsents(patient, session.accessToken), [patient]);
-  const mine = (data ?? []).filter((c) => !isAppGrant(c));
+  const shown = pick(data ?? []);
   const replace = (c: Consent) => set((data ?? []).map((x) => (x.id === c.id ? c : x)));
   return (
-    <section aria-labelledby="consents-h">
-      <h2 id="consents-h">{t.citizenViews.consents}</h2>
-      <p>{t.consentsIntro}</p>
+    <section aria-labelledby={id}>
+      <h2 id={id}>{title}</h2>
+      <p>{intro}</p>
       {loading && <Status>{t.loading}</Status>}
       <ErrorMessage error={error} />
-      {data && (mine.length === 0 ? <p>{t.noConsents}</p> : (
+      {data && (shown.length === 0 ? <p>{empty}</p> : (
         <ul class="items">
-          {mine.map((c) => <ConsentItem key={c.id} consent={c} token={session.accessToken} onChange={replace} />)}
+          {shown.map((c) => <Item key={c.id} consent={c} token={session.accessToken} onChange={replace} />)}
         </ul>
       ))}
     </section>
   );
 }
 
-function AppItem({ consent, token, onChange }: { consent: Consent; token: string; onChange: (c: Consent) => void }) {
+export function Consents({ session }: { session: Session }) {
+  const t = s();
+  return (
+    <ConsentList session={session} id="consents-h" title={t.citizenViews.consents}
+      intro={t.consentsIntro} empty={t.noConsents} Item={ConsentItem}
+      pick={(all) => all.filter((c) => !isAppGrant(c))} />
+  );
+}
+
+function AppItem({ consent, token, onChange }: ItemProps) {
   const t = s();
   const [busy, setBusy] = useState(false);
   const [confirming, setConfirming] = useState(false);
@@ -234,24 +255,12 @@ function AppItem({ consent, token, onChange }: { consent: Consent; token: string
 
 export function Apps({ session }: { session: Session }) {
   const t = s();
-  const patient = session.patient ?? '';
-  const { data, error, loading, set } = useAsync(() => loadConsents(patient, session.accessToken), [patient]);
-  const apps = (data ?? [])
-    .filter((c) => isAppGrant(c) && appClientId(c) !== PORTAL_CLIENT_ID)
-    .sort((a, b) => Number(b.status === 'active') - Number(a.status === 'active')
-      || (b.dateTime ?? '').localeCompare(a.dateTime ?? ''));
-  const replace = (c: Consent) => set((data ?? []).map((x) => (x.id === c.id ? c : x)));
   return (
-    <section aria-labelledby="apps-h">
-      <h2 id="apps-h">{t.citizenViews.apps}</h2>
-      <p>{t.appsIntro}</p>
-      {loading && <Status>{t.loading}</Status>}
-      <ErrorMessage error={error} />
-      {data && (apps.length === 0 ? <p>{t.noApps}</p> : (
-        <ul class="items">
-          {apps.map((c) => <AppItem key={c.id} consent={c} token={session.accessToken} onChange={replace} />)}
-        </ul>
-      ))}
-    </section>
+    <ConsentList session={session} id="apps-h" title={t.citizenViews.apps}
+      intro={t.appsIntro} empty={t.noApps} Item={AppItem}
+      pick={(all) => all
+        .filter((c) => isAppGrant(c) && appClientId(c) !== PORTAL_CLIENT_ID)
+        .sort((a, b) => Number(b.status === 'active') - Number(a.status === 'active')
+          || (b.dateTime ?? '').localeCompare(a.dateTime ?? ''))} />
   );
 }
