@@ -36,7 +36,7 @@ test-fast: build
 fuzz: deps
 	@cmake --preset fuzz -DSUND_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	@cmake --build --preset fuzz
-	@ctest --preset fuzz -j $(JOBS)
+	@SUND_FUZZ_SEED=0 ctest --preset fuzz -j $(JOBS)
 
 bench: build
 	@bench/run.sh

@@ -51,7 +51,12 @@ Status ReplaceFile(const std::string& path, const std::string& text) {
 }  // namespace
 
 std::string_view DeviceOfTopic(std::string_view topic) {
-  if (!topic.starts_with(kTopicPrefix) || !topic.ends_with(kTopicSuffix)) return {};
+  // Longer than prefix and suffix together: they share no characters of the topic
+  // ("sund/v1/devices/measurements" has both, overlapping; found by tests/fuzz/fuzz_iomt).
+  if (topic.size() <= kTopicPrefix.size() + kTopicSuffix.size() ||
+      !topic.starts_with(kTopicPrefix) || !topic.ends_with(kTopicSuffix)) {
+    return {};
+  }
   topic.remove_prefix(kTopicPrefix.size());
   topic.remove_suffix(kTopicSuffix.size());
   if (topic.empty() || topic.find('/') != std::string_view::npos) return {};

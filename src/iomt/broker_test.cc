@@ -27,6 +27,14 @@ TEST(Broker, TopicsNameTheirDevice) {
   EXPECT_EQ(DeviceOfTopic("other/oxi-7/measurements"), "");
 }
 
+// Issue #11 (found by tests/fuzz/fuzz_iomt, a heap overflow under ASan): a topic whose prefix and
+// suffix overlap names no device, and nothing is read beyond it.
+TEST(Broker, Issue11OverlappingPrefixAndSuffixNameNoDevice) {
+  EXPECT_EQ(DeviceOfTopic("sund/v1/devices/measurements"), "");
+  EXPECT_EQ(DeviceOfTopic("sund/v1/devices/"), "");
+  EXPECT_EQ(DeviceOfTopic("sund/v1/devices/x/measurements"), "x");
+}
+
 TEST(Broker, PasswordFileKeepsOneLinePerUserAndConfigAllowsNoAnonymous) {
   auto dir = std::filesystem::temp_directory_path() / ("sund-broker-" + crypto::RandomToken(6));
   BrokerConfig c;

@@ -11,7 +11,9 @@ cp -n "$seeds"/* "$work/corpus/" 2>/dev/null
 cd "$work" || exit 1
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$(dirname "$0")/ubsan.supp"
-"$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+# A fixed random seed by default (SUND_FUZZ_SEED, 1), so that make test explores the same
+# mutations each run and stays reproducible; make fuzz uses 0 (a new seed every run).
+"$fuzzer" -seed="${SUND_FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
   -print_final_stats=1 corpus > fuzz.log 2>&1
 status=$?
 if [[ $status -ne 0 ]]; then
