@@ -1,6 +1,7 @@
 #include "api/errors.h"
 
 #include "core/json.h"
+#include "core/log.h"
 #include "fhir/json_writer.h"
 
 namespace sund::api {
@@ -151,6 +152,8 @@ http::Response OperationOutcomeResponse(const Status& status) {
   r.status = HttpStatus(status.code());
   r.headers.Set("Content-Type", "application/fhir+json; charset=utf-8");
   r.body = OperationOutcomeJson(status);
+  // The server's own failures reach the operator's log (status messages carry no patient data).
+  if (r.status >= 500) log::Warn("fhir: answered {}: {}", r.status, status.message());
   return r;
 }
 

@@ -17,6 +17,29 @@ void ConfigureLibrary() {
 
 }  // namespace
 
+namespace {
+
+Status SqliteFailure(int rc, sqlite3* db, std::string_view message) {
+  std::string msg(message.empty() && db != nullptr ? sqlite3_errmsg(db) : message);
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+      return Status(StatusCode::kUnavailable, "database busy");
+    case SQLITE_FULL:
+      return Status(StatusCode::kUnavailable, "the disk is full (free space, then retry)");
+    case SQLITE_READONLY:
+      return Status(StatusCode::kUnavailable,
+                    "the database is read-only (sund needs write access to its data directory)");
+    case SQLITE_IOERR:
+      return Status(StatusCode::kUnavailable, "disk I/O error (is the disk full or failing?)");
+    default:
+      return Internal("sqlite: " + msg);
+  }
+}
+
+}  // namespace
+
+Status SqliteFailure(int rc, sqlite3* db) { return SqliteFailure(rc, db, {}); }
+
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bool read_only) {
   ConfigureLibrary();
   sqlite3* db = nullptr;
@@ -27,6 +50,13 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bo
     std::string msg = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
     return Internal("cannot open database " + path + ": " + msg);
+  }
+  if (!read_only && sqlite3_db_readonly(db, "main") == 1) {
+    // SQLite opens a file it may not write read-only; a writer would fail on its first write.
+    sqlite3_close(db);
+    return Status(
+        StatusCode::kPermissionDenied,
+        "cannot write database " + path + " (sund needs write access to its data directory)");
   }
   sqlite3_busy_timeout(db, 30'000);
   sqlite3_extended_result_codes(db, 0);
@@ -45,8 +75,7 @@ Status Connection::Exec(const std::string& sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
-    if (rc == SQLITE_BUSY) return Status(StatusCode::kUnavailable, "database busy");
-    return Internal("sqlite: " + msg);
+    return SqliteFailure(rc, db_, msg);
   }
   return Status::Ok();
 }

@@ -22,6 +22,11 @@ namespace sund::storage::sqlite {
 
 using Param = sql::Param;
 
+// The Status for a failed SQLite call: conditions an operator must fix (a full disk, a
+// read-only file, an I/O error) are kUnavailable (503) with a message that says so; a busy
+// database is kUnavailable too; anything else is kInternal.
+Status SqliteFailure(int rc, sqlite3* db);
+
 class Statement {
  public:
   explicit Statement(sqlite3_stmt* s) : s_(s) {}
@@ -66,8 +71,7 @@ class Statement {
       return Status(StatusCode::kConflict,
                     std::string("constraint: ") + sqlite3_errmsg(sqlite3_db_handle(s_)));
     }
-    if (rc == SQLITE_BUSY) return Status(StatusCode::kUnavailable, "database busy");
-    return Internal(std::string("sqlite: ") + sqlite3_errmsg(sqlite3_db_handle(s_)));
+    return SqliteFailure(rc, sqlite3_db_handle(s_));
   }
   Status Run() {
     auto r = Step();

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <set>
@@ -287,7 +288,15 @@ Status SqliteStore::Open() {
   // the authorization server beside the database assume a single owner too.
   std::string lock_path = options_.path + ".lock";
   lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd_ < 0) return Internal("cannot open " + lock_path);
+  if (lock_fd_ < 0) {
+    int err = errno;
+    std::string why = "cannot open " + lock_path + ": " + std::strerror(err);
+    if (err == EACCES || err == EPERM || err == EROFS) {
+      return Status(StatusCode::kPermissionDenied,
+                    why + " (sund needs write access to its data directory)");
+    }
+    return Internal(why);
+  }
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       return Status(StatusCode::kUnavailable,
