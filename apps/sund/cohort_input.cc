@@ -21,9 +21,10 @@ synth::HttpGet ServerGet(const std::string& token) {
   return [client, origin, token](const std::string& url) -> sund::Result<std::string> {
     auto u = sund::http::ParseHttpUrl(url);
     if (!u.ok()) return sund::InvalidArgument("a paging link that is not an http URL");
-    std::string here = u->host + ":" + std::to_string(u->port);
+    std::string here = (u->tls ? "https://" : "http://") + u->host + ":" + std::to_string(u->port);
     if (*client == nullptr || *origin != here) {
-      *client = std::make_unique<sund::http::Client>(u->host, u->port, std::chrono::seconds(120));
+      *client = std::make_unique<sund::http::Client>(u->host, u->port, std::chrono::seconds(120),
+                                                     sund::http::ClientTls{u->tls, {}});
       *origin = here;
     }
     sund::http::Headers h;

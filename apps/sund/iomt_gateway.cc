@@ -34,7 +34,8 @@ volatile std::sig_atomic_t stop_requested = 0;
 class Remote {
  public:
   Remote(sund::http::HttpUrl base, std::string token)
-      : base_(std::move(base)), client_(base_.host, base_.port, std::chrono::seconds(60)) {
+      : base_(std::move(base)),
+        client_(base_.host, base_.port, std::chrono::seconds(60), {base_.tls, {}}) {
     headers_.Set("Authorization", "Bearer " + token);
     headers_.Set("Accept", "application/fhir+json");
   }

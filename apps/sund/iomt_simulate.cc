@@ -53,7 +53,8 @@ sund::Status RunSimulation(const SimulateFlags& f) {
   std::string base_path;
   if (!f.url.empty()) {
     SUND_ASSIGN_OR_RETURN(auto url, sund::http::ParseHttpUrl(f.url));
-    http = std::make_unique<sund::http::Client>(url.host, url.port);
+    http = std::make_unique<sund::http::Client>(url.host, url.port, std::chrono::milliseconds(0),
+                                                sund::http::ClientTls{url.tls, {}});
     base_path = url.path;
     // The citizens, their hubs and the hubs' assignments, 100 citizens per transaction.
     for (int first = 0; first < f.patients; first += 100) {

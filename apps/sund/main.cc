@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -31,10 +32,13 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "core/x509.h"
 #include "demo.h"
+#include "endpoints_cli.h"
 #include "fhir/resource.h"
 #include "fhir/search_query.h"
 #include "fl_cli.h"
+#include "http/cors.h"
 #include "http/server.h"
 #include "http/static_site.h"
 #include "iomt/broker.h"
@@ -61,7 +65,13 @@ struct ServeFlags {
   std::string db;
   std::string base_url;
   std::string sync = "normal";
-  std::string tls_cert, tls_key;
+  std::string tls_cert, tls_key;  // --tls-cert auto: a development certificate in DATA/tls
+  // Limits for clients other than loopback (http/server.h): requests a second per client
+  // address and per connection (bursts of twice that), and open connections per address.
+  double rate_limit = 200;
+  double connection_rate_limit = 100;
+  int max_connections_per_client = 64;
+  bool limit_loopback = false;
   bool insecure_dev = false;
   std::string issuer;
   std::string consent_policy = "danish";
@@ -112,9 +122,61 @@ std::string DefaultWebDir() {
   return (exe.parent_path().parent_path() / "web").string();
 }
 
+// `--tls-cert auto`: a self-signed certificate for localhost, 127.0.0.1, ::1 and `host`, made
+// on the first start in DATA/tls and remade when it has less than a day left. For development
+// and tests only: clients must be told to trust it (e.g.
+// NODE_EXTRA_CA_CERTS=DATA/tls/dev-cert.pem).
+sund::Result<std::pair<std::string, std::string>> DevelopmentCertificate(const std::string& data,
+                                                                         const std::string& host) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(data) / "tls";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return sund::Internal("cannot create " + dir.string() + ": " + ec.message());
+  std::string cert = (dir / "dev-cert.pem").string();
+  std::string key = (dir / "dev-key.pem").string();
+  std::ifstream in(cert, std::ios::binary);
+  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto left = sund::x509::SecondsToExpiry(pem);
+  if (left.ok() && *left > 24 * 3600 && fs::exists(key)) return std::make_pair(cert, key);
+  fs::remove(cert, ec);
+  fs::remove(key, ec);
+  std::vector<std::string> hosts = {"localhost", "127.0.0.1", "::1"};
+  if (!host.empty() && host != "0.0.0.0" && host != "::" &&
+      std::find(hosts.begin(), hosts.end(), host) == hosts.end()) {
+    hosts.push_back(host);
+  }
+  SUND_ASSIGN_OR_RETURN(
+      auto pair, sund::x509::MakeCertificate(
+                     {"Sund development", "localhost", sund::x509::Usage::kServer, hosts, 90}));
+  SUND_RETURN_IF_ERROR(sund::x509::WriteNewFile(key, pair.key_pem, true));
+  SUND_RETURN_IF_ERROR(sund::x509::WriteNewFile(cert, pair.cert_pem, false));
+  std::fprintf(stderr,
+               "sund: made a development TLS certificate, %s (self-signed, 90 days): clients "
+               "must trust it explicitly; use a real certificate in production\n",
+               cert.c_str());
+  return std::make_pair(cert, key);
+}
+
 // The lines sund serve adds to /metrics (Prometheus text format 0.0.4).
-std::string ServeMetrics(const std::string& data, const sund::iomt::Gateway* gateway) {
+std::string ServeMetrics(const std::string& data, const sund::iomt::Gateway* gateway,
+                         const sund::http::Server* server) {
   std::string out;
+  if (server != nullptr) {
+    sund::http::ServerStats s = server->stats();
+    out +=
+        "# HELP sund_http_throttled_requests_total Requests answered 429 by a rate limit.\n"
+        "# TYPE sund_http_throttled_requests_total counter\n";
+    out += "sund_http_throttled_requests_total " + std::to_string(s.throttled_requests) + "\n";
+    out +=
+        "# HELP sund_http_refused_connections_total Connections closed at once: the client "
+        "address had too many open.\n# TYPE sund_http_refused_connections_total counter\n";
+    out += "sund_http_refused_connections_total " + std::to_string(s.refused_connections) + "\n";
+    out +=
+        "# HELP sund_tls_failed_handshakes_total TLS handshakes that failed or timed out.\n"
+        "# TYPE sund_tls_failed_handshakes_total counter\n";
+    out += "sund_tls_failed_handshakes_total " + std::to_string(s.failed_handshakes) + "\n";
+  }
   std::error_code ec;
   std::uintmax_t bytes = 0;
   for (const auto& e : std::filesystem::directory_iterator(data, ec)) {
@@ -150,8 +212,15 @@ int Fail(const sund::Status& s) {
 }
 
 int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
-  if (!f.tls_cert.empty() || !f.tls_key.empty()) {
-    return Fail(sund::NotImplemented("TLS is not available yet (TODO(#11)); run behind a proxy"));
+  std::string tls_cert = f.tls_cert;
+  std::string tls_key = f.tls_key;
+  if (tls_cert == "auto") {
+    if (!tls_key.empty()) return Fail(sund::InvalidArgument("--tls-cert auto makes its own key"));
+    auto dev = DevelopmentCertificate(f.data, f.host);
+    if (!dev.ok()) return Fail(dev.status());
+    std::tie(tls_cert, tls_key) = *dev;
+  } else if (tls_cert.empty() != tls_key.empty()) {
+    return Fail(sund::InvalidArgument("--tls-cert and --tls-key go together"));
   }
   auto store = OpenStore(f.data, f.db, f.sync);
   if (!store.ok()) return Fail(store.status());
@@ -218,8 +287,9 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   ao.bulk_export = bulk_export->get();
   // /metrics: what the gateway took, and the size of the data directory's databases.
   std::atomic<const sund::iomt::Gateway*> metered_gateway{nullptr};
-  ao.extra_metrics = [&metered_gateway, data = f.data]() {
-    return ServeMetrics(data, metered_gateway.load());
+  std::atomic<const sund::http::Server*> metered_server{nullptr};
+  ao.extra_metrics = [&metered_gateway, &metered_server, data = f.data]() {
+    return ServeMetrics(data, metered_gateway.load(), metered_server.load());
   };
   sund::api::FhirApi api(engine, ao);
   // The portals (web/, built by make): static files at /app/.
@@ -372,38 +442,62 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   so.io_threads = f.threads;
   so.worker_threads = f.threads > 0 ? std::max(2, f.threads) : 0;
   so.error_response = sund::api::FhirApi::ErrorResponse;
+  so.tls_cert_file = tls_cert;
+  so.tls_key_file = tls_key;
+  so.client_rate = {f.rate_limit, 2 * f.rate_limit};
+  so.connection_rate = {f.connection_rate_limit, 2 * f.connection_rate_limit};
+  so.max_connections_per_client = static_cast<std::size_t>(f.max_connections_per_client);
+  so.limit_loopback = f.limit_loopback;
+  // Browser apps on their registered origins may call the FHIR API, discovery and the token
+  // endpoint (CORS, http/cors.h); nothing else is shared across origins.
+  sund::http::OriginCheck cors_allowed;
+  if (auth != nullptr) {
+    cors_allowed = [&auth](std::string_view origin) { return auth->AllowsOrigin(origin); };
+  }
   // Subscriptions start once the server's port is known (their notifications name the base).
   std::atomic<sund::monitor::Subscriptions*> subscriptions{nullptr};
+  auto route = [&api, &auth, &gateway, &subscriptions, &synth_handle,
+                &site](sund::http::Request& r) {
+    if (site != nullptr) {
+      if (site->Handles(r.path)) return site->Handle(r);
+      if (r.path == "/" && (r.method == "GET" || r.method == "HEAD")) {
+        sund::http::Response to_app;
+        to_app.status = 302;
+        to_app.headers.Set("Location", "/app/");
+        return to_app;
+      }
+    }
+    if (auth != nullptr && sund::auth::AuthServer::Handles(r.path)) return auth->Handle(r);
+    if (sund::synth::JobService::Handles(r.path)) return synth_handle(r);
+    if (sund::iomt::Gateway::Handles(r.path)) return gateway.Handle(r);
+    if (auto* subs = subscriptions.load(); subs != nullptr && subs->Handles(r.path)) {
+      return subs->Handle(r);
+    }
+    return api.Handle(r);
+  };
   sund::http::Server server(
       so,
-      [&api, &auth, &gateway, &subscriptions, &synth_handle, &site](sund::http::Request& r) {
-        if (site != nullptr) {
-          if (site->Handles(r.path)) return site->Handle(r);
-          if (r.path == "/" && (r.method == "GET" || r.method == "HEAD")) {
-            sund::http::Response to_app;
-            to_app.status = 302;
-            to_app.headers.Set("Location", "/app/");
-            return to_app;
-          }
-        }
-        if (auth != nullptr && sund::auth::AuthServer::Handles(r.path)) return auth->Handle(r);
-        if (sund::synth::JobService::Handles(r.path)) return synth_handle(r);
-        if (sund::iomt::Gateway::Handles(r.path)) return gateway.Handle(r);
-        if (auto* subs = subscriptions.load(); subs != nullptr && subs->Handles(r.path)) {
-          return subs->Handle(r);
-        }
-        return api.Handle(r);
+      [&route, &cors_allowed](sund::http::Request& r) {
+        bool cors = r.path == "/fhir" || r.path.starts_with("/fhir/") ||
+                    r.path == "/.well-known/smart-configuration" || r.path == "/oauth2/token" ||
+                    r.path == "/oauth2/revoke";
+        if (!cors) return route(r);
+        if (auto preflight = sund::http::CorsPreflight(r, cors_allowed)) return *preflight;
+        sund::http::Response resp = route(r);
+        sund::http::AddCorsHeaders(r, resp, cors_allowed);
+        return resp;
       },
       [](const sund::http::Request& r) { return sund::api::FhirApi::RunsInline(r); });
+  metered_server.store(&server);
   if (auto s = server.Start(); !s.ok()) return Fail(s);
   server.InstallSignalHandlers();
   // Topic-based Subscriptions (alerts, vital signs) with rest-hook delivery.
   sund::monitor::SubscriptionsOptions subo;
   subo.store = store->get();
   subo.write = write_bundle;
-  subo.base_url = !f.base_url.empty()
-                      ? f.base_url
-                      : "http://" + f.host + ":" + std::to_string(server.port()) + "/fhir";
+  subo.base_url = !f.base_url.empty() ? f.base_url
+                                      : (server.secure() ? "https://" : "http://") + f.host + ":" +
+                                            std::to_string(server.port()) + "/fhir";
   subo.authorize = [&auth, &fhir_base](const sund::http::Request& r) -> sund::Status {
     if (auth == nullptr) return sund::Status::Ok();  // --insecure-dev
     SUND_ASSIGN_OR_RETURN(sund::auth::Access access, auth->Authenticate(r, fhir_base(r)));
@@ -475,7 +569,8 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
         "their NEWS2 scores and alerts appear in the clinician portal\n",
         f.demo_citizens, f.demo_mqtt.empty() ? "" : " and publish over MQTT");
   }
-  std::string origin = "http://" + f.host + ":" + std::to_string(server.port());
+  std::string origin =
+      (server.secure() ? "https://" : "http://") + f.host + ":" + std::to_string(server.port());
   if (f.on_listening) f.on_listening(origin);
   std::printf("sund listening on %s\n", origin.c_str());
   std::fflush(stdout);
@@ -504,8 +599,26 @@ void AddServeFlags(CLI::App* cmd, ServeFlags& f) {
                   "(survives a power cut)")
       ->capture_default_str();
   cmd->add_option("--threads", f.threads, "network and worker threads (0: one per core)");
-  cmd->add_option("--tls-cert", f.tls_cert, "TLS certificate (PEM)");
-  cmd->add_option("--tls-key", f.tls_key, "TLS private key (PEM)");
+  cmd->add_option("--tls-cert", f.tls_cert,
+                  "serve HTTPS only (TLS 1.2+) with this certificate chain (PEM); \"auto\" "
+                  "makes a self-signed development certificate in DATA/tls");
+  cmd->add_option("--tls-key", f.tls_key, "the certificate's private key (PEM)");
+  cmd->add_option("--rate-limit", f.rate_limit,
+                  "requests a second per client address, bursts of twice that; more get 429 "
+                  "(0: no limit; loopback clients exempt unless --limit-loopback)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--connection-rate-limit", f.connection_rate_limit,
+                  "requests a second per connection, bursts of twice that (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-connections-per-client", f.max_connections_per_client,
+                  "open connections per client address; more are closed at once (0: no cap)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--limit-loopback", f.limit_loopback,
+                "apply the three limits above to 127.0.0.1 and ::1 too (by default local "
+                "clients, a reverse proxy on this host or tests, are exempt)");
   cmd->add_flag("--insecure-dev", f.insecure_dev,
                 "no authorization, consent or auditing at all (local experiments only; warns on "
                 "every start)");
@@ -550,6 +663,9 @@ int main(int argc, char** argv) {
   // returning them to the kernel each time costs page faults (measured: ~9% of import time).
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  // A write beyond a file-size limit (ulimit -f) fails with EFBIG, like a full disk, instead of
+  // killing the process (SIGXFSZ) in the middle of a transaction.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"Sund: an open health-data platform (FHIR R4 server and more)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "sund 0.1.0");
@@ -740,6 +856,7 @@ int main(int argc, char** argv) {
   AddCellsCommands(app);
   AddFlCommands(app, [](const std::string& data) { return OpenStore(data, "", "normal"); });
   AddSynthCommands(app, [](const std::string& data) { return OpenStore(data, "", "normal"); });
+  AddEndpointsCommand(app);
 
   auto* audit_cmd = app.add_subcommand("audit", "the tamper-evident audit log");
   audit_cmd->require_subcommand(1);

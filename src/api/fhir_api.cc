@@ -321,6 +321,7 @@ http::Response FhirApi::ErrorResponse(int status, std::string_view message) {
   r.status = status;
   r.headers.Set("Content-Type", std::string(kFhirJson));
   const char* code = status == 413 || status == 431 ? "too-costly"
+                     : status == 429                ? "throttled"
                      : status >= 500                ? "exception"
                                                     : "structure";
   r.body = fhir::OutcomeJson(status >= 500 ? "fatal" : "error", code, message);
@@ -642,6 +643,61 @@ http::Response FhirApi::Impl::Metrics() {
   r.body = std::move(body);
   return r;
 }
+
+namespace {
+
+// The catalogue of what Route answers (FhirApi::Endpoints), by pattern: {type} is any resource
+// type of the model and {id} a resource id. Route dispatches on the path's shape rather than
+// on this table, so a new branch there needs its entry here (and a row in the access matrix,
+// tests/e2e/access-matrix.json). /healthz, /readyz and /metrics answer every method; GET is
+// the one listed.
+constexpr http::Endpoint kEndpoints[] = {
+    {"GET", "/healthz", "ops"},
+    {"GET", "/readyz", "ops"},
+    {"GET", "/metrics", "ops"},
+    // The audit log's public proofs (audit/log.h), and a patient's records as AuditEvents.
+    {"GET", "/audit/key", "audit"},
+    {"GET", "/audit/checkpoints", "audit"},
+    {"GET", "/audit/proof/inclusion", "audit"},
+    {"GET", "/audit/proof/consistency", "audit"},
+    {"GET", "/fhir/AuditEvent", "audit"},
+    // FHIR R4 interactions (http.html).
+    {"GET", "/fhir/metadata", "fhir"},
+    {"GET", "/fhir", "fhir"},
+    {"POST", "/fhir", "fhir"},
+    {"POST", "/fhir/_search", "fhir"},
+    {"GET", "/fhir/_history", "fhir"},
+    {"GET", "/fhir/{type}", "fhir"},
+    {"POST", "/fhir/{type}", "fhir"},
+    {"PUT", "/fhir/{type}", "fhir"},
+    {"DELETE", "/fhir/{type}", "fhir"},
+    {"POST", "/fhir/{type}/_search", "fhir"},
+    {"GET", "/fhir/{type}/_history", "fhir"},
+    {"GET", "/fhir/{type}/{id}", "fhir"},
+    {"HEAD", "/fhir/{type}/{id}", "fhir"},
+    {"PUT", "/fhir/{type}/{id}", "fhir"},
+    {"PATCH", "/fhir/{type}/{id}", "fhir"},
+    {"DELETE", "/fhir/{type}/{id}", "fhir"},
+    {"GET", "/fhir/{type}/{id}/_history", "fhir"},
+    {"GET", "/fhir/{type}/{id}/_history/{vid}", "fhir"},
+    // Operations.
+    {"GET", "/fhir/Patient/{id}/$everything", "operation"},
+    {"POST", "/fhir/Patient/{id}/$everything", "operation"},
+    // Bulk Data (api/bulk_export.h).
+    {"GET", "/fhir/$export", "export"},
+    {"POST", "/fhir/$export", "export"},
+    {"GET", "/fhir/Patient/$export", "export"},
+    {"POST", "/fhir/Patient/$export", "export"},
+    {"GET", "/fhir/Group/{id}/$export", "export"},
+    {"POST", "/fhir/Group/{id}/$export", "export"},
+    {"GET", "/fhir/$export-status/{job}", "export"},
+    {"DELETE", "/fhir/$export-status/{job}", "export"},
+    {"GET", "/fhir/$export-file/{job}/{name}", "export"},
+};
+
+}  // namespace
+
+std::span<const http::Endpoint> FhirApi::Endpoints() { return kEndpoints; }
 
 http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard) {
   auto parts = SplitPath(req.path);
@@ -1144,6 +1200,22 @@ http::Response FhirApi::Impl::History(const http::Request& req, std::string_view
   if (Status s = guard.ApplyConsent(hq); !s.ok()) return Error(s);
   auto page = engine.History(hq);
   if (!page.ok()) return Error(page.status());
+  if (!id.empty() && page->versions.empty()) {
+    // When a Consent withholds every version of a resource that exists, answer as for an
+    // unknown id, so that the history does not tell that the resource exists.
+    bool hidden = true;
+    if (hq.since_us || hq.at_us || hq.before_vid) {
+      storage::HistoryQuery any;
+      any.type = hq.type;
+      any.id = hq.id;
+      any.count = 1;
+      if (Status s = guard.ApplyConsent(any); !s.ok()) return Error(s);
+      auto some = engine.History(any);
+      if (!some.ok()) return Error(some.status());
+      hidden = some->versions.empty();
+    }
+    if (hidden) return Error(NotFound(std::string(type) + "/" + std::string(id) + " is not known"));
+  }
   if (RequestTrail* t = guard.trail()) {
     for (const auto& v : page->versions) t->AddPatientsOf(v.type, v.id, v.json);
   }

@@ -9,12 +9,14 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "api/consent_gate.h"
 #include "api/engine.h"
 #include "audit/log.h"
 #include "auth/server.h"
+#include "http/endpoint.h"
 #include "http/message.h"
 
 namespace sund::api {
@@ -46,6 +48,9 @@ class FhirApi {
   ~FhirApi();
 
   http::Response Handle(http::Request& req);
+  // What Handle answers, by method and path pattern (families fhir, operation, export, audit,
+  // ops); `sund endpoints` prints it with the other modules' catalogues.
+  static std::span<const http::Endpoint> Endpoints();
   // True for requests that are bounded point reads (may run on a network thread).
   static bool RunsInline(const http::Request& req);
   // An OperationOutcome response for errors the HTTP layer answers itself

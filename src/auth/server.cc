@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "fhir/model.h"
 #include "fhir/search_query.h"
+#include "http/cors.h"
 #include "http/query.h"
 #include "storage/store.h"
 
@@ -281,6 +282,34 @@ struct AuthServer::Impl {
       log::Warn("auth: could not reload revocations: {}", s.ToString());
     }
   }
+  // The origins of registered, unrevoked apps' redirect URIs (CORS, http/cors.h), reloaded
+  // from auth.db as revocations are (apps added by `sund app` in another process count too).
+  mutable std::shared_mutex origins_mu;
+  mutable std::unordered_set<std::string> app_origins;
+  mutable std::atomic<std::int64_t> next_origins_reload{0};
+  bool AllowsOrigin(std::string_view origin) const {
+    std::int64_t now = Now();
+    std::int64_t due = next_origins_reload.load(std::memory_order_relaxed);
+    if (now >= due && next_origins_reload.compare_exchange_strong(due, now + kReloadSeconds)) {
+      auto clients = db->ListClients();
+      if (clients.ok()) {
+        std::unordered_set<std::string> origins;
+        for (const auto& c : *clients) {
+          if (c.revoked) continue;
+          for (const auto& uri : c.redirect_uris) {
+            std::string_view o = http::OriginOf(uri);
+            if (!o.empty()) origins.emplace(o);
+          }
+        }
+        std::unique_lock<std::shared_mutex> l(origins_mu);
+        app_origins = std::move(origins);
+      } else {
+        log::Warn("auth: could not reload the apps' origins: {}", clients.status().ToString());
+      }
+    }
+    std::shared_lock<std::shared_mutex> l(origins_mu);
+    return app_origins.count(std::string(origin)) != 0;
+  }
   bool Revoked(const std::string& jti, const std::string& gid, const std::string& client_id) const {
     std::shared_lock<std::shared_mutex> l(revoked_mu);
     return revoked_jtis.count(jti) != 0 || (!gid.empty() && revoked_grants.count(gid) != 0) ||
@@ -396,6 +425,44 @@ struct AuthServer::Impl {
   }
   std::string TokenResponse(std::string_view origin, const Grant& grant, const User* user,
                             std::string_view nonce, std::string_view refresh, std::string* error);
+
+  // The dispatch table and the catalogue (AuthServer::Endpoints) in one: Handle answers a path
+  // with the handler of its first entry, and that handler checks the method (a path's entries
+  // share it), so no path is answered without being listed here.
+  using Handler = http::Response (*)(Impl& impl, http::Request& req);
+  struct Route {
+    http::Endpoint endpoint;
+    Handler handler;
+  };
+  static const Route kRoutes[];
+};
+
+const AuthServer::Impl::Route AuthServer::Impl::kRoutes[] = {
+    // SMART 2.2 discovery lives under the FHIR base; the origin's copy serves older clients.
+    {{"GET", "/.well-known/smart-configuration", "oauth"},
+     [](Impl& i, http::Request& r) { return i.SmartConfiguration(r); }},
+    {{"GET", "/fhir/.well-known/smart-configuration", "oauth"},
+     [](Impl& i, http::Request& r) { return i.SmartConfiguration(r); }},
+    {{"GET", "/oauth2/jwks", "oauth"}, [](Impl& i, http::Request&) { return i.Jwks(); }},
+    {{"GET", "/oauth2/authorize", "oauth"},
+     [](Impl& i, http::Request& r) {
+       if (r.method != "GET" && r.method != "POST") {
+         return OAuthError(405, "invalid_request", "use GET or POST");
+       }
+       return i.Authorize(r);
+     }},
+    {{"POST", "/oauth2/authorize", "oauth"}, nullptr},
+    {{"POST", "/oauth2/token", "oauth"}, [](Impl& i, http::Request& r) { return i.Token(r); }},
+    {{"POST", "/oauth2/introspect", "oauth"},
+     [](Impl& i, http::Request& r) { return i.Introspect(r); }},
+    {{"POST", "/oauth2/revoke", "oauth"}, [](Impl& i, http::Request& r) { return i.Revoke(r); }},
+    {{"POST", "/oauth2/register", "oauth"},
+     [](Impl& i, http::Request& r) { return i.Register(r); }},
+    {{"GET", "/oauth2/manage", "oauth"}, [](Impl& i, http::Request& r) { return i.Manage(r); }},
+    {{"POST", "/oauth2/manage", "oauth"}, nullptr},
+    {{"POST", "/oauth2/launch", "oauth"}, [](Impl& i, http::Request& r) { return i.Launch(r); }},
+    {{"GET", "/oauth2/logout", "oauth"}, [](Impl& i, http::Request& r) { return i.Logout(r); }},
+    {{"POST", "/oauth2/logout", "oauth"}, nullptr},
 };
 
 std::string RequestOrigin(const http::Request& req, std::string_view issuer) {
@@ -1415,6 +1482,7 @@ http::Response AuthServer::Impl::Register(http::Request& req) {
     return AuditUnavailable();
   }
   if (!db->AddClient(c).ok()) return OAuthError(500, "server_error", "could not store the app");
+  next_origins_reload.store(0, std::memory_order_relaxed);  // its origin may call at once
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
@@ -1723,26 +1791,19 @@ bool AuthServer::Handles(std::string_view path) {
          path == "/fhir/.well-known/smart-configuration" || path.rfind("/oauth2/", 0) == 0;
 }
 
+std::vector<http::Endpoint> AuthServer::Endpoints() {
+  std::vector<http::Endpoint> out;
+  for (const Impl::Route& route : Impl::kRoutes) out.push_back(route.endpoint);
+  return out;
+}
+
 http::Response AuthServer::Handle(http::Request& req) {
-  const std::string& p = req.path;
-  // SMART 2.2 discovery lives under the FHIR base; the origin's copy serves older clients.
-  if (p == "/.well-known/smart-configuration" || p == "/fhir/.well-known/smart-configuration") {
-    return impl_->SmartConfiguration(req);
-  }
-  if (p == "/oauth2/jwks") return impl_->Jwks();
-  if (p == "/oauth2/authorize") {
-    if (req.method != "GET" && req.method != "POST") {
-      return OAuthError(405, "invalid_request", "use GET or POST");
+  // A path's first entry holds its handler (the entries after it, other methods, hold none).
+  for (const Impl::Route& route : Impl::kRoutes) {
+    if (route.handler != nullptr && route.endpoint.path == req.path) {
+      return route.handler(*impl_, req);
     }
-    return impl_->Authorize(req);
   }
-  if (p == "/oauth2/token") return impl_->Token(req);
-  if (p == "/oauth2/introspect") return impl_->Introspect(req);
-  if (p == "/oauth2/revoke") return impl_->Revoke(req);
-  if (p == "/oauth2/register") return impl_->Register(req);
-  if (p == "/oauth2/manage") return impl_->Manage(req);
-  if (p == "/oauth2/launch") return impl_->Launch(req);
-  if (p == "/oauth2/logout") return impl_->Logout(req);
   return OAuthError(404, "invalid_request", "no such endpoint");
 }
 
@@ -1805,6 +1866,8 @@ Result<Access> AuthServer::Authenticate(const http::Request& req,
   }
   return a;
 }
+
+bool AuthServer::AllowsOrigin(std::string_view origin) const { return impl_->AllowsOrigin(origin); }
 
 std::string AuthServer::CapabilitySecurity(std::string_view origin) const {
   std::string o(origin);

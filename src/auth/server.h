@@ -10,6 +10,7 @@
 //   /oauth2/manage                     "apps that can reach my data", with revoke buttons
 //   /oauth2/launch                     POST: an EHR records a launch context (patient) and gets
 //                                      the opaque `launch` id for the app
+//   /oauth2/logout                     GET and POST: ends the login session (the portals)
 // and verifies the bearer tokens of FHIR requests (Authenticate). Access tokens are ES256 JWTs
 // of at most an hour, checked against the signing keys, `aud`, expiry and the in-memory sets of
 // revoked token ids and grants (kept in auth.db and loaded at start).
@@ -28,6 +29,7 @@
 #include "auth/scopes.h"
 #include "core/status.h"
 #include "core/time.h"
+#include "http/endpoint.h"
 #include "http/message.h"
 
 namespace sund::storage {
@@ -97,13 +99,20 @@ class AuthServer {
                                                   const Clock& clock);
   ~AuthServer();
 
-  // True for the paths above.
+  // True for the paths above and every other /oauth2/ path (answered 404 by Handle).
   static bool Handles(std::string_view path);
+  // The catalogue of the paths above (family "oauth"), from the table Handle dispatches with.
+  static std::vector<http::Endpoint> Endpoints();
   http::Response Handle(http::Request& req);
 
   // Verifies the request's `Authorization: Bearer` token for the FHIR base `fhir_base`
   // (the token's aud). kUnauthenticated with a short reason when missing or invalid.
   Result<Access> Authenticate(const http::Request& req, std::string_view fhir_base) const;
+
+  // Whether `origin` ("https://app.example") is the origin of a redirect URI of a registered,
+  // unrevoked app: those get CORS (http/cors.h). Read from auth.db at most every 5 s, so apps
+  // added or revoked by `sund app` in another process count within seconds.
+  bool AllowsOrigin(std::string_view origin) const;
 
   // The SMART security extension for the CapabilityStatement (a JSON object text).
   std::string CapabilitySecurity(std::string_view origin) const;

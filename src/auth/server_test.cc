@@ -1502,6 +1502,25 @@ TEST_F(NegativeTest, Negative_CitizenCannotUseLaunchOfAnotherPatient) {
 // ---------------------------------------------------------------------------------------------
 // Discovery, JWKS, keys, registration, screens
 
+// The catalogue is the dispatch table (issue #11, the access matrix reads it through `sund
+// endpoints`): no entry twice, every entry is the server's, and each is answered by its handler
+// (not the 404 of an unknown /oauth2/ path, not 405 for its own method).
+TEST_F(AuthServerTest, EveryCatalogueEntryIsAnsweredOnce) {
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const http::Endpoint& e : AuthServer::Endpoints()) {
+    SCOPED_TRACE(std::string(e.method) + " " + std::string(e.path));
+    EXPECT_TRUE(seen.emplace(e.method, e.path).second) << "listed twice";
+    EXPECT_EQ(e.family, "oauth");
+    ASSERT_TRUE(http::IsExactPath(e.path));
+    EXPECT_TRUE(AuthServer::Handles(e.path));
+    http::Request req = NewRequest(e.method, e.path);
+    http::Response r = server_->Handle(req);
+    EXPECT_NE(r.status, 404) << r.body;
+    EXPECT_NE(r.status, 405) << r.body;
+  }
+  EXPECT_EQ(GetPath("/oauth2/no-such-endpoint").status, 404);
+}
+
 TEST_F(AuthServerTest, SmartConfigurationHasAbsoluteEndpointsAndCapabilities) {
   http::Response r = GetPath("/.well-known/smart-configuration");
   ASSERT_EQ(r.status, 200);

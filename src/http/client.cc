@@ -6,6 +6,9 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -14,6 +17,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <optional>
 #include <utility>
 
 namespace sund::http {
@@ -34,8 +38,8 @@ Status Unavailable(std::string message) {
 
 class Client::Impl {
  public:
-  Impl(std::string host, uint16_t port, std::chrono::milliseconds timeout)
-      : host_(std::move(host)), port_(port), timeout_(timeout) {}
+  Impl(std::string host, uint16_t port, std::chrono::milliseconds timeout, ClientTls tls)
+      : host_(std::move(host)), port_(port), timeout_(timeout), tls_options_(std::move(tls)) {}
 
   Result<ClientResponse> Send(std::string_view method, std::string_view target,
                               const Headers& headers, std::string_view body) {
@@ -51,6 +55,7 @@ class Client::Impl {
 
   void Close() {
     beast::error_code ec;
+    tls_.reset();
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     buffer_.clear();
@@ -100,7 +105,45 @@ class Client::Impl {
     }
     socket_.set_option(tcp::no_delay(true), ec);
     buffer_.clear();
+    if (tls_options_.enabled) return Handshake();
     return Status::Ok();
+  }
+
+  Status Handshake() {
+    beast::error_code ec;
+    if (!tls_context_) {
+      tls_context_.emplace(asio::ssl::context::tls_client);
+      SSL_CTX_set_min_proto_version(tls_context_->native_handle(), TLS1_2_VERSION);
+      if (tls_options_.ca_file.empty()) {
+        tls_context_->set_default_verify_paths(ec);
+      } else {
+        tls_context_->load_verify_file(tls_options_.ca_file, ec);
+      }
+      if (ec) {
+        tls_context_.reset();
+        return Unavailable("http client: cannot load the TLS authorities: " + ec.message());
+      }
+      tls_context_->set_verify_mode(asio::ssl::verify_peer);
+    }
+    tls_.emplace(socket_, *tls_context_);
+    tls_->set_verify_callback(asio::ssl::host_name_verification(host_));
+    SSL_set_tlsext_host_name(tls_->native_handle(), host_.c_str());
+    ec = Run([&](auto done) {
+      tls_->async_handshake(asio::ssl::stream_base::client,
+                            [done](beast::error_code e) mutable { done(e, 0); });
+    });
+    if (ec) {
+      Close();
+      return Unavailable("http client: TLS handshake with " + host_ + " failed: " + ec.message());
+    }
+    return Status::Ok();
+  }
+
+  // Runs `op(stream)` on the TLS stream when there is one, else on the socket.
+  template <typename Op>
+  beast::error_code OnStream(Op op) {
+    if (tls_) return Run([&](auto done) { op(*tls_, done); });
+    return Run([&](auto done) { op(socket_, done); });
   }
 
   // `*retry` is set when the connection broke before any byte of the response arrived.
@@ -120,7 +163,8 @@ class Client::Impl {
         req.content_length(body.size());
       }
     }
-    beast::error_code ec = Run([&](auto done) { bhttp::async_write(socket_, req, done); });
+    beast::error_code ec =
+        OnStream([&](auto& stream, auto done) { bhttp::async_write(stream, req, done); });
     if (ec) {
       *retry = true;
       Close();
@@ -132,7 +176,8 @@ class Client::Impl {
       parser.header_limit(kMaxResponseHeader);
       parser.skip(method == "HEAD");
       std::size_t before = buffer_.size();
-      ec = Run([&](auto done) { bhttp::async_read(socket_, buffer_, parser, done); });
+      ec = OnStream(
+          [&](auto& stream, auto done) { bhttp::async_read(stream, buffer_, parser, done); });
       if (ec) {
         *retry = before == 0 && !parser.got_some() &&
                  (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
@@ -161,13 +206,16 @@ class Client::Impl {
   std::string host_;
   uint16_t port_;
   std::chrono::milliseconds timeout_;
+  ClientTls tls_options_;
   asio::io_context ctx_{1};
   tcp::socket socket_{ctx_};
+  std::optional<asio::ssl::context> tls_context_;
+  std::optional<asio::ssl::stream<tcp::socket&>> tls_;  // over socket_, after a handshake
   beast::flat_buffer buffer_;
 };
 
-Client::Client(std::string host, uint16_t port, std::chrono::milliseconds timeout)
-    : impl_(std::make_unique<Impl>(std::move(host), port, timeout)) {}
+Client::Client(std::string host, uint16_t port, std::chrono::milliseconds timeout, ClientTls tls)
+    : impl_(std::make_unique<Impl>(std::move(host), port, timeout, std::move(tls))) {}
 Client::~Client() = default;
 
 Result<ClientResponse> Client::Send(std::string_view method, std::string_view target,
@@ -178,10 +226,16 @@ Result<ClientResponse> Client::Send(std::string_view method, std::string_view ta
 void Client::Close() { impl_->Close(); }
 
 Result<HttpUrl> ParseHttpUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (!url.starts_with(kScheme)) return InvalidArgument("the URL must start with http://");
-  url.remove_prefix(kScheme.size());
   HttpUrl out;
+  if (url.starts_with("https://")) {
+    out.tls = true;
+    out.port = 443;
+    url.remove_prefix(8);
+  } else if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+  } else {
+    return InvalidArgument("the URL must start with http:// or https://");
+  }
   std::string_view authority = url.substr(0, url.find('/'));
   if (authority.size() < url.size()) out.path = std::string(url.substr(authority.size()));
   while (out.path.ends_with('/')) out.path.pop_back();

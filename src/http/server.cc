@@ -12,6 +12,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -24,7 +26,9 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <charconv>
 #include <condition_variable>
 #include <csignal>
@@ -36,6 +40,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -57,6 +62,7 @@ using tcp = asio::ip::tcp;
 using Executor = asio::io_context::executor_type;
 using Socket = asio::basic_stream_socket<tcp, Executor>;
 using Stream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
+using TlsStream = beast::ssl_stream<Stream>;
 
 namespace {
 
@@ -67,12 +73,24 @@ constexpr std::size_t kKeepBodyCapacity = 64 << 10;
 // closing the socket does not reset the connection before the client has read the response.
 constexpr std::size_t kMaxDrainBytes = 64 << 20;
 constexpr std::chrono::seconds kDrainTimeout{2};
+// What one read of a new request's first bytes may take in.
+constexpr std::size_t kFirstRead = 16 << 10;
+constexpr std::string_view kHsts = "max-age=31536000";
+// Under TLS, a response body up to this size is sent in one write with its head.
+constexpr std::size_t kTlsCoalesce = 16 << 10;
+// Mozilla's "intermediate" TLS 1.2 suites: ECDHE key exchange, AEAD ciphers. TLS 1.3 suites are
+// OpenSSL's defaults (all AEAD).
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 constexpr std::string_view kBodyTooLarge = R"({"error":"request body too large"})";
 constexpr std::string_view kHeaderTooLarge = R"({"error":"request header too large"})";
 constexpr std::string_view kMalformed = R"({"error":"malformed request"})";
 constexpr std::string_view kInternalError = R"({"error":"internal server error"})";
 constexpr std::string_view kStepFailed = R"({"error":"the audit log is unavailable"})";
+constexpr std::string_view kTooManyRequests = R"({"error":"too many requests"})";
 
 // An IMF-fixdate (RFC 9110 section 5.6.7), formatted at most once a second per thread.
 std::string_view HttpDate() {
@@ -205,7 +223,7 @@ void ResetRequest(Request& req) {
 }
 
 // Writes the status line and header of `resp` into `out`. Returns whether the body is sent.
-bool SerializeHead(const Response& resp, bool head_request, bool keep_alive, int version,
+bool SerializeHead(const Response& resp, bool head_request, bool keep_alive, int version, bool hsts,
                    std::string& out) {
   int code = resp.status;
   if (code < 100 || code > 999) code = 500;
@@ -222,6 +240,7 @@ bool SerializeHead(const Response& resp, bool head_request, bool keep_alive, int
   out.append("\r\n");
   bool has_server = false;
   bool has_date = false;
+  bool has_hsts = false;
   for (const auto& [name, value] : resp.headers.all()) {
     if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding") ||
         EqualsIgnoreCase(name, "Connection") || name.empty() || HasControlBytes(name) ||
@@ -230,10 +249,12 @@ bool SerializeHead(const Response& resp, bool head_request, bool keep_alive, int
     }
     has_server = has_server || EqualsIgnoreCase(name, "Server");
     has_date = has_date || EqualsIgnoreCase(name, "Date");
+    has_hsts = has_hsts || EqualsIgnoreCase(name, "Strict-Transport-Security");
     out.append(name).append(": ").append(value).append("\r\n");
   }
   if (!has_server) out.append("Server: sund\r\n");
   if (!has_date) out.append("Date: ").append(HttpDate()).append("\r\n");
+  if (hsts && !has_hsts) out.append("Strict-Transport-Security: ").append(kHsts).append("\r\n");
   if (!no_body) {
     out.append("Content-Length: ");
     AppendNumber(out, resp.body.size());
@@ -254,34 +275,44 @@ bool SerializeHead(const Response& resp, bool head_request, bool keep_alive, int
 struct IoThread;
 
 struct Connection {
-  Connection(IoThread& owner, Socket socket);
+  explicit Connection(IoThread& owner);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   IoThread& io;
-  Stream stream;
-  bool idle = true;  // waiting for the first byte of a request
+  Stream* tcp = nullptr;  // the TCP stream (under TLS, its lowest layer); owned by the session
+  bool idle = true;       // waiting for the first byte of a request
   Connection* prev = nullptr;
   Connection* next = nullptr;
 };
 
-class WsSession;
+// What a stopping server needs of a WebSocket session, whatever its transport.
+class WsControl {
+ public:
+  virtual ~WsControl() = default;
+  virtual void CloseNow() = 0;  // on the session's io_context thread
+};
 
 struct IoThread {
   asio::io_context ctx{1};
   std::optional<asio::executor_work_guard<Executor>> work;
   Connection* connections = nullptr;                 // intrusive list, touched only on this thread
-  std::vector<std::weak_ptr<WsSession>> websockets;  // touched only on this thread
+  std::vector<std::weak_ptr<WsControl>> websockets;  // touched only on this thread
   std::thread thread;
 };
 
 // A WebSocket connection after the upgrade: reads on its session's coroutine, writes queued
-// messages one at a time on the same io_context (one thread: no strand needed).
-class WsSession final : public WebSocket, public std::enable_shared_from_this<WsSession> {
+// messages one at a time on the same io_context (one thread: no strand needed). `Next` is the
+// plain TCP stream or the TLS stream.
+template <typename Next>
+class WsSession final : public WebSocket,
+                        public WsControl,
+                        public std::enable_shared_from_this<WsSession<Next>> {
  public:
   static constexpr std::size_t kMaxQueued = 1000;
-  WsSession(Stream stream, asio::io_context& ctx) : ws_(std::move(stream)), ctx_(ctx) {}
+  WsSession(Next stream, asio::io_context& ctx) : ws_(std::move(stream)), ctx_(ctx) {}
+  using std::enable_shared_from_this<WsSession<Next>>::shared_from_this;
 
   bool Send(std::string text) override {
     if (closed_.load(std::memory_order_acquire)) return false;
@@ -309,7 +340,7 @@ class WsSession final : public WebSocket, public std::enable_shared_from_this<Ws
     });
   }
   // On the io_context's thread.
-  void CloseNow() {
+  void CloseNow() override {
     closed_.store(true, std::memory_order_release);
     beast::error_code ec;
     beast::get_lowest_layer(ws_).socket().close(ec);
@@ -367,7 +398,7 @@ class WsSession final : public WebSocket, public std::enable_shared_from_this<Ws
     if (close_after_writes_) CloseNow();
   }
 
-  beast::websocket::stream<Stream> ws_;
+  beast::websocket::stream<Next> ws_;
   asio::io_context& ctx_;
   std::deque<std::string> out_;  // on the io_context's thread
   bool writing_ = false;         // on the io_context's thread
@@ -426,7 +457,7 @@ void StartBeforeSend(IoThread& io, Response& resp, Resume resume) {
 
 }  // namespace
 
-Connection::Connection(IoThread& owner, Socket socket) : io(owner), stream(std::move(socket)) {
+Connection::Connection(IoThread& owner) : io(owner) {
   next = io.connections;
   if (next != nullptr) next->prev = this;
   io.connections = this;
@@ -452,6 +483,9 @@ class Server::Impl {
     worker_threads_ =
         options_.worker_threads > 0 ? options_.worker_threads : static_cast<int>(std::max(2u, hw));
     for (int i = 0; i < io_threads; ++i) io_.push_back(std::make_unique<IoThread>());
+    if (options_.client_rate.enabled() || options_.max_connections_per_client > 0) {
+      clients_.emplace(options_.client_rate, options_.max_connections_per_client);
+    }
   }
 
   ~Impl() { Stop(); }
@@ -464,6 +498,14 @@ class Server::Impl {
   void Wait();
   void InstallSignalHandlers();
   uint16_t port() const { return port_.load(std::memory_order_acquire); }
+  bool secure() const { return !options_.tls_cert_file.empty() && !options_.tls_key_file.empty(); }
+  ServerStats stats() const {
+    ServerStats s;
+    s.throttled_requests = throttled_.load(std::memory_order_relaxed);
+    s.refused_connections = refused_.load(std::memory_order_relaxed);
+    s.failed_handshakes = failed_handshakes_.load(std::memory_order_relaxed);
+    return s;
+  }
 
  private:
   void RequestStop();
@@ -471,9 +513,24 @@ class Server::Impl {
   bool OnOwnThread();
 
   asio::awaitable<void> AcceptLoop();
+  Status LoadTls();
   asio::awaitable<void> Session(IoThread& io, Socket socket);
+  // Answers the connection's requests until it closes; true when it became a WebSocket (the
+  // stream has been moved into the WebSocket session).
+  template <typename S>
+  asio::awaitable<bool> Serve(IoThread& io, Connection& conn, S& stream, const std::string& remote,
+                              bool limited);
   asio::awaitable<void> Dispatch(IoThread& io, Request& req, Response& resp);
-  asio::awaitable<void> FailRead(Connection& conn, const beast::error_code& ec);
+  template <typename S>
+  asio::awaitable<void> FailRead(Connection& conn, S& stream, const beast::error_code& ec);
+  // Writes a response's head and body; `head` may be changed.
+  template <typename S>
+  static asio::awaitable<beast::error_code> WriteResponse(S& stream, std::string& head,
+                                                          std::string_view body);
+  Response MakeError(int status, std::string_view message, std::string_view fallback) const {
+    return options_.error_response ? options_.error_response(status, message)
+                                   : JsonResponse(status, fallback);
+  }
   void CallHandler(Request& req, Response& resp) noexcept;
 
   const ServerOptions options_;
@@ -484,8 +541,13 @@ class Server::Impl {
   std::optional<tcp::acceptor> acceptor_;    // on io_[0]
   std::optional<asio::signal_set> signals_;  // on io_[0]
   std::optional<asio::thread_pool> pool_;
+  std::optional<asio::ssl::context> tls_;  // set by Start when TLS files are given
+  std::optional<ClientLimits> clients_;    // when a per-client limit is set
   std::atomic<uint16_t> port_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> throttled_{0};
+  std::atomic<std::uint64_t> refused_{0};
+  std::atomic<std::uint64_t> failed_handshakes_{0};
 
   std::mutex mu_;  // guards the three flags below
   std::condition_variable stop_cv_;
@@ -498,6 +560,7 @@ class Server::Impl {
 Status Server::Impl::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (started_ || stop_requested_) return Internal("http: server already started or stopped");
+  if (secure()) SUND_RETURN_IF_ERROR(LoadTls());
   IoThread& first = *io_.front();
   beast::error_code ec;
   tcp::resolver resolver(first.ctx);
@@ -538,6 +601,34 @@ Status Server::Impl::Start() {
   return Status::Ok();
 }
 
+Status Server::Impl::LoadTls() {
+  tls_.emplace(asio::ssl::context::tls_server);
+  SSL_CTX* ctx = tls_->native_handle();
+  // TLS 1.2 and 1.3 only; no compression (CRIME), no renegotiation, fresh ECDHE keys.
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx,
+                      SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_SINGLE_ECDH_USE);
+  if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) {
+    tls_.reset();
+    return Internal("http: OpenSSL has none of the TLS 1.2 cipher suites");
+  }
+  auto fail = [this](const std::string& what, const beast::error_code& ec) {
+    tls_.reset();
+    return InvalidArgument("http: " + what + ": " + ec.message());
+  };
+  beast::error_code ec;
+  tls_->use_certificate_chain_file(options_.tls_cert_file, ec);
+  if (ec) return fail("cannot load the TLS certificate " + options_.tls_cert_file, ec);
+  tls_->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem, ec);
+  if (ec) return fail("cannot load the TLS key " + options_.tls_key_file, ec);
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    tls_.reset();
+    return InvalidArgument("http: the TLS key " + options_.tls_key_file +
+                           " does not match the certificate " + options_.tls_cert_file);
+  }
+  return Status::Ok();
+}
+
 void Server::Impl::RequestStop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -559,7 +650,7 @@ void Server::Impl::RequestStop() {
     asio::post(io->ctx, [io = io.get()] {
       // Connections waiting for a new request are closed; the others close after answering.
       for (Connection* c = io->connections; c != nullptr; c = c->next) {
-        if (c->idle) c->stream.cancel();
+        if (c->idle && c->tcp != nullptr) c->tcp->cancel();
       }
       for (auto& weak : io->websockets) {
         if (auto ws = weak.lock()) ws->CloseNow();
@@ -692,122 +783,220 @@ asio::awaitable<void> Server::Impl::Dispatch(IoThread& io, Request& req, Respons
   }
 }
 
-asio::awaitable<void> Server::Impl::FailRead(Connection& conn, const beast::error_code& ec) {
+template <typename S>
+asio::awaitable<beast::error_code> Server::Impl::WriteResponse(S& stream, std::string& head,
+                                                               std::string_view body) {
+  beast::error_code ec;
+  if constexpr (std::is_same_v<S, Stream>) {
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(body)};
+    co_await asio::async_write(stream, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  } else if (body.size() <= kTlsCoalesce) {
+    // One TLS record for a small response.
+    head.append(body);
+    co_await asio::async_write(stream, asio::buffer(head),
+                               asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    // Asio 1.74's SSL stream stalls when asio::async_write gives it a small buffer followed by a
+    // large one (the head and a body over about 8 kB: the body is never sent), so each goes
+    // in a write of its own (ServerTest.TlsServesHttpsWithHsts).
+    co_await asio::async_write(stream, asio::buffer(head),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      co_await asio::async_write(stream, asio::buffer(body.data(), body.size()),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+  co_return ec;
+}
+
+template <typename S>
+asio::awaitable<void> Server::Impl::FailRead(Connection& conn, S& stream,
+                                             const beast::error_code& ec) {
   Response resp;
-  auto make = [this](int status, std::string_view message, std::string_view fallback) {
-    return options_.error_response ? options_.error_response(status, message)
-                                   : JsonResponse(status, fallback);
-  };
   if (ec == bhttp::error::body_limit) {
-    resp = make(413, "request body too large", kBodyTooLarge);
+    resp = MakeError(413, "request body too large", kBodyTooLarge);
   } else if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-    resp = make(431, "request header too large", kHeaderTooLarge);
+    resp = MakeError(431, "request header too large", kHeaderTooLarge);
   } else if (IsHttpParseError(ec) && ec != bhttp::error::end_of_stream &&
              ec != bhttp::error::partial_message) {
-    resp = make(400, "malformed HTTP request", kMalformed);
+    resp = MakeError(400, "malformed HTTP request", kMalformed);
   } else {
     co_return;  // the peer went away, timed out, or the server is stopping
   }
   std::string head;
-  SerializeHead(resp, false, false, 11, head);
-  std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(resp.body)};
-  beast::error_code wec;
-  conn.stream.expires_after(kDrainTimeout);
-  co_await asio::async_write(conn.stream, buffers, asio::redirect_error(asio::use_awaitable, wec));
+  SerializeHead(resp, false, false, 11, tls_.has_value(), head);
+  conn.tcp->expires_after(kDrainTimeout);
+  beast::error_code wec = co_await WriteResponse(stream, head, resp.body);
   if (wec) co_return;
-  conn.stream.socket().shutdown(tcp::socket::shutdown_send, wec);
+  // Over plain TCP, half-close so that the client sees the end of the response. (TLS has no
+  // half-close before its close_notify; the session sends that after this.)
+  if constexpr (std::is_same_v<S, Stream>) {
+    conn.tcp->socket().shutdown(tcp::socket::shutdown_send, wec);
+  }
   // Drain (bounded in bytes and time) so that close() does not reset the connection while the
   // client is still sending, which could discard the response before the client reads it.
   std::array<char, 16 << 10> scratch;
   std::size_t drained = 0;
   while (drained < kMaxDrainBytes) {
-    std::size_t n = co_await conn.stream.async_read_some(
-        asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, wec));
+    std::size_t n = co_await stream.async_read_some(asio::buffer(scratch),
+                                                    asio::redirect_error(asio::use_awaitable, wec));
     if (wec) break;
     drained += n;
   }
 }
 
 asio::awaitable<void> Server::Impl::Session(IoThread& io, Socket socket) {
-  Connection conn(io, std::move(socket));
+  Connection conn(io);
   if (stopping_.load(std::memory_order_acquire)) co_return;
   beast::error_code ec;
   std::string remote;
+  bool loopback = false;
   {
-    auto endpoint = conn.stream.socket().remote_endpoint(ec);
-    if (!ec) remote = endpoint.address().to_string();
+    auto endpoint = socket.remote_endpoint(ec);
+    if (!ec) {
+      auto address = endpoint.address();
+      if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+        address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+      }
+      remote = address.to_string();
+      loopback = address.is_loopback();
+    }
   }
+  bool limited = !loopback || options_.limit_loopback;
+  bool counted = false;
+  if (limited && clients_) {
+    if (!clients_->Open(remote)) {
+      refused_.fetch_add(1, std::memory_order_relaxed);
+      co_return;  // the socket closes here
+    }
+    counted = true;
+  }
+  struct Release {
+    ClientLimits* limits;
+    const std::string& remote;
+    ~Release() {
+      if (limits != nullptr) limits->Close(remote);
+    }
+  } release{counted ? &*clients_ : nullptr, remote};
+
+  Stream stream(std::move(socket));
+  if (tls_) {
+    TlsStream tls(std::move(stream), *tls_);
+    conn.tcp = &beast::get_lowest_layer(tls);
+    conn.tcp->expires_after(options_.header_timeout);
+    co_await tls.async_handshake(asio::ssl::stream_base::server,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      failed_handshakes_.fetch_add(1, std::memory_order_relaxed);
+      co_return;
+    }
+    bool upgraded = co_await Serve(io, conn, tls, remote, limited);
+    if (!upgraded && conn.tcp->socket().is_open()) {
+      conn.tcp->expires_after(kDrainTimeout);
+      co_await tls.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  } else {
+    conn.tcp = &stream;
+    bool upgraded = co_await Serve(io, conn, stream, remote, limited);
+    if (!upgraded && stream.socket().is_open()) {
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+  }
+}
+
+template <typename S>
+asio::awaitable<bool> Server::Impl::Serve(IoThread& io, Connection& conn, S& stream,
+                                          const std::string& remote, bool limited) {
+  Stream& tcp = *conn.tcp;
+  beast::error_code ec;
   beast::flat_buffer buffer;
   Request req;
   Response resp;
   std::string head;
   std::optional<RequestParser> parser;
+  TokenBucket connection_bucket(limited ? options_.connection_rate : RateLimit{},
+                                LimitClock::now());
   for (;;) {
     ResetRequest(req);
     req.remote_address = remote;
+    req.secure = tls_.has_value();
     parser.emplace(req);
     parser->header_limit(
         static_cast<std::uint32_t>(std::min<std::size_t>(options_.max_header_bytes, UINT32_MAX)));
     parser->body_limit(options_.max_body_bytes);
     conn.idle = buffer.size() == 0;
-    if (conn.idle && stopping_.load(std::memory_order_acquire)) break;
-
-    conn.stream.expires_after(options_.idle_timeout);
-    co_await bhttp::async_read_header(conn.stream, buffer, *parser,
+    if (conn.idle) {
+      if (stopping_.load(std::memory_order_acquire)) break;
+      // Wait (idle_timeout) for the next request's first bytes; its header then has
+      // header_timeout to arrive, so a client cannot hold the connection by trickling it.
+      tcp.expires_after(options_.idle_timeout);
+      std::size_t n = co_await stream.async_read_some(
+          buffer.prepare(kFirstRead), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      buffer.commit(n);
+      conn.idle = false;
+    }
+    tcp.expires_after(options_.header_timeout);
+    co_await bhttp::async_read_header(stream, buffer, *parser,
                                       asio::redirect_error(asio::use_awaitable, ec));
-    conn.idle = false;
     if (!ec && !parser->is_done()) {
       if (parser->expect_continue()) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        co_await asio::async_write(conn.stream, asio::buffer(kContinue.data(), kContinue.size()),
+        co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
                                    asio::redirect_error(asio::use_awaitable, ec));
         if (ec) break;
       }
-      conn.stream.expires_after(options_.idle_timeout);
-      co_await bhttp::async_read(conn.stream, buffer, *parser,
+      tcp.expires_after(options_.idle_timeout);
+      co_await bhttp::async_read(stream, buffer, *parser,
                                  asio::redirect_error(asio::use_awaitable, ec));
     }
     if (ec) {
-      co_await FailRead(conn, ec);
+      co_await FailRead(conn, stream, ec);
       break;
     }
 
     bool keep_alive = parser->keep_alive();
     int version = parser->version();
     bool head_request = req.method == "HEAD";
-    SplitTarget(req);
-    co_await Dispatch(io, req, resp);
-    if (resp.websocket && req.method == "GET" &&
-        EqualsIgnoreCase(req.headers.Get("Upgrade"), "websocket")) {
-      // The connection becomes a WebSocket until either side closes it.
-      auto ws = std::make_shared<WsSession>(std::move(conn.stream), io.ctx);
-      if (co_await ws->Accept(req)) {
-        io.websockets.push_back(ws);
-        std::erase_if(io.websockets, [](const auto& w) { return w.expired(); });
-        resp.websocket(ws);
-        co_await ws->ReadLoop();
+    int retry_after = 0;
+    auto now = LimitClock::now();
+    if (limited && (!connection_bucket.Take(now, &retry_after) ||
+                    (clients_ && !clients_->Take(remote, now, &retry_after)))) {
+      throttled_.fetch_add(1, std::memory_order_relaxed);
+      resp = MakeError(429, "too many requests: retry after the seconds in Retry-After",
+                       kTooManyRequests);
+      resp.headers.Set("Retry-After", std::to_string(retry_after));
+    } else {
+      SplitTarget(req);
+      co_await Dispatch(io, req, resp);
+      if (resp.websocket && req.method == "GET" &&
+          EqualsIgnoreCase(req.headers.Get("Upgrade"), "websocket")) {
+        // The connection becomes a WebSocket until either side closes it.
+        auto ws = std::make_shared<WsSession<S>>(std::move(stream), io.ctx);
+        if (co_await ws->Accept(req)) {
+          io.websockets.push_back(ws);
+          std::erase_if(io.websockets, [](const auto& w) { return w.expired(); });
+          resp.websocket(ws);
+          co_await ws->ReadLoop();
+        }
+        co_return true;
       }
-      co_return;
     }
 
     if (stopping_.load(std::memory_order_acquire) ||
         EqualsIgnoreCase(resp.headers.Get("Connection"), "close")) {
       keep_alive = false;
     }
-    bool send_body = SerializeHead(resp, head_request, keep_alive, version, head);
-    std::array<asio::const_buffer, 2> buffers{
-        asio::buffer(head), send_body ? asio::buffer(resp.body) : asio::const_buffer()};
-    conn.stream.expires_after(options_.idle_timeout);
-    co_await asio::async_write(conn.stream, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    bool send_body = SerializeHead(resp, head_request, keep_alive, version, tls_.has_value(), head);
+    tcp.expires_after(options_.idle_timeout);
+    ec = co_await WriteResponse(stream, head, send_body ? std::string_view(resp.body) : "");
     if (ec || !keep_alive) break;
     resp.headers.Clear();
     resp.body.clear();
     resp.status = 200;
     resp.before_send = nullptr;
   }
-  if (conn.stream.socket().is_open()) {
-    conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  }
+  co_return false;
 }
 
 Server::Server(ServerOptions options, Handler handler,
@@ -819,6 +1008,8 @@ Server::~Server() = default;
 
 Status Server::Start() { return impl_->Start(); }
 uint16_t Server::port() const { return impl_->port(); }
+bool Server::secure() const { return impl_->secure(); }
+ServerStats Server::stats() const { return impl_->stats(); }
 void Server::Stop() { impl_->Stop(); }
 void Server::Wait() { impl_->Wait(); }
 void Server::InstallSignalHandlers() { impl_->InstallSignalHandlers(); }

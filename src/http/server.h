@@ -17,6 +17,14 @@
 // websocket` turns the connection into a WebSocket (RFC 6455, Beast): text messages, a bounded
 // send queue, no idle timer; Stop closes it.
 //
+// Hardening (docs/security.md): with `tls_cert_file` and `tls_key_file` the server speaks only
+// HTTPS (TLS 1.2 or 1.3, forward-secret AEAD cipher suites, no compression or renegotiation) and
+// adds `Strict-Transport-Security` to every response. A request's header must arrive within
+// `header_timeout` of its first byte (slowloris). Token buckets limit the requests of each client
+// address and of each connection (429 with `Retry-After` from `error_response`), and a client
+// address may hold at most `max_connections_per_client` connections (more are closed at once);
+// loopback clients are exempt from these limits unless `limit_loopback` is set.
+//
 // Thread-safety: `handler` and `runs_inline` are called concurrently from many threads. Start,
 // Stop, Wait and port may be called from any thread; Stop is idempotent and may be called from a
 // signal-handling thread or from inside a handler (then it only begins the shutdown, and the
@@ -32,6 +40,7 @@
 
 #include "core/status.h"
 #include "http/message.h"
+#include "http/rate_limit.h"
 
 namespace sund::http {
 
@@ -45,10 +54,28 @@ struct ServerOptions {
   std::size_t max_body_bytes = 16 << 20;    // larger bodies get 413 without calling the handler
   std::size_t max_header_bytes = 64 << 10;  // request line + fields; larger get 431
   std::chrono::seconds idle_timeout{60};    // a connection silent this long is closed
+  // From the first byte of a request (or the start of a TLS handshake) to the end of its header.
+  std::chrono::seconds header_timeout{10};
+  // HTTPS only when both are set: PEM files (the certificate file may hold the chain). Start()
+  // fails with kInvalidArgument when they cannot be loaded or do not match.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Limits per client address (requests and open connections) and per connection; off when 0.
+  RateLimit client_rate;
+  RateLimit connection_rate;
+  std::size_t max_connections_per_client = 0;
+  bool limit_loopback = false;  // apply the three limits above to 127.0.0.0/8 and ::1 too
   // Builds the response for errors the server answers itself (400 malformed, 413, 431, 500
   // after a handler exception, 503 when a response's before_send fails), so that a protocol layer
   // above (FHIR) can use its own error format. Null: a small JSON body {"error": message}.
   std::function<Response(int status, std::string_view message)> error_response;
+};
+
+// Counters since Start (for /metrics).
+struct ServerStats {
+  std::uint64_t throttled_requests = 0;   // answered 429 by a rate limit
+  std::uint64_t refused_connections = 0;  // closed at once: the client had too many open
+  std::uint64_t failed_handshakes = 0;    // TLS handshakes that failed or timed out
 };
 
 class Server {
@@ -67,6 +94,9 @@ class Server {
   Status Start();
   // The bound port, after a successful Start; 0 before.
   uint16_t port() const;
+  // Whether the server speaks HTTPS (TLS files were given).
+  bool secure() const;
+  ServerStats stats() const;
   // Graceful: stops accepting, closes connections waiting for a request, lets requests being
   // read or handled finish and be answered with `Connection: close` (pipelined requests behind
   // them are dropped), then joins the threads. Idempotent. Called from a thread of this server

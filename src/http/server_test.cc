@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -11,6 +12,8 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -21,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/x509.h"
 #include "http/client.h"
 
 namespace sund::http {
@@ -53,6 +57,10 @@ class RawConnection {
   ~RawConnection() { ::close(fd_); }
 
   bool connected() const { return connected_; }
+  void Close() {
+    ::close(fd_);
+    fd_ = -1;
+  }
 
   bool Write(std::string_view data) {
     while (!data.empty()) {
@@ -903,6 +911,259 @@ TEST_F(ServerTest, WebSocketUpgradeEchoesAndServerSends) {
   for (int i = 0; i < 50 && ws->Send("late"); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_FALSE(ws->Send("late"));
+}
+
+// --- Hardening (#11): TLS, limits, slow clients ---
+
+// A self-signed certificate for localhost and 127.0.0.1 in a fresh folder.
+class TlsFiles {
+ public:
+  TlsFiles() {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("sund-tls-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    std::filesystem::create_directories(dir_);
+    auto pair = x509::MakeCertificate(
+        {"Sund tests", "localhost", x509::Usage::kServer, {"localhost", "127.0.0.1"}, 1});
+    EXPECT_TRUE(pair.ok()) << pair.status().ToString();
+    pair_ = *pair;
+    std::ofstream(cert()) << pair_.cert_pem;
+    std::ofstream(key()) << pair_.key_pem;
+  }
+  ~TlsFiles() { std::filesystem::remove_all(dir_); }
+  std::string cert() const { return (dir_ / "cert.pem").string(); }
+  std::string key() const { return (dir_ / "key.pem").string(); }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path dir_;
+  x509::KeyPair pair_;
+};
+
+// "secure" or "plain"; at /big, 300 kB (many TLS records, larger than Beast's 64 kB flat
+// write buffer).
+Response Secure(Request& req) {
+  Response r;
+  r.body = req.secure ? "secure" : "plain";
+  if (req.path == "/big") {
+    r.body.clear();
+    for (int i = 0; r.body.size() < 300'000; ++i) r.body += std::to_string(i) + ",";
+  }
+  return r;
+}
+
+TEST_F(ServerTest, TlsServesHttpsWithHsts) {
+  TlsFiles files;
+  ServerOptions options;
+  options.tls_cert_file = files.cert();
+  options.tls_key_file = files.key();
+  StartServer(Secure, nullptr, options);
+  EXPECT_TRUE(server_->secure());
+  Client https("127.0.0.1", server_->port(), std::chrono::seconds(10), {true, files.cert()});
+  for (int i = 0; i < 3; ++i) {  // keep-alive over one TLS session
+    auto r = https.Send("GET", "/x");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "secure");
+    EXPECT_EQ(r->headers.Get("Strict-Transport-Security"), "max-age=31536000");
+  }
+  // Large responses, inline and from the pool.
+  Request big_request;
+  big_request.path = "/big";
+  std::string expected = Secure(big_request).body;
+  for (int i = 0; i < 2; ++i) {
+    auto big = https.Send("GET", "/big");
+    ASSERT_TRUE(big.ok()) << big.status().ToString();
+    EXPECT_EQ(big->body.size(), expected.size());
+    EXPECT_EQ(big->body, expected);
+  }
+  // By name too (the certificate names localhost).
+  Client by_name("localhost", server_->port(), std::chrono::seconds(10), {true, files.cert()});
+  EXPECT_TRUE(by_name.Send("GET", "/x").ok());
+  // Plain HTTP to the TLS port gets no HTTP answer.
+  auto plain = client_->Send("GET", "/x");
+  EXPECT_FALSE(plain.ok() && plain->status == 200);
+}
+
+TEST_F(ServerTest, TlsClientRejectsAnUntrustedCertificate) {
+  TlsFiles files;
+  TlsFiles other;  // another authority: the server's certificate is not signed by it
+  ServerOptions options;
+  options.tls_cert_file = files.cert();
+  options.tls_key_file = files.key();
+  StartServer(Secure, nullptr, options);
+  Client https("127.0.0.1", server_->port(), std::chrono::seconds(10), {true, other.cert()});
+  auto r = https.Send("GET", "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("TLS handshake"));
+  EXPECT_EQ(server_->stats().failed_handshakes, 1u);
+}
+
+// The protocol versions a client limited to [min, max] gets from the server: true when the
+// handshake succeeds.
+bool HandshakeWithVersions(uint16_t port, int min_version, int max_version) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_security_level(ctx, 0);  // let OpenSSL offer the old versions at all
+  SSL_CTX_set_min_proto_version(ctx, min_version);
+  SSL_CTX_set_max_proto_version(ctx, max_version);
+  SSL_CTX_set_cipher_list(ctx, "ALL:@SECLEVEL=0");
+  SSL* ssl = SSL_new(ctx);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  if (ok) {
+    SSL_set_fd(ssl, fd);
+    ok = SSL_connect(ssl) == 1;
+  }
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  ::close(fd);
+  return ok;
+}
+
+TEST_F(ServerTest, TlsRefusesVersionsBefore12) {
+  TlsFiles files;
+  ServerOptions options;
+  options.tls_cert_file = files.cert();
+  options.tls_key_file = files.key();
+  StartServer(Secure, nullptr, options);
+  EXPECT_FALSE(HandshakeWithVersions(server_->port(), TLS1_VERSION, TLS1_1_VERSION));
+  EXPECT_TRUE(HandshakeWithVersions(server_->port(), TLS1_2_VERSION, TLS1_2_VERSION));
+  EXPECT_TRUE(HandshakeWithVersions(server_->port(), TLS1_3_VERSION, TLS1_3_VERSION));
+}
+
+TEST(ServerTlsTest, StartFailsOnMissingOrMismatchedFiles) {
+  TlsFiles a;
+  TlsFiles b;
+  ServerOptions options;
+  options.tls_cert_file = a.cert();
+  options.tls_key_file = a.key() + ".missing";
+  Server missing(options, Secure, nullptr);
+  Status s = missing.Start();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  options.tls_key_file = b.key();
+  Server mismatched(options, Secure, nullptr);
+  s = mismatched.Start();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("mismatch"));
+}
+
+TEST_F(ServerTest, ConnectionRateLimitGives429WithRetryAfter) {
+  ServerOptions options;
+  options.connection_rate = {0.5, 2};  // a burst of two, then one every two seconds
+  options.limit_loopback = true;
+  options.error_response = [](int status, std::string_view message) {
+    Response r;
+    r.status = status;
+    r.body = "custom: " + std::string(message);
+    return r;
+  };
+  StartServer(Echo, nullptr, options);
+  EXPECT_EQ(client_->Send("GET", "/a").value().status, 200);
+  EXPECT_EQ(client_->Send("GET", "/a").value().status, 200);
+  auto limited = client_->Send("GET", "/a").value();
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.headers.Get("Retry-After"), "2");
+  EXPECT_THAT(limited.body, StartsWith("custom: too many requests"));
+  // The connection stays usable, and a new connection has a bucket of its own.
+  EXPECT_EQ(client_->Send("GET", "/a").value().status, 429);
+  Client fresh("127.0.0.1", server_->port());
+  EXPECT_EQ(fresh.Send("GET", "/a").value().status, 200);
+  EXPECT_EQ(server_->stats().throttled_requests, 2u);
+}
+
+TEST_F(ServerTest, ClientRateLimitSpansConnections) {
+  ServerOptions options;
+  options.client_rate = {0.1, 3};
+  options.limit_loopback = true;
+  StartServer(Echo, nullptr, options);
+  int ok = 0;
+  int limited = 0;
+  for (int i = 0; i < 5; ++i) {
+    Client c("127.0.0.1", server_->port());
+    int status = c.Send("GET", "/a").value().status;
+    (status == 200 ? ok : limited) += 1;
+  }
+  EXPECT_EQ(ok, 3);
+  EXPECT_EQ(limited, 2);
+}
+
+TEST_F(ServerTest, LoopbackIsExemptFromLimitsByDefault) {
+  ServerOptions options;
+  options.client_rate = {0.1, 1};
+  options.connection_rate = {0.1, 1};
+  options.max_connections_per_client = 1;
+  StartServer(Echo, nullptr, options);
+  Client second("127.0.0.1", server_->port());
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(client_->Send("GET", "/a").value().status, 200);
+    EXPECT_EQ(second.Send("GET", "/a").value().status, 200);
+  }
+}
+
+TEST_F(ServerTest, ConnectionsPerClientAreCapped) {
+  ServerOptions options;
+  options.max_connections_per_client = 2;
+  options.limit_loopback = true;
+  StartServer(Echo, nullptr, options);
+  RawConnection a(server_->port());
+  RawConnection b(server_->port());
+  ASSERT_TRUE(a.Write("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(a.ReadResponse());
+  ASSERT_TRUE(b.Write("GET /b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(b.ReadResponse());
+  RawConnection c(server_->port());  // the third is closed without an answer
+  c.Write("GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.ReadToEof(), "");
+  EXPECT_EQ(server_->stats().refused_connections, 1u);
+  // Once one closes, the client may connect again.
+  a.Close();
+  bool served = false;
+  for (int i = 0; i < 50 && !served; ++i) {
+    RawConnection d(server_->port());
+    d.Write("GET /d HTTP/1.1\r\nHost: x\r\n\r\n");
+    served = d.ReadResponse().has_value();
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(served);
+}
+
+TEST_F(ServerTest, SlowHeaderIsCutOffAfterHeaderTimeout) {
+  ServerOptions options;
+  options.header_timeout = std::chrono::seconds(1);
+  options.idle_timeout = std::chrono::seconds(30);
+  StartServer(Echo, nullptr, options);
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  auto start = std::chrono::steady_clock::now();
+  // A slowloris client: a byte now and then, never the end of the header.
+  ASSERT_TRUE(c.Write("GET / HTTP/1.1\r\n"));
+  bool closed = false;
+  for (int i = 0; i < 40 && !closed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    closed = !c.Write("X");
+  }
+  // Either the write failed or the server has closed its side; both within a few seconds,
+  // far sooner than idle_timeout.
+  if (!closed) EXPECT_EQ(c.ReadToEof(), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST_F(ServerTest, SilentTlsHandshakeIsCutOffAfterHeaderTimeout) {
+  TlsFiles files;
+  ServerOptions options;
+  options.tls_cert_file = files.cert();
+  options.tls_key_file = files.key();
+  options.header_timeout = std::chrono::seconds(1);
+  StartServer(Secure, nullptr, options);
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(c.ReadToEof(), "");  // nothing sent: closed after about a second
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 }  // namespace

@@ -465,17 +465,35 @@ std::pair<http::Response, std::vector<std::string>> Gateway::DeviceReportRespons
   return {JsonResponse(200, {sb.GetString(), sb.GetSize()}), std::move(patients)};
 }
 
+namespace {
+
+// The routes Gateway::Handle dispatches with: ingest, rejected payloads, device report (it tells
+// them apart by position).
+constexpr http::Endpoint kEndpoints[] = {
+    {"POST", "/iomt/v1/measurements", "iomt"},
+    {"GET", "/iomt/v1/rejected", "iomt"},
+    {"GET", "/iomt/v1/reports/devices", "iomt"},
+};
+
+}  // namespace
+
 bool Gateway::Handles(std::string_view path) { return path.starts_with("/iomt/v1/"); }
 
+std::span<const http::Endpoint> Gateway::Endpoints() { return kEndpoints; }
+
 http::Response Gateway::Handle(const http::Request& req) {
-  bool ingest = req.path == "/iomt/v1/measurements";
-  bool rejected = req.path == "/iomt/v1/rejected";
-  bool report = req.path == "/iomt/v1/reports/devices" && options_.device_log != nullptr;
+  const http::Endpoint* route = nullptr;
+  for (const http::Endpoint& e : kEndpoints) {
+    if (e.path == req.path) route = &e;
+  }
+  bool ingest = route == &kEndpoints[0];
+  bool rejected = route == &kEndpoints[1];
+  bool report = route == &kEndpoints[2] && options_.device_log != nullptr;
   if (!ingest && !rejected && !report) {
     return ErrorResponse(404, "not-found", "no such IoMT route");
   }
-  if ((ingest && req.method != "POST") || (!ingest && req.method != "GET")) {
-    return ErrorResponse(405, "method-not-allowed", ingest ? "use POST" : "use GET");
+  if (req.method != route->method) {
+    return ErrorResponse(405, "method-not-allowed", "use " + std::string(route->method));
   }
   auto actor = options_.authorize(req, ingest);
   if (!actor.ok()) {

@@ -27,6 +27,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,6 +36,7 @@
 #include "audit/log.h"
 #include "core/status.h"
 #include "core/time.h"
+#include "http/endpoint.h"
 #include "http/message.h"
 #include "iomt/assignment.h"
 #include "iomt/dead_letters.h"
@@ -136,6 +138,10 @@ class Gateway {
 
   // True for /iomt/v1/ paths.
   static bool Handles(std::string_view path);
+  // The routes Handle answers (family "iomt"): POST /iomt/v1/measurements, GET
+  // /iomt/v1/rejected and GET /iomt/v1/reports/devices (404 without a device log); any other
+  // /iomt/v1/ path is 404, another method 405.
+  static std::span<const http::Endpoint> Endpoints();
   http::Response Handle(const http::Request& req);
 
  private:

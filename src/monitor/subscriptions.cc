@@ -384,7 +384,8 @@ void Subscriptions::Consider(const storage::ResourceVersion& v) {
       auto delay = options_.first_retry;
       bool sent = false;
       for (int attempt = 0; attempt < options_.max_attempts && !raw->stop; ++attempt) {
-        http::Client client(raw->url.host, raw->url.port, options_.delivery_timeout);
+        http::Client client(raw->url.host, raw->url.port, options_.delivery_timeout,
+                            http::ClientTls{raw->url.tls, {}});
         auto r = client.Send("POST", raw->url.path.empty() ? "/" : raw->url.path, headers, body);
         if (r.ok() && r->status >= 200 && r->status < 300) {
           sent = true;
@@ -447,8 +448,23 @@ void Subscriptions::Remove(const std::string& id) {
   if (s->thread.joinable()) s->thread.join();
 }
 
+namespace {
+
+// The catalogue (Subscriptions::Endpoints): the socket by its exact path, and the binding token
+// of a Subscription, which Handles and Handle recognise by its prefix and suffix.
+constexpr http::Endpoint kEndpoints[] = {
+    {"GET", "/fhir/$subscription-ws", "subscription"},
+    {"GET", "/fhir/Subscription/{id}/$get-ws-binding-token", "subscription"},
+    {"POST", "/fhir/Subscription/{id}/$get-ws-binding-token", "subscription"},
+};
+constexpr std::string_view kSocket = kEndpoints[0].path;
+
+}  // namespace
+
+std::span<const http::Endpoint> Subscriptions::Endpoints() { return kEndpoints; }
+
 bool Subscriptions::Handles(std::string_view path) {
-  return path == "/fhir/$subscription-ws" ||
+  return path == kSocket ||
          (path.starts_with("/fhir/Subscription/") && path.ends_with("/$get-ws-binding-token"));
 }
 
@@ -464,7 +480,7 @@ http::Response Subscriptions::Handle(const http::Request& req) {
                                message);
     return r;
   };
-  if (req.path == "/fhir/$subscription-ws") {
+  if (req.path == kSocket) {
     // Anyone may open the socket; binding it needs a token from an authorized request.
     http::Response r = error(426, "connect with a WebSocket (Upgrade: websocket)");
     r.websocket = [this](std::shared_ptr<http::WebSocket> ws) {

@@ -32,11 +32,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 
 #include "core/status.h"
 #include "core/time.h"
+#include "http/endpoint.h"
 #include "http/message.h"
 #include "monitor/change_feed.h"
 #include "storage/store.h"
@@ -86,6 +88,8 @@ class Subscriptions {
   // valid five minutes) and `GET /fhir/$subscription-ws` (the WebSocket; the client sends
   // `bind-with-token TOKEN`, gets a handshake Bundle, then the notifications).
   static bool Handles(std::string_view path);
+  // The two above, by method (family "subscription").
+  static std::span<const http::Endpoint> Endpoints();
   http::Response Handle(const http::Request& req);
 
   struct Subscriber;  // one active Subscription (subscriptions.cc)

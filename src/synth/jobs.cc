@@ -23,7 +23,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kKickOff = "/fhir/$synthesize";
+// The catalogue (JobService::Endpoints): the kick-off by its exact path, then the job routes
+// below kJobs, which Handle parses (a job's id, then nothing or /files/NAME).
+constexpr http::Endpoint kEndpoints[] = {
+    {"POST", "/fhir/$synthesize", "synth"},
+    {"GET", "/synth/v1/jobs/{id}", "synth"},
+    {"DELETE", "/synth/v1/jobs/{id}", "synth"},
+    {"GET", "/synth/v1/jobs/{id}/files/{name}", "synth"},
+};
+constexpr std::string_view kKickOff = kEndpoints[0].path;
 constexpr std::string_view kJobs = "/synth/v1/jobs/";
 
 enum class State { kQueued, kRunning, kDone, kFailed };
@@ -350,6 +358,8 @@ JobService::~JobService() {
   impl_->cv.notify_all();
   impl_->worker.join();
 }
+
+std::span<const http::Endpoint> JobService::Endpoints() { return kEndpoints; }
 
 bool JobService::Handles(std::string_view path) {
   return path == kKickOff || path.starts_with(kJobs);

@@ -28,10 +28,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "core/status.h"
+#include "http/endpoint.h"
 #include "http/message.h"
 
 namespace sund::storage {
@@ -58,7 +60,11 @@ class JobService {
   JobService(const JobService&) = delete;
   JobService& operator=(const JobService&) = delete;
 
+  // True for the kick-off and every path below /synth/v1/jobs/ (Handle answers 404 for what
+  // is not a route of Endpoints()).
   static bool Handles(std::string_view path);
+  // The routes above (family "synth").
+  static std::span<const http::Endpoint> Endpoints();
   http::Response Handle(const http::Request& req);
 
   // Blocks until no job is queued or running (tests).

@@ -3,6 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+
 #include "core/json.h"
 #include "synth/internal/test_store.h"
 
@@ -86,6 +91,24 @@ class JobServiceTest : public ::testing::Test {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<JobService> service_;
 };
+
+// The catalogue `sund endpoints` prints (issue #11): no entry twice, and each of its paths, with
+// its placeholders filled, is one the service takes.
+TEST(JobServiceEndpointsTest, EveryEntryIsHandledAndListedOnce) {
+  std::set<std::pair<std::string_view, std::string_view>> seen;
+  for (const http::Endpoint& e : JobService::Endpoints()) {
+    SCOPED_TRACE(std::string(e.method) + " " + std::string(e.path));
+    EXPECT_TRUE(seen.emplace(e.method, e.path).second) << "listed twice";
+    EXPECT_EQ(e.family, "synth");
+    std::string path(e.path);
+    for (std::size_t at; (at = path.find('{')) != std::string::npos;) {
+      path.replace(at, path.find('}', at) - at + 1, "x1");
+    }
+    EXPECT_TRUE(http::PathMatches(e.path, path));
+    EXPECT_TRUE(JobService::Handles(path));
+  }
+  EXPECT_FALSE(JobService::Handles("/fhir/$synthesize/x"));
+}
 
 TEST_F(JobServiceTest, RunsACohortToSyntheticRows) {
   auto r = Call("POST", "/fhir/$synthesize", Params(kCohort, R"(,{"name":"rows","valueInteger":250},

@@ -710,8 +710,15 @@ TEST_F(ConsentTest, BlockedPractitionerSeesNothingOfThePatientInEntriesIncludesO
     EXPECT_THAT(ref, Not(::testing::AnyOf("Patient/pb", "Observation/b-lab", "Observation/b-vital",
                                           "Encounter/b-enc", "Condition/b-cond")));
   }
-  EXPECT_EQ(Get("/fhir/Observation/b-vital/_history", doc).status, 200);
-  EXPECT_THAT(FullUrlRefs(Get("/fhir/Observation/b-vital/_history", doc).json), IsEmpty());
+  // An instance history of which every version is withheld answers as an unknown id would
+  // (an empty 200 would tell that the resource exists), with _since too.
+  EXPECT_EQ(Get("/fhir/Observation/b-vital/_history", doc).status, 404);
+  EXPECT_EQ(Get("/fhir/Observation/b-vital/_history?_since=2000-01-01", doc).status, 404);
+  EXPECT_EQ(Get("/fhir/Observation/no-such-id/_history", doc).status, 404);
+  // A visible resource with nothing in the period: an empty history, not 404.
+  ApiResponse none = Get("/fhir/Observation/a-lab/_history?_since=2999-01-01", doc);
+  EXPECT_EQ(none.status, 200);
+  EXPECT_THAT(FullUrlRefs(none.json), IsEmpty());
   // Reads inside a batch would bypass the filter: refused.
   ApiResponse batch = Post("/fhir",
                            R"({"resourceType":"Bundle","type":"batch","entry":[{"request":)"

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <future>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "iomt/dead_letters.h"
 #include "iomt/gateway.h"
 #include "monitor/silence.h"
+#include "monitor/subscriptions.h"
 #include "monitor/watch.h"
 
 namespace sund::itest {
@@ -495,6 +497,40 @@ TEST_F(IomtTest, TheHttpSurface) {
   get.method = "POST";
   allow_ = Status::Ok();
   EXPECT_EQ(gateway_->Handle(get).status, 405);
+}
+
+// The catalogues `sund endpoints` prints (issue #11) for the gateway, the websocket
+// Subscriptions and the FHIR API: no entry twice, each in its family, and each path (its
+// placeholders filled) one the module takes.
+TEST(EndpointCatalogueTest, EveryEntryIsHandledAndListedOnce) {
+  auto fill = [](std::string_view pattern) {
+    std::string path(pattern);
+    for (std::size_t at; (at = path.find('{')) != std::string::npos;) {
+      path.replace(at, path.find('}', at) - at + 1, "Patient");
+    }
+    return path;
+  };
+  std::set<std::pair<std::string_view, std::string_view>> seen;
+  for (const http::Endpoint& e : iomt::Gateway::Endpoints()) {
+    EXPECT_TRUE(seen.emplace(e.method, e.path).second) << e.method << " " << e.path;
+    EXPECT_EQ(e.family, "iomt");
+    EXPECT_TRUE(iomt::Gateway::Handles(fill(e.path))) << e.path;
+  }
+  for (const http::Endpoint& e : monitor::Subscriptions::Endpoints()) {
+    EXPECT_TRUE(seen.emplace(e.method, e.path).second) << e.method << " " << e.path;
+    EXPECT_EQ(e.family, "subscription");
+    EXPECT_TRUE(monitor::Subscriptions::Handles(fill(e.path))) << e.path;
+  }
+  const std::set<std::string_view> families = {"fhir", "operation", "export", "audit", "ops"};
+  for (const http::Endpoint& e : api::FhirApi::Endpoints()) {
+    EXPECT_TRUE(seen.emplace(e.method, e.path).second) << e.method << " " << e.path;
+    EXPECT_TRUE(families.contains(e.family)) << e.path << ": " << e.family;
+    // Nothing the modules in front of the API take (main.cc asks them first).
+    std::string path = fill(e.path);
+    EXPECT_FALSE(iomt::Gateway::Handles(path) || monitor::Subscriptions::Handles(path) ||
+                 auth::AuthServer::Handles(path))
+        << e.path;
+  }
 }
 
 }  // namespace

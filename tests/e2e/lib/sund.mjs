@@ -152,7 +152,7 @@ export async function startSund({ importFiles = [], env = {}, dataDir: given, ar
         READY_TIMEOUT_MS);
       const lines = readline.createInterface({ input: child.stdout });
       lines.on('line', (line) => {
-        const m = /^sund listening on (http:\/\/\S+)$/.exec(line.trim());
+        const m = /^sund listening on (https?:\/\/\S+)$/.exec(line.trim());
         if (m) {
           clearTimeout(timer);
           resolve(m[1]);
