@@ -22,6 +22,7 @@
 #include "api/errors.h"
 #include "core/crypto.h"
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "core/log.h"
 #include "fhir/json_writer.h"
 #include "fhir/model.h"
@@ -1192,7 +1193,7 @@ Status NotExportable(std::string_view type) {
 // The kick-off's parameters from a POST body (a Parameters resource).
 Status ParametersBody(std::string_view body, QueryParams& params) {
   rapidjson::Document d;
-  d.Parse(body.data(), body.size());
+  json::ParseBounded(d, body);
   if (d.HasParseError() || json::GetString(d, "resourceType") != "Parameters") {
     return InvalidArgument("a POST $export takes a Parameters resource (JSON)");
   }

@@ -4,6 +4,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "core/json_bounded.h"
+
 namespace sund::auth {
 
 namespace {
@@ -26,7 +28,7 @@ bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
 Status DecodeJsonPart(std::string_view part, const char* what, rapidjson::Document& out) {
   Result<std::string> text = crypto::Base64UrlDecode(part);
   if (!text.ok()) return Unauthenticated(std::string("token ") + what + " is not base64url");
-  out.Parse<rapidjson::kParseValidateEncodingFlag>(text->data(), text->size());
+  json::ParseBounded<rapidjson::kParseValidateEncodingFlag>(out, *text);
   if (out.HasParseError() || !out.IsObject()) {
     return Unauthenticated(std::string("token ") + what + " is not a JSON object");
   }

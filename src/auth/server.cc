@@ -22,6 +22,7 @@
 #include "auth/password.h"
 #include "core/crypto.h"
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "core/log.h"
 #include "fhir/model.h"
 #include "fhir/search_query.h"
@@ -1041,7 +1042,7 @@ Result<Client> AuthServer::Impl::AuthenticateClient(const http::Request& req, co
       return unauth("client authentication failed");
     }
     rapidjson::Document set;
-    set.Parse(c->jwks.data(), c->jwks.size());
+    json::ParseBounded(set, c->jwks);
     const rapidjson::Value* keys = set.IsObject() ? json::Find(set, "keys") : nullptr;
     bool verified = false;
     if (keys != nullptr && keys->IsArray()) {
@@ -1401,7 +1402,7 @@ http::Response AuthServer::Impl::Register(http::Request& req) {
     return OAuthError(400, "invalid_client_metadata", d);
   };
   rapidjson::Document d;
-  d.Parse(req.body.data(), req.body.size());
+  json::ParseBounded(d, req.body);
   if (d.HasParseError() || !d.IsObject()) return meta_error("the body must be a JSON object");
   // An administrator's token (system/ scopes on every type) may register backend services.
   bool admin = false;

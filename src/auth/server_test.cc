@@ -1480,6 +1480,20 @@ TEST_F(NegativeTest, Negative_RegistrationWithHttpRedirect) {
   EXPECT_EQ(ok.status, 201) << ok.body;
 }
 
+// Issue #11: 2 MB of '[' sent to the open registration endpoint overflowed the stack of the
+// recursive JSON parser and killed sund serve; deep nesting is now refused before parsing.
+TEST_F(NegativeTest, Negative_DeeplyNestedRegistrationIsRefusedNotACrash) {
+  http::Response r = PostJson("/oauth2/register", std::string(2 << 20, '['));
+  EXPECT_EQ(r.status, 400) << r.body;
+  // The same for a bearer token whose header is deeply nested JSON.
+  std::string header = crypto::Base64UrlEncode(std::string(200'000, '['));
+  http::Request req;
+  req.method = "GET";
+  req.path = "/fhir/Patient";
+  req.headers.Set("Authorization", "Bearer " + header + ".e30.c2ln");
+  EXPECT_FALSE(server_->Authenticate(req, "http://localhost/fhir").ok());
+}
+
 // A citizen whose app holds an EHR launch id for someone else must not reach that patient:
 // a citizen's tokens are bound to their own compartment whatever the request says.
 TEST_F(NegativeTest, Negative_CitizenCannotUseLaunchOfAnotherPatient) {

@@ -10,6 +10,7 @@
 
 #include "core/crypto.h"
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "core/splitmix.h"
 #include "synth/schema.h"
 
@@ -308,7 +309,7 @@ std::string EncodingToJson(const Encoding& e) {
 
 Result<Encoding> ParseEncoding(std::string_view text) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
+  json::ParseBounded<rapidjson::kParseFullPrecisionFlag>(doc, text);
   if (doc.HasParseError() || !doc.IsObject()) {
     return InvalidArgument("encoding: not a JSON object");
   }

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "core/splitmix.h"
 #include "fl/fixed_point.h"
 #include "fl/models.h"
@@ -63,7 +64,7 @@ std::string HeaderJson(const RoundHeader& h) {
 
 Result<RoundHeader> ParseHeader(std::string_view text) {
   rapidjson::Document d;
-  d.Parse(text.data(), text.size());
+  json::ParseBounded(d, text);
   if (d.HasParseError() || !d.IsObject()) return InvalidArgument("a bad round header");
   RoundHeader h;
   auto u = [&](const char* k, std::uint32_t& out) {
@@ -140,7 +141,7 @@ Result<std::optional<State>> LoadCheckpoint(const std::string& path, const std::
   std::ifstream in(path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   rapidjson::Document d;
-  d.Parse(text.data(), text.size());
+  json::ParseBounded(d, text);
   if (d.HasParseError() || !d.IsObject() || json::GetString(d, "task") != task_id) {
     return InvalidArgument("the checkpoint " + path + " is not one of task '" + task_id + "'");
   }
@@ -402,7 +403,7 @@ std::vector<NodeReport> CollectEvaluations(CoordinatorServer& server, const Task
   std::vector<NodeReport> out;
   for (auto& [node, msg] : got) {
     rapidjson::Document d;
-    d.Parse(msg.payload.data(), msg.payload.size());
+    json::ParseBounded(d, msg.payload);
     if (msg.kind != "evaluation" || d.HasParseError() || !d.IsObject()) continue;
     NodeReport r;
     r.node = node;
@@ -812,7 +813,7 @@ std::string KeysJson(const KeyLists& keys, int exponent) {
 
 Result<std::pair<KeyLists, int>> ParseKeys(std::string_view text, std::size_t queries) {
   rapidjson::Document d;
-  d.Parse(text.data(), text.size());
+  json::ParseBounded(d, text);
   const auto* k = d.IsObject() ? json::Find(d, "keys") : nullptr;
   const auto* e = d.IsObject() ? json::Find(d, "exponent") : nullptr;
   if (k == nullptr || !k->IsArray() || k->Size() != queries || e == nullptr || !e->IsInt() ||
@@ -857,7 +858,7 @@ std::string StatsEnvelopeJson(const StatsRun& run) {
 
 Result<std::optional<StatsRequest>> ParseStatsEnvelope(std::string_view text) {
   rapidjson::Document d;
-  d.Parse(text.data(), text.size());
+  json::ParseBounded(d, text);
   if (d.HasParseError() || !d.IsObject()) return InvalidArgument("not a JSON object");
   const auto* q = json::Find(d, "stats");
   if (q == nullptr) return std::optional<StatsRequest>();

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "synth/dp.h"
 
 namespace sund::fl {
@@ -80,7 +81,7 @@ std::string FormatNumber(double v) {
 
 Result<StatsRequest> ParseStatsRequest(std::string_view text) {
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
+  json::ParseBounded(doc, text);
   if (doc.HasParseError() || !doc.IsObject()) return InvalidArgument("stats query: not JSON");
   StatsRequest r;
   r.id = Str(doc, "id");
@@ -589,7 +590,7 @@ std::string LocalStatsToJson(const LocalStats& s) {
 
 Result<LocalStats> ParseLocalStats(std::string_view text, std::size_t queries) {
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
+  json::ParseBounded(doc, text);
   if (doc.HasParseError() || !doc.IsArray() || doc.Size() != queries) {
     return InvalidArgument("node statistics: not one object per query");
   }

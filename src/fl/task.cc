@@ -6,6 +6,7 @@
 
 #include "core/file_reader.h"
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "fl/certs.h"
 
 namespace sund::fl {
@@ -95,7 +96,7 @@ std::string_view StrategyNameText(StrategyName s) {
 
 Result<Task> ParseTask(std::string_view text) {
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
+  json::ParseBounded(doc, text);
   if (doc.HasParseError() || !doc.IsObject()) return InvalidArgument("task: not a JSON object");
   SUND_RETURN_IF_ERROR(OnlyKeys(
       doc, "",
@@ -363,7 +364,7 @@ std::string TaskEnvelopeJson(const Task& task, std::string_view encoding_json) {
 
 Result<TaskEnvelope> ParseTaskEnvelope(std::string_view text) {
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
+  json::ParseBounded(doc, text);
   if (doc.HasParseError() || !doc.IsObject()) return InvalidArgument("task: not a JSON object");
   const Value* task = json::Find(doc, "task");
   if (task == nullptr) {

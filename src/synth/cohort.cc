@@ -14,6 +14,7 @@
 
 #include "consent/facts.h"
 #include "consent/policy.h"
+#include "core/json_bounded.h"
 #include "core/time.h"
 #include "fhir/ucum.h"
 #include "synth/internal/dates.h"
@@ -307,7 +308,7 @@ class Extraction {
     auto text = source_.Read(type, id);
     if (!text.ok()) return out;
     rapidjson::Document doc;
-    doc.Parse(text->data(), text->size());
+    json::ParseBounded(doc, *text);
     if (doc.HasParseError()) return out;
     consent::ResourceFacts facts = consent::ExtractFacts(doc);
     for (std::string_view ref : facts.references) out.emplace_back(ref);

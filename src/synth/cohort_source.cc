@@ -2,6 +2,7 @@
 // API read through a GET callback.
 #include <set>
 
+#include "core/json_bounded.h"
 #include "fhir/model.h"
 #include "fhir/search_query.h"
 #include "http/query.h"
@@ -13,7 +14,7 @@ namespace {
 
 // Parses stored JSON with plain RapidJSON (numbers as numbers).
 Status ParsePlain(std::string_view text, rapidjson::Document& doc) {
-  doc.Parse(text.data(), text.size());
+  json::ParseBounded(doc, text);
   if (doc.HasParseError() || !doc.IsObject()) {
     return Internal("a stored resource is not a JSON object");
   }
@@ -89,7 +90,7 @@ class RestResourceSource final : public ResourceSource {
                                                 std::to_string(page_no) +
                                                 "): " + body.status().message());
       }
-      bundle.Parse(body->data(), body->size());
+      json::ParseBounded(bundle, *body);
       if (bundle.HasParseError() || json::GetString(bundle, "resourceType") != "Bundle") {
         return InvalidArgument("the server's answer to a " + std::string(type) +
                                " search is not a Bundle");

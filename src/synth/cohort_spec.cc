@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/file_reader.h"
+#include "core/json_bounded.h"
 #include "core/json_pretty.h"
 #include "core/time.h"
 #include "synth/cohort.h"
@@ -103,8 +104,12 @@ Result<Node> ParseTree(std::string_view text) {
   std::size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return InvalidArgument("cohort spec: empty");
   if (text[first] == '{') {
+    if (json::NestingDepth(text) > json::kMaxDepth) {
+      return InvalidArgument("cohort spec: nested deeper than " +
+                             std::to_string(json::kMaxDepth) + " levels");
+    }
     rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
+    json::ParseBounded<rapidjson::kParseFullPrecisionFlag>(doc, text);
     if (doc.HasParseError()) {
       return InvalidArgument("cohort spec: not valid JSON at offset " +
                              std::to_string(doc.GetErrorOffset()) + ": " +

@@ -13,6 +13,7 @@
 
 #include "core/crypto.h"
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "core/time.h"
 #include "synth/cohort.h"
 #include "synth/fhir_out.h"
@@ -117,7 +118,7 @@ http::Response JobService::Impl::KickOff(const http::Request& req, const std::st
     return Error(InvalidArgument("$synthesize is asynchronous: send Prefer: respond-async"));
   }
   rapidjson::Document doc;
-  doc.Parse(req.body.data(), req.body.size());
+  json::ParseBounded(doc, req.body);
   if (doc.HasParseError() || json::GetString(doc, "resourceType") != "Parameters") {
     return Error(InvalidArgument("$synthesize takes a Parameters resource (JSON)"));
   }

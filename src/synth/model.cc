@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "synth/dp.h"
 #include "synth/internal/fit.h"
 
@@ -470,7 +471,7 @@ std::string ModelToJson(const Model& m) {
 
 Result<Model> ParseModel(std::string_view text) {
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
+  json::ParseBounded(doc, text);
   if (doc.HasParseError() || !doc.IsObject() ||
       json::GetString(doc, "format") != "sund-synth-model") {
     return Bad("not a sund synth model (JSON with \"format\": \"sund-synth-model\")");

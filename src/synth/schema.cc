@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/file_reader.h"
+#include "core/json_bounded.h"
 #include "core/json_pretty.h"
 #include "core/time.h"
 
@@ -239,7 +240,7 @@ Result<Schema> InferSchema(const CsvTable& table, const InferOptions& options) {
 
 Result<Schema> ParseSchema(std::string_view json_text) {
   rapidjson::Document doc;
-  doc.Parse(json_text.data(), json_text.size());
+  json::ParseBounded(doc, json_text);
   if (doc.HasParseError() || !doc.IsObject()) {
     return InvalidArgument("the schema is not a JSON object");
   }
