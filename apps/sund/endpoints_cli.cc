@@ -9,6 +9,7 @@
 
 #include "api/fhir_api.h"
 #include "auth/server.h"
+#include "core/json.h"
 #include "iomt/gateway.h"
 #include "monitor/subscriptions.h"
 #include "synth/jobs.h"
@@ -23,24 +24,6 @@ constexpr sund::http::Endpoint kServeOwn[] = {
     {"GET", "/app/", "portal"},
     {"GET", "/app/{path}", "portal"},
 };
-
-// A JSON string literal of `s` (the catalogues hold printable ASCII; others are escaped).
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 }  // namespace
 
@@ -69,13 +52,19 @@ void AddEndpointsCommand(CLI::App& app) {
       }
       return;
     }
-    std::string out = "[";
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      out += i == 0 ? "\n" : ",\n";
-      out += "  {\"method\":" + JsonString(all[i].method) + ",\"path\":" +
-             JsonString(all[i].path) + ",\"family\":" + JsonString(all[i].family) + "}";
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    w.StartArray();
+    for (const auto& e : all) {
+      w.StartObject();
+      for (auto [key, value] : {std::pair{"method", e.method}, std::pair{"path", e.path},
+                                std::pair{"family", e.family}}) {
+        w.Key(key);
+        w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+      }
+      w.EndObject();
     }
-    out += "\n]\n";
-    std::fputs(out.c_str(), stdout);
+    w.EndArray();
+    std::printf("%s\n", sb.GetString());
   });
 }
