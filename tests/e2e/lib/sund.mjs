@@ -107,7 +107,7 @@ function makeStore() {
 }
 
 // Starts a server. options.importFiles: Bundles loaded with `sund import` before it starts.
-// Resolves to { baseUrl, fhirBase, port, dataDir, token, mint(args), stop() }: `token` is a
+// Resolves to { baseUrl, fhirBase, port, pid, dataDir, token, mint(args), stop() }: `token` is a
 // system/*.cruds access token minted offline with `sund token` (authorization is on, as in
 // production); mint(['--patient', id]) mints others.
 // `env`: more environment for `sund serve` (SUND_MQTT for the MQTT gateway).
@@ -198,6 +198,7 @@ export async function startSund({ importFiles = [], env = {}, dataDir: given, ar
     baseUrl,
     fhirBase,
     port: Number(new URL(baseUrl).port),
+    pid: child.pid,
     dataDir,
     token,
     mint,
