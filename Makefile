@@ -10,7 +10,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
 FUZZ_SECONDS ?= 300
-.PHONY: deps build demo test test-fast fuzz bench format clean
+.PHONY: deps build demo test test-fast sanitize fuzz bench format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -30,6 +30,12 @@ test: build
 # Unit tests only (no services).
 test-fast: build
 	@cd $(BUILD) && ctest -L unit --output-on-failure -j $(JOBS)
+
+# The unit and integration suites under ASan+UBSan (build-debug/) and TSan (build-tsan/); make
+# test runs them too.
+sanitize: deps
+	@SUND_TEST_DATA=$(SHARED)/data SUND_MOSQUITTO=$$(command -v mosquitto || echo /usr/sbin/mosquitto) \
+	  scripts/run-sanitizers.sh
 
 # Every fuzzer for FUZZ_SECONDS (default 300) on its growing corpus in build-fuzz/fuzz/work;
 # tests/fuzz/README.md says what to do with a crash.

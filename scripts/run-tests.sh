@@ -34,6 +34,12 @@ export SUND_BIN="$build/bin/sund"
 cd "$build"
 ctest --output-on-failure -j "$jobs" --timeout 900 "$@"
 
+# The unit and integration suites again under AddressSanitizer+UBSan and ThreadSanitizer
+# (scripts/run-sanitizers.sh), on a full run only; SUND_SKIP_SANITIZERS=1 skips them.
+if [[ $# -eq 0 && "${SUND_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  "$here/scripts/run-sanitizers.sh"
+fi
+
 # The fuzzers (tests/fuzz), a short run of each, in their own clang build (the fuzz preset), on a
 # full run only (no ctest arguments) and when clang is there (scripts/install-deps.sh installs
 # it). `make fuzz` runs them longer.

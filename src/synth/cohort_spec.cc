@@ -25,7 +25,22 @@ struct Node {
   bool quoted = false;
   std::vector<Node> items;                         // kSeq
   std::vector<std::pair<std::string, Node>> keys;  // kMap, in document order
+
+  // Defined below, where Node is complete (clang with libstdc++ refuses the implicit ones while
+  // pair<string, Node> is incomplete).
+  Node();
+  Node(const Node&);
+  Node(Node&&) noexcept;
+  Node& operator=(const Node&);
+  Node& operator=(Node&&) noexcept;
+  ~Node();
 };
+Node::Node() = default;
+Node::Node(const Node&) = default;
+Node::Node(Node&&) noexcept = default;
+Node& Node::operator=(const Node&) = default;
+Node& Node::operator=(Node&&) noexcept = default;
+Node::~Node() = default;
 
 Status SpecError(const std::string& path, std::string_view what) {
   return InvalidArgument("cohort spec: " + path + ": " + std::string(what));
@@ -105,8 +120,8 @@ Result<Node> ParseTree(std::string_view text) {
   if (first == std::string_view::npos) return InvalidArgument("cohort spec: empty");
   if (text[first] == '{') {
     if (json::NestingDepth(text) > json::kMaxDepth) {
-      return InvalidArgument("cohort spec: nested deeper than " +
-                             std::to_string(json::kMaxDepth) + " levels");
+      return InvalidArgument("cohort spec: nested deeper than " + std::to_string(json::kMaxDepth) +
+                             " levels");
     }
     rapidjson::Document doc;
     json::ParseBounded<rapidjson::kParseFullPrecisionFlag>(doc, text);
