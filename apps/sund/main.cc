@@ -162,20 +162,23 @@ sund::Result<std::pair<std::string, std::string>> DevelopmentCertificate(const s
 std::string ServeMetrics(const std::string& data, const sund::iomt::Gateway* gateway,
                          const sund::http::Server* server) {
   std::string out;
+  // One metric: its HELP and TYPE lines, then its samples ({labels, value}).
+  auto metric = [&out](const char* name, const char* type, const char* help,
+                       std::initializer_list<std::pair<const char*, std::uint64_t>> samples) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    for (const auto& [labels, value] : samples) {
+      out += std::string(name) + labels + " " + std::to_string(value) + "\n";
+    }
+  };
   if (server != nullptr) {
     sund::http::ServerStats s = server->stats();
-    out +=
-        "# HELP sund_http_throttled_requests_total Requests answered 429 by a rate limit.\n"
-        "# TYPE sund_http_throttled_requests_total counter\n";
-    out += "sund_http_throttled_requests_total " + std::to_string(s.throttled_requests) + "\n";
-    out +=
-        "# HELP sund_http_refused_connections_total Connections closed at once: the client "
-        "address had too many open.\n# TYPE sund_http_refused_connections_total counter\n";
-    out += "sund_http_refused_connections_total " + std::to_string(s.refused_connections) + "\n";
-    out +=
-        "# HELP sund_tls_failed_handshakes_total TLS handshakes that failed or timed out.\n"
-        "# TYPE sund_tls_failed_handshakes_total counter\n";
-    out += "sund_tls_failed_handshakes_total " + std::to_string(s.failed_handshakes) + "\n";
+    metric("sund_http_throttled_requests_total", "counter",
+           "Requests answered 429 by a rate limit.", {{"", s.throttled_requests}});
+    metric("sund_http_refused_connections_total", "counter",
+           "Connections closed at once: the client address had too many open.",
+           {{"", s.refused_connections}});
+    metric("sund_tls_failed_handshakes_total", "counter",
+           "TLS handshakes that failed or timed out.", {{"", s.failed_handshakes}});
   }
   std::error_code ec;
   std::uintmax_t bytes = 0;
@@ -183,25 +186,19 @@ std::string ServeMetrics(const std::string& data, const sund::iomt::Gateway* gat
     std::string name = e.path().filename().string();
     if (e.is_regular_file(ec) && name.find(".db") != std::string::npos) bytes += e.file_size(ec);
   }
-  out +=
-      "# HELP sund_storage_bytes Bytes of the data directory's databases (FHIR store, audit, "
-      "auth, IoMT; a PostgreSQL store not included).\n# TYPE sund_storage_bytes gauge\n";
-  out += "sund_storage_bytes " + std::to_string(bytes) + "\n";
+  metric("sund_storage_bytes", "gauge",
+         "Bytes of the data directory's databases (FHIR store, audit, auth, IoMT; a PostgreSQL "
+         "store not included).",
+         {{"", bytes}});
   if (gateway != nullptr) {
     sund::iomt::GatewayStats s = gateway->stats();
-    out +=
-        "# HELP sund_iomt_payloads_total Device payloads the IoMT gateway handled.\n"
-        "# TYPE sund_iomt_payloads_total counter\n";
-    out += "sund_iomt_payloads_total " + std::to_string(s.payloads) + "\n";
-    out +=
-        "# HELP sund_iomt_rejected_payloads_total Device payloads refused as a whole "
-        "(dead-lettered).\n# TYPE sund_iomt_rejected_payloads_total counter\n";
-    out += "sund_iomt_rejected_payloads_total " + std::to_string(s.rejected_payloads) + "\n";
-    out +=
-        "# HELP sund_iomt_measurements_total Measurements filed or refused by the gateway.\n"
-        "# TYPE sund_iomt_measurements_total counter\n";
-    out += "sund_iomt_measurements_total{outcome=\"filed\"} " + std::to_string(s.filed) + "\n";
-    out += "sund_iomt_measurements_total{outcome=\"refused\"} " + std::to_string(s.refused) + "\n";
+    metric("sund_iomt_payloads_total", "counter", "Device payloads the IoMT gateway handled.",
+           {{"", s.payloads}});
+    metric("sund_iomt_rejected_payloads_total", "counter",
+           "Device payloads refused as a whole (dead-lettered).", {{"", s.rejected_payloads}});
+    metric("sund_iomt_measurements_total", "counter",
+           "Measurements filed or refused by the gateway.",
+           {{"{outcome=\"filed\"}", s.filed}, {"{outcome=\"refused\"}", s.refused}});
   }
   return out;
 }

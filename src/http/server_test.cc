@@ -932,6 +932,13 @@ class TlsFiles {
   ~TlsFiles() { std::filesystem::remove_all(dir_); }
   std::string cert() const { return (dir_ / "cert.pem").string(); }
   std::string key() const { return (dir_ / "key.pem").string(); }
+  // Server options that serve HTTPS with these files.
+  ServerOptions Options() const {
+    ServerOptions options;
+    options.tls_cert_file = cert();
+    options.tls_key_file = key();
+    return options;
+  }
 
  private:
   static inline int counter_ = 0;
@@ -953,9 +960,7 @@ Response Secure(Request& req) {
 
 TEST_F(ServerTest, TlsServesHttpsWithHsts) {
   TlsFiles files;
-  ServerOptions options;
-  options.tls_cert_file = files.cert();
-  options.tls_key_file = files.key();
+  ServerOptions options = files.Options();
   StartServer(Secure, nullptr, options);
   EXPECT_TRUE(server_->secure());
   Client https("127.0.0.1", server_->port(), std::chrono::seconds(10), {true, files.cert()});
@@ -987,9 +992,7 @@ TEST_F(ServerTest, TlsServesHttpsWithHsts) {
 TEST_F(ServerTest, TlsClientRejectsAnUntrustedCertificate) {
   TlsFiles files;
   TlsFiles other;  // another authority: the server's certificate is not signed by it
-  ServerOptions options;
-  options.tls_cert_file = files.cert();
-  options.tls_key_file = files.key();
+  ServerOptions options = files.Options();
   StartServer(Secure, nullptr, options);
   Client https("127.0.0.1", server_->port(), std::chrono::seconds(10), {true, other.cert()});
   auto r = https.Send("GET", "/x");
@@ -1030,9 +1033,7 @@ bool HandshakeWithVersions(uint16_t port, int min_version, int max_version) {
 
 TEST_F(ServerTest, TlsRefusesVersionsBefore12) {
   TlsFiles files;
-  ServerOptions options;
-  options.tls_cert_file = files.cert();
-  options.tls_key_file = files.key();
+  ServerOptions options = files.Options();
   StartServer(Secure, nullptr, options);
   EXPECT_FALSE(HandshakeWithVersions(server_->port(), TLS1_VERSION, TLS1_1_VERSION));
   EXPECT_TRUE(HandshakeWithVersions(server_->port(), TLS1_2_VERSION, TLS1_2_VERSION));
@@ -1158,9 +1159,7 @@ TEST_F(ServerTest, SlowHeaderIsCutOffAfterHeaderTimeout) {
 
 TEST_F(ServerTest, SilentTlsHandshakeIsCutOffAfterHeaderTimeout) {
   TlsFiles files;
-  ServerOptions options;
-  options.tls_cert_file = files.cert();
-  options.tls_key_file = files.key();
+  ServerOptions options = files.Options();
   options.header_timeout = std::chrono::seconds(1);
   StartServer(Secure, nullptr, options);
   RawConnection c(server_->port());
