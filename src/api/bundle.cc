@@ -409,6 +409,7 @@ Result<std::string> Engine::RunBundle(Txn* outer, rapidjson::Document bundle, st
           SUND_ASSIGN_OR_RETURN(auto ids, Match(t, e.type, http::ParseQuery(e.query), 2));
           if (ids.size() > 1) return PreconditionFailed("conditional update matches several");
           id = ids.empty() ? std::string(fhir::ResourceId(doc)) : ids[0];
+          if (ids.empty() && !id.empty()) SUND_RETURN_IF_ERROR(RefuseExistingId(t, e.type, id));
           if (id.empty()) id = NewUuid();
         }
         if (fhir::ResourceId(doc).empty()) fhir::StampResource(doc, id, 0, 0);

@@ -209,6 +209,15 @@ Result<WriteResult> Engine::Update(std::string_view type, std::string_view id,
   return r;
 }
 
+Status Engine::RefuseExistingId(Txn& t, std::string_view type, std::string_view id) {
+  auto cur = t.w->Read(type, id);
+  if (cur.ok() && !cur->deleted) {
+    return Conflict("the criteria match no resource, and the resource's id names another one");
+  }
+  if (!cur.ok() && cur.status().code() != StatusCode::kNotFound) return cur.status();
+  return Status::Ok();
+}
+
 Result<WriteResult> Engine::ConditionalUpdate(std::string_view type, const QueryParams& criteria,
                                               rapidjson::Document resource,
                                               std::optional<std::int64_t> if_match) {
@@ -221,6 +230,7 @@ Result<WriteResult> Engine::ConditionalUpdate(std::string_view type, const Query
   if (ids.empty()) {
     if (!body_id.empty()) {
       std::string id(body_id);
+      SUND_RETURN_IF_ERROR(RefuseExistingId(t, type, id));
       SUND_ASSIGN_OR_RETURN(r, UpdateIn(t, type, id, resource, if_match, "PUT"));
     } else {
       SUND_ASSIGN_OR_RETURN(r, CreateIn(t, type, resource, "", ""));

@@ -175,6 +175,9 @@ class Engine {
   Result<WriteResult> DeleteIn(Txn& t, std::string_view type, std::string_view id);
   Result<std::vector<std::string>> Match(Txn& t, std::string_view type, const QueryParams& criteria,
                                          int limit);
+  // A conditional update that matched nothing but names an id: Conflict when a current resource
+  // has that id (FHIR R4, 3.1.0.4.3: it did not match the criteria, so it must not be replaced).
+  Status RefuseExistingId(Txn& t, std::string_view type, std::string_view id);
   std::int64_t NextTimestamp();
 
   storage::Store& store_;

@@ -25,6 +25,7 @@ constexpr std::string_view kPatient =
 
 class InteractionTest : public ApiTest {};
 
+// Verifies: REQ-API-001, REQ-API-002, REQ-API-006
 TEST_F(InteractionTest, CreateAnswers201WithLocationETagAndMeta) {
   ApiResponse r = Post("/fhir/Patient", kPatient);
   ASSERT_EQ(r.status, 201) << r.body;
@@ -41,6 +42,7 @@ TEST_F(InteractionTest, CreateAnswers201WithLocationETagAndMeta) {
   EXPECT_EQ(json::GetString(r.json["name"][0], "family"), "Testesen");
 }
 
+// Verifies: REQ-API-001, REQ-API-003
 TEST_F(InteractionTest, CreateIgnoresClientIdAndReadReturnsTheResource) {
   ApiResponse c =
       Post("/fhir/Patient", R"({"resourceType":"Patient","id":"client-chosen","gender":"male"})");
@@ -55,6 +57,7 @@ TEST_F(InteractionTest, CreateIgnoresClientIdAndReadReturnsTheResource) {
   EXPECT_FALSE(r.Header("Last-Modified").empty());
 }
 
+// Verifies: REQ-API-002, REQ-API-005, REQ-API-008
 TEST_F(InteractionTest, UpdateMakesVersion2AndVReadKeepsVersion1) {
   std::string id = Create("Patient", kPatient);
   ApiResponse u = Put("/fhir/Patient/" + id,
@@ -75,6 +78,7 @@ TEST_F(InteractionTest, UpdateMakesVersion2AndVReadKeepsVersion1) {
   EXPECT_EQ(json::GetString(Get("/fhir/Patient/" + id).json, "gender"), "other");
 }
 
+// Verifies: REQ-API-009
 TEST_F(InteractionTest, UpdateWithNewClientIdCreates) {
   ApiResponse r = Put("/fhir/Patient/my-id-1", R"({"resourceType":"Patient","id":"my-id-1"})");
   ASSERT_EQ(r.status, 201) << r.body;
@@ -83,6 +87,7 @@ TEST_F(InteractionTest, UpdateWithNewClientIdCreates) {
   EXPECT_EQ(Get("/fhir/Patient/my-id-1").status, 200);
 }
 
+// Verifies: REQ-API-010
 TEST_F(InteractionTest, UpdateWithBodyIdMismatchIs400AndChangesNothing) {
   std::string id = Create("Patient", kPatient);
   ApiResponse r = Put("/fhir/Patient/" + id, R"({"resourceType":"Patient","id":"other"})");
@@ -92,6 +97,7 @@ TEST_F(InteractionTest, UpdateWithBodyIdMismatchIs400AndChangesNothing) {
   EXPECT_EQ(Get("/fhir/Patient/other").status, 404);
 }
 
+// Verifies: REQ-API-011
 TEST_F(InteractionTest, IfMatchAcceptsCurrentVersionAndRejectsStaleWith412) {
   std::string id = Create("Patient", kPatient);
   std::string body = R"({"resourceType":"Patient","id":")" + id + R"(","gender":"male"})";
@@ -103,6 +109,7 @@ TEST_F(InteractionTest, IfMatchAcceptsCurrentVersionAndRejectsStaleWith412) {
   EXPECT_EQ(Get("/fhir/Patient/" + id).VersionId(), "2");
 }
 
+// Verifies: REQ-API-018
 TEST_F(InteractionTest, PreferReturnMinimalRepresentationAndOperationOutcome) {
   ApiResponse minimal =
       Post("/fhir/Patient", kPatient, MakeHeaders({{"Prefer", "return=minimal"}}));
@@ -123,6 +130,7 @@ TEST_F(InteractionTest, PreferReturnMinimalRepresentationAndOperationOutcome) {
   EXPECT_EQ(Count("Patient"), 3);
 }
 
+// Verifies: REQ-API-013, REQ-API-014, REQ-API-015
 TEST_F(InteractionTest, JsonPatchAppliesAndBadPatchesChangeNothing) {
   std::string id = CreateWithId("Patient", kPatient);
   std::string url = "/fhir/Patient/" + id;
@@ -158,6 +166,7 @@ TEST_F(InteractionTest, JsonPatchAppliesAndBadPatchesChangeNothing) {
   EXPECT_EQ(Count("Patient?gender=other"), 0);
 }
 
+// Verifies: REQ-API-011
 TEST_F(InteractionTest, PatchHonoursIfMatch) {
   std::string id = CreateWithId("Patient", kPatient);
   std::string patch = R"([{"op":"replace","path":"/gender","value":"male"}])";
@@ -167,6 +176,7 @@ TEST_F(InteractionTest, PatchHonoursIfMatch) {
             200);
 }
 
+// Verifies: REQ-API-005, REQ-API-016, REQ-API-017, REQ-API-062
 TEST_F(InteractionTest, DeleteThenReadIs410AndOldVersionsStayReadable) {
   std::string id = Create("Patient", kPatient);
   ApiResponse d = Delete("/fhir/Patient/" + id);
@@ -188,6 +198,7 @@ TEST_F(InteractionTest, DeleteThenReadIs410AndOldVersionsStayReadable) {
   EXPECT_EQ(Count("Patient"), 1);
 }
 
+// Verifies: REQ-API-019, REQ-API-020
 TEST_F(InteractionTest, HistoryAtInstanceTypeAndSystemLevel) {
   std::string a = Create("Patient", kPatient);
   std::string b = Create("Patient", kPatient);
@@ -221,6 +232,7 @@ TEST_F(InteractionTest, HistoryAtInstanceTypeAndSystemLevel) {
   EXPECT_EQ(Get("/fhir/Patient/nope/_history").status, 404);
 }
 
+// Verifies: REQ-API-021
 TEST_F(InteractionTest, HistoryPagesWithCountThroughNextLinks) {
   std::string id = CreateWithId("Patient", kPatient);
   for (int i = 0; i < 6; ++i) {
@@ -246,6 +258,7 @@ TEST_F(InteractionTest, HistoryPagesWithCountThroughNextLinks) {
   EXPECT_THAT(versions, ElementsAre("7", "6", "5", "4", "3", "2", "1"));
 }
 
+// Verifies: REQ-API-022
 TEST_F(InteractionTest, HistorySinceAndAt) {
   std::string id = CreateWithId("Patient", kPatient);
   std::string url = "/fhir/Patient/" + id;
@@ -273,6 +286,7 @@ TEST_F(InteractionTest, HistorySinceAndAt) {
   EXPECT_EQ(Get(url + "/_history?_since=yesterday").status, 400);
 }
 
+// Verifies: REQ-API-022
 TEST_F(InteractionTest, HistoryAtPagesKeepTheAtFilter) {
   // System history at an instant, one version per page: every page must keep _at, so that a
   // version superseded before the instant (a/1) never shows up.
@@ -299,6 +313,7 @@ TEST_F(InteractionTest, HistoryAtPagesKeepTheAtFilter) {
   EXPECT_THAT(seen, ElementsAre(b + "/1", a + "/2"));
 }
 
+// Verifies: REQ-API-023
 TEST_F(InteractionTest, ConditionalCreateWithIfNoneExist) {
   std::string body =
       R"({"resourceType":"Patient","identifier":[{"system":"urn:sys","value":"X1"}]})";
@@ -318,6 +333,7 @@ TEST_F(InteractionTest, ConditionalCreateWithIfNoneExist) {
   EXPECT_EQ(Count("Patient"), 2);
 }
 
+// Verifies: REQ-API-025
 TEST_F(InteractionTest, ConditionalUpdate) {
   std::string body =
       R"({"resourceType":"Patient","identifier":[{"system":"urn:sys","value":"U1"}],"gender":"male"})";
@@ -339,6 +355,30 @@ TEST_F(InteractionTest, ConditionalUpdate) {
   EXPECT_EQ(Count("Patient"), 2);
 }
 
+// No match, but the body names the id of another patient: that patient is not overwritten
+// (409, FHIR R4 3.1.0.4.3), in REST and in a transaction; an unused id is created.
+// Verifies: REQ-API-025
+TEST_F(InteractionTest, ConditionalUpdateWithoutMatchNeverReplacesAnotherResource) {
+  std::string other = Create("Patient", kPatient);
+  std::string body = R"({"resourceType":"Patient","id":")" + other +
+                     R"(","identifier":[{"system":"urn:sys","value":"NOPE"}],"gender":"male"})";
+  ApiResponse put = Put("/fhir/Patient?identifier=" + Q("urn:sys|NOPE"), body);
+  EXPECT_EQ(put.status, 409) << put.body;
+  EXPECT_TRUE(put.IsOperationOutcome());
+  std::string bundle = R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":)" +
+                       body +
+                       R"(,"request":{"method":"PUT","url":"Patient?identifier=urn:sys|NOPE"}}]})";
+  ApiResponse txn = Post("/fhir", bundle);
+  EXPECT_EQ(txn.status, 409) << txn.body;
+  ApiResponse still = Get("/fhir/Patient/" + other);
+  ASSERT_EQ(still.status, 200);
+  EXPECT_EQ(still.VersionId(), "1");
+  std::string fresh = R"({"resourceType":"Patient","id":"issue12-unused-id","identifier":)"
+                      R"([{"system":"urn:sys","value":"NOPE"}]})";
+  EXPECT_EQ(Put("/fhir/Patient?identifier=" + Q("urn:sys|NOPE"), fresh).status, 201);
+}
+
+// Verifies: REQ-API-026
 TEST_F(InteractionTest, ConditionalDeleteRemovesEveryMatch) {
   std::string body =
       R"({"resourceType":"Patient","identifier":[{"system":"urn:sys","value":"D1"}]})";
@@ -354,6 +394,7 @@ TEST_F(InteractionTest, ConditionalDeleteRemovesEveryMatch) {
   EXPECT_EQ(Delete("/fhir/Patient").status, 400);
 }
 
+// Verifies: REQ-API-024
 TEST_F(InteractionTest, ParallelConditionalCreatesMakeExactlyOne) {
   constexpr int kThreads = 16;
   std::string body =
@@ -392,6 +433,7 @@ TEST_F(InteractionTest, ParallelConditionalCreatesMakeExactlyOne) {
 
 // Read-modify-write from many clients at once with If-Match: every stale write is refused
 // (412), none is lost, and the version counts the successful ones.
+// Verifies: REQ-API-011, REQ-API-012
 TEST_F(InteractionTest, ConcurrentIfMatchUpdatesLoseNothing) {
   constexpr int kThreads = 8;
   constexpr int kIncrements = 10;
@@ -435,6 +477,7 @@ TEST_F(InteractionTest, ConcurrentIfMatchUpdatesLoseNothing) {
 }
 
 // Many writers at once, each creating its own resources and transactions: all of them land.
+// Verifies: REQ-API-029, REQ-API-037
 TEST_F(InteractionTest, ManyConcurrentWritersAllLand) {
   constexpr int kThreads = 8;
   constexpr int kEach = 25;
@@ -467,6 +510,7 @@ TEST_F(InteractionTest, ManyConcurrentWritersAllLand) {
   EXPECT_EQ(Count("Observation?subject:Patient.identifier=" + Q("urn:w|3-7")), 1);
 }
 
+// Verifies: REQ-API-028, REQ-API-029
 TEST_F(InteractionTest, TransactionResolvesUrnUuidAndConditionalReferences) {
   Create("Organization", R"({"resourceType":"Organization","name":"Acme",
       "identifier":[{"system":"urn:org","value":"O1"}]})");
@@ -498,6 +542,7 @@ TEST_F(InteractionTest, TransactionResolvesUrnUuidAndConditionalReferences) {
   EXPECT_EQ(Get("/fhir/" + org_ref).status, 200);
 }
 
+// Verifies: REQ-API-031
 TEST_F(InteractionTest, TransactionIfNoneExistReusesTheMatch) {
   std::string existing = Create(
       "Patient", R"({"resourceType":"Patient","identifier":[{"system":"urn:sys","value":"N1"}]})");
@@ -516,6 +561,7 @@ TEST_F(InteractionTest, TransactionIfNoneExistReusesTheMatch) {
   EXPECT_EQ(Count("Observation?subject=Patient/" + existing), 1);
 }
 
+// Verifies: REQ-API-028, REQ-API-032
 TEST_F(InteractionTest, TransactionProcessesDeletePostPutGetInThatOrder) {
   std::string old = Create(
       "Patient", R"({"resourceType":"Patient","identifier":[{"system":"urn:ord","value":"old"}]})");
@@ -546,6 +592,7 @@ TEST_F(InteractionTest, TransactionProcessesDeletePostPutGetInThatOrder) {
   EXPECT_EQ(Get("/fhir/Patient/" + old).status, 410);
 }
 
+// Verifies: REQ-API-027, REQ-API-030, REQ-API-034
 TEST_F(InteractionTest, TransactionWithOneBadEntryWritesNothing) {
   Create("Patient", kPatient);
   std::int64_t patients = Count("Patient");
@@ -582,6 +629,7 @@ TEST_F(InteractionTest, TransactionWithOneBadEntryWritesNothing) {
   EXPECT_EQ(Count("Observation"), observations);
 }
 
+// Verifies: REQ-API-033, REQ-API-034
 TEST_F(InteractionTest, BatchEntriesSucceedOrFailOnTheirOwn) {
   std::string bundle = R"({"resourceType":"Bundle","type":"batch","entry":[
     {"resource":{"resourceType":"Patient","gender":"male"},
@@ -605,6 +653,7 @@ TEST_F(InteractionTest, BatchEntriesSucceedOrFailOnTheirOwn) {
   EXPECT_EQ(Get("/fhir/Patient/b-put").status, 404);
 }
 
+// Verifies: REQ-API-035
 TEST_F(InteractionTest, BundleThatIsNotBatchOrTransactionIs400) {
   ApiResponse r = Post("/fhir", R"({"resourceType":"Bundle","type":"collection","entry":[]})");
   EXPECT_EQ(r.status, 400);
@@ -616,6 +665,7 @@ TEST_F(InteractionTest, BundleThatIsNotBatchOrTransactionIs400) {
   EXPECT_EQ(Count("Patient"), 0);
 }
 
+// Verifies: REQ-API-038
 TEST_F(InteractionTest, PatientEverythingReturnsTheCompartment) {
   ASSERT_EQ(Put("/fhir/Organization/org1", R"({"resourceType":"Organization","id":"org1"})").status,
             201);
@@ -645,6 +695,7 @@ TEST_F(InteractionTest, PatientEverythingReturnsTheCompartment) {
   EXPECT_EQ(Get("/fhir/Patient/nobody/$everything").status, 404);
 }
 
+// Verifies: REQ-API-039
 TEST_F(InteractionTest, MetadataListsResourceTypesAndSearchParameters) {
   ApiResponse r = Get("/fhir/metadata");
   ASSERT_EQ(r.status, 200);
@@ -673,6 +724,7 @@ TEST_F(InteractionTest, MetadataListsResourceTypesAndSearchParameters) {
 
 // ---- Errors: each is an OperationOutcome with the right status and changes nothing. ----
 
+// Verifies: REQ-API-041
 TEST_F(InteractionTest, MalformedJsonIs400) {
   ApiResponse r = Post("/fhir/Patient", R"({"resourceType":"Patient",)");
   EXPECT_EQ(r.status, 400);
@@ -686,6 +738,7 @@ TEST_F(InteractionTest, MalformedJsonIs400) {
   EXPECT_EQ(Count("Patient"), 0);
 }
 
+// Verifies: REQ-API-042
 TEST_F(InteractionTest, ResourceTypeMismatchIs400) {
   ApiResponse r = Post("/fhir/Patient", R"({"resourceType":"Observation","status":"final"})");
   EXPECT_EQ(r.status, 400);
@@ -693,6 +746,7 @@ TEST_F(InteractionTest, ResourceTypeMismatchIs400) {
   EXPECT_EQ(Count("Observation"), 0);
 }
 
+// Verifies: REQ-API-044
 TEST_F(InteractionTest, InvalidIdIs400) {
   std::string long_id(65, 'a');
   for (const std::string& id : {std::string("bad_id"), long_id, std::string("a%20b")}) {
@@ -706,6 +760,7 @@ TEST_F(InteractionTest, InvalidIdIs400) {
   EXPECT_EQ(Count("Patient"), 0);
 }
 
+// Verifies: REQ-API-065
 TEST_F(InteractionTest, UnknownSearchParameterIs400WhenStrictAndAWarningOtherwise) {
   Create("Patient", kPatient);
   ApiResponse strict =
@@ -718,6 +773,7 @@ TEST_F(InteractionTest, UnknownSearchParameterIs400WhenStrictAndAWarningOtherwis
   ASSERT_EQ(EntryRefs(lenient.json, "outcome").size(), 1u);
 }
 
+// Verifies: REQ-API-045
 TEST_F(InteractionTest, UnknownTypeAndUnknownIdAre404) {
   for (const char* target : {"/fhir/Unicorn", "/fhir/Unicorn/1", "/fhir/Patient/nope",
                              "/fhir/Patient/nope/_history/1", "/elsewhere"}) {
@@ -730,6 +786,7 @@ TEST_F(InteractionTest, UnknownTypeAndUnknownIdAre404) {
   EXPECT_TRUE(post.IsOperationOutcome());
 }
 
+// Verifies: REQ-API-046
 TEST_F(InteractionTest, WrongMethodIs405) {
   std::string id = Create("Patient", kPatient);
   struct Case {
@@ -746,6 +803,7 @@ TEST_F(InteractionTest, WrongMethodIs405) {
   EXPECT_EQ(Get("/fhir/Patient/" + id).VersionId(), "1");
 }
 
+// Verifies: REQ-API-047
 TEST_F(InteractionTest, OversizedBodyIs413OperationOutcomeAndNothingIsStored) {
   std::string big = R"({"resourceType":"Patient","text":{"status":"generated","div":"<div>)" +
                     std::string(kMaxBodyBytes, 'x') + R"(</div>"}})";
@@ -756,6 +814,7 @@ TEST_F(InteractionTest, OversizedBodyIs413OperationOutcomeAndNothingIsStored) {
   EXPECT_EQ(Count("Patient"), 0);
 }
 
+// Verifies: REQ-API-036
 TEST_F(InteractionTest, TooManyBundleEntriesIs413) {
   // A stack with the default 16 MiB body limit, so that the Engine's entry limit answers.
   FhirStack big(FhirStack::DefaultOptions());
@@ -772,6 +831,7 @@ TEST_F(InteractionTest, TooManyBundleEntriesIs413) {
   EXPECT_TRUE(r.IsOperationOutcome()) << r.body.substr(0, 200);
 }
 
+// Verifies: REQ-API-048
 TEST_F(InteractionTest, XmlIs415) {
   Create("Patient", kPatient);
   ApiResponse f = Get("/fhir/Patient?_format=xml");
@@ -793,6 +853,7 @@ TEST_F(InteractionTest, XmlIs415) {
   EXPECT_EQ(Get("/fhir/Patient", MakeHeaders({{"Accept", "*/*"}})).status, 200);
 }
 
+// Verifies: REQ-API-066
 TEST_F(InteractionTest, InvalidSearchValueIs400) {
   for (const char* q : {"/fhir/Patient?birthdate=yesterday", "/fhir/Patient?_count=-1",
                         "/fhir/Observation?value-quantity=abc", "/fhir/Patient?gender:exact=x",
@@ -803,6 +864,7 @@ TEST_F(InteractionTest, InvalidSearchValueIs400) {
   }
 }
 
+// Verifies: REQ-API-004, REQ-API-067
 TEST_F(InteractionTest, ReadSupportsIfNoneMatchAndSummary) {
   std::string id = Create("Patient", kPatient);
   ApiResponse nm = Get("/fhir/Patient/" + id, MakeHeaders({{"If-None-Match", "W/\"1\""}}));
@@ -820,6 +882,7 @@ namespace sund::itest {
 namespace {
 
 // FHIR decimals keep their precision (json.html): 1.50 is stored and served as 1.50.
+// Verifies: REQ-API-007
 TEST_F(ApiTest, DecimalsKeepTheirPrecision) {
   ApiResponse r =
       client_->Post("/fhir/Observation",
@@ -837,6 +900,7 @@ TEST_F(ApiTest, DecimalsKeepTheirPrecision) {
 
 // Basic validation: unknown elements and malformed primitives are refused with 400, naming the
 // element but not the value, and nothing is stored.
+// Verifies: REQ-API-043
 TEST_F(ApiTest, InvalidResourcesAreRefusedWithoutEchoingValues) {
   ApiResponse r = client_->Post("/fhir/Patient",
                                 R"({"resourceType":"Patient","birthDate":"secret-not-a-date"})",
@@ -849,6 +913,7 @@ TEST_F(ApiTest, InvalidResourcesAreRefusedWithoutEchoingValues) {
 }
 
 // A Bundle DELETE honours ifMatch.
+// Verifies: REQ-API-027, REQ-API-034
 TEST_F(ApiTest, BundleDeleteHonoursIfMatch) {
   std::string id = CreateWithId("Patient", R"({"resourceType":"Patient"})");
   ApiResponse r = client_->Post(
@@ -869,6 +934,7 @@ namespace {
 
 // NDJSON import: lines with an id are upserted, others created; decimals kept; a bad line fails
 // its file and writes nothing of its batch.
+// Verifies: REQ-API-007, REQ-API-043, REQ-API-076, REQ-API-077
 TEST_F(ApiTest, ImportsNdjson) {
   std::filesystem::path good = stack_->dir() / "good.ndjson";
   std::filesystem::path bad = stack_->dir() / "bad.ndjson";
