@@ -15,6 +15,7 @@
 
 #include "consent/engine.h"
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "http/client.h"
@@ -49,7 +50,7 @@ class Remote {
           "the FHIR server answered a search with HTTP " + std::to_string(r.status));
     }
     rapidjson::Document doc;
-    doc.Parse(r.body.data(), r.body.size());
+    sund::json::ParseBounded(doc, r.body);
     std::vector<sund::storage::SearchHit> out;
     const rapidjson::Value* entries = doc.IsObject() ? sund::json::Find(doc, "entry") : nullptr;
     if (entries == nullptr || !entries->IsArray()) return out;

@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/time.h"
@@ -96,7 +97,7 @@ sund::Status RunSimulation(const SimulateFlags& f) {
                           "the gateway answered HTTP " + std::to_string(r.status));
     }
     rapidjson::Document doc;
-    doc.Parse(r.body.data(), r.body.size());
+    sund::json::ParseBounded(doc, r.body);
     const auto* list = doc.IsObject() ? sund::json::Find(doc, "refused") : nullptr;
     if (list != nullptr && list->IsArray()) refused += list->Size();
     return sund::Status::Ok();

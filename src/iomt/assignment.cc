@@ -1,6 +1,7 @@
 #include "iomt/assignment.h"
 
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "core/time.h"
 
 namespace sund::iomt {
@@ -19,7 +20,7 @@ std::string PatientId(const rapidjson::Value* reference) {
 Result<DeviceAssignments> DeviceAssignments::From(std::string_view device_json,
                                                   const std::vector<std::string>& use_statements) {
   rapidjson::Document device;
-  device.Parse(device_json.data(), device_json.size());
+  json::ParseBounded(device, device_json);
   if (device.HasParseError() || !device.IsObject() ||
       json::GetString(device, "resourceType") != "Device") {
     return InvalidArgument("not a Device resource");
@@ -28,7 +29,7 @@ Result<DeviceAssignments> DeviceAssignments::From(std::string_view device_json,
   DeviceAssignments out;
   for (const std::string& text : use_statements) {
     rapidjson::Document s;
-    s.Parse(text.data(), text.size());
+    json::ParseBounded(s, text);
     if (s.HasParseError() || !s.IsObject() ||
         json::GetString(s, "resourceType") != "DeviceUseStatement") {
       continue;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "core/log.h"
 #include "fhir/json_writer.h"
 #include "fhir/model.h"
@@ -267,7 +268,7 @@ Result<std::vector<Result<IngestResult>>> Gateway::IngestBatch(
     // One transaction for the whole batch; the response's entries are in the bundle's order.
     SUND_ASSIGN_OR_RETURN(std::string response, options_.write(bundle.Finish()));
     rapidjson::Document r;
-    r.Parse(response.data(), response.size());
+    json::ParseBounded(r, response);  // a remote Sund's answer, with `sund iomt gateway`
     const rapidjson::Value* list = r.HasParseError() ? nullptr : json::Find(r, "entry");
     if (list != nullptr && list->IsArray()) {
       auto entry = list->GetArray().begin();

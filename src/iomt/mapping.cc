@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "core/time.h"
 #include "fhir/json_writer.h"
 
@@ -52,7 +53,7 @@ std::string ScalarText(const rapidjson::Value& v) {
 
 Result<Mappings> Mappings::Parse(std::string_view text) {
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
+  json::ParseBounded(doc, text);
   if (doc.HasParseError() || !doc.IsObject()) {
     return InvalidArgument("mapping templates: not a JSON object");
   }
@@ -140,7 +141,7 @@ Result<Mappings> Mappings::Parse(std::string_view text) {
 Result<std::optional<std::string>> Mappings::Apply(std::string_view payload) const {
   if (templates_.empty()) return std::optional<std::string>();
   rapidjson::Document doc;
-  doc.Parse(payload.data(), payload.size());
+  json::ParseBounded(doc, payload);
   if (doc.HasParseError() || !doc.IsObject()) return std::optional<std::string>();
   const Template* t = nullptr;
   for (const Template& c : templates_) {

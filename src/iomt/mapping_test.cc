@@ -25,6 +25,7 @@ ParseOptions Now() {
   return o;
 }
 
+// Verifies: REQ-IOMT-027
 TEST(Mapping, AVendorPayloadBecomesSundsPayload) {
   auto m = Mappings::Parse(kTemplates);
   ASSERT_TRUE(m.ok()) << m.status().message();
@@ -42,6 +43,7 @@ TEST(Mapping, AVendorPayloadBecomesSundsPayload) {
   EXPECT_TRUE(parsed->refused.empty());
 }
 
+// Verifies: REQ-IOMT-002, REQ-IOMT-028
 TEST(Mapping, EachElementIsAReadingOfItsOwn) {
   auto m = Mappings::Parse(kTemplates);
   ASSERT_TRUE(m.ok());
@@ -56,6 +58,7 @@ TEST(Mapping, EachElementIsAReadingOfItsOwn) {
   EXPECT_NE(parsed->accepted[0].time_ms, parsed->accepted[2].time_ms);
 }
 
+// Verifies: REQ-IOMT-029
 TEST(Mapping, SundsOwnPayloadMatchesNoTemplate) {
   auto m = Mappings::Parse(kTemplates);
   ASSERT_TRUE(m.ok());
@@ -65,6 +68,7 @@ TEST(Mapping, SundsOwnPayloadMatchesNoTemplate) {
   EXPECT_FALSE(m->Apply("not json").value().has_value());
 }
 
+// Verifies: REQ-IOMT-030
 TEST(Mapping, APayloadTheTemplateCannotMapIsRefused) {
   auto m = Mappings::Parse(kTemplates);
   ASSERT_TRUE(m.ok());
@@ -73,6 +77,7 @@ TEST(Mapping, APayloadTheTemplateCannotMapIsRefused) {
   EXPECT_FALSE(m->Apply(R"({"kind":"bp","ts":1,"sys":131,"dia":80})").ok());  // no device
 }
 
+// Verifies: REQ-IOMT-031
 TEST(Mapping, MistakesInTemplatesAreFoundWhenLoaded) {
   auto parse = [](std::string values) {
     return Mappings::Parse(R"({"templates":[{"name":"t","match":{"path":"/k"},"device":"/d",)"
@@ -96,6 +101,17 @@ TEST(Mapping, MistakesInTemplatesAreFoundWhenLoaded) {
   EXPECT_TRUE(parse(R"({"path":"/a","code":{"system":"mdc","code":"149546"},"unit":"/min"})").ok());
   EXPECT_FALSE(Mappings::Parse(R"({"templates":[{"name":"x"},{"name":"x"}]})").ok());
   EXPECT_FALSE(Mappings::Parse("[]").ok());
+}
+
+// Verifies: REQ-IOMT-029
+TEST(Mapping, Issue11DeeplyNestedPayloadOrTemplateIsRefusedNotACrash) {
+  std::string deep(1'000'000, '[');
+  EXPECT_FALSE(Mappings::Parse(deep).ok());
+  auto m = Mappings::Parse(kTemplates);
+  ASSERT_TRUE(m.ok());
+  auto applied = m->Apply(deep);
+  ASSERT_TRUE(applied.ok());
+  EXPECT_FALSE(applied->has_value());
 }
 
 }  // namespace

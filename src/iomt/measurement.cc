@@ -8,6 +8,7 @@
 #include <map>
 
 #include "core/json.h"
+#include "core/json_bounded.h"
 #include "core/time.h"
 #include "fhir/json_writer.h"
 
@@ -235,7 +236,7 @@ std::string_view RejectionName(Rejection r) {
 
 Result<ParsedPayload> ParsePayload(std::string_view json, const ParseOptions& options) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  json::ParseBounded(doc, json);
   if (doc.HasParseError() || !doc.IsObject())
     return InvalidArgument("payload is not a JSON object");
   ParsedPayload out;

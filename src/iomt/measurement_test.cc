@@ -20,6 +20,7 @@ ParseOptions Now() {
   return o;
 }
 
+// Verifies: REQ-IOMT-001
 TEST(MeasurementTest, KindsAreFoundByMdcLoincOrName) {
   EXPECT_EQ(FindKind("mdc", "149530")->kind, Kind::kHeartRate);  // pulse oximeter's rate
   EXPECT_EQ(FindKind(kMdcSystem, "149546")->kind, Kind::kHeartRate);
@@ -40,6 +41,7 @@ TEST(MeasurementTest, KindsAreFoundByMdcLoincOrName) {
   }
 }
 
+// Verifies: REQ-IOMT-002
 TEST(MeasurementTest, UnitsConvertToTheCanonicalUnitOrAreRefused) {
   auto near = [](Result<double> r, double want) {
     ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -69,6 +71,7 @@ constexpr std::string_view kGood = R"({"device":"oxi-7","time":"2026-11-29T09:58
     {"code":{"system":"loinc","code":"8310-5"},"value":99.5,"unit":"[degF]",
      "time":"2026-11-29T10:57:00+01:00"}]})";
 
+// Verifies: REQ-IOMT-002, REQ-IOMT-003
 TEST(MeasurementTest, AGoodPayloadIsAcceptedWhole) {
   auto p = ParsePayload(kGood, Now());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
@@ -85,6 +88,8 @@ TEST(MeasurementTest, AGoodPayloadIsAcceptedWhole) {
 
 // The bad-payload corpus: each bad measurement is refused with its reason, the good ones in
 // the same payload are kept; a payload that is unusable as a whole is an error.
+// Verifies: REQ-IOMT-004, REQ-IOMT-005, REQ-IOMT-006, REQ-IOMT-007, REQ-IOMT-008, REQ-IOMT-009
+// Verifies: REQ-IOMT-010, REQ-IOMT-011, REQ-IOMT-012
 TEST(MeasurementTest, EachBadMeasurementIsRefusedWithItsReason) {
   constexpr std::string_view kMixed = R"({"device":"d1","time":"2026-11-29T09:00:00Z",
     "measurements":[
@@ -142,6 +147,7 @@ TEST(MeasurementTest, EachBadMeasurementIsRefusedWithItsReason) {
   EXPECT_EQ(big.status().code(), StatusCode::kInvalidArgument);
 }
 
+// Verifies: REQ-IOMT-014, REQ-IOMT-015, REQ-IOMT-016
 TEST(MeasurementTest, ObservationsCarryBothCodesAndBloodPressureIsOne) {
   auto p = ParsePayload(kGood, Now());
   ASSERT_TRUE(p.ok());
@@ -184,6 +190,17 @@ TEST(MeasurementTest, ObservationsCarryBothCodesAndBloodPressureIsOne) {
   EXPECT_EQ(json::GetString(b["component"][1]["code"]["coding"][0], "code"), "8462-4");
   EXPECT_EQ(b["component"][1]["valueQuantity"]["value"].GetDouble(), 84);
   EXPECT_EQ(json::GetString(b["component"][1]["valueQuantity"], "code"), "mm[Hg]");
+}
+
+// A payload nested a million levels deep (under the 1 MiB body limit) is refused as not an
+// object; before issue #11's review the recursive parser could exhaust the stack and kill sund.
+// Verifies: REQ-IOMT-011
+TEST(MeasurementTest, Issue11DeeplyNestedPayloadIsRefusedNotACrash) {
+  std::string deep(1'000'000, '[');
+  auto parsed = ParsePayload(deep, Now());
+  EXPECT_FALSE(parsed.ok());
+  std::string deep_object = R"({"device":"d1","measurements":)" + deep;
+  EXPECT_FALSE(ParsePayload(deep_object, Now()).ok());
 }
 
 }  // namespace
