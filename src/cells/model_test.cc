@@ -15,6 +15,7 @@ std::string ModelDir() {
   return (std::filesystem::path(data).parent_path() / "models" / "unet2d-nuclei-broad").string();
 }
 
+// Verifies: REQ-CELLS-053
 TEST(NpyTest, RoundTripsShapeAndValues) {
   Tensor t;
   t.shape = {2, 3};
@@ -30,6 +31,31 @@ TEST(NpyTest, RoundTripsShapeAndValues) {
   EXPECT_FALSE(ParseNpy(std::string("\x93NUMPY\x01\x00\xff\x00", 10)).ok());  // header cut
 }
 
+// A hostile shape in a model package's test tensor (found while writing the fuzzers of issue
+// #11): more elements than the file holds, an overflowing product, a negative dimension.
+// Verifies: REQ-CELLS-053
+TEST(NpyTest, Issue11HostileShapesAreRefusedNotAllocated) {
+  auto npy = [](const std::string& shape) {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+    header.resize(118, ' ');
+    header += '\n';
+    std::string out("\x93NUMPY\x01\x00", 8);
+    out += static_cast<char>(header.size() & 0xff);
+    out += static_cast<char>(header.size() >> 8);
+    return out + header + std::string(16, '\0');  // four float32 values
+  };
+  ASSERT_TRUE(ParseNpy(npy("(2, 2)")).ok());
+  EXPECT_EQ(ParseNpy(npy("(2, 2)"))->Elements(), 4);
+  EXPECT_FALSE(ParseNpy(npy("(4611686018427387904, 4)")).ok());
+  EXPECT_FALSE(ParseNpy(npy("(4294967296, 4294967296, 4)")).ok());
+  EXPECT_FALSE(ParseNpy(npy("(-2, -2)")).ok());
+  EXPECT_FALSE(ParseNpy(npy("(3, 2)")).ok());  // truncated
+  auto empty = ParseNpy(npy("(9223372036854775807, 9223372036854775807, 0)"));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->Elements(), 0);
+}
+
+// Verifies: REQ-CELLS-054
 TEST(SegmentationModelTest, ReproducesTheShippedModelsTestOutput) {
   std::string dir = ModelDir();
   if (dir.empty())
@@ -48,6 +74,7 @@ TEST(SegmentationModelTest, ReproducesTheShippedModelsTestOutput) {
   EXPECT_LT(test->max_abs_difference, 1e-4);
 }
 
+// Verifies: REQ-CELLS-055
 TEST(SegmentationModelTest, TilesLeaveNoSeams) {
   std::string dir = ModelDir();
   if (dir.empty()) GTEST_SKIP() << "SUND_TEST_DATA is not set";
@@ -81,6 +108,7 @@ TEST(SegmentationModelTest, TilesLeaveNoSeams) {
   EXPECT_FALSE((*model)->SetTile(50).ok());
 }
 
+// Verifies: REQ-CELLS-056
 TEST(SegmentationModelTest, RefusesAFolderWithoutADescription) {
   auto model = SegmentationModel::Load(std::filesystem::temp_directory_path().string());
   ASSERT_FALSE(model.ok());

@@ -9,9 +9,15 @@
 namespace sund::cells {
 
 std::int64_t Tensor::Elements() const {
+  if (shape.empty()) return 0;
+  for (auto d : shape) {
+    if (d == 0) return 0;
+  }
   std::int64_t n = 1;
-  for (auto d : shape) n *= d;
-  return shape.empty() ? 0 : n;
+  for (auto d : shape) {
+    if (__builtin_mul_overflow(n, d, &n)) return -1;  // never for a tensor ParseNpy returns
+  }
+  return n;
 }
 
 namespace {
@@ -83,9 +89,22 @@ Result<Tensor> ParseNpy(const std::string& bytes) {
     i = end;
   }
   if (t.shape.empty()) t.shape.push_back(1);  // a scalar
-  std::size_t n = static_cast<std::size_t>(t.Elements());
+  // The element count, checked against the bytes present before anything is multiplied out,
+  // so that a hostile shape can neither overflow nor ask for more memory than the file holds.
   std::size_t data = offset + header_len;
-  if (bytes.size() - data < n * width) return InvalidArgument(".npy data is truncated");
+  std::size_t available = (bytes.size() - data) / static_cast<std::size_t>(width);
+  std::size_t n = 1;
+  for (std::int64_t d : t.shape) {
+    if (d < 0) return InvalidArgument(".npy shape has a negative dimension");
+    if (d == 0) n = 0;
+  }
+  for (std::int64_t d : t.shape) {
+    if (n == 0) break;
+    if (static_cast<std::uint64_t>(d) > available / n) {
+      return InvalidArgument(".npy data is truncated");
+    }
+    n *= static_cast<std::size_t>(d);
+  }
   t.values.resize(n);
   if (width == 4) {
     std::memcpy(t.values.data(), bytes.data() + data, n * 4);
