@@ -219,13 +219,24 @@ bool IsLoopbackHost(std::string_view host) {
 
 // Redirect URIs an app may register: https, http on loopback (native apps and development),
 // or a private-use scheme ("dk.example.app:/cb", RFC 8252); never with a fragment.
+// A user-info part ("user@host") is refused: "http://localhost:1@evil.example/cb" goes to
+// evil.example, not to the loopback host it starts with.
 bool AcceptableRedirect(std::string_view uri) {
   if (uri.empty() || uri.find('#') != std::string_view::npos) return false;
-  if (uri.rfind("https://", 0) == 0) return uri.size() > 8;
+  auto authority = [&](std::size_t scheme_len) {
+    std::string_view rest = uri.substr(scheme_len);
+    return rest.substr(0, rest.find_first_of("/?"));
+  };
+  if (uri.rfind("https://", 0) == 0) {
+    std::string_view a = authority(8);
+    return !a.empty() && a.find('@') == std::string_view::npos;
+  }
   if (uri.rfind("http://", 0) == 0) {
-    std::string_view rest = uri.substr(7);
-    std::string_view host = rest.substr(0, rest.find_first_of(":/?"));
-    return IsLoopbackHost(host);
+    std::string_view a = authority(7);
+    if (a.find('@') != std::string_view::npos) return false;
+    std::size_t host_end = a.rfind("[", 0) == 0 ? a.find(']') + 1 : a.find(':');
+    if (host_end == 0 || (host_end < a.size() && a[host_end] != ':')) return false;
+    return IsLoopbackHost(a.substr(0, host_end));
   }
   std::size_t colon = uri.find(':');
   return colon != std::string_view::npos && colon > 0 &&
@@ -1381,12 +1392,15 @@ http::Response AuthServer::Impl::Revoke(http::Request& req) {
     return JsonOut(200, "{}");
   }
   // A refresh token: revoke its grant, and so every token issued under it (RFC 7009 2.1).
+  // Looked up first and spent only for its own client: another client naming it changes nothing
+  // (RFC 7009 2.1; it is answered 200 all the same, so as not to confirm that it exists).
   std::string reused;
-  auto grant_id = db->TakeRefresh(HashHex(token), Now(), &reused);
+  auto grant_id = db->TakeRefresh(HashHex(token), Now(), &reused, /*spend=*/false);
   std::string gid = grant_id.ok() ? *grant_id : reused;
   if (!gid.empty()) {
     auto grant = db->GetGrant(gid);
     if (grant.ok() && grant->client_id == client->client_id) {
+      if (grant_id.ok()) db->TakeRefresh(HashHex(token), Now(), &reused).status().IgnoreError();
       RevokeGrantEverywhere(gid).IgnoreError();
     }
   }

@@ -623,6 +623,8 @@ constexpr std::string_view kFullScope =
 // ---------------------------------------------------------------------------------------------
 // Inferno: Standalone Patient App - Full Access
 
+// Verifies: REQ-AUTH-011, REQ-AUTH-018, REQ-AUTH-022, REQ-AUTH-026, REQ-AUTH-031, REQ-AUTH-032
+// Verifies: REQ-AUTH-042, REQ-AUTH-048
 TEST_F(InfernoTest, Inferno_StandaloneFullAccess) {
   AddCitizen();
   AddClient("app-full", std::string(kFullScope));
@@ -679,6 +681,7 @@ TEST_F(InfernoTest, Inferno_StandaloneFullAccess) {
 // ---------------------------------------------------------------------------------------------
 // Inferno: Standalone Patient App - Limited Access
 
+// Verifies: REQ-AUTH-016, REQ-AUTH-017, REQ-AUTH-032, REQ-AUTH-048
 TEST_F(InfernoTest, Inferno_StandaloneLimitedAccess) {
   AddCitizen();
   const std::string scope =
@@ -713,6 +716,7 @@ TEST_F(InfernoTest, Inferno_StandaloneLimitedAccess) {
 // ---------------------------------------------------------------------------------------------
 // Inferno: EHR Practitioner App (EHR launch with an opaque launch id)
 
+// Verifies: REQ-AUTH-009, REQ-AUTH-024, REQ-AUTH-026, REQ-AUTH-031, REQ-AUTH-042
 TEST_F(InfernoTest, Inferno_EhrLaunch) {
   AddUser("dr-hansen", "practitioner", "Practitioner/pr-1", "Dr. Hansen");
   const std::string scope = "launch openid fhirUser patient/*.rs";
@@ -759,6 +763,7 @@ TEST_F(InfernoTest, Inferno_EhrLaunch) {
 
 // The EHR side of an EHR launch: POST /oauth2/launch records the patient and returns the
 // opaque id, which then supplies the launch context.
+// Verifies: REQ-AUTH-024, REQ-AUTH-025
 TEST_F(InfernoTest, Inferno_EhrLaunchContextFromTheLaunchEndpoint) {
   AddUser("dr-hansen", "practitioner", "Practitioner/pr-1", "Dr. Hansen");
   const std::string scope = "launch openid fhirUser patient/*.rs";
@@ -795,6 +800,7 @@ TEST_F(InfernoTest, Inferno_EhrLaunchContextFromTheLaunchEndpoint) {
   EXPECT_EQ(PostForm("/oauth2/launch", {}, "Bearer " + *ehr_token).status, 400);
 }
 
+// Verifies: REQ-AUTH-008
 TEST_F(InfernoTest, Inferno_InvalidAud) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -817,6 +823,7 @@ TEST_F(InfernoTest, Inferno_InvalidAud) {
   EXPECT_TRUE(IsLoginPage(b.Get("/oauth2/authorize", AuthorizeQuery(a))));
 }
 
+// Verifies: REQ-AUTH-007
 TEST_F(InfernoTest, Inferno_InvalidCodeChallenge) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -838,6 +845,7 @@ TEST_F(InfernoTest, Inferno_InvalidCodeChallenge) {
   }
 }
 
+// Verifies: REQ-AUTH-027, REQ-AUTH-029
 TEST_F(InfernoTest, Inferno_InvalidCode) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -865,6 +873,7 @@ TEST_F(InfernoTest, Inferno_InvalidCode) {
   EXPECT_EQ(OAuthErrorOf(Refresh("app", refresh)), "invalid_grant");
 }
 
+// Verifies: REQ-AUTH-028
 TEST_F(InfernoTest, Inferno_InvalidPkceVerifier) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -885,6 +894,7 @@ TEST_F(InfernoTest, Inferno_InvalidPkceVerifier) {
 // ---------------------------------------------------------------------------------------------
 // Inferno: Token Revocation, Token Introspection
 
+// Verifies: REQ-AUTH-033, REQ-AUTH-049, REQ-AUTH-050
 TEST_F(InfernoTest, Inferno_TokenRevocation) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -905,6 +915,11 @@ TEST_F(InfernoTest, Inferno_TokenRevocation) {
                {{"token", access}, {"token_type_hint", "access_token"}, {"client_id", "app"}});
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_FALSE(Authenticate(access).ok());
+
+  // Nor its refresh token: another app naming it neither spends nor revokes it (found in issue
+  // #12's review: it was spent, so the owner's next refresh counted as reuse).
+  foreign = PostForm("/oauth2/revoke", {{"token", refresh}, {"client_id", "other-app"}});
+  EXPECT_EQ(foreign.status, 200);
 
   // The refresh token still works, and gives a working access token.
   http::Response refreshed = Refresh("app", refresh);
@@ -929,6 +944,7 @@ TEST_F(InfernoTest, Inferno_TokenRevocation) {
   EXPECT_FALSE(Authenticate(access2).ok());
 }
 
+// Verifies: REQ-AUTH-049, REQ-AUTH-053, REQ-AUTH-054
 TEST_F(InfernoTest, Inferno_TokenIntrospection) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -977,6 +993,7 @@ TEST_F(InfernoTest, Inferno_TokenIntrospection) {
 // ---------------------------------------------------------------------------------------------
 // Inferno: Asymmetric client (SMART Backend Services, private_key_jwt)
 
+// Verifies: REQ-AUTH-037, REQ-AUTH-038, REQ-AUTH-040, REQ-AUTH-042
 TEST_F(InfernoTest, Inferno_AsymmetricClient) {
   auto es = crypto::SigningKey::Generate("ES384");
   ASSERT_TRUE(es.ok());
@@ -1030,6 +1047,7 @@ TEST_F(InfernoTest, Inferno_AsymmetricClient) {
 // ---------------------------------------------------------------------------------------------
 // Inferno: SMART v1 scopes, v2 scopes, granular scopes
 
+// Verifies: REQ-AUTH-018, REQ-AUTH-048
 TEST_F(InfernoTest, Inferno_V1Scopes) {
   AddCitizen();
   AddClient("app-v1", "launch/patient patient/Observation.read patient/Patient.read");
@@ -1044,6 +1062,7 @@ TEST_F(InfernoTest, Inferno_V1Scopes) {
   EXPECT_FALSE(Allows(access->scopes, ScopeContext::kPatient, "Patient", kRead));
 }
 
+// Verifies: REQ-AUTH-018, REQ-AUTH-048
 TEST_F(InfernoTest, Inferno_V2Scopes) {
   AddCitizen();
   AddClient("app-v2", "launch/patient patient/Observation.rs patient/Patient.r");
@@ -1063,6 +1082,7 @@ TEST_F(InfernoTest, Inferno_V2Scopes) {
             Words("launch/patient patient/Observation.rs patient/Patient.r"));
 }
 
+// Verifies: REQ-AUTH-018
 TEST_F(InfernoTest, Inferno_GranularScopes) {
   AddCitizen();
   const std::string scope = "launch/patient " + std::string(kVitalSigns);
@@ -1087,6 +1107,7 @@ TEST_F(InfernoTest, Inferno_GranularScopes) {
 // ---------------------------------------------------------------------------------------------
 // Inferno: Token Refresh
 
+// Verifies: REQ-AUTH-033, REQ-AUTH-034, REQ-AUTH-035
 TEST_F(InfernoTest, Inferno_TokenRefresh) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1133,6 +1154,7 @@ TEST_F(InfernoTest, Inferno_TokenRefresh) {
 // ---------------------------------------------------------------------------------------------
 // Negative tests (issue #3), one behaviour each
 
+// Verifies: REQ-AUTH-008, REQ-AUTH-043
 TEST_F(NegativeTest, Negative_WrongAud) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1156,6 +1178,7 @@ TEST_F(NegativeTest, Negative_WrongAud) {
             StatusCode::kUnauthenticated);
 }
 
+// Verifies: REQ-AUTH-028
 TEST_F(NegativeTest, Negative_MissingPkceVerifier) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1169,6 +1192,7 @@ TEST_F(NegativeTest, Negative_MissingPkceVerifier) {
   EXPECT_FALSE(ParseJson(r.body).HasMember("access_token"));
 }
 
+// Verifies: REQ-AUTH-028
 TEST_F(NegativeTest, Negative_WrongPkceVerifier) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1183,6 +1207,7 @@ TEST_F(NegativeTest, Negative_WrongPkceVerifier) {
   EXPECT_FALSE(ParseJson(r.body).HasMember("access_token"));
 }
 
+// Verifies: REQ-AUTH-007
 TEST_F(NegativeTest, Negative_PlainPkceRefused) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1197,6 +1222,7 @@ TEST_F(NegativeTest, Negative_PlainPkceRefused) {
   EXPECT_TRUE(f.code.empty());
 }
 
+// Verifies: REQ-AUTH-027
 TEST_F(NegativeTest, Negative_ReusedCode) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1213,6 +1239,7 @@ TEST_F(NegativeTest, Negative_ReusedCode) {
   EXPECT_FALSE(Authenticate(access).ok());
 }
 
+// Verifies: REQ-AUTH-029
 TEST_F(NegativeTest, Negative_ExpiredCode) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1227,6 +1254,7 @@ TEST_F(NegativeTest, Negative_ExpiredCode) {
   EXPECT_FALSE(ParseJson(r.body).HasMember("access_token"));
 }
 
+// Verifies: REQ-AUTH-044, REQ-AUTH-053
 TEST_F(NegativeTest, Negative_ExpiredAccessToken) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1247,6 +1275,7 @@ TEST_F(NegativeTest, Negative_ExpiredAccessToken) {
             R"({"active":false})");
 }
 
+// Verifies: REQ-AUTH-045
 TEST_F(NegativeTest, Negative_TamperedToken) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1272,6 +1301,7 @@ TEST_F(NegativeTest, Negative_TamperedToken) {
   EXPECT_FALSE(Authenticate(access.substr(0, dot2 + 1)).ok());
 }
 
+// Verifies: REQ-AUTH-045
 TEST_F(NegativeTest, Negative_TokenSignedByAnotherKey) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1298,6 +1328,7 @@ TEST_F(NegativeTest, Negative_TokenSignedByAnotherKey) {
   EXPECT_TRUE(Authenticate(access).ok());
 }
 
+// Verifies: REQ-AUTH-049
 TEST_F(NegativeTest, Negative_RevokedToken) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1312,6 +1343,7 @@ TEST_F(NegativeTest, Negative_RevokedToken) {
   EXPECT_EQ(Authenticate(unused).status().code(), StatusCode::kUnauthenticated);
 }
 
+// Verifies: REQ-AUTH-033, REQ-AUTH-034
 TEST_F(NegativeTest, Negative_RefreshTokenReuseAfterRotation) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1327,6 +1359,7 @@ TEST_F(NegativeTest, Negative_RefreshTokenReuseAfterRotation) {
   EXPECT_EQ(OAuthErrorOf(Refresh("app", refresh2)), "invalid_grant");
 }
 
+// Verifies: REQ-AUTH-039
 TEST_F(NegativeTest, Negative_ReplayedJti) {
   auto key = crypto::SigningKey::Generate("ES384");
   ASSERT_TRUE(key.ok());
@@ -1346,6 +1379,7 @@ TEST_F(NegativeTest, Negative_ReplayedJti) {
   EXPECT_EQ(OAuthErrorOf(third), "invalid_client");
 }
 
+// Verifies: REQ-AUTH-006, REQ-AUTH-063
 TEST_F(NegativeTest, Negative_UnregisteredRedirectUri) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1364,6 +1398,7 @@ TEST_F(NegativeTest, Negative_UnregisteredRedirectUri) {
   }
 }
 
+// Verifies: REQ-AUTH-035
 TEST_F(NegativeTest, Negative_ScopeEscalationOnRefresh) {
   AddCitizen();
   AddClient("app", "launch/patient offline_access patient/*.rs patient/*.cruds");
@@ -1390,6 +1425,7 @@ TEST_F(NegativeTest, Negative_ScopeEscalationOnRefresh) {
 // RFC 6749 section 6 lets a server retire a refresh token after issuing a new one; a refused
 // request issues nothing, so the token still works (Token() checks the request against the
 // grant before it spends the token).
+// Verifies: REQ-AUTH-035
 TEST_F(NegativeTest, Negative_RefusedRefreshKeepsTheRefreshToken) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1401,6 +1437,7 @@ TEST_F(NegativeTest, Negative_RefusedRefreshKeepsTheRefreshToken) {
   EXPECT_TRUE(Authenticate(json::GetString(t, "access_token")).ok());
 }
 
+// Verifies: REQ-AUTH-030
 TEST_F(NegativeTest, Negative_CodeUsedByAnotherClient) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1415,6 +1452,7 @@ TEST_F(NegativeTest, Negative_CodeUsedByAnotherClient) {
   EXPECT_FALSE(ParseJson(r.body).HasMember("access_token"));
 }
 
+// Verifies: REQ-AUTH-041
 TEST_F(NegativeTest, Negative_ClientCredentialsByPublicClient) {
   // Even registered (by an administrator's mistake) with system/ scopes.
   AddClient("public-app", "system/Observation.rs");
@@ -1426,6 +1464,7 @@ TEST_F(NegativeTest, Negative_ClientCredentialsByPublicClient) {
   EXPECT_FALSE(ParseJson(r.body).HasMember("access_token"));
 }
 
+// Verifies: REQ-AUTH-055, REQ-AUTH-057
 TEST_F(NegativeTest, Negative_RegistrationOfSystemScopesWithoutAdminToken) {
   http::Response r = PostJson("/oauth2/register", R"({
     "client_name": "Kommunens system",
@@ -1463,9 +1502,13 @@ TEST_F(NegativeTest, Negative_RegistrationOfSystemScopesWithoutAdminToken) {
   EXPECT_EQ(r.status, 201) << r.body;
 }
 
+// Verifies: REQ-AUTH-055, REQ-AUTH-056
 TEST_F(NegativeTest, Negative_RegistrationWithHttpRedirect) {
   for (std::string uri : {"http://app.example/cb", "https://app.example/cb#frag",
-                          "javascript:alert(1)", "http://127.0.0.1.evil.example/cb"}) {
+                          "javascript:alert(1)", "http://127.0.0.1.evil.example/cb",
+                          // user-info: these go to evil.example (found in issue #12's review)
+                          "http://localhost:1@evil.example/cb", "http://127.0.0.1@evil.example",
+                          "https://user:pw@app.example/cb", "http://[::1].evil.example/cb"}) {
     http::Response r = PostJson("/oauth2/register",
                                 R"({"client_name":"App","token_endpoint_auth_method":"none",
                                     "redirect_uris":[")" +
@@ -1476,12 +1519,14 @@ TEST_F(NegativeTest, Negative_RegistrationWithHttpRedirect) {
   // Loopback over http is allowed (native apps, RFC 8252).
   http::Response ok = PostJson("/oauth2/register",
                                R"({"client_name":"App","token_endpoint_auth_method":"none",
-                                   "redirect_uris":["http://127.0.0.1:8765/cb"]})");
+                                   "redirect_uris":["http://127.0.0.1:8765/cb",
+                                                    "http://[::1]:8765/cb"]})");
   EXPECT_EQ(ok.status, 201) << ok.body;
 }
 
 // Issue #11: 2 MB of '[' sent to the open registration endpoint overflowed the stack of the
 // recursive JSON parser and killed sund serve; deep nesting is now refused before parsing.
+// Verifies: REQ-AUTH-047
 TEST_F(NegativeTest, Negative_DeeplyNestedRegistrationIsRefusedNotACrash) {
   http::Response r = PostJson("/oauth2/register", std::string(2 << 20, '['));
   EXPECT_EQ(r.status, 400) << r.body;
@@ -1496,6 +1541,7 @@ TEST_F(NegativeTest, Negative_DeeplyNestedRegistrationIsRefusedNotACrash) {
 
 // A citizen whose app holds an EHR launch id for someone else must not reach that patient:
 // a citizen's tokens are bound to their own compartment whatever the request says.
+// Verifies: REQ-AUTH-022
 TEST_F(NegativeTest, Negative_CitizenCannotUseLaunchOfAnotherPatient) {
   AddCitizen();
   AddClient("app", "launch openid fhirUser patient/*.rs");
@@ -1519,6 +1565,7 @@ TEST_F(NegativeTest, Negative_CitizenCannotUseLaunchOfAnotherPatient) {
 // The catalogue is the dispatch table (issue #11, the access matrix reads it through `sund
 // endpoints`): no entry twice, every entry is the server's, and each is answered by its handler
 // (not the 404 of an unknown /oauth2/ path, not 405 for its own method).
+// Verifies: REQ-AUTH-005
 TEST_F(AuthServerTest, EveryCatalogueEntryIsAnsweredOnce) {
   std::set<std::pair<std::string, std::string>> seen;
   for (const http::Endpoint& e : AuthServer::Endpoints()) {
@@ -1535,6 +1582,7 @@ TEST_F(AuthServerTest, EveryCatalogueEntryIsAnsweredOnce) {
   EXPECT_EQ(GetPath("/oauth2/no-such-endpoint").status, 404);
 }
 
+// Verifies: REQ-AUTH-001, REQ-AUTH-002
 TEST_F(AuthServerTest, SmartConfigurationHasAbsoluteEndpointsAndCapabilities) {
   http::Response r = GetPath("/.well-known/smart-configuration");
   ASSERT_EQ(r.status, 200);
@@ -1581,6 +1629,7 @@ TEST_F(AuthServerTest, SmartConfigurationHasAbsoluteEndpointsAndCapabilities) {
   EXPECT_EQ(json::GetString(d2, "token_endpoint"), "http://localhost:8080/oauth2/token");
 }
 
+// Verifies: REQ-AUTH-003, REQ-AUTH-042
 TEST_F(AuthServerTest, JwksKeyVerifiesMintedToken) {
   MintRequest m;
   m.audience = std::string(kFhirBase);
@@ -1613,6 +1662,7 @@ TEST_F(AuthServerTest, JwksKeyVerifiesMintedToken) {
   EXPECT_EQ(matching, 1);
 }
 
+// Verifies: REQ-AUTH-004
 TEST_F(AuthServerTest, KeyRotationKeepsOldTokensValid) {
   MintRequest m;
   m.audience = std::string(kFhirBase);
@@ -1645,6 +1695,7 @@ TEST_F(AuthServerTest, KeyRotationKeepsOldTokensValid) {
   EXPECT_EQ(JwksKids(), (std::set<std::string>{new_kid}));
 }
 
+// Verifies: REQ-AUTH-054, REQ-AUTH-055, REQ-AUTH-056
 TEST_F(AuthServerTest, RegistrationReturnsClientIdAndSecret) {
   http::Response r = PostJson("/oauth2/register", R"({
     "client_name": "Min Sundhed",
@@ -1678,6 +1729,7 @@ TEST_F(AuthServerTest, RegistrationReturnsClientIdAndSecret) {
   EXPECT_FALSE(ParseJson(r.body).HasMember("client_secret"));
 }
 
+// Verifies: REQ-AUTH-016, REQ-AUTH-065
 TEST_F(AuthServerTest, ConsentPageNamesTheAppAndWhatItAsks) {
   AddCitizen();
   AddClient("app", std::string(kFullScope), "none", "", "", "Min Sundhed & Co");
@@ -1694,6 +1746,7 @@ TEST_F(AuthServerTest, ConsentPageNamesTheAppAndWhatItAsks) {
 
 // SMART's online_access: a refresh token that lasts while the person is online (here: the
 // length of a login session), not the 90 days of offline_access.
+// Verifies: REQ-AUTH-032, REQ-AUTH-036
 TEST_F(AuthServerTest, OnlineAccessGivesSessionLongRefreshToken) {
   AddCitizen();
   const std::string scope = "launch/patient online_access patient/*.rs";
@@ -1710,6 +1763,7 @@ TEST_F(AuthServerTest, OnlineAccessGivesSessionLongRefreshToken) {
   EXPECT_EQ(OAuthErrorOf(Refresh("app", refresh2)), "invalid_grant");
 }
 
+// Verifies: REQ-AUTH-017, REQ-AUTH-032
 TEST_F(AuthServerTest, ConsentCannotGrantMoreThanOffered) {
   AddCitizen();
   AddClient("app", "launch/patient patient/Observation.rs patient/*.cruds");
@@ -1720,6 +1774,7 @@ TEST_F(AuthServerTest, ConsentCannotGrantMoreThanOffered) {
   EXPECT_TRUE(json::GetString(t, "refresh_token").empty());
 }
 
+// Verifies: REQ-AUTH-010
 TEST_F(AuthServerTest, DenyAtConsentGivesAccessDenied) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1733,6 +1788,7 @@ TEST_F(AuthServerTest, DenyAtConsentGivesAccessDenied) {
   EXPECT_TRUE(f.code.empty());
 }
 
+// Verifies: REQ-AUTH-015
 TEST_F(AuthServerTest, ConsentNeedsTheCsrfToken) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1755,6 +1811,7 @@ TEST_F(AuthServerTest, ConsentNeedsTheCsrfToken) {
   EXPECT_FALSE(r.headers.Has("Location"));
 }
 
+// Verifies: REQ-AUTH-012, REQ-AUTH-013, REQ-AUTH-063
 TEST_F(AuthServerTest, LoginPageNeverEchoesPassword) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1790,6 +1847,7 @@ TEST_F(AuthServerTest, LoginPageNeverEchoesPassword) {
   }
 }
 
+// Verifies: REQ-AUTH-012
 TEST_F(AuthServerTest, FailedLoginDoesNotRevealWhetherUserExists) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1834,6 +1892,7 @@ namespace {
 
 // The management_endpoint: a citizen signs in, sees the app that can reach their data, and
 // revokes it; the app's tokens stop working at once. Signing out ends the session.
+// Verifies: REQ-AUTH-015, REQ-AUTH-059, REQ-AUTH-067
 TEST_F(AuthServerTest, ManagePageListsAndRevokesApps) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -1918,6 +1977,7 @@ void PutPatient(storage::Store& store, const std::string& id, const std::string&
 
 // Standalone launch by a practitioner: the patient picker lists patients (searchable by name),
 // the choice becomes the token's patient; a made-up patient id is not accepted.
+// Verifies: REQ-AUTH-023
 TEST_F(AuthServerTest, PractitionerPicksThePatientInAStandaloneLaunch) {
   storage::SqliteOptions so;
   so.path = (dir_ / "sund.db").string();
@@ -1984,6 +2044,7 @@ namespace {
 
 // `sund app revoke` writes auth.db from another process: a running server picks the revocation
 // up within seconds, for tokens of every kind (with and without a grant).
+// Verifies: REQ-AUTH-052
 TEST_F(AuthServerTest, RevocationsByAnotherProcessTakeEffectWithinSeconds) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
@@ -2004,6 +2065,7 @@ namespace {
 
 // Authorization events reach the audit log: the sign-in, the consent decision and the token,
 // the last two naming the patient, so they show in the patient's own log. The log verifies.
+// Verifies: REQ-AUTH-061
 TEST_F(AuthServerTest, AuthorizationEventsAreAudited) {
   auto log = audit::AuditLog::Open(dir_.string());
   ASSERT_TRUE(log.ok()) << log.status().ToString();
@@ -2033,6 +2095,7 @@ TEST_F(AuthServerTest, AuthorizationEventsAreAudited) {
 
 // Fail closed: when the audit log cannot take the record, the token request is answered 503
 // and no token leaves the server.
+// Verifies: REQ-AUTH-062
 TEST_F(AuthServerTest, TokenRequestsFailClosedWithoutTheAuditLog) {
   auto log = audit::AuditLog::Open(dir_.string());
   ASSERT_TRUE(log.ok());
@@ -2063,6 +2126,7 @@ namespace {
 // The hooks through which grants for a patient are recorded elsewhere (api/app_grants.h: as
 // FHIR Consents): on_grant runs before the grant exists and can refuse it; RevokeGrant (a
 // withdrawn Consent) stops the tokens at once and reports back through on_grant_revoked, once.
+// Verifies: REQ-AUTH-021, REQ-AUTH-051
 TEST_F(AuthServerTest, GrantHooksRecordPatientGrantsAndRevokeGrantStopsTheTokens) {
   std::vector<Grant> recorded;
   std::vector<std::string> revoked;
@@ -2122,6 +2186,7 @@ namespace {
 // same sign-in, with who looked at their record and an emergency override standing out; 50
 // records a page with a link to older ones; only for accounts linked to a Patient; viewing it
 // is recorded too. The page's only style is allowed by its hash.
+// Verifies: REQ-AUTH-060, REQ-AUTH-063
 TEST_F(AuthServerTest, CitizenReadsTheirOwnLogAfterSigningIn) {
   auto log = audit::AuditLog::Open(dir_.string());
   ASSERT_TRUE(log.ok()) << log.status().ToString();
@@ -2201,6 +2266,7 @@ TEST_F(AuthServerTest, CitizenReadsTheirOwnLogAfterSigningIn) {
 // Issue #10: Sund's own portals sign in as the built-in public client sund-portal. They come
 // back to this origin's /app/ only, get their scopes within the person's role without a consent
 // screen, and leave no app-grant Consent (the person is using the platform, not a third party).
+// Verifies: REQ-AUTH-006, REQ-AUTH-020
 TEST_F(AuthServerTest, PortalClientSignsInWithoutConsentScreenAndOnlyToAppOnThisOrigin) {
   int grants_recorded = 0;
   on_grant_ = [&](const Grant&, const Client&, const User&) {
@@ -2236,6 +2302,7 @@ TEST_F(AuthServerTest, PortalClientSignsInWithoutConsentScreenAndOnlyToAppOnThis
 
 // Issue #10: user/ scopes reach every patient's data; a person who is neither a practitioner nor
 // an administrator (an app developer) does not get them, whatever the app asks.
+// Verifies: REQ-AUTH-019
 TEST_F(AuthServerTest, UserScopesOnlyForPractitionersAndAdministrators) {
   AddUser("dev", "developer", "", "Udvikler");
   AddUser("nurse", "practitioner", "Practitioner/pr-1", "Sygeplejerske");
@@ -2256,6 +2323,7 @@ TEST_F(AuthServerTest, UserScopesOnlyForPractitionersAndAdministrators) {
 }
 
 // Issue #10: /oauth2/logout ends the login session and only ever redirects within this origin.
+// Verifies: REQ-AUTH-014
 TEST_F(AuthServerTest, LogoutEndsTheSessionAndRedirectsOnlyWithinTheOrigin) {
   AddCitizen();
   const std::string portal(kPortalClientId);
