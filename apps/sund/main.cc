@@ -417,13 +417,19 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     return access.subject.empty() ? access.client_id : access.subject;
   };
   sund::synth::JobService synth_jobs(std::move(jo));
-  auto synth_handle = [&synth_jobs, &audit_log](sund::http::Request& r) {
+  auto synth_handle = [&synth_jobs, &audit_log, &auth, &fhir_base](sund::http::Request& r) {
     sund::http::Response resp = synth_jobs.Handle(r);
     if (audit_log != nullptr && r.method == "POST") {
       // Who asked for a research synthesis, and whether it started (the cohort is in the job).
       sund::audit::Record rec;
       rec.time_us = sund::SystemClock::Get().NowMicros();
       rec.actor.role = "researcher";
+      if (auth != nullptr) {
+        if (auto access = auth->Authenticate(r, fhir_base(r)); access.ok()) {
+          rec.actor.user_id = access->subject == access->client_id ? "" : access->subject;
+          rec.actor.client_id = access->client_id;
+        }
+      }
       rec.action = sund::audit::Action::kOperation;
       rec.outcome = resp.status;
       rec.query = "$synthesize";
