@@ -146,6 +146,7 @@ std::vector<std::string> PurposeCodes(const rapidjson::Value& ev) {
   return out;
 }
 
+// Verifies: REQ-AUD-036, REQ-AUD-038, REQ-AUD-039
 TEST(AuditEventJsonTest, PractitionerReadWithConsent) {
   auto d = Parse(AuditEventJson(PractitionerRead(), "https://sund.example/fhir"));
   EXPECT_EQ(Str(d, "resourceType"), "AuditEvent");
@@ -215,6 +216,7 @@ TEST(AuditEventJsonTest, PractitionerReadWithConsent) {
   EXPECT_TRUE(request_id);
 }
 
+// Verifies: REQ-AUD-037, REQ-AUD-039
 TEST(AuditEventJsonTest, SearchCarriesTheQueryAsBase64) {
   StoredRecord s = PractitionerRead();
   s.record.action = Action::kSearch;
@@ -233,6 +235,7 @@ TEST(AuditEventJsonTest, SearchCarriesTheQueryAsBase64) {
   EXPECT_EQ(json::Find(AgentOfType(d, "110152"), "network"), nullptr);
 }
 
+// Verifies: REQ-AUD-037, REQ-AUD-039, REQ-AUD-040
 TEST(AuditEventJsonTest, BreakGlassHasEmergencyPurposeAndReason) {
   StoredRecord s = BreakGlass();
   auto d = Parse(AuditEventJson(s, "https://sund.example/fhir"));
@@ -262,6 +265,7 @@ TEST(AuditEventJsonTest, BreakGlassHasEmergencyPurposeAndReason) {
   EXPECT_EQ(PurposeCodes(d), std::vector<std::string>{"ETREAT"});
 }
 
+// Verifies: REQ-AUD-036, REQ-AUD-041
 TEST(AuditEventJsonTest, PersonalDeletedSaysSo) {
   auto d = Parse(AuditEventJson(Deleted(), ""));
   EXPECT_EQ(Str(d, "id"), "3");
@@ -274,6 +278,7 @@ TEST(AuditEventJsonTest, PersonalDeletedSaysSo) {
   EXPECT_EQ(json::Find(d, "extension"), nullptr);  // no correlation id
 }
 
+// Verifies: REQ-AUD-036
 TEST(AuditEventJsonTest, ServerErrorIsSeriousFailure) {
   StoredRecord s = PractitionerRead();
   s.record.outcome = 503;
@@ -285,6 +290,7 @@ TEST(AuditEventJsonTest, ServerErrorIsSeriousFailure) {
   EXPECT_EQ(Str(d, "outcome"), "0");
 }
 
+// Verifies: REQ-AUD-037, REQ-AUD-038
 TEST(AuditEventJsonTest, LoginAndLogoutUseDicomUserAuthentication) {
   StoredRecord s = Login();
   auto d = Parse(AuditEventJson(s, ""));
@@ -309,6 +315,7 @@ TEST(AuditEventJsonTest, LoginAndLogoutUseDicomUserAuthentication) {
   EXPECT_EQ(Str(At(d, "subtype", 0), "code"), "110123");
 }
 
+// Verifies: REQ-AUD-037, REQ-AUD-038, REQ-AUD-039
 TEST(AuditEventJsonTest, SystemClientIsTheRequestor) {
   StoredRecord s = Login();
   s.record.action = Action::kToken;
@@ -329,6 +336,7 @@ TEST(AuditEventJsonTest, SystemClientIsTheRequestor) {
   EXPECT_EQ(Str(At(d, "entity", 0), "description"), "client_credentials");
 }
 
+// Verifies: REQ-AUD-042
 TEST(AuditEventJsonTest, StringsAreEscaped) {
   StoredRecord s = PractitionerRead();
   s.record.actor.user_id = "x\"}],\"id\":\"forged\n\\";
@@ -338,6 +346,7 @@ TEST(AuditEventJsonTest, StringsAreEscaped) {
   EXPECT_EQ(Str(Obj(Obj(At(d, "agent", 0), "who"), "identifier"), "value"), s.record.actor.user_id);
 }
 
+// Verifies: REQ-AUD-037
 TEST(AuditEventJsonTest, EveryActionHasTypeSubtypeAndAction) {
   for (Action a : {Action::kRead, Action::kVread, Action::kSearch, Action::kCreate, Action::kUpdate,
                    Action::kPatch, Action::kDelete, Action::kHistory, Action::kOperation,
@@ -373,6 +382,7 @@ TEST(AuditEventJsonTest, EveryActionHasTypeSubtypeAndAction) {
   EXPECT_EQ(Str(d, "action"), "R");
 }
 
+// Verifies: REQ-AUD-043
 TEST(AuditEventBundleJsonTest, SearchsetWithLinksAndEntries) {
   std::vector<StoredRecord> records = {PractitionerRead(), BreakGlass()};
   auto d = Parse(AuditEventBundleJson(
@@ -425,6 +435,7 @@ std::vector<std::string> Rows(const std::string& html) {
   return rows;
 }
 
+// Verifies: REQ-AUD-044
 TEST(MyLogHtmlTest, EscapesEverythingAndHasNoScript) {
   StoredRecord s = PractitionerRead();
   s.record.actor.user_id = "<script>alert(1)</script>";
@@ -440,6 +451,7 @@ TEST(MyLogHtmlTest, EscapesEverythingAndHasNoScript) {
 
 // Readable names stand above the reference or client id they belong to, escaped; an actor
 // without a name keeps the reference alone.
+// Verifies: REQ-AUD-044, REQ-AUD-045
 TEST(MyLogHtmlTest, ShowsNamesAboveReferencesAndAppIds) {
   StoredRecord s = PractitionerRead();
   s.record.actor.organization = "Organization/org-1";
@@ -457,6 +469,7 @@ TEST(MyLogHtmlTest, ShowsNamesAboveReferencesAndAppIds) {
   EXPECT_NE(html.find("Practitioner/unknown"), std::string::npos);
 }
 
+// Verifies: REQ-AUD-041, REQ-AUD-045
 TEST(MyLogHtmlTest, DanishPageStructure) {
   std::string html = MyLogHtml({PractitionerRead(), Deleted()}, "da", "");
   EXPECT_EQ(html.rfind("<!DOCTYPE html>\n<html lang=\"da\">", 0), 0u);
@@ -484,6 +497,7 @@ TEST(MyLogHtmlTest, DanishPageStructure) {
   EXPECT_EQ(html.find("rel=\"next\""), std::string::npos);
 }
 
+// Verifies: REQ-AUD-045, REQ-AUD-046
 TEST(MyLogHtmlTest, EmergencyRowStandsOut) {
   StoredRecord bg = BreakGlass();
   std::string html = MyLogHtml({PractitionerRead(), bg}, "da", "");
@@ -513,6 +527,7 @@ TEST(MyLogHtmlTest, EmergencyRowStandsOut) {
   EXPECT_NE(html.find("<h1>My log</h1>"), std::string::npos);
 }
 
+// Verifies: REQ-AUD-047
 TEST(MyLogHtmlTest, NextLinkOnlyForSafeUrls) {
   std::string html = MyLogHtml({PractitionerRead()}, "en", "/my-log?before=42&lang=en");
   EXPECT_NE(html.find("<a rel=\"next\" href=\"/my-log?before=42&amp;lang=en\">Older events</a>"),
@@ -522,12 +537,14 @@ TEST(MyLogHtmlTest, NextLinkOnlyForSafeUrls) {
   EXPECT_EQ(html.find("rel=\"next\""), std::string::npos);
 }
 
+// Verifies: REQ-AUD-045
 TEST(MyLogHtmlTest, EmptyLog) {
   std::string html = MyLogHtml({}, "en", "");
   EXPECT_NE(html.find("There are no events in your log."), std::string::npos);
   EXPECT_EQ(html.find("<table"), std::string::npos);
 }
 
+// Verifies: REQ-AUD-048
 TEST(MyLogHtmlTest, StyleHashMatchesThePage) {
   std::string html = MyLogHtml({PractitionerRead(), BreakGlass()}, "da", "/next");
   // Exactly one <style> element and no style attributes (the CSP allows only the hash).

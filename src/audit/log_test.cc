@@ -206,6 +206,7 @@ class AuditLogTest : public testing::Test {
   std::unique_ptr<AuditLog> log_;
 };
 
+// Verifies: REQ-AUD-001, REQ-AUD-002, REQ-AUD-003
 TEST_F(AuditLogTest, AppendsAndFindsRecordsByPatient) {
   Open();
   Record r = MakeRecord(0, {"p1", "p2", "p1"});
@@ -279,6 +280,7 @@ TEST_F(AuditLogTest, AppendsAndFindsRecordsByPatient) {
   EXPECT_NE(leaf0.find(hex), std::string::npos) << "the leaf carries HMAC(salt, patient id)";
 }
 
+// Verifies: REQ-AUD-004, REQ-AUD-024
 TEST_F(AuditLogTest, KeyAndSaltFilesAreSecretAndReused) {
   Open();
   AppendN(3);
@@ -301,6 +303,7 @@ TEST_F(AuditLogTest, KeyAndSaltFilesAreSecretAndReused) {
   EXPECT_EQ(r.records, 6);
 }
 
+// Verifies: REQ-AUD-010, REQ-AUD-012, REQ-AUD-013, REQ-AUD-024
 TEST_F(AuditLogTest, CheckpointsAreSignedEveryNRecordsAndAfterTime) {
   options_.checkpoint_every_records = 4;
   options_.checkpoint_every_us = 60'000'000;
@@ -355,6 +358,7 @@ TEST_F(AuditLogTest, CheckpointsAreSignedEveryNRecordsAndAfterTime) {
   EXPECT_EQ(r.verified_size, 13);
 }
 
+// Verifies: REQ-AUD-015, REQ-AUD-016, REQ-AUD-017, REQ-AUD-032
 TEST_F(AuditLogTest, ProofsVerifyAgainstCheckpointRoots) {
   options_.checkpoint_every_records = 37;
   Open();
@@ -413,6 +417,7 @@ TEST_F(AuditLogTest, ProofsVerifyAgainstCheckpointRoots) {
   ExpectFinding(Problem::kBadNode, 128);
 }
 
+// Verifies: REQ-AUD-001, REQ-AUD-005, REQ-AUD-024
 TEST_F(AuditLogTest, ConcurrentAppendsGetUniqueContiguousSequenceNumbers) {
   options_.checkpoint_every_records = 1000;
   Open();
@@ -481,6 +486,7 @@ TEST_F(AuditLogTest, ConcurrentAppendsGetUniqueContiguousSequenceNumbers) {
   EXPECT_EQ(r.verified_size, n);
 }
 
+// Verifies: REQ-AUD-005, REQ-AUD-006, REQ-AUD-024
 TEST_F(AuditLogTest, AsyncAppendsFromManyThreadsGetOneCallbackEachWithContiguousSeqs) {
   options_.checkpoint_every_records = 1000;
   Open();
@@ -549,6 +555,7 @@ TEST_F(AuditLogTest, AsyncAppendsFromManyThreadsGetOneCallbackEachWithContiguous
   EXPECT_EQ(r.verified_size, kTotal);
 }
 
+// Verifies: REQ-AUD-007
 TEST_F(AuditLogTest, AsyncCallbackComesAfterTheRecordIsCommitted) {
   Open();
   constexpr int kRecords = 40;
@@ -584,6 +591,7 @@ TEST_F(AuditLogTest, AsyncCallbackComesAfterTheRecordIsCommitted) {
   EXPECT_EQ(committed.load(), kRecords);
 }
 
+// Verifies: REQ-AUD-008
 TEST_F(AuditLogTest, FailedAsyncBatchReportsUnavailableToEveryCallback) {
   options_.checkpoint_every_records = 1000;
   Open();
@@ -626,6 +634,7 @@ TEST_F(AuditLogTest, FailedAsyncBatchReportsUnavailableToEveryCallback) {
   EXPECT_EQ(r.records, 7);
 }
 
+// Verifies: REQ-AUD-009
 TEST_F(AuditLogTest, CallbacksMayCallTheLog) {
   Open();
   std::promise<std::string> outcome;
@@ -651,6 +660,7 @@ TEST_F(AuditLogTest, CallbacksMayCallTheLog) {
   Close();  // the writer is done with `outcome`
 }
 
+// Verifies: REQ-AUD-010
 TEST_F(AuditLogTest, DestructorWritesQueuedAsyncAppends) {
   options_.checkpoint_every_records = 1000;
   Open();
@@ -673,6 +683,7 @@ TEST_F(AuditLogTest, DestructorWritesQueuedAsyncAppends) {
   EXPECT_EQ(r.verified_size, kRecords);  // the final checkpoint came after the queued appends
 }
 
+// Verifies: REQ-AUD-006, REQ-AUD-024
 TEST_F(AuditLogTest, AsyncAppendsWithManyInFlight) {
   options_.checkpoint_every_records = 1000;
   Open();
@@ -709,6 +720,7 @@ TEST_F(AuditLogTest, AsyncAppendsWithManyInFlight) {
 
 // The writer's own upkeep: retention at its first maintenance after opening, and a checkpoint
 // signed once it is due by time, with no further appends to trigger it.
+// Verifies: REQ-AUD-014, REQ-AUD-035
 TEST_F(AuditLogTest, TheWriterAppliesRetentionAndSignsDueCheckpointsByItself) {
   options_.checkpoint_every_records = 1000;
   options_.checkpoint_every_us = 60'000'000;  // a minute of log time
@@ -745,6 +757,7 @@ TEST_F(AuditLogTest, TheWriterAppliesRetentionAndSignsDueCheckpointsByItself) {
   EXPECT_TRUE(MustVerify().ok());
 }
 
+// Verifies: REQ-AUD-034
 TEST_F(AuditLogTest, RetentionDeletesClearDataAndVerifyStillPasses) {
   options_.retention_chunk = 4;  // ApplyRetention goes on chunk after chunk: 4 + 2
   Open();
@@ -786,6 +799,7 @@ TEST_F(AuditLogTest, RetentionDeletesClearDataAndVerifyStillPasses) {
   EXPECT_NE(bytes.find("Observation/obs-10\""), std::string::npos);
 }
 
+// Verifies: REQ-AUD-008
 TEST_F(AuditLogTest, FailedAppendIsNotAcknowledgedAndTheLogRecovers) {
   Open();
   AppendN(3);
@@ -803,6 +817,7 @@ TEST_F(AuditLogTest, FailedAppendIsNotAcknowledgedAndTheLogRecovers) {
   EXPECT_EQ(r.records, 6);
 }
 
+// Verifies: REQ-AUD-011, REQ-AUD-024
 TEST_F(AuditLogTest, VerifyRunsBesideALiveLog) {
   Open();
   AppendN(12);
@@ -818,6 +833,7 @@ TEST_F(AuditLogTest, VerifyRunsBesideALiveLog) {
   EXPECT_EQ(r.verified_size, 15);
 }
 
+// Verifies: REQ-AUD-033
 TEST_F(AuditLogTest, VerifyNeedsALog) {
   auto r = Verify(dir_.string());
   ASSERT_FALSE(r.ok());
@@ -826,6 +842,7 @@ TEST_F(AuditLogTest, VerifyNeedsALog) {
 
 // --- Tampering: each kind of change is found, with the first bad record. ---
 
+// Verifies: REQ-AUD-025
 TEST_F(AuditLogTest, DetectsModifiedRecordBytes) {
   BuildTwenty();
   Sql("UPDATE record SET leaf = CAST(replace(CAST(leaf AS TEXT), '\"outcome\":200', "
@@ -833,12 +850,14 @@ TEST_F(AuditLogTest, DetectsModifiedRecordBytes) {
   ExpectFinding(Problem::kModified, 7);
 }
 
+// Verifies: REQ-AUD-025
 TEST_F(AuditLogTest, DetectsChangedLeafHash) {
   BuildTwenty();
   Sql("UPDATE record SET leaf_hash = (SELECT leaf_hash FROM record WHERE seq = 8) WHERE seq = 7");
   ExpectFinding(Problem::kModified, 7);
 }
 
+// Verifies: REQ-AUD-026
 TEST_F(AuditLogTest, DetectsConsistentRewriteThroughTheSignedRoot) {
   BuildTwenty();
   // The attacker rewrites record 7 and its leaf hash to match: only the checkpoint of size 10
@@ -852,12 +871,14 @@ TEST_F(AuditLogTest, DetectsConsistentRewriteThroughTheSignedRoot) {
   ExpectFinding(Problem::kRootMismatch, 5);
 }
 
+// Verifies: REQ-AUD-027
 TEST_F(AuditLogTest, DetectsDeletedRecord) {
   BuildTwenty();
   Sql("DELETE FROM record WHERE seq = 7");
   ExpectFinding(Problem::kDeleted, 7);
 }
 
+// Verifies: REQ-AUD-027
 TEST_F(AuditLogTest, DetectsDeletedAndRenumberedRecord) {
   BuildTwenty();
   Sql("DELETE FROM record WHERE seq = 7; UPDATE record SET seq = -(seq - 1) WHERE seq > 7; "
@@ -865,12 +886,14 @@ TEST_F(AuditLogTest, DetectsDeletedAndRenumberedRecord) {
   ExpectFinding(Problem::kDeleted, 7);
 }
 
+// Verifies: REQ-AUD-027
 TEST_F(AuditLogTest, DetectsDeletedTail) {
   BuildTwenty();
   Sql("DELETE FROM record WHERE seq >= 17");
   ExpectFinding(Problem::kDeleted, 17);
 }
 
+// Verifies: REQ-AUD-028
 TEST_F(AuditLogTest, DetectsSwappedRecords) {
   BuildTwenty();
   Sql("UPDATE record SET seq = -1 WHERE seq = 7; UPDATE record SET seq = 7 WHERE seq = 8; "
@@ -878,6 +901,7 @@ TEST_F(AuditLogTest, DetectsSwappedRecords) {
   ExpectFinding(Problem::kReordered, 7);
 }
 
+// Verifies: REQ-AUD-028
 TEST_F(AuditLogTest, DetectsInsertedRecord) {
   BuildTwenty();
   // Make room at 5 and put in a made-up record that claims to be number 5, with a valid hash.
@@ -893,6 +917,7 @@ TEST_F(AuditLogTest, DetectsInsertedRecord) {
   ExpectFinding(Problem::kInserted, 5);
 }
 
+// Verifies: REQ-AUD-029
 TEST_F(AuditLogTest, DetectsForgedCheckpointRoot) {
   BuildTwenty();
   Sql("UPDATE checkpoint SET root = (SELECT root FROM checkpoint WHERE size = 5) "
@@ -900,6 +925,7 @@ TEST_F(AuditLogTest, DetectsForgedCheckpointRoot) {
   ExpectFinding(Problem::kBadCheckpoint, 10);
 }
 
+// Verifies: REQ-AUD-029
 TEST_F(AuditLogTest, DetectsCheckpointSignedWithAnotherKey) {
   BuildTwenty();
   // Rewrite record 7 consistently and re-sign checkpoint 10 with the attacker's key, under the
@@ -926,12 +952,14 @@ TEST_F(AuditLogTest, DetectsCheckpointSignedWithAnotherKey) {
   ExpectFinding(Problem::kBadCheckpoint, 10);
 }
 
+// Verifies: REQ-AUD-030
 TEST_F(AuditLogTest, DetectsRecordHiddenFromThePatientsLog) {
   BuildTwenty();
   Sql("DELETE FROM patient_index WHERE seq = 11");
   ExpectFinding(Problem::kModified, 11);
 }
 
+// Verifies: REQ-AUD-030
 TEST_F(AuditLogTest, DetectsAccessAttributedToAnotherPatient) {
   BuildTwenty();
   // Record 3 names p0; an index row that adds p1 to it would show a false access in p1's log.
@@ -942,6 +970,7 @@ TEST_F(AuditLogTest, DetectsAccessAttributedToAnotherPatient) {
   ExpectFinding(Problem::kModified, 3);
 }
 
+// Verifies: REQ-AUD-031
 TEST_F(AuditLogTest, DetectsChangedClearPersonalData) {
   BuildTwenty();
   Sql("UPDATE personal SET data = CAST(replace(CAST(data AS TEXT), 'obs-9', 'obs-8') AS BLOB) "

@@ -113,6 +113,7 @@ const std::vector<ConsistencyVector>& ConsistencyVectors() {
   return v;
 }
 
+// Verifies: REQ-AUD-018
 TEST(MerkleHashTest, MatchesRfc6962Vectors) {
   EXPECT_EQ(ToHex(EmptyRoot()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(ToHex(HashLeaf("")),
@@ -127,6 +128,7 @@ TEST(MerkleHashTest, MatchesRfc6962Vectors) {
   EXPECT_NE(HashChildren(a, b), HashLeaf(std::string(Bytes(a)) + std::string(Bytes(b))));
 }
 
+// Verifies: REQ-AUD-021
 TEST(MerkleHashTest, HexRoundTripsAndRejectsBadInput) {
   Hash h = HashLeaf("x");
   EXPECT_EQ(FromHex(ToHex(h)), h);
@@ -136,6 +138,7 @@ TEST(MerkleHashTest, HexRoundTripsAndRejectsBadInput) {
   EXPECT_FALSE(FromBytes("short").has_value());
 }
 
+// Verifies: REQ-AUD-018
 TEST(MerkleTreeTest, SplitPointIsLargestPowerOfTwoBelow) {
   EXPECT_EQ(SplitPoint(2), 1u);
   EXPECT_EQ(SplitPoint(3), 2u);
@@ -145,6 +148,7 @@ TEST(MerkleTreeTest, SplitPointIsLargestPowerOfTwoBelow) {
   EXPECT_EQ(SplitPoint(9), 8u);
 }
 
+// Verifies: REQ-AUD-018
 TEST(MerkleTreeTest, RootsMatchVectorsForEverySize) {
   std::vector<Hash> leaves = LeafHashes(8);
   LeafHashReader reader(leaves);
@@ -158,6 +162,7 @@ TEST(MerkleTreeTest, RootsMatchVectorsForEverySize) {
   }
 }
 
+// Verifies: REQ-AUD-020
 TEST(MerkleTreeTest, CompactRangeRootMatchesAfterEachAppend) {
   std::vector<Hash> leaves = LeafHashes(8);
   CompactRange range;
@@ -188,6 +193,7 @@ TEST(MerkleTreeTest, CompactRangeRootMatchesAfterEachAppend) {
   EXPECT_FALSE(CompactRange::FromHashes(7, six.hashes()).ok());
 }
 
+// Verifies: REQ-AUD-020
 TEST(MerkleTreeTest, RangeRootRejectsUnalignedRanges) {
   std::vector<Hash> leaves = LeafHashes(8);
   LeafHashReader reader(leaves);
@@ -199,6 +205,7 @@ TEST(MerkleTreeTest, RangeRootRejectsUnalignedRanges) {
   EXPECT_EQ(*r, HashChildren(HashChildren(leaves[4], leaves[5]), leaves[6]));
 }
 
+// Verifies: REQ-AUD-018
 TEST(MerkleInclusionTest, ProofsMatchVectors) {
   std::vector<Hash> leaves = LeafHashes(8);
   LeafHashReader reader(leaves);
@@ -213,6 +220,7 @@ TEST(MerkleInclusionTest, ProofsMatchVectors) {
   EXPECT_FALSE(InclusionProof(reader, 0, 0).ok());
 }
 
+// Verifies: REQ-AUD-018
 TEST(MerkleInclusionTest, EveryGeneratedProofVerifies) {
   std::vector<Hash> leaves = LeafHashes(8);
   LeafHashReader reader(leaves);
@@ -225,6 +233,7 @@ TEST(MerkleInclusionTest, EveryGeneratedProofVerifies) {
   }
 }
 
+// Verifies: REQ-AUD-019
 TEST(MerkleInclusionTest, CorruptedProofsFail) {
   const Hash some = H("abacaba000000000000000000000000000000000000000000060061e00123456");
   std::vector<Hash> leaves = LeafHashes(8);
@@ -274,6 +283,7 @@ TEST(MerkleInclusionTest, CorruptedProofsFail) {
   }
 }
 
+// Verifies: REQ-AUD-019
 TEST(MerkleInclusionTest, SingleLeafTree) {
   Hash h = HashLeaf("data");
   EXPECT_TRUE(VerifyInclusion(0, 1, h, {}, h));
@@ -282,6 +292,7 @@ TEST(MerkleInclusionTest, SingleLeafTree) {
   EXPECT_FALSE(VerifyInclusion(1, 1, h, {}, h));
 }
 
+// Verifies: REQ-AUD-018
 TEST(MerkleConsistencyTest, ProofsMatchVectors) {
   std::vector<Hash> leaves = LeafHashes(8);
   LeafHashReader reader(leaves);
@@ -296,6 +307,7 @@ TEST(MerkleConsistencyTest, ProofsMatchVectors) {
   EXPECT_FALSE(ConsistencyProof(reader, 5, 4).ok());
 }
 
+// Verifies: REQ-AUD-018
 TEST(MerkleConsistencyTest, EveryGeneratedProofVerifies) {
   std::vector<Hash> leaves = LeafHashes(8);
   LeafHashReader reader(leaves);
@@ -308,6 +320,7 @@ TEST(MerkleConsistencyTest, EveryGeneratedProofVerifies) {
   }
 }
 
+// Verifies: REQ-AUD-019
 TEST(MerkleConsistencyTest, CorruptedProofsFail) {
   const Hash some = H("abacaba000000000000000000000000000000000000000000060061e00123456");
   for (const auto& v : ConsistencyVectors()) {
@@ -359,6 +372,7 @@ TEST(MerkleConsistencyTest, CorruptedProofsFail) {
   }
 }
 
+// Verifies: REQ-AUD-019
 TEST(MerkleConsistencyTest, TrivialCases) {
   const Hash a = HashLeaf("a");
   const Hash b = HashLeaf("b");
@@ -378,6 +392,7 @@ TEST(MerkleConsistencyTest, TrivialCases) {
 
 // A larger tree: proofs computed through RangeRoot over perfect subtrees must agree with the
 // definition (roots recomputed from scratch for every size).
+// Verifies: REQ-AUD-020
 TEST(MerkleTreeTest, LargerTreesAgreeWithDirectComputation) {
   std::vector<Hash> leaves;
   for (int i = 0; i < 300; ++i) leaves.push_back(HashLeaf("leaf " + std::to_string(i)));

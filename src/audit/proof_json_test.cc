@@ -24,6 +24,7 @@ namespace fs = std::filesystem;
 // SHA-256 of the empty string, i.e. MTH({}).
 constexpr char kEmptyB64[] = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
 
+// Verifies: REQ-AUD-022
 TEST(ProofJsonTest, CheckpointJsonExact) {
   Checkpoint cp;
   cp.size = 3;
@@ -39,6 +40,7 @@ TEST(ProofJsonTest, CheckpointJsonExact) {
                 "aGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-Pw\",\"kid\":\"kid-1\"}");
 }
 
+// Verifies: REQ-AUD-022
 TEST(ProofJsonTest, InclusionAndConsistencyJsonExact) {
   Inclusion inc;
   inc.seq = 1;
@@ -165,6 +167,7 @@ class ProofJsonLogTest : public testing::Test {
   std::unique_ptr<AuditLog> log_;
 };
 
+// Verifies: REQ-AUD-013, REQ-AUD-015, REQ-AUD-023
 TEST_F(ProofJsonLogTest, InclusionProofRoundTrip) {
   Append(7, 0);
   ParsedCheckpoint cp = SignedCheckpoint();
@@ -193,6 +196,7 @@ TEST_F(ProofJsonLogTest, InclusionProofRoundTrip) {
   }
 }
 
+// Verifies: REQ-AUD-015, REQ-AUD-016, REQ-AUD-023
 TEST_F(ProofJsonLogTest, ConsistencyProofRoundTrip) {
   Append(7, 0);
   ParsedCheckpoint first = SignedCheckpoint();

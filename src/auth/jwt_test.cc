@@ -49,6 +49,7 @@ class JwtTest : public testing::Test {
   std::unique_ptr<crypto::VerifyKey> verify_;
 };
 
+// Verifies: REQ-AUTH-088, REQ-AUTH-093
 TEST_F(JwtTest, RoundTrip) {
   std::string token = Sign(R"({"iss":"https://sund.example","sub":"u1","exp":1700000600})");
   auto jwt = ParseJwt(token);
@@ -66,6 +67,7 @@ TEST_F(JwtTest, RoundTrip) {
   EXPECT_TRUE(CheckTimeClaims(jwt->claims, kNow).ok());
 }
 
+// Verifies: REQ-AUTH-088, REQ-AUTH-089
 TEST_F(JwtTest, RoundTripEs384WithPublishedJwk) {
   auto key = crypto::SigningKey::Generate("ES384");
   ASSERT_TRUE(key.ok());
@@ -81,10 +83,12 @@ TEST_F(JwtTest, RoundTripEs384WithPublishedJwk) {
   EXPECT_EQ(VerifyJwtSignature(*jwt, *verify_).code(), StatusCode::kUnauthenticated);
 }
 
+// Verifies: REQ-AUTH-088
 TEST_F(JwtTest, SignRejectsNonObjectClaims) {
   EXPECT_EQ(SignJwt(Json("[1]"), *key_).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Verifies: REQ-AUTH-089
 TEST_F(JwtTest, TamperedPayloadFails) {
   std::string token = Sign(R"({"sub":"alice","exp":1700000600})");
   std::size_t dot1 = token.find('.');
@@ -106,6 +110,7 @@ TEST_F(JwtTest, TamperedPayloadFails) {
   EXPECT_EQ(VerifyJwtSignature(*jwt2, *verify_).code(), StatusCode::kUnauthenticated);
 }
 
+// Verifies: REQ-AUTH-089
 TEST_F(JwtTest, TokenFromAnotherKeyFails) {
   auto other = crypto::SigningKey::Generate("ES256");
   ASSERT_TRUE(other.ok());
@@ -116,6 +121,7 @@ TEST_F(JwtTest, TokenFromAnotherKeyFails) {
   EXPECT_EQ(VerifyJwtSignature(*jwt, *verify_).code(), StatusCode::kUnauthenticated);
 }
 
+// Verifies: REQ-AUTH-090
 TEST_F(JwtTest, AlgNoneRefused) {
   const std::string claims = B64(R"({"sub":"admin","exp":1700000600})");
   for (const char* header :
@@ -129,6 +135,7 @@ TEST_F(JwtTest, AlgNoneRefused) {
   }
 }
 
+// Verifies: REQ-AUTH-089
 TEST_F(JwtTest, AlgMustFitTheKey) {
   // Header claims RS256 but the key is EC: refused even though the bytes were signed by key_.
   auto jwt = ParseJwt(Forge(R"({"alg":"RS256"})", R"({"exp":1700000600})"));
@@ -143,6 +150,7 @@ TEST_F(JwtTest, AlgMustFitTheKey) {
   EXPECT_TRUE(VerifyJwtSignature(*good, *verify_).ok());
 }
 
+// Verifies: REQ-AUTH-091
 TEST_F(JwtTest, WrongNumberOfPartsRefused) {
   std::string token = Sign(R"({"exp":1700000600})");
   std::size_t dot2 = token.rfind('.');
@@ -155,6 +163,7 @@ TEST_F(JwtTest, WrongNumberOfPartsRefused) {
   EXPECT_EQ(ParseCode(token.substr(0, dot2 + 1)), StatusCode::kUnauthenticated);
 }
 
+// Verifies: REQ-AUTH-091
 TEST_F(JwtTest, GarbageRefused) {
   std::string token = Sign(R"({"exp":1700000600})");
   std::size_t dot1 = token.find('.');
@@ -184,6 +193,7 @@ TEST_F(JwtTest, GarbageRefused) {
   }
 }
 
+// Verifies: REQ-AUTH-092
 TEST_F(JwtTest, OversizedTokenRefused) {
   std::string big(kMaxJwtBytes, 'a');
   std::string token = Sign(R"({"exp":1700000600,"pad":")" + big + R"("})");
@@ -193,6 +203,7 @@ TEST_F(JwtTest, OversizedTokenRefused) {
   EXPECT_EQ(r.status().message(), "token is too large");
 }
 
+// Verifies: REQ-AUTH-093
 TEST(CheckTimeClaimsTest, Expired) {
   EXPECT_TRUE(CheckTimeClaims(Json(R"({"exp":1700000001})"), kNow, 0).ok());
   Status s = CheckTimeClaims(Json(R"({"exp":1700000000})"), kNow, 0);
@@ -208,6 +219,7 @@ TEST(CheckTimeClaimsTest, Expired) {
   EXPECT_TRUE(CheckTimeClaims(Json(R"({"exp":1700000000.5})"), kNow, 0).ok());
 }
 
+// Verifies: REQ-AUTH-093
 TEST(CheckTimeClaimsTest, ExpRequiredAndNumeric) {
   EXPECT_EQ(CheckTimeClaims(Json(R"({"sub":"a"})"), kNow).code(), StatusCode::kUnauthenticated);
   EXPECT_EQ(CheckTimeClaims(Json(R"({"exp":"1800000000"})"), kNow).code(),
@@ -216,6 +228,7 @@ TEST(CheckTimeClaimsTest, ExpRequiredAndNumeric) {
   EXPECT_EQ(CheckTimeClaims(Json("[]"), kNow).code(), StatusCode::kUnauthenticated);
 }
 
+// Verifies: REQ-AUTH-093
 TEST(CheckTimeClaimsTest, NotYetValid) {
   Status s = CheckTimeClaims(Json(R"({"exp":1800000000,"nbf":1700000100})"), kNow);
   EXPECT_EQ(s.code(), StatusCode::kUnauthenticated);

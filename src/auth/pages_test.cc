@@ -204,6 +204,7 @@ std::vector<std::string> AllPages(Lang lang) {
           RenderError(lang, "Ugyldig anmodning", "Appen sendte en ukendt redirect_uri.")};
 }
 
+// Verifies: REQ-AUTH-065
 TEST(PagesTest, EscapesAllFiveSpecialCharacters) {
   EXPECT_EQ(HtmlEscape("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
@@ -212,6 +213,7 @@ TEST(PagesTest, EscapesAllFiveSpecialCharacters) {
   EXPECT_EQ(HtmlEscape(kHostile), kHostileEscaped);
 }
 
+// Verifies: REQ-AUTH-067
 TEST(PagesTest, PickLangPrefersExplicitParameterOverHeader) {
   EXPECT_EQ(PickLang("en", "da"), Lang::kEn);
   EXPECT_EQ(PickLang("da-DK", "en-GB,en;q=0.9"), Lang::kDa);
@@ -220,6 +222,7 @@ TEST(PagesTest, PickLangPrefersExplicitParameterOverHeader) {
   EXPECT_EQ(PickLang("fr", "en"), Lang::kEn);     // nothing usable: the header decides
 }
 
+// Verifies: REQ-AUTH-067
 TEST(PagesTest, PickLangReadsAcceptLanguage) {
   EXPECT_EQ(PickLang("", "en-GB,en;q=0.9,da;q=0.8"), Lang::kEn);
   EXPECT_EQ(PickLang("", "da"), Lang::kDa);
@@ -237,17 +240,20 @@ TEST(PagesTest, PickLangReadsAcceptLanguage) {
   EXPECT_EQ(PickLang("", "english, en;q=0.3"), Lang::kEn);  // "english" is not "en"
 }
 
+// Verifies: REQ-AUTH-068
 TEST(PagesTest, LangCodes) {
   EXPECT_EQ(LangCode(Lang::kDa), "da");
   EXPECT_EQ(LangCode(Lang::kEn), "en");
 }
 
+// Verifies: REQ-AUTH-064
 TEST(PagesTest, EveryPageIsWellFormedAndAccessibleInBothLanguages) {
   for (Lang lang : {Lang::kDa, Lang::kEn}) {
     for (const std::string& html : AllPages(lang)) ExpectWellFormedPage(html, lang);
   }
 }
 
+// Verifies: REQ-AUTH-064
 TEST(PagesTest, StylesheetLoadsNothingExternal) {
   std::string_view css = Stylesheet();
   EXPECT_EQ(css.find("url("), std::string_view::npos);
@@ -256,6 +262,7 @@ TEST(PagesTest, StylesheetLoadsNothingExternal) {
   EXPECT_NE(css.find(":focus{outline:3px solid"), std::string_view::npos);
 }
 
+// Verifies: REQ-AUTH-064, REQ-AUTH-065, REQ-AUTH-066
 TEST(PagesTest, EveryPageEscapesHostileStrings) {
   const std::string h(kHostile);
   LoginPage login = SampleLogin(Lang::kDa);
@@ -305,6 +312,7 @@ TEST(PagesTest, EveryPageEscapesHostileStrings) {
   EXPECT_NE(pages[0].find("<a href=\"/x?&lt;script&gt;"), std::string::npos);
 }
 
+// Verifies: REQ-AUTH-066
 TEST(PagesTest, UnsafeUrlsBecomeHash) {
   LoginPage p = SampleLogin(Lang::kDa);
   p.lang_switch_url = "JavaScript:alert(1)";
@@ -319,6 +327,7 @@ TEST(PagesTest, UnsafeUrlsBecomeHash) {
   EXPECT_NE(RenderLogin(p).find("action=\"https://sund.example/oauth2/login\""), std::string::npos);
 }
 
+// Verifies: REQ-AUTH-069
 TEST(PagesTest, LoginFormHasLabelledFieldsAndCarriesHiddenFields) {
   std::string html = RenderLogin(SampleLogin(Lang::kDa));
   std::vector<std::string> forms = Forms(html);
@@ -339,6 +348,7 @@ TEST(PagesTest, LoginFormHasLabelledFieldsAndCarriesHiddenFields) {
             std::string::npos);
 }
 
+// Verifies: REQ-AUTH-013, REQ-AUTH-069
 TEST(PagesTest, FailedLoginShowsLinkedAlertAndNeverEchoesPassword) {
   LoginPage p = SampleLogin(Lang::kEn);
   p.failed = true;
@@ -371,6 +381,7 @@ TEST(PagesTest, FailedLoginShowsLinkedAlertAndNeverEchoesPassword) {
   EXPECT_NE(RenderLogin(p).find("Forkert brugernavn eller adgangskode."), std::string::npos);
 }
 
+// Verifies: REQ-AUTH-070
 TEST(PagesTest, ConsentHasOneCheckboxPerItemWithGivenState) {
   ConsentPage p = SampleConsent(Lang::kDa);
   std::string html = RenderConsent(p);
@@ -419,6 +430,7 @@ TEST(PagesTest, ConsentHasOneCheckboxPerItemWithGivenState) {
   EXPECT_TRUE(HasFlag(*openid, "disabled"));
 }
 
+// Verifies: REQ-AUTH-071
 TEST(PagesTest, ConsentNamesAppDurationOfflineAndWildcard) {
   ConsentPage p = SampleConsent(Lang::kDa);
   std::string html = RenderConsent(p);
@@ -457,6 +469,7 @@ TEST(PagesTest, ConsentNamesAppDurationOfflineAndWildcard) {
   EXPECT_NE(html.find("stay connected"), std::string::npos);
 }
 
+// Verifies: REQ-AUTH-072
 TEST(PagesTest, PatientPickerHasSearchAndRadioChoice) {
   PatientPickerPage p = SamplePicker(Lang::kDa);
   std::string html = RenderPatientPicker(p);
@@ -505,6 +518,7 @@ TEST(PagesTest, PatientPickerHasSearchAndRadioChoice) {
   EXPECT_NE(html.find("<p role=\"status\">No patients match the search.</p>"), std::string::npos);
 }
 
+// Verifies: REQ-AUTH-073
 TEST(PagesTest, AppsPageHasOneRevokeFormPerApp) {
   AppsPage p = SampleApps(Lang::kDa);
   std::string html = RenderApps(p);
@@ -549,6 +563,7 @@ TEST(PagesTest, AppsPageHasOneRevokeFormPerApp) {
   EXPECT_NE(html.find("Ingen apps har adgang til dine data"), std::string::npos);
 }
 
+// Verifies: REQ-AUTH-068
 TEST(PagesTest, DanishAndEnglishTextsDiffer) {
   std::vector<std::string> da = AllPages(Lang::kDa);
   std::vector<std::string> en = AllPages(Lang::kEn);
@@ -576,6 +591,7 @@ TEST(PagesTest, DanishAndEnglishTextsDiffer) {
   EXPECT_NE(en[7].find("This page is provided by Sund."), std::string::npos);
 }
 
+// Verifies: REQ-AUTH-065, REQ-AUTH-074
 TEST(PagesTest, ErrorPageShowsTitleAndMessage) {
   std::string html = RenderError(Lang::kEn, "Invalid request", "Unknown redirect_uri & state.");
   EXPECT_NE(html.find("<title>Invalid request – Sund</title>"), std::string::npos);

@@ -17,6 +17,7 @@ PasswordParams Cheap() {
   return p;
 }
 
+// Verifies: REQ-AUTH-095
 TEST(PasswordTest, VerifiesTheRightPasswordOnly) {
   auto hash = HashPassword("correct horse battery staple", Cheap());
   ASSERT_TRUE(hash.ok()) << hash.status().ToString();
@@ -26,6 +27,7 @@ TEST(PasswordTest, VerifiesTheRightPasswordOnly) {
   EXPECT_FALSE(VerifyPassword("", *hash));
 }
 
+// Verifies: REQ-AUTH-095
 TEST(PasswordTest, EmptyAndBinaryPasswordsWork) {
   auto empty = HashPassword("", Cheap());
   ASSERT_TRUE(empty.ok());
@@ -38,6 +40,7 @@ TEST(PasswordTest, EmptyAndBinaryPasswordsWork) {
   EXPECT_FALSE(VerifyPassword("a", *hash));
 }
 
+// Verifies: REQ-AUTH-096
 TEST(PasswordTest, MalformedEncodingsFail) {
   auto hash = HashPassword("pw", Cheap());
   ASSERT_TRUE(hash.ok());
@@ -51,6 +54,7 @@ TEST(PasswordTest, MalformedEncodingsFail) {
   }
 }
 
+// Verifies: REQ-AUTH-094, REQ-AUTH-095
 TEST(PasswordTest, SaltMakesEachHashDifferent) {
   auto a = HashPassword("same", Cheap());
   auto b = HashPassword("same", Cheap());
@@ -60,6 +64,7 @@ TEST(PasswordTest, SaltMakesEachHashDifferent) {
   EXPECT_TRUE(VerifyPassword("same", *b));
 }
 
+// Verifies: REQ-AUTH-094, REQ-AUTH-095
 TEST(PasswordTest, DefaultsAreOwaspArgon2id) {
   auto hash = HashPassword("password");
   ASSERT_TRUE(hash.ok()) << hash.status().ToString();
@@ -75,6 +80,7 @@ TEST(PasswordTest, DefaultsAreOwaspArgon2id) {
   EXPECT_FALSE(VerifyPassword("passwort", *hash));
 }
 
+// Verifies: REQ-AUTH-097
 TEST(PasswordTest, RejectsParametersArgon2Refuses) {
   PasswordParams p = Cheap();
   p.t_cost = 0;
@@ -84,6 +90,7 @@ TEST(PasswordTest, RejectsParametersArgon2Refuses) {
   EXPECT_EQ(HashPassword("pw", p).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Verifies: REQ-AUTH-098
 TEST(PasswordTest, Argon2idKnownAnswer) {
   // The reference implementation's test vector (argon2id, password "password", salt "somesalt",
   // t=2, m=65536 KiB, p=1, 32-byte hash).

@@ -25,6 +25,7 @@ ResourceScope One(std::string_view text) {
   return s.resources.empty() ? ResourceScope{} : s.resources[0];
 }
 
+// Verifies: REQ-AUTH-075
 TEST(ParseScopesTest, V2Forms) {
   ResourceScope rs = One("patient/Observation.rs");
   EXPECT_EQ(rs.context, ScopeContext::kPatient);
@@ -49,6 +50,7 @@ TEST(ParseScopesTest, V2Forms) {
   EXPECT_EQ(One("patient/Observation.d").perms, 8u);
 }
 
+// Verifies: REQ-AUTH-076
 TEST(ParseScopesTest, V1ReadIsReadAndSearch) {
   ResourceScope r = One("patient/Observation.read");
   EXPECT_TRUE(r.v1);
@@ -56,6 +58,7 @@ TEST(ParseScopesTest, V1ReadIsReadAndSearch) {
   EXPECT_EQ(r.perms, One("patient/Observation.rs").perms);
 }
 
+// Verifies: REQ-AUTH-076
 TEST(ParseScopesTest, V1WriteIsCreateUpdateDelete) {
   ResourceScope w = One("user/Observation.write");
   EXPECT_TRUE(w.v1);
@@ -64,6 +67,7 @@ TEST(ParseScopesTest, V1WriteIsCreateUpdateDelete) {
   EXPECT_FALSE(w.perms & kSearch);
 }
 
+// Verifies: REQ-AUTH-076
 TEST(ParseScopesTest, V1StarIsEverything) {
   ResourceScope s = One("patient/*.*");
   EXPECT_TRUE(s.v1);
@@ -71,6 +75,7 @@ TEST(ParseScopesTest, V1StarIsEverything) {
   EXPECT_EQ(s.perms, 31u);
 }
 
+// Verifies: REQ-AUTH-077, REQ-AUTH-081
 TEST(ParseScopesTest, MalformedScopesGoToOtherAndAreNeverGranted) {
   const std::vector<std::string> bad = {
       "patient/Observation.sr",                        // letters out of order
@@ -107,6 +112,7 @@ TEST(ParseScopesTest, MalformedScopesGoToOtherAndAreNeverGranted) {
   }
 }
 
+// Verifies: REQ-AUTH-078
 TEST(ParseScopesTest, GranularQueryIsSplitAndPercentDecoded) {
   ResourceScope vs = One(std::string("patient/Observation.rs?category=") + kVitalSigns);
   EXPECT_EQ(vs.perms, 2u | 16u);
@@ -121,6 +127,7 @@ TEST(ParseScopesTest, GranularQueryIsSplitAndPercentDecoded) {
                           Pair("note", "a b+c"), Pair("x=y", "1=2")));
 }
 
+// Verifies: REQ-AUTH-079
 TEST(ParseScopesTest, FlagsAndRepeatedWhitespace) {
   ScopeSet s = ParseScopes(
       "  openid   fhirUser launch/patient\toffline_access launch launch/encounter profile "
@@ -144,6 +151,7 @@ TEST(ParseScopesTest, FlagsAndRepeatedWhitespace) {
   EXPECT_THAT(ParseScopes("   ").other, IsEmpty());
 }
 
+// Verifies: REQ-AUTH-080
 TEST(ToStringTest, CanonicalForm) {
   ScopeSet s = ParseScopes(
       "patient/Observation.read offline_access user/*.cruds foo openid "
@@ -155,6 +163,7 @@ TEST(ToStringTest, CanonicalForm) {
             "system/Patient.* foo");
 }
 
+// Verifies: REQ-AUTH-080
 TEST(ToStringTest, V2LettersInOrderAndV1OnlyWhenExpressible) {
   ResourceScope s;
   s.context = ScopeContext::kUser;
@@ -169,6 +178,7 @@ TEST(ToStringTest, V2LettersInOrderAndV1OnlyWhenExpressible) {
   EXPECT_EQ(ToString(s), "user/Condition.rs");
 }
 
+// Verifies: REQ-AUTH-078, REQ-AUTH-080
 TEST(ToStringTest, RoundTripsThroughParse) {
   const std::vector<std::string> inputs = {
       "launch openid fhirUser profile patient/*.rs offline_access",
@@ -202,18 +212,21 @@ std::vector<std::string> Texts(const ScopeSet& s) {
   return out;
 }
 
+// Verifies: REQ-AUTH-081
 TEST(NarrowTest, WildcardRequestNarrowedBySpecificTypes) {
   ScopeSet got = Narrow(ParseScopes("patient/*.rs"),
                         ParseScopes("patient/Observation.rs patient/Condition.r user/*.cruds"));
   EXPECT_THAT(Texts(got), ElementsAre("patient/Observation.rs", "patient/Condition.r"));
 }
 
+// Verifies: REQ-AUTH-081
 TEST(NarrowTest, SpecificRequestUnderWildcardAllowed) {
   ScopeSet got = Narrow(ParseScopes("patient/Observation.cruds patient/Condition.rs"),
                         ParseScopes("patient/*.rs"));
   EXPECT_THAT(Texts(got), ElementsAre("patient/Observation.rs", "patient/Condition.rs"));
 }
 
+// Verifies: REQ-AUTH-081
 TEST(NarrowTest, PermissionsIntersectedAndEmptyDropped) {
   ScopeSet got = Narrow(ParseScopes("patient/Observation.cru patient/Condition.c user/Patient.rs"),
                         ParseScopes("patient/Observation.rus patient/Condition.rs patient/*.d "
@@ -221,6 +234,7 @@ TEST(NarrowTest, PermissionsIntersectedAndEmptyDropped) {
   EXPECT_THAT(Texts(got), ElementsAre("patient/Observation.ru"));
 }
 
+// Verifies: REQ-AUTH-081
 TEST(NarrowTest, MergesAndDropsCoveredPieces) {
   // *.rs against *.r, *.s and Observation.rs: the wildcard pieces merge to *.rs, which covers
   // Observation.rs.
@@ -229,6 +243,7 @@ TEST(NarrowTest, MergesAndDropsCoveredPieces) {
   EXPECT_THAT(Texts(got), ElementsAre("patient/*.rs"));
 }
 
+// Verifies: REQ-AUTH-083
 TEST(NarrowTest, V1StaysV1WhenExpressible) {
   EXPECT_THAT(Texts(Narrow(ParseScopes("patient/Observation.*"), ParseScopes("patient/*.rs"))),
               ElementsAre("patient/Observation.read"));
@@ -245,6 +260,7 @@ TEST(NarrowTest, V1StaysV1WhenExpressible) {
               ElementsAre("patient/Observation.rs"));
 }
 
+// Verifies: REQ-AUTH-082
 TEST(NarrowTest, GranularQueries) {
   const std::string vs = std::string("?category=") + kVitalSigns;
   // Allowed granular narrows an unrestricted request.
@@ -277,6 +293,7 @@ TEST(NarrowTest, GranularQueries) {
               IsEmpty());
 }
 
+// Verifies: REQ-AUTH-081
 TEST(NarrowTest, ContextsNeverMix) {
   EXPECT_THAT(Narrow(ParseScopes("user/Observation.rs"), ParseScopes("patient/*.cruds")).resources,
               IsEmpty());
@@ -285,6 +302,7 @@ TEST(NarrowTest, ContextsNeverMix) {
       IsEmpty());
 }
 
+// Verifies: REQ-AUTH-081
 TEST(NarrowTest, FlagsNeedBothSides) {
   ScopeSet got =
       Narrow(ParseScopes("openid fhirUser launch/patient offline_access profile launch"),
@@ -355,6 +373,7 @@ bool HasQuery(const ScopeSet& s) {
   return false;
 }
 
+// Verifies: REQ-AUTH-081, REQ-AUTH-084
 TEST(NarrowPropertyTest, NeverWiderThanEitherSideAndExactWithoutQueries) {
   const std::vector<std::string> pool = {
       "patient/*.rs",
@@ -401,6 +420,7 @@ TEST(NarrowPropertyTest, NeverWiderThanEitherSideAndExactWithoutQueries) {
   EXPECT_EQ(checked, 92 * 92);
 }
 
+// Verifies: REQ-AUTH-084
 TEST(IsSubsetPropertyTest, SoundAndExactWithoutQueries) {
   const std::vector<std::string> pool = {
       "patient/*.rs",
@@ -432,6 +452,7 @@ TEST(IsSubsetPropertyTest, SoundAndExactWithoutQueries) {
   }
 }
 
+// Verifies: REQ-AUTH-084
 TEST(IsSubsetTest, RefusesEscalation) {
   auto subset = [](std::string_view a, std::string_view b) {
     return IsSubset(ParseScopes(a), ParseScopes(b));
@@ -463,6 +484,7 @@ TEST(IsSubsetTest, RefusesEscalation) {
   EXPECT_TRUE(subset("", ""));
 }
 
+// Verifies: REQ-AUTH-085
 TEST(AccessTest, RulesForMergesMatchingScopes) {
   ScopeSet s = ParseScopes(
       "patient/Observation.rs?category=vs patient/Observation.r?category=lab "
@@ -483,6 +505,7 @@ TEST(AccessTest, RulesForMergesMatchingScopes) {
   EXPECT_EQ(RulesFor(s, ScopeContext::kPatient, "*").perms, unsigned{kSearch});
 }
 
+// Verifies: REQ-AUTH-076, REQ-AUTH-085
 TEST(AccessTest, AllowsPerInteraction) {
   ScopeSet s = ParseScopes("patient/Observation.read user/Patient.write");
   EXPECT_TRUE(Allows(s, ScopeContext::kPatient, "Observation", kRead));
@@ -497,6 +520,7 @@ TEST(AccessTest, AllowsPerInteraction) {
   EXPECT_TRUE(Allows(ParseScopes("patient/*.rs"), ScopeContext::kPatient, "Basic", kRead));
 }
 
+// Verifies: REQ-AUTH-086
 TEST(AccessTest, QueriesForDistinguishesDeniedUnrestrictedAndRestricted) {
   ScopeSet s = ParseScopes(
       "patient/Observation.rs?category=vs patient/Observation.r?category=lab "
@@ -527,6 +551,7 @@ TEST(AccessTest, QueriesForDistinguishesDeniedUnrestrictedAndRestricted) {
   EXPECT_EQ(wide_search->size(), 1u);
 }
 
+// Verifies: REQ-AUTH-087
 TEST(DescribeScopesTest, EnglishLines) {
   ScopeSet s = ParseScopes(std::string("openid fhirUser patient/Observation.rs offline_access "
                                        "patient/*.rs patient/Observation.rs?category=") +
@@ -549,6 +574,7 @@ TEST(DescribeScopesTest, EnglishLines) {
                   "revoke it)"));
 }
 
+// Verifies: REQ-AUTH-087
 TEST(DescribeScopesTest, DanishLines) {
   ScopeSet s = ParseScopes(std::string("openid patient/Observation.rs patient/*.rs "
                                        "patient/Observation.rs?category=") +
@@ -569,6 +595,7 @@ TEST(DescribeScopesTest, DanishLines) {
                   "tilbagekalder den)"));
 }
 
+// Verifies: REQ-AUTH-087
 TEST(DescribeScopesTest, WildcardsMentionFutureTypesInEveryContext) {
   for (const char* text : {"patient/*.rs", "user/*.cruds", "system/*.read"}) {
     ScopeSet s = ParseScopes(text);
@@ -581,6 +608,7 @@ TEST(DescribeScopesTest, WildcardsMentionFutureTypesInEveryContext) {
   }
 }
 
+// Verifies: REQ-AUTH-087
 TEST(DescribeScopesTest, CommonTypesHaveTheirOwnWords) {
   for (const char* type :
        {"Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement",
@@ -600,6 +628,7 @@ TEST(DescribeScopesTest, CommonTypesHaveTheirOwnWords) {
   }
 }
 
+// Verifies: REQ-AUTH-087
 TEST(DescribeScopesTest, ContextFlagsAndOtherScopes) {
   ScopeSet s = ParseScopes("launch launch/patient launch/encounter online_access bogus/scope");
   auto en = DescribeScopes(s, "en");

@@ -47,6 +47,7 @@ double Median(std::vector<double> v) {
 // CellProfiler's ExampleHuman pipeline (examples/cells/examplehuman.json) against CellProfiler
 // 4.0.6's own output: the parity check, tightened (the code reproduces CellProfiler's
 // arithmetic, so a drift shows long before 5 %).
+// Verifies: REQ-CELLS-008, REQ-CELLS-025, REQ-CELLS-035, REQ-CELLS-046
 TEST(AnalysisTest, ExampleHumanMatchesCellProfiler) {
   std::string data = DataDir();
   if (data.empty()) GTEST_SKIP() << "SUND_TEST_DATA is not set (../shared/data)";
@@ -144,6 +145,7 @@ class AnalysisFilesTest : public ::testing::Test {
 };
 
 // The bad-input corpus: each bad image fails alone with its reason, the run goes on.
+// Verifies: REQ-CELLS-002, REQ-CELLS-003, REQ-CELLS-011, REQ-CELLS-043, REQ-CELLS-045
 TEST_F(AnalysisFilesTest, BadImagesFailAloneAndAreListed) {
   Nuclei("a_good.png", 5);
   Nuclei("z_good.png", 3);
@@ -188,6 +190,7 @@ TEST_F(AnalysisFilesTest, BadImagesFailAloneAndAreListed) {
   EXPECT_EQ(Num(image, image.rows[1], "Count_Nuclei"), 3);
 }
 
+// Verifies: REQ-CELLS-045, REQ-CELLS-047, REQ-CELLS-048
 TEST_F(AnalysisFilesTest, ShardsMergeIntoTheWholeRun) {
   for (int i = 0; i < 5; ++i) Nuclei("n" + std::to_string(i) + ".png", i + 1);
   auto sets = ScanFolderSingleChannel((dir_ / "img").string(), "DNA");
@@ -231,6 +234,7 @@ TEST_F(AnalysisFilesTest, ShardsMergeIntoTheWholeRun) {
   EXPECT_FALSE(MergeShards({parts[0], o.out_dir}, (dir_ / "bad").string()).ok());
 }
 
+// Verifies: REQ-CELLS-033, REQ-CELLS-047
 TEST(AnalysisShardTest, ShardsCoverEverySetOnce) {
   std::size_t covered = 0;
   std::size_t prev = 0;

@@ -57,6 +57,7 @@ int ArgMax(const std::vector<double>& v) {
 
 // --- RandomForest ------------------------------------------------------------------------------
 
+// Verifies: REQ-CELLS-084, REQ-CELLS-086
 TEST(RandomForestTest, SeparatesTwoClassesOnTheOneInformativeFeature) {
   TrainingSet set = TwoClasses(300, 20, 7, 11);
   Result<CrossValidation> cv = CrossValidate(set, {}, 5);
@@ -89,6 +90,7 @@ TEST(RandomForestTest, SeparatesTwoClassesOnTheOneInformativeFeature) {
   EXPECT_GT(forest->Predict(high).probabilities[1], 0.8);
 }
 
+// Verifies: REQ-CELLS-084, REQ-CELLS-086
 TEST(RandomForestTest, ThreeClasses) {
   std::mt19937_64 rng(5);
   std::normal_distribution<double> noise(0.0, 1.0);
@@ -139,6 +141,7 @@ TEST(RandomForestTest, ThreeClasses) {
   EXPECT_TRUE((order[0] == 2 && order[1] == 5) || (order[0] == 5 && order[1] == 2));
 }
 
+// Verifies: REQ-CELLS-085
 TEST(RandomForestTest, CrossValidationFoldsAreStratified) {
   // 7 rare cells among 93 common ones: with 5 folds, every fold holds one or two rare cells and
   // 18 or 19 common ones.
@@ -161,6 +164,7 @@ TEST(RandomForestTest, CrossValidationFoldsAreStratified) {
   }
 }
 
+// Verifies: REQ-CELLS-084
 TEST(RandomForestTest, SolvesXorThatOneSplitCannot) {
   std::mt19937_64 rng(3);
   std::uniform_real_distribution<double> u(-1.0, 1.0);
@@ -189,6 +193,7 @@ TEST(RandomForestTest, SolvesXorThatOneSplitCannot) {
   EXPECT_EQ(forest->Predict(std::vector<double>{-0.5, 0.5, 0, 0}).label, 1);
 }
 
+// Verifies: REQ-CELLS-087
 TEST(RandomForestTest, SameSeedSameForestWhateverTheThreads) {
   TrainingSet set = TwoClasses(200, 10, 3, 21);
   for (auto& row : set.x) row[3] += 0.5 * row[4];  // overlap, so that trees grow deep
@@ -212,6 +217,7 @@ TEST(RandomForestTest, SameSeedSameForestWhateverTheThreads) {
   EXPECT_EQ(cv1->predicted, cv2->predicted);
 }
 
+// Verifies: REQ-CELLS-088
 TEST(RandomForestTest, JsonRoundTripPredictsIdentically) {
   TrainingSet set = TwoClasses(200, 6, 1, 8);
   for (std::size_t i = 0; i < set.x.size(); i += 7) set.x[i][2] = kNaN;
@@ -250,6 +256,7 @@ TEST(RandomForestTest, JsonRoundTripPredictsIdentically) {
   }
 }
 
+// Verifies: REQ-CELLS-089
 TEST(RandomForestTest, RejectsBrokenModels) {
   TrainingSet set = TwoClasses(60, 3, 0, 4);
   ForestOptions options;
@@ -277,6 +284,7 @@ TEST(RandomForestTest, RejectsBrokenModels) {
   EXPECT_TRUE(Contains(bad.status().message(), "feature index out of range"));
 }
 
+// Verifies: REQ-CELLS-085, REQ-CELLS-090
 TEST(RandomForestTest, RejectsBadTrainingSets) {
   TrainingSet set = TwoClasses(20, 3, 0, 4);
   TrainingSet one_class = set;
@@ -298,6 +306,7 @@ TEST(RandomForestTest, RejectsBadTrainingSets) {
   EXPECT_FALSE(CrossValidate(set, {}, 21).ok());
 }
 
+// Verifies: REQ-CELLS-091
 TEST(RandomForestTest, NanValuesAreRoutedNotFatal) {
   // Class 1's cells lack feature "a" (NaN) 80% of the time; class 0's never do. Feature "b"
   // overlaps, so the NaNs carry the signal.
@@ -328,6 +337,7 @@ TEST(RandomForestTest, NanValuesAreRoutedNotFatal) {
   EXPECT_GT(cv->accuracy, 0.85);
 }
 
+// Verifies: REQ-CELLS-091
 TEST(RandomForestTest, NanUnseenInTrainingGoesToTheLargerSide) {
   // One feature, 200 cells of class 0 below 0 and 100 of class 1 above: every tree splits on it;
   // a NaN, never seen in training, follows the larger (class 0) side.
@@ -347,6 +357,7 @@ TEST(RandomForestTest, NanUnseenInTrainingGoesToTheLargerSide) {
   EXPECT_EQ(forest->Predict(std::vector<double>{2.0}).label, 1);
 }
 
+// Verifies: REQ-CELLS-091
 TEST(RandomForestTest, NanGoesToTheSideThatSeparatesBest) {
   // Class 1 is low or missing, class 0 high: a single split separates them only if it sends NaN
   // to the left, with the low values.
@@ -370,6 +381,7 @@ TEST(RandomForestTest, NanGoesToTheSideThatSeparatesBest) {
   EXPECT_DOUBLE_EQ(forest->Predict(std::vector<double>{50.0}).probabilities[0], 1.0);
 }
 
+// Verifies: REQ-CELLS-092
 TEST(RandomForestTest, FeaturesPerSplitDefaultsToTheSquareRoot) {
   TrainingSet set = TwoClasses(200, 20, 3, 6);
   for (auto& row : set.x) row[3] += 1.5 * row[9];  // overlap, so that the choice matters
@@ -391,6 +403,7 @@ TEST(RandomForestTest, FeaturesPerSplitDefaultsToTheSquareRoot) {
   EXPECT_GT(c->importance()[3], a->importance()[3]);
 }
 
+// Verifies: REQ-CELLS-096
 TEST(RandomForestTest, MapColumnsNamesWhatIsMissing) {
   TrainingSet set = TwoClasses(40, 3, 0, 4);
   set.features = {"Intensity_MeanIntensity_GFP", "AreaShape_Area", "Texture_X"};
@@ -433,6 +446,7 @@ class ClassifyTest : public ::testing::Test {
   fs::path dir_;
 };
 
+// Verifies: REQ-CELLS-093
 TEST_F(ClassifyTest, LoadsLabelledRowsAndSkipsIdentityColumns) {
   std::string objects = Write("Nuclei.csv",
                               "ImageNumber,ObjectNumber,Location_Center_X,Parent_Cells,"
@@ -467,6 +481,7 @@ TEST_F(ClassifyTest, LoadsLabelledRowsAndSkipsIdentityColumns) {
       << set.status().ToString();
 }
 
+// Verifies: REQ-CELLS-094
 TEST_F(ClassifyTest, LoadErrorsNameTheProblem) {
   std::string objects = Write("Cells.csv",
                               "ImageNumber,ObjectNumber,AreaShape_Area\n"
@@ -532,6 +547,7 @@ Cells LocalisationCells(int images, int per_image, std::uint64_t seed) {
   return out;
 }
 
+// Verifies: REQ-CELLS-084, REQ-CELLS-086, REQ-CELLS-088, REQ-CELLS-093, REQ-CELLS-095
 TEST_F(ClassifyTest, NuclearVersusCytoplasmicLocalisation) {
   Cells training = LocalisationCells(4, 100, 1);
   std::string objects = Write("Cells.csv", training.csv);
@@ -615,6 +631,7 @@ TEST_F(ClassifyTest, NuclearVersusCytoplasmicLocalisation) {
   EXPECT_NEAR(total_nuclear / 450.0, 0.4, 0.06);
 }
 
+// Verifies: REQ-CELLS-096
 TEST_F(ClassifyTest, MissingFeatureColumnIsAClearError) {
   TrainingSet set = TwoClasses(40, 2, 0, 4);
   set.features = {"AreaShape_Area", "Intensity_MeanIntensity_GFP"};
@@ -630,6 +647,7 @@ TEST_F(ClassifyTest, MissingFeatureColumnIsAClearError) {
   EXPECT_FALSE(Contains(r.status().message(), "'AreaShape_Area'"));
 }
 
+// Verifies: REQ-CELLS-095, REQ-CELLS-097
 TEST_F(ClassifyTest, ReadsLargeTablesInBlocksWithTheFileLineNumbers) {
   // Over 4 MiB of CSV, so that it is parsed in several blocks; a quoted field with a line break
   // and CRLF line ends on the way; a bad value far down must be reported on its own line.
@@ -669,6 +687,7 @@ TEST_F(ClassifyTest, ReadsLargeTablesInBlocksWithTheFileLineNumbers) {
       << r.status().ToString();
 }
 
+// Verifies: REQ-CELLS-098
 TEST(ClassCountsTest, SumsClassesPerWell) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / "sund-classify-per-well";

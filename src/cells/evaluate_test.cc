@@ -13,6 +13,7 @@ void Box(Labels& l, int x0, int y0, int x1, int y1, std::int32_t label) {
   l.count = std::max(l.count, label);
 }
 
+// Verifies: REQ-CELLS-049
 TEST(EvaluateTest, PerfectPredictionScoresOne) {
   Labels truth(20, 20);
   Box(truth, 0, 0, 5, 5, 1);
@@ -24,6 +25,7 @@ TEST(EvaluateTest, PerfectPredictionScoresOne) {
   EXPECT_DOUBLE_EQ(s->CountError(), 0.0);
 }
 
+// Verifies: REQ-CELLS-049
 TEST(EvaluateTest, CountsMissesAndFalsePositives) {
   Labels truth(20, 20), pred(20, 20);
   Box(truth, 0, 0, 10, 10, 1);    // 100 px
@@ -41,6 +43,7 @@ TEST(EvaluateTest, CountsMissesAndFalsePositives) {
   EXPECT_NEAR(s->MeanAp(), (7.0 / 3.0) / 10.0, 1e-12);
 }
 
+// Verifies: REQ-CELLS-049
 TEST(EvaluateTest, AnObjectCutInHalvesMatchesOnce) {
   Labels truth(8, 4), pred(8, 4);
   Box(truth, 0, 0, 8, 4, 1);
@@ -52,10 +55,12 @@ TEST(EvaluateTest, AnObjectCutInHalvesMatchesOnce) {
   EXPECT_NEAR(s->Ap(0), 1.0 / 2.0, 1e-12);  // TP 1, FP 1, FN 0
 }
 
+// Verifies: REQ-CELLS-050
 TEST(EvaluateTest, RefusesDifferentSizes) {
   EXPECT_FALSE(ScoreInstances(Labels(4, 4), Labels(4, 5)).ok());
 }
 
+// Verifies: REQ-CELLS-050
 TEST(EvaluateTest, SummaryAveragesOverImages) {
   ImageScore a;
   a.truth_objects = a.predicted_objects = 2;

@@ -25,6 +25,7 @@ class ImageIoTest : public ::testing::Test {
   fs::path dir_;
 };
 
+// Verifies: REQ-CELLS-001
 TEST_F(ImageIoTest, Reads16BitTiffScaledLikeCellProfiler) {
   cv::Mat m(3, 4, CV_16U, cv::Scalar(0));
   m.at<std::uint16_t>(1, 2) = 65535;
@@ -39,6 +40,7 @@ TEST_F(ImageIoTest, Reads16BitTiffScaledLikeCellProfiler) {
   EXPECT_FLOAT_EQ(img->at(0, 0), 0.0f);
 }
 
+// Verifies: REQ-CELLS-001, REQ-CELLS-002
 TEST_F(ImageIoTest, ReadsEveryPageOfAMultiPageTiff) {
   std::vector<cv::Mat> pages = {cv::Mat(2, 2, CV_8U, cv::Scalar(51)),
                                 cv::Mat(2, 2, CV_8U, cv::Scalar(255))};
@@ -57,6 +59,7 @@ TEST_F(ImageIoTest, ReadsEveryPageOfAMultiPageTiff) {
   EXPECT_FLOAT_EQ(second->at(0, 0), 1.0f);
 }
 
+// Verifies: REQ-CELLS-001, REQ-CELLS-002
 TEST_F(ImageIoTest, RgbPlanesComeRedFirstAndEqualPlanesAreGrayscale) {
   cv::Mat bgr(2, 2, CV_8UC3, cv::Scalar(0, 0, 255));  // pure red
   ASSERT_TRUE(cv::imwrite(Path("red.png"), bgr));
@@ -73,6 +76,7 @@ TEST_F(ImageIoTest, RgbPlanesComeRedFirstAndEqualPlanesAreGrayscale) {
   EXPECT_NEAR(g->at(1, 1), 0.4f, 1e-6);
 }
 
+// Verifies: REQ-CELLS-003
 TEST_F(ImageIoTest, EmptyTruncatedAndMissingFilesGiveClearErrors) {
   { std::ofstream(Path("empty.tif")); }
   auto empty = ReadGrayscale(Path("empty.tif"));
@@ -93,6 +97,7 @@ TEST_F(ImageIoTest, EmptyTruncatedAndMissingFilesGiveClearErrors) {
   EXPECT_EQ(ReadGrayscale(Path("none.tif")).status().code(), StatusCode::kNotFound);
 }
 
+// Verifies: REQ-CELLS-004
 TEST_F(ImageIoTest, LabelsRoundTripRenumbered) {
   Labels l(5, 3);
   l.at(0, 0) = 7;
@@ -109,6 +114,7 @@ TEST_F(ImageIoTest, LabelsRoundTripRenumbered) {
   EXPECT_EQ(back->at(2, 1), 0);
 }
 
+// Verifies: REQ-CELLS-005
 TEST_F(ImageIoTest, OverlayIsAnRgbPngOfTheImageSize) {
   Image img(6, 4, 0.5f);
   Labels l(6, 4);

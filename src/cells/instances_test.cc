@@ -38,6 +38,7 @@ InstanceOptions Watershed() {
   return o;
 }
 
+// Verifies: REQ-CELLS-060
 TEST(InteriorMapTest, IsOneInTheCoreAndFallsToTheEdge) {
   Labels l = Discs(40, 40, {{20, 20}}, 8);  // 9 pixels deep, more than kInteriorDepth
   Image in = InteriorMap(l);
@@ -50,6 +51,7 @@ TEST(InteriorMapTest, IsOneInTheCoreAndFallsToTheEdge) {
   EXPECT_EQ(in.at(0, 0), 0.0f);
 }
 
+// Verifies: REQ-CELLS-060
 TEST(InteriorMapTest, ASmallObjectPeaksAtOneOnItsAxis) {
   Labels l = Discs(20, 20, {{10, 10}}, 3);  // 4 pixels deep
   Image in = InteriorMap(l);
@@ -57,6 +59,7 @@ TEST(InteriorMapTest, ASmallObjectPeaksAtOneOnItsAxis) {
   EXPECT_LT(in.at(13, 10), 0.35f);  // the edge: 1 (or the diagonal's 1.4) of 4
 }
 
+// Verifies: REQ-CELLS-060
 TEST(InteriorMapTest, TouchingObjectsMeetAtLowValues) {
   // Two discs overlapping (the second drawn over the first): the line where they meet is each
   // one's edge, so the interior dips there although the foreground does not.
@@ -68,6 +71,7 @@ TEST(InteriorMapTest, TouchingObjectsMeetAtLowValues) {
   EXPECT_FLOAT_EQ(in.at(34, 20), 1.0f);
 }
 
+// Verifies: REQ-CELLS-060
 TEST(InteriorMapTest, TheImageEdgeIsNotTheObjectsEdge) {
   Labels l(20, 10);
   for (int y = 0; y < 10; ++y) {
@@ -79,6 +83,7 @@ TEST(InteriorMapTest, TheImageEdgeIsNotTheObjectsEdge) {
   EXPECT_FLOAT_EQ(in.at(4, 5), 2.0f / 6);
 }
 
+// Verifies: REQ-CELLS-061
 TEST(SeededWatershedTest, SplitsTouchingNucleiThatAThresholdMerges) {
   Labels truth = Discs(80, 40, {{20, 20}, {33, 20}, {60, 20}}, 8);
   Image fg = Foreground(truth);
@@ -95,6 +100,7 @@ TEST(SeededWatershedTest, SplitsTouchingNucleiThatAThresholdMerges) {
   EXPECT_EQ(merged->count, 2);
 }
 
+// Verifies: REQ-CELLS-061
 TEST(SeededWatershedTest, ThresholdsAndMinimumAreaApply) {
   Labels truth = Discs(60, 30, {{12, 15}, {45, 15}}, 6);
   truth.at(30, 2) = 3;  // a one-pixel speck
@@ -115,6 +121,7 @@ TEST(SeededWatershedTest, ThresholdsAndMinimumAreaApply) {
   EXPECT_EQ(none->count, 0);
 }
 
+// Verifies: REQ-CELLS-061
 TEST(SeededWatershedTest, RefusesMapsOfDifferentSizes) {
   auto r = SeededWatershed(Image(10, 10), Image(10, 11), Watershed());
   ASSERT_FALSE(r.ok());
@@ -122,6 +129,7 @@ TEST(SeededWatershedTest, RefusesMapsOfDifferentSizes) {
   EXPECT_FALSE(SeededWatershed(Image(), Image(), Watershed()).ok());
 }
 
+// Verifies: REQ-CELLS-061
 TEST(InstanceMethodTest, ParsesTheNamesItWrites) {
   for (auto m : {InstanceMethod::kThreshold, InstanceMethod::kSeededWatershed}) {
     auto back = ParseInstanceMethod(InstanceMethodName(m));

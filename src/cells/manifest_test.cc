@@ -11,6 +11,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Verifies: REQ-CELLS-006, REQ-CELLS-010
 TEST(ManifestTest, ReadsCellProfilerLoadDataLayout) {
   fs::path dir = fs::temp_directory_path() / "sund-cells-manifest-test";
   fs::create_directories(dir / "imgs");
@@ -35,6 +36,7 @@ TEST(ManifestTest, ReadsCellProfilerLoadDataLayout) {
   EXPECT_NE(missing.message().find("P1/A01/1"), std::string::npos);
 }
 
+// Verifies: REQ-CELLS-007
 TEST(ManifestTest, RefusesAManifestWithoutFileColumnsOrWithABadFrame) {
   fs::path dir = fs::temp_directory_path() / "sund-cells-manifest-bad";
   fs::create_directories(dir);
@@ -49,6 +51,7 @@ TEST(ManifestTest, RefusesAManifestWithoutFileColumnsOrWithABadFrame) {
   EXPECT_NE(frame.status().message().find("line 2"), std::string::npos);
 }
 
+// Verifies: REQ-CELLS-008
 TEST(ManifestTest, GroupsAFolderByANamedGroupPattern) {
   const char* data = std::getenv("SUND_TEST_DATA");
   if (data == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set (../shared/data)";
@@ -73,6 +76,7 @@ TEST(ManifestTest, GroupsAFolderByANamedGroupPattern) {
   EXPECT_FALSE(ScanFolder(folder, "(?P<Well>[A-P])", {}).ok());  // no Channel group
 }
 
+// Verifies: REQ-CELLS-009
 TEST(ManifestTest, ParsesChannelMaps) {
   auto m = ParseChannelMap("d0=DNA,d1=PH3");
   ASSERT_TRUE(m.ok());

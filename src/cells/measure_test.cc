@@ -61,6 +61,7 @@ MeasurementTable Shape(const Labels& labels) {
   return t;
 }
 
+// Verifies: REQ-CELLS-026, REQ-CELLS-027, REQ-CELLS-028
 TEST(MeasureTest, DiscHasTheShapeOfACircle) {
   Labels labels(200, 200);
   labels.count = 1;
@@ -115,6 +116,7 @@ TEST(MeasureTest, DiscHasTheShapeOfACircle) {
   EXPECT_NEAR(Value(t, "AreaShape_Zernike_4_0", 1), std::abs(sum_r2_4) / circle, 1e-12);
 }
 
+// Verifies: REQ-CELLS-027
 TEST(MeasureTest, EulerNumberCountsHoles) {
   Labels labels(120, 60);
   labels.count = 3;
@@ -130,6 +132,7 @@ TEST(MeasureTest, EulerNumberCountsHoles) {
   EXPECT_EQ(Value(t, "AreaShape_EulerNumber", 3), 1);
 }
 
+// Verifies: REQ-CELLS-026, REQ-CELLS-027, REQ-CELLS-028
 TEST(MeasureTest, RectangleHasBoxShapeAndFeretDiameters) {
   Labels labels(100, 80);
   labels.count = 3;
@@ -172,6 +175,7 @@ TEST(MeasureTest, RectangleHasBoxShapeAndFeretDiameters) {
   EXPECT_DOUBLE_EQ(Value(t, "AreaShape_MedianRadius", 3), 1);
 }
 
+// Verifies: REQ-CELLS-027
 TEST(MeasureTest, PerimeterWeighsBorderPixelsByTheirBorderNeighbours) {
   Labels labels(30, 20);
   labels.count = 2;
@@ -191,6 +195,7 @@ TEST(MeasureTest, PerimeterWeighsBorderPixelsByTheirBorderNeighbours) {
   EXPECT_DOUBLE_EQ(Value(t, "AreaShape_Perimeter", 2), 6 + std::sqrt(2.0));
 }
 
+// Verifies: REQ-CELLS-026, REQ-CELLS-027
 TEST(MeasureTest, SolidityCountsPixelCentresOnTheHull) {
   // An L of 7 pixels: (0..3, 0) and (0, 1..3). The hull of the pixels' edge midpoints is bounded
   // by x + y <= 3.5, so the pixel centres inside or on it are those with x + y <= 3: ten.
@@ -203,6 +208,7 @@ TEST(MeasureTest, SolidityCountsPixelCentresOnTheHull) {
   EXPECT_DOUBLE_EQ(Value(t, "AreaShape_Extent", 1), 7 / 16.0);
 }
 
+// Verifies: REQ-CELLS-026
 TEST(MeasureTest, EllipseAxesAndOrientationInRadians) {
   Labels labels(200, 200);
   labels.count = 2;
@@ -231,6 +237,7 @@ Image Ramp(int w, int h) {
 
 double V(int x) { return static_cast<double>(static_cast<float>(x) / 255.0f); }
 
+// Verifies: REQ-CELLS-029, REQ-CELLS-031
 TEST(MeasureTest, IntensityStatisticsOnARamp) {
   Labels labels(20, 10);
   labels.count = 2;
@@ -278,6 +285,7 @@ TEST(MeasureTest, IntensityStatisticsOnARamp) {
   EXPECT_DOUBLE_EQ(Value(t, "Location_MaxIntensity_Y_DNA", 2), 6);
 }
 
+// Verifies: REQ-CELLS-030
 TEST(MeasureTest, EdgesStopAtOtherObjectsButNotAtTheImageBorder) {
   // Two 3 x 3 squares side by side in the image's top-left corner, on a uniform image. Object 1
   // (x 0..2) touches the image on two sides, which are no edge; its edge is its bottom row and
@@ -294,6 +302,7 @@ TEST(MeasureTest, EdgesStopAtOtherObjectsButNotAtTheImageBorder) {
   EXPECT_DOUBLE_EQ(Value(t, "Intensity_IntegratedIntensityEdge_PH3", 2), 7 * 0.5);
 }
 
+// Verifies: REQ-CELLS-029, REQ-CELLS-031
 TEST(MeasureTest, UniformObjectHasNoMassDisplacement) {
   Labels labels(60, 60);
   labels.count = 1;
@@ -307,6 +316,7 @@ TEST(MeasureTest, UniformObjectHasNoMassDisplacement) {
   EXPECT_DOUBLE_EQ(Value(t, "Intensity_MedianIntensity_DNA", 1), 0.5);
 }
 
+// Verifies: REQ-CELLS-031
 TEST(MeasureTest, MaxIntensityTieGoesToThePixelNumpysArgsortPutsLast) {
   // 11 labelled pixels: numpy's argsort insertion-sorts fewer than 17 values, which keeps ties in
   // row-major order, so scipy's maximum_position reports the last tied pixel, not the first.
@@ -327,6 +337,7 @@ TEST(MeasureTest, MaxIntensityTieGoesToThePixelNumpysArgsortPutsLast) {
   EXPECT_EQ(Value(t, "Location_MaxIntensity_Z_DNA", 2), 0);
 }
 
+// Verifies: REQ-CELLS-032
 TEST(MeasureTest, LocationIsTheCentroid) {
   Labels labels(30, 30);
   labels.count = 2;
@@ -343,6 +354,7 @@ TEST(MeasureTest, LocationIsTheCentroid) {
   EXPECT_EQ(tertiary.Find("Location_Center_Z"), nullptr);
 }
 
+// Verifies: REQ-CELLS-033
 TEST(MeasureTest, UnusedLabelGivesNaNRow) {
   Labels labels(10, 10);
   labels.count = 2;
@@ -355,6 +367,7 @@ TEST(MeasureTest, UnusedLabelGivesNaNRow) {
   EXPECT_EQ(Value(t, "AreaShape_Area", 2), 9);
 }
 
+// Verifies: REQ-CELLS-034
 TEST(MeasureTest, RejectsBadInput) {
   Labels labels(10, 10);
   labels.count = 1;
@@ -385,6 +398,7 @@ std::vector<std::string> CsvHeader(const std::string& path) {
   return names;
 }
 
+// Verifies: REQ-CELLS-035
 TEST(MeasureTest, ColumnsAreCellProfilersNucleiColumns) {
   const char* data = std::getenv("SUND_TEST_DATA");
   if (data == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set (it points at shared/data)";

@@ -7,6 +7,7 @@
 namespace sund::cells {
 namespace {
 
+// Verifies: REQ-CELLS-041
 TEST(PipelineTest, WrittenPipelinesReadBackTheSame) {
   auto text =
       ReadFileDecompressed(std::string(SUND_SOURCE_DIR) + "/examples/cells/examplehuman.json");
@@ -37,6 +38,7 @@ TEST(PipelineTest, WrittenPipelinesReadBackTheSame) {
   EXPECT_EQ(def->Channels(), std::vector<std::string>{"Hoechst"});
 }
 
+// Verifies: REQ-CELLS-019, REQ-CELLS-042
 TEST(PipelineTest, MistakesAreNamedNotIgnored) {
   auto err = [](const std::string& steps) {
     auto p = ParsePipeline("{\"sund_cells_pipeline\": 1, \"steps\": [" + steps + "]}");

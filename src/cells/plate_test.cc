@@ -28,6 +28,7 @@ constexpr char kMap[] =
     "b3, cpd-1 ,0.3,uM,Sample\n"
     "P24,cpd-1,1e-2,uM,sample\n";
 
+// Verifies: REQ-CELLS-065, REQ-CELLS-067
 TEST(PlateMapTest, ParsesWellsRolesAndConcentrations) {
   Result<PlateMap> map = ParsePlateMap(kMap);
   ASSERT_TRUE(map.ok()) << map.status().ToString();
@@ -51,6 +52,7 @@ TEST(PlateMapTest, ParsesWellsRolesAndConcentrations) {
   EXPECT_EQ(map->Find("any plate", "C03"), nullptr);
 }
 
+// Verifies: REQ-CELLS-066
 TEST(PlateMapTest, NormalisesWellNames) {
   EXPECT_EQ(*NormaliseWell("A1"), "A01");
   EXPECT_EQ(*NormaliseWell("a01"), "A01");
@@ -62,6 +64,7 @@ TEST(PlateMapTest, NormalisesWellNames) {
   }
 }
 
+// Verifies: REQ-CELLS-067
 TEST(PlateMapTest, PlateColumnScopesEntriesAndOverridesBlankPlate) {
   Result<PlateMap> map = ParsePlateMap(
       "plate,well,compound,concentration,unit,role\n"
@@ -87,6 +90,7 @@ std::string MapError(const std::string& rows) {
   return map.status().message();
 }
 
+// Verifies: REQ-CELLS-068
 TEST(PlateMapTest, RejectsUnknownRoleWithLine) {
   std::string e = MapError("A01,DMSO,,,negative\nA02,x,1,uM,control\n");
   EXPECT_TRUE(Contains(e, "line 3")) << e;
@@ -94,6 +98,7 @@ TEST(PlateMapTest, RejectsUnknownRoleWithLine) {
   EXPECT_TRUE(Contains(MapError("A01,DMSO,,,\n"), "unknown role"));
 }
 
+// Verifies: REQ-CELLS-068
 TEST(PlateMapTest, RejectsBadWellWithLine) {
   std::string e = MapError("Q99,x,1,uM,sample\n");
   EXPECT_TRUE(Contains(e, "line 2")) << e;
@@ -101,6 +106,7 @@ TEST(PlateMapTest, RejectsBadWellWithLine) {
   EXPECT_TRUE(Contains(MapError("A01,x,1,uM,sample\n,x,1,uM,sample\n"), "line 3"));
 }
 
+// Verifies: REQ-CELLS-068
 TEST(PlateMapTest, RejectsNegativeOrNonNumericConcentration) {
   std::string e = MapError("A01,x,1,uM,sample\nA02,x,-0.5,uM,sample\n");
   EXPECT_TRUE(Contains(e, "line 3")) << e;
@@ -114,6 +120,7 @@ TEST(PlateMapTest, RejectsNegativeOrNonNumericConcentration) {
   EXPECT_EQ(MapError("A01,x,0,uM,sample\nA02,x,2.5E-3,uM,sample\n"), "");
 }
 
+// Verifies: REQ-CELLS-068
 TEST(PlateMapTest, RejectsDuplicateWellNamingBothLines) {
   std::string e = MapError("A1,x,1,uM,sample\nB01,x,1,uM,sample\nA01,y,2,uM,sample\n");
   EXPECT_TRUE(Contains(e, "line 4")) << e;
@@ -129,12 +136,14 @@ TEST(PlateMapTest, RejectsDuplicateWellNamingBothLines) {
   EXPECT_TRUE(Contains(dup.status().message(), "of plate 'P1'")) << dup.status().message();
 }
 
+// Verifies: REQ-CELLS-068
 TEST(PlateMapTest, RejectsMissingColumn) {
   Result<PlateMap> map = ParsePlateMap("well,compound,concentration,role\nA01,x,1,sample\n");
   ASSERT_FALSE(map.ok());
   EXPECT_TRUE(Contains(map.status().message(), "no 'unit' column")) << map.status().message();
 }
 
+// Verifies: REQ-CELLS-068
 TEST(PlateMapTest, ReadsFileAndReportsMissingFile) {
   std::filesystem::path path = std::filesystem::path(testing::TempDir()) / "plate_map_test.csv";
   {
@@ -152,6 +161,7 @@ TEST(PlateMapTest, ReadsFileAndReportsMissingFile) {
 
 // --- Plate statistics -------------------------------------------------------------------------
 
+// Verifies: REQ-CELLS-069
 TEST(PlateStatsTest, AggregatesSitesPerWellInPlateAndWellOrder) {
   const double nan = std::nan("");
   Result<std::vector<WellStats>> wells = AggregateWells({
@@ -182,6 +192,7 @@ TEST(PlateStatsTest, AggregatesSitesPerWellInPlateAndWellOrder) {
   EXPECT_TRUE(Contains(bad.status().message(), "bad well 'X0'")) << bad.status().message();
 }
 
+// Verifies: REQ-CELLS-070
 TEST(PlateStatsTest, ZPrimeAndSsmdMatchHandComputedExample) {
   // negative wells 100, 110, 90, 100: mean 100, squared deviations 0 + 100 + 100 + 0 = 200,
   //   sd = sqrt(200 / 3) = 8.164966
@@ -236,6 +247,7 @@ TEST(PlateStatsTest, ZPrimeAndSsmdMatchHandComputedExample) {
   EXPECT_TRUE(std::isnan(plates[1].controls.ssmd));
 }
 
+// Verifies: REQ-CELLS-071
 TEST(PlateStatsTest, RobustZOnHandExample) {
   // reference 1, 2, 3, 4, 100: median 3; |deviations| 2, 1, 0, 1, 97 -> MAD = 1;
   // scale 1.4826 * 1 = 1.4826; z(100) = 97 / 1.4826 = 65.425604, z(1) = -2 / 1.4826 = -1.348982,
@@ -255,6 +267,7 @@ TEST(PlateStatsTest, RobustZOnHandExample) {
   EXPECT_TRUE(std::isnan(RobustZ(x, flat)[0]));
 }
 
+// Verifies: REQ-CELLS-071, REQ-CELLS-072
 TEST(PlateStatsTest, NormalisesEachPlateAgainstItsOwnControls) {
   Result<PlateMap> map = ParsePlateMap(
       "well,compound,concentration,unit,role\n"
@@ -343,6 +356,7 @@ void ExpectRelative(double actual, double expected, double tolerance, const char
   EXPECT_NEAR(actual, expected, tolerance * std::fabs(expected)) << what;
 }
 
+// Verifies: REQ-CELLS-074
 TEST(DoseResponseTest, StudentTQuantileMatchesTables) {
   EXPECT_NEAR(StudentTQuantile(0.975, 1), 12.706205, 1e-5);
   EXPECT_NEAR(StudentTQuantile(0.975, 2), 4.302653, 1e-6);
@@ -353,6 +367,7 @@ TEST(DoseResponseTest, StudentTQuantileMatchesTables) {
   EXPECT_NEAR(StudentTQuantile(0.975, 100000), 1.959987, 1e-5);
 }
 
+// Verifies: REQ-CELLS-073
 TEST(DoseResponseTest, RecoversNoiselessDecreasingCurve) {
   const Curve truth{5, 95, 0.7, 1.3};
   std::vector<DosePoint> pts = Noiseless(truth, 1e-3, 1e2, 10);
@@ -368,6 +383,7 @@ TEST(DoseResponseTest, RecoversNoiselessDecreasingCurve) {
   EXPECT_EQ(fit->dof, 6);
 }
 
+// Verifies: REQ-CELLS-073
 TEST(DoseResponseTest, RecoversIncreasingCurveAsNegativeHill) {
   const Curve truth{10, 250, 3.0, -2.0};  // activation: rises with concentration
   std::vector<DosePoint> pts = Noiseless(truth, 0.01, 300, 9);
@@ -380,6 +396,7 @@ TEST(DoseResponseTest, RecoversIncreasingCurveAsNegativeHill) {
   ExpectRelative(fit->hill.value, -2.0, 1e-4, "hill");
 }
 
+// Verifies: REQ-CELLS-073
 TEST(DoseResponseTest, ReportsTopAboveBottom) {
   // bottom 90, top 10, hill 1.5 is the same curve as bottom 10, top 90, hill -1.5.
   const Curve truth{90, 10, 0.2, 1.5};
@@ -391,6 +408,7 @@ TEST(DoseResponseTest, ReportsTopAboveBottom) {
   ExpectRelative(fit->hill.value, -1.5, 1e-4, "hill");
 }
 
+// Verifies: REQ-CELLS-074
 TEST(DoseResponseTest, NoisyReplicatesGiveIc50WithinTenPercentAndCiCoveringIt) {
   const Curve truth{2, 100, 0.5, 1.2};
   Result<DoseResponseFit> fit = FitDoseResponse(Noisy(truth, 20240611));
@@ -456,6 +474,7 @@ std::array<double, 4> FiniteDifferenceStdErrors(const std::vector<DosePoint>& pt
           std::sqrt(s2 * a[3][7])};
 }
 
+// Verifies: REQ-CELLS-074
 TEST(DoseResponseTest, StandardErrorsAndIntervalsMatchIndependentComputation) {
   const Curve truth{2, 100, 0.5, 1.2};
   std::vector<DosePoint> pts = Noisy(truth, 20240611);
@@ -476,6 +495,7 @@ TEST(DoseResponseTest, StandardErrorsAndIntervalsMatchIndependentComputation) {
   ExpectRelative(fit->ic50.std_error, fit->ic50.value * std::log(10.0) * se[2], 1e-5, "se ic50");
 }
 
+// Verifies: REQ-CELLS-074
 TEST(DoseResponseTest, Ic50IntervalCoversTruthAboutNinetyFivePercentOfTheTime) {
   // The standard errors and the t quantile together: over 400 simulated experiments the 95%
   // interval should hold the true IC50 in about 95% of them (binomial sd 1.1%).
@@ -495,6 +515,7 @@ TEST(DoseResponseTest, Ic50IntervalCoversTruthAboutNinetyFivePercentOfTheTime) {
   EXPECT_LT(coverage, 0.99);
 }
 
+// Verifies: REQ-CELLS-075
 TEST(DoseResponseTest, StepOrFlatDataIsNotReportedAsConverged) {
   // A step between 1 and 10 wants an infinite hill slope; noise around a constant has no
   // transition at all. Neither is a 4PL fit to report as converged, and nothing is NaN.
@@ -516,6 +537,7 @@ TEST(DoseResponseTest, StepOrFlatDataIsNotReportedAsConverged) {
   }
 }
 
+// Verifies: REQ-CELLS-076
 TEST(DoseResponseTest, RefusesTooFewConcentrationsOrBadPoints) {
   const Curve c{0, 100, 1, 1};
   // 4 distinct concentrations, 8 points.
@@ -541,6 +563,7 @@ TEST(DoseResponseTest, RefusesTooFewConcentrationsOrBadPoints) {
   EXPECT_TRUE(Contains(fit.status().message(), "all responses are equal"));
 }
 
+// Verifies: REQ-CELLS-073, REQ-CELLS-077
 TEST(DoseResponseTest, FitsPerCompoundFromPlateMapAndImages) {
   // One plate: DMSO and a full-effect control, two compounds at 6 concentrations, counts from
   // two sites per well; the fit on percent inhibition recovers each compound's IC50.
@@ -585,6 +608,7 @@ TEST(DoseResponseTest, FitsPerCompoundFromPlateMapAndImages) {
   EXPECT_GT(f2->hill.value, 0);
 }
 
+// Verifies: REQ-CELLS-077
 TEST(DoseResponseTest, CollectRefusesOneCompoundInTwoUnits) {
   std::vector<NormalisedWell> wells(2);
   wells[0] = {"P1", "A01", WellRole::kSample, "cpd", 1, "uM", 2, 50, 50, 50, 0};

@@ -29,6 +29,7 @@ std::vector<float> Repeat(std::initializer_list<std::pair<float, int>> groups) {
 // Two populations: the split goes after the lower one's histogram bin. Range 0.1..0.9 in 256
 // bins of 0.003125; 0.2 falls in bin 32, and every split from bin 32 to 254 separates {0.1, 0.2}
 // from {0.9} equally well, so np.argmax takes bin 32, whose centre is 0.1 + 32.5 * 0.003125.
+// Verifies: REQ-CELLS-012
 TEST(ThresholdTest, OtsuSplitsBetweenTwoPopulations) {
   const std::vector<float> v = Repeat({{0.1f, 100}, {0.2f, 100}, {0.9f, 100}});
   EXPECT_NEAR(OtsuThreshold(v), 0.2015625, 1e-6);
@@ -36,6 +37,7 @@ TEST(ThresholdTest, OtsuSplitsBetweenTwoPopulations) {
 
 // Three distinct values in three classes: skimage returns the first two occupied bins.
 // 128 bins of 0.00625 over 0.1..0.9: bin 0 (centre 0.103125) and bin 64 (centre 0.503125).
+// Verifies: REQ-CELLS-012
 TEST(ThresholdTest, ThreeClassOtsuOnThreeValues) {
   const std::vector<float> v = Repeat({{0.1f, 100}, {0.5f, 100}, {0.9f, 100}});
   const std::vector<double> t = MultiOtsuThresholds(v, 3, 128);
@@ -46,6 +48,7 @@ TEST(ThresholdTest, ThreeClassOtsuOnThreeValues) {
 
 // A lone 0.2 joins the 0.1 class: the thresholds sit in 0.2's bin (16, centre 0.203125) and in
 // 0.5's (64, centre 0.503125). Middle class to the foreground takes the lower one.
+// Verifies: REQ-CELLS-012
 TEST(ThresholdTest, ThreeClassOtsuSearchesAllSplits) {
   const std::vector<float> v = Repeat({{0.1f, 100}, {0.2f, 1}, {0.5f, 100}, {0.9f, 100}});
   const std::vector<double> t = MultiOtsuThresholds(v, 3, 128);
@@ -71,6 +74,7 @@ TEST(ThresholdTest, ThreeClassOtsuSearchesAllSplits) {
 // Li on {0.1, 0.2, 0.7, 0.8} x 100: shifted by the minimum, the mean 0.35 splits {0, 0.1} from
 // {0.6, 0.7}; t = (0.05 - 0.65) / (ln 0.05 - ln 0.65) = 0.233923, which splits them the same way,
 // so the iteration stops there: 0.233923 + 0.1.
+// Verifies: REQ-CELLS-013
 TEST(ThresholdTest, LiConvergesOnBimodalValues) {
   const std::vector<float> v = Repeat({{0.1f, 100}, {0.2f, 100}, {0.7f, 100}, {0.8f, 100}});
   const double expected = (0.05 - 0.65) / (std::log(0.05) - std::log(0.65)) + 0.1;
@@ -78,6 +82,7 @@ TEST(ThresholdTest, LiConvergesOnBimodalValues) {
   EXPECT_NEAR(expected, 0.333923, 1e-6);
 }
 
+// Verifies: REQ-CELLS-014
 TEST(ThresholdTest, CorrectionFactorAndBoundsApplyToTheGlobalThreshold) {
   Image image(300, 1);
   image.pixels = Repeat({{0.1f, 100}, {0.2f, 100}, {0.9f, 100}});
@@ -94,6 +99,7 @@ TEST(ThresholdTest, CorrectionFactorAndBoundsApplyToTheGlobalThreshold) {
   EXPECT_DOUBLE_EQ(bounded->final_threshold, 0.25);
 }
 
+// Verifies: REQ-CELLS-014
 TEST(ThresholdTest, RejectsMismatchedMask) {
   Image image(4, 4, 0.5f);
   const std::vector<std::uint8_t> mask(3, 1);
@@ -121,6 +127,7 @@ PrimaryOptions Options(int min_diameter, int max_diameter) {
   return o;
 }
 
+// Verifies: REQ-CELLS-015
 TEST(IdentifyPrimaryTest, IntensityDeclumpingSplitsTwoTouchingDiscs) {
   Image image(100, 64, 0.02f);
   AddDisc(image, 38, 32, 11, 0.9f, 0.35f);
@@ -145,6 +152,7 @@ TEST(IdentifyPrimaryTest, IntensityDeclumpingSplitsTwoTouchingDiscs) {
   EXPECT_EQ(clump->count, 1);
 }
 
+// Verifies: REQ-CELLS-016
 TEST(IdentifyPrimaryTest, DiscardsObjectsTouchingTheBorder) {
   Image image(80, 60, 0.02f);
   AddDisc(image, 40, 30, 8, 0.9f, 0.6f);
@@ -162,6 +170,7 @@ TEST(IdentifyPrimaryTest, DiscardsObjectsTouchingTheBorder) {
   EXPECT_EQ(all->count, 2);
 }
 
+// Verifies: REQ-CELLS-017
 TEST(IdentifyPrimaryTest, DiscardsObjectsBelowTheMinimumDiameter) {
   Image image(80, 60, 0.02f);
   AddDisc(image, 25, 30, 9, 0.9f, 0.6f);  // area ~254 px: diameter ~18
@@ -184,6 +193,7 @@ TEST(IdentifyPrimaryTest, DiscardsObjectsBelowTheMinimumDiameter) {
   EXPECT_EQ(all->count, 2);
 }
 
+// Verifies: REQ-CELLS-018
 TEST(IdentifyPrimaryTest, FillsAHoleInsideAnObject) {
   Image image(64, 64, 0.02f);
   AddDisc(image, 32, 32, 12, 0.8f, 0.8f);
@@ -205,6 +215,7 @@ TEST(IdentifyPrimaryTest, FillsAHoleInsideAnObject) {
   EXPECT_EQ(holed->at(32, 32), 0);
 }
 
+// Verifies: REQ-CELLS-019
 TEST(IdentifyPrimaryTest, RejectsAnInvertedDiameterRange) {
   Image image(16, 16, 0.1f);
   PrimaryOptions options = Options(20, 10);
@@ -213,6 +224,7 @@ TEST(IdentifyPrimaryTest, RejectsAnInvertedDiameterRange) {
 
 // --- Parity with CellProfiler 4.0.6 on its ExampleHuman images (shared/data) ---------------
 
+// Verifies: REQ-CELLS-024
 TEST(IdentifyPrimaryTest, MatchesCellProfilerOnExampleHuman) {
   const char* root = std::getenv("SUND_TEST_DATA");
   if (root == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set (e.g. ../shared/data)";

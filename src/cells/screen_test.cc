@@ -104,6 +104,7 @@ constexpr char kPlateMap[] =
     "A02,cpd-1,0.3,uM,sample\n"
     "D07,cpd-1,1,uM,sample\n";
 
+// Verifies: REQ-CELLS-069, REQ-CELLS-070, REQ-CELLS-072, REQ-CELLS-079
 TEST(ScreenTest, WritesWellValuesAndHandComputedZPrime) {
   fs::path dir = FreshDir("sund-screen-hand");
   WriteFile(dir / "Image.csv", kImageCsv);
@@ -159,6 +160,7 @@ TEST(ScreenTest, WritesWellValuesAndHandComputedZPrime) {
   EXPECT_EQ(Cell(dose, "compound", "cpd-1", "readout"), "percent_of_negative");
 }
 
+// Verifies: REQ-CELLS-080
 TEST(ScreenTest, ImagesWithoutPlateMetadataAreAClearError) {
   fs::path dir = FreshDir("sund-screen-nometa");
   WriteFile(dir / "Image.csv", "ImageNumber,Count_Nuclei,FileName_DNA\n1,10,a.png\n2,12,b.png\n");
@@ -211,6 +213,7 @@ cv::Mat SyntheticNuclei(int n, std::mt19937& rng) {
   return out;
 }
 
+// Verifies: REQ-CELLS-014, REQ-CELLS-078, REQ-CELLS-079
 TEST(ScreenTest, RecoversKnownIc50FromSynthesisedImages) {
   constexpr double kIc50 = 0.4;  // uM
   constexpr double kHill = 1.2;
@@ -317,6 +320,7 @@ TEST(ScreenTest, RecoversKnownIc50FromSynthesisedImages) {
 
 // --- report.html --------------------------------------------------------------------------------
 
+// Verifies: REQ-CELLS-081, REQ-CELLS-082
 TEST(ScreenTest, ReportIsSelfContainedAccessibleAndEscaped) {
   fs::path dir = FreshDir("sund-screen-report");
   const std::string evil = "<script>alert('x')</script>";
@@ -383,6 +387,7 @@ TEST(ScreenTest, ReportIsSelfContainedAccessibleAndEscaped) {
   EXPECT_NE(html.find("IC50"), std::string::npos);
 }
 
+// Verifies: REQ-CELLS-083
 TEST(ScreenTest, ReportWithoutPlateMapShowsCountsAndOverlays) {
   fs::path dir = FreshDir("sund-screen-nomap");
   WriteFile(dir / "Image.csv",

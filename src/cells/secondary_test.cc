@@ -60,6 +60,7 @@ SecondaryOptions ManualThreshold(SecondaryMethod method, double threshold) {
   return options;
 }
 
+// Verifies: REQ-CELLS-020
 TEST(IdentifySecondaryTest, PropagationGrowsEachNucleusOverItsOwnCell) {
   const Image image = TwoCells();
   const Labels nuclei = DiscLabels(80, 40, {{20, 20}, {58, 20}}, 4);
@@ -75,6 +76,7 @@ TEST(IdentifySecondaryTest, PropagationGrowsEachNucleusOverItsOwnCell) {
   EXPECT_EQ(Area(*cells, 1) + Area(*cells, 2), 68 * 24);
 }
 
+// Verifies: REQ-CELLS-021
 TEST(IdentifySecondaryTest, DistanceNExpandsByTheGivenDistanceIgnoringTheImage) {
   const Image image(60, 60, 0.0f);
   const Labels nuclei = DiscLabels(60, 60, {{30, 30}}, 5);
@@ -91,6 +93,7 @@ TEST(IdentifySecondaryTest, DistanceNExpandsByTheGivenDistanceIgnoringTheImage) 
   EXPECT_NEAR(Area(*cells, 1), 3.14159 * 81, 20);
 }
 
+// Verifies: REQ-CELLS-021
 TEST(IdentifySecondaryTest, WatershedImageStaysInTheForeground) {
   const Image image = TwoCells();
   const Labels nuclei = DiscLabels(80, 40, {{20, 20}, {58, 20}}, 4);
@@ -103,6 +106,7 @@ TEST(IdentifySecondaryTest, WatershedImageStaysInTheForeground) {
   EXPECT_EQ(cells->at(40, 20), 0);  // the dim band is under the threshold
 }
 
+// Verifies: REQ-CELLS-016
 TEST(IdentifySecondaryTest, DiscardsCellsTouchingTheBorderAndRenumbers) {
   Image image(80, 40, 0.01f);
   for (int y = 0; y < 32; ++y) {
@@ -119,12 +123,14 @@ TEST(IdentifySecondaryTest, DiscardsCellsTouchingTheBorderAndRenumbers) {
   EXPECT_EQ(inner->count, 0);  // both cells reach the top edge
 }
 
+// Verifies: REQ-CELLS-022
 TEST(IdentifySecondaryTest, RejectsLabelsOfAnotherSize) {
   const Image image(10, 10, 0.5f);
   const Labels nuclei(9, 10);
   EXPECT_EQ(IdentifySecondary(image, nuclei, {}).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Verifies: REQ-CELLS-023
 TEST(IdentifyTertiaryTest, SubtractsTheNucleusKeepingItsOutlineWhenShrinking) {
   const Labels cells = DiscLabels(40, 40, {{20, 20}}, 10);
   const Labels nuclei = DiscLabels(40, 40, {{20, 20}}, 4);
@@ -146,6 +152,7 @@ TEST(IdentifyTertiaryTest, SubtractsTheNucleusKeepingItsOutlineWhenShrinking) {
 // ExampleHuman.cppipe modules 8 and 9: Cells by propagation from the nuclei on the cell-body
 // image (MCE, no smoothing, correction 0.8, lambda 0.05, holes filled), Cytoplasm = Cells minus
 // shrunk Nuclei.
+// Verifies: REQ-CELLS-024
 TEST(IdentifySecondaryTest, MatchesCellProfilerOnExampleHuman) {
   const char* root = std::getenv("SUND_TEST_DATA");
   if (root == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set (e.g. ../shared/data)";

@@ -68,6 +68,7 @@ struct TwoLevelPatch {
 //   AngularSecondMoment = 1/2, Contrast = 0, Entropy = 1,
 //   Correlation = (1/2 + 4/2 - 9/4) / (1/4) = 1.
 // Directions 01 and 03 (diagonals): three each of (1,1), (1,2), (2,2): the same p as 00.
+// Verifies: REQ-CELLS-036
 TEST(TextureTest, HandComputedTwoLevelPatch) {
   TwoLevelPatch patch(Gray(1), Gray(2));
   MeasurementTable t;
@@ -100,6 +101,7 @@ TEST(TextureTest, HandComputedTwoLevelPatch) {
 // the variance of the M numbers p_{x-y}(0..M-1). A pixel of gray 5 below the patch's first column
 // pairs only vertically and diagonally, so direction 00 keeps p, but M becomes 6:
 // p_{x-y} = (2/3, 1/3, 0, 0, 0, 0), mean 1/6, variance ((1/2)^2 + (1/6)^2 + 4 (1/6)^2) / 6 = 7/108.
+// Verifies: REQ-CELLS-036
 TEST(TextureTest, DifferenceVarianceSpansUpToTheBrightestLevel) {
   TwoLevelPatch patch(Gray(1), Gray(2));
   patch.labels.at(1, 5) = 1;
@@ -111,6 +113,7 @@ TEST(TextureTest, DifferenceVarianceSpansUpToTheBrightestLevel) {
   EXPECT_GT(Value(t, "Contrast", 2, 1), 1.0);  // the new vertical pair of grays 1 and 5
 }
 
+// Verifies: REQ-CELLS-036
 TEST(TextureTest, UniformObject) {
   Labels labels(8, 8);
   labels.count = 1;
@@ -139,6 +142,7 @@ TEST(TextureTest, UniformObject) {
 }
 
 // Stripes of gray 1 + (x + y) mod 3 are constant along the down-left diagonal (direction 03) only.
+// Verifies: REQ-CELLS-036
 TEST(TextureTest, DirectionsAreHorizontalDiagonalVerticalAntiDiagonal) {
   Labels labels(10, 10);
   labels.count = 1;
@@ -157,6 +161,7 @@ TEST(TextureTest, DirectionsAreHorizontalDiagonalVerticalAntiDiagonal) {
   EXPECT_EQ(Value(t, "Contrast", 3, 1), 0.0);
 }
 
+// Verifies: REQ-CELLS-037
 TEST(TextureTest, ColumnNamesAndCount) {
   TwoLevelPatch patch(Gray(1), Gray(2));
   MeasurementTable t;
@@ -187,6 +192,7 @@ TEST(TextureTest, ColumnNamesAndCount) {
 
 // mahotas raises ValueError when a direction has no pair of nonzero pixels; CellProfiler stores
 // NaN and then writes every non-finite value as 0, so all 52 columns of such an object are 0.
+// Verifies: REQ-CELLS-038, REQ-CELLS-039
 TEST(TextureTest, ObjectWithoutPairsAtTheScaleIsZero) {
   Labels labels(20, 10);
   labels.count = 5;
@@ -221,6 +227,7 @@ TEST(TextureTest, ObjectWithoutPairsAtTheScaleIsZero) {
 
 // img_as_ubyte rounds v * 255 to the nearest integer: 1.4 -> 1 and 1.6 -> 2 make the two-level
 // patch (Contrast 1/3 at direction 00); truncation would make it uniform.
+// Verifies: REQ-CELLS-038
 TEST(TextureTest, ConvertsToBytesByRounding) {
   TwoLevelPatch patch(static_cast<float>(1.4 / 255), static_cast<float>(1.6 / 255));
   MeasurementTable t;
@@ -233,6 +240,7 @@ TEST(TextureTest, ConvertsToBytesByRounding) {
 // 200 -> 5, so Contrast at 00 is (5 - 2)^2 / 3 = 3 and SumAverage (4 + 7 + 10) / 3 = 7; at 256
 // the bytes stay (Contrast 100^2 / 3). A byte of 36 becomes 0 at L = 8 (36 * 7 / 255 = 0.99) and
 // drops out as background; 37 becomes 1.
+// Verifies: REQ-CELLS-038
 TEST(TextureTest, RescalesToGrayLevels) {
   TwoLevelPatch patch(Gray(100), Gray(200));
   MeasurementTable t;
@@ -252,6 +260,7 @@ TEST(TextureTest, RescalesToGrayLevels) {
   EXPECT_NEAR(Value(t, "Contrast", 0, 1, 1, 8), 16.0 / 3, kTol);  // levels 1 and 5
 }
 
+// Verifies: REQ-CELLS-040
 TEST(TextureTest, RejectsBadInputAndLeavesTableUnchanged) {
   TwoLevelPatch patch(Gray(1), Gray(2));
   MeasurementTable t;

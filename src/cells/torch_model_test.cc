@@ -43,6 +43,7 @@ std::string TorchScriptOnlyCopy(const std::string& from) {
   return dir.string();
 }
 
+// Verifies: REQ-CELLS-057, REQ-CELLS-058
 TEST(TorchScriptNetTest, RunsTheSharedModelsWeights) {
   std::string dir = SharedModel();
   if (dir.empty()) GTEST_SKIP() << "SUND_TEST_DATA is not set (../shared/models)";
@@ -68,6 +69,7 @@ TEST(TorchScriptNetTest, RunsTheSharedModelsWeights) {
   EXPECT_NE(bad.status().message().find("1x1x65x48"), std::string::npos);
 }
 
+// Verifies: REQ-CELLS-058, REQ-CELLS-059
 TEST(TorchScriptNetTest, MissingAndCorruptFilesAreErrors) {
   auto missing = TorchScriptNet::Load("/nonexistent/weights.pt");
   ASSERT_FALSE(missing.ok());
@@ -80,6 +82,7 @@ TEST(TorchScriptNetTest, MissingAndCorruptFilesAreErrors) {
             TorchScriptAvailable() ? StatusCode::kInvalidArgument : StatusCode::kNotImplemented);
 }
 
+// Verifies: REQ-CELLS-057, REQ-CELLS-058
 TEST(SegmentationModelTest, TorchScriptWeightsReproduceTheSharedTestOutput) {
   std::string dir = SharedModel();
   if (dir.empty()) GTEST_SKIP() << "SUND_TEST_DATA is not set (../shared/models)";
@@ -115,6 +118,7 @@ TEST(SegmentationModelTest, TorchScriptWeightsReproduceTheSharedTestOutput) {
   EXPECT_LT(max_diff, 1e-4);
 }
 
+// Verifies: REQ-CELLS-056, REQ-CELLS-057, REQ-CELLS-058
 TEST(SegmentationModelTest, APackageWithOnlyTorchScriptWeightsLoads) {
   std::string shared = SharedModel();
   if (shared.empty()) GTEST_SKIP() << "SUND_TEST_DATA is not set (../shared/models)";
@@ -140,6 +144,7 @@ TEST(SegmentationModelTest, APackageWithOnlyTorchScriptWeightsLoads) {
   fs::remove_all(dir);
 }
 
+// Verifies: REQ-CELLS-056
 TEST(WeightsFormatTest, ParsesTheFlagValues) {
   EXPECT_EQ(*ParseWeightsFormat("onnx"), WeightsFormat::kOnnx);
   EXPECT_EQ(*ParseWeightsFormat("torchscript"), WeightsFormat::kTorchScript);

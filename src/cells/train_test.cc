@@ -82,6 +82,7 @@ class TrainTest : public ::testing::Test {
   fs::path root_;
 };
 
+// Verifies: REQ-CELLS-058, REQ-CELLS-062
 TEST_F(TrainTest, SmokeTrainingLowersTheLossAndWritesAPackageThatPassesItsTest) {
   auto report = Train(Options());
   if (!TorchScriptAvailable()) {
@@ -143,6 +144,7 @@ TEST_F(TrainTest, SmokeTrainingLowersTheLossAndWritesAPackageThatPassesItsTest) 
   EXPECT_NEAR(run->summary.ap50, report->val_ap50, 1e-9);  // what training reported
 }
 
+// Verifies: REQ-CELLS-063
 TEST_F(TrainTest, FineTunesAForegroundOnlyModel) {
   const char* data = std::getenv("SUND_TEST_DATA");
   if (data == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set (../shared/models)";
@@ -181,6 +183,7 @@ TEST_F(TrainTest, FineTunesAForegroundOnlyModel) {
   EXPECT_GT(diff, 1e-3);
 }
 
+// Verifies: REQ-CELLS-063
 TEST_F(TrainTest, FineTunesItsOwnPackageKeepingBothWeights) {
   if (!TorchScriptAvailable()) GTEST_SKIP() << "built without libtorch";
   TrainOptions o = Options();
@@ -206,6 +209,7 @@ TEST_F(TrainTest, FineTunesItsOwnPackageKeepingBothWeights) {
   }
 }
 
+// Verifies: REQ-CELLS-058, REQ-CELLS-064
 TEST_F(TrainTest, RefusesBadOptions) {
   TrainOptions o = Options();
   o.epochs = 0;

@@ -32,6 +32,7 @@ std::int64_t Ms(const char* date) {
   return r.ok() ? r->lo_ms : 0;
 }
 
+// Verifies: REQ-CON-001, REQ-CON-004, REQ-CON-005
 TEST(ParseConsentTest, ReadsEveryElement) {
   const std::string json = R"({
     "resourceType": "Consent", "id": "c1", "meta": {"versionId": "3"},
@@ -127,6 +128,7 @@ struct StatusRow {
 
 class ParseConsentStatusTest : public ::testing::TestWithParam<StatusRow> {};
 
+// Verifies: REQ-CON-002
 TEST_P(ParseConsentStatusTest, ReadsStatus) {
   auto r = ParseConsentJson(WithProvision(R"({"type":"deny"})", GetParam().status));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -143,6 +145,7 @@ INSTANTIATE_TEST_SUITE_P(AllCodes, ParseConsentStatusTest,
                                            StatusRow{"entered-in-error",
                                                      ConsentStatus::kEnteredInError}));
 
+// Verifies: REQ-CON-003
 TEST(ParseConsentTest, ReadsScopes) {
   for (auto [code, want] : std::vector<std::pair<std::string, ConsentScope>>{
            {"patient-privacy", ConsentScope::kPatientPrivacy},
@@ -167,6 +170,7 @@ TEST(ParseConsentTest, ReadsScopes) {
   EXPECT_FALSE(other->provision.has_value());
 }
 
+// Verifies: REQ-CON-014
 TEST(ParseConsentTest, DraftWithoutProvisionIsAccepted) {
   auto r =
       ParseConsentJson(R"({"resourceType":"Consent","status":"draft","scope":)" +
@@ -175,12 +179,14 @@ TEST(ParseConsentTest, DraftWithoutProvisionIsAccepted) {
   EXPECT_FALSE(r->provision.has_value());
 }
 
+// Verifies: REQ-CON-004
 TEST(ParseConsentTest, NestedUntypedUnderDenyIsPermit) {
   auto r = ParseConsentJson(WithProvision(R"({"type":"deny","provision":[{}]})"));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->provision->provisions[0].type, Effect::kPermit);
 }
 
+// Verifies: REQ-CON-006
 TEST(ParseConsentTest, DepthLimitAllowsEightLevels) {
   std::string p = R"({"type":"deny"})";
   for (int i = 1; i < kMaxProvisionDepth; ++i) p = R"({"type":"permit","provision":[)" + p + "]}";
@@ -192,6 +198,7 @@ TEST(ParseConsentTest, DepthLimitAllowsEightLevels) {
   EXPECT_THAT(bad.status().message(), HasSubstr("nest too deeply"));
 }
 
+// Verifies: REQ-CON-006
 TEST(ParseConsentTest, SizeLimit) {
   std::string kids;
   for (int i = 0; i < kMaxProvisionsPerConsent; ++i) kids += std::string(i ? "," : "") + "{}";
@@ -213,6 +220,8 @@ void PrintTo(const MalformedRow& r, std::ostream* os) { *os << r.name; }
 
 class ParseConsentMalformedTest : public ::testing::TestWithParam<MalformedRow> {};
 
+// Verifies: REQ-CON-007, REQ-CON-008, REQ-CON-009, REQ-CON-010, REQ-CON-011, REQ-CON-012
+// Verifies: REQ-CON-013, REQ-CON-014
 TEST_P(ParseConsentMalformedTest, Rejects) {
   const MalformedRow& row = GetParam();
   auto r = ParseConsentJson(row.json);
@@ -374,6 +383,7 @@ INSTANTIATE_TEST_SUITE_P(
                      StatusCode::kUnprocessable, "Consent.dateTime"}),
     [](const ::testing::TestParamInfo<MalformedRow>& info) { return info.param.name; });
 
+// Verifies: REQ-CON-015
 TEST(ParseConsentTest, ErrorMessagesDoNotEchoValues) {
   auto r = ParseConsentJson(
       Full(kHead, R"({"type":"deny","actor":[{"reference":{"reference":"Secret/Jensen"}}]})"));
@@ -381,6 +391,7 @@ TEST(ParseConsentTest, ErrorMessagesDoNotEchoValues) {
   EXPECT_THAT(r.status().message(), ::testing::Not(HasSubstr("Jensen")));
 }
 
+// Verifies: REQ-CON-016
 TEST(ActionFromCodeTest, KnowsTheFiveCodes) {
   for (const char* code : {"access", "collect", "use", "disclose", "correct"}) {
     auto a = ActionFromCode(code);

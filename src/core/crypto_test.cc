@@ -47,6 +47,7 @@ std::string Rfc7515A3SigningInput() {
   return Base64UrlEncode(R"({"alg":"ES256"})") + "." + Base64UrlEncode(kRfc7515Payload);
 }
 
+// Verifies: REQ-CORE-027
 TEST(CryptoTest, Base64MatchesRfc4648Vectors) {
   const std::pair<const char*, const char*> kVectors[] = {
       {"", ""},
@@ -69,12 +70,14 @@ TEST(CryptoTest, Base64MatchesRfc4648Vectors) {
   EXPECT_EQ(*Base64Decode("QWxhZGRpbjpvcGVuIHNlc2FtZQ=="), "Aladdin:open sesame");
 }
 
+// Verifies: REQ-CORE-028
 TEST(CryptoTest, Base64RejectsMalformedText) {
   for (const char* bad : {"Zg", "Zg=", "Z===", "Zm9v!", "Zg==Zg==", "Zh==", "-_8=", "Zm9\n"}) {
     EXPECT_EQ(Base64Decode(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
 }
 
+// Verifies: REQ-CORE-027
 TEST(CryptoTest, Base64UrlMatchesRfc4648VectorsWithoutPadding) {
   const std::pair<const char*, const char*> kVectors[] = {
       {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},          {"foo", "Zm9v"},
@@ -93,12 +96,14 @@ TEST(CryptoTest, Base64UrlMatchesRfc4648VectorsWithoutPadding) {
   EXPECT_EQ(*Base64UrlDecode("Zm8="), "fo");
 }
 
+// Verifies: REQ-CORE-028
 TEST(CryptoTest, Base64UrlRejectsMalformedText) {
   for (const char* bad : {"+/8", "Z", "Zm9vY", "Zg=", "Zm=8", "Zh", "Zm9", "Zm 9v", "Zm9v."}) {
     EXPECT_EQ(Base64UrlDecode(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
 }
 
+// Verifies: REQ-CORE-029
 TEST(CryptoTest, Sha256OfAbc) {
   // FIPS 180-2 Appendix B.1.
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -106,6 +111,7 @@ TEST(CryptoTest, Sha256OfAbc) {
   EXPECT_EQ(Sha256("abc").size(), 32u);
 }
 
+// Verifies: REQ-CORE-030
 TEST(CryptoTest, HmacSha256MatchesRfc4231TestCase2) {
   EXPECT_EQ(Hex(HmacSha256("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
@@ -116,6 +122,7 @@ TEST(CryptoTest, HmacSha256MatchesRfc4231TestCase2) {
 
 // The precomputed-key form: RFC 4231 test cases 2 and 6 (a key longer than a block is hashed
 // first), the empty key, and agreement with HmacSha256 for keys of every length around a block.
+// Verifies: REQ-CORE-030
 TEST(CryptoTest, HmacSha256KeyMatchesRfc4231AndTheOneShotForm) {
   EXPECT_EQ(Hex(HmacSha256Key("Jefe").Mac("what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
@@ -134,6 +141,7 @@ TEST(CryptoTest, HmacSha256KeyMatchesRfc4231AndTheOneShotForm) {
   }
 }
 
+// Verifies: REQ-CORE-031
 TEST(CryptoTest, ConstantTimeEquals) {
   EXPECT_TRUE(ConstantTimeEquals("", ""));
   EXPECT_TRUE(ConstantTimeEquals("secret", "secret"));
@@ -142,6 +150,7 @@ TEST(CryptoTest, ConstantTimeEquals) {
   EXPECT_FALSE(ConstantTimeEquals("", "x"));
 }
 
+// Verifies: REQ-CORE-032
 TEST(CryptoTest, RandomTokensAreUrlSafeAndDistinct) {
   EXPECT_EQ(RandomBytes(0), "");
   EXPECT_EQ(RandomBytes(17).size(), 17u);
@@ -158,6 +167,7 @@ TEST(CryptoTest, RandomTokensAreUrlSafeAndDistinct) {
   EXPECT_EQ(RandomToken(16).size(), 22u);
 }
 
+// Verifies: REQ-CORE-033
 TEST(CryptoTest, JwkThumbprintMatchesRfc7638Example) {
   // RFC 7638 section 3.1; the extra members "alg" and "kid" do not take part.
   auto jwk = ParseJson(
@@ -169,6 +179,7 @@ TEST(CryptoTest, JwkThumbprintMatchesRfc7638Example) {
   EXPECT_TRUE(VerifyKey::FromJwk(jwk).ok());
 }
 
+// Verifies: REQ-CORE-033
 TEST(CryptoTest, JwkThumbprintRejectsIncompleteKeys) {
   EXPECT_FALSE(JwkThumbprint(ParseJson(R"({"kty":"EC","crv":"P-256","x":"AA"})")).ok());
   EXPECT_FALSE(JwkThumbprint(ParseJson(R"({"kty":"oct","k":"AA"})")).ok());
@@ -176,6 +187,7 @@ TEST(CryptoTest, JwkThumbprintRejectsIncompleteKeys) {
   EXPECT_FALSE(JwkThumbprint(ParseJson(R"({"kty":"RSA","n":"AA","e":1})")).ok());
 }
 
+// Verifies: REQ-CORE-034
 TEST(CryptoTest, VerifiesRfc7515AppendixA3Example) {
   std::string input = Rfc7515A3SigningInput();
   // The RFC's encoded header and payload, as a check on the signing input computed above.
@@ -201,12 +213,14 @@ TEST(CryptoTest, VerifiesRfc7515AppendixA3Example) {
   EXPECT_EQ(key->Verify("none", input, "").code(), StatusCode::kUnauthenticated);
 }
 
+// Verifies: REQ-CORE-035
 TEST(CryptoTest, RejectsPointNotOnCurve) {
   auto jwk = ParseJson(kRfc7515A3Jwk);
   jwk["y"].SetString("x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a4");  // last bits changed
   EXPECT_EQ(VerifyKey::FromJwk(jwk).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Verifies: REQ-CORE-035
 TEST(CryptoTest, FromJwkRejectsUnsupportedOrMalformedKeys) {
   for (
       const char* bad : {
@@ -228,6 +242,7 @@ TEST(CryptoTest, FromJwkRejectsUnsupportedOrMalformedKeys) {
 
 class SigningKeyTest : public testing::TestWithParam<const char*> {};
 
+// Verifies: REQ-CORE-036, REQ-CORE-037
 TEST_P(SigningKeyTest, SignsAndVerifiesRoundTrip) {
   const std::string alg = GetParam();
   const std::size_t sig_size = alg == "ES256" ? 64 : 96;
@@ -269,6 +284,7 @@ TEST_P(SigningKeyTest, SignsAndVerifiesRoundTrip) {
             StatusCode::kUnauthenticated);
 }
 
+// Verifies: REQ-CORE-038
 TEST_P(SigningKeyTest, PemRoundTripKeepsTheKey) {
   auto key = SigningKey::Generate(GetParam());
   ASSERT_TRUE(key.ok());
@@ -285,6 +301,7 @@ TEST_P(SigningKeyTest, PemRoundTripKeepsTheKey) {
 
 INSTANTIATE_TEST_SUITE_P(Algorithms, SigningKeyTest, testing::Values("ES256", "ES384"));
 
+// Verifies: REQ-CORE-041
 TEST(CryptoTest, Es256SignatureDoesNotVerifyAsEs384) {
   auto p256 = SigningKey::Generate("ES256");
   auto p384 = SigningKey::Generate("ES384");
@@ -299,6 +316,7 @@ TEST(CryptoTest, Es256SignatureDoesNotVerifyAsEs384) {
   EXPECT_EQ(v256->Verify("RS256", "data", *sig).code(), StatusCode::kUnauthenticated);
 }
 
+// Verifies: REQ-CORE-039
 TEST(CryptoTest, SigningKeyRejectsBadInput) {
   EXPECT_EQ(SigningKey::Generate("RS256").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(SigningKey::Generate("none").status().code(), StatusCode::kInvalidArgument);
@@ -348,6 +366,7 @@ class RsaTest : public testing::Test {
   EVP_PKEY* key_ = nullptr;
 };
 
+// Verifies: REQ-CORE-040
 TEST_F(RsaTest, VerifiesRs256AndRs384SignaturesMadeByOpenssl) {
   auto jwk = ParseJson(Jwk());
   EXPECT_EQ(json::GetString(jwk, "e"), "AQAB");
@@ -370,6 +389,7 @@ TEST_F(RsaTest, VerifiesRs256AndRs384SignaturesMadeByOpenssl) {
   EXPECT_EQ(key->Verify("PS256", "payload", sig256).code(), StatusCode::kUnauthenticated);
 }
 
+// Verifies: REQ-CORE-040
 TEST_F(RsaTest, JwkAlgRestrictsTheAlgorithm) {
   auto jwk = ParseJson(Jwk());
   jwk.AddMember("alg", "RS384", jwk.GetAllocator());
@@ -380,6 +400,7 @@ TEST_F(RsaTest, JwkAlgRestrictsTheAlgorithm) {
             StatusCode::kUnauthenticated);
 }
 
+// Verifies: REQ-CORE-039
 TEST_F(RsaTest, SigningKeyRefusesRsaPem) {
   BIO* bio = BIO_new(BIO_s_mem());
   ASSERT_EQ(PEM_write_bio_PrivateKey(bio, key_, nullptr, nullptr, 0, nullptr, nullptr), 1);
@@ -390,6 +411,7 @@ TEST_F(RsaTest, SigningKeyRefusesRsaPem) {
   EXPECT_EQ(SigningKey::FromPem(pem).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Verifies: REQ-CORE-035
 TEST(CryptoTest, RejectsSmallRsaModulus) {
   EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<std::size_t>(1024));
   ASSERT_NE(key, nullptr);

@@ -5,6 +5,7 @@
 namespace sund {
 namespace {
 
+// Verifies: REQ-CORE-014
 TEST(CsvTest, ReadsQuotedFieldsAndLineEnds) {
   auto t = ParseCsv(
       "\xEF\xBB\xBFwell,compound,note\r\nA01,\"DMSO, 0.1%\",\"say "
@@ -21,6 +22,7 @@ TEST(CsvTest, ReadsQuotedFieldsAndLineEnds) {
   EXPECT_FALSE(t->Column("Note").has_value());
 }
 
+// Verifies: REQ-CORE-015
 TEST(CsvTest, EmptyTrailingFieldCounts) {
   auto t = ParseCsv("a,b\n1,\n");
   ASSERT_TRUE(t.ok());
@@ -28,6 +30,7 @@ TEST(CsvTest, EmptyTrailingFieldCounts) {
   EXPECT_EQ(t->rows[0][1], "");
 }
 
+// Verifies: REQ-CORE-016
 TEST(CsvTest, RefusesRaggedRowsWithTheLineNumber) {
   auto t = ParseCsv("a,b\n1,2\n3\n");
   ASSERT_FALSE(t.ok());
@@ -36,6 +39,7 @@ TEST(CsvTest, RefusesRaggedRowsWithTheLineNumber) {
   EXPECT_FALSE(ParseCsv("").ok());
 }
 
+// Verifies: REQ-CORE-017
 TEST(CsvTest, WritesWhatItReads) {
   std::vector<std::string> fields = {"plain", "with,comma", "with \"quote\"", "line\nbreak", ""};
   std::string text = "h1,h2,h3,h4,h5\n" + CsvRecord(fields) + "\n";

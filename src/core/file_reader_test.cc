@@ -74,6 +74,7 @@ std::string Gzip(const std::string& data) {
   return out;
 }
 
+// Verifies: REQ-CORE-018
 TEST_F(FileReaderTest, ReadsRawFiles) {
   const std::string data = Sample(10);
   auto r = ReadFileDecompressed(WriteFile("bundle.json", data));
@@ -84,6 +85,7 @@ TEST_F(FileReaderTest, ReadsRawFiles) {
   EXPECT_EQ(*empty, "");
 }
 
+// Verifies: REQ-CORE-019
 TEST_F(FileReaderTest, RoundTripsBzip2) {
   const std::string data = Sample(20000);  // about 1 MB
   auto r = ReadFileDecompressed(WriteFile("bundle.json.bz2", Bzip2(data)));
@@ -91,6 +93,7 @@ TEST_F(FileReaderTest, RoundTripsBzip2) {
   EXPECT_EQ(*r, data);
 }
 
+// Verifies: REQ-CORE-019
 TEST_F(FileReaderTest, RoundTripsGzip) {
   const std::string data = Sample(20000);
   auto r = ReadFileDecompressed(WriteFile("bundle.ndjson.gz", Gzip(data)));
@@ -98,6 +101,7 @@ TEST_F(FileReaderTest, RoundTripsGzip) {
   EXPECT_EQ(*r, data);
 }
 
+// Verifies: REQ-CORE-019
 TEST_F(FileReaderTest, ReadsConcatenatedStreams) {
   // pbzip2 writes many bzip2 streams; `cat a.gz b.gz` makes a multi-member gzip file.
   const std::string a = Sample(100), b = "second part\n";
@@ -109,6 +113,7 @@ TEST_F(FileReaderTest, ReadsConcatenatedStreams) {
   EXPECT_EQ(*gz, a + b);
 }
 
+// Verifies: REQ-CORE-020
 TEST_F(FileReaderTest, CorruptDataIsInvalidArgumentNamingTheFile) {
   const std::string secret = "{\"name\":\"Jensen\"}";
   std::string bz = Bzip2(Sample(1000) + secret);
@@ -137,6 +142,7 @@ TEST_F(FileReaderTest, CorruptDataIsInvalidArgumentNamingTheFile) {
   }
 }
 
+// Verifies: REQ-CORE-021
 TEST_F(FileReaderTest, MissingFileIsNotFound) {
   const std::string path = (dir_ / "nope.json.bz2").string();
   auto r = ReadFileDecompressed(path);
@@ -147,12 +153,14 @@ TEST_F(FileReaderTest, MissingFileIsNotFound) {
   EXPECT_EQ(in_missing_dir.status().code(), StatusCode::kNotFound);
 }
 
+// Verifies: REQ-CORE-021
 TEST_F(FileReaderTest, DirectoryIsInvalidArgument) {
   auto r = ReadFileDecompressed(dir_.string());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 }
 
+// Verifies: REQ-CORE-019
 TEST(FileReaderDataTest, ReadsSyntheaBundle) {
   const char* data = std::getenv("SUND_TEST_DATA");
   if (data == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set";
@@ -191,6 +199,7 @@ class ProgressBarTest : public ::testing::Test {
   std::chrono::nanoseconds now_{1'000'000'000};
 };
 
+// Verifies: REQ-CORE-022
 TEST_F(ProgressBarTest, DrawsBarPercentRateAndEta) {
   ProgressBar bar("import", 1000, "resources", Options(true));
   Advance(std::chrono::seconds(2));
@@ -199,6 +208,7 @@ TEST_F(ProgressBarTest, DrawsBarPercentRateAndEta) {
   EXPECT_NE(out_.find("\r" + bar.Line() + "\x1b[K"), std::string::npos);
 }
 
+// Verifies: REQ-CORE-023
 TEST_F(ProgressBarTest, RedrawsAtMostTenTimesASecond) {
   ProgressBar bar("import", 0, "resources", Options(true));
   for (int i = 0; i < 1000; ++i) {
@@ -213,6 +223,7 @@ TEST_F(ProgressBarTest, RedrawsAtMostTenTimesASecond) {
   EXPECT_EQ(out_.find("ETA"), std::string::npos);
 }
 
+// Verifies: REQ-CORE-024
 TEST_F(ProgressBarTest, SilentUntilFinishWhenNotATerminal) {
   ProgressBar bar("import", 100, "resources", Options(false));
   for (int i = 0; i < 100; ++i) {
@@ -226,6 +237,7 @@ TEST_F(ProgressBarTest, SilentUntilFinishWhenNotATerminal) {
   EXPECT_EQ(out_, "import  1,200 resources in 5.0s (240/s)\n");
 }
 
+// Verifies: REQ-CORE-025
 TEST_F(ProgressBarTest, FinishReplacesTheBarOnATerminal) {
   ProgressBar bar("export", 10, "files", Options(true));
   Advance(std::chrono::seconds(125));
@@ -237,6 +249,7 @@ TEST_F(ProgressBarTest, FinishReplacesTheBarOnATerminal) {
   EXPECT_EQ(out_.substr(out_.size() - tail.size()), tail);
 }
 
+// Verifies: REQ-CORE-026
 TEST_F(ProgressBarTest, ConcurrentAddsAreCounted) {
   ProgressBar bar("import", 80000, "resources", Options(true));  // drawing path included
   std::vector<std::thread> threads;

@@ -5,12 +5,14 @@
 namespace sund {
 namespace {
 
+// Verifies: REQ-CORE-012
 TEST(HtmlTest, EscapesEveryMarkupCharacter) {
   EXPECT_EQ(HtmlEscape(R"(<a href="x">'&'</a>)"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
   EXPECT_EQ(HtmlEscape("Ærø 1°"), "Ærø 1°");  // UTF-8 unchanged
 }
 
+// Verifies: REQ-CORE-013
 TEST(HtmlTest, APageHasItsTitleEscapedTwiceAndItsStyle) {
   HtmlWriter h;
   h.BeginPage("Run <1>", "p{margin:0}");

@@ -13,6 +13,7 @@ namespace {
 
 // RFC 9562 version 4: 8-4-4-4-12 lower-case hex, version nibble 4, variant bits 10. Ids drawn
 // past the end of one buffer of random bytes (and on several threads) are all distinct.
+// Verifies: REQ-CORE-011
 TEST(IdsTest, NewUuidIsAWellFormedVersion4UuidAndNeverRepeats) {
   const std::regex v4("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
   std::set<std::string> seen;

@@ -5,6 +5,7 @@
 namespace sund::json {
 namespace {
 
+// Verifies: REQ-CORE-008
 TEST(JsonPreserveTest, KeepsNumbersAsWritten) {
   rapidjson::Document d;
   ASSERT_TRUE(ParsePreservingNumbers(R"({"a":1.50,"b":[0.00010,-2,1e3,100],"c":"1.5"})", d).ok());
@@ -16,6 +17,7 @@ TEST(JsonPreserveTest, KeepsNumbersAsWritten) {
   EXPECT_FALSE(IsPreservedNumber(d["c"]));
 }
 
+// Verifies: REQ-CORE-009
 TEST(JsonPreserveTest, RejectsMalformedJsonAndMarkedStrings) {
   rapidjson::Document d;
   EXPECT_EQ(ParsePreservingNumbers("{\"a\":", d).code(), StatusCode::kInvalidArgument);
@@ -25,6 +27,7 @@ TEST(JsonPreserveTest, RejectsMalformedJsonAndMarkedStrings) {
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
 }
 
+// Verifies: REQ-CORE-010
 TEST(JsonPreserveTest, RefusesDeepNestingWithoutCrashing) {
   rapidjson::Document d;
   std::string deep(100000, '[');

@@ -9,6 +9,7 @@
 namespace sund::json {
 namespace {
 
+// Verifies: REQ-CORE-006
 TEST(JsonTest, NestingDepthCountsArraysAndObjectsButNotStrings) {
   EXPECT_EQ(NestingDepth("1"), 0);
   EXPECT_EQ(NestingDepth("{}"), 1);
@@ -19,6 +20,7 @@ TEST(JsonTest, NestingDepthCountsArraysAndObjectsButNotStrings) {
 
 // Issue #11: a request body of 1 MB of '[' crashed the recursive parser (stack overflow) in
 // the OAuth registration, JWT, $synthesize, $export and federated-learning parsers.
+// Verifies: REQ-CORE-007
 TEST(JsonTest, ParseBoundedRefusesDeepNestingWithoutRecursing) {
   rapidjson::Document doc;
   ParseBounded(doc, std::string(1 << 20, '['));

@@ -5,6 +5,7 @@
 namespace sund {
 namespace {
 
+// Verifies: REQ-CORE-001, REQ-CORE-002, REQ-CORE-004
 TEST(TimeTest, ParsesDatePrecisionsAsRanges) {
   auto y = ParseFhirDate("2021");
   ASSERT_TRUE(y.ok());
@@ -26,6 +27,7 @@ TEST(TimeTest, ParsesDatePrecisionsAsRanges) {
   EXPECT_EQ(FormatInstant(ms->lo_ms * 1000), "2021-03-04T10:00:00.500Z");
 }
 
+// Verifies: REQ-CORE-003
 TEST(TimeTest, RejectsInvalidDates) {
   for (const char* s : {"", "21", "2021-13", "2021-02-30", "2021-03-04T25:00", "2021-03-04 10:00",
                         "2021-03-04T10:00:00+2", "2021-03-04T10:00:00.Z", "abcd"}) {
@@ -33,6 +35,7 @@ TEST(TimeTest, RejectsInvalidDates) {
   }
 }
 
+// Verifies: REQ-CORE-005
 TEST(TimeTest, HttpDateRoundTrip) {
   std::int64_t us = 1'614'852'000'000'000;  // 2021-03-04T10:00:00Z
   EXPECT_EQ(FormatHttpDate(us), "Thu, 04 Mar 2021 10:00:00 GMT");

@@ -70,6 +70,7 @@ constexpr std::string_view kPatient = R"({
   "extension": [{"url": "http://example.org/ext", "valueString": "hello"}]
 })";
 
+// Verifies: REQ-FHIR-015
 TEST(FhirPathTest, ChoiceElementNavigatesByStemAndReportsType) {
   auto doc = ParseJson(kObservation);
   auto v = Eval("Observation.value", doc);
@@ -88,6 +89,7 @@ TEST(FhirPathTest, ChoiceElementNavigatesByStemAndReportsType) {
             std::vector<std::string>{"5"});
 }
 
+// Verifies: REQ-FHIR-016
 TEST(FhirPathTest, TypesFromTheModel) {
   auto doc = ParseJson(kPatient);
   auto names = Eval("Patient.name", doc);
@@ -108,6 +110,7 @@ TEST(FhirPathTest, TypesFromTheModel) {
   EXPECT_EQ(Eval("Resource.id", doc).size(), 1u);
 }
 
+// Verifies: REQ-FHIR-017
 TEST(FhirPathTest, PrimitiveExtensionsComeFromTheUnderscoreSibling) {
   auto doc = ParseJson(kPatient);
   auto v = Eval(
@@ -123,6 +126,7 @@ TEST(FhirPathTest, PrimitiveExtensionsComeFromTheUnderscoreSibling) {
   EXPECT_TRUE(Eval("Patient.gender.extension('x')", doc).empty());
 }
 
+// Verifies: REQ-FHIR-018
 TEST(FhirPathTest, ResolveReturnsTargetTypedPlaceholders) {
   auto doc = ParseJson(kObservation);
   EXPECT_EQ(Eval("Observation.subject.where(resolve() is Patient)", doc).size(), 1u);
@@ -137,6 +141,7 @@ TEST(FhirPathTest, ResolveReturnsTargetTypedPlaceholders) {
             std::vector<std::string>{"Clinic"});
 }
 
+// Verifies: REQ-FHIR-019
 TEST(FhirPathTest, OperatorsAndFunctions) {
   auto doc = ParseJson(kPatient);
   auto one = [&](std::string_view e) {
@@ -180,6 +185,7 @@ TEST(FhirPathTest, OperatorsAndFunctions) {
 
 // Issue #11 (found by tests/fuzz/fuzz_fhirpath): Integer arithmetic that leaves 64 bits is
 // empty, like a division by zero, instead of undefined behaviour.
+// Verifies: REQ-FHIR-021
 TEST(FhirPathTest, Issue11IntegerOverflowIsEmpty) {
   auto doc = ParseJson(kPatient);
   auto count = [&](std::string_view e) { return Eval(e, doc).size(); };
@@ -191,6 +197,7 @@ TEST(FhirPathTest, Issue11IntegerOverflowIsEmpty) {
   EXPECT_EQ(count("3000000000 * 3"), 1u);
 }
 
+// Verifies: REQ-FHIR-022
 TEST(FhirPathTest, SyntaxErrorsCarryThePosition) {
   auto r = FhirPath::Compile("Patient.name.where(");
   ASSERT_FALSE(r.ok());
@@ -204,6 +211,7 @@ TEST(FhirPathTest, SyntaxErrorsCarryThePosition) {
   EXPECT_FALSE(FhirPath::Compile(deep).ok());  // no stack exhaustion
 }
 
+// Verifies: REQ-FHIR-023
 TEST(FhirPathTest, EvaluationErrorsAreStatuses) {
   auto doc = ParseJson(kPatient);
   auto single = FhirPath::Compile("name.given.single()");
@@ -226,6 +234,7 @@ TEST(FhirPathTest, EvaluationErrorsAreStatuses) {
   }
 }
 
+// Verifies: REQ-FHIR-024
 TEST(FhirPathTest, CopiesShareTheTreeAndEvaluateConcurrently) {
   auto doc = ParseJson(kPatient);
   auto compiled = FhirPath::Compile("name.where(use = 'official').given.count()");
@@ -245,6 +254,7 @@ TEST(FhirPathTest, CopiesShareTheTreeAndEvaluateConcurrently) {
   for (int t = 0; t < 8; ++t) EXPECT_EQ(ok[t], 200);
 }
 
+// Verifies: REQ-FHIR-025
 TEST(FhirPathTest, InjectedNowAndVariables) {
   auto doc = ParseJson(kPatient);
   auto c = FhirPath::Compile("today() & '|' & %who");
@@ -524,6 +534,7 @@ void RunOne(const XmlNode& test, const std::string& group, const std::string& ex
   fail(desc + ")");
 }
 
+// Verifies: REQ-FHIR-020
 TEST(FhirPathOfficialSuiteTest, R4TestCases) {
   const char* data = std::getenv("SUND_TEST_DATA");
   if (data == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set";
@@ -550,6 +561,7 @@ TEST(FhirPathOfficialSuiteTest, R4TestCases) {
 
 // ---- every R4 search-parameter expression ----
 
+// Verifies: REQ-FHIR-026
 TEST(FhirPathSearchParamTest, AllExpressionsCompileAndEvaluate) {
   const Model& model = Model::R4();
   int total = 0, compiled = 0, evaluated = 0;
@@ -596,6 +608,7 @@ TEST(FhirPathSearchParamTest, AllExpressionsCompileAndEvaluate) {
 }
 
 // Every parameter that applies to the suite's example resources evaluates on real data.
+// Verifies: REQ-FHIR-026
 TEST(FhirPathSearchParamTest, ExpressionsEvaluateOnExampleResources) {
   const char* data = std::getenv("SUND_TEST_DATA");
   if (data == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set";

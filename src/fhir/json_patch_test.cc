@@ -30,6 +30,7 @@ void ExpectJson(const rapidjson::Value& actual, const std::string& expected) {
       << "got " << json::Serialize(actual) << "\nwant " << expected;
 }
 
+// Verifies: REQ-FHIR-029, REQ-FHIR-035
 TEST(JsonPatchTest, OfficialFhirTestCases) {
   const char* dir = std::getenv("SUND_TEST_DATA");
   if (dir == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set";
@@ -64,6 +65,7 @@ TEST(JsonPatchTest, OfficialFhirTestCases) {
   std::printf("[ json-patch ] %d of %u official cases passed\n", passed, cases.Size());
 }
 
+// Verifies: REQ-FHIR-029, REQ-FHIR-030
 TEST(JsonPatchTest, AddReplaceRemoveKeepOrder) {
   rapidjson::Document doc = Parse(R"({"a":1,"b":2,"c":3})");
   ASSERT_TRUE(Apply(doc, R"([{"op":"remove","path":"/b"},{"op":"add","path":"/d","value":4},
@@ -72,12 +74,14 @@ TEST(JsonPatchTest, AddReplaceRemoveKeepOrder) {
   EXPECT_EQ(json::Serialize(doc), R"({"a":[1,2],"c":3,"d":4})");
 }
 
+// Verifies: REQ-FHIR-030
 TEST(JsonPatchTest, AddExistingMemberReplacesIt) {
   rapidjson::Document doc = Parse(R"({"a":1})");
   ASSERT_TRUE(Apply(doc, R"([{"op":"add","path":"/a","value":"x"}])").ok());
   EXPECT_EQ(json::Serialize(doc), R"({"a":"x"})");
 }
 
+// Verifies: REQ-FHIR-031, REQ-FHIR-035
 TEST(JsonPatchTest, ArrayInsertAppendAndBounds) {
   rapidjson::Document doc = Parse(R"({"a":[1,2]})");
   ASSERT_TRUE(Apply(doc, R"([{"op":"add","path":"/a/0","value":0},
@@ -96,6 +100,7 @@ TEST(JsonPatchTest, ArrayInsertAppendAndBounds) {
   EXPECT_EQ(json::Serialize(doc), R"({"a":[0,1,2,3,4]})");
 }
 
+// Verifies: REQ-FHIR-032
 TEST(JsonPatchTest, PointerEscapes) {
   rapidjson::Document doc = Parse(R"({"a/b":1,"m~n":2,"~1":3,"":4})");
   ASSERT_TRUE(Apply(doc, R"([{"op":"test","path":"/a~1b","value":1},
@@ -108,6 +113,7 @@ TEST(JsonPatchTest, PointerEscapes) {
   ExpectJson(doc, R"({"a/b":1,"m~n":5,"~1":3,"":4,"x/y":6})");
 }
 
+// Verifies: REQ-FHIR-033
 TEST(JsonPatchTest, MalformedPatchIsInvalidArgument) {
   rapidjson::Document doc = Parse(R"({"a":1})");
   const char* bad[] = {
@@ -132,6 +138,7 @@ TEST(JsonPatchTest, MalformedPatchIsInvalidArgument) {
   EXPECT_EQ(json::Serialize(doc), R"({"a":1})");
 }
 
+// Verifies: REQ-FHIR-033, REQ-FHIR-035
 TEST(JsonPatchTest, MalformedLaterOperationAppliesNothing) {
   rapidjson::Document doc = Parse(R"({"a":1})");
   EXPECT_EQ(Apply(doc, R"([{"op":"remove","path":"/a"},{"op":"nope","path":"/a"}])").code(),
@@ -139,6 +146,7 @@ TEST(JsonPatchTest, MalformedLaterOperationAppliesNothing) {
   EXPECT_EQ(json::Serialize(doc), R"({"a":1})");
 }
 
+// Verifies: REQ-FHIR-034, REQ-FHIR-035
 TEST(JsonPatchTest, FailureIsAtomic) {
   rapidjson::Document doc = Parse(R"({"name":[{"family":"A"}],"n":1})");
   const std::string before = json::Serialize(doc);
@@ -154,6 +162,7 @@ TEST(JsonPatchTest, FailureIsAtomic) {
   EXPECT_EQ(json::Serialize(doc), before);
 }
 
+// Verifies: REQ-FHIR-036
 TEST(JsonPatchTest, ErrorsNameThePathNotValues) {
   rapidjson::Document doc = Parse(R"({"secret":"Jensen"})");
   Status s = Apply(doc, R"([{"op":"test","path":"/secret","value":"Hansen"}])");
@@ -163,6 +172,7 @@ TEST(JsonPatchTest, ErrorsNameThePathNotValues) {
   EXPECT_EQ(s.message().find("Hansen"), std::string::npos);
 }
 
+// Verifies: REQ-FHIR-037, REQ-FHIR-034
 TEST(JsonPatchTest, TestDeepEqualityAndNumbers) {
   rapidjson::Document doc = Parse(R"({"v":1,"o":{"x":[1,{"y":null}],"z":true},"big":1e300})");
   EXPECT_TRUE(Apply(doc, R"([{"op":"test","path":"/v","value":1.0}])").ok());
@@ -191,6 +201,7 @@ TEST(JsonPatchTest, TestDeepEqualityAndNumbers) {
   EXPECT_TRUE(JsonDeepEqual(huge, huge));
 }
 
+// Verifies: REQ-FHIR-029, REQ-FHIR-034
 TEST(JsonPatchTest, MoveAndCopy) {
   rapidjson::Document doc = Parse(R"({"a":{"b":[1,2]},"c":null})");
   ASSERT_TRUE(Apply(doc, R"([{"op":"copy","from":"/a/b","path":"/c"},
@@ -206,6 +217,7 @@ TEST(JsonPatchTest, MoveAndCopy) {
             StatusCode::kUnprocessable);
 }
 
+// Verifies: REQ-FHIR-039, REQ-FHIR-034
 TEST(JsonPatchTest, WholeDocumentOperations) {
   rapidjson::Document doc = Parse(R"({"a":1})");
   ASSERT_TRUE(Apply(doc, R"([{"op":"replace","path":"","value":{"b":2}}])").ok());
@@ -217,6 +229,7 @@ TEST(JsonPatchTest, WholeDocumentOperations) {
             StatusCode::kUnprocessable);  // parent is a number
 }
 
+// Verifies: REQ-FHIR-038
 TEST(JsonPatchTest, PatchMayBeFreedAfterApply) {
   rapidjson::Document doc = Parse(R"({})");
   {
@@ -229,6 +242,7 @@ TEST(JsonPatchTest, PatchMayBeFreedAfterApply) {
   EXPECT_EQ(json::Serialize(doc), R"({"k":{"s":"a long enough string value"}})");
 }
 
+// Verifies: REQ-FHIR-038
 TEST(JsonPatchTest, EmptyPatchIsANoOp) {
   rapidjson::Document doc = Parse(R"({"a":1})");
   EXPECT_TRUE(Apply(doc, "[]").ok());

@@ -12,6 +12,7 @@ bool Contains(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
+// Verifies: REQ-FHIR-001
 TEST(ModelTest, HasAllR4SearchParametersAndResourceTypes) {
   const Model& m = Model::R4();
   EXPECT_EQ(m.all_search_params().size(), 1378u);
@@ -25,6 +26,7 @@ TEST(ModelTest, HasAllR4SearchParametersAndResourceTypes) {
   EXPECT_FALSE(m.IsResourceType("Patient.contact"));
 }
 
+// Verifies: REQ-FHIR-002
 TEST(ModelTest, ObservationCodeIsTokenOnObservationCode) {
   const Model& m = Model::R4();
   const SearchParamDef* p = m.FindSearchParam("Observation", "code");
@@ -35,6 +37,7 @@ TEST(ModelTest, ObservationCodeIsTokenOnObservationCode) {
   EXPECT_EQ(SearchParamTypeName(p->type), "token");
 }
 
+// Verifies: REQ-FHIR-002
 TEST(ModelTest, ReferenceAndCompositeParametersCarryTargetsAndComponents) {
   const Model& m = Model::R4();
   const SearchParamDef* subject = m.FindSearchParam("Observation", "subject");
@@ -51,6 +54,7 @@ TEST(ModelTest, ReferenceAndCompositeParametersCarryTargetsAndComponents) {
   EXPECT_TRUE(Contains(vq->comparators, "gt"));
 }
 
+// Verifies: REQ-FHIR-003
 TEST(ModelTest, PatientNameIsHumanNameArray) {
   const ElementDef* e = Model::R4().FindElement("Patient", "name");
   ASSERT_NE(e, nullptr);
@@ -61,6 +65,7 @@ TEST(ModelTest, PatientNameIsHumanNameArray) {
   EXPECT_TRUE(e->in_summary);
 }
 
+// Verifies: REQ-FHIR-003
 TEST(ModelTest, ObservationValueIsChoiceIncludingQuantity) {
   const Model& m = Model::R4();
   const ElementDef* e = m.FindElement("Observation", "value");
@@ -75,6 +80,7 @@ TEST(ModelTest, ObservationValueIsChoiceIncludingQuantity) {
   EXPECT_TRUE(status->required);
 }
 
+// Verifies: REQ-FHIR-004
 TEST(ModelTest, InheritsElementsFromBaseTypes) {
   const Model& m = Model::R4();
   const ElementDef* id = m.FindElement("Patient", "id");
@@ -88,6 +94,7 @@ TEST(ModelTest, InheritsElementsFromBaseTypes) {
   EXPECT_EQ(m.FindElement("NoSuchType", "id"), nullptr);
 }
 
+// Verifies: REQ-FHIR-004
 TEST(ModelTest, BackboneElementsAreTypesNamedByPath) {
   const Model& m = Model::R4();
   const ElementDef* contact = m.FindElement("Patient", "contact");
@@ -108,6 +115,7 @@ TEST(ModelTest, BackboneElementsAreTypesNamedByPath) {
   EXPECT_NE(m.FindElement("Bundle.entry.request", "method"), nullptr);
 }
 
+// Verifies: REQ-FHIR-004
 TEST(ModelTest, TypeKindsAndHierarchy) {
   const Model& m = Model::R4();
   EXPECT_TRUE(m.IsA("Patient", "DomainResource"));
@@ -126,6 +134,7 @@ TEST(ModelTest, TypeKindsAndHierarchy) {
   EXPECT_EQ(m.FindType("Patient")->base, "DomainResource");
 }
 
+// Verifies: REQ-FHIR-005
 TEST(ModelTest, ResourceLevelParametersApplyToEveryResource) {
   const Model& m = Model::R4();
   auto has = [&](std::string_view type, std::string_view code) {

@@ -5,6 +5,7 @@
 namespace sund::fhir {
 namespace {
 
+// Verifies: REQ-FHIR-008, REQ-FHIR-009
 TEST(ResourceTest, StampInsertsIdAndMetaAfterResourceType) {
   auto doc = ParseResource(R"({"resourceType":"Patient","name":[{"family":"X"}]})");
   ASSERT_TRUE(doc.ok());
@@ -14,6 +15,7 @@ TEST(ResourceTest, StampInsertsIdAndMetaAfterResourceType) {
             R"("lastUpdated":"2021-03-04T10:00:00.000Z"},"name":[{"family":"X"}]})");
 }
 
+// Verifies: REQ-FHIR-008, REQ-FHIR-009
 TEST(ResourceTest, StampKeepsClientMetaAndReplacesVersion) {
   auto doc = ParseResource(
       R"({"resourceType":"Patient","id":"old","meta":{"versionId":"9","tag":[{"code":"t"}]}})");
@@ -24,6 +26,7 @@ TEST(ResourceTest, StampKeepsClientMetaAndReplacesVersion) {
             R"("lastUpdated":"1970-01-01T00:00:00.000Z","tag":[{"code":"t"}]}})");
 }
 
+// Verifies: REQ-FHIR-006
 TEST(ResourceTest, ParseRejectsBadInput) {
   EXPECT_EQ(ParseResource("{").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseResource("[]").status().code(), StatusCode::kInvalidArgument);
@@ -34,6 +37,7 @@ TEST(ResourceTest, ParseRejectsBadInput) {
             StatusCode::kInvalidArgument);
 }
 
+// Verifies: REQ-FHIR-007
 TEST(ResourceTest, IdRules) {
   EXPECT_TRUE(IsValidId("a-B.9"));
   EXPECT_FALSE(IsValidId(""));

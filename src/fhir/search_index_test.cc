@@ -30,6 +30,7 @@ std::vector<std::string> Described(const std::vector<IndexEntry>& entries) {
   return out;
 }
 
+// Verifies: REQ-FHIR-027
 TEST(ExtractorTest, ExtractsTypedEntries) {
   rapidjson::Document d;
   d.Parse(R"({"resourceType":"Observation","id":"o1","status":"final",
@@ -53,6 +54,7 @@ TEST(ExtractorTest, ExtractsTypedEntries) {
 
 // The fast path for plain path expressions must give exactly what FHIRPath gives, for every
 // resource of the Synthea set.
+// Verifies: REQ-FHIR-028
 TEST(ExtractorTest, FastPathsAgreeWithFhirPathOnSynthea) {
   const char* data = std::getenv("SUND_TEST_DATA");
   if (data == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set";

@@ -36,12 +36,14 @@ void ExpectCanon(double value, std::string_view unit, double want_value,
   EXPECT_TRUE(Near(q.value, want_value)) << unit << ": " << q.value << " want " << want_value;
 }
 
+// Verifies: REQ-FHIR-047
 TEST(UcumTest, EmbeddedTableKeepsTheNotice) {
   std::string_view table = embedded::UcumTable();
   EXPECT_NE(table.find("\"notice\""), std::string_view::npos);
   EXPECT_NE(table.find("Regenstrief Institute"), std::string_view::npos);
 }
 
+// Verifies: REQ-FHIR-040
 TEST(UcumTest, BaseAndPrefixedUnits) {
   ExpectCanon(1, "g", 1, "g");
   ExpectCanon(1, "mg", 1e-3, "g");
@@ -56,6 +58,7 @@ TEST(UcumTest, BaseAndPrefixedUnits) {
   ExpectCanon(1, "h", 3600, "s");
 }
 
+// Verifies: REQ-FHIR-041
 TEST(UcumTest, ClinicalConversions) {
   // 1 mg/dL = 10 mg/L = 10 g/m3.
   CanonicalQuantity a = Canon(1, "mg/dL");
@@ -87,6 +90,7 @@ TEST(UcumTest, ClinicalConversions) {
   ExpectCanon(2, "{#}/[HPF]", 2, "1");
 }
 
+// Verifies: REQ-FHIR-042
 TEST(UcumTest, ExpressionSyntax) {
   ExpectCanon(1, "m.s-2", 1, "m.s-2");
   ExpectCanon(1, "s-2.m", 1, "m.s-2");  // order of the canonical string is fixed
@@ -104,6 +108,7 @@ TEST(UcumTest, ExpressionSyntax) {
   ExpectCanon(1, "[iU]/mL", 1e6, "[iU].m-3");
 }
 
+// Verifies: REQ-FHIR-043
 TEST(UcumTest, SpecialUnits) {
   ExpectCanon(37, "Cel", 310.15, "K");
   ExpectCanon(0, "Cel", 273.15, "K");
@@ -121,6 +126,7 @@ TEST(UcumTest, SpecialUnits) {
   ExpectCanon(2, "B[V]", 10 * 1000, "C-1.g.m2.s-2");
 }
 
+// Verifies: REQ-FHIR-044
 TEST(UcumTest, Errors) {
   const Ucum& ucum = Ucum::Get();
   const char* bad[] = {
@@ -149,6 +155,7 @@ TEST(UcumTest, Errors) {
   EXPECT_FALSE(ucum.Canonicalize(1e300, "Tg.Tg").ok());  // overflows after conversion
 }
 
+// Verifies: REQ-FHIR-045
 TEST(UcumTest, ConcurrentUse) {
   std::vector<std::thread> threads;
   std::vector<int> ok(4, 0);
@@ -182,6 +189,7 @@ std::string Attr(std::string_view tag, std::string_view name) {
 
 // Every unit of the UCUM essence file: each canonicalises, and (ratio units) its canonical value
 // is its definition's value times the canonical value of its definition's unit.
+// Verifies: REQ-FHIR-046
 TEST(UcumTest, EveryUnitOfTheEssenceTable) {
   const char* dir = std::getenv("SUND_TEST_DATA");
   if (dir == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set";

@@ -13,6 +13,7 @@ Status Check(const char* json) {
   return ValidateResource(Model::R4(), d);
 }
 
+// Verifies: REQ-FHIR-010
 TEST(ValidateTest, AcceptsAValidPatient) {
   EXPECT_TRUE(Check(R"({"resourceType":"Patient","id":"p1","active":true,
       "name":[{"family":"Testesen","given":["Test"]}],"birthDate":"1970-01-01",
@@ -22,6 +23,7 @@ TEST(ValidateTest, AcceptsAValidPatient) {
                   .ok());
 }
 
+// Verifies: REQ-FHIR-010
 TEST(ValidateTest, AcceptsObservationWithQuantityAndContained) {
   EXPECT_TRUE(Check(R"({"resourceType":"Observation","status":"final",
       "code":{"coding":[{"system":"http://loinc.org","code":"8310-5"}]},
@@ -31,6 +33,7 @@ TEST(ValidateTest, AcceptsObservationWithQuantityAndContained) {
                   .ok());
 }
 
+// Verifies: REQ-FHIR-011, REQ-FHIR-014
 TEST(ValidateTest, RejectsUnknownElementsWithoutEchoingValues) {
   Status s = Check(R"({"resourceType":"Patient","colour":"secret-value"})");
   ASSERT_FALSE(s.ok());
@@ -39,6 +42,7 @@ TEST(ValidateTest, RejectsUnknownElementsWithoutEchoingValues) {
   EXPECT_EQ(s.message().find("secret-value"), std::string::npos);
 }
 
+// Verifies: REQ-FHIR-011, REQ-FHIR-012, REQ-FHIR-013
 TEST(ValidateTest, RejectsBadPrimitivesAndCardinality) {
   EXPECT_FALSE(Check(R"({"resourceType":"Patient","birthDate":"not-a-date"})").ok());
   EXPECT_FALSE(Check(R"({"resourceType":"Patient","birthDate":"1970-01-01T10:00:00Z"})").ok());

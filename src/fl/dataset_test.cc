@@ -34,6 +34,7 @@ FeatureSpec SmallSpec() {
   return s;
 }
 
+// Verifies: REQ-FL-045
 TEST(EncodingTest, OneHotsDropFirstStandardisesAndAddsMissingIndicators) {
   auto enc = FitEncoding(Table(kSmall), SmallSpec());
   ASSERT_TRUE(enc.ok()) << enc.status().ToString();
@@ -70,6 +71,7 @@ TEST(EncodingTest, OneHotsDropFirstStandardisesAndAddsMissingIndicators) {
   EXPECT_EQ(d->imputed, 0u);
 }
 
+// Verifies: REQ-FL-046
 TEST(EncodingTest, DropMissingIsCompleteCase) {
   FeatureSpec spec = SmallSpec();
   spec.drop_missing = true;
@@ -84,6 +86,7 @@ TEST(EncodingTest, DropMissingIsCompleteCase) {
   EXPECT_EQ(d->dropped_feature, 2u);
 }
 
+// Verifies: REQ-FL-047
 TEST(EncodingTest, LevelsSetTheReferenceAndMakeNumbersCategorical) {
   FeatureSpec spec = SmallSpec();
   spec.levels["grp"] = {"c", "a", "b"};
@@ -99,6 +102,7 @@ TEST(EncodingTest, LevelsSetTheReferenceAndMakeNumbersCategorical) {
   EXPECT_NE(bad.status().message().find("grp"), std::string::npos);
 }
 
+// Verifies: REQ-FL-048
 TEST(EncodingTest, JsonRoundTripsExactlyAndFingerprintFollowsTheSchema) {
   auto enc = FitEncoding(Table(kSmall), SmallSpec());
   ASSERT_TRUE(enc.ok());
@@ -126,6 +130,7 @@ TEST(EncodingTest, JsonRoundTripsExactlyAndFingerprintFollowsTheSchema) {
   EXPECT_NE(SchemaFingerprint(other_target), SchemaFingerprint(*enc));
 }
 
+// Verifies: REQ-FL-049
 TEST(EncodingTest, ParseRejectsBrokenEncodings) {
   EXPECT_FALSE(ParseEncoding("[]").ok());
   EXPECT_FALSE(ParseEncoding(R"({"version":2,"target":"y","positive":"1",
@@ -146,6 +151,7 @@ TEST(EncodingTest, ParseRejectsBrokenEncodings) {
   EXPECT_EQ(ok->spec.event_value, "1");
 }
 
+// Verifies: REQ-FL-050
 TEST(DatasetTest, ErrorsNameTheColumnAndLineNotTheValue) {
   auto enc = FitEncoding(Table(kSmall), SmallSpec());
   ASSERT_TRUE(enc.ok());
@@ -162,6 +168,7 @@ TEST(DatasetTest, ErrorsNameTheColumnAndLineNotTheValue) {
   EXPECT_FALSE(missing_column.ok());
 }
 
+// Verifies: REQ-FL-050
 TEST(DatasetTest, ImputesWithoutIndicatorWhereTheEncodingHasNone) {
   FeatureSpec spec = SmallSpec();
   spec.drop_missing = true;
@@ -175,6 +182,7 @@ TEST(DatasetTest, ImputesWithoutIndicatorWhereTheEncodingHasNone) {
   EXPECT_EQ(d->imputed, 2u);
 }
 
+// Verifies: REQ-FL-051
 TEST(DatasetTest, SurvivalOutcome) {
   CsvTable t = Table("t,e,x\n5,1,1\n3,0,2\n4,1.0,3\n,1,4\n2,2,5\n");
   FeatureSpec spec;
@@ -195,6 +203,7 @@ TEST(DatasetTest, SurvivalOutcome) {
   EXPECT_FALSE(bad.ok());
 }
 
+// Verifies: REQ-FL-052
 TEST(DatasetTest, OriginalScaleUndoesTheStandardisation) {
   auto enc = FitEncoding(Table(kSmall), SmallSpec());
   ASSERT_TRUE(enc.ok());
@@ -228,6 +237,7 @@ double PositiveShare(const Dataset& d) {
   return s / static_cast<double>(d.rows);
 }
 
+// Verifies: REQ-FL-053
 TEST(SplitTest, TrainTestIsStratifiedAndReproducible) {
   Dataset d = Labelled(1000, 0.3, 1);
   TrainTest a = SplitTrainTest(d, 0.3, 42);
@@ -240,6 +250,7 @@ TEST(SplitTest, TrainTestIsStratifiedAndReproducible) {
   EXPECT_NE(a.test.x, c.test.x);
 }
 
+// Verifies: REQ-FL-053
 TEST(SplitTest, IidNodesPartitionTheRows) {
   Dataset d = Labelled(1000, 0.4, 2);
   auto nodes = SplitNodes(d, 4, {}, 7);
@@ -254,6 +265,7 @@ TEST(SplitTest, IidNodesPartitionTheRows) {
   EXPECT_EQ(std::set<double>(seen.begin(), seen.end()).size(), 1000u);
 }
 
+// Verifies: REQ-FL-053
 TEST(SplitTest, DirichletSplitIsLabelSkewedAndReproducible) {
   Dataset d = Labelled(2000, 0.5, 3);
   SplitOptions o;
@@ -288,6 +300,7 @@ TEST(SplitTest, DirichletSplitIsLabelSkewedAndReproducible) {
   for (const auto& n : *iid_like) EXPECT_NEAR(PositiveShare(n), PositiveShare(d), 0.08);
 }
 
+// Verifies: REQ-FL-053
 TEST(SplitTest, RejectsImpossibleSplits) {
   Dataset d = Labelled(50, 0.5, 4);
   SplitOptions o;
@@ -300,6 +313,7 @@ TEST(SplitTest, RejectsImpossibleSplits) {
   EXPECT_FALSE(SplitNodes(d, 2, o, 1).ok());
 }
 
+// Verifies: REQ-FL-053
 TEST(SplitTest, ConcatStratifiesByPart) {
   Dataset d = Labelled(10, 0.5, 5);
   auto parts = SplitNodes(d, 2, SplitOptions{.min_rows = 1}, 3);

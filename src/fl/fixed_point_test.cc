@@ -8,6 +8,7 @@
 namespace sund::fl {
 namespace {
 
+// Verifies: REQ-FL-007
 TEST(FixedPointCodecTest, RoundTripsWithinHalfAStep) {
   auto codec = FixedPointCodec::Create(4.0, 100, 20);
   ASSERT_TRUE(codec.ok());
@@ -22,6 +23,7 @@ TEST(FixedPointCodecTest, RoundTripsWithinHalfAStep) {
   EXPECT_EQ((*enc)[2], static_cast<std::uint64_t>(-(std::int64_t{1} << 20)));  // two's complement
 }
 
+// Verifies: REQ-FL-007
 TEST(FixedPointCodecTest, ASumOfMaxSummandsAtTheBoundDoesNotWrap) {
   const std::uint32_t n = 1000;
   auto codec = FixedPointCodec::ForBound(3.0, n);
@@ -39,6 +41,7 @@ TEST(FixedPointCodecTest, ASumOfMaxSummandsAtTheBoundDoesNotWrap) {
   EXPECT_FALSE(codec->DecodeSum(zero, 0).ok());
 }
 
+// Verifies: REQ-FL-008
 TEST(FixedPointCodecTest, ForBoundTakesTheFinestScaleThatCannotOverflow) {
   auto codec = FixedPointCodec::ForBound(1.0, 1024);
   ASSERT_TRUE(codec.ok());
@@ -52,6 +55,7 @@ TEST(FixedPointCodecTest, ForBoundTakesTheFinestScaleThatCannotOverflow) {
   EXPECT_EQ(tiny->fraction_bits(), 62);
 }
 
+// Verifies: REQ-FL-008
 TEST(FixedPointCodecTest, BadSettingsAndValuesAreErrors) {
   EXPECT_FALSE(FixedPointCodec::Create(0.0, 10, 10).ok());
   EXPECT_FALSE(FixedPointCodec::Create(-1.0, 10, 10).ok());

@@ -90,6 +90,7 @@ class GrpcTlsTest : public ::testing::Test {
   int port_ = 0;
 };
 
+// Verifies: REQ-FL-028
 TEST_F(GrpcTlsTest, AnAllowedNodeIsKnownByItsCertificate) {
   std::string session;
   grpc::Status s = Join(pilot_, "hospital-a", &session);
@@ -97,16 +98,19 @@ TEST_F(GrpcTlsTest, AnAllowedNodeIsKnownByItsCertificate) {
   EXPECT_EQ(session, "hospital-a");
 }
 
+// Verifies: REQ-FL-028
 TEST_F(GrpcTlsTest, ANodeOffTheAllowListIsRefused) {
   grpc::Status s = Join(pilot_, "hospital-b", nullptr);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
+// Verifies: REQ-FL-028
 TEST_F(GrpcTlsTest, ACertificateFromAnotherAuthorityCannotConnect) {
   grpc::Status s = Join(other_, "hospital-a", nullptr);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
 }
 
+// Verifies: REQ-FL-027
 TEST(CertsTest, NamesAndFiles) {
   fs::path d = fs::temp_directory_path() / ("sund-fl-certs-" + std::to_string(::getpid()));
   fs::remove_all(d);

@@ -102,6 +102,7 @@ Params RandomParams(std::size_t n, std::uint64_t seed, double scale) {
   return p;
 }
 
+// Verifies: REQ-FL-054
 TEST(ModelsTest, LogisticGradientAndHessianMatchFiniteDifferences) {
   Dataset d = Synthetic(200, {-0.5, 1.0, -2.0, 0.5}, 1);
   auto m = Make({.kind = ModelKind::kLogistic, .l2 = 0.1}, 3);
@@ -112,6 +113,7 @@ TEST(ModelsTest, LogisticGradientAndHessianMatchFiniteDifferences) {
   ExpectHessianMatchesFiniteDifferences(*m, d);
 }
 
+// Verifies: REQ-FL-054
 TEST(ModelsTest, MlpGradientMatchesFiniteDifferences) {
   Dataset d = Synthetic(60, {0.2, 1.0, -1.0, 0.5, 0.0}, 3);
   for (Activation act : {Activation::kTanh, Activation::kRelu}) {
@@ -128,6 +130,7 @@ TEST(ModelsTest, MlpGradientMatchesFiniteDifferences) {
   }
 }
 
+// Verifies: REQ-FL-055
 TEST(ModelsTest, MlpInitialisationIsSeededXavier) {
   auto a = Make({.kind = ModelKind::kMlp, .hidden = {8}, .seed = 1}, 4);
   auto b = Make({.kind = ModelKind::kMlp, .hidden = {8}, .seed = 1}, 4);
@@ -140,6 +143,7 @@ TEST(ModelsTest, MlpInitialisationIsSeededXavier) {
   for (std::size_t k = 32; k < 40; ++k) EXPECT_EQ(w[k], 0.0);  // the first layer's biases
 }
 
+// Verifies: REQ-FL-054
 TEST(ModelsTest, CoxGradientAndHessianMatchFiniteDifferences) {
   Dataset d = Synthetic(150, {0, 0.8, -0.5, 0.3}, 4);
   auto m = Make({.kind = ModelKind::kCox, .l2 = 0.05}, 3);
@@ -154,6 +158,7 @@ TEST(ModelsTest, CoxGradientAndHessianMatchFiniteDifferences) {
   ExpectHessianMatchesFiniteDifferences(*m, d);
 }
 
+// Verifies: REQ-FL-056
 TEST(ModelsTest, LogisticNewtonGivesTheSaturatedModel) {
   // One binary feature: the fit reproduces each group's log-odds exactly. x = 0: 1 of 4
   // positive (logit -ln 3); x = 1: 3 of 4 (ln 3): intercept -ln 3, slope 2 ln 3.
@@ -171,6 +176,7 @@ TEST(ModelsTest, LogisticNewtonGivesTheSaturatedModel) {
   EXPECT_NEAR(m->Get()[1], 2 * std::log(3.0), 1e-10);
 }
 
+// Verifies: REQ-FL-056
 TEST(ModelsTest, LogisticNewtonSolvesTheScoreEquations) {
   Dataset d = Synthetic(500, {-0.5, 1.0, -2.0, 0.5}, 6);
   auto plain = Make({.kind = ModelKind::kLogistic}, 3);
@@ -184,6 +190,7 @@ TEST(ModelsTest, LogisticNewtonSolvesTheScoreEquations) {
   EXPECT_LT(L2Norm(penalised->Get()), L2Norm(plain->Get()));
 }
 
+// Verifies: REQ-FL-056
 TEST(ModelsTest, LogisticNewtonReportsSingularDesign) {
   Dataset d = Synthetic(50, {0, 1, 1}, 7);
   for (std::size_t i = 0; i < d.rows; ++i) d.x[i * 2 + 1] = d.x[i * 2];  // duplicate column
@@ -193,6 +200,7 @@ TEST(ModelsTest, LogisticNewtonReportsSingularDesign) {
   EXPECT_NE(r.status().message().find("singular"), std::string::npos);
 }
 
+// Verifies: REQ-FL-057
 TEST(ModelsTest, CoxNewtonMatchesHandDerivedSolution) {
   // Times 1..4, all events, x = 1, 0, 1, 0. The Breslow score is 2 / (1 + u) - u / (u + 2)
   // with u = e^b, zero where u^2 - u - 4 = 0: b = ln((1 + sqrt 17) / 2).
@@ -209,6 +217,7 @@ TEST(ModelsTest, CoxNewtonMatchesHandDerivedSolution) {
   EXPECT_NEAR(m->Get()[0], std::log((1 + std::sqrt(17.0)) / 2), 1e-12);
 }
 
+// Verifies: REQ-FL-057
 TEST(ModelsTest, CoxNewtonWithTiesMatchesRAndAnIndependentSolver) {
   // R 4.2.2, survival 3.5-3: coxph(Surv(time, status) ~ x, ties = "breslow") on this table
   // gives coef -0.0703234360232 and log partial likelihood -8.73351163024.
@@ -250,6 +259,7 @@ TEST(ModelsTest, CoxNewtonWithTiesMatchesRAndAnIndependentSolver) {
   EXPECT_NEAR(b, 0.5 * (lo + hi), 1e-12);
 }
 
+// Verifies: REQ-FL-059
 TEST(ModelsTest, FedAvgOnIidNodesApproachesThePooledFit) {
   Dataset d = Synthetic(3000, {-0.3, 1.0, -1.5, 0.5, 0.0}, 8);
   auto nodes = SplitNodes(d, 5, {}, 9);
@@ -282,6 +292,7 @@ TEST(ModelsTest, FedAvgOnIidNodesApproachesThePooledFit) {
   EXPECT_NEAR(Auc(global->Predict(d), d.y), Auc(pooled->Predict(d), d.y), 0.002);
 }
 
+// Verifies: REQ-FL-060
 TEST(ModelsTest, AdamAndFedProxTrainLocally) {
   Dataset d = Synthetic(1000, {0.5, -1.0, 1.0}, 10);
   auto pooled = Make({.kind = ModelKind::kLogistic}, 2);
@@ -311,6 +322,7 @@ TEST(ModelsTest, AdamAndFedProxTrainLocally) {
   EXPECT_EQ(again->Get(), prox->Get());
 }
 
+// Verifies: REQ-FL-062
 TEST(ModelsTest, MlpLearnsWhatLogisticCannot) {
   // y = 1 when x0 and x1 have the same sign (XOR): no linear separation.
   SplitMix64 rng(12);
@@ -340,6 +352,7 @@ TEST(ModelsTest, MlpLearnsWhatLogisticCannot) {
   EXPECT_GT(Accuracy(mlp->Predict(d), d.y), 0.9);
 }
 
+// Verifies: REQ-FL-061
 TEST(ModelsTest, TrainLocalRejectsBadInput) {
   Dataset d = Synthetic(20, {0, 1}, 13);
   auto m = Make({.kind = ModelKind::kLogistic}, 1);
@@ -391,6 +404,7 @@ std::vector<double> Grid(const std::vector<Dataset>& parts) {
   return MergeEventTimes(times);
 }
 
+// Verifies: REQ-FL-063
 TEST(CoxFederatedTest, RiskSetSumsOverNodesGiveThePooledGradientAndHessian) {
   Dataset d = Synthetic(300, {0, 0.8, -0.5, 0.3}, 14);
   std::vector<Dataset> parts = ThreeParts(d);
@@ -408,6 +422,7 @@ TEST(CoxFederatedTest, RiskSetSumsOverNodesGiveThePooledGradientAndHessian) {
   for (std::size_t j = 0; j < 9; ++j) EXPECT_NEAR(terms->hessian[j], h[j], 1e-10);
 }
 
+// Verifies: REQ-FL-063
 TEST(CoxFederatedTest, NewtonOverRoundsReachesThePooledFit) {
   Dataset d = Synthetic(400, {0, 0.8, -0.5, 0.3}, 15);
   std::vector<Dataset> parts = ThreeParts(d);
@@ -425,6 +440,7 @@ TEST(CoxFederatedTest, NewtonOverRoundsReachesThePooledFit) {
   EXPECT_NEAR(newton.loss(), pooled->Loss(d), 1e-12);
 }
 
+// Verifies: REQ-FL-064
 TEST(CoxFederatedTest, LocalGradientsAreTheNodeStratifiedModel) {
   // The FedAvg approximation: the sample-weighted mean of nodes' own gradients is the gradient
   // of the Cox model stratified by node on the pooled rows.
@@ -442,6 +458,7 @@ TEST(CoxFederatedTest, LocalGradientsAreTheNodeStratifiedModel) {
   EXPECT_GT(std::abs(sum[0] - unstratified[0]) + std::abs(sum[1] - unstratified[1]), 1e-6);
 }
 
+// Verifies: REQ-FL-065
 TEST(CoxFederatedTest, RejectsSumsThatDoNotFit) {
   Dataset d = Synthetic(50, {0, 1}, 17);
   std::vector<double> grid = CoxEventTimes(d);
@@ -456,6 +473,7 @@ TEST(CoxFederatedTest, RejectsSumsThatDoNotFit) {
 
 // ---- Metrics ----
 
+// Verifies: REQ-FL-066
 TEST(MetricsTest, AucCountsTiesAsHalf) {
   // Positives 0.8, 0.4; negatives 0.4, 0.1: pairs (0.8>0.4) (0.8>0.1) (0.4=0.4) (0.4>0.1).
   EXPECT_DOUBLE_EQ(Auc({0.8, 0.4, 0.4, 0.1}, {1, 1, 0, 0}), 3.5 / 4);
@@ -466,6 +484,7 @@ TEST(MetricsTest, AucCountsTiesAsHalf) {
   EXPECT_DOUBLE_EQ(Accuracy({0.7, 0.2, 0.5, 0.4}, {1, 0, 0, 1}), 0.5);
 }
 
+// Verifies: REQ-FL-066
 TEST(MetricsTest, HarrellsConcordance) {
   // Comparable pairs (event first): (0,1) (0,2) (0,3) (2,3); risk 3,1,2,2 -> concordant (0,1)
   // (0,2) (0,3), tied (2,3).
@@ -484,6 +503,7 @@ std::string DataPath(const std::string& file) {
   return std::string(dir) + "/tabular/" + file;
 }
 
+// Verifies: REQ-FL-058
 TEST(ClinicalDataTest, PimaLogisticMatchesRAndReportsTestAuc) {
   std::string path = DataPath("pima_diabetes.csv");
   if (path.empty()) GTEST_SKIP() << "SUND_TEST_DATA unset or without tabular/pima_diabetes.csv";
@@ -534,6 +554,7 @@ TEST(ClinicalDataTest, PimaLogisticMatchesRAndReportsTestAuc) {
   EXPECT_GT(auc, 0.8);
 }
 
+// Verifies: REQ-FL-058, REQ-FL-063
 TEST(ClinicalDataTest, ColonRecurrenceCoxMatchesRAndFederatesExactly) {
   std::string path = DataPath("colon.csv");
   if (path.empty()) GTEST_SKIP() << "SUND_TEST_DATA unset or without tabular/colon.csv";

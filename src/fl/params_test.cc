@@ -7,6 +7,7 @@
 namespace sund::fl {
 namespace {
 
+// Verifies: REQ-FL-004
 TEST(ParamsTest, SerializeRoundTripsExactly) {
   Params x = {0.0, -1.5, 1e-300, 3.141592653589793, -0.0};
   auto back = Deserialize(Serialize(x));
@@ -15,6 +16,7 @@ TEST(ParamsTest, SerializeRoundTripsExactly) {
   EXPECT_EQ(Serialize(x).size(), 8u + 8 * x.size());
 }
 
+// Verifies: REQ-FL-004
 TEST(ParamsTest, BadBuffersAreErrors) {
   std::string s = Serialize({1.0, 2.0});
   EXPECT_FALSE(Deserialize(s.substr(0, s.size() - 1)).ok());
@@ -25,6 +27,7 @@ TEST(ParamsTest, BadBuffersAreErrors) {
   EXPECT_FALSE(Deserialize(huge).ok());
 }
 
+// Verifies: REQ-FL-005
 TEST(ParamsTest, ClipsToTheNorm) {
   Params x = {3, 4};
   EXPECT_DOUBLE_EQ(ClipL2(x, 1.0), 0.2);
@@ -36,6 +39,7 @@ TEST(ParamsTest, ClipsToTheNorm) {
   EXPECT_EQ(z, (Params{2, 3}));
 }
 
+// Verifies: REQ-FL-006
 TEST(ParamsTest, JsonKeepsEveryDoubleAndNullsTheRest) {
   EXPECT_EQ(ParamsJson({}), "[]");
   EXPECT_EQ(ParamsJson({0.1, -2, 1e300, std::nan("")}),

@@ -15,6 +15,7 @@ double StdDev(const Params& x) {
   return std::sqrt(sq / static_cast<double>(x.size() - 1));
 }
 
+// Verifies: REQ-FL-023
 TEST(ClipAndNoiseTest, ClipsWithoutNoiseWhenTheMultiplierIsZero) {
   Rng rng(1);
   Params x = {3, 4};
@@ -24,6 +25,7 @@ TEST(ClipAndNoiseTest, ClipsWithoutNoiseWhenTheMultiplierIsZero) {
   EXPECT_NEAR(L2Norm(x), 1.0, 1e-12);
 }
 
+// Verifies: REQ-FL-023
 TEST(ClipAndNoiseTest, NoiseHasSigmaOverRootOfTheShares) {
   Rng rng(2);
   const std::size_t dim = 100000;
@@ -36,6 +38,7 @@ TEST(ClipAndNoiseTest, NoiseHasSigmaOverRootOfTheShares) {
 }
 
 // Distributed noise: t nodes each adding sigma / sqrt(t) give the sum sigma.
+// Verifies: REQ-FL-023
 TEST(ClipAndNoiseTest, TheSumOfThresholdNodesCarriesTheFullSigma) {
   Rng rng(3);
   const std::size_t dim = 50000;
@@ -49,6 +52,7 @@ TEST(ClipAndNoiseTest, TheSumOfThresholdNodesCarriesTheFullSigma) {
   EXPECT_NEAR(StdDev(sum), 1.2, 0.02 * 1.2);
 }
 
+// Verifies: REQ-FL-024
 TEST(ClipAndNoiseTest, BadArgumentsAreErrorsAndLeaveTheUpdate) {
   Rng rng(4);
   Params x = {3, 4};
@@ -62,6 +66,7 @@ TEST(ClipAndNoiseTest, BadArgumentsAreErrorsAndLeaveTheUpdate) {
   EXPECT_FALSE(ClipAndNoise(bad, 1.0, 1.0, rng).ok());
 }
 
+// Verifies: REQ-FL-025
 TEST(DpAccountantTest, EpsilonAfterKRoundsIsCdpEpsilonOfKRho) {
   auto acc = DpAccountant::Create(1.1, 1e-5);
   ASSERT_TRUE(acc.ok());
@@ -82,6 +87,7 @@ TEST(DpAccountantTest, EpsilonAfterKRoundsIsCdpEpsilonOfKRho) {
   EXPECT_FALSE(DpAccountant::Create(1.0, 1.0).ok());
 }
 
+// Verifies: REQ-FL-026
 TEST(DpBudgetTest, StopsBeforeTheBudgetIsExceeded) {
   const double epsilon = 3.0, z = 5.0, delta = 1e-6;  // about ten rounds
   auto budget = DpBudget::Create(epsilon, z, delta);
@@ -106,6 +112,7 @@ TEST(DpBudgetTest, StopsBeforeTheBudgetIsExceeded) {
   EXPECT_FALSE(DpBudget::Create(INFINITY, z, delta).ok());
 }
 
+// Verifies: REQ-FL-026
 TEST(DpBudgetTest, ABudgetTooSmallForOneRoundAllowsNone) {
   auto budget = DpBudget::Create(0.01, 0.5, 1e-6);
   ASSERT_TRUE(budget.ok());

@@ -64,6 +64,7 @@ ReportInput ThreeRounds() {
   return in;
 }
 
+// Verifies: REQ-FL-067
 TEST(FlReportTest, ShowsTheRunWithAChartPerSeriesAndARowPerNode) {
   const std::string html = FlReportHtml(ThreeRounds());
   EXPECT_NE(html.find("<h1>Federated run: pima-logistic</h1>"), std::string::npos);
@@ -92,6 +93,7 @@ TEST(FlReportTest, ShowsTheRunWithAChartPerSeriesAndARowPerNode) {
   EXPECT_FALSE(HasNonFiniteNumber(html));
 }
 
+// Verifies: REQ-FL-068
 TEST(FlReportTest, EscapesEveryTextFromTheInput) {
   ReportInput in = ThreeRounds();
   const std::string hostile = "<script>alert(1)</script>";
@@ -110,6 +112,7 @@ TEST(FlReportTest, EscapesEveryTextFromTheInput) {
   EXPECT_GE(Count(html, "&lt;script&gt;alert(1)&lt;/script&gt;"), 7u);
 }
 
+// Verifies: REQ-FL-069
 TEST(FlReportTest, MissingValuesAreSkippedInChartsAndDashedInTables) {
   ReportInput in = ThreeRounds();
   in.rounds.push_back(Round(4, 0.45, std::nullopt));
@@ -142,6 +145,7 @@ TEST(FlReportTest, MissingValuesAreSkippedInChartsAndDashedInTables) {
             std::string::npos);
 }
 
+// Verifies: REQ-FL-069, REQ-FL-070
 TEST(FlReportTest, UnderDpShowsEpsilonAgainstTheBudgetAndSaysWhyThereIsNoLoss) {
   ReportInput in = ThreeRounds();
   in.epsilon_budget = 1.0;
@@ -163,6 +167,7 @@ TEST(FlReportTest, UnderDpShowsEpsilonAgainstTheBudgetAndSaysWhyThereIsNoLoss) {
   EXPECT_NE(html.find("0.9 spent of a budget of 1 (90%)"), std::string::npos);
 }
 
+// Verifies: REQ-FL-069, REQ-FL-070
 TEST(FlReportTest, AnEmptyRunSaysSoInsteadOfDrawing) {
   ReportInput in;
   in.task_id = "empty-task";
@@ -177,6 +182,7 @@ TEST(FlReportTest, AnEmptyRunSaysSoInsteadOfDrawing) {
   EXPECT_FALSE(HasNonFiniteNumber(html));
 }
 
+// Verifies: REQ-FL-067
 TEST(FlReportTest, UnnamedParametersAreNumbered) {
   ReportInput in = ThreeRounds();
   in.param_names.clear();

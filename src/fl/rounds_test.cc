@@ -123,6 +123,7 @@ Params WeightedMean(const std::vector<Params>& xs, const std::vector<std::uint64
   return m;
 }
 
+// Verifies: REQ-FL-033
 TEST_F(RoundsTest, SecureAggregationFedAvgReachesTheWeightedMean) {
   Task task = MakeTask(true, 12);
   auto server = Server(task);
@@ -147,6 +148,7 @@ TEST_F(RoundsTest, SecureAggregationFedAvgReachesTheWeightedMean) {
   }
 }
 
+// Verifies: REQ-FL-034
 TEST_F(RoundsTest, ANodeLostMidRoundDoesNotStopTraining) {
   Task task = MakeTask(true, 6);
   task.round_timeout_s = 1;  // a silent node is left out after a second
@@ -170,6 +172,7 @@ TEST_F(RoundsTest, ANodeLostMidRoundDoesNotStopTraining) {
   EXPECT_FALSE(finals[3].ok());  // site-d's node stopped with its error
 }
 
+// Verifies: REQ-FL-035
 TEST_F(RoundsTest, PlainRoundsAndAResumedCoordinator) {
   Task task = MakeTask(false, 4);
   std::string checkpoint = (dir_ / "checkpoint.json").string();
@@ -209,6 +212,7 @@ TEST_F(RoundsTest, PlainRoundsAndAResumedCoordinator) {
 
 // Exact federated Cox (strategy newton) over the transport, under secure aggregation: the nodes'
 // summed risk-set sums give the pooled Newton steps, so the coefficients equal the pooled fit's.
+// Verifies: REQ-FL-036
 TEST_F(RoundsTest, NewtonCoxOverTheTransportEqualsThePooledFit) {
   // Survival rows with ties (times to one decimal) and censoring, hazard exp(0.7 x - 0.5 [g=b]).
   SplitMix64 rng(7);
@@ -275,6 +279,7 @@ TEST_F(RoundsTest, NewtonCoxOverTheTransportEqualsThePooledFit) {
 
 // Federated statistics over the transport: the nodes' sums, added under secure aggregation, give
 // exactly the pooled figures, small cells suppressed; every node receives the released result.
+// Verifies: REQ-FL-037, REQ-FL-039
 TEST_F(RoundsTest, StatisticsOverTheTransportEqualThePooledFigures) {
   const char* query = R"({"id": "toy-stats", "suppress_below": 5, "queries": [
     {"name": "n", "type": "count"},

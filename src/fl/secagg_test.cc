@@ -140,6 +140,7 @@ Vec PlainSum(const std::map<NodeId, Vec>& inputs, const std::vector<NodeId>& who
   return sum;
 }
 
+// Verifies: REQ-FL-011
 TEST(SecAggTest, SumIsExactWithAllFiveNodes) {
   Plan plan;
   auto inputs = RandomInputs(plan, 1);
@@ -150,6 +151,7 @@ TEST(SecAggTest, SumIsExactWithAllFiveNodes) {
   EXPECT_EQ(o.result->sum, PlainSum(inputs, o.result->contributors, plan.length));
 }
 
+// Verifies: REQ-FL-011
 TEST(SecAggTest, SumIsExactWhenANodeIsKilledBeforeItsInput) {
   Plan plan;
   plan.die_before_input = {IdOf(2)};
@@ -161,6 +163,7 @@ TEST(SecAggTest, SumIsExactWhenANodeIsKilledBeforeItsInput) {
   EXPECT_EQ(o.result->sum, PlainSum(inputs, o.result->contributors, plan.length));
 }
 
+// Verifies: REQ-FL-011
 TEST(SecAggTest, SumIsExactWhenTwoNodesAreKilledBeforeTheirInputs) {
   Plan plan;
   plan.die_before_input = {IdOf(0), IdOf(4)};  // the lowest and highest ids: both mask signs
@@ -171,6 +174,7 @@ TEST(SecAggTest, SumIsExactWhenTwoNodesAreKilledBeforeTheirInputs) {
   EXPECT_EQ(o.result->sum, PlainSum(inputs, {IdOf(1), IdOf(2), IdOf(3)}, plan.length));
 }
 
+// Verifies: REQ-FL-011
 TEST(SecAggTest, SumIncludesANodeKilledAfterItsInput) {
   Plan plan;
   plan.die_before_unmask = {IdOf(1), IdOf(3)};
@@ -181,6 +185,7 @@ TEST(SecAggTest, SumIncludesANodeKilledAfterItsInput) {
   EXPECT_EQ(o.result->sum, PlainSum(inputs, o.result->contributors, plan.length));
 }
 
+// Verifies: REQ-FL-011
 TEST(SecAggTest, SumIsExactWithDropOutsAtEveryStep) {
   Plan plan;
   plan.nodes = 7;
@@ -197,6 +202,7 @@ TEST(SecAggTest, SumIsExactWithDropOutsAtEveryStep) {
   EXPECT_EQ(o.result->sum, PlainSum(inputs, o.result->contributors, plan.length));
 }
 
+// Verifies: REQ-FL-012
 TEST(SecAggTest, TooFewNodesFailTheRound) {
   Plan plan;
   plan.die_before_input = {IdOf(0), IdOf(1), IdOf(2)};
@@ -209,6 +215,7 @@ TEST(SecAggTest, TooFewNodesFailTheRound) {
   EXPECT_EQ(o2.result.status().code(), StatusCode::kUnavailable);
 }
 
+// Verifies: REQ-FL-022
 TEST(SecAggTest, DecodedSumOfParametersMatchesThePlainSum) {
   Plan plan;
   plan.length = 1000;
@@ -282,6 +289,7 @@ std::vector<double> AsSigned(const Vec& v) {
 // The 800,000 bytes of a masked input whose plain input is one constant are uniform: a
 // chi-square with 255 degrees of freedom (mean 255, sd 22.6) and every bit position balanced.
 // The same checks on the plain input fail, so they can tell.
+// Verifies: REQ-FL-013
 TEST(SecAggTest, AMaskedConstantInputLooksUniform) {
   Plan plan;
   plan.length = 100000;
@@ -299,6 +307,7 @@ TEST(SecAggTest, AMaskedConstantInputLooksUniform) {
 
 // After the round the coordinator also holds every survivor's self-mask seed b (that is how it
 // unmasks the sum). Even with b removed, one node's input is hidden by its pairwise masks.
+// Verifies: REQ-FL-013
 TEST(SecAggTest, OneInputStaysHiddenAfterTheSelfMaskIsRemoved) {
   Plan plan;
   plan.length = 100000;
@@ -330,6 +339,7 @@ TEST(SecAggTest, OneInputStaysHiddenAfterTheSelfMaskIsRemoved) {
 
 // The masked input carries no linear trace of the input, and neither does the difference of
 // one node's masked inputs in two rounds (fresh keys every round).
+// Verifies: REQ-FL-013
 TEST(SecAggTest, MaskedInputsAreUncorrelatedWithTheInputs) {
   Plan plan;
   plan.length = 100000;
@@ -358,6 +368,7 @@ TEST(SecAggTest, MaskedInputsAreUncorrelatedWithTheInputs) {
   EXPECT_GT(Correlation(x, x), 0.99);  // the statistic does see a linear relation
 }
 
+// Verifies: REQ-FL-014
 TEST(SecAggTest, NodesRevealOneKindOfSharePerNode) {
   Plan plan;
   plan.die_before_input = {IdOf(2)};
@@ -394,6 +405,7 @@ class UnmaskingTest : public ::testing::Test {
   Outcome o_;
 };
 
+// Verifies: REQ-FL-015
 TEST_F(UnmaskingTest, ASecondRequestIsRefused) {
   auto first = Client(0).Unmasking(Request({IdOf(0), IdOf(1), IdOf(2), IdOf(3)}, {IdOf(4)}));
   ASSERT_TRUE(first.ok());
@@ -402,6 +414,7 @@ TEST_F(UnmaskingTest, ASecondRequestIsRefused) {
   EXPECT_EQ(second.status().code(), StatusCode::kPermissionDenied);
 }
 
+// Verifies: REQ-FL-015
 TEST_F(UnmaskingTest, InconsistentRequestsAreRefused) {
   const NodeId a = IdOf(0), b = IdOf(1), c = IdOf(2), d = IdOf(3), e = IdOf(4);
   // A node both surviving and dropped: asks for its b and its s at once.
@@ -429,6 +442,7 @@ TEST_F(UnmaskingTest, InconsistentRequestsAreRefused) {
             StatusCode::kPermissionDenied);
 }
 
+// Verifies: REQ-FL-014
 TEST_F(UnmaskingTest, AValidRequestGetsOneShareOfEachNode) {
   auto r = Client(3).Unmasking(Request({IdOf(0), IdOf(1), IdOf(2), IdOf(3)}, {IdOf(4)}));
   ASSERT_TRUE(r.ok());
@@ -441,6 +455,7 @@ TEST_F(UnmaskingTest, AValidRequestGetsOneShareOfEachNode) {
   EXPECT_EQ(owners.size(), 5u);
 }
 
+// Verifies: REQ-FL-016
 TEST(SecAggTest, ClientsCheckTheKeyList) {
   Plan plan;
   auto make = [&](std::size_t i) {
@@ -488,6 +503,7 @@ TEST(SecAggTest, ClientsCheckTheKeyList) {
   EXPECT_EQ(c.ShareKeys(list).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Verifies: REQ-FL-017
 TEST(SecAggTest, ATamperedShareIsRejected) {
   Plan plan;
   auto server = *SecAggServer::Create(Config(plan));
@@ -516,6 +532,7 @@ TEST(SecAggTest, ATamperedShareIsRejected) {
             StatusCode::kInvalidArgument);
 }
 
+// Verifies: REQ-FL-015, REQ-FL-018
 TEST(SecAggTest, TheServerEnforcesTheProtocol) {
   Plan plan;
   auto server = *SecAggServer::Create(Config(plan));
@@ -590,6 +607,7 @@ TEST(SecAggTest, TheServerEnforcesTheProtocol) {
   EXPECT_EQ(server.Finish().status().code(), StatusCode::kPreconditionFailed);
 }
 
+// Verifies: REQ-FL-019
 TEST(SecAggTest, CorruptSharesAreDetected) {
   // Exactly t answers: a wrong share of the dropped node's s key gives a key that does not match
   // the public key it advertised.
@@ -613,6 +631,7 @@ TEST(SecAggTest, CorruptSharesAreDetected) {
   EXPECT_EQ(o2.result.status().code(), StatusCode::kUnprocessable);
 }
 
+// Verifies: REQ-FL-020
 TEST(SecAggTest, BadConfigsAreErrors) {
   SecAggConfig c{"task", 1, 3, 10};
   EXPECT_TRUE(ValidateSecAggConfig(c).ok());
@@ -668,6 +687,7 @@ Samples AllMessages() {
   return s;
 }
 
+// Verifies: REQ-FL-021
 TEST(SecAggMessagesTest, RoundTrip) {
   KeyListMsg keys{3, {{1, std::string(32, 'a'), std::string(32, 'b')}}};
   auto k = KeyListMsg::Parse(keys.Serialize());
@@ -686,6 +706,7 @@ TEST(SecAggMessagesTest, RoundTrip) {
   EXPECT_EQ(back->masked, m.masked);
 }
 
+// Verifies: REQ-FL-021
 TEST(SecAggMessagesTest, HostileBytesAreErrorsNotCrashes) {
   Samples s = AllMessages();
   SplitMix64 rng(17);
@@ -732,6 +753,7 @@ TEST(SecAggMessagesTest, HostileBytesAreErrorsNotCrashes) {
 // A fixed-point round at model size, timed: encode, mask (five nodes), aggregate and unmask
 // with one node killed before its input. The figure is printed, not asserted (bench/ holds
 // benchmarks); it should be well under a second.
+// Verifies: REQ-FL-022
 TEST(SecAggTest, FiveNodesOfOneHundredThousandParameters) {
   Plan plan;
   plan.length = 100000;

@@ -18,6 +18,7 @@ std::vector<ShamirShare> Pick(const std::vector<ShamirShare>& all, unsigned mask
   return out;
 }
 
+// Verifies: REQ-FL-009
 TEST(ShamirTest, AnyThresholdOfSharesRecoversTheSecret) {
   const std::string secret = crypto::RandomBytes(32);
   auto shares = ShamirSplit(secret, 3, 5);
@@ -34,6 +35,7 @@ TEST(ShamirTest, AnyThresholdOfSharesRecoversTheSecret) {
   EXPECT_EQ(subsets, 16);  // 10 triples, 5 quadruples, all five
 }
 
+// Verifies: REQ-FL-009
 TEST(ShamirTest, FewerThanThresholdSharesGiveAnotherValue) {
   const std::string secret = crypto::RandomBytes(32);
   auto shares = ShamirSplit(secret, 3, 5);
@@ -48,6 +50,7 @@ TEST(ShamirTest, FewerThanThresholdSharesGiveAnotherValue) {
 
 // With t - 1 shares every secret is equally likely: one share of a 2-of-n split is uniform
 // whatever the secret. Chi-square over the 256 values of share 1 for a fixed secret byte.
+// Verifies: REQ-FL-009
 TEST(ShamirTest, ASingleShareBelowThresholdIsUniform) {
   for (char secret : {'\x00', '\xff'}) {
     std::array<int, 256> counts{};
@@ -63,6 +66,7 @@ TEST(ShamirTest, ASingleShareBelowThresholdIsUniform) {
   }
 }
 
+// Verifies: REQ-FL-009
 TEST(ShamirTest, ThresholdOneAndTwoHundredFiftyFive) {
   const std::string secret = "a secret";
   auto one = ShamirSplit(secret, 1, 4);
@@ -75,6 +79,7 @@ TEST(ShamirTest, ThresholdOneAndTwoHundredFiftyFive) {
   EXPECT_NE(*ShamirCombine(short_one), secret);
 }
 
+// Verifies: REQ-FL-010
 TEST(ShamirTest, BadArgumentsAreErrors) {
   EXPECT_FALSE(ShamirSplit("s", 0, 3).ok());
   EXPECT_FALSE(ShamirSplit("s", 4, 3).ok());
@@ -99,6 +104,7 @@ TEST(ShamirTest, BadArgumentsAreErrors) {
   EXPECT_FALSE(ShamirCombine(too_many).ok());
 }
 
+// Verifies: REQ-FL-010
 TEST(ShamirTest, ShareBytesRoundTripAndHostileBytesAreErrors) {
   auto shares = *ShamirSplit("secret", 2, 3);
   auto back = ShamirShare::Parse(shares[2].Serialize());

@@ -28,6 +28,7 @@ rapidjson::Document Released(const CsvTable& t, std::string_view query) {
   return d;
 }
 
+// Verifies: REQ-FL-038, REQ-FL-039
 TEST(StatsTest, HandComputedFiguresAndSuppression) {
   CsvTable t = Table(
       "age,sex,bmi\n21,f,20\n25,m,22\n33,f,\n35,f,30\n38,m,31\n41,f,28\n45,m,27\n52,f,26\n"
@@ -57,6 +58,7 @@ TEST(StatsTest, HandComputedFiguresAndSuppression) {
   EXPECT_NEAR(r["q"]["quantiles"][0]["value"].GetDouble(), 38.0, 1.0);
 }
 
+// Verifies: REQ-FL-038
 TEST(StatsTest, KaplanMeierByHand) {
   CsvTable t = Table("t,e\n1,1\n2,1\n2,0\n3,1\n4,0\n5,1\n6,0\n7,1\n8,0\n9,0\n10,0\n");
   auto d = Released(t, R"({"suppress_below": 1, "queries": [{"name": "km", "type": "kaplan_meier",
@@ -69,6 +71,7 @@ TEST(StatsTest, KaplanMeierByHand) {
   EXPECT_EQ(p[3]["at_risk"].GetDouble(), 5);
 }
 
+// Verifies: REQ-FL-041
 TEST(StatsTest, BadQueriesAreNamed) {
   EXPECT_FALSE(ParseStatsRequest("[]").ok());
   EXPECT_FALSE(ParseStatsRequest(R"({"queries": []})").ok());
@@ -87,6 +90,7 @@ TEST(StatsTest, BadQueriesAreNamed) {
 
 // Issue #8's check: the federated figures (nodes' sums added) equal the pooled ones, with
 // suppression applied, on the clinical tables.
+// Verifies: REQ-FL-040
 TEST(StatsTest, FederatedEqualsPooledOnTheClinicalTables) {
   const char* data = std::getenv("SUND_TEST_DATA");
   if (data == nullptr) GTEST_SKIP() << "SUND_TEST_DATA is not set (../shared/data)";
@@ -168,6 +172,7 @@ TEST(StatsTest, FederatedEqualsPooledOnTheClinicalTables) {
   }
 }
 
+// Verifies: REQ-FL-042
 TEST(StatsTest, PrivacyRefusesDataDefinedCellsAndUnboundedMeans) {
   auto table = ParseStatsRequest(R"({"id": "x", "privacy": {"epsilon": 1},
     "queries": [{"name": "t", "type": "table", "rows": "a", "columns": "b"}]})");
@@ -182,6 +187,7 @@ TEST(StatsTest, PrivacyRefusesDataDefinedCellsAndUnboundedMeans) {
                    .ok());
 }
 
+// Verifies: REQ-FL-043
 TEST(StatsTest, NoiseCoversThePublicDomainAndClampsMeans) {
   auto r = ParseStatsRequest(R"({"id": "x", "privacy": {"epsilon": 1, "delta": 1e-6},
     "queries": [{"name": "h", "type": "histogram", "column": "a", "edges": [0, 1, 2, 3]},
@@ -206,6 +212,7 @@ TEST(StatsTest, NoiseCoversThePublicDomainAndClampsMeans) {
   EXPECT_NE(released.find("\"privacy\":{\"epsilon\":1.0"), std::string::npos) << released;
 }
 
+// Verifies: REQ-FL-044
 TEST(StatsTest, NoiseHasTheAccountedScale) {
   // 100 counts of 1,000 rows share epsilon 1: each gets rho / 100, far from the clamp at 0.
   std::string query = R"({"id": "x", "privacy": {"epsilon": 1, "delta": 1e-6}, "queries": [)";

@@ -13,6 +13,7 @@ using ::testing::HasSubstr;
 constexpr char kMinimal[] = R"({"id": "t1", "model": {"type": "logistic"},
   "features": ["a", "b"], "target": "y", "positive": "1"})";
 
+// Verifies: REQ-FL-001
 TEST(TaskTest, DefaultsAndRoundTrip) {
   auto t = ParseTask(kMinimal);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
@@ -26,6 +27,7 @@ TEST(TaskTest, DefaultsAndRoundTrip) {
   EXPECT_EQ(TaskToJson(*again), TaskToJson(*t));
 }
 
+// Verifies: REQ-FL-002
 TEST(TaskTest, TheExamplesParse) {
   std::filesystem::path dir = std::filesystem::path(SUND_SOURCE_DIR) / "examples/fl";
   for (const char* name :
@@ -50,6 +52,7 @@ TEST(TaskTest, TheExamplesParse) {
   EXPECT_DOUBLE_EQ(dp->privacy->noise_multiplier, 1.5);
 }
 
+// Verifies: REQ-FL-003
 TEST(TaskTest, MistakesAreNamed) {
   auto err = [](std::string text) {
     auto t = ParseTask(text);

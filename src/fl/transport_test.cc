@@ -56,6 +56,7 @@ class TransportTest : public ::testing::Test {
   std::unique_ptr<CoordinatorServer> server_;
 };
 
+// Verifies: REQ-FL-028, REQ-FL-029
 TEST_F(TransportTest, JoinChecksTheAllowListTheSchemaAndTheSamples) {
   auto a = Client("site-a");
   auto joined = a->Join("t1", "fp", 100);
@@ -72,6 +73,7 @@ TEST_F(TransportTest, JoinChecksTheAllowListTheSchemaAndTheSamples) {
   EXPECT_EQ(server_->Members().size(), 1u);
 }
 
+// Verifies: REQ-FL-030
 TEST_F(TransportTest, LargeMessagesTravelChunkedBothWays) {
   auto a = Client("site-a");
   auto b = Client("site-b");
@@ -98,6 +100,7 @@ TEST_F(TransportTest, LargeMessagesTravelChunkedBothWays) {
   EXPECT_EQ(got["site-b"].kind, "update");
 }
 
+// Verifies: REQ-FL-031
 TEST_F(TransportTest, ASilentNodeIsLeftOutAtTheDeadline) {
   auto a = Client("site-a");
   auto b = Client("site-b");
@@ -115,6 +118,7 @@ TEST_F(TransportTest, ASilentNodeIsLeftOutAtTheDeadline) {
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
 }
 
+// Verifies: REQ-FL-032
 TEST_F(TransportTest, WaitRejoinAndDone) {
   auto a = Client("site-a");
   ASSERT_TRUE(a->Join("t1", "fp", 100).ok());

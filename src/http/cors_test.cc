@@ -18,6 +18,7 @@ Request From(std::string_view origin, std::string method = "GET") {
   return r;
 }
 
+// Verifies: REQ-HTTP-037
 TEST(CorsTest, OriginOfAUrl) {
   EXPECT_EQ(OriginOf("https://app.example/callback?x=1"), "https://app.example");
   EXPECT_EQ(OriginOf("http://127.0.0.1:3000/cb"), "http://127.0.0.1:3000");
@@ -27,6 +28,7 @@ TEST(CorsTest, OriginOfAUrl) {
   EXPECT_EQ(OriginOf("com.example.app:/cb"), "");
 }
 
+// Verifies: REQ-HTTP-038
 TEST(CorsTest, PreflightFromARegisteredOriginIsAnswered) {
   Request req = From("https://app.example", "OPTIONS");
   req.headers.Set("Access-Control-Request-Method", "PUT");
@@ -41,6 +43,7 @@ TEST(CorsTest, PreflightFromARegisteredOriginIsAnswered) {
   EXPECT_FALSE(r->headers.Has("Access-Control-Allow-Credentials"));
 }
 
+// Verifies: REQ-HTTP-039
 TEST(CorsTest, PreflightFromAnyOtherOriginIsRefused) {
   Request req = From("https://evil.example", "OPTIONS");
   req.headers.Set("Access-Control-Request-Method", "GET");
@@ -51,6 +54,7 @@ TEST(CorsTest, PreflightFromAnyOtherOriginIsRefused) {
   EXPECT_FALSE(CorsPreflight(req, nullptr).value().headers.Has("Access-Control-Allow-Origin"));
 }
 
+// Verifies: REQ-HTTP-040
 TEST(CorsTest, OnlyCrossOriginPreflightsAreIntercepted) {
   Request plain_options = From("https://app.example", "OPTIONS");  // no request method: not CORS
   EXPECT_FALSE(CorsPreflight(plain_options, OnlyApp()).has_value());
@@ -61,6 +65,7 @@ TEST(CorsTest, OnlyCrossOriginPreflightsAreIntercepted) {
   EXPECT_FALSE(CorsPreflight(get, OnlyApp()).has_value());
 }
 
+// Verifies: REQ-HTTP-041
 TEST(CorsTest, ResponsesNameOnlyAllowedOrigins) {
   Response ok;
   AddCorsHeaders(From("https://app.example"), ok, OnlyApp());

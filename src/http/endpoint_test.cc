@@ -5,6 +5,7 @@
 namespace sund::http {
 namespace {
 
+// Verifies: REQ-HTTP-042
 TEST(EndpointTest, PlaceholderTakesOneNonEmptySegment) {
   EXPECT_TRUE(PathMatches("/fhir/{type}/{id}", "/fhir/Patient/p1"));
   EXPECT_TRUE(PathMatches("/fhir/Patient/{id}/$everything", "/fhir/Patient/p1/$everything"));
@@ -14,6 +15,7 @@ TEST(EndpointTest, PlaceholderTakesOneNonEmptySegment) {
   EXPECT_FALSE(PathMatches("/fhir/{type}", "/fhir//"));
 }
 
+// Verifies: REQ-HTTP-042
 TEST(EndpointTest, LiteralSegmentsMatchExactly) {
   EXPECT_TRUE(PathMatches("/", "/"));
   EXPECT_TRUE(PathMatches("/oauth2/token", "/oauth2/token"));

@@ -9,6 +9,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// Verifies: REQ-HTTP-031
 TEST(TokenBucket, AllowsTheBurstThenTheRate) {
   auto t0 = LimitClock::time_point{} + std::chrono::hours(1);
   TokenBucket b(RateLimit{10, 3}, t0);
@@ -27,6 +28,7 @@ TEST(TokenBucket, AllowsTheBurstThenTheRate) {
   EXPECT_FALSE(b.Take(later));
 }
 
+// Verifies: REQ-HTTP-031
 TEST(TokenBucket, SlowRatesAskForLongerWaits) {
   auto t0 = LimitClock::time_point{} + std::chrono::hours(1);
   TokenBucket b(RateLimit{0.25, 1}, t0);  // one request every four seconds
@@ -36,6 +38,7 @@ TEST(TokenBucket, SlowRatesAskForLongerWaits) {
   EXPECT_EQ(retry, 3);
 }
 
+// Verifies: REQ-HTTP-031
 TEST(TokenBucket, DisabledAllowsEverything) {
   auto t0 = LimitClock::time_point{};
   TokenBucket b(RateLimit{0, 0}, t0);
@@ -44,6 +47,7 @@ TEST(TokenBucket, DisabledAllowsEverything) {
   EXPECT_TRUE(unset.Take(t0));
 }
 
+// Verifies: REQ-HTTP-033
 TEST(ClientLimits, SeparateBucketsPerAddress) {
   auto t0 = LimitClock::time_point{} + std::chrono::hours(1);
   ClientLimits limits(RateLimit{1, 2}, 0);
@@ -53,6 +57,7 @@ TEST(ClientLimits, SeparateBucketsPerAddress) {
   EXPECT_TRUE(limits.Take("192.0.2.2", t0));  // another client is not affected
 }
 
+// Verifies: REQ-HTTP-034
 TEST(ClientLimits, CapsOpenConnectionsPerAddress) {
   ClientLimits limits(RateLimit{}, 2);
   EXPECT_TRUE(limits.Open("192.0.2.1"));
@@ -68,6 +73,7 @@ TEST(ClientLimits, CapsOpenConnectionsPerAddress) {
   EXPECT_EQ(limits.tracked(), 0u);
 }
 
+// Verifies: REQ-HTTP-036
 TEST(ClientLimits, ForgetsIdleClientsSoTheTableStaysBounded) {
   auto t0 = LimitClock::time_point{} + std::chrono::hours(1);
   ClientLimits limits(RateLimit{100, 100}, 0);

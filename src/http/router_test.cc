@@ -31,6 +31,7 @@ class RouterTest : public ::testing::Test {
   Router router_;
 };
 
+// Verifies: REQ-HTTP-043
 TEST_F(RouterTest, LongestPrefixAndMethodWin) {
   Request req = Make("GET", "/fhir/Patient/1");
   EXPECT_EQ(router_.Handle(req).body, "fhir-get");
@@ -42,6 +43,7 @@ TEST_F(RouterTest, LongestPrefixAndMethodWin) {
   EXPECT_EQ(router_.Handle(req).body, "health");
 }
 
+// Verifies: REQ-HTTP-043
 TEST_F(RouterTest, PrefixEndsAtSegmentBoundary) {
   Request req = Make("GET", "/fhirx");
   EXPECT_EQ(router_.Handle(req).status, 404);
@@ -49,6 +51,7 @@ TEST_F(RouterTest, PrefixEndsAtSegmentBoundary) {
   EXPECT_EQ(router_.Handle(req).body, "health");
 }
 
+// Verifies: REQ-HTTP-044
 TEST_F(RouterTest, WrongMethodGets405WithAllow) {
   Request req = Make("PUT", "/fhir/Patient/1");
   Response r = router_.Handle(req);
@@ -57,6 +60,7 @@ TEST_F(RouterTest, WrongMethodGets405WithAllow) {
   EXPECT_EQ(r.headers.Get("Content-Type"), "application/json");
 }
 
+// Verifies: REQ-HTTP-045
 TEST_F(RouterTest, RunsInlineFollowsTheRoute) {
   EXPECT_TRUE(router_.RunsInline(Make("GET", "/healthz")));
   EXPECT_FALSE(router_.RunsInline(Make("GET", "/fhir/Patient")));

@@ -175,6 +175,7 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<Client> client_;
 };
 
+// Verifies: REQ-HTTP-005, REQ-HTTP-006
 TEST_F(ServerTest, GetEchoesPathQueryAndHeaders) {
   StartServer(Echo);
   Headers h;
@@ -189,6 +190,7 @@ TEST_F(ServerTest, GetEchoesPathQueryAndHeaders) {
   EXPECT_EQ(r->headers.Get("Content-Type"), "text/plain");
 }
 
+// Verifies: REQ-HTTP-001, REQ-HTTP-005
 TEST_F(ServerTest, PassesRemoteAddressAndRepeatedHeaders) {
   StartServer([](Request& req) {
     Response r;
@@ -212,6 +214,7 @@ TEST_F(ServerTest, PassesRemoteAddressAndRepeatedHeaders) {
   EXPECT_EQ(links, 2);
 }
 
+// Verifies: REQ-HTTP-005
 TEST_F(ServerTest, PostBodyRoundTrip) {
   StartServer(Echo);
   std::string body(300000, '\0');
@@ -222,6 +225,7 @@ TEST_F(ServerTest, PostBodyRoundTrip) {
   EXPECT_EQ(r->body, "POST|/upload|||" + body);
 }
 
+// Verifies: REQ-HTTP-005
 TEST_F(ServerTest, ChunkedRequestBody) {
   StartServer(Echo);
   RawConnection c(server_->port());
@@ -235,6 +239,7 @@ TEST_F(ServerTest, ChunkedRequestBody) {
   EXPECT_EQ(r->body, "POST|/c|||hello world");
 }
 
+// Verifies: REQ-HTTP-007
 TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
   StartServer(Echo);
   RawConnection c(server_->port());
@@ -255,6 +260,7 @@ TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
   }
 }
 
+// Verifies: REQ-HTTP-007
 TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
   StartServer(Echo, [](const Request& req) { return req.path != "/pool"; });
   RawConnection c(server_->port());
@@ -272,6 +278,7 @@ TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_TRUE(c.ReadsEof());
 }
 
+// Verifies: REQ-HTTP-008
 TEST_F(ServerTest, HeadSendsLengthWithoutBody) {
   StartServer([](Request& req) {
     Response r;
@@ -296,6 +303,7 @@ TEST_F(ServerTest, HeadSendsLengthWithoutBody) {
   EXPECT_EQ(r->headers.Get("Content-Length"), "10");
 }
 
+// Verifies: REQ-HTTP-006, REQ-HTTP-008
 TEST_F(ServerTest, NoContentHasNoLength) {
   StartServer([](Request&) {
     Response r;
@@ -315,6 +323,7 @@ TEST_F(ServerTest, NoContentHasNoLength) {
   }
 }
 
+// Verifies: REQ-HTTP-009
 TEST_F(ServerTest, ExpectContinueGetsInterimResponse) {
   StartServer(Echo);
   RawConnection c(server_->port());
@@ -330,6 +339,7 @@ TEST_F(ServerTest, ExpectContinueGetsInterimResponse) {
   EXPECT_EQ(r->body, "PUT|/p|||data");
 }
 
+// Verifies: REQ-HTTP-010
 TEST_F(ServerTest, OversizedBodyGets413WithoutCallingHandler) {
   std::atomic<int> calls{0};
   ServerOptions options;
@@ -371,6 +381,7 @@ TEST_F(ServerTest, OversizedBodyGets413WithoutCallingHandler) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+// Verifies: REQ-HTTP-011
 TEST_F(ServerTest, GarbageGets400AndConnectionClosed) {
   std::atomic<int> calls{0};
   StartServer([&](Request& req) {
@@ -396,6 +407,7 @@ TEST_F(ServerTest, GarbageGets400AndConnectionClosed) {
   EXPECT_EQ(r->status, 200);
 }
 
+// Verifies: REQ-HTTP-012
 TEST_F(ServerTest, HugeHeaderGets431) {
   ServerOptions options;
   options.max_header_bytes = 4096;
@@ -406,6 +418,7 @@ TEST_F(ServerTest, HugeHeaderGets431) {
   EXPECT_THAT(c.ReadToEof(), StartsWith("HTTP/1.1 431 "));
 }
 
+// Verifies: REQ-HTTP-014
 TEST_F(ServerTest, IdleConnectionIsClosedAfterTimeout) {
   ServerOptions options;
   options.idle_timeout = std::chrono::seconds(1);
@@ -417,6 +430,7 @@ TEST_F(ServerTest, IdleConnectionIsClosedAfterTimeout) {
   EXPECT_TRUE(c.ReadsEof());  // the server closes the silent connection (within ~1 s)
 }
 
+// Verifies: REQ-HTTP-013
 TEST_F(ServerTest, HandlerExceptionGives500AndServerKeepsServing) {
   StartServer(
       [](Request& req) -> Response {
@@ -436,6 +450,7 @@ TEST_F(ServerTest, HandlerExceptionGives500AndServerKeepsServing) {
   EXPECT_EQ(r->status, 200);
 }
 
+// Verifies: REQ-HTTP-016
 TEST_F(ServerTest, InlineAndPoolHandlersBothWork) {
   std::mutex mu;
   std::set<std::thread::id> inline_threads;
@@ -461,6 +476,7 @@ TEST_F(ServerTest, InlineAndPoolHandlersBothWork) {
   for (auto id : pool_threads) EXPECT_EQ(inline_threads.count(id), 0u);
 }
 
+// Verifies: REQ-HTTP-017
 TEST_F(ServerTest, ConcurrentClientsAllSucceed) {
   StartServer(Echo, [](const Request& req) { return req.query.empty(); });
   constexpr int kThreads = 8;
@@ -506,6 +522,7 @@ class Later {
   std::vector<std::thread> threads_;
 };
 
+// Verifies: REQ-HTTP-018
 TEST_F(ServerTest, BeforeSendRunsOnceAfterTheHandlerOnItsThread) {
   std::mutex mu;
   std::vector<std::string> events;
@@ -537,6 +554,7 @@ TEST_F(ServerTest, BeforeSendRunsOnceAfterTheHandlerOnItsThread) {
                                       "handler /pool", "before_send /pool on handler thread"}));
 }
 
+// Verifies: REQ-HTTP-007, REQ-HTTP-008, REQ-HTTP-018
 TEST_F(ServerTest, BeforeSendKeepsHeadAndKeepAlive) {
   std::atomic<int> steps{0};
   StartServer(
@@ -570,6 +588,7 @@ TEST_F(ServerTest, BeforeSendKeepsHeadAndKeepAlive) {
   EXPECT_EQ(steps.load(), 3);
 }
 
+// Verifies: REQ-HTTP-018
 TEST_F(ServerTest, BeforeSendCompletedLaterFromAnotherThread) {
   Later later;
   StartServer(
@@ -592,6 +611,7 @@ TEST_F(ServerTest, BeforeSendCompletedLaterFromAnotherThread) {
   }
 }
 
+// Verifies: REQ-HTTP-019
 TEST_F(ServerTest, FailedBeforeSendGives503FromErrorResponse) {
   Later later;
   ServerOptions options;
@@ -647,6 +667,7 @@ TEST_F(ServerTest, FailedBeforeSendGives503FromErrorResponse) {
   }
 }
 
+// Verifies: REQ-HTTP-019
 TEST_F(ServerTest, FailedBeforeSendGivesJson503ByDefault) {
   StartServer([](Request& req) {
     Response r = Echo(req);
@@ -660,6 +681,7 @@ TEST_F(ServerTest, FailedBeforeSendGivesJson503ByDefault) {
   EXPECT_EQ(r->body, R"({"error":"the audit log is unavailable"})");
 }
 
+// Verifies: REQ-HTTP-018, REQ-HTTP-020
 TEST_F(ServerTest, WaitingBeforeSendDoesNotBlockTheNetworkThread) {
   // One network thread and inline handlers: if waiting for `done` blocked that thread, the
   // second connection could not be answered until the first was released.
@@ -708,6 +730,7 @@ TEST_F(ServerTest, WaitingBeforeSendDoesNotBlockTheNetworkThread) {
   EXPECT_EQ(held_count.load(), 1);
 }
 
+// Verifies: REQ-HTTP-021
 TEST(FinishSyncTest, WithoutBeforeSendLeavesTheResponse) {
   Response r = JsonResponse(201, "{}");
   EXPECT_TRUE(FinishSync(r));
@@ -715,6 +738,7 @@ TEST(FinishSyncTest, WithoutBeforeSendLeavesTheResponse) {
   EXPECT_EQ(r.body, "{}");
 }
 
+// Verifies: REQ-HTTP-021
 TEST(FinishSyncTest, RunsTheStepOnceAndKeepsTheResponseOnSuccess) {
   int calls = 0;
   Response r = JsonResponse(200, R"({"ok":1})");
@@ -731,6 +755,7 @@ TEST(FinishSyncTest, RunsTheStepOnceAndKeepsTheResponseOnSuccess) {
   EXPECT_EQ(calls, 1);
 }
 
+// Verifies: REQ-HTTP-021
 TEST(FinishSyncTest, WaitsForDoneFromAnotherThread) {
   std::thread worker;
   std::atomic<bool> called{false};
@@ -748,6 +773,7 @@ TEST(FinishSyncTest, WaitsForDoneFromAnotherThread) {
   EXPECT_EQ(r.status, 200);
 }
 
+// Verifies: REQ-HTTP-021
 TEST(FinishSyncTest, FailureReplacesTheResponseWith503) {
   std::vector<std::function<void(std::function<void(bool)>)>> failing = {
       [](std::function<void(bool)> done) { done(false); },
@@ -769,6 +795,7 @@ TEST(FinishSyncTest, FailureReplacesTheResponseWith503) {
 // Connect attempts succeed until the server has closed its listening socket.
 bool CanConnect(uint16_t port) { return RawConnection(port).connected(); }
 
+// Verifies: REQ-HTTP-022
 TEST_F(ServerTest, StopFinishesInFlightRequests) {
   std::promise<void> entered;
   std::promise<void> release;
@@ -805,6 +832,7 @@ TEST_F(ServerTest, StopFinishesInFlightRequests) {
   server_->Stop();  // idempotent
 }
 
+// Verifies: REQ-HTTP-022
 TEST_F(ServerTest, StopFromHandlerEndsWait) {
   StartServer([&](Request& req) {
     if (req.path == "/shutdown") server_->Stop();
@@ -818,6 +846,7 @@ TEST_F(ServerTest, StopFromHandlerEndsWait) {
   EXPECT_FALSE(CanConnect(server_->port()));
 }
 
+// Verifies: REQ-HTTP-023
 TEST_F(ServerTest, StartFailsWhenPortInUse) {
   StartServer(Echo);
   ServerOptions options;
@@ -829,6 +858,7 @@ TEST_F(ServerTest, StartFailsWhenPortInUse) {
   second.Wait();  // never started: returns at once
 }
 
+// Verifies: REQ-HTTP-022
 TEST(ServerLifecycleTest, StopWithoutStartAndDestroyWithoutStop) {
   Server never({}, Echo, nullptr);
   never.Stop();
@@ -838,6 +868,7 @@ TEST(ServerLifecycleTest, StopWithoutStartAndDestroyWithoutStop) {
   // Destructor stops and joins.
 }
 
+// Verifies: REQ-HTTP-030
 TEST(ClientTest, UnreachableServerIsUnavailable) {
   uint16_t port;
   {
@@ -869,6 +900,7 @@ std::string MaskedTextFrame(std::string_view text) {
   return f;
 }
 
+// Verifies: REQ-HTTP-024
 TEST_F(ServerTest, WebSocketUpgradeEchoesAndServerSends) {
   std::promise<std::shared_ptr<WebSocket>> opened;
   StartServer([&opened](Request& req) {
@@ -958,6 +990,7 @@ Response Secure(Request& req) {
   return r;
 }
 
+// Verifies: REQ-HTTP-025, REQ-HTTP-029
 TEST_F(ServerTest, TlsServesHttpsWithHsts) {
   TlsFiles files;
   ServerOptions options = files.Options();
@@ -989,6 +1022,7 @@ TEST_F(ServerTest, TlsServesHttpsWithHsts) {
   EXPECT_FALSE(plain.ok() && plain->status == 200);
 }
 
+// Verifies: REQ-HTTP-028, REQ-HTTP-029
 TEST_F(ServerTest, TlsClientRejectsAnUntrustedCertificate) {
   TlsFiles files;
   TlsFiles other;  // another authority: the server's certificate is not signed by it
@@ -1031,6 +1065,7 @@ bool HandshakeWithVersions(uint16_t port, int min_version, int max_version) {
   return ok;
 }
 
+// Verifies: REQ-HTTP-026
 TEST_F(ServerTest, TlsRefusesVersionsBefore12) {
   TlsFiles files;
   ServerOptions options = files.Options();
@@ -1040,6 +1075,7 @@ TEST_F(ServerTest, TlsRefusesVersionsBefore12) {
   EXPECT_TRUE(HandshakeWithVersions(server_->port(), TLS1_3_VERSION, TLS1_3_VERSION));
 }
 
+// Verifies: REQ-HTTP-027
 TEST(ServerTlsTest, StartFailsOnMissingOrMismatchedFiles) {
   TlsFiles a;
   TlsFiles b;
@@ -1056,6 +1092,7 @@ TEST(ServerTlsTest, StartFailsOnMissingOrMismatchedFiles) {
   EXPECT_THAT(s.message(), HasSubstr("mismatch"));
 }
 
+// Verifies: REQ-HTTP-032
 TEST_F(ServerTest, ConnectionRateLimitGives429WithRetryAfter) {
   ServerOptions options;
   options.connection_rate = {0.5, 2};  // a burst of two, then one every two seconds
@@ -1080,6 +1117,7 @@ TEST_F(ServerTest, ConnectionRateLimitGives429WithRetryAfter) {
   EXPECT_EQ(server_->stats().throttled_requests, 2u);
 }
 
+// Verifies: REQ-HTTP-033
 TEST_F(ServerTest, ClientRateLimitSpansConnections) {
   ServerOptions options;
   options.client_rate = {0.1, 3};
@@ -1096,6 +1134,7 @@ TEST_F(ServerTest, ClientRateLimitSpansConnections) {
   EXPECT_EQ(limited, 2);
 }
 
+// Verifies: REQ-HTTP-035
 TEST_F(ServerTest, LoopbackIsExemptFromLimitsByDefault) {
   ServerOptions options;
   options.client_rate = {0.1, 1};
@@ -1109,6 +1148,7 @@ TEST_F(ServerTest, LoopbackIsExemptFromLimitsByDefault) {
   }
 }
 
+// Verifies: REQ-HTTP-034
 TEST_F(ServerTest, ConnectionsPerClientAreCapped) {
   ServerOptions options;
   options.max_connections_per_client = 2;
@@ -1136,6 +1176,7 @@ TEST_F(ServerTest, ConnectionsPerClientAreCapped) {
   EXPECT_TRUE(served);
 }
 
+// Verifies: REQ-HTTP-015
 TEST_F(ServerTest, SlowHeaderIsCutOffAfterHeaderTimeout) {
   ServerOptions options;
   options.header_timeout = std::chrono::seconds(1);
@@ -1157,6 +1198,7 @@ TEST_F(ServerTest, SlowHeaderIsCutOffAfterHeaderTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
+// Verifies: REQ-HTTP-015
 TEST_F(ServerTest, SilentTlsHandshakeIsCutOffAfterHeaderTimeout) {
   TlsFiles files;
   ServerOptions options = files.Options();

@@ -45,6 +45,7 @@ class StaticSiteTest : public ::testing::Test {
   std::unique_ptr<StaticSite> site_;
 };
 
+// Verifies: REQ-HTTP-046, REQ-HTTP-047
 TEST_F(StaticSiteTest, ServesFilesAndTheAppForRoutes) {
   auto site = StaticSite::Open(dir_.string(), "/app");
   ASSERT_TRUE(site.ok()) << site.status().ToString();
@@ -71,6 +72,7 @@ TEST_F(StaticSiteTest, ServesFilesAndTheAppForRoutes) {
   EXPECT_EQ(redirect.headers.Get("Location"), "/app/");
 }
 
+// Verifies: REQ-HTTP-048
 TEST_F(StaticSiteTest, HashedAssetsAreImmutableAndGzipWhenAccepted) {
   site_ = std::move(StaticSite::Open(dir_.string(), "/app")).value();
   Response plain = Get("/app/assets/main-abc123.js");
@@ -90,6 +92,7 @@ TEST_F(StaticSiteTest, HashedAssetsAreImmutableAndGzipWhenAccepted) {
   EXPECT_TRUE(again.body.empty());
 }
 
+// Verifies: REQ-HTTP-049
 TEST_F(StaticSiteTest, NothingOutsideTheFolderOrHidden) {
   site_ = std::move(StaticSite::Open(dir_.string(), "/app")).value();
   EXPECT_EQ(Get("/app/../outside.txt").status, 404);
@@ -102,6 +105,7 @@ TEST_F(StaticSiteTest, NothingOutsideTheFolderOrHidden) {
   EXPECT_EQ(site_->Handle(post).status, 405);
 }
 
+// Verifies: REQ-HTTP-050
 TEST_F(StaticSiteTest, RefusesAFolderWithoutAnApp) {
   fs::remove(dir_ / "index.html");
   auto site = StaticSite::Open(dir_.string(), "/app");

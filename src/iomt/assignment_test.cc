@@ -29,6 +29,7 @@ constexpr std::string_view kDevice =
 
 // A device lent to Aase, then to Bent: each measurement files under who had it then; a time
 // between the loans, or one that two loans claim, has no patient.
+// Verifies: REQ-IOMT-017, REQ-IOMT-018
 TEST(AssignmentTest, MeasurementsFileUnderWhoHadTheDeviceThen) {
   auto a = DeviceAssignments::From(
       kDevice,
@@ -56,6 +57,7 @@ TEST(AssignmentTest, MeasurementsFileUnderWhoHadTheDeviceThen) {
   EXPECT_EQ(clash->At(Ms("2026-11-11T12:00:00Z")).patient, "bent");
 }
 
+// Verifies: REQ-IOMT-019
 TEST(AssignmentTest, WithoutHistoryTheDevicesPatientDecides) {
   auto a = DeviceAssignments::From(kDevice, {});
   ASSERT_TRUE(a.ok());

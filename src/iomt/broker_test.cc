@@ -10,6 +10,7 @@
 namespace sund::iomt {
 namespace {
 
+// Verifies: REQ-IOMT-053
 TEST(Broker, PasswordHashMatchesMosquittoPasswd) {
   // A line written by Debian's `mosquitto_passwd -b FILE dev1 secret` (2.0.11).
   auto salt = crypto::Base64Decode("Z0frdRN/ojK0brU0");
@@ -19,6 +20,7 @@ TEST(Broker, PasswordHashMatchesMosquittoPasswd) {
             "AM22eMJe6BGJ4fU6EM8tPayBjg==");
 }
 
+// Verifies: REQ-IOMT-045
 TEST(Broker, TopicsNameTheirDevice) {
   EXPECT_EQ(MeasurementTopic("oxi-7"), "sund/v1/devices/oxi-7/measurements");
   EXPECT_EQ(DeviceOfTopic("sund/v1/devices/oxi-7/measurements"), "oxi-7");
@@ -29,12 +31,14 @@ TEST(Broker, TopicsNameTheirDevice) {
 
 // Issue #11 (found by tests/fuzz/fuzz_iomt, a heap overflow under ASan): a topic whose prefix and
 // suffix overlap names no device, and nothing is read beyond it.
+// Verifies: REQ-IOMT-045
 TEST(Broker, Issue11OverlappingPrefixAndSuffixNameNoDevice) {
   EXPECT_EQ(DeviceOfTopic("sund/v1/devices/measurements"), "");
   EXPECT_EQ(DeviceOfTopic("sund/v1/devices/"), "");
   EXPECT_EQ(DeviceOfTopic("sund/v1/devices/x/measurements"), "x");
 }
 
+// Verifies: REQ-IOMT-051, REQ-IOMT-053, REQ-IOMT-054
 TEST(Broker, PasswordFileKeepsOneLinePerUserAndConfigAllowsNoAnonymous) {
   auto dir = std::filesystem::temp_directory_path() / ("sund-broker-" + crypto::RandomToken(6));
   BrokerConfig c;

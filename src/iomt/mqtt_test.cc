@@ -11,6 +11,7 @@ std::string Bytes(std::initializer_list<int> bytes) {
   return s;
 }
 
+// Verifies: REQ-IOMT-055
 TEST(MqttUrl, ReadsUserPasswordHostAndPort) {
   auto u = ParseUrl("mqtt://gate%40way:p%3Ass@127.0.0.1:18830");
   ASSERT_TRUE(u.ok()) << u.status().message();
@@ -28,6 +29,7 @@ TEST(MqttUrl, ReadsUserPasswordHostAndPort) {
   EXPECT_EQ(v6->port, 1884);
 }
 
+// Verifies: REQ-IOMT-055
 TEST(MqttUrl, RefusesWhatIsNotAnMqttUrl) {
   for (const char* bad : {"http://x", "mqtt://", "mqtt://h:0", "mqtt://h:70000", "mqtt://h:1x",
                           "mqtt://h/topic", "mqtt://[::1"}) {
@@ -35,6 +37,7 @@ TEST(MqttUrl, RefusesWhatIsNotAnMqttUrl) {
   }
 }
 
+// Verifies: REQ-IOMT-056
 TEST(MqttCodec, ConnectAsTheStandardLaysItOut) {
   ConnectOptions o;
   o.client_id = "gw";
@@ -48,6 +51,7 @@ TEST(MqttCodec, ConnectAsTheStandardLaysItOut) {
                                      0,    2,  'g', 'w', 0,   1,   'u', 0,   2, 'p',  'w'}));
 }
 
+// Verifies: REQ-IOMT-056
 TEST(MqttCodec, PublishSubscribeAndAcknowledgements) {
   EXPECT_EQ(EncodePublish("a/b", "hi", 1, 0x1234),
             Bytes({0x32, 9, 0, 3, 'a', '/', 'b', 0x12, 0x34, 'h', 'i'}));
@@ -58,6 +62,7 @@ TEST(MqttCodec, PublishSubscribeAndAcknowledgements) {
   EXPECT_EQ(EncodeDisconnect(), Bytes({0xE0, 0}));
 }
 
+// Verifies: REQ-IOMT-056, REQ-IOMT-057
 TEST(MqttCodec, RemainingLengthOfSeveralBytes) {
   std::string payload(200'000, 'x');
   std::string packet = EncodePublish("t", payload, 1, 9);
@@ -83,6 +88,7 @@ TEST(MqttCodec, RemainingLengthOfSeveralBytes) {
   EXPECT_EQ(m->payload.size(), payload.size());
 }
 
+// Verifies: REQ-IOMT-057
 TEST(MqttCodec, DecodesPacketsBackToBack) {
   Decoder d(1024);
   d.Feed(EncodePuback(1) + EncodePublish("x/y", "{}", 0, 0) + EncodePingreq());
@@ -103,6 +109,7 @@ TEST(MqttCodec, DecodesPacketsBackToBack) {
   EXPECT_FALSE(none->has_value());
 }
 
+// Verifies: REQ-IOMT-057
 TEST(MqttCodec, RefusesOversizedAndMalformedPackets) {
   Decoder small(100);
   small.Feed(EncodePublish("t", std::string(200, 'x'), 0, 0));

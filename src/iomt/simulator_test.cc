@@ -20,6 +20,7 @@ SimulationOptions Options() {
   return o;
 }
 
+// Verifies: REQ-IOMT-058
 TEST(Simulator, PayloadsAreValidInTimeOrderAndDeterministic) {
   Simulator a(Options());
   Simulator b(Options());
@@ -45,6 +46,7 @@ TEST(Simulator, PayloadsAreValidInTimeOrderAndDeterministic) {
   EXPECT_NEAR(rounds, 20 * 4 * 24, 40);
 }
 
+// Verifies: REQ-IOMT-059
 TEST(Simulator, TheFirstKDeteriorateOverTheRun) {
   Simulator sim(Options());
   std::int64_t start = Options().start_ms;
@@ -54,6 +56,7 @@ TEST(Simulator, TheFirstKDeteriorateOverTheRun) {
   EXPECT_EQ(sim.Severity(2, start + 72 * kHour), 0);  // not among the deteriorating
 }
 
+// Verifies: REQ-IOMT-060
 TEST(Simulator, SetupCreatesPatientDeviceAndAssignmentByPut) {
   Simulator sim(Options());
   std::string bundle = sim.SetupBundle(3, 5);

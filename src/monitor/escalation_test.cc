@@ -16,6 +16,7 @@ News2Score Score(int total, bool any_three, bool complete = true) {
 std::string LevelOf(const Escalation& e) { return e.level ? e.level->name : "none"; }
 
 // The RCP triggers: a single 3, totals 5-6 and 7+, the most urgent that applies.
+// Verifies: REQ-MON-016, REQ-MON-017
 TEST(EscalationTest, DefaultPolicyFollowsTheRcpTriggers) {
   const auto& p = DefaultEscalationPolicy();
   EXPECT_EQ(LevelOf(Escalate(Score(0, false), p)), "none");
@@ -34,6 +35,7 @@ TEST(EscalationTest, DefaultPolicyFollowsTheRcpTriggers) {
 
 // A deployment's own thresholds, and a clinician's per-patient adjustment (TOKS style): the
 // decision names both versions.
+// Verifies: REQ-MON-018
 TEST(EscalationTest, DeploymentAndPatientThresholds) {
   auto policy = ParseEscalationPolicy(R"({"version":"region-test-1","levels":[
       {"name":"watch","total_at_least":3,"response":"ring the citizen","within_minutes":120},
@@ -55,6 +57,7 @@ TEST(EscalationTest, DeploymentAndPatientThresholds) {
   EXPECT_EQ(e.policy_version, "region-test-1");
 }
 
+// Verifies: REQ-MON-019
 TEST(EscalationTest, BadPoliciesAndAdjustmentsAreRefused) {
   for (std::string_view bad : {
            std::string_view("[]"),

@@ -20,6 +20,7 @@ struct Case {
 
 // Both sides of every band boundary of the RCP 2017 chart, and the rounding of measured values
 // to the chart's precision (whole numbers; temperature to one decimal).
+// Verifies: REQ-MON-001, REQ-MON-008
 TEST(News2Test, RespirationRateBands) {
   for (const Case& c : std::vector<Case>{{0, 3},
                                          {8, 3},
@@ -39,6 +40,7 @@ TEST(News2Test, RespirationRateBands) {
   }
 }
 
+// Verifies: REQ-MON-002, REQ-MON-008
 TEST(News2Test, Spo2Scale1Bands) {
   for (const Case& c : std::vector<Case>{{50, 3},
                                          {91, 3},
@@ -54,6 +56,7 @@ TEST(News2Test, Spo2Scale1Bands) {
   }
 }
 
+// Verifies: REQ-MON-003, REQ-MON-008
 TEST(News2Test, Spo2Scale2BandsOnAirAndOnOxygen) {
   // Up to 92 % the same on air and on oxygen (the target range 88-92 scores 0).
   for (const Case& c :
@@ -73,6 +76,7 @@ TEST(News2Test, Spo2Scale2BandsOnAirAndOnOxygen) {
   EXPECT_EQ(ScoreSpo2Scale2(95, std::nullopt), std::nullopt);
 }
 
+// Verifies: REQ-MON-004
 TEST(News2Test, AirOrOxygenAndConsciousness) {
   EXPECT_EQ(ScoreAirOrOxygen(false), 0);
   EXPECT_EQ(ScoreAirOrOxygen(true), 2);
@@ -83,6 +87,7 @@ TEST(News2Test, AirOrOxygenAndConsciousness) {
   }
 }
 
+// Verifies: REQ-MON-005, REQ-MON-008
 TEST(News2Test, SystolicPressureBands) {
   for (const Case& c : std::vector<Case>{{40, 3},
                                          {90, 3},
@@ -100,6 +105,7 @@ TEST(News2Test, SystolicPressureBands) {
   }
 }
 
+// Verifies: REQ-MON-006, REQ-MON-008
 TEST(News2Test, PulseBands) {
   for (const Case& c : std::vector<Case>{{20, 3},
                                          {40, 3},
@@ -118,6 +124,7 @@ TEST(News2Test, PulseBands) {
   }
 }
 
+// Verifies: REQ-MON-007, REQ-MON-008
 TEST(News2Test, TemperatureBandsToOneDecimal) {
   for (const Case& c : std::vector<Case>{{30.0, 3},
                                          {35.0, 3},
@@ -150,6 +157,7 @@ News2Inputs Normal() {
 }
 
 // Totals and risk bands of hand-computed cases.
+// Verifies: REQ-MON-009, REQ-MON-010
 TEST(News2Test, TotalsAndRiskOfHandComputedCases) {
   auto normal = ScoreNews2(Normal());
   ASSERT_TRUE(normal.ok());
@@ -211,6 +219,7 @@ TEST(News2Test, TotalsAndRiskOfHandComputedCases) {
 
 // A missing parameter makes the score incomplete, never 0 for it: the total covers what is
 // present and the risk is what that alone shows.
+// Verifies: REQ-MON-003, REQ-MON-011
 TEST(News2Test, MissingParametersGiveAnIncompleteScore) {
   News2Inputs in = Normal();
   in.temperature.reset();
@@ -250,6 +259,7 @@ TEST(News2Test, MissingParametersGiveAnIncompleteScore) {
   EXPECT_EQ(none->risk, News2Risk::kLow);
 }
 
+// Verifies: REQ-MON-012
 TEST(News2Test, ImpossibleValuesAreRefusedNamingTheParameter) {
   struct Bad {
     void (*set)(News2Inputs&);
@@ -275,6 +285,7 @@ TEST(News2Test, ImpossibleValuesAreRefusedNamingTheParameter) {
 
 // The stored score: SNOMED CT code, total as valueInteger, risk, rule version, inputs and one
 // component per parameter; an incomplete score carries no value, only the reason.
+// Verifies: REQ-MON-013, REQ-MON-014
 TEST(News2Test, ObservationOfACompleteAndAnIncompleteScore) {
   News2Inputs covid = Normal();
   covid.respiration_rate = 23;
@@ -340,6 +351,7 @@ std::string Qty(double v, std::string unit) {
 // The latest value of each parameter within the window, from the codes the gateway writes and
 // the Sund codes for consciousness and oxygen; older, future, unfinished or broken ones are not
 // used.
+// Verifies: REQ-MON-015
 TEST(News2Test, InputsAreTheLatestValuesWithinTheWindow) {
   const std::int64_t now = 1'795'946'400'000;  // 2026-11-29T10:00:00Z
   const std::string loinc = "http://loinc.org";
@@ -388,6 +400,7 @@ TEST(News2Test, InputsAreTheLatestValuesWithinTheWindow) {
   EXPECT_EQ(none.newest_ms, 0);
 }
 
+// Verifies: REQ-MON-013
 TEST(News2Test, Names) {
   EXPECT_EQ(News2ParameterName(News2Parameter::kSystolicPressure), "systolic-pressure");
   EXPECT_EQ(News2RiskName(News2Risk::kLowMedium), "low-medium");

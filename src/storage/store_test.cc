@@ -46,6 +46,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Store> store_;
 };
 
+// Verifies: REQ-STO-001, REQ-STO-002
 TEST_P(StoreTest, WritesAreReadBackAndVersionsMustFollow) {
   Write({Version("a", 1)});
   {
@@ -65,6 +66,7 @@ TEST_P(StoreTest, WritesAreReadBackAndVersionsMustFollow) {
   EXPECT_EQ(store_->Read("Basic", "b").status().code(), StatusCode::kNotFound);
 }
 
+// Verifies: REQ-STO-003
 TEST_P(StoreTest, ARolledBackTransactionLeavesNothing) {
   {
     auto w = store_->BeginWrite();
@@ -81,6 +83,7 @@ TEST_P(StoreTest, ARolledBackTransactionLeavesNothing) {
   EXPECT_TRUE(store_->Read("Basic", "a").ok());
 }
 
+// Verifies: REQ-STO-004
 TEST_P(StoreTest, ASavepointRollbackUndoesOnlyItsPart) {
   auto w = store_->BeginWrite();
   ASSERT_TRUE(w.ok());
@@ -99,6 +102,7 @@ TEST_P(StoreTest, ASavepointRollbackUndoesOnlyItsPart) {
 
 // The consent gate's stamp: changes with each commit that wrote the type, only after it has
 // committed, and not for other types or for rolled-back transactions.
+// Verifies: REQ-STO-005
 TEST_P(StoreTest, TypeStampChangesWithCommitsOfItsTypeOnly) {
   auto stamp = [&](std::string_view type) {
     auto s = store_->TypeStamp(type);
@@ -127,6 +131,7 @@ TEST_P(StoreTest, TypeStampChangesWithCommitsOfItsTypeOnly) {
 }
 
 // An export's snapshot: what was current at the feed position, whatever was written after.
+// Verifies: REQ-STO-006
 TEST_P(StoreTest, SnapshotShowsTheResourcesAsTheyWereAtItsPosition) {
   Write({Version("a", 1), Version("b", 1), Version("c", 1), Version("gone", 1)});
   Write({Version("gone", 2, true)});
@@ -166,6 +171,7 @@ TEST_P(StoreTest, SnapshotShowsTheResourcesAsTheyWereAtItsPosition) {
 
 // Two processes sharing a database (PostgreSQL): each sees the other's commits, and the stamp
 // the consent gate caches by changes in the other process too, soon after the commit.
+// Verifies: REQ-STO-007, REQ-STO-002
 TEST_P(StoreTest, ASecondProcessSeesCommitsAndTheirTypeStamps) {
   auto other = testing::OpenSharingStore(*store_);
   if (other.status().code() == StatusCode::kNotImplemented) {

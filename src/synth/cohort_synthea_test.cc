@@ -42,6 +42,7 @@ using Row = std::vector<std::string>;
 // counts computed from the bundles independently; then
 // generates 1,000 patients from the extracted rows, loads them into a second store and reads
 // the cohort back. Skips without SUND_TEST_DATA.
+// Verifies: REQ-SYNTH-043, REQ-SYNTH-049, REQ-SYNTH-057
 TEST(CohortSyntheaTest, ExtractsTheExampleCohortAndRoundTripsSyntheticPatients) {
   const char* data = std::getenv("SUND_TEST_DATA");
   if (data == nullptr || *data == '\0') {

@@ -113,6 +113,7 @@ CohortSpec SpecOrDie(std::string_view text) {
   return spec.ok() ? *spec : CohortSpec{};
 }
 
+// Verifies: REQ-SYNTH-035
 TEST(CohortSpecTest, ReadsEveryFeatureType) {
   CohortSpec spec = SpecOrDie(kSpec);
   EXPECT_EQ(spec.name, "test");
@@ -134,12 +135,14 @@ TEST(CohortSpecTest, ReadsEveryFeatureType) {
   EXPECT_TRUE(spec.resolved());
 }
 
+// Verifies: REQ-SYNTH-035
 TEST(CohortSpecTest, YamlReadsAsJson) {
   CohortSpec json = SpecOrDie(kSpec);
   CohortSpec yaml = SpecOrDie(kSpecYaml);
   EXPECT_EQ(CohortSpecToJson(yaml), CohortSpecToJson(json));
 }
 
+// Verifies: REQ-SYNTH-035
 TEST(CohortSpecTest, JsonFormRoundTrips) {
   CohortSpec spec = SpecOrDie(kSpec);
   std::string text = CohortSpecToJson(spec);
@@ -150,6 +153,7 @@ TEST(CohortSpecTest, JsonFormRoundTrips) {
   EXPECT_EQ(CohortSpecToJson(SpecOrDie(CohortSpecToJson(relative))), CohortSpecToJson(relative));
 }
 
+// Verifies: REQ-SYNTH-035
 TEST(CohortSpecTest, ExampleFileParses) {
   std::filesystem::path example =
       std::filesystem::path(SUND_SOURCE_DIR) / "examples/synth/cohort.json";
@@ -159,6 +163,7 @@ TEST(CohortSpecTest, ExampleFileParses) {
   EXPECT_GT(spec->features.size(), 20u);
 }
 
+// Verifies: REQ-SYNTH-037
 TEST(CohortSpecTest, ResolvesRelativeDates) {
   CohortSpec spec = SpecOrDie(R"({"reference_date": "2021-03-31", "period": {"months": 1},
                                   "features": [{"type": "sex"}]})");
@@ -179,6 +184,7 @@ TEST(CohortSpecTest, ResolvesRelativeDates) {
   EXPECT_EQ(FormatDays(ResolveDates(days, kNow).from_day), "2020-01-31");
 }
 
+// Verifies: REQ-SYNTH-038
 TEST(CohortSpecTest, SchemaDomainsComeFromTheSpec) {
   Schema s = CohortSchema(SpecOrDie(kSpec));
   EXPECT_FALSE(s.from_data);
@@ -212,6 +218,7 @@ struct BadSpec {
 
 class BadSpecTest : public ::testing::TestWithParam<BadSpec> {};
 
+// Verifies: REQ-SYNTH-036
 TEST_P(BadSpecTest, IsRefusedWithAClearMessage) {
   auto spec = ParseCohortSpec(GetParam().text);
   ASSERT_FALSE(spec.ok());
@@ -335,6 +342,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // --- Dates. ---------------------------------------------------------------------------------
 
+// Verifies: REQ-SYNTH-037
 TEST(CohortDatesTest, CivilDatesRoundTripAndAgesCountBirthdays) {
   for (std::int64_t d = -800'000; d <= 800'000; d += 17) {
     internal::Civil c = internal::CivilFromDays(d);
@@ -513,6 +521,7 @@ const Row kP2 = {"male", "34", "18-64", "Sjælland", "0", "0", "5.4",
                  "5.40", "",   "",      "0",        "1", "0", "0"};
 const Row kP6 = {"unknown", "43", "18-64", "other", "0", "0", "", "", "", "", "0", "0", "1", "0"};
 
+// Verifies: REQ-SYNTH-039, REQ-SYNTH-041, REQ-SYNTH-043, REQ-SYNTH-044, REQ-SYNTH-045
 TEST_F(CohortExtractTest, OptOutTakesAllButThoseWhoDeny) {
   ExtractedTable t = Extract(SpecOrDie(kSpec));
   EXPECT_THAT(t.table.header,
@@ -538,6 +547,7 @@ TEST_F(CohortExtractTest, OptOutTakesAllButThoseWhoDeny) {
   }
 }
 
+// Verifies: REQ-SYNTH-040, REQ-SYNTH-045
 TEST_F(CohortExtractTest, OptInTakesOnlyThoseWhoPermit) {
   CohortSpec spec = SpecOrDie(kSpec);
   spec.research = consent::ResearchPolicy::kOptIn;
@@ -549,6 +559,7 @@ TEST_F(CohortExtractTest, OptInTakesOnlyThoseWhoPermit) {
   EXPECT_EQ(t.stats.extracted, 2);
 }
 
+// Verifies: REQ-SYNTH-042
 TEST_F(CohortExtractTest, PopulationFilterAndAgeAtDeath) {
   CohortSpec spec = SpecOrDie(kSpec);
   spec.vital_status = VitalStatus::kAny;
@@ -567,6 +578,7 @@ TEST_F(CohortExtractTest, PopulationFilterAndAgeAtDeath) {
   EXPECT_EQ(Extract(spec).table.rows.size(), 1u);
 }
 
+// Verifies: REQ-SYNTH-042
 TEST_F(CohortExtractTest, WithoutAgeFeaturesABirthDateIsNotNeeded) {
   CohortSpec spec = SpecOrDie(R"({"reference_date": "2024-01-01", "period": {"years": 4},
       "consent": {"research": "opt-out"}, "features": [{"type": "sex"}]})");
@@ -576,6 +588,7 @@ TEST_F(CohortExtractTest, WithoutAgeFeaturesABirthDateIsNotNeeded) {
               ElementsAre(Row{"female"}, Row{"male"}, Row{"male"}, Row{"other"}, Row{"unknown"}));
 }
 
+// Verifies: REQ-SYNTH-043
 TEST_F(CohortExtractTest, OnsetMatchNeedsTheOnsetInThePeriod) {
   CohortSpec spec = SpecOrDie(R"({"reference_date": "2024-01-01",
       "period": {"from": "2020-01-01", "to": "2023-12-31"}, "consent": {"research": "opt-out"},
@@ -589,12 +602,14 @@ TEST_F(CohortExtractTest, OnsetMatchNeedsTheOnsetInThePeriod) {
                                         Row{"0", "0"}));
 }
 
+// Verifies: REQ-SYNTH-046
 TEST_F(CohortExtractTest, NeedsTheTime) {
   auto t = ExtractCohort(*store_, SpecOrDie(kSpec), ExtractOptions{});
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
 }
 
+// Verifies: REQ-SYNTH-046
 TEST(CohortEmptyStoreTest, GivesAHeaderAndNoRows) {
   testing::TempDir dir;
   auto store = testing::OpenStoreIn(dir.path());
@@ -608,6 +623,7 @@ TEST(CohortEmptyStoreTest, GivesAHeaderAndNoRows) {
   EXPECT_EQ(t->stats.patients_seen, 0);
 }
 
+// Verifies: REQ-SYNTH-047
 TEST_F(CohortExtractTest, ReportsProgress) {
   ExtractOptions o;
   o.now_ms = kNow;
@@ -692,6 +708,7 @@ class FakeServer {
   int requests_ = 0;
 };
 
+// Verifies: REQ-SYNTH-041, REQ-SYNTH-048
 TEST_F(CohortExtractTest, RestSourceGivesTheSameTable) {
   FakeServer server(*store_);
   auto source =
@@ -706,6 +723,7 @@ TEST_F(CohortExtractTest, RestSourceGivesTheSameTable) {
   EXPECT_GT(server.requests(), 10);  // paged
 }
 
+// Verifies: REQ-SYNTH-048
 TEST_F(CohortExtractTest, RestSourceErrorsNameTheTypeNotTheUrl) {
   auto source = RestSource("http://fhir.test/fhir", [](const std::string&) -> Result<std::string> {
     return Status(StatusCode::kUnavailable, "connection refused");

@@ -25,6 +25,7 @@ Evaluation MustEvaluate(const CsvTable& real, const CsvTable* holdout, const Csv
   return e.ok() ? *e : Evaluation{};
 }
 
+// Verifies: REQ-SYNTH-024
 TEST(EvaluateTest, OneAndTwoWayTvdByHand) {
   const CsvTable real = Table("a,b\nx,1\nx,2\ny,1\ny,2\n");
   const CsvTable syn = Table("a,b\nx,1\nx,1\nx,1\ny,2\n");
@@ -40,6 +41,7 @@ TEST(EvaluateTest, OneAndTwoWayTvdByHand) {
   EXPECT_NEAR(e.pairs[0].tvd, 0.5, 1e-12);
 }
 
+// Verifies: REQ-SYNTH-024
 TEST(EvaluateTest, MissingAndUnknownValuesHaveCellsOfTheirOwn) {
   const CsvTable real = Table("a,b\nx,1\nx,2\ny,1\ny,2\n");
   const CsvTable syn = Table("a,b\nx,1\nx,3\nz,1\n,abc\n");
@@ -54,6 +56,7 @@ TEST(EvaluateTest, MissingAndUnknownValuesHaveCellsOfTheirOwn) {
   EXPECT_NEAR(m.synthetic[3], 0.25, 1e-12);
 }
 
+// Verifies: REQ-SYNTH-025
 TEST(EvaluateTest, MatchesColumnsByNameAndReadsDates) {
   const CsvTable real = Table("d,k\n2020-01-01,a\n2020-01-02,b\n");
   const CsvTable syn = Table("k,extra,d\nb,1,2020-01-02\na,2,not a date\n");
@@ -66,6 +69,7 @@ TEST(EvaluateTest, MatchesColumnsByNameAndReadsDates) {
   EXPECT_EQ(e.exact_copy_rate, 0.5);  // the first synthetic row repeats the second real one
 }
 
+// Verifies: REQ-SYNTH-025
 TEST(EvaluateTest, ManyDistinctNumbersUseEqualFrequencyBins) {
   std::string real = "v\n", syn = "v\n";
   for (int i = 0; i < 1000; ++i) real += std::to_string(i) + "\n";
@@ -83,6 +87,7 @@ TEST(EvaluateTest, ManyDistinctNumbersUseEqualFrequencyBins) {
   EXPECT_NEAR(m.tvd, 0.5 * (0.4 + 0.9 * 1 + 0.5), 1e-12);
 }
 
+// Verifies: REQ-SYNTH-026
 TEST(EvaluateTest, CramersVByHand) {
   EXPECT_NEAR(CramersV({10, 20, 30, 40}, 2, 2), 0.0890870806374748, 1e-12);
   EXPECT_NEAR(CramersV({12, 3, 5, 2, 9, 4}, 2, 3), 0.5274852990754725, 1e-12);
@@ -92,6 +97,7 @@ TEST(EvaluateTest, CramersVByHand) {
   EXPECT_EQ(CramersV({5, 5, 0, 0}, 2, 2), 0.0);  // one row: undefined, 0
 }
 
+// Verifies: REQ-SYNTH-026
 TEST(EvaluateTest, PearsonByHandAndPairwiseComplete) {
   const double nan = std::nan("");
   EXPECT_NEAR(Pearson({1, 2, 3, 4, 5}, {2, 4, 5, 4, 5}), 0.7745966692414834, 1e-12);
@@ -99,6 +105,7 @@ TEST(EvaluateTest, PearsonByHandAndPairwiseComplete) {
   EXPECT_EQ(Pearson({1, 1, 1}, {1, 2, 3}), 0.0);
 }
 
+// Verifies: REQ-SYNTH-026
 TEST(EvaluateTest, AssociationsPearsonForNumbersCramersVOtherwise) {
   const CsvTable real = Table("x,y,c\n1,2,a\n2,4,a\n3,5,b\n4,4,b\n5,5,b\n");
   const CsvTable syn = Table("x,y,c\n1,5,a\n2,4,b\n3,5,a\n4,2,b\n5,4,a\n");
@@ -116,6 +123,7 @@ TEST(EvaluateTest, AssociationsPearsonForNumbersCramersVOtherwise) {
   EXPECT_NEAR(*e.corr_diff, diff / 3, 1e-12);
 }
 
+// Verifies: REQ-SYNTH-027
 TEST(EvaluateTest, AucCountsTiesHalf) {
   auto auc = Auc({0.1, 0.4, 0.35, 0.8, 0.4}, {false, false, true, true, true});
   ASSERT_TRUE(auc.has_value());
@@ -124,6 +132,7 @@ TEST(EvaluateTest, AucCountsTiesHalf) {
   EXPECT_FALSE(Auc({1, 2}, {true, true}).has_value());
 }
 
+// Verifies: REQ-SYNTH-029
 TEST(EvaluateTest, GowerDistancesByHand) {
   // n ranges 0..10, m 1..5 in the real data; m may be missing.
   const CsvTable train = Table("c,n,m\na,0,1\nb,10,5\na,4,\n");
@@ -170,6 +179,7 @@ Split DisjointTables() {
   return s;
 }
 
+// Verifies: REQ-SYNTH-029
 TEST(EvaluateTest, CopiesOfTrainingRowsAreCaught) {
   const Split s = DisjointTables();
   Evaluation e = MustEvaluate(s.train, &s.holdout, s.train);
@@ -182,6 +192,7 @@ TEST(EvaluateTest, CopiesOfTrainingRowsAreCaught) {
   EXPECT_EQ(e.tvd2, 0.0);
 }
 
+// Verifies: REQ-SYNTH-029
 TEST(EvaluateTest, CopiesOfHoldoutRowsLeakNothing) {
   const Split s = DisjointTables();
   Evaluation e = MustEvaluate(s.train, &s.holdout, s.holdout);
@@ -191,6 +202,7 @@ TEST(EvaluateTest, CopiesOfHoldoutRowsLeakNothing) {
   EXPECT_LT(*e.mia_auc, 0.5);
 }
 
+// Verifies: REQ-SYNTH-029
 TEST(EvaluateTest, ExactCopiesCompareNumbersAsNumbers) {
   const CsvTable train = Table("a,b\n1,x\n2,y\n");
   const CsvTable syn = Table("a,b\n1.0,x\n2,x\n1,q\n");
@@ -219,6 +231,7 @@ std::string LabelledTable(int rows, std::uint64_t seed, bool shuffle_labels = fa
   return t;
 }
 
+// Verifies: REQ-SYNTH-028
 TEST(EvaluateTest, TrainSyntheticTestReal) {
   const CsvTable train = Table(LabelledTable(400, 1));
   const CsvTable holdout = Table(LabelledTable(400, 2));
@@ -249,6 +262,7 @@ TEST(EvaluateTest, TrainSyntheticTestReal) {
   ASSERT_TRUE(g.tstr_auc.has_value());
 }
 
+// Verifies: REQ-SYNTH-030
 TEST(EvaluateTest, SameSeedSameFiguresWhateverTheThreads) {
   const CsvTable train = Table(LabelledTable(300, 5));
   const CsvTable holdout = Table(LabelledTable(300, 6));
@@ -275,6 +289,7 @@ TEST(EvaluateTest, SameSeedSameFiguresWhateverTheThreads) {
   EXPECT_NE(a.dcr_train, c.dcr_train);
 }
 
+// Verifies: REQ-SYNTH-031
 TEST(EvaluateTest, ErrorsNameColumnsNeverValues) {
   const CsvTable real = Table("a,secret\nx,Jensen\ny,Hansen\n");
   const CsvTable syn = Table("a,secret\nx,Jensen\n");
@@ -307,6 +322,7 @@ TEST(EvaluateTest, ErrorsNameColumnsNeverValues) {
   expect_error(Evaluate(real, nullptr, syn, options), "bins");
 }
 
+// Verifies: REQ-SYNTH-032
 TEST(EvaluateTest, JsonHasEveryFigureAndNullsWhereNotComputed) {
   const CsvTable real = Table("a,b\nx,1\nx,2\ny,1\ny,2\n");
   std::string json = EvaluationJson(MustEvaluate(real, nullptr, real));
@@ -320,6 +336,7 @@ TEST(EvaluateTest, JsonHasEveryFigureAndNullsWhereNotComputed) {
   }
 }
 
+// Verifies: REQ-SYNTH-033
 TEST(EvaluateTest, ReportShowsTheFiguresAndEscapesNames) {
   const CsvTable train = Table("<b>,n\nx,1\nx,2\ny,3\ny,4\nx,5\ny,6\n");
   const CsvTable holdout = Table("<b>,n\nx,2\ny,2\nx,6\ny,1\n");
@@ -352,6 +369,7 @@ Result<CsvTable> Adult() {
   return ReadCsvFile(std::string(dir) + "/tabular/adult.csv");
 }
 
+// Verifies: REQ-SYNTH-034
 TEST(EvaluateAdultTest, ReproducesTheLiteraturesTwoWayTvd) {
   if (std::getenv("SUND_TEST_DATA") == nullptr) {
     GTEST_SKIP() << "SUND_TEST_DATA is not set (the folder holding tabular/adult.csv)";

@@ -85,6 +85,7 @@ rapidjson::Document Parse(const std::string& text) {
   return doc;
 }
 
+// Verifies: REQ-SYNTH-050, REQ-SYNTH-051
 TEST(FhirWriterTest, WritesValidResourcesReferencingTheBundlesPatients) {
   FhirWriter w = Writer();
   auto b = w.Bundle(kRows, 0, kRows.size(), 1);
@@ -129,6 +130,7 @@ TEST(FhirWriterTest, WritesValidResourcesReferencingTheBundlesPatients) {
   EXPECT_EQ(types["Encounter"], 12);
 }
 
+// Verifies: REQ-SYNTH-052
 TEST(FhirWriterTest, PatientsFollowTheirRows) {
   FhirWriter w = Writer();
   auto b = w.Bundle(kRows, 0, kRows.size(), 1);
@@ -158,6 +160,7 @@ TEST(FhirWriterTest, PatientsFollowTheirRows) {
   EXPECT_EQ(json::GetString((*pats[3])["identifier"][0], "value"), "syn1-000004");
 }
 
+// Verifies: REQ-SYNTH-052
 TEST(FhirWriterTest, AgesAndDatesStayInsideBandAndPeriod) {
   CohortSpec spec = Spec();
   FhirWriter w = Writer(Seed(7, 400));
@@ -203,6 +206,7 @@ TEST(FhirWriterTest, AgesAndDatesStayInsideBandAndPeriod) {
   EXPECT_GT(shifted, 400 * 8);
 }
 
+// Verifies: REQ-SYNTH-053
 TEST(FhirWriterTest, IsDeterministicPerSeedAndPatient) {
   FhirWriter a = Writer(Seed(3));
   FhirWriter b = Writer(Seed(3));
@@ -221,6 +225,7 @@ TEST(FhirWriterTest, IsDeterministicPerSeedAndPatient) {
   EXPECT_THAT(all_a->json, HasSubstr(entries));
 }
 
+// Verifies: REQ-SYNTH-054
 TEST(FhirWriterTest, BadRowsNameRowAndColumnNotTheValue) {
   FhirWriter w = Writer();
   std::vector<Row> rows = kRows;
@@ -246,6 +251,7 @@ TEST(FhirWriterTest, BadRowsNameRowAndColumnNotTheValue) {
   EXPECT_FALSE(FhirWriter::Create(Spec(), {"sex", "sex"}).ok());
 }
 
+// Verifies: REQ-SYNTH-055
 TEST(FhirWriterTest, MissingColumnsAreLeftOutOrDrawn) {
   auto w = FhirWriter::Create(Spec(), {"diabetes", "unrelated"});
   ASSERT_TRUE(w.ok()) << w.status().ToString();
@@ -270,6 +276,7 @@ TEST(FhirWriterTest, MissingColumnsAreLeftOutOrDrawn) {
   EXPECT_EQ(types["Condition"], 1);
 }
 
+// Verifies: REQ-SYNTH-056
 TEST(FhirWriterTest, FilesStayUnderTheEntryLimit) {
   testing::TempDir dir;
   FhirWriter w = Writer();
@@ -299,6 +306,7 @@ TEST(FhirWriterTest, FilesStayUnderTheEntryLimit) {
   EXPECT_THAT(too_big.status().message(), HasSubstr("row 1 makes 11 resources"));
 }
 
+// Verifies: REQ-SYNTH-057
 TEST(FhirWriterTest, BundlesLoadAndReadBackAsTheirRows) {
   testing::TempDir dir;
   FhirWriter w = Writer(Seed(11));

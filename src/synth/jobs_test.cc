@@ -94,6 +94,7 @@ class JobServiceTest : public ::testing::Test {
 
 // The catalogue `sund endpoints` prints (issue #11): no entry twice, and each of its paths, with
 // its placeholders filled, is one the service takes.
+// Verifies: REQ-SYNTH-064
 TEST(JobServiceEndpointsTest, EveryEntryIsHandledAndListedOnce) {
   std::set<std::pair<std::string_view, std::string_view>> seen;
   for (const http::Endpoint& e : JobService::Endpoints()) {
@@ -110,6 +111,7 @@ TEST(JobServiceEndpointsTest, EveryEntryIsHandledAndListedOnce) {
   EXPECT_FALSE(JobService::Handles("/fhir/$synthesize/x"));
 }
 
+// Verifies: REQ-SYNTH-058, REQ-SYNTH-060, REQ-SYNTH-061, REQ-SYNTH-062
 TEST_F(JobServiceTest, RunsACohortToSyntheticRows) {
   auto r = Call("POST", "/fhir/$synthesize", Params(kCohort, R"(,{"name":"rows","valueInteger":250},
                                    {"name":"epsilon","valueDecimal":2})"));
@@ -140,6 +142,7 @@ TEST_F(JobServiceTest, RunsACohortToSyntheticRows) {
   EXPECT_EQ(Call("GET", job).status, 404);
 }
 
+// Verifies: REQ-SYNTH-058
 TEST_F(JobServiceTest, FhirOutputIsBundles) {
   auto r = Call("POST", "/fhir/$synthesize", Params(kCohort, R"(,{"name":"rows","valueInteger":150},
                                    {"name":"_outputFormat","valueString":"application/fhir+json"})"));
@@ -156,6 +159,7 @@ TEST_F(JobServiceTest, FhirOutputIsBundles) {
   EXPECT_THAT(bundle.body, HasSubstr("\"resourceType\":\"Bundle\""));
 }
 
+// Verifies: REQ-SYNTH-059
 TEST_F(JobServiceTest, RefusesBadRequests) {
   EXPECT_EQ(Call("POST", "/fhir/$synthesize", Params(kCohort), "").status, 401);
   auto sync = Call("POST", "/fhir/$synthesize", Params(kCohort), "researcher-1", false);
@@ -182,6 +186,7 @@ TEST_F(JobServiceTest, RefusesBadRequests) {
   EXPECT_EQ(Call("GET", "/synth/v1/jobs/nope").status, 404);
 }
 
+// Verifies: REQ-SYNTH-040, REQ-SYNTH-063
 TEST_F(JobServiceTest, AnEmptyCohortFailsClearly) {
   // Opt-in research with no research Consents: nobody may be used.
   std::string cohort = kCohort;

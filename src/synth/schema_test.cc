@@ -11,6 +11,7 @@ CsvTable Table(std::string_view text) {
   return *t;
 }
 
+// Verifies: REQ-SYNTH-001
 TEST(SchemaTest, InfersKindsRangesAndMissing) {
   InferOptions numbers;
   numbers.few_values = 0;
@@ -33,6 +34,7 @@ TEST(SchemaTest, InfersKindsRangesAndMissing) {
   EXPECT_TRUE(s->from_data);
 }
 
+// Verifies: REQ-SYNTH-002
 TEST(SchemaTest, NumbersWithFewScatteredValuesAreCategories) {
   auto s = InferSchema(Table("karno,dose,stage\n90,0.5,1\n100,0,2\n50,1,3\n60,0,4\n70,0.5,2\n"));
   ASSERT_TRUE(s.ok());
@@ -46,12 +48,14 @@ TEST(SchemaTest, NumbersWithFewScatteredValuesAreCategories) {
   EXPECT_EQ(InferSchema(Table("k\n90\n100\n50\n"), numbers)->columns[0].kind, ColumnKind::kInteger);
 }
 
+// Verifies: REQ-SYNTH-003
 TEST(SchemaTest, AllMissingColumnIsAClearError) {
   auto s = InferSchema(Table("a,b\n1,\n2,\n"));
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("'b' has no values"), std::string::npos);
 }
 
+// Verifies: REQ-SYNTH-003
 TEST(SchemaTest, TooManyCategoriesIsAClearError) {
   std::string text = "id\n";
   for (int i = 0; i < 10000; ++i) text += "p" + std::to_string(i) + "\n";
@@ -60,6 +64,7 @@ TEST(SchemaTest, TooManyCategoriesIsAClearError) {
   EXPECT_NE(s.status().message().find("more than 1000 distinct"), std::string::npos);
 }
 
+// Verifies: REQ-SYNTH-004
 TEST(SchemaTest, RoundTripsThroughJson) {
   InferOptions numbers;
   numbers.few_values = 0;
@@ -79,6 +84,7 @@ TEST(SchemaTest, RoundTripsThroughJson) {
   EXPECT_FALSE(back->columns[0].PerValueBins());  // 300 values > 32 bins
 }
 
+// Verifies: REQ-SYNTH-005
 TEST(SchemaTest, ReadsPrivatePgmDomainFiles) {
   auto s = ParseSchema(R"({"age": 85, "sex": 2})");
   ASSERT_TRUE(s.ok());
@@ -91,6 +97,7 @@ TEST(SchemaTest, ReadsPrivatePgmDomainFiles) {
   EXPECT_FALSE(ParseSchema("[1,2]").ok());
 }
 
+// Verifies: REQ-SYNTH-006
 TEST(SchemaTest, ParsesAndWritesValues) {
   Column c;
   c.name = "d";
@@ -119,6 +126,7 @@ TEST(SchemaTest, ParsesAndWritesValues) {
   }
 }
 
+// Verifies: REQ-SYNTH-007
 TEST(SchemaTest, RejectsNonUtf8AndEmptyFiles) {
   std::string dir = ::testing::TempDir();
   auto write = [&](const std::string& name, std::string_view bytes) {

@@ -211,6 +211,7 @@ function matches(outcome, { status, text }) {
 describe('access matrix: every role against every endpoint', () => {
   let catalogue;
 
+  // Verifies: REQ-AUTH-005
   test('every endpoint of `sund endpoints` has a row, and every row an endpoint', async () => {
     const { stdout } = await run(sundBin, ['endpoints', '--json']);
     catalogue = JSON.parse(stdout);
@@ -232,6 +233,7 @@ describe('access matrix: every role against every endpoint', () => {
     }
   });
 
+  // Verifies: REQ-AUTH-014, REQ-AUTH-015, REQ-AUTH-025, REQ-AUTH-041, REQ-AUTH-054, REQ-AUTH-057
   test('every cell answers as expected', async () => {
     const cells = [];
     for (const row of matrix.rows) {

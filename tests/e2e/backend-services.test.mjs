@@ -95,6 +95,7 @@ function tokenRequest(clientAssertion, scope = 'system/Observation.rs') {
 describe('Backend Services with private_key_jwt', () => {
   let accessToken;
 
+  // Verifies: REQ-AUTH-001, REQ-AUTH-002
   test('the SMART configuration offers private_key_jwt with ES384 at an absolute token endpoint',
        async () => {
     const { body } = await rawFetch(`${sund.baseUrl}/.well-known/smart-configuration`);
@@ -106,6 +107,7 @@ describe('Backend Services with private_key_jwt', () => {
     if (algs !== undefined) assert.ok(algs.includes('ES384'), JSON.stringify(algs));
   });
 
+  // Verifies: REQ-AUTH-037
   test('client_credentials with a signed assertion grants system/Observation.rs', async () => {
     const r = await tokenRequest(await assertion());
     assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -118,6 +120,7 @@ describe('Backend Services with private_key_jwt', () => {
     accessToken = r.body.access_token;
   });
 
+  // Verifies: REQ-AUTH-003, REQ-AUTH-037
   test('the access token verifies against /oauth2/jwks and is for this FHIR base', async () => {
     assert.ok(accessToken, 'no token from the previous test');
     const jwks = createRemoteJWKSet(new URL(`${sund.baseUrl}/oauth2/jwks`));
@@ -141,6 +144,7 @@ describe('Backend Services with private_key_jwt', () => {
                          { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
   });
 
+  // Verifies: REQ-AUTH-042
   test('the token reads Observations as a searchset', async () => {
     assert.ok(accessToken, 'no token from the previous test');
     const r = await rawFetch(`${sund.fhirBase}/Observation?_count=5`, {
@@ -155,6 +159,7 @@ describe('Backend Services with private_key_jwt', () => {
     }
   });
 
+  // Verifies: REQ-AUTH-039
   test('a replayed assertion (same jti) is refused with 401', async () => {
     const once = await assertion();
     const first = await tokenRequest(once);
@@ -165,6 +170,7 @@ describe('Backend Services with private_key_jwt', () => {
     assert.equal(again.body.access_token, undefined);
   });
 
+  // Verifies: REQ-AUTH-038
   test('an assertion signed by another key is refused with 401', async () => {
     const other = await generateKeyPair('ES384');
     // Same kid as the registered key, so only the signature tells them apart.
@@ -174,6 +180,7 @@ describe('Backend Services with private_key_jwt', () => {
     assert.equal(r.body.access_token, undefined);
   });
 
+  // Verifies: REQ-AUTH-048
   test('the read-only system token cannot create (403)', async () => {
     assert.ok(accessToken, 'no token from the first test');
     const count = async () => {
@@ -197,6 +204,7 @@ describe('Backend Services with private_key_jwt', () => {
     assert.equal(await count(), before, 'the refused create was stored anyway');
   });
 
+  // Verifies: REQ-AUTH-046
   test('a request without a token gets 401 with WWW-Authenticate: Bearer', async () => {
     const r = await rawFetch(`${sund.fhirBase}/Observation?_count=1`);
     assert.equal(r.status, 401, JSON.stringify(r.body));
@@ -204,6 +212,7 @@ describe('Backend Services with private_key_jwt', () => {
     assert.equal(r.body?.entry, undefined);
   });
 
+  // Verifies: REQ-AUTH-046
   test('without a token the challenge carries no error code (RFC 6750 section 3.1)', async () => {
     const r = await rawFetch(`${sund.fhirBase}/Observation?_count=1`);
     assert.equal(r.status, 401);

@@ -181,6 +181,7 @@ describe('bulk $export on the Synthea population', { skip }, () => {
     rmSync(work, { recursive: true, force: true });
   });
 
+  // Verifies: REQ-API-085, REQ-API-086, REQ-API-098
   test('export, download, import elsewhere: the same resources', async (t) => {
     const total = [...populationA.values()].reduce((x, y) => x + y, 0);
     assert.ok(total >= 90_000, `the population has ${total} resources`);
@@ -246,6 +247,7 @@ describe('bulk $export on the Synthea population', { skip }, () => {
     }
   });
 
+  // Verifies: REQ-API-092, REQ-API-093
   test('SIGKILL during an export: after the restart the job completes, nothing twice', async (t) => {
     // Kill while the Observations (the largest type, late in the order) are being written.
     let statusPath;

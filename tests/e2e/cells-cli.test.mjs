@@ -26,6 +26,8 @@ const readCsv = (file) => {
   return rows.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]])));
 };
 
+// Verifies: REQ-CELLS-008, REQ-CELLS-025, REQ-CELLS-041, REQ-CELLS-046, REQ-CELLS-079
+// Verifies: REQ-CELLS-081
 test('ExampleHuman: counts as CellProfiler, plate statistics and a self-contained report', { skip }, () => {
   const out = tmp();
   const map = path.join(out, 'plate-map.csv');
@@ -53,6 +55,7 @@ test('ExampleHuman: counts as CellProfiler, plate statistics and a self-containe
   fs.rmSync(out, { recursive: true, force: true });
 });
 
+// Verifies: REQ-CELLS-050, REQ-CELLS-051
 test('held-out DSB2018 fluorescence images: the classical pipeline reaches AP@0.5 0.72', { skip }, () => {
   const json = sund('eval', '--images', path.join(dsb, 'images'), '--labels', path.join(dsb, 'labels'),
     '--split', path.join(root, 'examples/cells/dsb2018-split.csv'), '--set', 'test', '--json');
@@ -64,6 +67,7 @@ test('held-out DSB2018 fluorescence images: the classical pipeline reaches AP@0.
   assert.ok(r.f1 > r.ap50);
 });
 
+// Verifies: REQ-CELLS-052
 test('held-out DSB2018 fluorescence images: the shipped trained model reaches AP@0.5 0.80', { skip }, () => {
   const r = JSON.parse(sund('eval', '--images', path.join(dsb, 'images'), '--labels', path.join(dsb, 'labels'),
     '--split', path.join(root, 'examples/cells/dsb2018-split.csv'), '--set', 'test', '--model', 'default', '--json'));
@@ -71,6 +75,7 @@ test('held-out DSB2018 fluorescence images: the shipped trained model reaches AP
   assert.ok(r.ap50 >= 0.80, `ap50 ${r.ap50}`);
 });
 
+// Verifies: REQ-CELLS-047
 test('shards of a run merge into the same tables', { skip }, () => {
   const out = tmp();
   const imgs = path.join(out, 'imgs');
@@ -91,6 +96,7 @@ test('shards of a run merge into the same tables', { skip }, () => {
   fs.rmSync(out, { recursive: true, force: true });
 });
 
+// Verifies: REQ-CELLS-054
 test('installed models reproduce their test tensors', { skip }, () => {
   const stdout = sund('models', 'test');
   assert.match(stdout, /0 failed/);
@@ -98,6 +104,7 @@ test('installed models reproduce their test tensors', { skip }, () => {
   assert.match(stdout, /ok +nuclei-default/);
 });
 
+// Verifies: REQ-CELLS-003, REQ-CELLS-011, REQ-CELLS-042, REQ-CELLS-043, REQ-CELLS-044
 test('bad files fail alone with a reason; the run goes on', { skip }, () => {
   const out = tmp();
   const imgs = path.join(out, 'imgs');

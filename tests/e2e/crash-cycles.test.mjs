@@ -177,6 +177,7 @@ function markerOf(resource) {
 }
 
 describe('kill -9 cycles during transactions, updates and deletes', () => {
+  // Verifies: REQ-API-080, REQ-API-081
   test(`${CYCLES} cycles: every acknowledged write survives, no partial transaction, indexes agree, the audit log verifies`,
        { timeout: 120_000 + CYCLES * 30_000 }, async (t) => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'sund-crash-cycles-'));
@@ -387,6 +388,7 @@ describe('kill -9 cycles during transactions, updates and deletes', () => {
 // 2. SIGKILL during a bulk export.
 
 describe('kill -9 during a bulk $export', () => {
+  // Verifies: REQ-API-086, REQ-API-092, REQ-API-093
   test('the acknowledged job completes or fails with a reason after the restart; a new export completes',
        { timeout: 120_000 }, async (t) => {
     const work = mkdtempSync(path.join(tmpdir(), 'sund-crash-export-'));
@@ -575,6 +577,7 @@ async function fillTheDisk(t, wrapShell) {
 }
 
 describe('disk full (RLIMIT_FSIZE)', () => {
+  // Verifies: REQ-API-049, REQ-API-080
   test('a write that does not fit: 5xx OperationOutcome without patient data, reads go on; after a restart every acknowledged write is there',
        { timeout: 120_000 }, async (t) => {
     // SIGXFSZ ignored, so the write fails the way it does on a full disk.
@@ -589,6 +592,7 @@ describe('disk full (RLIMIT_FSIZE)', () => {
     assert.equal(readsAfter, 200, 'reads go on after a write was refused');
   });
 
+  // Verifies: REQ-API-080
   test('the same with SIGXFSZ at its default: acknowledged writes survive (the process may die)',
        { timeout: 120_000 }, async (t) => {
     const result = await fillTheDisk(t, '');
@@ -597,6 +601,7 @@ describe('disk full (RLIMIT_FSIZE)', () => {
 
   // A write past RLIMIT_FSIZE (an operator's `ulimit -f`, systemd's LimitFSIZE=) would kill the
   // process with SIGXFSZ; sund ignores the signal, so the write fails and is answered.
+  // Verifies: REQ-API-049
   test('with SIGXFSZ at its default the server answers 5xx and stays up', () => {
     assert.ok(diskFullDefault, 'the previous test did not run');
     assert.equal(diskFullDefault.exit, null, `the server died: ${JSON.stringify(diskFullDefault.exit)}`);
@@ -696,6 +701,7 @@ describe('a read-only data directory', { skip: readOnlySkip }, () => {
     assert.equal(verified.code, 0, `audit verify: ${verified.stdout}${verified.stderr}`);
   };
 
+  // Verifies: REQ-CLI-015
   test('sund serve refuses to start, naming the problem; nothing changes; with write access back all is there',
        { timeout: 90_000 }, async (t) => {
     try {
@@ -723,6 +729,7 @@ describe('a read-only data directory', { skip: readOnlySkip }, () => {
     }
   });
 
+  // Verifies: REQ-CLI-015
   test('the message says why (permission denied / read-only)', () => {
     assert.ok(readOnlyStart, 'the previous test did not run');
     // (The directory's name, which says read-only, left out.)
@@ -733,6 +740,7 @@ describe('a read-only data directory', { skip: readOnlySkip }, () => {
   // its audit record (the store commits before the record is appended), so `sund serve` refuses
   // to start, naming the audit database, and changes nothing. (An audit log that fails while
   // the server runs is answered 503, fail-closed; docs/security.md names what that leaves.)
+  // Verifies: REQ-CLI-015
   test('only the audit log read-only: sund serve refuses to start, naming it; the data is intact',
        { timeout: 90_000 }, async (t) => {
     acked.length = 0;

@@ -34,6 +34,7 @@ function serve(dataDir, secure = false, env = {}) {
   return { child, exited, ready };
 }
 
+// Verifies: REQ-API-080
 test('acknowledged writes survive SIGKILL during a stream of writes', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'sund-crash-'));
   try {
@@ -101,6 +102,7 @@ function sund(args) {
   });
 }
 
+// Verifies: REQ-API-082
 test('every audited request answered 2xx survives SIGKILL in the log, which verifies', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'sund-audit-crash-'));
   try {
@@ -191,6 +193,7 @@ function freePort() {
   });
 }
 
+// Verifies: REQ-IOMT-048
 test('MQTT measurements published while sund is killed are stored exactly once', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sund-mqtt-crash-'));
   const dataDir = path.join(dir, 'data');

@@ -63,6 +63,7 @@ describe('sund demo', { skip: skipReason }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  // Verifies: REQ-CLI-012, REQ-CLI-013
   test('prints the portals, the logins and a broker, and the portal URL answers', async () => {
     const text = lines.join('\n');
     assert.match(text, new RegExp(`portals\\s+${origin}/app/`));
@@ -78,6 +79,7 @@ describe('sund demo', { skip: skipReason }, () => {
     assert.equal(root.headers.get('location'), '/app/');
   });
 
+  // Verifies: REQ-CLI-012, REQ-CLI-014
   test('the printed token reads, and the simulated devices report over MQTT', async () => {
     const token = /Bearer ([\w.-]+)/.exec(lines.join('\n'))?.[1];
     assert.ok(token, 'no token printed');

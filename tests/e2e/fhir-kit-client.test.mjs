@@ -72,6 +72,7 @@ function observation(patientId, system, code, extra = {}) {
 }
 
 describe('capabilities', () => {
+  // Verifies: REQ-API-039
   test('capabilityStatement describes a JSON FHIR R4 server', async () => {
     const cs = await client.capabilityStatement();
     assert.equal(cs.resourceType, 'CapabilityStatement');
@@ -97,6 +98,7 @@ describe('capabilities', () => {
 describe('instance lifecycle', () => {
   let id;
 
+  // Verifies: REQ-API-001, REQ-API-002
   test('create assigns an id and version 1, answering 201 with Location', async () => {
     const created = await client.create({ resourceType: 'Patient', body: patient('Lifecycle') });
     assert.equal(statusOf(created), 201);
@@ -109,6 +111,7 @@ describe('instance lifecycle', () => {
     id = idOf(created);
   });
 
+  // Verifies: REQ-API-001, REQ-API-003
   test('create and read return the resource with its id',
        async () => {
          const created = await client.create({ resourceType: 'Patient', body: patient('Withid') });
@@ -117,12 +120,14 @@ describe('instance lifecycle', () => {
          assert.equal(got.id, idOf(created));
        });
 
+  // Verifies: REQ-API-003
   test('read returns the stored resource with its ETag', async () => {
     const got = await client.read({ resourceType: 'Patient', id });
     assert.equal(got.name[0].family, 'Lifecycle');
     assert.equal(Client.httpFor(got).response.headers.get('etag'), 'W/"1"');
   });
 
+  // Verifies: REQ-API-002, REQ-API-005, REQ-API-008
   test('update makes version 2 and vread still returns version 1', async () => {
     const updated = await client.update({
       resourceType: 'Patient', id, body: patient('Lifecycle', { id, gender: 'female' }),
@@ -137,6 +142,7 @@ describe('instance lifecycle', () => {
     assert.equal(v2.gender, 'female');
   });
 
+  // Verifies: REQ-API-013
   test('patch applies a JSON Patch and makes version 3', async () => {
     const patched = await client.patch({
       resourceType: 'Patient', id,
@@ -155,6 +161,7 @@ describe('instance lifecycle', () => {
     assert.equal(got.birthDate, '1970-01-02');
   });
 
+  // Verifies: REQ-API-014
   test('a failing JSON Patch test operation changes nothing', async () => {
     const err = await httpError(() => client.patch({
       resourceType: 'Patient', id,
@@ -168,6 +175,7 @@ describe('instance lifecycle', () => {
     assert.equal(got.gender, 'other');
   });
 
+  // Verifies: REQ-API-019
   test('instance history lists the versions newest first', async () => {
     const h = await client.history({ resourceType: 'Patient', id });
     assert.equal(h.resourceType, 'Bundle');
@@ -179,6 +187,7 @@ describe('instance lifecycle', () => {
     assert.ok(['PUT', 'PATCH'].includes(h.entry[0].request.method), h.entry[0].request.method);
   });
 
+  // Verifies: REQ-API-005, REQ-API-016
   test('delete answers 204 and a later read answers 410 Gone', async () => {
     const res = await client.delete({ resourceType: 'Patient', id });
     assert.equal(statusOf(res), 204);
@@ -190,6 +199,7 @@ describe('instance lifecycle', () => {
     assert.equal(v1.meta.versionId, '1');
   });
 
+  // Verifies: REQ-API-019
   test('instance history of a deleted resource includes the deletion', async () => {
     const h = await client.history({ resourceType: 'Patient', id });
     assert.equal(h.entry.length, 4);
@@ -197,6 +207,7 @@ describe('instance lifecycle', () => {
     assert.equal(h.entry[0].resource, undefined);
   });
 
+  // Verifies: REQ-API-019
   test('type history includes every version of the resource', async () => {
     const h = await client.history({ resourceType: 'Patient' });
     assert.equal(h.type, 'history');
@@ -205,6 +216,7 @@ describe('instance lifecycle', () => {
     for (const e of h.entry) assert.ok(e.fullUrl.includes('/Patient/'));
   });
 
+  // Verifies: REQ-API-009
   test('update of a new id creates it (update-as-create) with 201', async () => {
     const newId = `e2e-${randomUUID().slice(0, 8)}`;
     const res = await client.update({
@@ -240,6 +252,7 @@ describe('search', () => {
                           body: observation(created[0], LOINC, '29463-7') });
   });
 
+  // Verifies: REQ-API-070, REQ-API-072
   test('paging with _count walks every match through nextPage', async () => {
     let page = await client.search({
       resourceType: 'Patient', searchParams: { family, _count: 5, _total: 'accurate' },
@@ -257,6 +270,7 @@ describe('search', () => {
     assert.deepEqual([...seen].sort(), [...created].sort(), 'each match exactly once');
   });
 
+  // Verifies: REQ-API-071
   test('prevPage goes back to the first page', async () => {
     const first = await client.search({ resourceType: 'Patient', searchParams: { family, _count: 5 } });
     const second = await client.nextPage({ bundle: first });
@@ -264,6 +278,7 @@ describe('search', () => {
     assert.deepEqual(matches(back).map(entryId), matches(first).map(entryId));
   });
 
+  // Verifies: REQ-API-069
   test('_sort orders the matches', async () => {
     const b = await client.search({ resourceType: 'Patient',
                                     searchParams: { family, _sort: '-birthdate', _count: 3 } });
@@ -271,12 +286,14 @@ describe('search', () => {
                      ['1980-01-12', '1980-01-11', '1980-01-10']);
   });
 
+  // Verifies: REQ-API-064
   test('POST _search gives the same matches as GET', async () => {
     const b = await client.search({ resourceType: 'Patient', searchParams: { family, _count: 50 },
                                     options: { postSearch: true } });
     assert.equal(matches(b).length, 12);
   });
 
+  // Verifies: REQ-API-051
   test('token search with system|code matches only that system', async () => {
     const both = await client.search({ resourceType: 'Observation',
                                        searchParams: { subject: `Patient/${subjectId}`, code: '8310-5' } });
@@ -289,6 +306,7 @@ describe('search', () => {
     assert.equal(matches(loinc)[0].resource.code.coding[0].system, LOINC);
   });
 
+  // Verifies: REQ-API-073
   test('_include returns the referenced Patient with mode include', async () => {
     const b = await client.search({
       resourceType: 'Observation',
@@ -302,6 +320,7 @@ describe('search', () => {
     assert.equal(entryId(inc[0]), subjectId);
   });
 
+  // Verifies: REQ-API-074
   test('_revinclude returns the Observations that point at the Patient', async () => {
     const b = await client.search({
       resourceType: 'Patient', searchParams: { _id: subjectId, _revinclude: 'Observation:subject' },
@@ -312,6 +331,7 @@ describe('search', () => {
     assert.ok(inc.every((e) => e.resource.resourceType === 'Observation'));
   });
 
+  // Verifies: REQ-API-060
   test('chained search on subject:Patient.identifier', async () => {
     const b = await client.search({
       resourceType: 'Observation',
@@ -325,6 +345,7 @@ describe('search', () => {
     assert.equal(matches(byName).length, 2);
   });
 
+  // Verifies: REQ-API-060
   test('_has finds Patients by a property of the Observations about them', async () => {
     const b = await client.search({
       resourceType: 'Patient', searchParams: { '_has:Observation:patient:code': `${LOINC}|8310-5` },
@@ -336,12 +357,14 @@ describe('search', () => {
     assert.deepEqual(matches(other).map(entryId), [created[0]]);
   });
 
+  // Verifies: REQ-API-068
   test('_summary=count returns only the total', async () => {
     const b = await client.search({ resourceType: 'Patient', searchParams: { family, _summary: 'count' } });
     assert.equal(b.total, 12);
     assert.equal(matches(b).length, 0);
   });
 
+  // Verifies: REQ-API-038
   test('Patient/$everything returns the patient and its Observations', async () => {
     const b = await client.operation({ name: '$everything', resourceType: 'Patient',
                                        id: subjectId, method: 'GET' });
@@ -352,6 +375,7 @@ describe('search', () => {
 });
 
 describe('conditional interactions', () => {
+  // Verifies: REQ-API-023
   test('conditional create with If-None-Exist twice gives one resource', async () => {
     const ident = `cond-${randomUUID()}`;
     const body = patient('Conditional', { identifier: [{ system: SYS, value: ident }] });
@@ -365,6 +389,7 @@ describe('conditional interactions', () => {
     assert.equal(matches(b).length, 1);
   });
 
+  // Verifies: REQ-API-025
   test('conditional update creates when nothing matches, then updates the match', async () => {
     const ident = `cu-${randomUUID()}`;
     const searchParams = { identifier: `${SYS}|${ident}` };
@@ -380,6 +405,7 @@ describe('conditional interactions', () => {
     assert.equal(updated.meta.versionId, '2');
   });
 
+  // Verifies: REQ-API-025
   test('conditional update of a single match accepts a body without an id',
        async () => {
          const ident = `cu-${randomUUID()}`;
@@ -393,6 +419,7 @@ describe('conditional interactions', () => {
          assert.equal(updated.meta.versionId, '2');
        });
 
+  // Verifies: REQ-API-026
   test('conditional delete removes the matches', async () => {
     const ident = `cd-${randomUUID()}`;
     const made = await client.create({
@@ -403,6 +430,7 @@ describe('conditional interactions', () => {
     assert.equal(err.status, 410);
   });
 
+  // Verifies: REQ-API-011
   test('update with a stale If-Match answers 412 with an OperationOutcome', async () => {
     const p = await client.create({ resourceType: 'Patient', body: patient('Ifmatch') });
     p.id = idOf(p);
@@ -420,6 +448,7 @@ describe('conditional interactions', () => {
 });
 
 describe('batch and transaction', () => {
+  // Verifies: REQ-API-028, REQ-API-029
   test('a transaction resolves urn:uuid references to the new ids', async () => {
     const pUuid = `urn:uuid:${randomUUID()}`;
     const oUuid = `urn:uuid:${randomUUID()}`;
@@ -453,6 +482,7 @@ describe('batch and transaction', () => {
     await client.read({ resourceType: 'Patient', id: patId });
   });
 
+  // Verifies: REQ-API-027
   test('a transaction with a failing entry is rolled back as a whole', async () => {
     const family = `Rollback${randomUUID().slice(0, 8)}`;
     const err = await httpError(() => client.transaction({
@@ -474,6 +504,7 @@ describe('batch and transaction', () => {
     assert.equal(matches(b).length, 0, 'nothing of the transaction was kept');
   });
 
+  // Verifies: REQ-API-033, REQ-API-034
   test('a batch reports a failing entry without failing the others', async () => {
     const family = `Batch${randomUUID().slice(0, 8)}`;
     const existing = await client.create({ resourceType: 'Patient', body: patient(`${family}Old`) });
@@ -506,6 +537,7 @@ describe('batch and transaction', () => {
     assert.equal(old.meta.versionId, '1', 'the failed PUT changed nothing');
   });
 
+  // Verifies: REQ-API-033
   test('a batch entry whose resource does not match its URL fails alone',
        async () => {
          const res = await client.batch({
@@ -527,18 +559,21 @@ describe('batch and transaction', () => {
 });
 
 describe('errors are OperationOutcomes with the right status', () => {
+  // Verifies: REQ-API-045
   test('404 for an unknown id', async () => {
     const err = await httpError(() => client.read({ resourceType: 'Patient', id: 'no-such-id-e2e' }));
     assert.equal(err.status, 404);
     assertOutcome(err.data);
   });
 
+  // Verifies: REQ-API-045
   test('404 for an unknown resource type', async () => {
     const err = await httpError(() => client.request('NotAType/1'));
     assert.equal(err.status, 404);
     assertOutcome(err.data);
   });
 
+  // Verifies: REQ-API-041
   test('400 for malformed JSON', async () => {
     const err = await httpError(() => client.request('Patient', {
       method: 'POST',
@@ -549,6 +584,7 @@ describe('errors are OperationOutcomes with the right status', () => {
     assertOutcome(err.data);
   });
 
+  // Verifies: REQ-API-042
   test('400 for a resource whose type does not match the URL', async () => {
     const err = await httpError(() => client.request('Patient', {
       method: 'POST',
@@ -559,6 +595,7 @@ describe('errors are OperationOutcomes with the right status', () => {
     assertOutcome(err.data);
   });
 
+  // Verifies: REQ-API-043
   test('400 for a resource that fails basic validation',
        async () => {
          const err = await httpError(() => client.create({
@@ -568,6 +605,7 @@ describe('errors are OperationOutcomes with the right status', () => {
          assertOutcome(err.data);
        });
 
+  // Verifies: REQ-API-048
   test('415 for an XML body', async () => {
     const err = await httpError(() => client.request('Patient', {
       method: 'POST',
@@ -578,12 +616,14 @@ describe('errors are OperationOutcomes with the right status', () => {
     assertOutcome(err.data);
   });
 
+  // Verifies: REQ-API-048
   test('415 when only XML is acceptable (_format=xml)', async () => {
     const err = await httpError(() => client.request('Patient?_format=xml'));
     assert.equal(err.status, 415);
     assertOutcome(err.data);
   });
 
+  // Verifies: REQ-API-065
   test('400 for an unknown search parameter under Prefer: handling=strict', async () => {
     const err = await httpError(() => client.search({
       resourceType: 'Patient', searchParams: { 'no-such-param': 'x' },

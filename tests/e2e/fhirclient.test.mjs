@@ -66,6 +66,7 @@ describe('fhirclient on resources it writes', () => {
   const family = 'Smartclient';
   let id;
 
+  // Verifies: REQ-API-001, REQ-API-002
   test('create returns the new resource', async () => {
     const p = await create({ resourceType: 'Patient', name: [{ family, given: ['Ada'] }],
                              gender: 'female' });
@@ -75,6 +76,7 @@ describe('fhirclient on resources it writes', () => {
     id = p.id;
   });
 
+  // Verifies: REQ-API-003
   test('request a Patient by id', async () => {
     const p = await client.request(`Patient/${id}`);
     assert.equal(p.name[0].family, family);
@@ -84,6 +86,7 @@ describe('fhirclient on resources it writes', () => {
     assert.equal(withResponse.body.name[0].family, family);
   });
 
+  // Verifies: REQ-API-008
   test('update makes a new version', async () => {
     const current = await client.request(`Patient/${id}`);
     const updated = await client.update({ ...current, id, birthDate: '1815-12-10' });
@@ -91,6 +94,7 @@ describe('fhirclient on resources it writes', () => {
     assert.equal(updated.birthDate, '1815-12-10');
   });
 
+  // Verifies: REQ-API-013
   test('patch sends a JSON Patch', async () => {
     const patched = await client.patch(`Patient/${id}`, [
       { op: 'replace', path: '/birthDate', value: '1815-12-11' },
@@ -99,6 +103,7 @@ describe('fhirclient on resources it writes', () => {
     assert.equal(patched.birthDate, '1815-12-11');
   });
 
+  // Verifies: REQ-API-006, REQ-API-016
   test('delete removes it: a later request fails with 410', async () => {
     await client.delete(`Patient/${id}`);
     const err = await httpError(() => client.request(`Patient/${id}`));
@@ -106,12 +111,14 @@ describe('fhirclient on resources it writes', () => {
     assertOutcome(err);
   });
 
+  // Verifies: REQ-API-006, REQ-API-045
   test('an unknown id fails with 404 and an OperationOutcome', async () => {
     const err = await httpError(() => client.request('Patient/no-such-patient-e2e'));
     assert.equal(err.status, 404);
     assertOutcome(err);
   });
 
+  // Verifies: REQ-API-070
   test('search with pageLimit and flat walks the pages into one array', async () => {
     // Told apart by identifier rather than id (see create() above).
     const made = [];
@@ -133,6 +140,7 @@ describe('fhirclient on resources it writes', () => {
     assert.deepEqual(pages, [3, 3, 1]);
   });
 
+  // Verifies: REQ-API-003
   test('resolveReferences mounts a referenced resource in place', async () => {
     const p = await create({ resourceType: 'Patient', name: [{ family: 'Refholder' }] });
     const o = await create({
@@ -158,6 +166,7 @@ describe('fhirclient on imported Synthea data', { skip: synthea.reason }, () => 
     observationTotal = count.total;
   });
 
+  // Verifies: REQ-API-003, REQ-API-076
   test('request an imported Patient by id', async () => {
     const p = await client.request(`Patient/${patientId}`);
     assert.equal(p.resourceType, 'Patient');
@@ -165,6 +174,7 @@ describe('fhirclient on imported Synthea data', { skip: synthea.reason }, () => 
     assert.ok(p.name?.length, 'Synthea patients have names');
   });
 
+  // Verifies: REQ-API-068, REQ-API-070
   test('pageLimit: 0 with flat collects every Observation of the patient', async () => {
     assert.ok(observationTotal > 10, `patient has ${observationTotal} Observations`);
     const all = await client.request(`Observation?subject=Patient/${patientId}&_count=10`,
@@ -174,6 +184,7 @@ describe('fhirclient on imported Synthea data', { skip: synthea.reason }, () => 
     assert.ok(all.every((o) => o.resourceType === 'Observation'));
   });
 
+  // Verifies: REQ-API-003, REQ-API-070
   test('resolveReferences resolves Observation.subject and .encounter across pages', async () => {
     const obs = await client.request(`Observation?subject=Patient/${patientId}&_count=5`, {
       pageLimit: 2, flat: true, resolveReferences: ['subject', 'encounter'],
@@ -189,6 +200,7 @@ describe('fhirclient on imported Synthea data', { skip: synthea.reason }, () => 
     }
   });
 
+  // Verifies: REQ-API-003
   test('graph: false returns the references beside the data', async () => {
     const out = await client.request(`Observation?subject=Patient/${patientId}&_count=3`, {
       flat: true, graph: false, resolveReferences: 'subject',
@@ -199,6 +211,7 @@ describe('fhirclient on imported Synthea data', { skip: synthea.reason }, () => 
     assert.equal(out.references[ref].id, patientId);
   });
 
+  // Verifies: REQ-API-078
   test('conditional references of the import resolve: Encounter.serviceProvider', async () => {
     const encs = await client.request(`Encounter?patient=Patient/${patientId}&_count=3`, { flat: true });
     assert.ok(encs.length > 0);

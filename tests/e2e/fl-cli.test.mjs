@@ -32,6 +32,7 @@ const cases = [
 ];
 for (const c of cases) {
   for (const split of ['iid', 'label-skew:0.5']) {
+    // Verifies: REQ-FL-071
     test(`${c.table}, ${c.nodes} nodes, ${split}: federated logistic regression within 0.01 AUC of pooled and of scikit-learn`, { skip }, () => {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-e2e-'));
       const r = sund('fl', 'simulate', '--csv', path.join(data, 'tabular', c.table),
@@ -65,6 +66,7 @@ for (const c of cases) {
 }
 
 for (const split of ['iid', 'label-skew:0.5']) {
+  // Verifies: REQ-FL-072
   test(`colon recurrence, 5 nodes, ${split}: exact federated Cox within 1e-3 of the pooled fit`, { skip }, () => {
     const r = sund('fl', 'simulate', '--csv', path.join(data, 'tabular/colon.csv'),
       '--task', path.join(root, 'examples/fl/cox.json'), '--nodes', '5', '--split', split, '--json');
@@ -107,6 +109,7 @@ async function federatedStats(query, sites) {
   return { released: JSON.parse(c.stdout.trim().split('\n').pop()), nodes: n };
 }
 
+// Verifies: REQ-FL-037, REQ-FL-040
 test('sund stats over 3 nodes with secure aggregation equals the pooled figures (colon)', { skip }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-stats-parts-'));
   const lines = fs.readFileSync(path.join(data, 'tabular/colon.csv'), 'utf8').trim().split('\n');
@@ -127,6 +130,7 @@ test('sund stats over 3 nodes with secure aggregation equals the pooled figures 
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+// Verifies: REQ-FL-039, REQ-FL-073
 test('sund stats over FHIR sites: each node reads its research cohort (--data --cohort)', { skip }, async (t) => {
   const bundles = syntheaFiles(60);
   if (bundles.reason) return t.skip(bundles.reason);
@@ -161,6 +165,7 @@ test('sund stats over FHIR sites: each node reads its research cohort (--data --
 // Robustness with real processes: a node killed (SIGKILL) mid-training leaves the rounds to the
 // others; the coordinator killed and started again resumes from its checkpoint, and the nodes
 // join it again.
+// Verifies: REQ-FL-034, REQ-FL-035
 test('a node killed mid-training, a coordinator killed and restarted: training completes', { skip }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-robust-'));
   // The encoding the simulation fitted (model.json carries it), and four sites' rows.
@@ -225,6 +230,7 @@ test('a node killed mid-training, a coordinator killed and restarted: training c
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+// Verifies: REQ-FL-027
 test('certificates: a pilot CA, private keys, never overwritten', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-e2e-'));
   const pki = path.join(dir, 'pki');

@@ -99,9 +99,11 @@ async function crashAndCheck(t, makeDb) {
   assert.fail('the kill never landed in the middle of the import');
 }
 
+// Verifies: REQ-API-079
 test('SIGKILL during an import into SQLite leaves whole Bundles only', { timeout: 600_000 },
      async (t) => crashAndCheck(t, () => ({ args: [], drop: () => {} })));
 
+// Verifies: REQ-API-079
 test('SIGKILL during an import into PostgreSQL leaves whole Bundles only', { timeout: 600_000 },
      async (t) => {
        const url = process.env.SUND_TEST_PG;

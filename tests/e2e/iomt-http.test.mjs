@@ -48,6 +48,8 @@ function ingest(token, body = payload) {
   return rawFetch(`${server.baseUrl}/iomt/v1/measurements`, { method: 'POST', headers, body });
 }
 
+// Verifies: REQ-IOMT-002, REQ-IOMT-007, REQ-IOMT-015, REQ-IOMT-022, REQ-IOMT-024, REQ-IOMT-032
+// Verifies: REQ-IOMT-038, REQ-CLI-001, REQ-CLI-002
 test('measurements become the patient\'s Observations, once', async () => {
   const first = await ingest(server.token);
   assert.equal(first.status, 200, JSON.stringify(first.body));
@@ -83,6 +85,7 @@ test('measurements become the patient\'s Observations, once', async () => {
   assert.ok(Math.abs(bp.component[0].valueQuantity.value - 123.76) < 0.01);
 });
 
+// Verifies: REQ-IOMT-012, REQ-IOMT-026, REQ-IOMT-032, REQ-CLI-002, REQ-CLI-007
 test('refusals are listed with their reasons; other tokens are refused', async () => {
   const rejected = await rawFetch(`${server.baseUrl}/iomt/v1/rejected`,
                                   { headers: { authorization: `Bearer ${server.token}` } });

@@ -56,6 +56,7 @@ async function startBroker(prefix) {
   return { dir, gatewayUrl, simulatorUrl, broker };
 }
 
+// Verifies: REQ-IOMT-044, REQ-CLI-001, REQ-CLI-003, REQ-CLI-004, REQ-CLI-005
 test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert on the care team subscription', async () => {
   const { dir, gatewayUrl, simulatorUrl, broker } = await startBroker('sund-iomt-mqtt-');
   // The care team's endpoint.
@@ -180,6 +181,7 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
   }
 });
 
+// Verifies: REQ-IOMT-021, REQ-CLI-004, REQ-CLI-005, REQ-CLI-006, REQ-CLI-007
 test('the gateway as its own service writes through the FHIR API of a remote Sund', async () => {
   const { dir, gatewayUrl, simulatorUrl, broker } = await startBroker('sund-iomt-gateway-');
   let server;

@@ -225,6 +225,7 @@ describe('web portals in Chromium', () => {
   };
   const noProblems = (p, step) => assert.deepEqual(p.problems, [], `${step}: ${p.problems.join('\n')}`);
 
+  // Verifies: REQ-WEB-001, REQ-WEB-002, REQ-WEB-003, REQ-WEB-004, REQ-WEB-005
   test('landing page, language switch, and the page is served with its CSP', async (t) => {
     if (skipReason) return t.skip(skipReason);
     const res = await rawFetch(`${server.baseUrl}/app/`);
@@ -254,6 +255,8 @@ describe('web portals in Chromium', () => {
     noProblems(p, 'landing');
   });
 
+  // Verifies: REQ-WEB-003, REQ-WEB-004, REQ-WEB-005, REQ-WEB-006, REQ-WEB-007, REQ-WEB-008
+  // Verifies: REQ-WEB-009, REQ-WEB-010
   test('citizen: chart, an app launched and removed, the access log', async (t) => {
     if (skipReason) return t.skip(skipReason);
     const p = await track();
@@ -345,6 +348,8 @@ describe('web portals in Chromium', () => {
     noProblems(p, 'citizen');
   });
 
+  // Verifies: REQ-WEB-004, REQ-WEB-005, REQ-WEB-006, REQ-WEB-011, REQ-WEB-012, REQ-WEB-013
+  // Verifies: REQ-WEB-014
   test('nurse: the worklist follows a deteriorating patient live; the alert is acknowledged', async (t) => {
     if (skipReason) return t.skip(skipReason);
     const p = await track();
@@ -432,6 +437,7 @@ describe('web portals in Chromium', () => {
     noProblems(p, 'nurse');
   });
 
+  // Verifies: REQ-WEB-004, REQ-WEB-005, REQ-WEB-006, REQ-WEB-015, REQ-WEB-016, REQ-WEB-017
   test('developer: an app registered in the portal, a SMART launch as the sandbox citizen', async (t) => {
     if (skipReason) return t.skip(skipReason);
     const p = await track();
@@ -473,6 +479,7 @@ describe('web portals in Chromium', () => {
     noProblems(p, 'developer');
   });
 
+  // Verifies: REQ-WEB-004, REQ-WEB-005, REQ-WEB-006, REQ-WEB-018
   test('operator: health, metrics, checkpoints and rejected messages', async (t) => {
     if (skipReason) return t.skip(skipReason);
     const p = await track();

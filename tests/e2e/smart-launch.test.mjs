@@ -176,6 +176,7 @@ describe('SMART standalone launch: fhirclient + Chromium', () => {
     await server?.stop();
   });
 
+  // Verifies: REQ-AUTH-001, REQ-AUTH-002
   test('the SMART configuration is found at the FHIR base, without a token', async (t) => {
     if (skipReason) return t.skip(skipReason);
     const r = await rawFetch(`${server.fhirBase}/.well-known/smart-configuration`);
@@ -186,6 +187,8 @@ describe('SMART standalone launch: fhirclient + Chromium', () => {
 
   let answer;
 
+  // Verifies: REQ-AUTH-011, REQ-AUTH-012, REQ-AUTH-016, REQ-AUTH-018, REQ-AUTH-022, REQ-AUTH-031
+  // Verifies: REQ-AUTH-032, REQ-AUTH-042, REQ-AUTH-067
   test('login and consent in Chromium; fhirclient reads the patient\'s Observations', async (t) => {
     if (skipReason) return t.skip(skipReason);
     const context = await browser.newContext({ locale: 'da-DK' });
@@ -243,6 +246,7 @@ describe('SMART standalone launch: fhirclient + Chromium', () => {
     assert.equal(answer.fhirUser, `Patient/${patientId}`);
   });
 
+  // Verifies: REQ-AUTH-022, REQ-AUTH-042
   test('the launch token cannot read another patient\'s resources (404)', async (t) => {
     if (skipReason) return t.skip(skipReason);
     assert.equal(clients.length, 1, 'the launch did not complete');
@@ -271,6 +275,7 @@ describe('SMART standalone launch: fhirclient + Chromium', () => {
   // The grant is on record as a Consent of the patient (api/app_grants.h). Withdrawing that
   // Consent through the FHIR API revokes the grant before the answer: the app's access token and
   // its refresh token stop working at once.
+  // Verifies: REQ-AUTH-021, REQ-AUTH-051
   test('the grant is a Consent; withdrawing it stops the app\'s tokens at once', async (t) => {
     if (skipReason) return t.skip(skipReason);
     assert.equal(clients.length, 1, 'the launch did not complete');

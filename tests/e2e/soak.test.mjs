@@ -259,6 +259,7 @@ const percentile = (sorted, p) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 
+// Verifies: REQ-IOMT-035, REQ-CLI-001, REQ-CLI-008, REQ-CLI-009, REQ-CLI-010, REQ-CLI-011
 test(`soak: ${SECONDS} s of mixed load from ${WORKERS} workers`, { timeout: (SECONDS + 240) * 1000 }, async () => {
   assert.ok(existsSync(`/proc/${server.pid}/status`), 'needs /proc (Linux) to read the server\'s memory');
   const vital = await subscribe('https://sund.dk/fhir/SubscriptionTopic/vital-signs');

@@ -29,6 +29,7 @@ function ok(...args) {
   return r.stdout;
 }
 
+// Verifies: REQ-SYNTH-012, REQ-SYNTH-014, REQ-SYNTH-023, REQ-SYNTH-032
 test('adult.csv at epsilon 1: average 2-way TVD <= 0.060, privacy recorded', { skip }, () => {
   const out = tmp();
   const model = path.join(out, 'adult.model.json');
@@ -60,6 +61,7 @@ test('adult.csv at epsilon 1: average 2-way TVD <= 0.060, privacy recorded', { s
   fs.rmSync(out, { recursive: true, force: true });
 });
 
+// Verifies: REQ-SYNTH-028, REQ-SYNTH-033
 test('evaluation with a holdout and a target: TSTR against TRTR, privacy figures, a report', { skip }, () => {
   const out = tmp();
   const [header, ...lines] = fs.readFileSync(path.join(tabular, 'pima_diabetes.csv'), 'utf8').trim().split('\n');
@@ -86,6 +88,7 @@ test('evaluation with a holdout and a target: TSTR against TRTR, privacy figures
   fs.rmSync(out, { recursive: true, force: true });
 });
 
+// Verifies: REQ-SYNTH-003, REQ-SYNTH-007, REQ-SYNTH-022, REQ-SYNTH-066
 test('bad input gets a clear error, never a crash', () => {
   const out = tmp();
   const file = (name, bytes) => {
@@ -116,6 +119,7 @@ test('bad input gets a clear error, never a crash', () => {
   fs.rmSync(out, { recursive: true, force: true });
 });
 
+// Verifies: REQ-SYNTH-058, REQ-SYNTH-062, REQ-SYNTH-065, REQ-SYNTH-067
 test('synthetic FHIR patients: extract a cohort (offline and over HTTP), generate, load, search', async (t) => {
   const bundles = syntheaFiles(40);
   if (bundles.reason) return t.skip(bundles.reason);

@@ -63,6 +63,7 @@ after(async () => {
   await sund?.stop();
 });
 
+// Verifies: REQ-HTTP-025, REQ-HTTP-026
 test('--tls-cert auto serves HTTPS only, with HSTS', async () => {
   assert.match(sund.baseUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
   const r = await httpsGet(`${sund.fhirBase}/metadata`, ca);
@@ -112,6 +113,7 @@ test('--tls-cert auto serves HTTPS only, with HSTS', async () => {
   }
 });
 
+// Verifies: REQ-AUTH-058, REQ-HTTP-038, REQ-HTTP-041
 test('CORS: only a registered app\'s origin may call the API from a browser', async (t) => {
   if (!existsSync(CHROMIUM)) {
     t.skip(`SKIPPED: ${CHROMIUM} is not installed (Debian's chromium, scripts/install-deps.sh)`);
@@ -159,6 +161,7 @@ test('CORS: only a registered app\'s origin may call the API from a browser', as
   }
 });
 
+// Verifies: REQ-HTTP-033
 test('a client over its rate gets 429 with Retry-After and an OperationOutcome', async () => {
   const limited = await startSund({ args: ['--limit-loopback', '--rate-limit', '5',
                                            '--connection-rate-limit', '0'] });

@@ -213,6 +213,7 @@ class AccessTest : public ApiTest {
 
 // --- Authentication ----------------------------------------------------------------------
 
+// Verifies: REQ-API-099
 TEST_F(AccessTest, NoTokenAnswers401WithBareBearerChallenge) {
   for (std::string target : {"/fhir/Patient/pa", "/fhir/Observation", "/fhir/_history"}) {
     ApiResponse r = Get(target);
@@ -226,6 +227,7 @@ TEST_F(AccessTest, NoTokenAnswers401WithBareBearerChallenge) {
   EXPECT_EQ(StoredCount("Observation?identifier=urn:test|anon"), 0);
 }
 
+// Verifies: REQ-API-099
 TEST_F(AccessTest, GarbageTokenAnswers401InvalidToken) {
   for (const char* token : {"not-a-jwt", "eyJhbGciOiJFUzI1NiJ9.e30.AAAA"}) {
     ApiResponse r = Get("/fhir/Patient/pa", Bearer(token));
@@ -238,6 +240,7 @@ TEST_F(AccessTest, GarbageTokenAnswers401InvalidToken) {
   }
 }
 
+// Verifies: REQ-API-099
 TEST_F(AccessTest, TokenForAnotherAudienceAnswers401) {
   std::string other = Mint("system/*.cruds", {}, "http://other.example/fhir");
   ASSERT_FALSE(other.empty());
@@ -249,6 +252,7 @@ TEST_F(AccessTest, TokenForAnotherAudienceAnswers401) {
   EXPECT_EQ(Get("/fhir/Patient/pa", Bearer(Mint("system/*.cruds"))).status, 200);
 }
 
+// Verifies: REQ-API-100
 TEST_F(AccessTest, MetadataIsPublicAndNamesAbsoluteOAuthEndpoints) {
   ApiResponse r = Get("/fhir/metadata");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -281,6 +285,7 @@ TEST_F(AccessTest, MetadataIsPublicAndNamesAbsoluteOAuthEndpoints) {
 
 // --- patient/ scopes: reads and searches ---------------------------------------------------
 
+// Verifies: REQ-API-101
 TEST_F(AccessTest, PatientTokenReadsItsPatientButNotAnother) {
   http::Headers a = PatientA();
   ApiResponse own = Get("/fhir/Patient/pa", a);
@@ -302,6 +307,7 @@ TEST_F(AccessTest, PatientTokenReadsItsPatientButNotAnother) {
   EXPECT_EQ(Get("/fhir/Observation/no-such-one", a).status, 404);
 }
 
+// Verifies: REQ-API-102
 TEST_F(AccessTest, PatientTokenSearchesAndCountsOnlyItsCompartment) {
   http::Headers a = PatientA();
   // Pages of one: no page carries B's data, and paging ends after A's two.
@@ -335,6 +341,7 @@ TEST_F(AccessTest, PatientTokenSearchesAndCountsOnlyItsCompartment) {
               UnorderedElementsAre("Observation/a-vital", "Observation/a-lab"));
 }
 
+// Verifies: REQ-API-103
 TEST_F(AccessTest, PatientTokenIncludesStayInTheCompartment) {
   http::Headers a = PatientA();
   ApiResponse enc = Get("/fhir/Encounter?_include=Encounter:subject", a);
@@ -372,6 +379,7 @@ TEST_F(AccessTest, PatientTokenIncludesStayInTheCompartment) {
       UnorderedElementsAre("Observation/b-lab"));
 }
 
+// Verifies: REQ-API-103
 TEST_F(AccessTest, SharedPractitionerIsReadableAndIncludable) {
   http::Headers a = PatientA();
   ApiResponse read = Get("/fhir/Practitioner/doc", a);
@@ -396,6 +404,7 @@ TEST_F(AccessTest, SharedPractitionerIsReadableAndIncludable) {
               UnorderedElementsAre("Encounter/a-enc", "Patient/pa"));
 }
 
+// Verifies: REQ-API-104
 TEST_F(AccessTest, PatientTokenEverythingIsBoundToThePatient) {
   http::Headers a = PatientA();
   ApiResponse b = Get("/fhir/Patient/pb/$everything", a);
@@ -413,6 +422,7 @@ TEST_F(AccessTest, PatientTokenEverythingIsBoundToThePatient) {
   EXPECT_EQ(r.json["total"].GetInt64(), static_cast<std::int64_t>(r.json["entry"].Size()));
 }
 
+// Verifies: REQ-API-101, REQ-API-104
 TEST_F(AccessTest, PatientTokenHistoryIsBoundToTheCompartment) {
   http::Headers a = PatientA();
   ApiResponse sys = Get("/fhir/_history", a);
@@ -441,6 +451,7 @@ TEST_F(AccessTest, PatientTokenHistoryIsBoundToTheCompartment) {
 
 // --- patient/ scopes: writes -----------------------------------------------------------------
 
+// Verifies: REQ-API-105
 TEST_F(AccessTest, PatientReadScopesDoNotCreate) {
   ApiResponse r = Post("/fhir/Observation", MarkedObservation("pa", "ro"), PatientA());
   EXPECT_EQ(r.status, 403) << r.body;
@@ -448,6 +459,7 @@ TEST_F(AccessTest, PatientReadScopesDoNotCreate) {
   EXPECT_EQ(StoredCount("Observation?identifier=urn:test|ro"), 0);
 }
 
+// Verifies: REQ-API-106
 TEST_F(AccessTest, PatientWriteScopesCreateOnlyInTheCompartment) {
   http::Headers a = PatientA("patient/*.cruds");
   ApiResponse own = Post("/fhir/Observation", MarkedObservation("pa", "own"), a);
@@ -465,6 +477,7 @@ TEST_F(AccessTest, PatientWriteScopesCreateOnlyInTheCompartment) {
   EXPECT_EQ(Get("/fhir/Observation/new-b", system_).status, 404);
 }
 
+// Verifies: REQ-API-106
 TEST_F(AccessTest, UpdateAndDeleteOfAnotherPatientsResourceAnswer404) {
   http::Headers a = PatientA("patient/*.cruds");
   for (std::string_view subject : {"pa", "pb"}) {
@@ -491,6 +504,7 @@ TEST_F(AccessTest, UpdateAndDeleteOfAnotherPatientsResourceAnswer404) {
   EXPECT_EQ(Get("/fhir/Observation/a-lab", system_).status, 410);
 }
 
+// Verifies: REQ-API-106
 TEST_F(AccessTest, PatchCannotMoveAResourceToAnotherPatient) {
   http::Headers a = PatientA("patient/*.cruds");
   ApiResponse move =
@@ -515,6 +529,7 @@ std::string TwoPatientBundle(std::string_view type, std::string_view marker) {
          MarkedObservation("pb", std::string(marker) + "-b") + "}]}";
 }
 
+// Verifies: REQ-API-107
 TEST_F(AccessTest, TransactionWithAnotherPatientsEntryFailsAsAWhole) {
   ApiResponse r = Post("/fhir", TwoPatientBundle("transaction", "tx"), PatientA("patient/*.cruds"));
   EXPECT_EQ(r.status, 403) << r.body;
@@ -527,6 +542,7 @@ TEST_F(AccessTest, TransactionWithAnotherPatientsEntryFailsAsAWhole) {
   EXPECT_EQ(StoredCount("Observation?identifier=urn:test|tx-b"), 1);
 }
 
+// Verifies: REQ-API-107
 TEST_F(AccessTest, BatchRefusesOnlyTheOtherPatientsEntry) {
   ApiResponse r = Post("/fhir", TwoPatientBundle("batch", "bt"), PatientA("patient/*.cruds"));
   ASSERT_EQ(r.status, 200) << r.body;
@@ -536,6 +552,7 @@ TEST_F(AccessTest, BatchRefusesOnlyTheOtherPatientsEntry) {
   EXPECT_EQ(StoredCount("Observation?identifier=urn:test|bt-b"), 0);
 }
 
+// Verifies: REQ-API-107
 TEST_F(AccessTest, BundleEntriesCannotTouchAnotherPatientsResources) {
   http::Headers a = PatientA("patient/*.cruds");
   ApiResponse r = Post("/fhir",
@@ -555,6 +572,7 @@ TEST_F(AccessTest, BundleEntriesCannotTouchAnotherPatientsResources) {
 }
 
 // A PATCH entry is checked on its result, as a PATCH request is.
+// Verifies: REQ-API-106, REQ-API-107
 TEST_F(AccessTest, BundlePatchCannotMoveAResourceToAnotherPatient) {
   http::Headers a = PatientA("patient/*.cruds");
   std::string patch_entry =
@@ -573,6 +591,7 @@ TEST_F(AccessTest, BundlePatchCannotMoveAResourceToAnotherPatient) {
   EXPECT_EQ(SubjectOf(stored), "Patient/pa");
 }
 
+// Verifies: REQ-API-108
 TEST_F(AccessTest, ConditionalCreateIsRefusedUnderPatientScopes) {
   http::Headers a = PatientA("patient/*.cruds");
   a.Set("If-None-Exist", "identifier=urn:test|cc");
@@ -592,6 +611,7 @@ TEST_F(AccessTest, ConditionalCreateIsRefusedUnderPatientScopes) {
 
 // --- Granular scopes -------------------------------------------------------------------------
 
+// Verifies: REQ-API-109
 TEST_F(AccessTest, GranularScopeLimitsSearchesAndReads) {
   http::Headers v = PatientA(
       "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/"
@@ -613,6 +633,7 @@ TEST_F(AccessTest, GranularScopeLimitsSearchesAndReads) {
 
 // --- system/ and user/ scopes --------------------------------------------------------------
 
+// Verifies: REQ-API-110
 TEST_F(AccessTest, SystemTypeScopeGrantsOnlyItsTypeAndPermissions) {
   http::Headers obs = Bearer(Mint("system/Observation.rs"));
   EXPECT_THAT(AsSet(Matches("/fhir/Observation", obs)),
@@ -629,6 +650,7 @@ TEST_F(AccessTest, SystemTypeScopeGrantsOnlyItsTypeAndPermissions) {
 
 // user/ scopes are not bound to a compartment: without Consents, the Danish base policy lets a
 // practitioner see every patient's data for treatment (ConsentTest below narrows it).
+// Verifies: REQ-CON-047
 TEST_F(AccessTest, UserScopesWithoutConsentsGrantTheTypesAsAWhole) {
   http::Headers u = Bearer(Mint("user/*.rs"));
   ApiResponse b = Get("/fhir/Patient/pb", u);
@@ -679,6 +701,7 @@ class ConsentTest : public AccessTest {
   }
 };
 
+// Verifies: REQ-CON-048, REQ-CON-049
 TEST_F(ConsentTest, BlockedPractitionerSeesNothingOfThePatientInEntriesIncludesOrTotals) {
   PutConsent("c-b", kDenyDoc);
   http::Headers doc = Doc();
@@ -731,6 +754,7 @@ TEST_F(ConsentTest, BlockedPractitionerSeesNothingOfThePatientInEntriesIncludesO
   EXPECT_EQ(Get("/fhir/Observation/b-lab", Doc("other")).status, 200);
 }
 
+// Verifies: REQ-CON-050
 TEST_F(ConsentTest, ADeniedDataClassIsFilteredPerResource) {
   PutConsent("c-lab", kDenyLab);
   http::Headers doc = Doc();
@@ -763,6 +787,7 @@ TEST_F(ConsentTest, ADeniedDataClassIsFilteredPerResource) {
 // writes it on the consent screen, is accepted by the engine; withdrawing it through the API
 // (inactive, or deleted) revokes the grant before the answer; a Consent cannot revoke another
 // patient's grant; revoking the grant in the authorization server sets its Consent inactive.
+// Verifies: REQ-CON-054
 TEST_F(ConsentTest, AppGrantConsentsAndTheirGrantsAreWithdrawnTogether) {
   auth::AuthServer& auth = *stack_->auth();
   auth::Client app;
@@ -833,6 +858,7 @@ TEST_F(ConsentTest, AppGrantConsentsAndTheirGrantsAreWithdrawnTogether) {
 
 // The research filter later modules use: only patients with an active research Consent that
 // permits; a deny, an expired permit or a privacy Consent does not opt anyone in.
+// Verifies: REQ-CON-055
 TEST_F(ConsentTest, ResearchPatientsAreThoseWhoseResearchConsentPermits) {
   auto research = [](std::string id, std::string patient, std::string provision) {
     return R"({"resourceType":"Consent","id":")" + id +
@@ -858,6 +884,7 @@ TEST_F(ConsentTest, ResearchPatientsAreThoseWhoseResearchConsentPermits) {
   EXPECT_TRUE(expired->empty());
 }
 
+// Verifies: REQ-CON-051
 TEST_F(ConsentTest, AChangedConsentTakesEffectOnTheNextRequest) {
   http::Headers doc = Doc();
   EXPECT_EQ(Get("/fhir/Observation/b-lab", doc).status, 200);
@@ -873,6 +900,7 @@ TEST_F(ConsentTest, AChangedConsentTakesEffectOnTheNextRequest) {
   EXPECT_EQ(Get("/fhir/Observation/b-lab", doc).status, 200);
 }
 
+// Verifies: REQ-AUD-051, REQ-CON-053
 TEST_F(ConsentTest, BreakTheGlassNeedsAReasonAndIsAuditedForThePatient) {
   PutConsent("c-b", kDenyDoc);
   http::Headers glass = Doc();
@@ -903,6 +931,7 @@ TEST_F(ConsentTest, BreakTheGlassNeedsAReasonAndIsAuditedForThePatient) {
   EXPECT_TRUE(found) << "no break-the-glass record for B";
 }
 
+// Verifies: REQ-AUD-049, REQ-AUD-050, REQ-CON-052
 TEST_F(ConsentTest, EveryRequestIsAuditedAndAConsentMustBeReadable) {
   std::int64_t before = stack_->audit()->Size();
   EXPECT_EQ(Get("/fhir/Observation/a-vital", Doc()).status, 200);
@@ -924,6 +953,7 @@ TEST_F(ConsentTest, EveryRequestIsAuditedAndAConsentMustBeReadable) {
   EXPECT_THAT(r.body, HasSubstr("OperationOutcome"));
 }
 
+// Verifies: REQ-AUD-052, REQ-AUD-053
 TEST_F(ConsentTest, CitizensReadTheirOwnAuditLogAndAuditorsGetProofs) {
   EXPECT_EQ(Get("/fhir/Observation/a-vital", Doc()).status, 200);
   http::Headers citizen = Bearer(Mint("patient/*.rs", "pa", {}, "Patient/pa"));

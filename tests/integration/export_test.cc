@@ -218,6 +218,7 @@ class ExportTest : public ApiTest {
 
 // --- Kick-off -------------------------------------------------------------------------------
 
+// Verifies: REQ-API-083
 TEST_F(ExportTest, KickOffNeedsPreferRespondAsync) {
   ApiResponse r = Get("/fhir/$export");
   EXPECT_EQ(r.status, 400);
@@ -225,6 +226,7 @@ TEST_F(ExportTest, KickOffNeedsPreferRespondAsync) {
   EXPECT_THAT(r.body, HasSubstr("respond-async"));
 }
 
+// Verifies: REQ-API-084
 TEST_F(ExportTest, KickOffRefusesBadParametersWithAnOperationOutcome) {
   Seed({PatientJson("p1")});
   struct Case {
@@ -267,6 +269,7 @@ TEST_F(ExportTest, KickOffRefusesBadParametersWithAnOperationOutcome) {
 
 // --- A full round ------------------------------------------------------------------------------
 
+// Verifies: REQ-API-085, REQ-API-086
 TEST_F(ExportTest, ExportsEveryResourceAsStoredIntoNdjsonFilesWithAManifest) {
   std::vector<std::string> seed = {
       PatientJson("p1"), PatientJson("p2"),
@@ -316,6 +319,7 @@ TEST_F(ExportTest, ExportsEveryResourceAsStoredIntoNdjsonFilesWithAManifest) {
   EXPECT_EQ(Get(status_url).status, 200);
 }
 
+// Verifies: REQ-API-085, REQ-API-087
 TEST_F(ExportTest, StatusShowsProgressWhileRunning) {
   std::vector<std::string> seed;
   for (int i = 0; i < 20; ++i) seed.push_back(ObservationJson("o" + std::to_string(i), ""));
@@ -337,6 +341,7 @@ TEST_F(ExportTest, StatusShowsProgressWhileRunning) {
   EXPECT_EQ(Get(k.Header("Content-Location")).status, 200);
 }
 
+// Verifies: REQ-API-085, REQ-API-088
 TEST_F(ExportTest, PostKickOffWithParameters) {
   Seed({PatientJson("p1"), ObservationJson("o1", "p1")});
   http::Headers h = MakeHeaders({{"Prefer", "respond-async"}});
@@ -355,6 +360,7 @@ TEST_F(ExportTest, PostKickOffWithParameters) {
 
 // --- _type, _since, _typeFilter -------------------------------------------------------------
 
+// Verifies: REQ-API-088
 TEST_F(ExportTest, TypeSinceAndTypeFilterNarrowTheExport) {
   Seed({PatientJson("p1"), ObservationJson("hr", "p1", "8867-4"),
         ObservationJson("bp", "p1", "85354-9"), R"({"resourceType":"Practitioner","id":"doc"})"});
@@ -379,6 +385,7 @@ TEST_F(ExportTest, TypeSinceAndTypeFilterNarrowTheExport) {
 
 // --- Patient and Group exports ---------------------------------------------------------------
 
+// Verifies: REQ-API-089
 TEST_F(ExportTest, GroupExportHoldsOnlyItsActiveMembersData) {
   Seed({PatientJson("p1"), PatientJson("p2"), PatientJson("p3"), ObservationJson("o1", "p1"),
         ObservationJson("o2", "p2"), ObservationJson("o3", "p3"), ObservationJson("free", ""),
@@ -410,6 +417,7 @@ TEST_F(ExportTest, GroupExportHoldsOnlyItsActiveMembersData) {
 
 // --- Cancelling and deleting -------------------------------------------------------------------
 
+// Verifies: REQ-API-091
 TEST_F(ExportTest, DeleteCancelsARunningJobAndDeletesAFinishedOne) {
   std::vector<std::string> seed;
   for (int i = 0; i < 30; ++i) seed.push_back(ObservationJson("o" + std::to_string(i), ""));
@@ -440,6 +448,7 @@ TEST_F(ExportTest, DeleteCancelsARunningJobAndDeletesAFinishedOne) {
   EXPECT_TRUE(fs::is_empty(stack_->dir() / "exports"));
 }
 
+// Verifies: REQ-API-092
 TEST_F(ExportTest, AJobThatCannotWriteFailsWithItsReason) {
   std::vector<std::string> seed;
   for (int i = 0; i < 30; ++i) seed.push_back(ObservationJson("o" + std::to_string(i), ""));
@@ -461,6 +470,7 @@ TEST_F(ExportTest, AJobThatCannotWriteFailsWithItsReason) {
 
 // --- Metadata ------------------------------------------------------------------------------------
 
+// Verifies: REQ-API-040
 TEST_F(ExportTest, CapabilityStatementDeclaresTheExportOperations) {
   ApiResponse r = Get("/fhir/metadata");
   ASSERT_EQ(r.status, 200);
@@ -520,6 +530,7 @@ class ExportSnapshotTest : public ExportTest {
   bool writer_failed_ = false;
 };
 
+// Verifies: REQ-API-090
 TEST_F(ExportSnapshotTest, EveryResourceIsAsItWasAtTheKickOff) {
   std::vector<std::string> seed;
   for (int i = 0; i < kSeed; ++i) {
@@ -713,6 +724,7 @@ class ExportResumeTest : public ExportTest {
   }
 };
 
+// Verifies: REQ-API-086, REQ-API-090, REQ-API-093, REQ-API-096
 TEST_F(ExportResumeTest, ResumesFromTheLastCheckpointAtTheSameSnapshot) {
   std::string id;
   {
@@ -753,6 +765,7 @@ TEST_F(ExportResumeTest, ResumesFromTheLastCheckpointAtTheSameSnapshot) {
   for (const auto& f : st->output) EXPECT_LE(f.count, 250) << f.name;
 }
 
+// Verifies: REQ-API-094
 TEST_F(ExportResumeTest, AJobWhoseFilesAreDamagedFailsWithAClearReason) {
   std::string id;
   {
@@ -824,6 +837,7 @@ class ExportAuthTest : public ExportTest {
   http::Headers system_;
 };
 
+// Verifies: REQ-API-095, REQ-API-096
 TEST_F(ExportAuthTest, SystemScopesExportOtherTokensAreRefused) {
   // A system/ token of the Backend Services kind (read only) exports.
   http::Headers reader = Bearer(Mint("system/*.rs"));
@@ -869,6 +883,7 @@ TEST_F(ExportAuthTest, SystemScopesExportOtherTokensAreRefused) {
   EXPECT_EQ(Get(file_url, Bearer(Mint("patient/*.rs", "pa", "admin"))).status, 403);
 }
 
+// Verifies: REQ-API-097
 TEST_F(ExportAuthTest, ConsentsApplyAndDownloadsAreAudited) {
   // B blocks their laboratory results for everyone (decided resource by resource).
   ApiResponse c =

@@ -106,6 +106,8 @@ class IomtTest : public ApiTest {
 
 // Measurements file under the patient who had the device then, as vital-signs Observations;
 // the same payload again is stored once; the unknown code is dead-lettered with its reason.
+// Verifies: REQ-IOMT-004, REQ-IOMT-005, REQ-IOMT-015, REQ-IOMT-017, REQ-IOMT-022, REQ-IOMT-024
+// Verifies: REQ-IOMT-025
 TEST_F(IomtTest, MeasurementsAreFiledOnceUnderWhoHadTheDevice) {
   auto first = gateway_->Ingest(Payload("oxi-7", "2026-11-29T08:30:00Z"));
   ASSERT_TRUE(first.ok()) << first.status().ToString();
@@ -139,6 +141,7 @@ TEST_F(IomtTest, MeasurementsAreFiledOnceUnderWhoHadTheDevice) {
 
 // A batch (MQTT) is one transaction: the same payload twice in it is stored once, and a
 // malformed one in it is refused alone.
+// Verifies: REQ-IOMT-011, REQ-IOMT-022, REQ-IOMT-023, REQ-IOMT-046
 TEST_F(IomtTest, ABatchIsOneTransactionWithoutDuplicates) {
   std::string p = Payload("oxi-7", "2026-11-29T09:10:00Z");
   auto results = gateway_->IngestBatch({{p, "oxi-7"}, {"{bad", "oxi-7"}, {p, "oxi-7"}});
@@ -160,6 +163,7 @@ TEST_F(IomtTest, ABatchIsOneTransactionWithoutDuplicates) {
 // Deterioration at home: the filed measurements are scored (NEWS2 as an Observation with its
 // inputs) and, when the policy escalates, a Flag is raised for the care team; the same
 // payload again adds neither.
+// Verifies: REQ-IOMT-038, REQ-IOMT-039, REQ-IOMT-040
 TEST_F(IomtTest, FiledMeasurementsAreScoredAndEscalate) {
   constexpr std::string_view kBad = R"({"device":"oxi-7","time":"2026-11-29T09:40:00Z",
     "measurements":[
@@ -236,6 +240,7 @@ TEST_F(IomtTest, FiledMeasurementsAreScoredAndEscalate) {
 
 // A clinician puts a patient with hypercapnic respiratory failure on SpO2 scale 2 in their
 // CarePlan: a saturation of 90 % then scores 0 instead of 3.
+// Verifies: REQ-IOMT-041
 TEST_F(IomtTest, ACarePlanPutsTheSaturationOnScale2) {
   Create("CarePlan",
          R"({"resourceType":"CarePlan","status":"active","intent":"plan",)"
@@ -256,6 +261,7 @@ TEST_F(IomtTest, ACarePlanPutsTheSaturationOnScale2) {
 
 // The municipality's welfare-technology report: per device when it was last seen, its battery,
 // use per day and the longest silence; per citizen the days the measurement plan was kept.
+// Verifies: REQ-IOMT-013, REQ-IOMT-036, REQ-IOMT-037
 TEST_F(IomtTest, DeviceReportShowsUseBatteryGapsAndAdherence) {
   auto with_battery = [](const std::string& time, int battery) {
     return R"({"device":"oxi-7","time":")" + time + R"(","battery":)" + std::to_string(battery) +
@@ -308,6 +314,7 @@ TEST_F(IomtTest, DeviceReportShowsUseBatteryGapsAndAdherence) {
 }
 
 // A monitored citizen who stops measuring raises an alert, once per silence.
+// Verifies: REQ-IOMT-042
 TEST_F(IomtTest, APatientWhoStopsReportingRaisesAnAlert) {
   monitor::SilenceOptions o;
   o.store = &stack_->store();
@@ -339,6 +346,7 @@ TEST_F(IomtTest, APatientWhoStopsReportingRaisesAnAlert) {
 
 // A vendor's own payload through the deployment's mapping template (examples/iomt): filed like
 // Sund's own; one the template cannot map is dead-lettered with the template's reason.
+// Verifies: REQ-IOMT-027, REQ-IOMT-030
 TEST_F(IomtTest, VendorPayloadsAreMappedByTemplates) {
   std::ifstream in(std::string(SUND_SOURCE_DIR) + "/examples/iomt/vendor-templates.json");
   ASSERT_TRUE(in) << "examples/iomt/vendor-templates.json";
@@ -366,6 +374,7 @@ TEST_F(IomtTest, VendorPayloadsAreMappedByTemplates) {
 
 // A vital sign that arrives through the FHIR API (a device posting FHIR as in the PHD IG, a
 // clinician) is scored too: the change feed marks its patient.
+// Verifies: REQ-IOMT-043
 TEST_F(IomtTest, VitalSignsPostedAsFhirAreScoredFromTheChangeFeed) {
   monitor::ScoreQueue queue(*watch_);  // outlives the feed that marks it
   monitor::ChangeFeed feed(stack_->store(), std::chrono::milliseconds(20));
@@ -394,6 +403,7 @@ TEST_F(IomtTest, VitalSignsPostedAsFhirAreScoredFromTheChangeFeed) {
 // A citizen who withdrew consent to home monitoring (a Consent denying `collect`): their later
 // measurements are refused with that reason; another citizen's are filed; reading is not
 // affected.
+// Verifies: REQ-IOMT-021
 TEST_F(IomtTest, WithdrawnConsentToCollectionRefusesMeasurements) {
   Create("Consent", R"({"resourceType":"Consent","status":"active","scope":{"coding":[{)"
                     R"("system":"http://terminology.hl7.org/CodeSystem/consentscope","code":)"
@@ -419,6 +429,7 @@ TEST_F(IomtTest, WithdrawnConsentToCollectionRefusesMeasurements) {
 
 // Unknown devices and unusable payloads: every measurement or payload ends in the dead-letter
 // store with its reason; nothing is filed.
+// Verifies: REQ-IOMT-011, REQ-IOMT-020, REQ-IOMT-025
 TEST_F(IomtTest, RefusedPayloadsEndInTheDeadLetterStore) {
   auto unknown = gateway_->Ingest(Payload("oxi-9", "2026-11-29T08:30:00Z"));
   ASSERT_TRUE(unknown.ok());
@@ -452,6 +463,7 @@ TEST_F(IomtTest, RefusedPayloadsEndInTheDeadLetterStore) {
 
 // Over HTTP: the answer lists what was filed and refused; the dead letters page by id; the
 // caller's authorization decides.
+// Verifies: REQ-IOMT-011, REQ-IOMT-024, REQ-IOMT-026, REQ-IOMT-032, REQ-IOMT-033, REQ-IOMT-034
 TEST_F(IomtTest, TheHttpSurface) {
   http::Request post;
   post.method = "POST";
@@ -502,6 +514,7 @@ TEST_F(IomtTest, TheHttpSurface) {
 // The catalogues `sund endpoints` prints (issue #11) for the gateway, the websocket
 // Subscriptions and the FHIR API: no entry twice, each in its family, and each path (its
 // placeholders filled) one the module takes.
+// Verifies: REQ-IOMT-061
 TEST(EndpointCatalogueTest, EveryEntryIsHandledAndListedOnce) {
   auto fill = [](std::string_view pattern) {
     std::string path(pattern);

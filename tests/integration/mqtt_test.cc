@@ -186,6 +186,7 @@ class MqttTest : public ApiTest {
 
 const std::string kTopic1 = iomt::MeasurementTopic("oxi-1");
 
+// Verifies: REQ-IOMT-022, REQ-IOMT-048
 TEST_F(MqttTest, MessagesAreFiledOnceInAnyOrder) {
   auto dev = Device("oxi-1");
   ASSERT_NE(dev, nullptr);
@@ -200,6 +201,8 @@ TEST_F(MqttTest, MessagesAreFiledOnceInAnyOrder) {
   EXPECT_TRUE(Reasons().empty());
 }
 
+// Verifies: REQ-IOMT-005, REQ-IOMT-006, REQ-IOMT-007, REQ-IOMT-008, REQ-IOMT-011, REQ-IOMT-020
+// Verifies: REQ-IOMT-046, REQ-IOMT-047, REQ-IOMT-049
 TEST_F(MqttTest, TheBadPayloadCorpusEndsInTheDeadLetterStore) {
   auto dev = Device("oxi-1");
   auto ghost = Device("ghost-9");  // has broker credentials, but no Device in the store
@@ -232,6 +235,7 @@ TEST_F(MqttTest, TheBadPayloadCorpusEndsInTheDeadLetterStore) {
   EXPECT_EQ(Count("Observation?identifier=urn:sund:iomt%7C"), 0);
 }
 
+// Verifies: REQ-IOMT-051, REQ-IOMT-052
 TEST_F(MqttTest, NoAnonymousDevicesAndEachOnlyOnItsOwnTopic) {
   auto anonymous = broker_->Connect("anon", "", "");
   ASSERT_FALSE(anonymous.ok());
@@ -261,6 +265,7 @@ TEST_F(MqttTest, NoAnonymousDevicesAndEachOnlyOnItsOwnTopic) {
   EXPECT_EQ(Count("Observation?identifier=urn:sund:iomt%7C"), 1);
 }
 
+// Verifies: REQ-IOMT-050
 TEST_F(MqttTest, TheBrokerRestartedMidRunLosesNothing) {
   std::string password = broker_->AddDevice("oxi-1");
   auto publish = [&](int from, int to) {

@@ -151,6 +151,7 @@ void SearchTest::SetUpTestSuite() {
 
 // ---- string ----
 
+// Verifies: REQ-API-050
 TEST_F(SearchTest, StringDefaultIsCaseAndAccentInsensitivePrefix) {
   EXPECT_THAT(Ids("Patient?family=smith"), UnorderedElementsAre("pat-smith", "pat-smithson"));
   EXPECT_THAT(Ids("Patient?family=SMITHS"), UnorderedElementsAre("pat-smithson"));
@@ -161,6 +162,7 @@ TEST_F(SearchTest, StringDefaultIsCaseAndAccentInsensitivePrefix) {
   EXPECT_THAT(Ids("Patient?address-city=oslo"), UnorderedElementsAre("pat-smith"));
 }
 
+// Verifies: REQ-API-050
 TEST_F(SearchTest, StringExactAndContains) {
   EXPECT_THAT(Ids("Patient?family:exact=Smith"), UnorderedElementsAre("pat-smith"));
   EXPECT_THAT(Ids("Patient?family:exact=smith"), IsEmpty());
@@ -175,6 +177,7 @@ TEST_F(SearchTest, StringExactAndContains) {
 
 // ---- token ----
 
+// Verifies: REQ-API-051
 TEST_F(SearchTest, TokenCodeSystemAndBothForms) {
   EXPECT_THAT(Ids("Patient?identifier=A2"), UnorderedElementsAre("pat-smithson"));
   EXPECT_THAT(Ids("Patient?identifier=urn:mrn|A2"), UnorderedElementsAre("pat-smithson"));
@@ -192,6 +195,7 @@ TEST_F(SearchTest, TokenCodeSystemAndBothForms) {
   EXPECT_THAT(Ids("Patient?_tag=urn:tag|anon"), UnorderedElementsAre("pat-anon"));
 }
 
+// Verifies: REQ-API-051
 TEST_F(SearchTest, TokenNotIncludesResourcesWithoutTheElement) {
   EXPECT_THAT(Ids("Patient?gender:not=male"),
               UnorderedElementsAre("pat-smithson", "pat-muller", "pat-anon"));
@@ -199,6 +203,7 @@ TEST_F(SearchTest, TokenNotIncludesResourcesWithoutTheElement) {
               UnorderedElementsAre("pat-smithson", "pat-muller", "pat-jones", "pat-anon"));
 }
 
+// Verifies: REQ-API-051
 TEST_F(SearchTest, TokenTextSearchesDisplayAndText) {
   EXPECT_THAT(Ids("Observation?code:text=body"), UnorderedElementsAre("obs-w1", "obs-w2", "obs-y"));
   EXPECT_THAT(Ids("Observation?code:text=HEART"), UnorderedElementsAre("obs-hr"));
@@ -207,6 +212,7 @@ TEST_F(SearchTest, TokenTextSearchesDisplayAndText) {
 
 // ---- reference ----
 
+// Verifies: REQ-API-052
 TEST_F(SearchTest, ReferenceByTypeAndIdIdOnlyTypeModifierAndIdentifier) {
   EXPECT_THAT(Ids("Observation?subject=Patient/pat-smith"),
               UnorderedElementsAre("obs-w1", "obs-hr"));
@@ -224,6 +230,7 @@ TEST_F(SearchTest, ReferenceByTypeAndIdIdOnlyTypeModifierAndIdentifier) {
 
 // ---- date (search.html#date: ranges compared by prefix) ----
 
+// Verifies: REQ-API-053
 TEST_F(SearchTest, DateEqualityAtEachPrecision) {
   EXPECT_THAT(Ids("Observation?date=2020"),
               UnorderedElementsAre("obs-w1", "obs-w2", "obs-hr", "obs-g"));
@@ -242,6 +249,7 @@ TEST_F(SearchTest, DateEqualityAtEachPrecision) {
   EXPECT_THAT(Ids("Patient?birthdate=1975-06"), IsEmpty());
 }
 
+// Verifies: REQ-API-053
 TEST_F(SearchTest, DatePrefixesAtDayBoundary) {
   EXPECT_THAT(Ids("Observation?date=gt2020-01-15"), UnorderedElementsAre("obs-hr", "obs-y"));
   EXPECT_THAT(Ids("Observation?date=ge2020-01-15"),
@@ -258,6 +266,7 @@ TEST_F(SearchTest, DatePrefixesAtDayBoundary) {
   EXPECT_THAT(Ids("Observation?date=eq2020-01-15"), UnorderedElementsAre("obs-w2"));
 }
 
+// Verifies: REQ-API-053
 TEST_F(SearchTest, DatePrefixesAtSecondAndYearBoundaries) {
   EXPECT_THAT(Ids("Observation?date=lt2020-01-01T10:00:00Z"), UnorderedElementsAre("obs-mg"));
   EXPECT_THAT(Ids("Observation?date=le2020-01-01T10:00:00Z"),
@@ -284,6 +293,7 @@ TEST_F(SearchTest, DatePrefixesAtSecondAndYearBoundaries) {
               UnorderedElementsAre("pat-jones", "pat-muller"));
 }
 
+// Verifies: REQ-API-053
 TEST_F(SearchTest, DateApproximately) {
   // ap: overlap widened by 10% of the distance to now (search.html#prefix); 1990 is decades away.
   std::vector<std::string> ap = Ids("Observation?date=ap2020-01-15");
@@ -299,6 +309,7 @@ TEST_F(SearchTest, DateApproximately) {
 
 // ---- number and quantity ----
 
+// Verifies: REQ-API-054
 TEST_F(SearchTest, NumberPrefixesAndImplicitPrecision) {
   EXPECT_THAT(Ids("RiskAssessment?probability=100"), UnorderedElementsAre("ra2", "ra3", "ra4"));
   EXPECT_THAT(Ids("RiskAssessment?probability=100.0"), UnorderedElementsAre("ra3"));
@@ -316,6 +327,7 @@ TEST_F(SearchTest, NumberPrefixesAndImplicitPrecision) {
   EXPECT_THAT(Ids("RiskAssessment?probability=ap120"), IsEmpty());
 }
 
+// Verifies: REQ-API-055
 TEST_F(SearchTest, QuantityWithAndWithoutUnits) {
   EXPECT_THAT(Ids("Observation?value-quantity=80|http://unitsofmeasure.org|kg"),
               UnorderedElementsAre("obs-w1"));
@@ -336,6 +348,7 @@ TEST_F(SearchTest, QuantityWithAndWithoutUnits) {
   EXPECT_THAT(Ids("Observation?value-quantity=5.4"), UnorderedElementsAre("obs-mg"));
 }
 
+// Verifies: REQ-API-055
 TEST_F(SearchTest, QuantityConvertsUcumUnits) {
   // 5.4 mg is 0.0054 g: either spelling finds both.
   EXPECT_THAT(Ids("Observation?value-quantity=5.4|http://unitsofmeasure.org|mg"),
@@ -357,6 +370,7 @@ TEST_F(SearchTest, QuantityConvertsUcumUnits) {
 
 // ---- uri ----
 
+// Verifies: REQ-API-056
 TEST_F(SearchTest, UriExactBelowAndAbove) {
   EXPECT_THAT(Ids("ValueSet?url=http://acme.org/fhir/ValueSet/colors"),
               UnorderedElementsAre("vs1"));
@@ -369,6 +383,7 @@ TEST_F(SearchTest, UriExactBelowAndAbove) {
 
 // ---- :missing, OR, AND, _id, _lastUpdated ----
 
+// Verifies: REQ-API-057
 TEST_F(SearchTest, Missing) {
   EXPECT_THAT(Ids("Patient?birthdate:missing=true"), UnorderedElementsAre("pat-anon"));
   EXPECT_THAT(Ids("Patient?gender:missing=false"),
@@ -381,6 +396,7 @@ TEST_F(SearchTest, Missing) {
   EXPECT_EQ(Search("Patient?gender:missing=maybe").status, 400);
 }
 
+// Verifies: REQ-API-058
 TEST_F(SearchTest, OrWithCommaAndWithRepetition) {
   EXPECT_THAT(Ids("Patient?gender=male,female"),
               UnorderedElementsAre("pat-smith", "pat-smithson", "pat-muller", "pat-jones"));
@@ -394,6 +410,7 @@ TEST_F(SearchTest, OrWithCommaAndWithRepetition) {
   EXPECT_THAT(Ids("Patient?family=smith\\,x"), IsEmpty());
 }
 
+// Verifies: REQ-API-059
 TEST_F(SearchTest, IdAndLastUpdated) {
   EXPECT_THAT(Ids("Patient?_id=pat-smith,pat-jones"),
               UnorderedElementsAre("pat-smith", "pat-jones"));
@@ -410,6 +427,7 @@ TEST_F(SearchTest, IdAndLastUpdated) {
 
 // ---- _sort and paging ----
 
+// Verifies: REQ-API-069
 TEST_F(SearchTest, SortBySeveralKeysAndDescending) {
   EXPECT_THAT(Ids("Patient?_sort=family"),
               ElementsAre("pat-jones", "pat-muller", "pat-smith", "pat-smithson", "pat-anon"));
@@ -425,6 +443,7 @@ TEST_F(SearchTest, SortBySeveralKeysAndDescending) {
               ElementsAre("obs-w1", "obs-w2"));
 }
 
+// Verifies: REQ-API-070
 TEST_F(SearchTest, PagingThroughNextLinksHasNoDuplicatesOrGaps) {
   std::vector<std::string> all = Ids("Observation?_count=100&_sort=_id");
   ASSERT_EQ(all.size(), 9u);
@@ -452,6 +471,7 @@ TEST_F(SearchTest, PagingThroughNextLinksHasNoDuplicatesOrGaps) {
 
 // ---- _include, _revinclude ----
 
+// Verifies: REQ-API-073
 TEST_F(SearchTest, IncludeAndIterate) {
   ApiResponse r = Search("Observation?code=http://loinc.org|29463-7&_include=Observation:subject");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -486,6 +506,7 @@ TEST_F(SearchTest, IncludeAndIterate) {
               UnorderedElementsAre("Practitioner/doc1", "Organization/org1"));
 }
 
+// Verifies: REQ-API-074
 TEST_F(SearchTest, RevIncludeAndIterate) {
   ApiResponse r = Search(
       "Patient?_id=pat-smith&_revinclude=Observation:subject"
@@ -505,6 +526,7 @@ TEST_F(SearchTest, RevIncludeAndIterate) {
 
 // ---- chains and _has ----
 
+// Verifies: REQ-API-060
 TEST_F(SearchTest, ChainedParameters) {
   EXPECT_THAT(Ids("Observation?subject:Patient.name=smith"),
               UnorderedElementsAre("obs-w1", "obs-hr", "obs-y"));
@@ -519,6 +541,7 @@ TEST_F(SearchTest, ChainedParameters) {
               UnorderedElementsAre("enc1"));
 }
 
+// Verifies: REQ-API-060
 TEST_F(SearchTest, ReverseChainHas) {
   EXPECT_THAT(Ids("Patient?_has:Observation:subject:code=29463-7"),
               UnorderedElementsAre("pat-smith", "pat-jones"));
@@ -535,6 +558,7 @@ TEST_F(SearchTest, ReverseChainHas) {
 
 // ---- result shapes ----
 
+// Verifies: REQ-API-068
 TEST_F(SearchTest, SummaryCountTrueAndData) {
   ApiResponse count = Search("Patient?gender=female&_summary=count");
   ASSERT_EQ(count.status, 200);
@@ -558,6 +582,7 @@ TEST_F(SearchTest, SummaryCountTrueAndData) {
   EXPECT_TRUE(pd.HasMember("contact"));
 }
 
+// Verifies: REQ-API-067
 TEST_F(SearchTest, Elements) {
   ApiResponse r = Search("Patient?_id=pat-smith&_elements=gender,birthDate");
   ASSERT_EQ(r.status, 200);
@@ -575,6 +600,7 @@ TEST_F(SearchTest, Elements) {
   EXPECT_FALSE(ob.HasMember("subject"));
 }
 
+// Verifies: REQ-API-072
 TEST_F(SearchTest, TotalAccurateWithPaging) {
   ApiResponse r = Search("Observation?date=2020&_total=accurate&_count=1");
   ASSERT_EQ(r.status, 200);
@@ -589,6 +615,7 @@ TEST_F(SearchTest, TotalAccurateWithPaging) {
   }
 }
 
+// Verifies: REQ-API-064
 TEST_F(SearchTest, PostSearchEqualsGet) {
   ApiResponse r =
       client_->Post("/fhir/Patient/_search", "family=smith&gender=male",
@@ -597,6 +624,7 @@ TEST_F(SearchTest, PostSearchEqualsGet) {
   EXPECT_THAT(EntryRefs(r.json), ElementsAre("Patient/pat-smith"));
 }
 
+// Verifies: REQ-API-061
 TEST_F(SearchTest, CompositeParameters) {
   // code-value-quantity pairs a code with a value of the same Observation.
   EXPECT_THAT(Ids("Observation?code-value-quantity=http://loinc.org|29463-7$gt75|"
@@ -615,6 +643,7 @@ TEST_F(SearchTest, CompositeParameters) {
   EXPECT_EQ(Search("Observation?code-value-quantity=http://loinc.org|29463-7").status, 400);
 }
 
+// Verifies: REQ-API-062
 TEST_F(SearchTest, SearchOnDeletedOrUpdatedResourcesSeesOnlyCurrentVersions) {
   // Written and removed in this test, so the shared data stays as documented above.
   ASSERT_EQ(client_
@@ -644,6 +673,7 @@ namespace {
 
 // Keyset paging (no _sort): next links carry _cursor; walking forward and back gives the same
 // pages, and a resource created while paging appears at the end, never shifting earlier pages.
+// Verifies: REQ-API-071
 TEST_F(SearchTest, CursorPagingIsStableAndWalksBack) {
   ApiResponse first = Search("Observation?_count=3");
   ASSERT_EQ(first.status, 200);
@@ -664,6 +694,7 @@ TEST_F(SearchTest, CursorPagingIsStableAndWalksBack) {
 }
 
 // A search across all types (GET /fhir?...) applies every parameter, not only _id.
+// Verifies: REQ-API-063
 TEST_F(SearchTest, SystemLevelSearchAppliesParameters) {
   ApiResponse r = Search("?identifier=urn:mrn|A1");
   ASSERT_EQ(r.status, 200) << r.body;

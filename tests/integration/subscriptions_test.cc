@@ -156,6 +156,7 @@ class SubscriptionsTest : public ApiTest {
   std::unique_ptr<monitor::Subscriptions> subs_;
 };
 
+// Verifies: REQ-MON-020, REQ-MON-021, REQ-MON-022, REQ-MON-023
 TEST_F(SubscriptionsTest, AlertsOfThePatientArriveAtTheRestHook) {
   Receiver hook;
   std::string id = Subscribe(hook.url(), std::string(monitor::kAlertTopic), patient_);
@@ -179,6 +180,7 @@ TEST_F(SubscriptionsTest, AlertsOfThePatientArriveAtTheRestHook) {
 
 // Issue #10: the clinician portal's worklist follows NEWS2 scores as they are stored; a vital sign
 // goes to the vital-signs topic and not to this one.
+// Verifies: REQ-MON-020, REQ-MON-024
 TEST_F(SubscriptionsTest, News2ScoresHaveATopicOfTheirOwn) {
   Receiver hook;
   std::string id = Subscribe(hook.url(), std::string(monitor::kNews2Topic), patient_);
@@ -206,6 +208,7 @@ TEST_F(SubscriptionsTest, News2ScoresHaveATopicOfTheirOwn) {
             "http://sund.test/fhir/Observation/" + score);
 }
 
+// Verifies: REQ-MON-025
 TEST_F(SubscriptionsTest, AnEndpointThatKeepsFailingEndsInError) {
   Receiver broken(500);
   std::string id = Subscribe(broken.url(), std::string(monitor::kAlertTopic), patient_);
@@ -215,6 +218,7 @@ TEST_F(SubscriptionsTest, AnEndpointThatKeepsFailingEndsInError) {
 
 // An endpoint that takes the connection and never answers: each attempt times out, the
 // Subscription ends in error, and nothing hangs.
+// Verifies: REQ-MON-026
 TEST_F(SubscriptionsTest, AnEndpointThatNeverAnswersEndsInError) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -230,6 +234,7 @@ TEST_F(SubscriptionsTest, AnEndpointThatNeverAnswersEndsInError) {
   close(fd);
 }
 
+// Verifies: REQ-MON-027
 TEST_F(SubscriptionsTest, WhatIsNotOfferedIsRefused) {
   Receiver hook;
   EXPECT_EQ(StatusOf(Subscribe(hook.url(), "https://example.org/no-such-topic", patient_)),

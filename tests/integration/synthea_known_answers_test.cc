@@ -73,6 +73,7 @@ std::unique_ptr<FhirStack> SyntheaTest::stack_;
 std::unique_ptr<ApiClient> SyntheaTest::client_;
 std::string SyntheaTest::skip_reason_;
 
+// Verifies: REQ-API-075, REQ-API-076
 TEST_F(SyntheaTest, ResourceCountsPerType) {
   auto counts = stack_->store().CountByType();
   ASSERT_TRUE(counts.ok()) << counts.status().ToString();
@@ -89,6 +90,7 @@ TEST_F(SyntheaTest, ResourceCountsPerType) {
   for (const auto& [type, n] : kTypeCounts) EXPECT_EQ(Count(type), n) << type;
 }
 
+// Verifies: REQ-API-060, REQ-API-075
 TEST_F(SyntheaTest, CountsFromTheBrief) {
   EXPECT_EQ(Count("Observation?code=http://loinc.org|8310-5"), 512);
   EXPECT_EQ(Count("Observation?code=http://loinc.org|72514-3"), 1'368);
@@ -100,12 +102,14 @@ TEST_F(SyntheaTest, CountsFromTheBrief) {
             1'277);
 }
 
+// Verifies: REQ-API-075
 TEST_F(SyntheaTest, KnownCountsOverEveryParameterType) {
   for (const auto& [query, expected] : kCounts) {
     EXPECT_EQ(Count(query), expected) << query;
   }
 }
 
+// Verifies: REQ-API-072
 TEST_F(SyntheaTest, TotalAccurateAgreesWithSummaryCount) {
   for (std::string_view q : {"Observation?code=http://loinc.org|8310-5", "Patient?gender=female",
                              "Encounter?date=2015"}) {
@@ -117,6 +121,7 @@ TEST_F(SyntheaTest, TotalAccurateAgreesWithSummaryCount) {
   }
 }
 
+// Verifies: REQ-API-052, REQ-API-075
 TEST_F(SyntheaTest, ReferenceByServerId) {
   std::string id = SsnPatientId();
   ASSERT_FALSE(id.empty());
@@ -127,6 +132,7 @@ TEST_F(SyntheaTest, ReferenceByServerId) {
             kTemperaturesOfSsnPatient);
 }
 
+// Verifies: REQ-API-073, REQ-API-074
 TEST_F(SyntheaTest, IncludeAndRevInclude) {
   ApiResponse inc = Search(
       "Observation?code=http://loinc.org|8310-5&subject:Patient.identifier="
@@ -148,6 +154,7 @@ TEST_F(SyntheaTest, IncludeAndRevInclude) {
   EXPECT_EQ(std::set<std::string>(encounters.begin(), encounters.end()).size(), encounters.size());
 }
 
+// Verifies: REQ-API-069, REQ-API-070
 TEST_F(SyntheaTest, SortByBirthDateAcrossPages) {
   std::vector<std::string> births;
   std::string next = "/fhir/Patient?_sort=birthdate&_count=25";
@@ -170,6 +177,7 @@ TEST_F(SyntheaTest, SortByBirthDateAcrossPages) {
   EXPECT_EQ(json::GetString(youngest.json["entry"][0]["resource"], "birthDate"), expected.back());
 }
 
+// Verifies: REQ-API-070
 TEST_F(SyntheaTest, PagingCoversEveryMatchOnce) {
   struct Case {
     std::string query;
@@ -189,6 +197,7 @@ TEST_F(SyntheaTest, PagingCoversEveryMatchOnce) {
   }
 }
 
+// Verifies: REQ-API-038
 TEST_F(SyntheaTest, PatientEverything) {
   std::string id = SsnPatientId();
   ApiResponse r = client_->Get("/fhir/Patient/" + id + "/$everything");

@@ -39,6 +39,7 @@ class SqliteStoreTest : public ::testing::Test {
 
 // One process owns a database: a second open fails at once and names the reason; the lock
 // goes with the store.
+// Verifies: REQ-STO-008
 TEST_F(SqliteStoreTest, ASecondOpenOfTheSameDatabaseIsRefusedUntilTheFirstCloses) {
   auto first = OpenSqliteStore(options_);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
@@ -54,6 +55,7 @@ TEST_F(SqliteStoreTest, ASecondOpenOfTheSameDatabaseIsRefusedUntilTheFirstCloses
 // Commits fill the WAL; the background checkpointer copies them into the database file while
 // the store stays open (with SQLite's autocheckpoint the file would stay at its initial size
 // until 1,000 frames).
+// Verifies: REQ-STO-009
 TEST_F(SqliteStoreTest, BackgroundCheckpointMovesCommitsIntoTheDatabaseFile) {
   options_.checkpoint_frames = 8;
   auto store = OpenSqliteStore(options_);
