@@ -10,7 +10,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
 FUZZ_SECONDS ?= 300
-.PHONY: deps build demo test test-fast sanitize fuzz bench format clean
+.PHONY: deps build demo test test-fast sanitize fuzz evidence bench format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -43,6 +43,16 @@ fuzz: deps
 	@cmake --preset fuzz -DSUND_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	@cmake --build --preset fuzz
 	@SUND_FUZZ_SEED=0 ctest --preset fuzz -j $(JOBS)
+
+# Evidence for a technical file (docs/requirements, docs/risks, docs/soup, docs/changes): every
+# test as make test runs them, then build/evidence/ (traceability matrix, risk register, SOUP
+# list, CycloneDX SBOM, release notes) and the check that CI runs. The evidence is written also
+# when tests fail (it shows which).
+evidence: build
+	@status=0; scripts/run-tests.sh $(BUILD) || status=$$?; \
+	  python3 scripts/evidence.py generate --build $(BUILD) || status=1; \
+	  python3 scripts/evidence.py check --build $(BUILD) || status=1; \
+	  exit $$status
 
 bench: build
 	@bench/run.sh

@@ -6,7 +6,8 @@
 # cells and fl suites (libtorch and gRPC are not built with them; a sanitizer would see their
 # threads and allocations only partly), and the e2e tests (they run the release binary).
 # Usage: scripts/run-sanitizers.sh [PRESET...]   (default: debug tsan)
-# Needs SUND_TEST_DATA and SUND_MOSQUITTO as scripts/run-tests.sh sets them.
+# Needs SUND_TEST_DATA and SUND_MOSQUITTO as scripts/run-tests.sh sets them; with
+# SUND_TEST_RESULTS, writes each preset's results there as JUnit XML (PRESET.xml).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -21,6 +22,8 @@ for preset in "${presets[@]}"; do
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset"
   echo "run-sanitizers: preset $preset: running the unit and integration tests"
-  ctest --preset "$preset" -j "$(nproc)"
+  junit=()
+  if [[ -n "${SUND_TEST_RESULTS:-}" ]]; then junit=(--output-junit "$SUND_TEST_RESULTS/$preset.xml"); fi
+  ctest --preset "$preset" -j "$(nproc)" "${junit[@]}"
   echo "run-sanitizers: preset $preset passed in $((SECONDS - start)) s"
 done

@@ -31,8 +31,14 @@ export SUND_MOSQUITTO
 
 export SUND_TEST_DATA="${SUND_TEST_DATA:-$(cd "$here/.." && pwd)/shared/data}"
 export SUND_BIN="$build/bin/sund"
+# Each stage's results as JUnit XML (main, debug, tsan, fuzz), which `make evidence` traces to
+# the requirements (scripts/evidence.py); a full run starts from none.
+build="$(cd "$build" && pwd)"
+export SUND_TEST_RESULTS="${SUND_TEST_RESULTS:-$build/test-results}"
+mkdir -p "$SUND_TEST_RESULTS"
+if [[ $# -eq 0 ]]; then rm -f "$SUND_TEST_RESULTS"/*.xml; fi
 cd "$build"
-ctest --output-on-failure -j "$jobs" --timeout 900 "$@"
+ctest --output-on-failure -j "$jobs" --timeout 900 --output-junit "$SUND_TEST_RESULTS/main.xml" "$@"
 
 # The unit and integration suites again under AddressSanitizer+UBSan and ThreadSanitizer
 # (scripts/run-sanitizers.sh), on a full run only; SUND_SKIP_SANITIZERS=1 skips them.
@@ -49,7 +55,7 @@ if [[ $# -eq 0 && "${SUND_SKIP_FUZZ:-0}" != 1 ]]; then
     echo "run-tests: building the fuzzers (preset fuzz, build-fuzz/)"
     cmake --preset fuzz >/dev/null
     cmake --build --preset fuzz
-    ctest --preset fuzz -j "$jobs"
+    ctest --preset fuzz -j "$jobs" --output-junit "$SUND_TEST_RESULTS/fuzz.xml"
   else
     echo "run-tests: clang++ is missing, the fuzzers did not run (scripts/install-deps.sh installs it)" >&2
     exit 1
