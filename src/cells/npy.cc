@@ -107,7 +107,7 @@ Result<Tensor> ParseNpy(const std::string& bytes) {
   }
   t.values.resize(n);
   if (width == 4) {
-    std::memcpy(t.values.data(), bytes.data() + data, n * 4);
+    if (n > 0) std::memcpy(t.values.data(), bytes.data() + data, n * 4);  // data() may be null
   } else {
     for (std::size_t k = 0; k < n; ++k) {
       double d;
