@@ -900,12 +900,16 @@ def check(args):
 
 
 def main():
+    global ROOT
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("command", choices=["generate", "check"])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--results", default=None)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--root", default=None, help="the source tree (default: this checkout)")
     args = ap.parse_args()
+    if args.root:
+        ROOT = os.path.abspath(args.root)
     args.build = os.path.abspath(args.build)
     args.results = os.path.abspath(args.results or os.path.join(args.build, "test-results"))
     args.out = os.path.abspath(args.out or os.path.join(args.build, "evidence"))
