@@ -18,6 +18,7 @@ docs/changes/README.md. Standard library only (Debian's python3).
 import argparse
 import csv
 import datetime
+import fnmatch
 import glob
 import hashlib
 import html
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import uuid
 import xml.etree.ElementTree as ET
+from urllib.parse import quote
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -334,7 +336,6 @@ def read_soup(problems):
 
 def soup_entry(comps, kind, name):
     """The curated component whose packages list KIND:NAME (a glob in NAME is allowed)."""
-    import fnmatch
     for c in comps:
         for p in c["patterns"]:
             k, _, pat = p.partition(":")
@@ -792,24 +793,28 @@ def generate(args):
     components = []
     for row in rows:
         if row["ecosystem"] == "deb":
-            purl = (f"pkg:deb/debian/{row['name']}@{row['version']}"
+            purl = (f"pkg:deb/debian/{row['name']}@{quote(row['version'], safe='.-_~')}"
                     + (f"?arch={row['arch']}" if row["arch"] else "")
                     + ("&" if row["arch"] else "?") + "distro=debian-12")
         else:
-            purl = f"pkg:npm/{row['name'].replace('@', '%40')}@{row['version']}"
+            purl = f"pkg:npm/{row['name'].replace('@', '%40')}@{quote(row['version'], safe='.-_~')}"
+        # In the product (what sund loads, what it serves to browsers) or only for building and
+        # testing it.
+        shipped = (row["role"] in ("linked", "transitive") and row["ecosystem"] == "deb") or (
+            row["ecosystem"] == "npm" and row["use"].startswith("runtime"))
         comp = {"type": "library", "bom-ref": f"{purl}#{row['source']}", "name": row["name"],
                 "version": row["version"], "purl": purl,
-                "scope": "required" if row["role"] in ("linked", "transitive") and
-                row["ecosystem"] == "deb" else "excluded" if row["ecosystem"] == "npm" and
-                row["source"] == "tests/e2e" else "optional",
+                "scope": "required" if shipped else "excluded",
                 "properties": [{"name": "sund:role", "value": row["role"]},
                                {"name": "sund:component", "value": row["component"]},
                                {"name": "sund:source", "value": row["source"]}]}
         if row["license"]:
             lic = row["license"]
-            if re.fullmatch(r"[A-Za-z0-9.+-]+", lic):
-                comp["licenses"] = [{"license": {"id": lic} if "+" not in lic and
-                                     lic not in ("public-domain",) else {"name": lic}}]
+            # npm records SPDX identifiers and expressions; Debian's short names are not SPDX.
+            if row["ecosystem"] == "npm" and re.fullmatch(r"[A-Za-z0-9.-]+", lic):
+                comp["licenses"] = [{"license": {"id": lic}}]
+            elif row["ecosystem"] == "npm":
+                comp["licenses"] = [{"expression": lic}]
             else:
                 comp["licenses"] = [{"license": {"name": lic}}]
         components.append(comp)
