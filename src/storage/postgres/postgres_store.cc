@@ -345,6 +345,7 @@ class PostgresStore final : public Store {
   std::unordered_map<std::string, std::uint64_t> stamps_;
   std::uint64_t generation_ = 0;  // bumped when notifications may have been missed
   std::atomic<bool> stop_{false};
+  std::unique_ptr<Connection> listen_conn_;  // from Open until Listen() takes it
   std::thread listener_;
   Analyzer analyzer_;
 };
@@ -474,6 +475,11 @@ Status PostgresStore::Open() {
     origin_ = std::to_string(row ? rows->Int(0) : 0) + "." +
               std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
   }
+  // Listening before Open returns: a commit of another process after this point is heard, and
+  // the stamps do not change under a caller when the listener's first connection comes up.
+  SUND_ASSIGN_OR_RETURN(listen_conn_, Connection::Open(options_.url, options_.schema));
+  SUND_ASSIGN_OR_RETURN(std::string quoted_channel, listen_conn_->QuoteIdentifier(channel_));
+  SUND_RETURN_IF_ERROR(listen_conn_->Exec("LISTEN " + quoted_channel));
   listener_ = std::thread([this] { Listen(); });
   return Status::Ok();
 }
@@ -483,7 +489,7 @@ Status PostgresStore::Open() {
 // connection is down, notifications may be lost: every stamp changes (generation) when it is
 // back, so no cached decision outlives a write it did not hear of.
 void PostgresStore::Listen() {
-  std::unique_ptr<Connection> conn;
+  std::unique_ptr<Connection> conn = std::move(listen_conn_);  // listening since Open
   auto next_try = std::chrono::steady_clock::now();
   while (!stop_) {
     if (!conn || !conn->healthy()) {
