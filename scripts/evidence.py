@@ -167,6 +167,27 @@ def test_files():
     return sorted(files)
 
 
+_whole_binary = None
+
+
+def whole_binary_tests():
+    """{source file name: [ctest names]} for test binaries that CMake registers as one ctest
+    test each (add_executable(T ... FILE ...) and add_test(NAME N COMMAND T)), not per case."""
+    global _whole_binary
+    if _whole_binary is None:
+        sources, tests = {}, {}
+        for cm in glob.glob(os.path.join(ROOT, "tests/**/CMakeLists.txt"), recursive=True):
+            text = open(cm, encoding="utf-8").read()
+            for m in re.finditer(r"add_executable\((\w+)([^)]*)\)", text):
+                for src in m.group(2).split():
+                    sources.setdefault(os.path.basename(src), []).append(m.group(1))
+            for m in re.finditer(r"add_test\(NAME\s+(\S+)\s+COMMAND\s+(\w+)\s*\)", text):
+                tests.setdefault(m.group(2), []).append(m.group(1))
+        _whole_binary = {src: [n for t in targets for n in tests.get(t, [])]
+                         for src, targets in sources.items()}
+    return _whole_binary
+
+
 def tags_above(lines, i):
     """The Verifies: ids in the comment block that ends on the line before lines[i]."""
     ids = []
@@ -202,10 +223,15 @@ def read_tests(reqs, problems):
                 if case.startswith("DISABLED_"):
                     continue
                 name = f"{suite}.{case}"
-                if macro == "TEST_P":
-                    ctest = re.compile(r"^(?:[\w]+/)?" + re.escape(name) + r"/\w+$")
-                else:
-                    ctest = [name]
+                # ctest's names: "Suite.Name", and for TEST_P
+                # 'Prefix/Suite.Name/param  # GetParam() = ...'; a binary registered as one
+                # ctest test (add_test) also stands for each of its cases.
+                pattern = (r"^(?:\w+/)?" + re.escape(name) + r"/.+$" if macro == "TEST_P"
+                           else r"^" + re.escape(name) + r"$")
+                whole = whole_binary_tests().get(os.path.basename(path), [])
+                if whole:
+                    pattern += "|^(?:" + "|".join(re.escape(w) for w in whole) + ")$"
+                ctest = re.compile(pattern)
                 kind = "integration" if "/tests/integration/" in path else "unit"
             ids = tags_above(lines, i)
             for r in ids:

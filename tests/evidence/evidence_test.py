@@ -60,6 +60,9 @@ class EvidenceTest(unittest.TestCase):
             TEST_F(DemoFixture, RefusesBadInput) {}
 
             TEST(Demo, Untagged) {}
+
+            // Verifies: REQ-DEMO-001
+            TEST_P(Param, Works) {}
             """)
         write(self.root, "tests/e2e/demo.test.mjs", """\
             // Verifies: REQ-DEMO-001
@@ -156,6 +159,7 @@ class EvidenceTest(unittest.TestCase):
               <testcase name="Demo.Answers200" status="run"/>
               <testcase name="DemoFixture.RefusesBadInput" status="fail"><failure message="x"/></testcase>
               <testcase name="Demo.Untagged" status="run"/>
+              <testcase name="Inst/Param.Works/a  # GetParam() = &quot;a&quot;" status="run"/>
               <testcase name="e2e.demo" status="notrun"><skipped message="77"/></testcase>
             </testsuite>
             """)
@@ -168,6 +172,7 @@ class EvidenceTest(unittest.TestCase):
                       rows)
         self.assertIn("REQ-DEMO-002,The thing refuses bad input with 400.,failed", rows)
         self.assertIn("(none),,,Demo.Untagged", rows)
+        self.assertRegex(rows, r"REQ-DEMO-001,[^\n]*,Param\.Works,src/demo/demo_test\.cc:\d+,pass")
         risks = read(os.path.join(out, "risks.csv"))
         self.assertIn("failed", risks.splitlines()[1])
         bom = json.loads(read(os.path.join(out, "sbom.cdx.json")))
