@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <string_view>
 #include <unordered_map>
 
 namespace sund::cells {
@@ -37,6 +39,19 @@ Status CheckFile(const std::string& path) {
   if (std::filesystem::is_directory(path, ec)) return InvalidArgument(Name(path) + ": a folder");
   if (std::filesystem::file_size(path, ec) == 0)
     return InvalidArgument(Name(path) + ": empty file");
+  // Only TIFF (also BigTIFF) and PNG reach OpenCV: imread tries every decoder Debian built in
+  // (DICOM through GDCM, JPEG 2000, GDAL's formats ...), and a crafted file made GDCM assert and
+  // abort the process (found by fuzz_cells_image, issue #11).
+  char magic[8] = {};
+  std::ifstream in(path, std::ios::binary);
+  in.read(magic, sizeof magic);
+  std::string_view m(magic, static_cast<std::size_t>(in.gcount()));
+  auto starts = [&](std::string_view prefix) { return m.substr(0, prefix.size()) == prefix; };
+  using namespace std::string_view_literals;
+  if (!starts("II*\0"sv) && !starts("MM\0*"sv) && !starts("II+\0"sv) && !starts("MM\0+"sv) &&
+      !starts("\x89PNG\r\n\x1a\n"sv)) {
+    return InvalidArgument(Name(path) + ": not a TIFF or PNG image");
+  }
   return Status::Ok();
 }
 

@@ -97,6 +97,28 @@ TEST_F(ImageIoTest, EmptyTruncatedAndMissingFilesGiveClearErrors) {
   EXPECT_EQ(ReadGrayscale(Path("none.tif")).status().code(), StatusCode::kNotFound);
 }
 
+// Only TIFF and PNG reach OpenCV's decoders: a crafted file that OpenCV handed to GDCM (DICOM)
+// aborted the process (fuzz_cells_image, issue #11); a JPEG is refused alike.
+// Verifies: REQ-CELLS-003
+TEST_F(ImageIoTest, Issue11OnlyTiffAndPngReachTheDecoders) {
+  cv::Mat m(8, 8, CV_8U, cv::Scalar(7));
+  ASSERT_TRUE(cv::imwrite(Path("photo.jpg"), m));
+  fs::copy_file(Path("photo.jpg"), Path("photo.tif"));
+  for (const char* name : {"photo.jpg", "photo.tif"}) {
+    auto r = ReadGrayscale(Path(name));
+    ASSERT_FALSE(r.ok()) << name;
+    EXPECT_NE(r.status().message().find("not a TIFF or PNG image"), std::string::npos);
+    EXPECT_FALSE(ReadLabels(Path(name)).ok()) << name;
+  }
+  std::ofstream(Path("dicm.tif"), std::ios::binary) << std::string(128, '\0') << "DICM";
+  EXPECT_FALSE(ReadImagePlanes(Path("dicm.tif")).ok());
+  // The control: PNG and TIFF still read.
+  ASSERT_TRUE(cv::imwrite(Path("ok.png"), m));
+  ASSERT_TRUE(cv::imwrite(Path("ok.tif"), m));
+  EXPECT_TRUE(ReadGrayscale(Path("ok.png")).ok());
+  EXPECT_TRUE(ReadGrayscale(Path("ok.tif")).ok());
+}
+
 // Verifies: REQ-CELLS-004
 TEST_F(ImageIoTest, LabelsRoundTripRenumbered) {
   Labels l(5, 3);
