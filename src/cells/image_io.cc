@@ -50,7 +50,7 @@ Status CheckFile(const std::string& path) {
   using namespace std::string_view_literals;
   if (!starts("II*\0"sv) && !starts("MM\0*"sv) && !starts("II+\0"sv) && !starts("MM\0+"sv) &&
       !starts("\x89PNG\r\n\x1a\n"sv)) {
-    return InvalidArgument(Name(path) + ": not a TIFF or PNG image");
+    return InvalidArgument(Name(path) + ": not a readable image (not a TIFF or PNG file)");
   }
   return Status::Ok();
 }

@@ -107,7 +107,7 @@ TEST_F(ImageIoTest, Issue11OnlyTiffAndPngReachTheDecoders) {
   for (const char* name : {"photo.jpg", "photo.tif"}) {
     auto r = ReadGrayscale(Path(name));
     ASSERT_FALSE(r.ok()) << name;
-    EXPECT_NE(r.status().message().find("not a TIFF or PNG image"), std::string::npos);
+    EXPECT_NE(r.status().message().find("not a TIFF or PNG file"), std::string::npos);
     EXPECT_FALSE(ReadLabels(Path(name)).ok()) << name;
   }
   std::ofstream(Path("dicm.tif"), std::ios::binary) << std::string(128, '\0') << "DICM";
