@@ -102,9 +102,12 @@ def read_requirements(problems):
     return reqs
 
 
-def read_risks(reqs, problems):
-    risks = {}
-    for path in sorted(glob.glob(os.path.join(ROOT, "docs/risks/*.risk"))):
+def read_blocks(pattern, head, fields, what, problems):
+    """Blocks of the files matching PATTERN: a head line at column 0 (HEAD, a regex whose groups
+    are (key, title)), then '  field: text' lines, continued on lines indented further. Returns
+    [{key, title, file, line, field: text ...}] in file order; '#' lines are comments."""
+    blocks = []
+    for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
         current = None
         field = None
         with open(path, encoding="utf-8") as f:
@@ -114,26 +117,36 @@ def read_risks(reqs, problems):
                 if not line.strip() or line.startswith("#"):
                     field = None
                     continue
-                m = RISK_ID.match(line)
-                if m:
-                    rid, _, _, title = m.groups()
-                    if rid in risks:
-                        problems.add(where, f"{rid} defined twice")
-                    current = {"id": rid, "title": title, "file": rel(path), "line": n}
-                    risks[rid] = current
+                if not line[0].isspace():
+                    m = re.match(head, line)
+                    if not m:
+                        problems.add(where, f"a {what} starts with its head line")
+                        current = None
+                        continue
+                    current = {"key": m.group(1).strip(), "title": m.group(2).strip(),
+                               "file": rel(path), "line": n}
+                    blocks.append(current)
                     field = None
                     continue
-                if current is None:
-                    problems.add(where, "text outside a risk")
-                    continue
                 fm = re.match(r"^  ([a-z-]+):\s*(.*)$", line)
-                if fm and fm.group(1) in RISK_FIELDS:
+                if current is not None and fm and fm.group(1) in fields:
                     field = fm.group(1)
                     current[field] = fm.group(2).strip()
-                elif line.startswith("   ") and field:
+                elif current is not None and field and line.startswith("   "):
                     current[field] += " " + line.strip()
                 else:
-                    problems.add(where, "not a field of a risk (" + ", ".join(RISK_FIELDS) + ")")
+                    problems.add(where, f"not a field of a {what} (" + ", ".join(fields) + ")")
+    return blocks
+
+
+def read_risks(reqs, problems):
+    risks = {}
+    for block in read_blocks("docs/risks/*.risk", r"^(RISK-[A-Z]+-\d{2,3}):\s*(.*)$",
+                             RISK_FIELDS, "risk", problems):
+        rid = block.pop("key")
+        if rid in risks:
+            problems.add(f"{block['file']}:{block['line']}", f"{rid} defined twice")
+        risks[rid] = {"id": rid, **block}
     for risk in risks.values():
         where = f"{risk['file']}:{risk['line']}"
         for fname in RISK_FIELDS:
@@ -321,37 +334,17 @@ def requirement_status(results):
 # SOUP: the curated entries in docs/soup/*.soup and what this machine really has
 
 
+SOUP_FIELDS = ["packages", "use", "class", "failure"]
+
+
 def read_soup(problems):
     comps = []
-    for path in sorted(glob.glob(os.path.join(ROOT, "docs/soup/*.soup"))):
-        current = None
-        field = None
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                line = line.rstrip("\n")
-                where = f"{rel(path)}:{n}"
-                if not line.strip() or line.startswith("#"):
-                    field = None
-                    continue
-                if not line[0].isspace():
-                    m = re.match(r"^([^:]+):\s*(.*)$", line)
-                    if not m:
-                        problems.add(where, "a component starts with NAME: description")
-                        continue
-                    current = {"name": m.group(1).strip(), "title": m.group(2).strip(),
-                               "file": rel(path), "line": n}
-                    comps.append(current)
-                    continue
-                fm = re.match(r"^  ([a-z]+):\s*(.*)$", line)
-                if current is not None and fm:
-                    field = fm.group(1)
-                    current[field] = fm.group(2).strip()
-                elif current is not None and field and line.startswith("   "):
-                    current[field] += " " + line.strip()
-                else:
-                    problems.add(where, "not a field (packages, use, class, failure)")
+    for block in read_blocks("docs/soup/*.soup", r"^([^:]+):\s*(.*)$", SOUP_FIELDS,
+                             "component", problems):
+        block["name"] = block.pop("key")
+        comps.append(block)
     for c in comps:
-        for fname in ("packages", "use", "class", "failure"):
+        for fname in SOUP_FIELDS:
             if not c.get(fname):
                 problems.add(f"{c['file']}:{c['line']}", f"{c['name']} has no {fname}")
         if c.get("class") and c["class"] not in ("A", "B", "C"):
@@ -474,11 +467,11 @@ def debian_components(build):
     for b in sund_binaries(build):
         needed, closure = needed_libraries(b)
         owners = package_of(list(closure))
-        for lib, path in needed.items():
+        for lib, path in sorted(needed.items()):
             if path and path in owners:
                 runtime_direct[owners[path]] = os.path.basename(b)
         # Attribute the rest of the closure to the directly needed library that brings it.
-        for lib, path in needed.items():
+        for lib, path in sorted(needed.items()):
             if not path or path not in owners:
                 continue
             _, sub = needed_libraries(path)

@@ -2,10 +2,7 @@
 // through OpenCV's decoders (Debian's build, not instrumented: coverage stops at its boundary,
 // but what Sund does with the planes it gets back is checked), and a NumPy .npy tensor (Sund's
 // own parser, for model packages' test tensors).
-#include <unistd.h>
-
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -13,32 +10,16 @@
 #include "cells/npy.h"
 #include "fuzz_input.h"
 
-namespace {
-
-const std::string& ImagePath() {
-  static const std::string path = [] {
-    char dir[] = "/tmp/sund-fuzz-image-XXXXXX";
-    if (mkdtemp(dir) == nullptr) std::abort();
-    return std::string(dir) + "/image.tif";
-  }();
-  return path;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string bytes(reinterpret_cast<const char*>(data), size);
   if (auto tensor = sund::cells::ParseNpy(bytes); tensor.ok()) {
     if (static_cast<std::int64_t>(tensor->values.size()) != tensor->Elements()) std::abort();
   }
-  FILE* f = std::fopen(ImagePath().c_str(), "wb");
-  if (f == nullptr) std::abort();
-  std::fwrite(bytes.data(), 1, bytes.size(), f);
-  std::fclose(f);
-  if (auto planes = sund::cells::ReadImagePlanes(ImagePath()); planes.ok()) {
-    (void)sund::cells::ReadGrayscale(ImagePath(), 0);
-    (void)sund::cells::ReadGrayscale(ImagePath());
-    (void)sund::cells::ReadLabels(ImagePath());
+  std::string path = sund::fuzz::WriteTempFile("image.tif", bytes);
+  if (auto planes = sund::cells::ReadImagePlanes(path); planes.ok()) {
+    (void)sund::cells::ReadGrayscale(path, 0);
+    (void)sund::cells::ReadGrayscale(path);
+    (void)sund::cells::ReadLabels(path);
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 // What a federated node or coordinator reads from outside: a task file or the task envelope a
-// coordinator sends (`sund fl`), a statistics request and a node's answer to it (`sund stats`). Every input goes through each parser; a task that parses must come back
-// unchanged from its canonical JSON (the coordinator sends that JSON to the nodes).
+// coordinator sends (`sund fl`), a statistics request and a node's answer to it (`sund stats`).
+// Every input goes through each parser; a task that parses must come back unchanged from its
+// canonical JSON (the coordinator sends that JSON to the nodes).
 #include <cstdint>
 #include <cstdlib>
 #include <string>
