@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -30,6 +29,32 @@ bool ValidUser(std::string_view user) {
     if (!ok) return false;
   }
   return true;
+}
+
+// The lines of the password file `path` other than `user`'s; none when there is no file yet.
+// Internal when the file is there but cannot be read: replacing it would drop every device.
+Result<std::vector<std::string>> OtherUsers(const std::string& path, std::string_view user) {
+  std::vector<std::string> lines;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    if (ec) return Internal("cannot read " + path + ": " + ec.message());
+    return lines;
+  }
+  std::ifstream in(path);
+  if (!in) return Internal("cannot read " + path);
+  const std::string prefix = std::string(user) + ":";
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line.starts_with(prefix)) continue;
+    lines.push_back(std::move(line));
+  }
+  if (in.bad()) return Internal("cannot read " + path);
+  return lines;
+}
+
+std::string JoinLines(const std::vector<std::string>& lines) {
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  return text;
 }
 
 // Writes `text` to `path` through a temporary file and a rename, readable by the owner only.
@@ -79,23 +104,20 @@ std::string MosquittoPasswordHash(std::string_view password, std::string_view sa
 
 Status SetBrokerPassword(const std::string& password_file, std::string_view user,
                          std::string_view password) {
+  if (user.find(':') != std::string_view::npos) {
+    // Device ids may hold ':' (the HTTP gateway takes them), the broker's users may not.
+    return InvalidArgument(
+        "a device id with ':' cannot have broker credentials (Mosquitto's password file "
+        "separates the user name with ':'); give an MQTT device an id without ':'");
+  }
   if (!ValidUser(user)) {
     return InvalidArgument("an MQTT user (device id) is 1-128 of A-Z a-z 0-9 . _ -");
   }
   if (password.size() < 16) return InvalidArgument("a broker password has at least 16 characters");
-  std::vector<std::string> lines;
-  if (std::ifstream in(password_file); in) {
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty() || line.starts_with(std::string(user) + ":")) continue;
-      lines.push_back(line);
-    }
-  }
+  SUND_ASSIGN_OR_RETURN(std::vector<std::string> lines, OtherUsers(password_file, user));
   lines.push_back(std::string(user) + ":" +
                   MosquittoPasswordHash(password, crypto::RandomBytes(12), kIterations));
-  std::string text;
-  for (const auto& l : lines) text += l + "\n";
-  return ReplaceFile(password_file, text);
+  return ReplaceFile(password_file, JoinLines(lines));
 }
 
 Result<BrokerUrls> WriteBrokerConfig(const BrokerConfig& c) {
@@ -138,7 +160,14 @@ Result<BrokerUrls> WriteBrokerConfig(const BrokerConfig& c) {
   acl += "# A device (user name = device id) publishes only to its own topic.\n";
   acl += "pattern write " + MeasurementTopic("%u") + "\n";
   SUND_RETURN_IF_ERROR(ReplaceFile(dir + "acl", acl));
-  std::remove((dir + "passwd").c_str());  // fresh passwords; devices are given theirs again
+  // The devices' credentials stay (they are given once, by `sund iomt credentials`); the gateway
+  // and the simulator get fresh passwords below, and a simulator no longer asked for loses its.
+  if (!c.simulator) {
+    SUND_ASSIGN_OR_RETURN(std::vector<std::string> kept, OtherUsers(dir + "passwd", simulator));
+    if (fs::exists(dir + "passwd", ec)) {
+      SUND_RETURN_IF_ERROR(ReplaceFile(dir + "passwd", JoinLines(kept)));
+    }
+  }
   auto user_url = [&](const std::string& user, std::string password) -> Result<std::string> {
     if (password.empty()) password = crypto::RandomToken(24);
     SUND_RETURN_IF_ERROR(SetBrokerPassword(dir + "passwd", user, password));

@@ -29,8 +29,10 @@ std::string MeasurementTopic(std::string_view device);
 std::string MosquittoPasswordHash(std::string_view password, std::string_view salt, int iterations);
 
 // Sets `user`'s password in a Mosquitto password file (created when missing, mode 0600, replaced
-// atomically), with a fresh salt. InvalidArgument for a user name that cannot be an MQTT user and
-// device id (1-128 of A-Z a-z 0-9 . _ -; no ':' since the file separates with it).
+// atomically), with a fresh salt; the other users' lines stay. InvalidArgument for a user name
+// that cannot be an MQTT user and device id (1-128 of A-Z a-z 0-9 . _ -), with its own message
+// for a device id with ':' (valid over HTTP, but the file separates with it); Internal when the
+// file exists but cannot be read.
 Status SetBrokerPassword(const std::string& password_file, std::string_view user,
                          std::string_view password);
 
@@ -48,7 +50,9 @@ struct BrokerUrls {
 };
 
 // Writes DIR/mosquitto.conf, DIR/acl and DIR/passwd (with the gateway user, and the simulator's
-// when asked) and returns their URLs with fresh passwords. The configuration keeps
+// when asked) and returns their URLs with fresh passwords. Run again, it keeps the devices' users
+// already in DIR/passwd, and removes the simulator user when it is not asked for. The
+// configuration keeps
 // QoS 1 messages for a disconnected gateway (persistent sessions, no queue limit) and lets 1,000
 // be in flight to it at once, so a gateway that commits in batches is not starved.
 Result<BrokerUrls> WriteBrokerConfig(const BrokerConfig& config);

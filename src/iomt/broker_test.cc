@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "core/crypto.h"
 
@@ -63,6 +64,71 @@ TEST(Broker, PasswordFileKeepsOneLinePerUserAndConfigAllowsNoAnonymous) {
   EXPECT_NE(text.find("allow_anonymous false"), std::string::npos);
   EXPECT_EQ(std::filesystem::status(passwd).permissions() & std::filesystem::perms::others_read,
             std::filesystem::perms::none);
+  std::filesystem::remove_all(dir);
+}
+
+// The line of `user` in a Mosquitto password file, or "" when it has none.
+std::string LineOf(const std::filesystem::path& passwd, const std::string& user) {
+  std::ifstream in(passwd);
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(user + ":")) return line;
+  }
+  return "";
+}
+
+// Running broker-config again (another port, no simulator any more) must not take the devices'
+// credentials away: each was printed once, by `sund iomt credentials`, and is not given again.
+// Verifies: REQ-IOMT-069
+TEST(Broker, ConfigRunAgainKeepsTheDevicesCredentials) {
+  auto dir = std::filesystem::temp_directory_path() / ("sund-broker-" + crypto::RandomToken(6));
+  BrokerConfig c;
+  c.dir = dir.string();
+  c.port = 18999;
+  c.simulator = true;
+  auto first = WriteBrokerConfig(c);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  auto passwd = dir / "passwd";
+  ASSERT_TRUE(SetBrokerPassword(passwd.string(), "oxi-7", "0123456789abcdef").ok());
+  const std::string device = LineOf(passwd, "oxi-7");
+  const std::string gateway = LineOf(passwd, "sund-gateway");
+  ASSERT_FALSE(device.empty());
+  ASSERT_FALSE(gateway.empty());
+  ASSERT_FALSE(LineOf(passwd, "sund-simulator").empty());
+
+  c.port = 19000;
+  c.simulator = false;
+  auto second = WriteBrokerConfig(c);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(LineOf(passwd, "oxi-7"), device);  // the same hash: its password still works
+  EXPECT_FALSE(LineOf(passwd, "sund-gateway").empty());
+  EXPECT_NE(LineOf(passwd, "sund-gateway"), gateway);  // a fresh one, in the URL printed
+  EXPECT_NE(second->gateway, first->gateway);
+  EXPECT_TRUE(second->gateway.ends_with("@127.0.0.1:19000"));
+  EXPECT_EQ(LineOf(passwd, "sund-simulator"), "");  // not asked for this time
+  std::ifstream in(passwd);
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  EXPECT_EQ(lines, 2);  // the device and the gateway
+  std::filesystem::remove_all(dir);
+}
+
+// Device ids may hold ':' (the payload's device is 1-128 of A-Z a-z 0-9 . _ : -), Mosquitto's
+// password file may not: such a device gets an error that says so, and nothing is written.
+// Verifies: REQ-IOMT-070
+TEST(Broker, DeviceIdWithColonIsRefusedCredentialsWithAClearError) {
+  auto dir = std::filesystem::temp_directory_path() / ("sund-broker-" + crypto::RandomToken(6));
+  std::filesystem::create_directories(dir);
+  auto passwd = dir / "passwd";
+  Status s = SetBrokerPassword(passwd.string(), "urn:oxi:7", "0123456789abcdef");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("a device id with ':' cannot have broker credentials"),
+            std::string::npos)
+      << s.message();
+  EXPECT_FALSE(std::filesystem::exists(passwd));
+  // Other invalid names keep the general message.
+  Status slash = SetBrokerPassword(passwd.string(), "oxi/7", "0123456789abcdef");
+  EXPECT_EQ(slash.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(slash.message().find("':'"), std::string::npos) << slash.message();
   std::filesystem::remove_all(dir);
 }
 

@@ -461,6 +461,36 @@ TEST_F(IomtTest, RefusedPayloadsEndInTheDeadLetterStore) {
   for (const auto& d : *letters) EXPECT_FALSE(d.detail.empty()) << d.reason;
 }
 
+// sund serve caches what it found for a device until a Device or DeviceUseStatement is written:
+// a device registered after it was refused, and then lent to someone else, takes effect with
+// the next payload.
+// Verifies: REQ-IOMT-062
+TEST_F(IomtTest, DeviceChangesInTheStoreTakeEffectAtOnce) {
+  auto before = gateway_->Ingest(Payload("oxi-9", "2026-11-29T09:30:00Z"));
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_EQ(before->accepted, 0);  // no Device yet
+  std::string oxi9 = Create("Device", R"({"resourceType":"Device","identifier":[{"system":)"
+                                      R"("urn:sund:device","value":"oxi-9"}],"patient":)"
+                                      R"({"reference":"Patient/)" +
+                                          aase_ + R"("}})");
+  auto registered = gateway_->Ingest(Payload("oxi-9", "2026-11-29T09:31:00Z"));
+  ASSERT_TRUE(registered.ok()) << registered.status().ToString();
+  EXPECT_EQ(registered->accepted, 4);
+  EXPECT_EQ(Count("Observation?category=vital-signs&subject=Patient/" + aase_), 3);
+
+  // Lent to Bent from 09:00: the statement decides over Device.patient from now on.
+  Create("DeviceUseStatement",
+         R"({"resourceType":"DeviceUseStatement","status":"active","subject":{"reference":)"
+         R"("Patient/)" +
+             bent_ + R"("},"device":{"reference":"Device/)" + oxi9 +
+             R"("},"timingPeriod":{"start":"2026-11-29T09:00:00Z"}})");
+  auto lent = gateway_->Ingest(Payload("oxi-9", "2026-11-29T09:32:00Z"));
+  ASSERT_TRUE(lent.ok()) << lent.status().ToString();
+  EXPECT_EQ(lent->accepted, 4);
+  EXPECT_EQ(Count("Observation?category=vital-signs&subject=Patient/" + bent_), 3);
+  EXPECT_EQ(Count("Observation?category=vital-signs&subject=Patient/" + aase_), 3);
+}
+
 // Over HTTP: the answer lists what was filed and refused; the dead letters page by id; the
 // caller's authorization decides.
 // Verifies: REQ-IOMT-011, REQ-IOMT-024, REQ-IOMT-026, REQ-IOMT-032, REQ-IOMT-033, REQ-IOMT-034
