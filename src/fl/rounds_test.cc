@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -16,6 +17,8 @@
 #include "fl/dataset.h"
 #include "fl/learner.h"
 #include "fl/models.h"
+#include "fl/privacy.h"
+#include "fl/secagg.h"
 #include "fl/stats.h"
 
 namespace sund::fl {
@@ -148,6 +151,42 @@ TEST_F(RoundsTest, SecureAggregationFedAvgReachesTheWeightedMean) {
   }
 }
 
+// Secure aggregation takes at most 2t - 1 nodes in a round; round selection stays within it as t
+// is a majority of the nodes chosen. Five nodes (t = 3) are exactly at that limit: every round
+// takes all five, and their weighted sum.
+// Verifies: REQ-FL-076
+TEST_F(RoundsTest, SecureRoundsTakeTwoTMinusOneNodes) {
+  names_.push_back("site-e");
+  ASSERT_TRUE(AddNodeCertificates(dir_.string(), {"site-e"}).ok());
+  ASSERT_EQ(MajorityThreshold(5), 3u);
+  Task task = MakeTask(true, 4);
+  task.clients_per_round = 5;
+  auto server = Server(task);
+  const std::vector<Params> targets = {{1, 0}, {2, 1}, {4, -1}, {-1, 2}, {0, 3}};
+  const std::vector<std::uint64_t> samples = {100, 50, 25, 25, 50};
+  std::vector<TowardsTarget> learners;
+  for (std::size_t i = 0; i < 5; ++i) learners.emplace_back(targets[i], samples[i]);
+  std::vector<Result<Params>> finals;
+  auto threads = Nodes(server->port(), learners, finals);
+  CoordinatorRun run{task, Params{0, 0}, "", {}};
+  run.expected = 5;  // the first round waits for all five
+  std::vector<RoundLog> logs;
+  run.on_round = [&](const RoundLog& l, const Params&) { logs.push_back(l); };
+  auto result = RunCoordinator(*server, run);
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_EQ(logs.size(), 4u);
+  for (const auto& l : logs) {
+    EXPECT_EQ(l.selected, 5u);
+    EXPECT_EQ(l.contributed, 5u);
+  }
+  // Each round halves the distance to the weighted mean: after 4, 15/16 of the way from 0.
+  Params want = WeightedMean(targets, samples, 5);
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_NEAR(result->params[i], 0.9375 * want[i], 1e-6);
+  }
+}
+
 // Verifies: REQ-FL-034
 TEST_F(RoundsTest, ANodeLostMidRoundDoesNotStopTraining) {
   Task task = MakeTask(true, 6);
@@ -170,6 +209,58 @@ TEST_F(RoundsTest, ANodeLostMidRoundDoesNotStopTraining) {
   EXPECT_EQ(logs[2].contributed, 3u);  // the round completed without site-d
   EXPECT_EQ(logs[2].dropped, 1u);
   EXPECT_FALSE(finals[3].ok());  // site-d's node stopped with its error
+}
+
+// Under node-level DP the rounds stop when the next one would exceed the task's epsilon, however
+// many rounds the task asks for; every round's average carries the nodes' noise, and no loss is
+// reported (it is not noised). Every node pulls towards the same target, within the clip norm,
+// so without noise the first round's model would be exactly half the target.
+// Verifies: REQ-FL-074, REQ-FL-075
+TEST_F(RoundsTest, PrivacyBudgetStopsNoisyRounds) {
+  Task task = MakeTask(false, 50);
+  PrivacySpec privacy;
+  privacy.clip = 1;
+  privacy.noise_multiplier = 3;
+  privacy.epsilon = 5;
+  privacy.delta = 1e-6;
+  task.privacy = privacy;
+  auto budget = DpBudget::Create(privacy.epsilon, privacy.noise_multiplier, privacy.delta);
+  ASSERT_TRUE(budget.ok()) << budget.status().ToString();
+  const std::uint64_t allowed = budget->RoundsLeft();
+  ASSERT_GE(allowed, 2u);
+  ASSERT_LT(allowed, 50u);
+
+  auto server = Server(task);
+  const Params target = {0.4, -0.2};
+  std::vector<TowardsTarget> learners;
+  for (std::size_t i = 0; i < 4; ++i) learners.emplace_back(target, samples_[i]);
+  std::vector<Result<Params>> finals;
+  auto threads = Nodes(server->port(), learners, finals);
+  CoordinatorRun run{task, Params{0, 0}, "", {}};
+  std::vector<RoundLog> logs;
+  std::vector<Params> after;
+  run.on_round = [&](const RoundLog& l, const Params& p) {
+    logs.push_back(l);
+    after.push_back(p);
+  };
+  auto result = RunCoordinator(*server, run);
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->stopped_because, "privacy budget");
+  EXPECT_EQ(result->rounds, allowed);
+  ASSERT_EQ(logs.size(), allowed);
+  for (std::size_t i = 0; i < logs.size(); ++i) {
+    EXPECT_FALSE(logs[i].loss.has_value());
+    if (i > 0) EXPECT_GT(logs[i].epsilon, logs[i - 1].epsilon);
+  }
+  EXPECT_LE(logs.back().epsilon, privacy.epsilon);
+  EXPECT_EQ(result->epsilon, logs.back().epsilon);
+  // The first round's model is half the target plus the average of the nodes' noise, each of
+  // standard deviation z * C per coordinate (plain rounds: every node carries the whole noise).
+  const double sigma = NodeNoiseSigma(privacy.clip, privacy.noise_multiplier, 1);
+  double deviation = std::max(std::abs(after[0][0] - 0.2), std::abs(after[0][1] + 0.1));
+  EXPECT_GT(deviation, 1e-6);       // noised
+  EXPECT_LT(deviation, 8 * sigma);  // by noise of that scale
 }
 
 // Verifies: REQ-FL-035

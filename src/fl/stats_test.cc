@@ -71,6 +71,55 @@ TEST(StatsTest, KaplanMeierByHand) {
   EXPECT_EQ(p[3]["at_risk"].GetDouble(), 5);
 }
 
+// Below suppress_below rows a mean, its variance and a quantile are not released, and a
+// Kaplan-Meier estimate is not released where fewer than that are still at risk; at exactly
+// suppress_below they are.
+// Verifies: REQ-FL-077
+TEST(StatsTest, SuppressesSmallMeansAndKaplanMeierTails) {
+  CsvTable t = Table(
+      "t,e,x,y,g\n1,1,1,1,a\n2,1,2,2,a\n2,0,3,3,a\n3,1,4,4,a\n4,0,5,,b\n5,1,,,b\n6,0,,,b\n"
+      "7,1,,,b\n8,0,,,b\n9,0,,,b\n10,0,,,b\n");
+  auto d = Released(t, R"({"id": "x", "queries": [
+    {"name": "x", "type": "mean", "column": "x"},
+    {"name": "y", "type": "mean", "column": "y"},
+    {"name": "qx", "type": "quantiles", "column": "x", "probabilities": [0.5],
+     "min": 0, "max": 10, "resolution": 1},
+    {"name": "qy", "type": "quantiles", "column": "y", "probabilities": [0.5],
+     "min": 0, "max": 10, "resolution": 1},
+    {"name": "km", "type": "kaplan_meier", "time": "t", "event": "e", "times": [5, 7]},
+    {"name": "km_g", "type": "kaplan_meier", "time": "t", "event": "e", "times": [1],
+     "group": "g"}]})");
+  const auto& r = d["results"];
+  // x: 5 values, released; y: 4 values, withheld (its 7 missing are released).
+  EXPECT_EQ(r["x"]["n"].GetDouble(), 5);
+  EXPECT_NEAR(r["x"]["mean"].GetDouble(), 3.0, 1e-12);
+  EXPECT_NEAR(r["x"]["variance"].GetDouble(), 2.5, 1e-12);
+  EXPECT_TRUE(r["y"]["n"].IsNull());
+  EXPECT_TRUE(r["y"]["mean"].IsNull());
+  EXPECT_TRUE(r["y"]["variance"].IsNull());
+  EXPECT_TRUE(r["y"]["sd"].IsNull());
+  EXPECT_EQ(r["y"]["missing"].GetDouble(), 7);
+  EXPECT_TRUE(r["qx"]["quantiles"][0]["value"].IsNumber());
+  EXPECT_TRUE(r["qy"]["quantiles"][0]["value"].IsNull());
+  // All 11 rows: 5 still at risk after time 5 (released), 3 after time 7 (withheld).
+  const auto& km = r["km"]["groups"][0];
+  EXPECT_EQ(km["n"].GetDouble(), 11);
+  EXPECT_EQ(km["points"][0]["at_risk"].GetDouble(), 5);
+  EXPECT_NEAR(km["points"][0]["survival"].GetDouble(), 10.0 / 11 * 9 / 10 * 7 / 8 * 5 / 6,
+              1e-12);
+  EXPECT_TRUE(km["points"][1]["at_risk"].IsNull());
+  EXPECT_TRUE(km["points"][1]["survival"].IsNull());
+  // By group: a has 4 rows (withheld, its curve too), b has 7.
+  const auto& groups = r["km_g"]["groups"];
+  ASSERT_EQ(groups.Size(), 2u);
+  EXPECT_STREQ(groups[0]["group"].GetString(), "a");
+  EXPECT_TRUE(groups[0]["n"].IsNull());
+  EXPECT_TRUE(groups[0]["points"][0]["survival"].IsNull());
+  EXPECT_STREQ(groups[1]["group"].GetString(), "b");
+  EXPECT_EQ(groups[1]["n"].GetDouble(), 7);
+  EXPECT_EQ(groups[1]["points"][0]["survival"].GetDouble(), 1.0);
+}
+
 // Verifies: REQ-FL-041
 TEST(StatsTest, BadQueriesAreNamed) {
   EXPECT_FALSE(ParseStatsRequest("[]").ok());

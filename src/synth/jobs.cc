@@ -149,7 +149,9 @@ http::Response JobService::Impl::KickOff(const http::Request& req, const std::st
         if (st.ok() && !(r >= 1 && r <= static_cast<double>(options.max_rows))) {
           st = InvalidArgument("rows must be 1.." + std::to_string(options.max_rows));
         }
-        job->rows = static_cast<std::uint64_t>(r);
+        // valueInteger is a whole number; 2.5 rows is a mistake to report, not to round.
+        if (st.ok() && r != std::floor(r)) st = InvalidArgument("rows must be a whole number");
+        if (st.ok()) job->rows = static_cast<std::uint64_t>(r);
       } else if (name == "_outputFormat") {
         format = std::string(json::GetString(p, "valueString"));
       } else {
@@ -180,6 +182,21 @@ http::Response JobService::Impl::KickOff(const http::Request& req, const std::st
   {
     std::lock_guard<std::mutex> lock(mu);
     if (stopping) return Error(sund::Status(StatusCode::kUnavailable, "shutting down"));
+    // Checked and inserted under one lock, so that concurrent kick-offs cannot both pass.
+    if (options.max_jobs_per_caller > 0) {
+      std::size_t live = 0;
+      for (const auto& [id, other] : jobs) {
+        if (other->owner != owner) continue;
+        std::lock_guard<std::mutex> job_lock(other->mu);
+        if (other->state == State::kQueued || other->state == State::kRunning) ++live;
+      }
+      if (live >= options.max_jobs_per_caller) {
+        std::string most = std::to_string(options.max_jobs_per_caller);
+        return Error(Conflict("this caller already has " + most +
+                              " synthesis jobs queued or running (too many): wait for one to "
+                              "finish or DELETE it"));
+      }
+    }
     jobs[job->id] = job;
     queue.push_back(job);
   }

@@ -8,7 +8,8 @@
 //        cohort (valueString, the spec as JSON; docs/synth.md), epsilon and delta (valueDecimal;
 //        defaults 1 and 1e-6), rows (valueInteger; default 1000), _outputFormat (valueString:
 //        text/csv, the default, or application/fhir+json for Bundles)
-//     -> 202 Accepted, Content-Location: ORIGIN/synth/v1/jobs/ID
+//     -> 202 Accepted, Content-Location: ORIGIN/synth/v1/jobs/ID (409 while the caller has
+//        max_jobs_per_caller jobs queued or running)
 //   GET  /synth/v1/jobs/ID             202 + X-Progress + Retry-After while it runs; 200 with
 //        the manifest (JSON: transactionTime, request, output [{type, url}], privacy,
 //        extraction counts) when done; the error's status and OperationOutcome when it failed
@@ -25,6 +26,7 @@
 // service's own thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -51,6 +53,10 @@ struct JobServiceOptions {
   std::function<http::Response(const Status&)> error_response;
   std::function<std::int64_t()> now_ms;  // default: the system clock
   std::uint64_t max_rows = 1'000'000;
+  // Jobs one caller may have queued or running at once; a further kick-off is refused with
+  // kConflict (409) until one finishes or is deleted, so that one caller cannot hold the single
+  // worker for everyone. 0: no limit.
+  std::size_t max_jobs_per_caller = 4;
 };
 
 class JobService {

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <future>
 #include <set>
 #include <string>
 #include <string_view>
@@ -39,6 +41,11 @@ class JobServiceTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
     ASSERT_TRUE(testing::PutAll(*store_, Patients()).ok());
+    service_ = std::make_unique<JobService>(Options());
+  }
+
+  // The fixture's service options; a test may change them and start its own service.
+  JobServiceOptions Options() {
     JobServiceOptions o;
     o.store = store_.get();
     o.dir = (dir_.path() / "jobs").string();
@@ -53,12 +60,13 @@ class JobServiceTest : public ::testing::Test {
                  : s.code() == StatusCode::kUnauthenticated  ? 401
                  : s.code() == StatusCode::kMethodNotAllowed ? 405
                  : s.code() == StatusCode::kUnprocessable    ? 422
+                 : s.code() == StatusCode::kConflict         ? 409
                                                              : 400;
       r.body = s.message();
       return r;
     };
     o.max_rows = 5000;
-    service_ = std::make_unique<JobService>(std::move(o));
+    return o;
   }
 
   http::Response Call(std::string method, std::string path, std::string body = "",
@@ -184,6 +192,53 @@ TEST_F(JobServiceTest, RefusesBadRequests) {
           .status,
       400);
   EXPECT_EQ(Call("GET", "/synth/v1/jobs/nope").status, 404);
+}
+
+// valueInteger is whole: 2.5 rows is refused rather than truncated to 2.
+// Verifies: REQ-SYNTH-069
+TEST_F(JobServiceTest, RefusesFractionalRows) {
+  auto r =
+      Call("POST", "/fhir/$synthesize", Params(kCohort, R"(,{"name":"rows","valueInteger":2.5})"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("rows must be a whole number"));
+  EXPECT_TRUE(r.headers.Get("Content-Location").empty());
+}
+
+// One caller cannot fill the single worker's queue: past the limit a kick-off is refused with
+// 409 until one of the caller's jobs finishes or is deleted; other callers have limits of their
+// own.
+// Verifies: REQ-SYNTH-068
+TEST_F(JobServiceTest, LimitsJobsQueuedOrRunningPerCaller) {
+  // The worker waits in the clock until released, so that the first job stays running. (If the
+  // test stops early, the promise's destruction releases it.)
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  JobServiceOptions o = Options();
+  o.max_jobs_per_caller = 2;
+  o.now_ms = [released] {
+    released.wait();
+    return std::int64_t{1'704'067'200'000};  // 2024-01-01
+  };
+  service_ = std::make_unique<JobService>(std::move(o));
+  const std::string body = Params(kCohort, R"(,{"name":"rows","valueInteger":20})");
+  auto first = Call("POST", "/fhir/$synthesize", body);
+  ASSERT_EQ(first.status, 202) << first.body;
+  auto second = Call("POST", "/fhir/$synthesize", body);
+  ASSERT_EQ(second.status, 202) << second.body;
+  auto third = Call("POST", "/fhir/$synthesize", body);
+  EXPECT_EQ(third.status, 409);
+  EXPECT_THAT(third.body, HasSubstr("already has 2 synthesis jobs queued or running"));
+  EXPECT_TRUE(third.headers.Get("Content-Location").empty());
+  EXPECT_EQ(Call("POST", "/fhir/$synthesize", body, "researcher-2").status, 202);
+  // Deleting the queued job frees its place, and only its place.
+  EXPECT_EQ(Call("DELETE", JobPath(second)).status, 202);
+  EXPECT_EQ(Call("POST", "/fhir/$synthesize", body).status, 202);
+  EXPECT_EQ(Call("POST", "/fhir/$synthesize", body).status, 409);
+  // Finished jobs do not count.
+  release.set_value();
+  service_->WaitIdle();
+  EXPECT_EQ(Call("GET", JobPath(first)).status, 200);
+  EXPECT_EQ(Call("POST", "/fhir/$synthesize", body).status, 202);
 }
 
 // Verifies: REQ-SYNTH-040, REQ-SYNTH-063

@@ -230,6 +230,42 @@ test('a node killed mid-training, a coordinator killed and restarted: training c
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+// The coordinator's admission check with real processes: a site with fewer rows than the task's
+// min_samples is refused when it joins, and the node stops with the coordinator's reason.
+// Verifies: REQ-FL-078
+test('a node with fewer rows than min_samples is refused, and told why', { skip }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-admit-'));
+  const sim = sund('fl', 'simulate', '--csv', path.join(data, 'tabular/pima_diabetes.csv'),
+    '--task', path.join(root, 'examples/fl/logistic.json'), '--nodes', '3', '--out', path.join(dir, 'sim'), '--json');
+  assert.equal(sim.code, 0, sim.stderr);
+  fs.writeFileSync(path.join(dir, 'encoding.json'),
+    JSON.stringify(JSON.parse(fs.readFileSync(path.join(dir, 'sim/model.json'), 'utf8')).encoding));
+  const lines = fs.readFileSync(path.join(data, 'tabular/pima_diabetes.csv'), 'utf8').trim().split('\n');
+  fs.writeFileSync(path.join(dir, 'small.csv'), lines.slice(0, 11).join('\n') + '\n');  // 10 rows
+  const task = JSON.parse(fs.readFileSync(path.join(root, 'examples/fl/logistic.json'), 'utf8'));
+  Object.assign(task, { min_samples: 50, min_clients: 3 });
+  fs.writeFileSync(path.join(dir, 'task.json'), JSON.stringify(task));
+  assert.equal(sund('fl', 'certs', '--out', path.join(dir, 'pki'), '--nodes', 'site-1').code, 0);
+  const port = 17000 + Math.floor(Math.random() * 20000);
+  const coordinator = spawn(sundBin, ['fl', 'coordinator', '--task', path.join(dir, 'task.json'),
+    '--listen', `127.0.0.1:${port}`, '--certs', path.join(dir, 'pki'), '--allow', 'site-1',
+    '--encoding', path.join(dir, 'encoding.json'), '--out', path.join(dir, 'out'), '--join-timeout', '60']);
+  const coordinatorClosed = new Promise((resolve) => coordinator.on('close', resolve));
+  try {
+    const node = spawn(sundBin, ['fl', 'node', '--coordinator', `127.0.0.1:${port}`, '--certs',
+      path.join(dir, 'pki'), '--name', 'site-1', '--csv', path.join(dir, 'small.csv')]);
+    let said = '';
+    node.stderr.on('data', (d) => { said += d; });
+    const code = await new Promise((resolve) => node.on('close', resolve));
+    assert.equal(code, 1, said);
+    assert.match(said, /the coordinator refused: fewer rows than the task's min_samples \(50\)/);
+  } finally {
+    coordinator.kill('SIGKILL');
+    await coordinatorClosed;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 // Verifies: REQ-FL-027
 test('certificates: a pilot CA, private keys, never overwritten', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-e2e-'));
