@@ -79,6 +79,16 @@ void AppendEscaped(std::string& out, std::string_view s) {
   out.append(sb.GetString(), sb.GetSize());
 }
 
+// FHIR R4 (http.html#search): the body of POST _search is a form. A body of another media type
+// would be read as a form all the same and search for something the client did not ask for.
+Status CheckSearchForm(std::string_view content_type) {
+  if (!content_type.empty() &&
+      !http::ContainsIgnoreCase(content_type, "application/x-www-form-urlencoded")) {
+    return Status(StatusCode::kUnsupportedMedia, "_search takes application/x-www-form-urlencoded");
+  }
+  return Status::Ok();
+}
+
 // Content rules beyond validation: a Consent must be one the consent engine can read, so that
 // every stored Consent counts.
 Status ValidateContent(std::string_view type, const rapidjson::Value& resource) {
@@ -771,6 +781,7 @@ http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard
     return History(req, "", "", params, guard);
   }
   if (n == 2 && type == "_search" && m == "POST") {
+    if (Status s = CheckSearchForm(ctype); !s.ok()) return Error(s);
     QueryParams form = http::ParseQuery(req.body);
     form.insert(form.end(), params.begin(), params.end());
     return Search(req, "", std::move(form), guard);
@@ -826,10 +837,7 @@ http::Response FhirApi::Impl::Route(http::Request& req, const AccessGuard& guard
   std::string_view id = parts[2];
   if (n == 3 && id == "_search") {
     if (m != "POST") return Error(Status(StatusCode::kMethodNotAllowed, "_search is POST only"));
-    if (!ctype.empty() && !http::ContainsIgnoreCase(ctype, "application/x-www-form-urlencoded")) {
-      return Error(
-          Status(StatusCode::kUnsupportedMedia, "_search takes application/x-www-form-urlencoded"));
-    }
+    if (Status s = CheckSearchForm(ctype); !s.ok()) return Error(s);
     QueryParams form = http::ParseQuery(req.body);
     form.insert(form.end(), params.begin(), params.end());
     return Search(req, type, std::move(form), guard);

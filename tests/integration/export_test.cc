@@ -267,6 +267,42 @@ TEST_F(ExportTest, KickOffRefusesBadParametersWithAnOperationOutcome) {
   }
 }
 
+// Parameters of the Bulk Data IG that Sund does not implement are refused, not ignored, so that a
+// client never takes a wider (or narrower) export for the one it asked for.
+// Verifies: REQ-API-122
+TEST_F(ExportTest, KickOffAnswers501ForParametersItDoesNotImplement) {
+  Seed({PatientJson("p1")});
+  struct Case {
+    std::string target;
+    std::string says;
+  };
+  std::vector<Case> cases = {
+      {"/fhir/$export?patient=" + Q("Patient/p1"), "patient"},
+      {"/fhir/Patient/$export?includeAssociatedData=LatestProvenanceResources",
+       "includeAssociatedData"},
+      {"/fhir/$export?_until=" + Q("2030-01-01T00:00:00Z"), "_until"},
+      {"/fhir/Patient/$export?organizeOutputBy=Patient", "organizeOutputBy"},
+      {"/fhir/$export?allowPartialManifests=true", "allowPartialManifests"},
+  };
+  for (const auto& c : cases) {
+    ApiResponse r = KickOff(c.target);
+    EXPECT_EQ(r.status, 501) << c.target << ": " << r.body;
+    EXPECT_TRUE(r.IsOperationOutcome()) << c.target << ": " << r.body;
+    EXPECT_THAT(r.body, HasSubstr(c.says)) << c.target;
+    EXPECT_TRUE(r.Header("Content-Location").empty()) << c.target;
+  }
+  // The same in a POST kick-off's Parameters body (patient as the IG writes it: a reference).
+  ApiResponse post = Post("/fhir/Patient/$export",
+                          R"({"resourceType":"Parameters","parameter":[{"name":"patient",)"
+                          R"("valueReference":{"reference":"Patient/p1"}}]})",
+                          MakeHeaders({{"Prefer", "respond-async"}}));
+  EXPECT_EQ(post.status, 501) << post.body;
+  EXPECT_TRUE(post.IsOperationOutcome()) << post.body;
+  EXPECT_THAT(post.body, HasSubstr("patient"));
+  // Nothing was started.
+  EXPECT_TRUE(fs::is_empty(stack_->dir() / "exports"));
+}
+
 // --- A full round ------------------------------------------------------------------------------
 
 // Verifies: REQ-API-085, REQ-API-086
@@ -466,6 +502,38 @@ TEST_F(ExportTest, AJobThatCannotWriteFailsWithItsReason) {
   EXPECT_EQ(s.status, 500);
   EXPECT_TRUE(s.IsOperationOutcome()) << s.body;
   EXPECT_THAT(s.body, HasSubstr("the export failed: "));
+}
+
+// --- The file size cut --------------------------------------------------------------------------
+
+// Files closed by size: a one-byte limit with pages of two resources, so that each page after
+// the first starts a new file, while the page that filled a file stayed whole in it.
+class ExportFileSizeTest : public ExportTest {
+ protected:
+  void ConfigureExport(api::BulkExportOptions& o) override {
+    o.page_size = 2;
+    o.max_file_resources = 1000;  // far above the counts here: only bytes cut the files
+    o.max_file_bytes = 1;
+  }
+};
+
+// Verifies: REQ-API-123
+TEST_F(ExportFileSizeTest, AFileThatReachedTheByteLimitIsFollowedByANewOne) {
+  Seed({PatientJson("p1"), PatientJson("p2"), PatientJson("p3"), PatientJson("p4"),
+        PatientJson("p5")});
+  rapidjson::Document m = Export("/fhir/$export?_type=Patient");
+  ASSERT_TRUE(m.IsObject());
+  ASSERT_TRUE(m.HasMember("output") && m["output"].IsArray());
+  std::vector<std::int64_t> counts;
+  for (const auto& o : m["output"].GetArray()) {
+    const auto* count = json::Find(o, "count");
+    ASSERT_TRUE(count != nullptr && count->IsInt64());
+    counts.push_back(count->GetInt64());
+  }
+  EXPECT_THAT(counts, ElementsAre(2, 2, 1));
+  Downloaded d = Download(m);
+  EXPECT_EQ(d.refs(), (std::multiset<std::string>{"Patient/p1", "Patient/p2", "Patient/p3",
+                                                  "Patient/p4", "Patient/p5"}));
 }
 
 // --- Metadata ------------------------------------------------------------------------------------

@@ -875,6 +875,332 @@ TEST_F(InteractionTest, ReadSupportsIfNoneMatchAndSummary) {
   EXPECT_FALSE(el.json.HasMember("name"));
 }
 
+// ---- Preconditions, validation, reads and operations beyond the basics (issue #12). ----
+
+// Verifies: REQ-API-111
+TEST_F(InteractionTest, DeleteHonoursIfMatchAndAMalformedIfMatchIs400) {
+  std::string id = Create("Patient", kPatient);
+  std::string url = "/fhir/Patient/" + id;
+  ApiResponse stale = Delete(url, MakeHeaders({{"If-Match", "W/\"2\""}}));
+  EXPECT_EQ(stale.status, 412) << stale.body;
+  EXPECT_TRUE(stale.IsOperationOutcome());
+  EXPECT_EQ(Get(url).status, 200);
+  // An If-Match that names no version is refused before anything is written.
+  for (const char* bad : {"W/\"one\"", "abc"}) {
+    http::Headers h = MakeHeaders({{"If-Match", bad}});
+    ApiResponse d = Delete(url, h);
+    EXPECT_EQ(d.status, 400) << bad;
+    EXPECT_TRUE(d.IsOperationOutcome()) << bad;
+    EXPECT_EQ(Put(url, R"({"resourceType":"Patient","id":")" + id + R"(","gender":"male"})", h)
+                  .status,
+              400)
+        << bad;
+    EXPECT_EQ(Patch(url, R"([{"op":"replace","path":"/gender","value":"male"}])", h).status, 400)
+        << bad;
+  }
+  ApiResponse still = Get(url);
+  ASSERT_EQ(still.status, 200);
+  EXPECT_EQ(still.VersionId(), "1");
+  EXPECT_EQ(json::GetString(still.json, "gender"), "female");
+  // The current version deletes.
+  EXPECT_EQ(Delete(url, MakeHeaders({{"If-Match", "W/\"1\""}})).status, 204);
+  EXPECT_EQ(Get(url).status, 410);
+}
+
+// Result parameters would change which matches a conditional interaction sees.
+// Verifies: REQ-API-112
+TEST_F(InteractionTest, ConditionalCriteriaWithResultParametersAre400) {
+  std::string body =
+      R"({"resourceType":"Patient","identifier":[{"system":"urn:sys","value":"R1"}]})";
+  std::string id = Create("Patient", body);
+  ApiResponse create = Post("/fhir/Patient", body,
+                            MakeHeaders({{"If-None-Exist", "identifier=urn:sys|R1&_count=1"}}));
+  EXPECT_EQ(create.status, 400) << create.body;
+  EXPECT_TRUE(create.IsOperationOutcome());
+  ApiResponse update =
+      Put("/fhir/Patient?identifier=" + Q("urn:sys|R1") + "&_sort=family",
+          R"({"resourceType":"Patient","identifier":[{"system":"urn:sys","value":"R1"}],)"
+          R"("gender":"male"})");
+  EXPECT_EQ(update.status, 400) << update.body;
+  EXPECT_TRUE(update.IsOperationOutcome());
+  for (const char* result :
+       {"_count=1", "_sort=family", "_include=Patient%3Aorganization",
+        "_revinclude=Observation%3Asubject", "_summary=true", "_elements=id", "_total=accurate",
+        "_offset=1", "_cursor=1"}) {
+    ApiResponse del = Delete("/fhir/Patient?identifier=" + Q("urn:sys|R1") + "&" + result);
+    EXPECT_EQ(del.status, 400) << result << ": " << del.body;
+    EXPECT_TRUE(del.IsOperationOutcome()) << result;
+  }
+  EXPECT_EQ(Count("Patient"), 1);
+  ApiResponse still = Get("/fhir/Patient/" + id);
+  ASSERT_EQ(still.status, 200);
+  EXPECT_EQ(still.VersionId(), "1");
+  EXPECT_FALSE(still.json.HasMember("gender"));
+}
+
+// Verifies: REQ-API-113
+TEST_F(InteractionTest, ConditionalDeleteOfMoreThan1000MatchesIs412) {
+  std::string bundle = R"({"resourceType":"Bundle","type":"transaction","entry":[)";
+  for (int i = 0; i < 1001; ++i) {
+    bundle += i ? "," : "";
+    bundle += R"({"resource":{"resourceType":"Patient",)"
+              R"("identifier":[{"system":"urn:bulk","value":"many"}]},)"
+              R"("request":{"method":"POST","url":"Patient"}})";
+  }
+  bundle += "]}";
+  auto written = BundleWriter()(bundle);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  std::string criteria = "/fhir/Patient?identifier=" + Q("urn:bulk|many");
+  ApiResponse many = Delete(criteria);
+  EXPECT_EQ(many.status, 412) << many.body;
+  EXPECT_TRUE(many.IsOperationOutcome());
+  EXPECT_EQ(Count("Patient?identifier=" + Q("urn:bulk|many")), 1001);
+  // With one fewer match the limit holds, and every match is deleted.
+  ApiResponse first = Get(criteria + "&_count=1");
+  ASSERT_EQ(first.status, 200) << first.body;
+  std::vector<std::string> refs = EntryRefs(first.json);
+  ASSERT_EQ(refs.size(), 1u);
+  ASSERT_EQ(Delete("/fhir/" + refs[0]).status, 204);
+  EXPECT_EQ(Delete(criteria).status, 204);
+  EXPECT_EQ(Count("Patient?identifier=" + Q("urn:bulk|many")), 0);
+}
+
+// Verifies: REQ-API-114
+TEST_F(InteractionTest, TransactionReferenceToAnUrnNoEntryHasIs400) {
+  std::string bundle = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:3f1c2d4e-0000-4000-8000-000000000001",
+     "resource":{"resourceType":"Patient","gender":"female"},
+     "request":{"method":"POST","url":"Patient"}},
+    {"resource":{"resourceType":"Observation","status":"final","code":{"text":"t"},
+                 "subject":{"reference":"urn:uuid:3f1c2d4e-0000-4000-8000-00000000dead"}},
+     "request":{"method":"POST","url":"Observation"}}]})";
+  ApiResponse r = Post("/fhir", bundle);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_TRUE(r.IsOperationOutcome());
+  EXPECT_THAT(r.body, HasSubstr("no entry"));
+  EXPECT_EQ(Count("Patient"), 0);
+  EXPECT_EQ(Count("Observation"), 0);
+}
+
+// Verifies: REQ-API-115
+TEST_F(InteractionTest, UpdatePatchAndBundleEntriesAreValidated) {
+  std::string id = CreateWithId("Patient", kPatient);
+  std::string url = "/fhir/Patient/" + id;
+  ApiResponse put = Put(
+      url, R"({"resourceType":"Patient","id":")" + id + R"(","birthDate":"secret-not-a-date"})");
+  EXPECT_EQ(put.status, 400) << put.body;
+  EXPECT_TRUE(put.IsOperationOutcome());
+  EXPECT_THAT(put.body, HasSubstr("Patient.birthDate"));
+  EXPECT_THAT(put.body, ::testing::Not(HasSubstr("secret-not-a-date")));
+  ApiResponse patch =
+      Patch(url, R"([{"op":"add","path":"/birthDate","value":"secret-not-a-date"}])");
+  EXPECT_EQ(patch.status, 400) << patch.body;
+  EXPECT_TRUE(patch.IsOperationOutcome());
+  EXPECT_THAT(patch.body, HasSubstr("Patient.birthDate"));
+  EXPECT_THAT(patch.body, ::testing::Not(HasSubstr("secret-not-a-date")));
+  ApiResponse now = Get(url);
+  ASSERT_EQ(now.status, 200);
+  EXPECT_EQ(now.VersionId(), "1");
+  EXPECT_FALSE(now.json.HasMember("birthDate"));
+
+  // A transaction with one invalid entry stores nothing; in a batch only that entry fails.
+  std::string entries = R"([
+    {"resource":{"resourceType":"Patient","gender":"male"},
+     "request":{"method":"POST","url":"Patient"}},
+    {"resource":{"resourceType":"Patient","id":"val-bad","unknownElement":1},
+     "request":{"method":"PUT","url":"Patient/val-bad"}}])";
+  ApiResponse txn =
+      Post("/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":)" + entries + "}");
+  EXPECT_EQ(txn.status, 400) << txn.body;
+  EXPECT_TRUE(txn.IsOperationOutcome());
+  EXPECT_THAT(txn.body, HasSubstr("Patient.unknownElement"));
+  EXPECT_EQ(Count("Patient"), 1);
+  ApiResponse batch =
+      Post("/fhir", R"({"resourceType":"Bundle","type":"batch","entry":)" + entries + "}");
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  const auto& e = batch.json["entry"];
+  ASSERT_EQ(e.Size(), 2u);
+  EXPECT_THAT(std::string(json::GetString(e[0]["response"], "status")), StartsWith("201"));
+  EXPECT_THAT(std::string(json::GetString(e[1]["response"], "status")), StartsWith("400"));
+  EXPECT_EQ(json::GetString(e[1]["response"]["outcome"], "resourceType"), "OperationOutcome");
+  EXPECT_EQ(Count("Patient"), 2);
+  EXPECT_EQ(Get("/fhir/Patient/val-bad").status, 404);
+}
+
+// Verifies: REQ-API-116
+TEST_F(InteractionTest, PatchOfADeletedResourceIs410AndATypeChangeIsRefused) {
+  std::string id = CreateWithId("Patient", kPatient);
+  std::string url = "/fhir/Patient/" + id;
+  std::string to_observation = R"([{"op":"replace","path":"/resourceType","value":"Observation"}])";
+  ApiResponse type = Patch(url, to_observation);
+  EXPECT_EQ(type.status, 422) << type.body;
+  EXPECT_TRUE(type.IsOperationOutcome());
+  // As a PATCH entry of a transaction the same patch fails the Bundle with 400.
+  ApiResponse txn = Post("/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+                                  R"({"resource":)" +
+                                      to_observation +
+                                      R"(,"request":{"method":"PATCH","url":"Patient/)" + id +
+                                      R"("}}]})");
+  EXPECT_EQ(txn.status, 400) << txn.body;
+  EXPECT_TRUE(txn.IsOperationOutcome());
+  ApiResponse still = Get(url);
+  ASSERT_EQ(still.status, 200);
+  EXPECT_EQ(still.VersionId(), "1");
+  EXPECT_EQ(json::GetString(still.json, "resourceType"), "Patient");
+  EXPECT_EQ(Count("Observation"), 0);
+
+  ASSERT_EQ(Delete(url).status, 204);
+  ApiResponse gone = Patch(url, R"([{"op":"replace","path":"/gender","value":"male"}])");
+  EXPECT_EQ(gone.status, 410) << gone.body;
+  EXPECT_TRUE(gone.IsOperationOutcome());
+  // Nothing was written after the deletion (version 2).
+  EXPECT_EQ(Get(url + "/_history/3").status, 404);
+}
+
+// Verifies: REQ-API-117
+TEST_F(InteractionTest, HeadReadAnswersTheHeadersWithoutABody) {
+  std::string id = Create("Patient", kPatient);
+  ApiResponse h = client_->Send("HEAD", "/fhir/Patient/" + id);
+  EXPECT_EQ(h.status, 200);
+  EXPECT_TRUE(h.body.empty());
+  EXPECT_EQ(h.Header("ETag"), "W/\"1\"");
+  EXPECT_THAT(h.Header("Last-Modified"), HasSubstr("GMT"));
+  EXPECT_THAT(h.Header("Content-Type"), HasSubstr("application/fhir+json"));
+  ApiResponse unknown = client_->Send("HEAD", "/fhir/Patient/nobody");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_TRUE(unknown.body.empty());
+  ASSERT_EQ(Delete("/fhir/Patient/" + id).status, 204);
+  ApiResponse gone = client_->Send("HEAD", "/fhir/Patient/" + id);
+  EXPECT_EQ(gone.status, 410);
+  EXPECT_TRUE(gone.body.empty());
+}
+
+// Verifies: REQ-API-118
+TEST_F(InteractionTest, ReadWithSummaryAndAnUnknownSummaryValue) {
+  std::string id = Create("Patient", R"({"resourceType":"Patient",
+      "text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">Tove</div>"},
+      "name":[{"family":"Testesen"}],"gender":"female","maritalStatus":{"text":"unmarried"}})");
+  std::string url = "/fhir/Patient/" + id;
+  ApiResponse t = Get(url + "?_summary=true");
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_TRUE(t.json.HasMember("name"));
+  EXPECT_TRUE(t.json.HasMember("gender"));
+  EXPECT_FALSE(t.json.HasMember("maritalStatus"));
+  EXPECT_FALSE(t.json.HasMember("text"));
+  ASSERT_TRUE(t.json.HasMember("meta"));
+  EXPECT_THAT(json::Serialize(t.json["meta"]), HasSubstr("SUBSETTED"));
+  ApiResponse d = Get(url + "?_summary=data");
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_TRUE(d.json.HasMember("maritalStatus"));
+  EXPECT_FALSE(d.json.HasMember("text"));
+  EXPECT_THAT(d.body, HasSubstr("SUBSETTED"));
+  ApiResponse x = Get(url + "?_summary=text");
+  ASSERT_EQ(x.status, 200) << x.body;
+  EXPECT_TRUE(x.json.HasMember("text"));
+  EXPECT_FALSE(x.json.HasMember("name"));
+  EXPECT_THAT(x.body, HasSubstr("SUBSETTED"));
+  // An unknown value is ignored on a read, while a search refuses it (REQ-API-066).
+  ApiResponse u = Get(url + "?_summary=maybe");
+  ASSERT_EQ(u.status, 200) << u.body;
+  EXPECT_TRUE(u.json.HasMember("maritalStatus"));
+  EXPECT_TRUE(u.json.HasMember("text"));
+  EXPECT_THAT(u.body, ::testing::Not(HasSubstr("SUBSETTED")));
+  EXPECT_EQ(Get("/fhir/Patient?_summary=maybe").status, 400);
+}
+
+// Verifies: REQ-API-018
+TEST_F(InteractionTest, PreferReturnAppliesToUpdateAndPatch) {
+  std::string id = CreateWithId("Patient", kPatient);
+  std::string url = "/fhir/Patient/" + id;
+  ApiResponse minimal =
+      Put(url, R"({"resourceType":"Patient","id":")" + id + R"(","gender":"male"})",
+          MakeHeaders({{"Prefer", "return=minimal"}}));
+  EXPECT_EQ(minimal.status, 200);
+  EXPECT_TRUE(minimal.body.empty());
+  EXPECT_EQ(minimal.Header("ETag"), "W/\"2\"");
+  EXPECT_THAT(minimal.Header("Location"), HasSubstr(url + "/_history/2"));
+  ApiResponse oo = Patch(url, R"([{"op":"replace","path":"/gender","value":"other"}])",
+                         MakeHeaders({{"Prefer", "return=OperationOutcome"}}));
+  EXPECT_EQ(oo.status, 200);
+  EXPECT_TRUE(oo.IsOperationOutcome()) << oo.body;
+  EXPECT_EQ(oo.Header("ETag"), "W/\"3\"");
+  ApiResponse repr = Patch(url, R"([{"op":"replace","path":"/gender","value":"female"}])",
+                           MakeHeaders({{"Prefer", "return=representation"}}));
+  EXPECT_EQ(repr.status, 200);
+  EXPECT_EQ(repr.VersionId(), "4");
+  EXPECT_EQ(json::GetString(repr.json, "gender"), "female");
+  ApiResponse patched_minimal = Patch(url, R"([{"op":"replace","path":"/gender","value":"male"}])",
+                                      MakeHeaders({{"Prefer", "return=minimal"}}));
+  EXPECT_EQ(patched_minimal.status, 200);
+  EXPECT_TRUE(patched_minimal.body.empty());
+  EXPECT_EQ(patched_minimal.Header("ETag"), "W/\"5\"");
+  ApiResponse now = Get(url);
+  EXPECT_EQ(now.VersionId(), "5");
+  EXPECT_EQ(json::GetString(now.json, "gender"), "male");
+}
+
+// FHIR R4 (http.html#search): the body of POST _search is a form; another media type is refused
+// rather than read as a form.
+// Verifies: REQ-API-119
+TEST_F(InteractionTest, PostSearchTakesOnlyAFormBody) {
+  std::string female = Create("Patient", kPatient);
+  Create("Patient", R"({"resourceType":"Patient","gender":"male"})");
+  ApiResponse ok =
+      Post("/fhir/_search", "_type=Patient&gender=female",
+           MakeHeaders({{"Content-Type", "application/x-www-form-urlencoded"}}));
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_THAT(EntryRefs(ok.json), ElementsAre("Patient/" + female));
+  for (const char* media : {"application/fhir+json", "text/plain"}) {
+    for (const char* target : {"/fhir/_search", "/fhir/Patient/_search"}) {
+      ApiResponse r = Post(target, "gender=female", MakeHeaders({{"Content-Type", media}}));
+      EXPECT_EQ(r.status, 415) << media << " " << target << ": " << r.body;
+      EXPECT_TRUE(r.IsOperationOutcome()) << media << " " << target;
+    }
+  }
+}
+
+// Verifies: REQ-API-120
+TEST_F(InteractionTest, EverythingOfADeletedPatientIs410) {
+  ASSERT_EQ(Put("/fhir/Patient/ev-gone", R"({"resourceType":"Patient","id":"ev-gone"})").status,
+            201);
+  ASSERT_EQ(Put("/fhir/Observation/ev-obs", R"({"resourceType":"Observation","id":"ev-obs",
+      "status":"final","code":{"text":"x"},"subject":{"reference":"Patient/ev-gone"}})")
+                .status,
+            201);
+  ASSERT_EQ(Get("/fhir/Patient/ev-gone/$everything").status, 200);
+  ASSERT_EQ(Delete("/fhir/Patient/ev-gone").status, 204);
+  ApiResponse r = Get("/fhir/Patient/ev-gone/$everything");
+  EXPECT_EQ(r.status, 410) << r.body;
+  EXPECT_TRUE(r.IsOperationOutcome());
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("ev-obs")));
+}
+
+// Verifies: REQ-API-121
+TEST_F(InteractionTest, MetricsHealthAndReadiness) {
+  Create("Patient", kPatient);
+  std::string gone = Create("Patient", kPatient);
+  Create("Observation", R"({"resourceType":"Observation","status":"final","code":{"text":"x"}})");
+  ASSERT_EQ(Delete("/fhir/Patient/" + gone).status, 204);
+  ApiResponse m = Get("/metrics");
+  ASSERT_EQ(m.status, 200) << m.body;
+  EXPECT_THAT(m.Header("Content-Type"), HasSubstr("text/plain; version=0.0.4"));
+  EXPECT_THAT(m.body, HasSubstr("\nsund_build_info{version=\""));
+  // Four requests before this one, which counts too; none was answered with a 5xx.
+  EXPECT_THAT(m.body, HasSubstr("\nsund_http_requests_total 5\n"));
+  EXPECT_THAT(m.body, HasSubstr("\nsund_http_errors_total 0\n"));
+  // Current resources: the deleted Patient does not count.
+  EXPECT_THAT(m.body, HasSubstr("\nsund_resources{type=\"Patient\"} 1\n"));
+  EXPECT_THAT(m.body, HasSubstr("\nsund_resources{type=\"Observation\"} 1\n"));
+  for (const char* path : {"/healthz", "/readyz"}) {
+    for (const char* method : {"GET", "POST"}) {
+      ApiResponse r = client_->Send(method, path);
+      EXPECT_EQ(r.status, 200) << method << " " << path;
+      EXPECT_EQ(r.body, "ok\n") << method << " " << path;
+      EXPECT_THAT(r.Header("Content-Type"), HasSubstr("text/plain")) << method << " " << path;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sund::itest
 
