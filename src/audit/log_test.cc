@@ -20,6 +20,7 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -950,6 +951,118 @@ TEST_F(AuditLogTest, DetectsCheckpointSignedWithAnotherKey) {
   SqlBlobs("UPDATE checkpoint SET root = ?1, signature = ?2 WHERE size = 10",
            {std::string(merkle::Bytes(root)), *sig});
   ExpectFinding(Problem::kBadCheckpoint, 10);
+}
+
+// Verifies: REQ-AUD-054
+TEST_F(AuditLogTest, DetectsCheckpointsOfAForeignKey) {
+  BuildTwenty();
+  // Verified with another key than the log's: the first checkpoint already fails.
+  auto other = crypto::SigningKey::Generate("ES256");
+  ASSERT_TRUE(other.ok());
+  fs::path other_path = dir_ / "other-key.pem";
+  {
+    std::ofstream out(other_path, std::ios::binary);
+    out << other->ToPem();
+  }
+  auto r = Verify(dir_.string(), other_path.string());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_FALSE(r->ok()) << "a foreign key was accepted";
+  EXPECT_EQ(r->first_problem->problem, Problem::kBadCheckpoint);
+  EXPECT_EQ(r->first_problem->seq, 5);
+  EXPECT_NE(r->first_problem->detail.find("not the log's"), std::string::npos)
+      << r->first_problem->detail;
+  // A checkpoint that names another key id than the log's.
+  Sql("UPDATE checkpoint SET kid = 'someone-elses-key' WHERE size = 10");
+  ExpectFinding(Problem::kBadCheckpoint, 10);
+}
+
+// The log's own key signs a checkpoint older than the one before it (a clock set back, or an
+// attacker holding the key): the order of the signed tree heads is checked too.
+// Verifies: REQ-AUD-055
+TEST_F(AuditLogTest, DetectsCheckpointTimeGoingBackwards) {
+  BuildTwenty();
+  auto key = crypto::SigningKey::FromPem(ReadFile(dir_ / "audit-key.pem"));
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  std::optional<merkle::Hash> root =
+      merkle::FromBytes(SqlValue("SELECT root FROM checkpoint WHERE size = 10"));
+  ASSERT_TRUE(root.has_value());
+  std::int64_t earlier =
+      std::stoll(SqlValue("SELECT CAST(time AS TEXT) FROM checkpoint WHERE size = 5")) - 1;
+  auto sig = key->Sign(CheckpointText(10, *root, earlier));
+  ASSERT_TRUE(sig.ok());
+  SqlBlobs("UPDATE checkpoint SET time = " + std::to_string(earlier) +
+               ", signature = ?1 WHERE size = 10",
+           {*sig});
+  auto r = Verify(dir_.string());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_FALSE(r->ok()) << "a checkpoint older than its predecessor was accepted";
+  EXPECT_EQ(r->first_problem->problem, Problem::kBadCheckpoint);
+  EXPECT_EQ(r->first_problem->seq, 10);
+  EXPECT_NE(r->first_problem->detail.find("older than the one before it"), std::string::npos)
+      << r->first_problem->detail;
+}
+
+// Record 7 rewritten, with a matching hash, to a log time before record 6's: found at once as
+// out of order, before any checkpoint is reached.
+// Verifies: REQ-AUD-055
+TEST_F(AuditLogTest, DetectsRecordLogTimeGoingBackwards) {
+  BuildTwenty();
+  std::string logged6 = SqlValue("SELECT CAST(logged AS TEXT) FROM record WHERE seq = 6");
+  std::string logged7 = SqlValue("SELECT CAST(logged AS TEXT) FROM record WHERE seq = 7");
+  std::string earlier = std::to_string(std::stoll(logged6) - 1);
+  std::string leaf = SqlValue("SELECT leaf FROM record WHERE seq = 7");
+  std::string field = "\"logged\":" + logged7;
+  std::size_t at = leaf.find(field);
+  ASSERT_NE(at, std::string::npos) << leaf;
+  leaf.replace(at, field.size(), "\"logged\":" + earlier);
+  SqlBlobs("UPDATE record SET leaf = ?1, leaf_hash = ?2, logged = " + earlier + " WHERE seq = 7",
+           {leaf, std::string(merkle::Bytes(merkle::HashLeaf(leaf)))});
+  ExpectFinding(Problem::kReordered, 7);
+}
+
+// Verify cannot check anything without the log's key or its salt: it answers an error, not a
+// finding.
+// Verifies: REQ-AUD-056
+TEST_F(AuditLogTest, VerifyNeedsTheKeyAndTheSalt) {
+  BuildTwenty();
+  fs::rename(dir_ / "audit-key.pem", dir_ / "key.moved");
+  auto no_key = Verify(dir_.string());
+  ASSERT_FALSE(no_key.ok());
+  EXPECT_EQ(no_key.status().code(), StatusCode::kNotFound);
+  fs::rename(dir_ / "key.moved", dir_ / "audit-key.pem");
+  fs::rename(dir_ / "audit-salt", dir_ / "salt.moved");
+  auto no_salt = Verify(dir_.string());
+  ASSERT_FALSE(no_salt.ok());
+  EXPECT_EQ(no_salt.status().code(), StatusCode::kNotFound);
+  fs::rename(dir_ / "salt.moved", dir_ / "audit-salt");
+  EXPECT_TRUE(MustVerify().ok());
+}
+
+// The tail after the last checkpoint is cut off, with the checkpoint that covered it and its
+// patient index rows, but its clear personal data is left behind: that data shows the records
+// existed. (Cut off with their personal rows as well, see the next test.)
+// Verifies: REQ-AUD-057
+TEST_F(AuditLogTest, DetectsDeletedTailThroughItsPersonalData) {
+  BuildTwenty();
+  Sql("DELETE FROM record WHERE seq >= 17; DELETE FROM patient_index WHERE seq >= 17; "
+      "DELETE FROM checkpoint WHERE size = 20;");
+  ExpectFinding(Problem::kDeleted, 17);
+}
+
+// A limit (src/audit/README.md): the newest records removed together with everything that
+// names them, checkpoints included, leave a log that verifies, only shorter. The report's
+// verified size then tells how far the signatures reach, to compare with checkpoints published
+// earlier (GET /audit/checkpoints).
+// Verifies: REQ-AUD-058
+TEST_F(AuditLogTest, ATailRemovedWithItsCheckpointShowsOnlyAsAShorterLog) {
+  BuildTwenty();
+  Sql("DELETE FROM record WHERE seq >= 17; DELETE FROM patient_index WHERE seq >= 17; "
+      "DELETE FROM personal WHERE seq >= 17; DELETE FROM checkpoint WHERE size = 20;");
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok()) << r.first_problem->detail;
+  EXPECT_EQ(r.records, 17);
+  EXPECT_EQ(r.checkpoints, 3);
+  EXPECT_EQ(r.verified_size, 15);
 }
 
 // Verifies: REQ-AUD-030

@@ -311,6 +311,19 @@ Result<std::optional<Finding>> Verifier::Run(VerifyReport& report) {
                     Str(checkpoints[next_cp].size) + " records");
   }
   {
+    // Clear personal data is only ever written with its record, so a row past the end shows
+    // that records were cut off, also after the last checkpoint.
+    SUND_ASSIGN_OR_RETURN(sqlite3_stmt * personal_raw,
+                          conn_.PrepareLiteral("SELECT max(seq) FROM personal"));
+    Statement personal(personal_raw);
+    SUND_ASSIGN_OR_RETURN(bool has, personal.Step());
+    if (has && !personal.IsNull(0) && personal.Int(0) >= expected) {
+      return Find(Problem::kDeleted, expected,
+                  "the log ends at record " + Str(expected - 1) + " but clear data of record " +
+                      Str(personal.Int(0)) + " is stored");
+    }
+  }
+  {
     SUND_ASSIGN_OR_RETURN(sqlite3_stmt * count_raw,
                           conn_.PrepareLiteral("SELECT count(*) FROM patient_index"));
     Statement count(count_raw);

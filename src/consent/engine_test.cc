@@ -85,6 +85,12 @@ const std::map<std::string, std::string>& Library() {
                                  R"({"system":"urn:sund:client-id","value":"app-x"}}}]})")},
       {"deny-device", ConsentJson("deny-device", R"({"type":"deny","actor":[)" +
                                                      ActorRef("Device/dev-app") + "]}")},
+      {"permit-rp-1", ConsentJson("permit-rp-1", R"({"type":"permit","actor":[)" +
+                                                     ActorRef("RelatedPerson/rp-1") + "]}")},
+      {"deny-role-1", ConsentJson("deny-role-1", R"({"type":"deny","actor":[)" +
+                                                     ActorRef("PractitionerRole/role-1") + "]}")},
+      {"permit-patient-p2", ConsentJson("permit-patient-p2", R"({"type":"permit","actor":[)" +
+                                                                 ActorRef("Patient/p2") + "]}")},
       {"permit-app-1",
        ConsentJson("permit-app-1", R"({"type":"permit","actor":[{"reference":{"identifier":)"
                                    R"({"system":"urn:sund:client-id","value":"app-1"}}}]})")},
@@ -245,6 +251,15 @@ Request WithAction(Request r, Action a) {
 }
 Request WithClient(Request r, const std::string& client) {
   r.client_id = client;
+  return r;
+}
+Request WithRole(Request r, const std::string& role) {
+  r.practitioner_role = role;
+  return r;
+}
+// A break-the-glass reason on a request whose purpose is not ETREAT (e.g. research).
+Request WithReason(Request r, const std::string& reason) {
+  r.break_glass_reason = reason;
   return r;
 }
 
@@ -411,6 +426,18 @@ std::vector<Row> Rows() {
        false, {"permit-app-1"}},
       {"permit_app_other_app_denied", kOptIn, {"permit-app-1"}, System("app-2"), "obs", D, kByBase,
        false, {}},
+      {"permit_related_person", kDanish, {"permit-rp-1"}, Related("rp-1"), "obs", P, kByConsent,
+       false, {"permit-rp-1"}},
+      {"permit_related_person_other_denied", kDanish, {"permit-rp-1"}, Related("rp-2"), "obs", D,
+       kByBase, false, {}},
+      {"deny_practitioner_role", kDanish, {"deny-role-1"}, WithRole(DrB(), "role-1"), "obs", D,
+       kByConsent, false, {"deny-role-1"}},
+      {"deny_practitioner_role_other_role_permitted", kDanish, {"deny-role-1"},
+       WithRole(DrB(), "role-2"), "obs", P, kByBase, false, {}},
+      {"permit_patient_actor", kOptIn, {"permit-patient-p2"}, Self("p2"), "obs", P, kByConsent,
+       false, {"permit-patient-p2"}},
+      {"permit_patient_actor_other_patient_denied", kOptIn, {"permit-patient-p2"}, Self("p3"),
+       "obs", D, kByBase, false, {}},
 
       // Data criteria.
       {"deny_class_matches_type", kDanish, {"deny-medreq-class"}, DrB(), "medreq", D, kByConsent,
@@ -498,6 +525,15 @@ std::vector<Row> Rows() {
        Emergency(DrA(), kReason), "obs", P, kByConsent, true, {"deny-treat-dr-a"}},
       {"break_glass_not_for_systems", kOptOut, {"deny-app-x"}, Emergency(System("app-x"), kReason),
        "obs", D, kByConsent, false, {"deny-app-x"}},
+      {"break_glass_not_for_related_persons", kDanish, {"deny-all"},
+       Emergency(Related("rp-1"), kReason), "obs", D, kByConsent, false, {"deny-all"}},
+      {"break_glass_not_for_related_persons_base", kDanish, {}, Emergency(Related("rp-1"), kReason),
+       "obs", D, kByBase, false, {}},
+      {"break_glass_reason_does_not_override_research_deny", kDanish, {"research-deny"},
+       WithReason(WithPurpose(DrB(), "HRESCH"), kReason), "obs", D, kByConsent, false,
+       {"research-deny"}},
+      {"break_glass_reason_does_not_override_research_base", kDanish, {},
+       WithReason(WithPurpose(DrB(), "HRESCH"), kReason), "obs", D, kByBase, false, {}},
 
       // Actions and purposes.
       {"deny_disclose_access_permitted", kOptOut, {"deny-disclose"}, DrB(), "obs", P, kByBase,
@@ -547,6 +583,7 @@ class DecideTableTest : public ::testing::TestWithParam<Row> {};
 // Verifies: REQ-CON-021, REQ-CON-022, REQ-CON-023, REQ-CON-024, REQ-CON-025, REQ-CON-026
 // Verifies: REQ-CON-027, REQ-CON-028, REQ-CON-029, REQ-CON-030, REQ-CON-031, REQ-CON-032
 // Verifies: REQ-CON-033, REQ-CON-034, REQ-CON-035, REQ-CON-036, REQ-CON-040
+// Verifies: REQ-CON-056, REQ-CON-057
 TEST_P(DecideTableTest, DecidesAsTheRowSays) {
   const Row& row = GetParam();
   PatientPolicy policy = CompileOrDie(row.consents);

@@ -1,10 +1,40 @@
 #include "monitor/escalation.h"
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 #include "core/json.h"
 
 namespace sund::monitor {
+namespace {
+
+// Levels are listed in rising urgency, and Escalate lets the last that triggers win: each level
+// must ask for a response no later than the one before it, and a total that triggers it must be
+// higher than every total of the levels before it (else a less urgent level could never be
+// reached by its total, or would win over a more urgent one). `totals[i]` is level i's total in
+// force (a patient's adjustment applied). Messages name levels, never values.
+Status CheckRisingUrgency(const std::vector<EscalationLevel>& levels,
+                          const std::vector<std::optional<int>>& totals) {
+  std::optional<int> highest;
+  for (std::size_t i = 0; i < levels.size(); ++i) {
+    const EscalationLevel& level = levels[i];
+    if (i > 0 && level.within_minutes > levels[i - 1].within_minutes) {
+      return InvalidArgument("level " + level.name + " allows more time than the less urgent " +
+                             levels[i - 1].name + " before it");
+    }
+    if (totals[i]) {
+      if (highest && *totals[i] <= *highest) {
+        return InvalidArgument("level " + level.name +
+                               " triggers at a total no higher than a less urgent level before it");
+      }
+      highest = totals[i];
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 const EscalationPolicy& DefaultEscalationPolicy() {
   static const EscalationPolicy policy = {
@@ -60,6 +90,9 @@ Result<EscalationPolicy> ParseEscalationPolicy(std::string_view json) {
     }
     p.levels.push_back(std::move(level));
   }
+  std::vector<std::optional<int>> totals;
+  for (const EscalationLevel& level : p.levels) totals.push_back(level.total_at_least);
+  SUND_RETURN_IF_ERROR(CheckRisingUrgency(p.levels, totals));
   return p;
 }
 
@@ -85,6 +118,15 @@ Result<PatientAdjustment> ParsePatientAdjustment(std::string_view json,
     }
     a.totals.emplace_back(std::move(name), m.value.GetInt());
   }
+  std::vector<std::optional<int>> in_force;
+  for (const EscalationLevel& level : policy.levels) {
+    std::optional<int> total = level.total_at_least;
+    for (const auto& [name, t] : a.totals) {
+      if (name == level.name) total = t;
+    }
+    in_force.push_back(total);
+  }
+  SUND_RETURN_IF_ERROR(CheckRisingUrgency(policy.levels, in_force));
   return a;
 }
 

@@ -49,9 +49,12 @@ struct PatientAdjustment {
 // high (7) at once. Version "RCP-NEWS2-2017-default".
 const EscalationPolicy& DefaultEscalationPolicy();
 
-// InvalidArgument naming the problem (never a value from a patient record).
+// InvalidArgument naming the problem (never a value from a patient record), also when the
+// levels do not rise in urgency: a level allows more time (within_minutes) than the one before
+// it, or triggers at a total no higher than an earlier level's.
 Result<EscalationPolicy> ParseEscalationPolicy(std::string_view json);
-// {"version": "...", "totals": {"medium": 7, "high": 9}}. InvalidArgument on unknown levels.
+// {"version": "...", "totals": {"medium": 7, "high": 9}}. InvalidArgument on unknown levels and
+// when the adjusted totals no longer rise from level to level.
 Result<PatientAdjustment> ParsePatientAdjustment(std::string_view json,
                                                  const EscalationPolicy& policy);
 

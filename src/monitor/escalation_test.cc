@@ -77,5 +77,67 @@ TEST(EscalationTest, BadPoliciesAndAdjustmentsAreRefused) {
   EXPECT_FALSE(ParsePatientAdjustment(R"({"totals":{"high":9}})", p).ok());
 }
 
+// Levels are listed in rising urgency and the last that triggers wins, so a policy whose later
+// level answers more slowly, or triggers at a total no higher than an earlier level's, would
+// send a sicker patient a slower response: it is refused, naming the level. The RCP default,
+// written as policy JSON, passes.
+// Verifies: REQ-MON-028
+TEST(EscalationTest, PoliciesMustRiseInUrgency) {
+  auto rcp = ParseEscalationPolicy(R"({"version":"rcp-as-json","levels":[
+      {"name":"low-medium","single_parameter_3":true,"response":"ward review",
+       "within_minutes":60},
+      {"name":"medium","total_at_least":5,"response":"urgent review","within_minutes":30},
+      {"name":"high","total_at_least":7,"response":"emergency assessment","within_minutes":0}]})");
+  ASSERT_TRUE(rcp.ok()) << rcp.status().ToString();
+  const auto& def = DefaultEscalationPolicy();
+  ASSERT_EQ(rcp->levels.size(), def.levels.size());
+  for (std::size_t i = 0; i < def.levels.size(); ++i) {
+    EXPECT_EQ(rcp->levels[i].name, def.levels[i].name);
+    EXPECT_EQ(rcp->levels[i].total_at_least, def.levels[i].total_at_least);
+    EXPECT_EQ(rcp->levels[i].single_parameter_3, def.levels[i].single_parameter_3);
+    EXPECT_EQ(rcp->levels[i].within_minutes, def.levels[i].within_minutes);
+  }
+  // Equal response times are allowed (two levels both "at once").
+  EXPECT_TRUE(ParseEscalationPolicy(R"({"version":"v","levels":[
+      {"name":"high","total_at_least":7,"response":"call the team","within_minutes":0},
+      {"name":"very-high","total_at_least":9,"response":"call the ICU","within_minutes":0}]})")
+                  .ok());
+
+  auto slower = ParseEscalationPolicy(R"({"version":"v","levels":[
+      {"name":"medium","total_at_least":5,"response":"r","within_minutes":30},
+      {"name":"high","total_at_least":7,"response":"r","within_minutes":60}]})");
+  ASSERT_FALSE(slower.ok());
+  EXPECT_EQ(slower.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(slower.status().message().find("level high allows more time"), std::string::npos)
+      << slower.status().message();
+  auto lower = ParseEscalationPolicy(R"({"version":"v","levels":[
+      {"name":"medium","total_at_least":7,"response":"r","within_minutes":30},
+      {"name":"high","total_at_least":5,"response":"r","within_minutes":0}]})");
+  ASSERT_FALSE(lower.ok());
+  EXPECT_NE(lower.status().message().find("level high triggers at a total no higher"),
+            std::string::npos)
+      << lower.status().message();
+  auto equal = ParseEscalationPolicy(R"({"version":"v","levels":[
+      {"name":"low-medium","single_parameter_3":true,"response":"r","within_minutes":60},
+      {"name":"medium","total_at_least":5,"response":"r","within_minutes":30},
+      {"name":"high","total_at_least":5,"response":"r","within_minutes":0}]})");
+  EXPECT_FALSE(equal.ok());
+  // The order counts: the same levels listed from the most urgent down are refused.
+  EXPECT_FALSE(ParseEscalationPolicy(R"({"version":"v","levels":[
+      {"name":"high","total_at_least":7,"response":"r","within_minutes":0},
+      {"name":"medium","total_at_least":5,"response":"r","within_minutes":30}]})")
+                   .ok());
+
+  // A patient's adjustment must keep the order too.
+  auto crossed =
+      ParsePatientAdjustment(R"({"version":"pt-1","totals":{"medium":9,"high":8}})", def);
+  ASSERT_FALSE(crossed.ok());
+  EXPECT_EQ(crossed.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(crossed.status().message().find("level high"), std::string::npos)
+      << crossed.status().message();
+  EXPECT_FALSE(ParsePatientAdjustment(R"({"version":"pt-1","totals":{"medium":7}})", def).ok());
+  EXPECT_TRUE(ParsePatientAdjustment(R"({"version":"pt-1","totals":{"medium":6}})", def).ok());
+}
+
 }  // namespace
 }  // namespace sund::monitor

@@ -572,10 +572,12 @@ void Subscriptions::Bind(const std::shared_ptr<http::WebSocket>& ws, std::string
 
 void Subscriptions::Event(const Change& change) {
   const storage::ResourceVersion& v = change.version();
-  if (v.deleted || v.version != 1) return;  // topics are about new resources
+  if (v.deleted) return;
   const bool flag = v.type == "Flag";
   const bool observation = v.type == "Observation";
   if (!flag && !observation) return;
+  // A Flag's later versions (a clinician resolving it) raise no new alert.
+  if (flag && v.version != 1) return;
   const rapidjson::Value* doc = change.Json();
   if (doc == nullptr) return;
   std::string_view topic = flag                 ? kAlertTopic
@@ -583,6 +585,9 @@ void Subscriptions::Event(const Change& change) {
                            : IsVitalSigns(*doc) ? kVitalSignsTopic
                                                 : std::string_view();
   if (topic.empty()) return;
+  // A measurement's new version is a correction its subscribers must re-read (the topic's
+  // trigger is create and update); a NEWS2 score is an event once, when it is stored.
+  if (topic != kVitalSignsTopic && v.version != 1) return;
   std::string patient = SubjectPatient(*doc);
   std::vector<std::shared_ptr<Subscriber>> matching;
   {

@@ -6,7 +6,10 @@
 // Topics:
 //   https://sund.dk/fhir/SubscriptionTopic/alert        a Flag raised (NEWS2 escalation, silence)
 //   https://sund.dk/fhir/SubscriptionTopic/vital-signs  an Observation with category vital-signs
+//                                                       stored or corrected (every new version)
 //   https://sund.dk/fhir/SubscriptionTopic/news2        a NEWS2 score stored (news2.h)
+// In the backport's terms the alert and news2 topics trigger on create only, vital-signs on
+// create and update; none on delete.
 // Filter: `Flag?patient=Patient/ID` / `Observation?patient=Patient/ID` (also subject=).
 //
 // Events come from the store's change feed (change_feed.h, in commit order, on its own

@@ -13,6 +13,7 @@
 #include "api/app_grants.h"
 #include "api_fixture.h"
 #include "core/crypto.h"
+#include "fhir/resource.h"
 
 namespace sund::itest {
 namespace {
@@ -951,6 +952,44 @@ TEST_F(ConsentTest, EveryRequestIsAuditedAndAConsentMustBeReadable) {
   ApiResponse r = Put("/fhir/Consent/c-bad", bad, system_);
   EXPECT_EQ(r.status, 422) << r.body;
   EXPECT_THAT(r.body, HasSubstr("OperationOutcome"));
+}
+
+// A Consent that the engine cannot read but that is stored all the same (written before
+// validation existed, or below the API as the importer writes): its patient's data is closed to
+// everyone but the patient (fail closed), and so is collecting from their devices, while other
+// patients are unaffected.
+// Verifies: REQ-CON-058
+TEST_F(ConsentTest, AStoredConsentThatCannotBeReadClosesItsPatientsData) {
+  // Active patient-privacy without a provision: valid FHIR, but nothing the engine can decide on.
+  auto bad = fhir::ParseResource(
+      R"({"resourceType":"Consent","id":"c-unreadable","status":"active",)"
+      R"("scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope",)"
+      R"("code":"patient-privacy"}]},"category":[{"text":"negativ samtykke"}],)"
+      R"("patient":{"reference":"Patient/pb"}})");
+  ASSERT_TRUE(bad.ok()) << bad.status().ToString();
+  auto written = stack_->engine().Update("Consent", "c-unreadable", std::move(bad).value());
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  http::Headers doc = Doc();
+  EXPECT_EQ(Get("/fhir/Observation/b-lab", doc).status, 404);
+  EXPECT_EQ(Get("/fhir/Patient/pb", doc).status, 404);
+  EXPECT_THAT(AsSet(Matches("/fhir/Observation?_count=1", doc)),
+              UnorderedElementsAre("Observation/a-vital", "Observation/a-lab"));
+  EXPECT_EQ(Total("Observation", doc), 2);
+  EXPECT_EQ(Total("Condition", doc), 0);
+  EXPECT_EQ(Get("/fhir/Observation/a-lab", doc).status, 200);
+  // The patient themself still reads their data.
+  http::Headers citizen = Bearer(Mint("patient/*.rs", "pb", {}, "Patient/pb"));
+  EXPECT_EQ(Get("/fhir/Observation/b-lab", citizen).status, 200);
+  // Home monitoring may not collect for them either.
+  std::int64_t now_ms = SystemClock::Get().NowMicros() / 1000;
+  auto b = stack_->consent()->AllowsCollection("pb", ObservationJson("", "pb", "vital-signs", 70),
+                                               "dev-1", now_ms);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_FALSE(*b);
+  auto a = stack_->consent()->AllowsCollection("pa", ObservationJson("", "pa", "vital-signs", 70),
+                                               "dev-1", now_ms);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_TRUE(*a);
 }
 
 // Verifies: REQ-AUD-052, REQ-AUD-053

@@ -208,6 +208,70 @@ TEST_F(SubscriptionsTest, News2ScoresHaveATopicOfTheirOwn) {
             "http://sund.test/fhir/Observation/" + score);
 }
 
+// A corrected measurement is a new version of its Observation: the vital-signs topic notifies
+// it again (its trigger is create and update, so the subscriber re-reads the value), a deletion
+// notifies nothing, and a Flag's later version (a clinician resolving it) raises no new alert.
+// Each negative case is followed by a new resource, so that its notification, had there been
+// one, would have come first (the feed and each subscriber keep commit order).
+// Verifies: REQ-MON-029, REQ-MON-030
+TEST_F(SubscriptionsTest, ACorrectedVitalSignNotifiesAgain) {
+  Receiver vitals;
+  Receiver alerts;
+  std::string vid = Subscribe(vitals.url(), std::string(monitor::kVitalSignsTopic), patient_);
+  std::string aid = Subscribe(alerts.url(), std::string(monitor::kAlertTopic), patient_);
+  ASSERT_TRUE(vitals.WaitFor(1));
+  ASSERT_TRUE(alerts.WaitFor(1));
+  EXPECT_EQ(StatusOf(vid), "active");
+  EXPECT_EQ(StatusOf(aid), "active");
+  auto pulse = [&](const std::string& id, const std::string& status, int value) {
+    std::string out = R"({"resourceType":"Observation",)";
+    if (!id.empty()) out += R"("id":")" + id + R"(",)";
+    out += R"("status":")" + status +
+           R"(","category":[{"coding":[{"system":)"
+           R"("http://terminology.hl7.org/CodeSystem/observation-category",)"
+           R"("code":"vital-signs"}]}],"code":{"coding":[{"system":"http://loinc.org",)"
+           R"("code":"8867-4"}]},"subject":{"reference":"Patient/)" +
+           patient_ + R"("},"effectiveDateTime":"2026-11-29T10:00:00Z","valueQuantity":{)" +
+           R"("value":)" + std::to_string(value) +
+           R"(,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})";
+    return out;
+  };
+  const std::string base = "http://sund.test/fhir/";
+
+  std::string obs = Create("Observation", pulse("", "final", 27));
+  ASSERT_TRUE(vitals.WaitFor(2));
+  ApiResponse corrected = Put("/fhir/Observation/" + obs, pulse(obs, "corrected", 72));
+  ASSERT_EQ(corrected.status, 200) << corrected.body;
+  ASSERT_TRUE(vitals.WaitFor(3)) << "the corrected vital sign notified nobody";
+  auto bodies = vitals.bodies();
+  EXPECT_EQ(StatusParam(bodies[2], "topic"), monitor::kVitalSignsTopic);
+  EXPECT_EQ(StatusParam(bodies[2], "events-since-subscription-start"), "2");
+  EXPECT_EQ(StatusParam(bodies[2], "notification-event"), base + "Observation/" + obs);
+
+  // Deleted: no notification before the next new measurement's.
+  EXPECT_EQ(Delete("/fhir/Observation/" + obs).status, 204);
+  std::string next = Create("Observation", pulse("", "final", 70));
+  ASSERT_TRUE(vitals.WaitFor(4));
+  bodies = vitals.bodies();
+  EXPECT_EQ(StatusParam(bodies[3], "notification-event"), base + "Observation/" + next);
+  EXPECT_EQ(StatusParam(bodies[3], "events-since-subscription-start"), "3");
+
+  // A Flag resolved: no alert before the next new Flag's.
+  std::string flag = Flag(patient_);
+  ASSERT_TRUE(alerts.WaitFor(2));
+  ApiResponse resolved =
+      Put("/fhir/Flag/" + flag,
+          R"({"resourceType":"Flag","id":")" + flag +
+              R"(","status":"inactive","code":{"text":"test"},"subject":{"reference":"Patient/)" +
+              patient_ + R"("}})");
+  ASSERT_EQ(resolved.status, 200) << resolved.body;
+  std::string flag2 = Flag(patient_);
+  ASSERT_TRUE(alerts.WaitFor(3));
+  auto alert_bodies = alerts.bodies();
+  EXPECT_EQ(StatusParam(alert_bodies[2], "notification-event"), base + "Flag/" + flag2);
+  EXPECT_EQ(StatusParam(alert_bodies[2], "events-since-subscription-start"), "2");
+}
+
 // Verifies: REQ-MON-025
 TEST_F(SubscriptionsTest, AnEndpointThatKeepsFailingEndsInError) {
   Receiver broken(500);
