@@ -111,6 +111,32 @@ class Validator {
     return Object(v, type, path, depth + 1, false);
   }
 
+  // The `_name` sibling of a primitive element holds its id and extensions (json.html#primitive):
+  // an Element object for a single value; for a repeating element an array of Element objects
+  // or nulls, as long as the value array when that is present.
+  Status ExtensionSibling(const rapidjson::Value& parent, const rapidjson::Value& v,
+                          const ElementDef& el, std::string_view element_type,
+                          std::string_view name, const std::string& path, int depth) {
+    if (!IsPrimitive(model_, element_type)) {
+      return Bad(path, "only primitive elements have an extension sibling");
+    }
+    if (!el.is_array) {
+      if (!v.IsObject()) return Bad(path, "extension sibling must be an object");
+      return Object(v, "Element", path, depth + 1, false);
+    }
+    if (!v.IsArray()) return Bad(path, "extension sibling of a repeating element must be an array");
+    const rapidjson::Value* values = json::Find(parent, name);
+    if (values != nullptr && values->IsArray() && values->Size() != v.Size()) {
+      return Bad(path, "extension sibling must have as many items as the element");
+    }
+    for (const auto& item : v.GetArray()) {
+      if (item.IsNull()) continue;
+      if (!item.IsObject()) return Bad(path, "extension sibling items must be objects or null");
+      SUND_RETURN_IF_ERROR(Object(item, "Element", path, depth + 1, false));
+    }
+    return Status::Ok();
+  }
+
   Status Object(const rapidjson::Value& v, std::string_view type, const std::string& path,
                 int depth, bool is_resource) {
     if (depth > kMaxDepth) return Bad(path, "nested too deeply");
@@ -148,9 +174,7 @@ class Validator {
       std::string child = path + "." + std::string(name);
       if (el == nullptr) return Bad(child, "unknown element");
       if (extension_sibling) {
-        // id/extension of a primitive: an object, or an array of objects/null.
-        if (m.value.IsArray()) continue;
-        if (!m.value.IsObject()) return Bad(child, "extension sibling must be an object");
+        SUND_RETURN_IF_ERROR(ExtensionSibling(v, m.value, *el, element_type, name, child, depth));
         continue;
       }
       if (el->is_array) {

@@ -1,7 +1,9 @@
 // Basic validation of a resource against the R4 model before it is stored: every element is
 // known for its type, cardinality (single vs array) matches, primitives have the right JSON type
-// and lexical form (boolean, integer, decimal, date, dateTime, instant, time, id, code ...), and
-// contained resources are valid too. Profiles, invariants and terminology are not checked.
+// and lexical form (boolean, integer, decimal, date, dateTime, instant, time, id, code ...), a
+// primitive's `_name` sibling is an Element shaped like the value (one object, or an array of
+// objects and nulls as long as the values), and contained resources are valid too. Profiles,
+// invariants and terminology are not checked.
 //
 // Spec: FHIR R4 json.html (JSON representation), datatypes.html (primitive forms), http.html
 // ("400 Bad Request: failed basic FHIR validation rules"). Messages name the element path and

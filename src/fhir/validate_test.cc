@@ -59,5 +59,44 @@ TEST(ValidateTest, RejectsBadPrimitivesAndCardinality) {
                    .ok());
 }
 
+// A primitive's `_name` sibling holds only its id and extensions, shaped like the value: an
+// object for one value, an array of objects or nulls as long as the values for a repeating one.
+// Verifies: REQ-FHIR-057, REQ-FHIR-014
+TEST(ValidateTest, ChecksExtensionSiblingsOfPrimitives) {
+  EXPECT_TRUE(Check(R"({"resourceType":"Patient","name":[{"given":["Test","Tester"],
+      "_given":[null,{"extension":[{"url":"http://example.org/ext","valueString":"x"}]}]}]})")
+                  .ok());
+  EXPECT_TRUE(Check(R"({"resourceType":"Patient","_gender":{"id":"g1"}})").ok());
+  EXPECT_TRUE(Check(R"({"resourceType":"Patient","name":[{"_given":[{"id":"a"},null]}]})").ok());
+
+  Status s = Check(R"({"resourceType":"Patient","name":[{"given":["Test","Tester"],
+      "_given":[1,2]}]})");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("Patient.name.given"), std::string::npos) << s.message();
+  s = Check(R"({"resourceType":"Patient","_birthDate":{"colour":"secret-value"}})");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("Patient.birthDate.colour"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("secret-value"), std::string::npos);
+
+  const char* kRejected[] = {
+      // not an object / an array, as the element's cardinality asks
+      R"({"resourceType":"Patient","gender":"female","_gender":"x"})",
+      R"({"resourceType":"Patient","_gender":[{"id":"g1"}]})",
+      R"({"resourceType":"Patient","name":[{"given":["Test"],"_given":{"id":"a"}}]})",
+      // not as many items as the values
+      R"({"resourceType":"Patient","name":[{"given":["Test","Tester"],"_given":[{"id":"a"}]}]})",
+      // the content of an Element
+      R"({"resourceType":"Patient","_birthDate":{"extension":{"url":"http://example.org/ext"}}})",
+      R"({"resourceType":"Patient","_birthDate":{"extension":[{"url":1}]}})",
+      R"({"resourceType":"Patient","_birthDate":{}})",
+      // only primitives have one
+      R"({"resourceType":"Patient","_name":[{"id":"n1"}]})",
+      R"({"resourceType":"Patient","_maritalStatus":{"id":"m1"}})",
+  };
+  for (const char* json : kRejected) {
+    EXPECT_EQ(Check(json).code(), StatusCode::kInvalidArgument) << json;
+  }
+}
+
 }  // namespace
 }  // namespace sund::fhir
