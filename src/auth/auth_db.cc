@@ -347,7 +347,7 @@ Status AuthDb::AddCode(const AuthCode& c) {
 }
 
 Result<AuthCode> AuthDb::TakeCode(std::string_view code_hash, std::int64_t now,
-                                  std::string* reused_grant) {
+                                  std::string* reused_grant, bool spend) {
   std::lock_guard<std::mutex> l(mu_);
   SUND_ASSIGN_OR_RETURN(
       sqlite3_stmt * raw,
@@ -376,6 +376,10 @@ Result<AuthCode> AuthDb::TakeCode(std::string_view code_hash, std::int64_t now,
   if (used) {
     if (reused_grant != nullptr) *reused_grant = c.grant_id;
     return Conflict("authorization code already used");
+  }
+  if (!spend) {
+    if (c.expires <= now) return NotFound("authorization code expired");
+    return c;
   }
   SUND_ASSIGN_OR_RETURN(sqlite3_stmt * upd,
                         conn_->PrepareLiteral("UPDATE auth_code SET used = 1 WHERE code_hash = ?"));

@@ -105,9 +105,11 @@ class AuthDb {
   // Authorization codes: TakeCode returns the code once and marks it used. A second use
   // returns kConflict carrying nothing but the grant id in *reused_grant (so the caller
   // can revoke what the first use produced); an expired or unknown code kNotFound.
+  // `spend` false only looks (the same checks, nothing marked): the token endpoint spends the
+  // code once the exchange is good and its audit record written.
   Status AddCode(const AuthCode& code);
-  Result<AuthCode> TakeCode(std::string_view code_hash, std::int64_t now,
-                            std::string* reused_grant);
+  Result<AuthCode> TakeCode(std::string_view code_hash, std::int64_t now, std::string* reused_grant,
+                            bool spend = true);
 
   Status AddGrant(const Grant& grant);
   Result<Grant> GetGrant(std::string_view grant_id);

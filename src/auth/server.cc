@@ -412,8 +412,17 @@ struct AuthServer::Impl {
     std::string client_id;
     std::optional<User> user;
     std::string patient;
+    bool recorded = false;  // the grant was put on record before the code or token was spent
   };
   http::Response IssueToken(http::Request& req, TokenEvent& event);
+  // Records a code exchange or refresh that is about to be granted, before it spends the code
+  // or the refresh token, so that an audit log that cannot take it costs the app nothing (it is
+  // answered 503 and may try again). False when the log could not take it.
+  bool RecordToken(const http::Request& req, TokenEvent& event, std::string detail) const {
+    event.recorded = Audit(req, audit::Action::kToken, 200, event.user ? &*event.user : nullptr,
+                           event.client_id, event.patient, std::move(detail));
+    return event.recorded;
+  }
   http::Response Introspect(http::Request& req);
   http::Response Revoke(http::Request& req);
   http::Response Register(http::Request& req);
@@ -1166,6 +1175,7 @@ std::string AuthServer::Impl::TokenResponse(std::string_view origin, const Grant
 http::Response AuthServer::Impl::Token(http::Request& req) {
   TokenEvent event;
   http::Response r = IssueToken(req, event);
+  if (event.recorded && r.status == 200) return r;  // on record before it was granted
   std::string grant_type = Param(http::ParseQuery(req.body), "grant_type");
   std::string detail = grant_type.empty() ? "token request" : grant_type;
   if (r.status != 200) detail += " refused";
@@ -1204,16 +1214,23 @@ http::Response AuthServer::Impl::IssueToken(http::Request& req, TokenEvent& even
   }
   if (grant_type == "authorization_code") {
     std::string reused;
-    auto code = db->TakeCode(HashHex(Param(form, "code")), now, &reused);
+    std::string code_hash = HashHex(Param(form, "code"));
+    // Looked at first, and spent once the exchange is good and on record; a refused exchange
+    // spends it all the same (a code is tried once).
+    auto code = db->TakeCode(code_hash, now, &reused, /*spend=*/false);
     if (!code.ok()) {
       if (!reused.empty()) RevokeGrantEverywhere(reused).IgnoreError();
       return OAuthError(400, "invalid_grant", code.status().message());
     }
+    auto refuse = [&](std::string_view description) {
+      db->TakeCode(code_hash, now, &reused).status().IgnoreError();
+      return OAuthError(400, "invalid_grant", description);
+    };
     if (code->client_id != client->client_id) {
-      return OAuthError(400, "invalid_grant", "the code was issued to another client");
+      return refuse("the code was issued to another client");
     }
     if (Param(form, "redirect_uri") != code->redirect_uri) {
-      return OAuthError(400, "invalid_grant", "redirect_uri does not match the authorization");
+      return refuse("redirect_uri does not match the authorization");
     }
     std::string verifier = Param(form, "code_verifier");
     bool verifier_ok = verifier.size() >= 43 && verifier.size() <= 128 &&
@@ -1225,15 +1242,21 @@ http::Response AuthServer::Impl::IssueToken(http::Request& req, TokenEvent& even
         !crypto::ConstantTimeEquals(crypto::Base64UrlEncode(crypto::Sha256(verifier)),
                                     code->code_challenge)) {
       RevokeGrantEverywhere(code->grant_id).IgnoreError();
-      return OAuthError(400, "invalid_grant", "code_verifier does not match the code_challenge");
+      return refuse("code_verifier does not match the code_challenge");
     }
     auto grant = db->GetGrant(code->grant_id);
     auto user = db->GetUser(code->user_id);
     if (!grant.ok() || grant->revoked || !user.ok()) {
-      return OAuthError(400, "invalid_grant", "the authorization was revoked");
+      return refuse("the authorization was revoked");
     }
     event.user = *user;
     event.patient = grant->patient;
+    if (!RecordToken(req, event, "authorization_code")) return AuditUnavailable();
+    if (auto spent = db->TakeCode(code_hash, now, &reused); !spent.ok()) {
+      // Exchanged meanwhile by a concurrent request: a replay, as above.
+      if (!reused.empty()) RevokeGrantEverywhere(reused).IgnoreError();
+      return OAuthError(400, "invalid_grant", spent.status().message());
+    }
     std::string refresh;
     ScopeSet scopes = ParseScopes(grant->scope);
     if (scopes.offline_access || scopes.online_access) {
@@ -1272,16 +1295,6 @@ http::Response AuthServer::Impl::IssueToken(http::Request& req, TokenEvent& even
       asked.offline_access = asked.offline_access || had.offline_access;
       issued.scope = ToString(asked);
     }
-    // The request is good: now spend the presented token (a concurrent use of the same token
-    // finds it spent and counts as reuse).
-    if (auto spent = db->TakeRefresh(refresh_hash, now, &reused); !spent.ok()) {
-      if (!reused.empty()) RevokeGrantEverywhere(reused).IgnoreError();
-      return OAuthError(400, "invalid_grant", spent.status().message());
-    }
-    std::string refresh = crypto::RandomToken(32);
-    if (!db->AddRefresh(HashHex(refresh), grant->grant_id, grant->expires).ok()) {
-      return OAuthError(500, "server_error", "could not store the refresh token");
-    }
     std::optional<User> user;
     if (grant->user_id != 0) {
       auto u = db->GetUser(grant->user_id);
@@ -1290,6 +1303,17 @@ http::Response AuthServer::Impl::IssueToken(http::Request& req, TokenEvent& even
     }
     event.user = user;
     event.patient = grant->patient;
+    if (!RecordToken(req, event, "refresh_token")) return AuditUnavailable();
+    // The request is good and on record: now spend the presented token (a concurrent use of
+    // the same token finds it spent and counts as reuse).
+    if (auto spent = db->TakeRefresh(refresh_hash, now, &reused); !spent.ok()) {
+      if (!reused.empty()) RevokeGrantEverywhere(reused).IgnoreError();
+      return OAuthError(400, "invalid_grant", spent.status().message());
+    }
+    std::string refresh = crypto::RandomToken(32);
+    if (!db->AddRefresh(HashHex(refresh), grant->grant_id, grant->expires).ok()) {
+      return OAuthError(500, "server_error", "could not store the refresh token");
+    }
     std::string error;
     std::string body = TokenResponse(origin, issued, user ? &*user : nullptr, "", refresh, &error);
     if (!error.empty()) return OAuthError(500, "server_error", error);
@@ -1327,19 +1351,45 @@ http::Response AuthServer::Impl::Introspect(http::Request& req) {
   if (req.method != "POST") return OAuthError(405, "invalid_request", "use POST");
   Params form = http::ParseQuery(req.body);
   std::string origin = RequestOrigin(req, options.issuer);
-  // The caller: a confidential client, or a bearer token (a resource server's own token).
+  // The caller (RFC 7662 section 2.1): a confidential client, or a bearer token of this server.
+  // A resource server, i.e. a caller holding system/ scopes (which only an administrator can
+  // register), may introspect any token; any other caller only its own: a client the tokens
+  // issued to it, a bearer token itself and the other tokens of its grant. Any other token is
+  // answered as inactive (section 2.2), so the answer does not tell whether it is valid.
   std::string_view authz = req.headers.Get("Authorization");
-  bool bearer_ok = false;
+  bool by_bearer = false;
+  bool resource_server = false;
+  std::string caller_client;  // a client that authenticated
+  std::string caller_jti;     // a bearer token's
+  std::string caller_gid;
   if (authz.size() > 7 && http::EqualsIgnoreCase(authz.substr(0, 7), "Bearer ")) {
-    bearer_ok = VerifyOurJwt(authz.substr(7)).ok();
+    auto bearer = VerifyOurJwt(authz.substr(7));
+    if (bearer.ok()) {
+      by_bearer = true;
+      caller_jti = std::string(json::GetString(*bearer, "jti"));
+      caller_gid = std::string(json::GetString(*bearer, "gid"));
+      resource_server =
+          HasResourceScopeOf(ParseScopes(json::GetString(*bearer, "scope")), ScopeContext::kSystem);
+    }
   }
-  if (!bearer_ok) {
+  if (!by_bearer) {
     auto client = AuthenticateClient(req, form, origin, true);
     if (!client.ok()) return OAuthError(401, "invalid_client", client.status().message());
+    caller_client = client->client_id;
+    resource_server = HasResourceScopeOf(ParseScopes(client->scope), ScopeContext::kSystem);
   }
   std::string token = Param(form, "token");
   auto claims = VerifyOurJwt(token);
+  bool may = false;
   if (claims.ok()) {
+    std::string_view jti = json::GetString(*claims, "jti");
+    std::string_view gid = json::GetString(*claims, "gid");
+    bool own = by_bearer ? ((!caller_jti.empty() && jti == caller_jti) ||
+                            (!caller_gid.empty() && gid == caller_gid))
+                         : json::GetString(*claims, "client_id") == caller_client;
+    may = resource_server || own;
+  }
+  if (claims.ok() && may) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();
@@ -1426,6 +1476,10 @@ http::Response AuthServer::Impl::Register(http::Request& req) {
     if (!claims.ok()) return OAuthError(401, "invalid_token", claims.status().message());
     ScopeSet s = ParseScopes(json::GetString(*claims, "scope"));
     admin = Allows(s, ScopeContext::kSystem, "*", kCreate);
+    // Closed registration: any other valid token (a patient's) used to pass as well.
+    if (!admin && !options.open_registration) {
+      return OAuthError(403, "insufficient_scope", "registration needs an administrator's token");
+    }
   } else if (!options.open_registration) {
     return OAuthError(401, "invalid_token", "registration needs an administrator's token");
   }

@@ -19,7 +19,9 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <regex>
@@ -397,6 +399,7 @@ class AuthServerTest : public testing::Test {
     options.audit = audit_.get();
     options.on_grant = on_grant_;
     options.on_grant_revoked = on_grant_revoked_;
+    options.open_registration = open_registration_;
     auto s = AuthServer::Open(options, store, clock_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
@@ -607,6 +610,7 @@ class AuthServerTest : public testing::Test {
   // Hooks for the next Open().
   std::function<Status(const Grant&, const Client&, const User&)> on_grant_;
   std::function<Status(const std::string&)> on_grant_revoked_;
+  bool open_registration_ = true;
   std::filesystem::path dir_;
   std::unique_ptr<AuthServer> server_;
   std::unique_ptr<storage::Store> store_;   // only for the patient picker tests
@@ -948,7 +952,9 @@ TEST_F(InfernoTest, Inferno_TokenRevocation) {
 TEST_F(InfernoTest, Inferno_TokenIntrospection) {
   AddCitizen();
   AddClient("app", std::string(kFullScope));
-  AddClient("resource-server", "", "client_secret_basic", "rs-secret-1234567890");
+  // A resource server: a confidential client with system/ scopes (REQ-AUTH-099).
+  AddClient("resource-server", "system/Observation.rs", "client_secret_basic",
+            "rs-secret-1234567890");
   rapidjson::Document t = Tokens("app", std::string(kFullScope));
   std::string access(json::GetString(t, "access_token"));
   const std::string auth = Basic("resource-server", "rs-secret-1234567890");
@@ -1270,7 +1276,7 @@ TEST_F(NegativeTest, Negative_ExpiredAccessToken) {
   EXPECT_EQ(late.status().code(), StatusCode::kUnauthenticated);
   EXPECT_EQ(Authenticate(unused).status().code(), StatusCode::kUnauthenticated);
   // Introspection agrees.
-  AddClient("rs", "", "client_secret_basic", "rs-secret");
+  AddClient("rs", "system/Observation.rs", "client_secret_basic", "rs-secret");
   EXPECT_EQ(PostForm("/oauth2/introspect", {{"token", access}}, Basic("rs", "rs-secret")).body,
             R"({"active":false})");
 }
@@ -2347,6 +2353,568 @@ TEST_F(AuthServerTest, LogoutEndsTheSessionAndRedirectsOnlyWithinTheOrigin) {
     http::Response r = b.Get("/oauth2/logout", {{"redirect", target}});
     EXPECT_EQ(r.headers.Get("Location"), "/app/") << target;
   }
+}
+
+}  // namespace
+}  // namespace sund::auth
+
+// ---------------------------------------------------------------------------------------------
+// Error pages, refusals, stored secrets, cookies and the fixed weaknesses (GAPS.md, issue #12)
+
+namespace sund::auth {
+namespace {
+
+// The first column of every row of `sql` in the authorization server's auth.db.
+std::vector<std::string> AuthDbColumn(const std::filesystem::path& dir, const char* sql) {
+  std::vector<std::string> out;
+  sqlite3* db = nullptr;
+  if (sqlite3_open((dir / "auth.db").string().c_str(), &db) != SQLITE_OK) {
+    ADD_FAILURE() << "cannot open auth.db";
+    sqlite3_close(db);
+    return out;
+  }
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << "cannot prepare " << sql << ": " << sqlite3_errmsg(db);
+  } else {
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(st, 0);
+      out.emplace_back(text == nullptr ? "" : reinterpret_cast<const char*>(text));
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+bool Contains(const std::vector<std::string>& values, const std::string& value) {
+  return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+// The Set-Cookie field that sets `name`; "" when the response sets none.
+std::string SetCookieOf(const http::Response& r, std::string_view name) {
+  std::string prefix = std::string(name) + "=";
+  for (const auto& [field, value] : r.headers.all()) {
+    if (http::EqualsIgnoreCase(field, "Set-Cookie") && value.rfind(prefix, 0) == 0) return value;
+  }
+  return "";
+}
+
+// The security headers of an authorization screen: never framed, no referrer, not cached.
+void ExpectScreenHeaders(const http::Response& r, std::string_view screen) {
+  EXPECT_EQ(r.headers.Get("X-Frame-Options"), "DENY") << screen;
+  EXPECT_EQ(r.headers.Get("Referrer-Policy"), "no-referrer") << screen;
+  EXPECT_EQ(r.headers.Get("Cache-Control"), "no-store") << screen;
+  std::string csp(r.headers.Get("Content-Security-Policy"));
+  EXPECT_EQ(csp.rfind("default-src 'none'", 0), 0u) << screen << ": " << csp;
+  EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << screen << ": " << csp;
+  EXPECT_NE(csp.find("base-uri 'none'"), std::string::npos) << screen << ": " << csp;
+}
+
+// An authorization request naming an app Sund does not know, or has revoked, gets an error page
+// and is sent nowhere: the redirect URI of an unknown app cannot be trusted.
+// Verifies: REQ-AUTH-099
+TEST_F(AuthServerTest, UnknownOrRevokedAppGetsAnErrorPageWithoutRedirect) {
+  AddCitizen();
+  AddClient("app", std::string(kFullScope));
+  Pkce pkce = NewPkce();
+  Browser b(*server_);
+  // Control: while registered, the app's request gets the login screen.
+  ASSERT_TRUE(IsLoginPage(
+      b.Get("/oauth2/authorize", AuthorizeQuery(Authorize("app", std::string(kFullScope), pkce)))));
+  ASSERT_TRUE(db().RevokeClient("app").ok());
+  for (const std::string client_id : {"no-such-app", "app", ""}) {
+    http::Response r = b.Get("/oauth2/authorize",
+                             AuthorizeQuery(Authorize(client_id, std::string(kFullScope), pkce)));
+    EXPECT_EQ(r.status, 400) << "client_id=" << client_id;
+    EXPECT_EQ(r.headers.Get("Content-Type"), "text/html; charset=utf-8") << client_id;
+    EXPECT_FALSE(r.headers.Has("Location")) << client_id;
+    EXPECT_FALSE(IsLoginPage(r)) << client_id;
+    EXPECT_NE(r.body.find("Ukendt app"), std::string::npos) << client_id;
+  }
+}
+
+// Only the authorization code flow is offered: another response_type goes back to the app.
+// Verifies: REQ-AUTH-100
+TEST_F(AuthServerTest, ResponseTypeOtherThanCodeGoesBackAsUnsupported) {
+  AddCitizen();
+  AddClient("app", std::string(kFullScope));
+  Pkce pkce = NewPkce();
+  Params token_type = AuthorizeQuery(Authorize("app", std::string(kFullScope), pkce));
+  Params missing = token_type;
+  for (auto& [name, value] : token_type) {
+    if (name == "response_type") value = "token";
+  }
+  std::erase_if(missing, [](const auto& kv) { return kv.first == "response_type"; });
+  for (const Params& query : {token_type, missing}) {
+    Browser b(*server_);
+    http::Response r = b.Get("/oauth2/authorize", query);
+    Params back = RedirectParams(r, kRedirect);
+    EXPECT_EQ(Get(back, "error"), "unsupported_response_type");
+    EXPECT_EQ(Get(back, "state"), "af0ifjsldkj-state");
+    EXPECT_TRUE(Get(back, "code").empty());
+    EXPECT_TRUE(Get(back, "access_token").empty());
+  }
+}
+
+// RFC 6749 section 4.1.3: the token request must name the redirect_uri of the authorization.
+// Verifies: REQ-AUTH-101
+TEST_F(NegativeTest, Negative_RedirectUriDiffersFromTheAuthorization) {
+  AddCitizen();
+  AddClient("app", std::string(kFullScope));
+  for (const std::string wrong : {"https://app.example/other", "https://app.example/callback/"}) {
+    Browser b(*server_);
+    Pkce pkce = NewPkce();
+    Flow f = RunFlow(b, Authorize("app", std::string(kFullScope), pkce), "signe");
+    ASSERT_FALSE(f.code.empty()) << "error=" << Get(f.params, "error");
+    http::Response r = ExchangeCode("app", f.code, pkce.verifier, wrong);
+    EXPECT_EQ(r.status, 400) << wrong;
+    EXPECT_EQ(OAuthErrorOf(r), "invalid_grant") << wrong;
+    EXPECT_EQ(r.body.find("access_token"), std::string::npos) << wrong;
+    // The code was spent by the refused request.
+    http::Response after = ExchangeCode("app", f.code, pkce.verifier);
+    EXPECT_EQ(after.status, 400) << after.body;
+    EXPECT_EQ(after.body.find("access_token"), std::string::npos);
+  }
+}
+
+// Client assertions that break a rule of SMART Backend Services (RFC 7523, RFC 8725).
+// Verifies: REQ-AUTH-102
+TEST_F(NegativeTest, Negative_ClientAssertionsOutsideTheRules) {
+  auto es = crypto::SigningKey::Generate("ES384");
+  ASSERT_TRUE(es.ok());
+  AddClient("backend", "system/Observation.rs", "private_key_jwt", "",
+            R"({"keys":[)" + es->PublicJwk() + "]}");
+  const std::int64_t now = clock_.seconds();
+  auto signed_claims = [&](std::int64_t exp, std::int64_t iat, const std::string& jti) {
+    rapidjson::Document c(rapidjson::kObjectType);
+    auto& a = c.GetAllocator();
+    c.AddMember("iss", rapidjson::Value("backend", a), a);
+    c.AddMember("sub", rapidjson::Value("backend", a), a);
+    c.AddMember("aud", rapidjson::Value(std::string(kTokenUrl).c_str(), a), a);
+    c.AddMember("iat", rapidjson::Value(static_cast<int64_t>(iat)), a);
+    c.AddMember("exp", rapidjson::Value(static_cast<int64_t>(exp)), a);
+    if (!jti.empty()) c.AddMember("jti", rapidjson::Value(jti.c_str(), a), a);
+    auto jwt = SignJwt(c, *es);
+    EXPECT_TRUE(jwt.ok()) << jwt.status().ToString();
+    return jwt.ok() ? *jwt : std::string();
+  };
+  // Control: five minutes ahead at most, with a jti, signed by the registered key.
+  http::Response good =
+      ClientCredentials(signed_claims(now + 300, now, "jti-good"), "system/Observation.rs");
+  ASSERT_EQ(good.status, 200) << good.body;
+
+  // HS256 keyed with the registered public key (the classic algorithm confusion), and an
+  // unsigned token: neither is an allowed algorithm.
+  std::string hs_input =
+      crypto::Base64UrlEncode(R"({"alg":"HS256","typ":"JWT","kid":")" + es->kid() + R"("})") + "." +
+      crypto::Base64UrlEncode(AssertionClaimsJson("backend", "jti-hs256"));
+  std::string hs256 =
+      hs_input + "." + crypto::Base64UrlEncode(crypto::HmacSha256(es->PublicJwk(), hs_input));
+  std::string unsigned_jwt = crypto::Base64UrlEncode(R"({"alg":"none","typ":"JWT"})") + "." +
+                             crypto::Base64UrlEncode(AssertionClaimsJson("backend", "jti-none")) +
+                             ".";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"exp more than five minutes ahead", signed_claims(now + 301, now, "jti-far")},
+      {"exp an hour ahead", signed_claims(now + 3600, now, "jti-hour")},
+      {"iat in the future", signed_claims(now + 300, now + 120, "jti-iat")},
+      {"no jti", signed_claims(now + 300, now, "")},
+      {"alg HS256", hs256},
+      {"alg none", unsigned_jwt},
+  };
+  for (const auto& [what, assertion] : cases) {
+    http::Response r = ClientCredentials(assertion, "system/Observation.rs");
+    EXPECT_EQ(r.status, 401) << what << ": " << r.body;
+    EXPECT_EQ(OAuthErrorOf(r), "invalid_client") << what;
+    EXPECT_EQ(r.body.find("access_token"), std::string::npos) << what;
+  }
+}
+
+// An app may use only the grant types it registered; refresh_token comes with
+// authorization_code.
+// Verifies: REQ-AUTH-103
+TEST_F(NegativeTest, Negative_GrantTypeTheAppIsNotRegisteredFor) {
+  auto add = [&](const std::string& id, const std::string& secret,
+                 std::vector<std::string> grant_types) {
+    Client c;
+    c.client_id = id;
+    c.name = "App " + id;
+    c.auth_method = "client_secret_post";
+    c.secret_hash = crypto::Sha256Hex(secret);
+    c.redirect_uris = {std::string(kRedirect)};
+    c.grant_types = std::move(grant_types);
+    c.scope = "system/Observation.rs";
+    c.created = clock_.seconds();
+    Status st = db().AddClient(c);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  };
+  add("backend-only", "backend-secret-1234", {"client_credentials"});
+  add("code-only", "code-secret-1234", {"authorization_code"});
+  auto as = [&](const std::string& id, const std::string& secret, Params form) {
+    form.emplace_back("client_id", id);
+    form.emplace_back("client_secret", secret);
+    return PostForm("/oauth2/token", form);
+  };
+  const Params code_exchange = {{"grant_type", "authorization_code"},
+                                {"code", "no-such-code"},
+                                {"redirect_uri", std::string(kRedirect)},
+                                {"code_verifier", NewPkce().verifier}};
+  const Params refresh = {{"grant_type", "refresh_token"}, {"refresh_token", "no-such-token"}};
+  const Params backend = {{"grant_type", "client_credentials"}, {"scope", "system/Observation.rs"}};
+  for (const http::Response& r : {as("backend-only", "backend-secret-1234", code_exchange),
+                                  as("backend-only", "backend-secret-1234", refresh),
+                                  as("code-only", "code-secret-1234", backend)}) {
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(OAuthErrorOf(r), "unauthorized_client") << r.body;
+    EXPECT_EQ(r.body.find("access_token"), std::string::npos);
+  }
+  // Controls: each uses its own grant type (the unknown refresh token is then what is refused).
+  EXPECT_EQ(as("backend-only", "backend-secret-1234", backend).status, 200);
+  EXPECT_EQ(OAuthErrorOf(as("code-only", "code-secret-1234", refresh)), "invalid_grant");
+}
+
+// A refresh token presented by another app than its own is refused, and neither spent nor
+// counted as reuse: its own app goes on refreshing.
+// Verifies: REQ-AUTH-104
+TEST_F(NegativeTest, Negative_RefreshTokenOfAnotherClient) {
+  AddCitizen();
+  AddClient("app", std::string(kFullScope));
+  AddClient("other-app", std::string(kFullScope));
+  rapidjson::Document t = Tokens("app", std::string(kFullScope));
+  std::string access(json::GetString(t, "access_token"));
+  std::string refresh(json::GetString(t, "refresh_token"));
+  ASSERT_FALSE(refresh.empty());
+  http::Response stolen = Refresh("other-app", refresh);
+  EXPECT_EQ(stolen.status, 400) << stolen.body;
+  EXPECT_EQ(OAuthErrorOf(stolen), "invalid_grant");
+  EXPECT_EQ(stolen.body.find("access_token"), std::string::npos);
+  EXPECT_TRUE(Authenticate(access).ok()) << "the grant was revoked";
+  http::Response own = Refresh("app", refresh);
+  ASSERT_EQ(own.status, 200) << own.body;
+  EXPECT_TRUE(Authenticate(json::GetString(ParseJson(own.body), "access_token")).ok());
+}
+
+// The login and consent screens' cookies and headers: the CSRF cookie is SameSite=Strict, the
+// session cookie Lax (it must come along on the app's redirect to the authorize endpoint), both
+// HttpOnly on /oauth2, and Secure over TLS.
+// Verifies: REQ-AUTH-105
+TEST_F(AuthServerTest, LoginAndConsentScreensSetStrictCookiesAndHeaders) {
+  AddCitizen();
+  AddClient("app", std::string(kFullScope));
+  Browser b(*server_);
+  http::Response login = b.Get(
+      "/oauth2/authorize", AuthorizeQuery(Authorize("app", std::string(kFullScope), NewPkce())));
+  ASSERT_TRUE(IsLoginPage(login));
+  ExpectScreenHeaders(login, "login");
+  std::string csrf = SetCookieOf(login, "sund_csrf");
+  ASSERT_FALSE(csrf.empty()) << "no CSRF cookie";
+  for (std::string_view attr :
+       {"; Path=/oauth2", "; HttpOnly", "; SameSite=Strict", "; Max-Age="}) {
+    EXPECT_NE(csrf.find(attr), std::string::npos) << csrf;
+  }
+  EXPECT_EQ(csrf.find("; Secure"), std::string::npos) << "plain HTTP: " << csrf;
+
+  Params form = HiddenFields(login.body);
+  form.emplace_back("username", "signe");
+  form.emplace_back("password", std::string(kPassword));
+  http::Response consent = b.PostForm("/oauth2/authorize", form);
+  ASSERT_TRUE(IsConsentPage(consent)) << consent.status;
+  ExpectScreenHeaders(consent, "consent");
+  std::string session = SetCookieOf(consent, "sund_session");
+  ASSERT_FALSE(session.empty()) << "no session cookie";
+  for (std::string_view attr :
+       {"; Path=/oauth2", "; HttpOnly", "; SameSite=Lax", "; Max-Age=28800"}) {
+    EXPECT_NE(session.find(attr), std::string::npos) << session;
+  }
+  EXPECT_EQ(session.find("; Secure"), std::string::npos) << "plain HTTP: " << session;
+
+  // Over TLS both cookies are Secure.
+  AuthorizeRequest secure_request = Authorize("app", std::string(kFullScope), NewPkce());
+  secure_request.aud = "https://sund.test/fhir";
+  http::Request get = NewRequest("GET", "/oauth2/authorize");
+  get.secure = true;
+  get.query = FormEncode(AuthorizeQuery(secure_request));
+  get.target += "?" + get.query;
+  http::Response secure_login = server_->Handle(get);
+  ASSERT_TRUE(IsLoginPage(secure_login)) << secure_login.status;
+  std::string secure_csrf = SetCookieOf(secure_login, "sund_csrf");
+  EXPECT_NE(secure_csrf.find("; Secure"), std::string::npos) << secure_csrf;
+  std::string csrf_value = secure_csrf.substr(10, secure_csrf.find(';') - 10);  // "sund_csrf="
+  http::Request post = NewRequest("POST", "/oauth2/authorize");
+  post.secure = true;
+  post.headers.Set("Content-Type", "application/x-www-form-urlencoded");
+  post.headers.Set("Cookie", "sund_csrf=" + csrf_value);
+  Params secure_form = HiddenFields(secure_login.body);
+  secure_form.emplace_back("username", "signe");
+  secure_form.emplace_back("password", std::string(kPassword));
+  post.body = FormEncode(secure_form);
+  http::Response secure_consent = server_->Handle(post);
+  ASSERT_TRUE(IsConsentPage(secure_consent)) << secure_consent.status;
+  EXPECT_NE(SetCookieOf(secure_consent, "sund_session").find("; Secure"), std::string::npos);
+}
+
+// Authorization codes, refresh tokens and browser sessions are kept only as their SHA-256: a
+// copy of auth.db does not hold a usable one.
+// Verifies: REQ-AUTH-106
+TEST_F(AuthServerTest, CodesRefreshTokensAndSessionsAreStoredOnlyAsHashes) {
+  AddCitizen();
+  AddClient("app", std::string(kFullScope));
+  Browser b(*server_);
+  Pkce pkce = NewPkce();
+  Flow f = RunFlow(b, Authorize("app", std::string(kFullScope), pkce), "signe");
+  ASSERT_FALSE(f.code.empty()) << "error=" << Get(f.params, "error");
+  std::string session = b.cookie("sund_session");
+  ASSERT_FALSE(session.empty());
+  http::Response r = ExchangeCode("app", f.code, pkce.verifier);
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string refresh(json::GetString(ParseJson(r.body), "refresh_token"));
+  ASSERT_FALSE(refresh.empty());
+
+  const std::vector<std::pair<const char*, std::string>> stored = {
+      {"SELECT code_hash FROM auth_code", f.code},
+      {"SELECT token_hash FROM refresh_token", refresh},
+      {"SELECT session_hash FROM session", session},
+  };
+  for (const auto& [sql, secret] : stored) {
+    std::vector<std::string> rows = AuthDbColumn(dir_, sql);
+    EXPECT_TRUE(Contains(rows, crypto::Sha256Hex(secret))) << sql;
+    EXPECT_FALSE(Contains(rows, secret)) << sql;
+  }
+  // Nor is the clear value anywhere in the database files.
+  for (const char* name : {"auth.db", "auth.db-wal"}) {
+    std::ifstream in(dir_ / name, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const auto& [sql, secret] : stored) {
+      EXPECT_EQ(bytes.find(secret), std::string::npos) << name << " holds a secret in clear";
+    }
+  }
+}
+
+// The signing keys are private to the server's user: the keys folder 0700, each key file 0600.
+// Verifies: REQ-AUTH-107
+TEST_F(AuthServerTest, SigningKeyFilesAreReadableByTheOwnerOnly) {
+  namespace fs = std::filesystem;
+  ASSERT_TRUE(server_->RotateKey().ok());  // two key files
+  fs::path keys = dir_ / "keys";
+  ASSERT_TRUE(fs::is_directory(keys));
+  EXPECT_TRUE((fs::status(keys).permissions() & fs::perms::all) == fs::perms::owner_all);
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(keys)) {
+    ++files;
+    EXPECT_EQ(entry.path().extension().string(), ".pem");
+    EXPECT_TRUE((fs::status(entry.path()).permissions() & fs::perms::all) ==
+                (fs::perms::owner_read | fs::perms::owner_write))
+        << entry.path().filename().string();
+  }
+  EXPECT_EQ(files, 2);
+}
+
+// Registration refuses what the server does not support, and stores nothing then.
+// Verifies: REQ-AUTH-108
+TEST_F(NegativeTest, Negative_RegistrationRefusals) {
+  auto before = db().ListClients();
+  ASSERT_TRUE(before.ok());
+  for (const std::string body : {
+           // an authentication method it does not support
+           R"({"client_name":"A","redirect_uris":["https://a.example/cb"],
+               "token_endpoint_auth_method":"client_secret_jwt"})",
+           // grant types it does not support
+           R"({"client_name":"B","redirect_uris":["https://b.example/cb"],
+               "grant_types":["password"]})",
+           R"({"client_name":"C","redirect_uris":["https://c.example/cb"],
+               "grant_types":["authorization_code","implicit"]})",
+           // private_key_jwt without jwks, with jwks_uri only, or with no usable key
+           R"({"client_name":"D","redirect_uris":["https://d.example/cb"],
+               "token_endpoint_auth_method":"private_key_jwt"})",
+           R"({"client_name":"E","redirect_uris":["https://e.example/cb"],
+               "token_endpoint_auth_method":"private_key_jwt",
+               "jwks_uri":"https://e.example/jwks.json"})",
+           R"({"client_name":"F","redirect_uris":["https://f.example/cb"],
+               "token_endpoint_auth_method":"private_key_jwt",
+               "jwks":{"keys":[{"kty":"oct","k":"c2VjcmV0LWtleQ"}]}})",
+           // client_credentials for a public client
+           R"({"client_name":"G","grant_types":["client_credentials"],
+               "token_endpoint_auth_method":"none"})",
+           // no name
+           R"({"redirect_uris":["https://h.example/cb"],"token_endpoint_auth_method":"none"})",
+       }) {
+    http::Response r = PostJson("/oauth2/register", body);
+    EXPECT_EQ(r.status, 400) << body << "\n" << r.body;
+    EXPECT_EQ(OAuthErrorOf(r), "invalid_client_metadata") << body;
+    EXPECT_EQ(r.body.find("client_id"), std::string::npos) << body;
+  }
+  auto after = db().ListClients();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->size(), before->size());
+}
+
+// With open registration off, only an administrator's token registers an app (before the fix a
+// patient's token was enough).
+// Verifies: REQ-AUTH-109
+TEST_F(AuthServerTest, ClosedRegistrationNeedsAnAdministratorsToken) {
+  open_registration_ = false;
+  Open();
+  const std::string body =
+      R"({"client_name":"Closed","redirect_uris":["https://closed.example/cb"],
+          "token_endpoint_auth_method":"none","scope":"patient/*.rs"})";
+  http::Response anonymous = PostJson("/oauth2/register", body);
+  EXPECT_EQ(anonymous.status, 401) << anonymous.body;
+  EXPECT_EQ(OAuthErrorOf(anonymous), "invalid_token");
+  EXPECT_EQ(PostJson("/oauth2/register", body, "Bearer not-a-token").status, 401);
+  MintRequest patient;
+  patient.audience = std::string(kFhirBase);
+  patient.scope = "patient/*.rs";
+  patient.patient = "p-123";
+  auto patient_token = server_->Mint(patient);
+  ASSERT_TRUE(patient_token.ok());
+  http::Response weak = PostJson("/oauth2/register", body, "Bearer " + *patient_token);
+  EXPECT_EQ(weak.status, 403) << weak.body;
+  EXPECT_EQ(weak.body.find("client_id"), std::string::npos);
+  auto clients = db().ListClients();
+  ASSERT_TRUE(clients.ok());
+  for (const Client& c : *clients) EXPECT_NE(c.name, "Closed");
+
+  MintRequest admin;
+  admin.audience = std::string(kFhirBase);
+  admin.scope = "system/*.cruds";
+  auto admin_token = server_->Mint(admin);
+  ASSERT_TRUE(admin_token.ok());
+  http::Response ok = PostJson("/oauth2/register", body, "Bearer " + *admin_token);
+  EXPECT_EQ(ok.status, 201) << ok.body;
+}
+
+// Known weakness, fixed: any valid token could introspect any other. A resource server (a caller
+// holding system/ scopes) may introspect every token; an app only its own, and any other token
+// is answered as inactive, exactly as an invalid one.
+// Verifies: REQ-AUTH-053, REQ-AUTH-110
+TEST_F(AuthServerTest, IntrospectionOfOwnTokensOnlyUnlessResourceServer) {
+  AddCitizen();
+  AddClient("app", std::string(kFullScope));
+  AddClient("other-app", std::string(kFullScope));
+  AddClient("confidential-app", std::string(kFullScope), "client_secret_basic",
+            "ca-secret-1234567890");
+  AddClient("resource-server", "system/Observation.rs", "client_secret_basic",
+            "rs-secret-1234567890");
+  auto introspect = [&](const std::string& token, const std::string& authorization) {
+    return PostForm("/oauth2/introspect", {{"token", token}}, authorization);
+  };
+  const std::string inactive = R"({"active":false})";
+  rapidjson::Document t = Tokens("app", std::string(kFullScope));
+  std::string access(json::GetString(t, "access_token"));
+  std::string refresh(json::GetString(t, "refresh_token"));
+  std::string second_grant(json::GetString(Tokens("app", std::string(kFullScope)), "access_token"));
+  std::string other(json::GetString(Tokens("other-app", std::string(kFullScope)), "access_token"));
+
+  // A token may introspect itself and the other tokens of its grant (after a refresh).
+  http::Response self = introspect(access, "Bearer " + access);
+  ASSERT_EQ(self.status, 200) << self.body;
+  EXPECT_EQ(Active(self), std::optional<bool>(true));
+  EXPECT_EQ(json::GetString(ParseJson(self.body), "client_id"), "app");
+  http::Response refreshed = Refresh("app", refresh);
+  ASSERT_EQ(refreshed.status, 200) << refreshed.body;
+  std::string access2(json::GetString(ParseJson(refreshed.body), "access_token"));
+  EXPECT_EQ(Active(introspect(access, "Bearer " + access2)), std::optional<bool>(true));
+  // Not another app's token, nor one of another grant of the same app.
+  EXPECT_EQ(introspect(other, "Bearer " + access).body, inactive);
+  EXPECT_EQ(introspect(second_grant, "Bearer " + access).body, inactive);
+  EXPECT_EQ(introspect(access, "Bearer " + other).body, inactive);
+
+  // A confidential client sees the tokens issued to it, and no others.
+  Browser b(*server_);
+  Pkce pkce = NewPkce();
+  Flow f = RunFlow(b, Authorize("confidential-app", std::string(kFullScope), pkce), "signe");
+  ASSERT_FALSE(f.code.empty()) << "error=" << Get(f.params, "error");
+  const std::string confidential = Basic("confidential-app", "ca-secret-1234567890");
+  http::Response exchanged = PostForm("/oauth2/token",
+                                      {{"grant_type", "authorization_code"},
+                                       {"code", f.code},
+                                       {"redirect_uri", std::string(kRedirect)},
+                                       {"code_verifier", pkce.verifier}},
+                                      confidential);
+  ASSERT_EQ(exchanged.status, 200) << exchanged.body;
+  std::string own(json::GetString(ParseJson(exchanged.body), "access_token"));
+  EXPECT_EQ(Active(introspect(own, confidential)), std::optional<bool>(true));
+  EXPECT_EQ(introspect(access, confidential).body, inactive);
+
+  // A resource server sees every token: as a client with system/ scopes, or by its own
+  // system/ token. A patient's token (no grant) sees only itself.
+  MintRequest resource_server;
+  resource_server.audience = std::string(kFhirBase);
+  resource_server.scope = "system/Observation.rs";
+  auto system_token = server_->Mint(resource_server);
+  ASSERT_TRUE(system_token.ok());
+  MintRequest patient;
+  patient.audience = std::string(kFhirBase);
+  patient.scope = "patient/*.rs";
+  patient.patient = "p-123";
+  auto patient_token = server_->Mint(patient);
+  ASSERT_TRUE(patient_token.ok());
+  for (const std::string& token : {access, other, own}) {
+    EXPECT_EQ(Active(introspect(token, Basic("resource-server", "rs-secret-1234567890"))),
+              std::optional<bool>(true));
+    EXPECT_EQ(Active(introspect(token, "Bearer " + *system_token)), std::optional<bool>(true));
+    EXPECT_EQ(introspect(token, "Bearer " + *patient_token).body, inactive);
+  }
+  EXPECT_EQ(Active(introspect(*patient_token, "Bearer " + *patient_token)),
+            std::optional<bool>(true));
+}
+
+// Known weakness, fixed: the token endpoint wrote its audit record after it had spent the code
+// or rotated the refresh token, so an audit outage cost the app its grant. The record now comes
+// first: while the log is down the exchange and the refresh are answered 503, and once it is
+// back the same code and the same refresh token work, and nothing counts as a replay.
+// Verifies: REQ-AUTH-062, REQ-AUTH-111
+TEST_F(AuthServerTest, AuditOutageLeavesTheCodeAndTheRefreshTokenUsable) {
+  auto log = audit::AuditLog::Open(dir_.string());
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  audit_ = std::move(log).value();
+  Open();
+  AddCitizen();
+  AddClient("app", std::string(kFullScope));
+  // An outage: another writer takes the log's next sequence number behind its back; deleting
+  // that row ends it.
+  auto run_sql = [&](const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "audit.db").string().c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+    sqlite3_close(db);
+  };
+  auto outage = [&](std::int64_t seq) {
+    run_sql("INSERT INTO record (seq, logged, leaf_hash, leaf) VALUES (" + std::to_string(seq) +
+            ", 0, zeroblob(32), '{}')");
+  };
+  auto recover = [&](std::int64_t seq) {
+    run_sql("DELETE FROM record WHERE seq = " + std::to_string(seq));
+  };
+
+  Browser b(*server_);
+  Pkce pkce = NewPkce();
+  Flow f = RunFlow(b, Authorize("app", std::string(kFullScope), pkce), "signe");
+  ASSERT_FALSE(f.code.empty()) << "error=" << Get(f.params, "error");
+  std::int64_t seq = audit_->Size();
+  outage(seq);
+  http::Response down = ExchangeCode("app", f.code, pkce.verifier);
+  EXPECT_EQ(down.status, 503) << down.body;
+  EXPECT_EQ(down.body.find("access_token"), std::string::npos);
+  recover(seq);
+  http::Response up = ExchangeCode("app", f.code, pkce.verifier);
+  ASSERT_EQ(up.status, 200) << up.body;
+  rapidjson::Document t = ParseJson(up.body);
+  std::string access(json::GetString(t, "access_token"));
+  std::string refresh(json::GetString(t, "refresh_token"));
+  ASSERT_FALSE(refresh.empty());
+  EXPECT_TRUE(Authenticate(access).ok());
+
+  seq = audit_->Size();
+  outage(seq);
+  http::Response down2 = Refresh("app", refresh);
+  EXPECT_EQ(down2.status, 503) << down2.body;
+  EXPECT_EQ(down2.body.find("refresh_token"), std::string::npos);
+  recover(seq);
+  http::Response up2 = Refresh("app", refresh);
+  ASSERT_EQ(up2.status, 200) << up2.body;
+  EXPECT_TRUE(Authenticate(json::GetString(ParseJson(up2.body), "access_token")).ok());
+  EXPECT_TRUE(Authenticate(access).ok()) << "the grant was ended as if replayed";
 }
 
 }  // namespace

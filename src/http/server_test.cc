@@ -947,15 +947,16 @@ TEST_F(ServerTest, WebSocketUpgradeEchoesAndServerSends) {
 
 // --- Hardening (#11): TLS, limits, slow clients ---
 
-// A self-signed certificate for localhost and 127.0.0.1 in a fresh folder.
+// A self-signed certificate for `hosts` (by default localhost and 127.0.0.1) in a fresh folder.
 class TlsFiles {
  public:
-  TlsFiles() {
+  explicit TlsFiles(std::vector<std::string> hosts = {"localhost", "127.0.0.1"}) {
     dir_ = std::filesystem::temp_directory_path() /
            ("sund-tls-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     std::filesystem::create_directories(dir_);
+    std::string common_name = hosts.front();
     auto pair = x509::MakeCertificate(
-        {"Sund tests", "localhost", x509::Usage::kServer, {"localhost", "127.0.0.1"}, 1});
+        {"Sund tests", common_name, x509::Usage::kServer, std::move(hosts), 1});
     EXPECT_TRUE(pair.ok()) << pair.status().ToString();
     pair_ = *pair;
     std::ofstream(cert()) << pair_.cert_pem;
@@ -1209,6 +1210,151 @@ TEST_F(ServerTest, SilentTlsHandshakeIsCutOffAfterHeaderTimeout) {
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(c.ReadToEof(), "");  // nothing sent: closed after about a second
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+// The TLS 1.2 cipher suite the server agrees on when the client offers only `ciphers` (OpenSSL
+// names); "" when the handshake fails.
+std::string NegotiatedTls12Cipher(uint16_t port, const char* ciphers) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_security_level(ctx, 0);  // let OpenSSL offer weak suites at all
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+  std::string agreed;
+  if (SSL_CTX_set_cipher_list(ctx, ciphers) == 1) {
+    SSL* ssl = SSL_new(ctx);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      SSL_set_fd(ssl, fd);
+      if (SSL_connect(ssl) == 1) agreed = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
+    }
+    SSL_free(ssl);
+    ::close(fd);
+  }
+  SSL_CTX_free(ctx);
+  return agreed;
+}
+
+// Under TLS 1.2 the server agrees only on forward-secret AEAD suites (ECDHE with AES-GCM or
+// ChaCha20-Poly1305; the test certificate's key is ECDSA): CBC suites are refused even with
+// ECDHE, and a client offering everything gets one of the allowed suites.
+// Verifies: REQ-HTTP-051
+TEST_F(ServerTest, TlsAgreesOnlyOnForwardSecretAeadSuites) {
+  TlsFiles files;
+  StartServer(Secure, nullptr, files.Options());
+  const std::set<std::string> allowed = {
+      "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+      "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+      "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"};
+  EXPECT_EQ(NegotiatedTls12Cipher(server_->port(), "ECDHE-ECDSA-AES128-GCM-SHA256"),
+            "ECDHE-ECDSA-AES128-GCM-SHA256");
+  std::string any = NegotiatedTls12Cipher(server_->port(), "ALL:@SECLEVEL=0");
+  EXPECT_EQ(allowed.count(any), 1u) << "agreed on " << any;
+  for (const char* refused :
+       {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-ECDSA-AES128-SHA256",
+        "ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA256"}) {
+    EXPECT_EQ(NegotiatedTls12Cipher(server_->port(), refused), "") << refused;
+  }
+}
+
+// The client checks the certificate's name: a certificate from a trusted authority that names
+// another host fails the TLS handshake, by IP address and by name.
+// Verifies: REQ-HTTP-052
+TEST_F(ServerTest, TlsClientRejectsACertificateForAnotherHost) {
+  TlsFiles files({"sund.example"});
+  StartServer(Secure, nullptr, files.Options());
+  for (const char* host : {"127.0.0.1", "localhost"}) {
+    Client https(host, server_->port(), std::chrono::seconds(10), {true, files.cert()});
+    auto r = https.Send("GET", "/x");
+    ASSERT_FALSE(r.ok()) << host;
+    EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << host;
+    EXPECT_THAT(r.status().message(), HasSubstr("TLS handshake")) << host;
+  }
+}
+
+// A port that accepts connections but never answers: the kernel completes the TCP handshake
+// from the listen backlog, and nothing is ever read or written.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = 0;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+          ::listen(fd_, 8) == 0 &&
+          ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  bool ok() const { return ok_; }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+  uint16_t port_ = 0;
+};
+
+// With a timeout the client gives up on a server that never answers, in HTTP (waiting for the
+// response) and in HTTPS (waiting for the handshake), with kUnavailable and not before the
+// timeout has passed.
+// Verifies: REQ-HTTP-053
+TEST(ClientTest, TimeoutEndsTheWaitForASilentServer) {
+  SilentListener silent;
+  ASSERT_TRUE(silent.ok());
+  TlsFiles files;
+  const auto timeout = std::chrono::milliseconds(300);
+  for (bool tls : {false, true}) {
+    Client client("127.0.0.1", silent.port(), timeout, {tls, files.cert()});
+    auto start = std::chrono::steady_clock::now();
+    auto r = client.Send("GET", "/");
+    auto waited = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(r.ok()) << "tls=" << tls;
+    EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
+    if (tls) EXPECT_THAT(r.status().message(), HasSubstr("TLS handshake"));
+    EXPECT_GE(waited, timeout) << "tls=" << tls;
+    EXPECT_LT(waited, std::chrono::seconds(10)) << "tls=" << tls;
+  }
+}
+
+// A WebSocket whose reader does not read: once 1000 messages wait to be written, Send refuses
+// more (false) instead of queueing without bound, while the connection is still open.
+// Verifies: REQ-HTTP-054
+TEST_F(ServerTest, WebSocketSendQueueIsBounded) {
+  std::promise<std::shared_ptr<WebSocket>> opened;
+  StartServer([&opened](Request& req) {
+    Response r;
+    r.status = 426;
+    r.websocket = [&opened](std::shared_ptr<WebSocket> ws) { opened.set_value(std::move(ws)); };
+    return r;
+  });
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(
+      c.Write("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              "Sec-WebSocket-Version: 13\r\n\r\n"));
+  std::string got = c.ReadToEofOr("\r\n\r\n");
+  ASSERT_NE(got.find("101"), std::string::npos) << got;
+  auto ws = opened.get_future().get();
+  // 16 kB messages: the socket buffers take a few hundred of them at most, then the writes
+  // stall because the client reads nothing, and the queue fills.
+  const std::string message(16 << 10, 'x');
+  constexpr int kMaxQueued = 1000;  // WsSession::kMaxQueued in server.cc
+  int accepted = 0;
+  // Bounded, so that a Send that never refuses fails the test instead of exhausting memory.
+  while (accepted < 20 * kMaxQueued && ws->Send(message)) ++accepted;
+  EXPECT_GE(accepted, kMaxQueued) << "a queue of 1000 messages is allowed";
+  EXPECT_LT(accepted, 20 * kMaxQueued) << "Send never refused a message";
+  EXPECT_FALSE(ws->Send(message));
 }
 
 }  // namespace

@@ -5,6 +5,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace sund::http {
 namespace {
@@ -103,6 +107,56 @@ TEST_F(StaticSiteTest, NothingOutsideTheFolderOrHidden) {
   post.method = "POST";
   post.path = "/app/";
   EXPECT_EQ(site_->Handle(post).status, 405);
+}
+
+// Every answer, also a redirect, a 404 and a 405, carries the portals' security headers: a
+// Content-Security-Policy that allows only this origin and no framing, no MIME sniffing, no
+// referrer beyond the origin, no opener across origins, and no camera, microphone or location.
+// Verifies: REQ-HTTP-055
+TEST_F(StaticSiteTest, EveryAnswerCarriesTheSecurityHeaders) {
+  site_ = std::move(StaticSite::Open(dir_.string(), "/app")).value();
+  Request post;
+  post.method = "POST";
+  post.path = "/app/";
+  const std::vector<std::pair<std::string, Response>> answers = {
+      {"index", Get("/app/")},
+      {"asset", Get("/app/assets/main-abc123.js")},
+      {"redirect", Get("/app")},
+      {"not found", Get("/app/missing.js")},
+      {"method not allowed", site_->Handle(post)},
+  };
+  for (const auto& [what, r] : answers) {
+    std::string csp(r.headers.Get("Content-Security-Policy"));
+    for (std::string_view directive :
+         {"default-src 'self'", "script-src 'self'", "style-src 'self'",
+          "connect-src 'self' ws: wss:", "base-uri 'none'", "form-action 'self'",
+          "frame-ancestors 'none'"}) {
+      EXPECT_NE(csp.find(directive), std::string::npos) << what << ": " << csp;
+    }
+    EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << what;
+    EXPECT_EQ(csp.find("unsafe-eval"), std::string::npos) << what;
+    EXPECT_EQ(r.headers.Get("X-Content-Type-Options"), "nosniff") << what;
+    EXPECT_EQ(r.headers.Get("X-Frame-Options"), "DENY") << what;
+    EXPECT_EQ(r.headers.Get("Referrer-Policy"), "same-origin") << what;
+    EXPECT_EQ(r.headers.Get("Cross-Origin-Opener-Policy"), "same-origin") << what;
+    EXPECT_EQ(r.headers.Get("Permissions-Policy"), "camera=(), microphone=(), geolocation=()")
+        << what;
+  }
+}
+
+// The files are read into memory at Open(), so their total (a .gz copy included) is bounded:
+// a folder over the limit is refused, one of exactly the limit is served.
+// Verifies: REQ-HTTP-056
+TEST_F(StaticSiteTest, RefusesAFolderOverTheSizeLimit) {
+  std::size_t total = fs::file_size(dir_ / "index.html") +
+                      fs::file_size(dir_ / "assets/main-abc123.js") +
+                      fs::file_size(dir_ / "assets/main-abc123.js.gz");
+  auto over = StaticSite::Open(dir_.string(), "/app", total - 1);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), StatusCode::kInvalidArgument);
+  auto exact = StaticSite::Open(dir_.string(), "/app", total);
+  ASSERT_TRUE(exact.ok()) << exact.status().ToString();
+  EXPECT_EQ((*exact)->file_count(), 2u);
 }
 
 // Verifies: REQ-HTTP-050

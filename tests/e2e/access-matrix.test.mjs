@@ -9,6 +9,8 @@
 //   "deny"   401 or 403
 //   "empty"  200, but the Bundle's entries hold none of patient A's data (searches and history
 //            restricted in SQL)
+//   "active" / "inactive"  200 with an RFC 7662 introspection answer whose `active` is true /
+//            false (a caller that may not introspect a token is told it is inactive)
 //   a number that exact status: 401 (no or invalid token), 403 (scope or policy refuses), 404
 //            (the API answers a resource the caller may not see as unknown, so as not to reveal
 //            that it exists; also "past the gate, no such job"), 400 (past the gate, and the
@@ -199,6 +201,10 @@ async function send(endpoint, spec, role) {
 function matches(outcome, { status, text }) {
   if (outcome === 'allow') return status >= 200 && status < 400;
   if (outcome === 'deny') return status === 401 || status === 403;
+  if (outcome === 'active' || outcome === 'inactive') {
+    if (status !== 200) return false;
+    try { return JSON.parse(text).active === (outcome === 'active'); } catch { return false; }
+  }
   if (outcome === 'empty') {
     if (status !== 200) return false;
     let entries;
@@ -234,6 +240,7 @@ describe('access matrix: every role against every endpoint', () => {
   });
 
   // Verifies: REQ-AUTH-014, REQ-AUTH-015, REQ-AUTH-025, REQ-AUTH-041, REQ-AUTH-054, REQ-AUTH-057
+  // Verifies: REQ-AUTH-110
   test('every cell answers as expected', async () => {
     const cells = [];
     for (const row of matrix.rows) {
