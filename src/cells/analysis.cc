@@ -337,7 +337,8 @@ class CsvOut {
 
 class Writer {
  public:
-  Writer(const Pipeline& p, const AnalyzeOptions& o) : pipeline_(p), options_(o) {}
+  Writer(const Pipeline& p, const AnalyzeOptions& o, std::set<std::string> metadata_keys)
+      : pipeline_(p), options_(o), metadata_keys_(std::move(metadata_keys)) {}
 
   Status Open() {
     fs::path dir(options_.out_dir);
@@ -369,6 +370,11 @@ class Writer {
     std::vector<std::string> row = {std::to_string(image_number)};
     std::vector<std::pair<std::string, std::string>> cells;
     for (const auto& [k, v] : r->text) cells.emplace_back(k, v);
+    // The header is fixed by the first row: a metadata key only later image sets have must
+    // already be a column of it.
+    for (const std::string& key : metadata_keys_) {
+      if (!set.metadata.contains(key)) cells.emplace_back("Metadata_" + key, "");
+    }
     for (const auto& [k, v] : r->values) cells.emplace_back(k, FormatValue(v));
     std::sort(cells.begin(), cells.end());
     for (auto& [k, v] : cells) {
@@ -442,6 +448,7 @@ class Writer {
 
   const Pipeline& pipeline_;
   const AnalyzeOptions& options_;
+  std::set<std::string> metadata_keys_;  // of every image set of the run, all shards
   CsvOut image_;
   std::map<std::string, CsvOut> objects_;
   CsvOut failures_;
@@ -457,7 +464,13 @@ Result<AnalyzeSummary> Analyze(const Pipeline& pipeline, const std::vector<Image
   auto [lo, hi] = ShardRange(sets.size(), options.shard, options.shards);
   AnalyzeSummary summary;
   summary.image_sets = static_cast<int>(hi - lo);
-  Writer writer(pipeline, options);
+  // The metadata keys of the whole list, not just this shard's: every shard's Image.csv then
+  // has the same columns, and the parts merge.
+  std::set<std::string> metadata_keys;
+  for (const ImageSet& s : sets) {
+    for (const auto& [k, v] : s.metadata) metadata_keys.insert(k);
+  }
+  Writer writer(pipeline, options, std::move(metadata_keys));
   SUND_RETURN_IF_ERROR(writer.Open());
   auto start = std::chrono::steady_clock::now();
   int threads = options.threads > 0
@@ -529,6 +542,31 @@ Status MergeShards(const std::vector<std::string>& parts, const std::string& out
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(part, ec)) {
       if (e.path().extension() == ".csv") names.insert(e.path().filename().string());
+    }
+  }
+  // Each image set of a part is a row of its Image.csv or of its failures.csv. An ImageNumber in
+  // two parts (a part given twice, or parts of different splits) would double its rows in every
+  // merged table, so it is refused before anything is written.
+  std::map<std::int64_t, std::size_t> owner;  // ImageNumber -> index in `parts`
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    for (const char* name : {"Image.csv", "failures.csv"}) {
+      const fs::path f = fs::path(parts[i]) / name;
+      std::error_code exists_ec;
+      if (!fs::exists(f, exists_ec)) continue;
+      SUND_ASSIGN_OR_RETURN(std::string text, ReadFileDecompressed(f.string()));
+      auto table = ParseCsv(text);
+      if (!table.ok()) return InvalidArgument(f.string() + ": " + table.status().message());
+      for (const auto& row : table->rows) {
+        if (row.empty()) continue;
+        std::int64_t n = 0;
+        std::from_chars(row[0].data(), row[0].data() + row[0].size(), n);
+        auto [it, inserted] = owner.emplace(n, i);
+        if (!inserted && it->second != i) {
+          return InvalidArgument(parts[i] + ": ImageNumber " + std::to_string(n) + " is also in " +
+                                 parts[it->second] +
+                                 " (the same part twice, or parts of different splits)");
+        }
+      }
     }
   }
   std::error_code ec;

@@ -1,9 +1,10 @@
 // Running a pipeline (pipeline.h) over image sets (manifest.h): segmentation, relations and
 // measurements per image set, and `sund cells analyze`'s output in CellProfiler's
 // ExportToSpreadsheet layout: Image.csv (one row per image set: ImageNumber, Count_<objects>,
-// FileName_/PathName_<channel>, Metadata_*, Threshold_*, ExecutionTime_*) and <Objects>.csv (one
-// row per object: ImageNumber, ObjectNumber, then the measurements in name order), plus
-// failures.csv, the pipeline as run (pipeline.json) and outline overlays.
+// FileName_/PathName_<channel>, Metadata_* for every key any image set of the run has (blank
+// where a set lacks it), Threshold_*, ExecutionTime_*) and <Objects>.csv (one row per object:
+// ImageNumber, ObjectNumber, then the measurements in name order), plus failures.csv, the
+// pipeline as run (pipeline.json) and outline overlays.
 //
 // Thread-safety: RunPipeline is safe to call concurrently with separate ModelCache objects;
 // Analyze uses every core itself.
@@ -85,7 +86,9 @@ Result<AnalyzeSummary> Analyze(const Pipeline& pipeline, const std::vector<Image
                                const AnalyzeOptions& options);
 
 // Joins the outputs of `parts` (folders written by Analyze with --shard) into `out_dir`: each
-// CSV's rows in ImageNumber order. The parts must have run the same pipeline.
+// CSV's rows in ImageNumber order. The parts must have run the same pipeline, and an
+// ImageNumber found in two parts (the same part twice, parts of different splits) is refused
+// (InvalidArgument, naming both parts) before anything is written.
 Status MergeShards(const std::vector<std::string>& parts, const std::string& out_dir);
 
 struct EvalOptions {

@@ -234,6 +234,157 @@ TEST_F(AnalysisFilesTest, ShardsMergeIntoTheWholeRun) {
   EXPECT_FALSE(MergeShards({parts[0], o.out_dir}, (dir_ / "bad").string()).ok());
 }
 
+// A part given twice, or parts of two different splits, hold the same image sets: merging them
+// would double rows, so the merge refuses and writes nothing.
+// Verifies: REQ-CELLS-100
+TEST_F(AnalysisFilesTest, MergeRefusesAnImageNumberInTwoParts) {
+  for (int i = 0; i < 3; ++i) Nuclei("n" + std::to_string(i) + ".png", i + 1);
+  auto sets = ScanFolderSingleChannel((dir_ / "img").string(), "DNA");
+  ASSERT_TRUE(sets.ok());
+  ASSERT_EQ(sets->size(), 3u);
+  const Pipeline p = DefaultPipeline("DNA");
+  AnalyzeOptions o;
+  o.progress = false;
+  o.overlays = false;
+  auto run = [&](int shard, int shards) {
+    o.shard = shard;
+    o.shards = shards;
+    o.out_dir = (dir_ / ("part" + std::to_string(shard) + "of" + std::to_string(shards))).string();
+    auto s = Analyze(p, *sets, o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return o.out_dir;
+  };
+  const std::string half1 = run(1, 2);   // image set 1
+  const std::string half2 = run(2, 2);   // image sets 2 and 3
+  const std::string third2 = run(2, 3);  // image set 2
+  // The control: the two halves merge.
+  ASSERT_TRUE(MergeShards({half1, half2}, (dir_ / "merged").string()).ok());
+  EXPECT_EQ(ReadTable((dir_ / "merged" / "Image.csv").string()).rows.size(), 3u);
+
+  Status overlap = MergeShards({half1, half2, third2}, (dir_ / "overlap").string());
+  ASSERT_FALSE(overlap.ok());
+  EXPECT_EQ(overlap.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(overlap.message().find("ImageNumber 2 is also in"), std::string::npos)
+      << overlap.message();
+  EXPECT_FALSE(fs::exists(dir_ / "overlap" / "Image.csv"));
+
+  Status twice = MergeShards({half1, half1}, (dir_ / "twice").string());
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.message().find("ImageNumber 1 is also in"), std::string::npos) << twice.message();
+  EXPECT_FALSE(fs::exists(dir_ / "twice" / "Image.csv"));
+}
+
+// Image.csv's header is fixed by its first row: a metadata key that only a later image set has
+// (or only another shard's) must still be a column, blank where a set lacks it.
+// Verifies: REQ-CELLS-101
+TEST_F(AnalysisFilesTest, MetadataKeyOfALaterImageSetIsKept) {
+  Nuclei("a.png", 2);
+  Nuclei("b.png", 3);
+  std::vector<ImageSet> sets(2);
+  sets[0].channels["DNA"] = ChannelFile{(dir_ / "img" / "a.png").string(), -1};
+  sets[0].metadata["Plate"] = "P1";
+  sets[1].channels["DNA"] = ChannelFile{(dir_ / "img" / "b.png").string(), -1};
+  sets[1].metadata["Plate"] = "P1";
+  sets[1].metadata["Well"] = "B02";
+  const Pipeline p = DefaultPipeline("DNA");
+  AnalyzeOptions o;
+  o.progress = false;
+  o.overlays = false;
+  o.out_dir = (dir_ / "whole").string();
+  auto summary = Analyze(p, sets, o);
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->failed, 0);
+  CsvTable image = ReadTable((dir_ / "whole" / "Image.csv").string());
+  ASSERT_EQ(image.rows.size(), 2u);
+  auto well = image.Column("Metadata_Well");
+  ASSERT_TRUE(well.has_value());
+  EXPECT_EQ(image.rows[0][*well], "");
+  EXPECT_EQ(image.rows[1][*well], "B02");
+
+  // Shard 1/2 holds only the first set and still has the column, so the parts merge.
+  std::vector<std::string> parts;
+  o.shards = 2;
+  for (int k = 1; k <= 2; ++k) {
+    o.shard = k;
+    o.out_dir = (dir_ / ("part" + std::to_string(k))).string();
+    ASSERT_TRUE(Analyze(p, sets, o).ok());
+    parts.push_back(o.out_dir);
+  }
+  EXPECT_TRUE(ReadTable(parts[0] + "/Image.csv").Column("Metadata_Well").has_value());
+  Status merged = MergeShards(parts, (dir_ / "merged").string());
+  ASSERT_TRUE(merged.ok()) << merged.ToString();
+  CsvTable all = ReadTable((dir_ / "merged" / "Image.csv").string());
+  ASSERT_EQ(all.rows.size(), 2u);
+  auto merged_well = all.Column("Metadata_Well");
+  ASSERT_TRUE(merged_well.has_value());
+  EXPECT_EQ(all.rows[1][*merged_well], "B02");
+}
+
+// RelateObjects: each child's parent is the object covering it (0 outside every parent), and
+// each parent counts its children.
+// Verifies: REQ-CELLS-102
+TEST_F(AnalysisFilesTest, RelateObjectsCountsChildrenPerParent) {
+  cv::Mat dna(128, 128, CV_8U, cv::Scalar(10));
+  cv::circle(dna, cv::Point(40, 40), 14, cv::Scalar(200), -1);
+  cv::circle(dna, cv::Point(90, 90), 14, cv::Scalar(200), -1);
+  ASSERT_TRUE(cv::imwrite((dir_ / "img" / "dna.png").string(), dna));
+  cv::Mat spot(128, 128, CV_8U, cv::Scalar(10));
+  const std::vector<cv::Point> spots = {{35, 36}, {46, 44}, {90, 90}, {110, 20}};
+  for (const cv::Point& c : spots) cv::circle(spot, c, 3, cv::Scalar(200), -1);
+  ASSERT_TRUE(cv::imwrite((dir_ / "img" / "spot.png").string(), spot));
+
+  auto primary = [](const std::string& name, const std::string& image, int min_d, int max_d) {
+    Step s;
+    s.kind = StepKind::kPrimary;
+    s.name = name;
+    s.image = image;
+    s.primary_options.min_diameter = min_d;
+    s.primary_options.max_diameter = max_d;
+    s.primary_options.unclump = UnclumpMethod::kNone;
+    s.primary_options.threshold.method = ThresholdMethod::kOtsu;
+    return s;
+  };
+  Pipeline p;
+  p.steps.push_back(primary("Nuclei", "DNA", 10, 60));
+  p.steps.push_back(primary("Spots", "Spot", 2, 12));
+  Step relate;
+  relate.kind = StepKind::kRelate;
+  relate.parent = "Nuclei";
+  relate.child = "Spots";
+  p.steps.push_back(relate);
+
+  ImageSet set;
+  set.channels["DNA"] = ChannelFile{(dir_ / "img" / "dna.png").string(), -1};
+  set.channels["Spot"] = ChannelFile{(dir_ / "img" / "spot.png").string(), -1};
+  ModelCache models(std::vector<std::string>{});
+  auto r = RunPipeline(p, set, models);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const ObjectResult* nuclei = r->Find("Nuclei");
+  const ObjectResult* found = r->Find("Spots");
+  ASSERT_NE(nuclei, nullptr);
+  ASSERT_NE(found, nullptr);
+  ASSERT_EQ(nuclei->labels.count, 2);
+  ASSERT_EQ(found->labels.count, 4);
+  const std::vector<double>* children = nuclei->table.Find("Children_Spots_Count");
+  const std::vector<double>* parent = found->table.Find("Parent_Nuclei");
+  ASSERT_NE(children, nullptr);
+  ASSERT_NE(parent, nullptr);
+  const std::int32_t upper = nuclei->labels.at(40, 40);
+  const std::int32_t lower = nuclei->labels.at(90, 90);
+  ASSERT_GT(upper, 0);
+  ASSERT_GT(lower, 0);
+  ASSERT_NE(upper, lower);
+  EXPECT_EQ((*children)[upper - 1], 2);
+  EXPECT_EQ((*children)[lower - 1], 1);
+  const std::vector<double> expected_parent = {
+      static_cast<double>(upper), static_cast<double>(upper), static_cast<double>(lower), 0.0};
+  for (std::size_t i = 0; i < spots.size(); ++i) {
+    const std::int32_t k = found->labels.at(spots[i].x, spots[i].y);
+    ASSERT_GT(k, 0) << i;
+    EXPECT_EQ((*parent)[k - 1], expected_parent[i]) << i;
+  }
+}
+
 // Verifies: REQ-CELLS-033, REQ-CELLS-047
 TEST(AnalysisShardTest, ShardsCoverEverySetOnce) {
   std::size_t covered = 0;

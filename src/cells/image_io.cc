@@ -26,6 +26,14 @@ Result<Image> ToImage(const cv::Mat& plane, const std::string& path) {
       break;
     case CV_32F:
       plane.copyTo(dst);
+      // Thresholds, declumping, texture and overlays all assume CellProfiler's [0, 1] scale: a
+      // float image on another scale (or holding NaN) would segment wrongly without a word.
+      for (float v : img.pixels) {
+        if (!(v >= 0.0f && v <= 1.0f)) {
+          return InvalidArgument(Name(path) +
+                                 ": float intensities must lie in [0, 1] (rescale the image)");
+        }
+      }
       break;
     default:
       return InvalidArgument(Name(path) + ": unsupported pixel type (8-bit, 16-bit or float only)");

@@ -15,7 +15,8 @@ namespace sund::cells {
 
 // Every plane of the file, in order: the pages of a multi-page TIFF, and within a page its
 // channels (an RGB PNG gives three planes). 8-bit values are divided by 255 and 16-bit by
-// 65,535, as CellProfiler does; 32-bit float planes are taken as they are.
+// 65,535, as CellProfiler does; 32-bit float planes are taken as they are, and refused
+// (InvalidArgument) unless every value lies in [0, 1].
 Result<std::vector<Image>> ReadImagePlanes(const std::string& path);
 
 // One grayscale image. `plane` picks a plane of a multi-plane file (0-based); with -1 the file

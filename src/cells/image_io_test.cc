@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -117,6 +118,31 @@ TEST_F(ImageIoTest, Issue11OnlyTiffAndPngReachTheDecoders) {
   ASSERT_TRUE(cv::imwrite(Path("ok.tif"), m));
   EXPECT_TRUE(ReadGrayscale(Path("ok.png")).ok());
   EXPECT_TRUE(ReadGrayscale(Path("ok.tif")).ok());
+}
+
+// Float TIFFs are read as they are; a value outside [0, 1] (or NaN) is refused, since every
+// threshold, declumping and texture step assumes CellProfiler's [0, 1] scale.
+// Verifies: REQ-CELLS-099
+TEST_F(ImageIoTest, FloatImagesOutsideZeroToOneAreRefused) {
+  cv::Mat in_range(2, 3, CV_32F, cv::Scalar(0.25));
+  in_range.at<float>(0, 0) = 0.0f;
+  in_range.at<float>(1, 2) = 1.0f;
+  ASSERT_TRUE(cv::imwrite(Path("ok.tif"), in_range));
+  auto ok = ReadGrayscale(Path("ok.tif"));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_FLOAT_EQ(ok->at(1, 0), 0.25f);
+  EXPECT_FLOAT_EQ(ok->at(0, 0), 0.0f);
+  EXPECT_FLOAT_EQ(ok->at(2, 1), 1.0f);
+  for (float bad : {1.5f, -0.1f, std::numeric_limits<float>::quiet_NaN()}) {
+    cv::Mat m = in_range.clone();
+    m.at<float>(1, 1) = bad;
+    ASSERT_TRUE(cv::imwrite(Path("bad.tif"), m));
+    auto r = ReadGrayscale(Path("bad.tif"));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("must lie in [0, 1]"), std::string::npos)
+        << r.status().message();
+  }
 }
 
 // Verifies: REQ-CELLS-004

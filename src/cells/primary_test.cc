@@ -106,6 +106,131 @@ TEST(ThresholdTest, RejectsMismatchedMask) {
   EXPECT_EQ(ComputeThreshold(image, mask, {}).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Robust background on 0.00, 0.01, ..., 0.18 and an outlier 0.9: 5 % of 20 values trims one at
+// each end, leaving 0.01..0.18: mean 0.095, population SD 0.01 sqrt((18^2 - 1) / 12), median
+// 0.095 and median absolute deviation 0.045.
+// Verifies: REQ-CELLS-103
+TEST(ThresholdTest, RobustBackgroundTrimsOutliersBeforeMeanAndSpread) {
+  std::vector<float> v;
+  for (int i = 0; i <= 18; ++i) v.push_back(static_cast<float>(i) / 100.0f);
+  v.push_back(0.9f);
+  ThresholdOptions options;
+  options.method = ThresholdMethod::kRobustBackground;
+  const double mean_sd = 0.095 + 2 * 0.01 * std::sqrt(323.0 / 12.0);
+  EXPECT_NEAR(RobustBackgroundThreshold(v, options), mean_sd, 1e-6);
+
+  Image image(static_cast<int>(v.size()), 1);
+  image.pixels = v;
+  auto t = ComputeThreshold(image, {}, options);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_NEAR(t->final_threshold, mean_sd, 1e-6);
+
+  ThresholdOptions median = options;
+  median.averaging = AveragingMethod::kMedian;
+  median.variance = VarianceMethod::kMedianAbsoluteDeviation;
+  EXPECT_NEAR(RobustBackgroundThreshold(v, median), 0.095 + 2 * 0.045, 1e-6);
+
+  median.deviations = 1.0;
+  EXPECT_NEAR(RobustBackgroundThreshold(v, median), 0.095 + 0.045, 1e-6);
+
+  // Untrimmed, the outlier pulls the threshold up: mean 0.1305, variance 1.0209 / 20 - 0.1305^2.
+  ThresholdOptions untrimmed = options;
+  untrimmed.lower_outlier_fraction = 0;
+  untrimmed.upper_outlier_fraction = 0;
+  EXPECT_NEAR(RobustBackgroundThreshold(v, untrimmed),
+              0.1305 + 2 * std::sqrt(1.0209 / 20 - 0.1305 * 0.1305), 1e-6);
+}
+
+// A 200 x 100 image of two halves tiled by 50 x 50 blocks, each with a 10 x 10 object in its
+// middle: background 0.2 on the left and `right_background` on the right.
+Image TwoBackgrounds(float left_object, float right_background, float right_object) {
+  Image image(200, 100);
+  for (int y = 0; y < image.height; ++y) {
+    for (int x = 0; x < image.width; ++x) {
+      const bool object = x % 50 >= 20 && x % 50 < 30 && y % 50 >= 20 && y % 50 < 30;
+      if (x < 100) {
+        image.at(x, y) = object ? left_object : 0.2f;
+      } else {
+        image.at(x, y) = object ? right_object : right_background;
+      }
+    }
+  }
+  return image;
+}
+
+ThresholdOptions AdaptiveOtsu() {
+  ThresholdOptions options;
+  options.method = ThresholdMethod::kOtsu;
+  options.scope = ThresholdScope::kAdaptive;
+  options.adaptive_window = 50;
+  options.smoothing_scale = 0;
+  return options;
+}
+
+// Left blocks hold 0.2 and 0.5, right blocks 0.3 and 0.6: Otsu puts each block's threshold in
+// its lowest histogram bin, 0.2 + 0.3 / 512 and 0.3 + 0.3 / 512. The global threshold (split
+// after 0.2's bin over 0.2..0.6: 0.2 + 0.4 / 512) makes the right background foreground; the
+// blended local thresholds are each block's own away from the halves' seam, so both objects and
+// neither background come out. The blend is linear across the seam, and the final threshold is
+// the mean of the local ones.
+// Verifies: REQ-CELLS-104
+TEST(ThresholdTest, AdaptiveThresholdFollowsAnUnevenBackground) {
+  const Image image = TwoBackgrounds(0.5f, 0.3f, 0.6f);
+  auto at = [&](const std::vector<std::uint8_t>& fg, int x, int y) {
+    return static_cast<int>(fg[static_cast<std::size_t>(y) * image.width + x]);
+  };
+  ThresholdOptions global = AdaptiveOtsu();
+  global.scope = ThresholdScope::kGlobal;
+  auto g = ApplyThreshold(image, {}, global);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_NEAR(g->final_threshold, 0.2 + 0.4 / 512, 1e-6);
+  EXPECT_EQ(at(g->foreground, 195, 5), 1);  // the right background
+
+  auto a = ApplyThreshold(image, {}, AdaptiveOtsu());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_EQ(a->local_thresholds.size(), image.pixels.size());
+  const double left = 0.2 + 0.3 / 512;
+  const double right = 0.3 + 0.3 / 512;
+  EXPECT_NEAR(a->guide_threshold, 0.2 + 0.4 / 512, 1e-6);
+  EXPECT_NEAR(a->local_thresholds[5 * 200 + 5], left, 1e-6);
+  EXPECT_NEAR(a->local_thresholds[60 * 200 + 60], left, 1e-6);
+  EXPECT_NEAR(a->local_thresholds[5 * 200 + 195], right, 1e-6);
+  EXPECT_NEAR(a->local_thresholds[60 * 200 + 140], right, 1e-6);
+  EXPECT_NEAR(a->final_threshold, (left + right) / 2, 1e-6);
+  EXPECT_NEAR(a->original_threshold, (left + right) / 2, 1e-6);
+  EXPECT_EQ(at(a->foreground, 25, 25), 1);   // left object
+  EXPECT_EQ(at(a->foreground, 175, 25), 1);  // right object
+  EXPECT_EQ(at(a->foreground, 5, 5), 0);     // left background
+  EXPECT_EQ(at(a->foreground, 195, 5), 0);   // right background
+  EXPECT_EQ(at(a->foreground, 140, 60), 0);
+}
+
+// Local thresholds are held to 0.7..1.5 times the global one and to the bounds.
+// Verifies: REQ-CELLS-104
+TEST(ThresholdTest, AdaptiveThresholdsAreBoundedAndTheWindowChecked) {
+  // Right blocks of 0.4 and 0.6 would take 0.4 + 0.2 / 512, over 1.5 x (0.2 + 0.4 / 512).
+  const Image steep = TwoBackgrounds(0.4f, 0.4f, 0.6f);
+  auto a = ComputeThreshold(steep, {}, AdaptiveOtsu());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_NEAR(a->local_thresholds[5 * 200 + 5], 0.2 + 0.2 / 512, 1e-6);
+  EXPECT_NEAR(a->local_thresholds[5 * 200 + 195], 1.5 * (0.2 + 0.4 / 512), 1e-6);
+  // The original threshold is the mean of the unbounded local thresholds.
+  EXPECT_NEAR(a->original_threshold, (0.2 + 0.2 / 512 + 0.4 + 0.2 / 512) / 2, 1e-6);
+  EXPECT_LT(a->final_threshold, a->original_threshold);
+
+  const Image image = TwoBackgrounds(0.5f, 0.3f, 0.6f);
+  ThresholdOptions bounded = AdaptiveOtsu();
+  bounded.upper_bound = 0.25;
+  auto b = ApplyThreshold(image, {}, bounded);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_NEAR(b->local_thresholds[5 * 200 + 195], 0.25, 1e-6);
+  EXPECT_EQ(b->foreground[5 * 200 + 195], 1);  // 0.3 is now over the bounded threshold
+
+  ThresholdOptions wide = AdaptiveOtsu();
+  wide.adaptive_window = 60;  // a single window along the 100 rows
+  EXPECT_EQ(ComputeThreshold(image, {}, wide).status().code(), StatusCode::kInvalidArgument);
+}
+
 // Adds a disc whose intensity falls from `peak` at the centre to `rim` at the radius.
 void AddDisc(Image& image, double cx, double cy, double radius, float peak, float rim) {
   for (int y = 0; y < image.height; ++y) {
@@ -191,6 +316,88 @@ TEST(IdentifyPrimaryTest, DiscardsObjectsBelowTheMinimumDiameter) {
   auto all = IdentifyPrimary(image, options);
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->count, 2);
+}
+
+// Verifies: REQ-CELLS-105
+TEST(IdentifyPrimaryTest, DiscardsObjectsAboveTheMaximumDiameter) {
+  Image image(100, 60, 0.02f);
+  AddDisc(image, 30, 30, 15, 0.9f, 0.6f);  // area ~707 px, over pi * 20^2 / 4 = 314
+  AddDisc(image, 75, 30, 6, 0.9f, 0.6f);   // area ~113 px
+  PrimaryOptions options = Options(8, 20);
+  options.unclump = UnclumpMethod::kNone;
+  options.threshold.smoothing_scale = 0;
+  PrimaryStats stats;
+  auto labels = IdentifyPrimary(image, options, &stats);
+  ASSERT_TRUE(labels.ok()) << labels.status().ToString();
+  EXPECT_EQ(stats.objects_after_border, 2);
+  EXPECT_EQ(labels->count, 1);
+  EXPECT_EQ(labels->at(30, 30), 0);
+  EXPECT_NE(labels->at(75, 30), 0);
+
+  options.discard_outside_diameter = false;
+  auto all = IdentifyPrimary(image, options);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->count, 2);
+}
+
+// "Erase" clears every object of an image with more objects than the limit; "continue" (the
+// default) keeps them.
+// Verifies: REQ-CELLS-106
+TEST(IdentifyPrimaryTest, ErasesEveryObjectOverTheObjectLimit) {
+  Image image(100, 60, 0.02f);
+  AddDisc(image, 25, 30, 8, 0.9f, 0.6f);
+  AddDisc(image, 70, 30, 8, 0.9f, 0.6f);
+  PrimaryOptions options = Options(8, 40);
+  options.threshold.smoothing_scale = 0;
+  options.max_objects = 1;
+  auto kept = IdentifyPrimary(image, options);
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(kept->count, 2);
+
+  options.limit = ObjectLimit::kErase;
+  PrimaryStats stats;
+  auto erased = IdentifyPrimary(image, options, &stats);
+  ASSERT_TRUE(erased.ok());
+  EXPECT_EQ(stats.objects_after_size, 2);
+  EXPECT_EQ(stats.objects_final, 0);
+  EXPECT_EQ(erased->count, 0);
+  EXPECT_EQ(std::count(erased->pixels.begin(), erased->pixels.end(), 0), 100 * 60);
+
+  options.max_objects = 2;  // at the limit, not over it
+  auto at_limit = IdentifyPrimary(image, options);
+  ASSERT_TRUE(at_limit.ok());
+  EXPECT_EQ(at_limit->count, 2);
+
+  options.max_objects = -1;
+  EXPECT_EQ(IdentifyPrimary(image, options).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Two touching discs of one flat intensity: no intensity peak tells them apart, their shape
+// (the distance to the background, highest at each centre) does, and the dividing line runs
+// through the neck.
+// Verifies: REQ-CELLS-107
+TEST(IdentifyPrimaryTest, ShapeDeclumpingSplitsTwoFlatTouchingDiscs) {
+  Image image(100, 64, 0.02f);
+  AddDisc(image, 38, 32, 11, 0.8f, 0.8f);
+  AddDisc(image, 58, 32, 11, 0.8f, 0.8f);
+  PrimaryOptions options = Options(10, 40);
+  options.unclump = UnclumpMethod::kShape;
+  options.dividing_lines = DividingLines::kShape;
+  PrimaryStats stats;
+  auto split = IdentifyPrimary(image, options, &stats);
+  ASSERT_TRUE(split.ok()) << split.status().ToString();
+  EXPECT_EQ(stats.objects_thresholded, 1);
+  ASSERT_EQ(split->count, 2);
+  EXPECT_NE(split->at(38, 32), 0);
+  EXPECT_NE(split->at(58, 32), 0);
+  EXPECT_NE(split->at(38, 32), split->at(58, 32));
+  EXPECT_EQ(split->at(44, 32), split->at(38, 32));
+  EXPECT_EQ(split->at(52, 32), split->at(58, 32));
+
+  options.unclump = UnclumpMethod::kNone;
+  auto clump = IdentifyPrimary(image, options);
+  ASSERT_TRUE(clump.ok());
+  EXPECT_EQ(clump->count, 1);
 }
 
 // Verifies: REQ-CELLS-018

@@ -160,6 +160,38 @@ TEST(ScreenTest, WritesWellValuesAndHandComputedZPrime) {
   EXPECT_EQ(Cell(dose, "compound", "cpd-1", "readout"), "percent_of_negative");
 }
 
+// P1's controls overlap (Z' = 1 - 3 (40 + 20) / 70 < 0), P2's barely separate
+// (Z' = 1 - 3 (10 + 10) / 80 = 0.25), P3 has one well per control (Z' undefined).
+// Verifies: REQ-CELLS-110
+TEST(ScreenTest, PlateVerdictsFollowZPrime) {
+  EXPECT_EQ(PlateVerdict(0.5), "good");
+  EXPECT_EQ(PlateVerdict(0.49), "marginal");
+  EXPECT_EQ(PlateVerdict(0.0), "marginal");
+  EXPECT_EQ(PlateVerdict(-0.01), "fail");
+  EXPECT_EQ(PlateVerdict(NAN), "n/a");
+
+  fs::path dir = FreshDir("sund-screen-verdicts");
+  WriteFile(dir / "Image.csv",
+            "ImageNumber,Count_Nuclei,Metadata_Plate,Metadata_Well\n"
+            "1,100,P1,A01\n2,60,P1,B01\n3,140,P1,C01\n"
+            "4,10,P1,A12\n5,50,P1,B12\n6,30,P1,C12\n"
+            "7,100,P2,A01\n8,90,P2,B01\n9,110,P2,C01\n"
+            "10,10,P2,A12\n11,20,P2,B12\n12,30,P2,C12\n"
+            "13,100,P3,A01\n14,10,P3,A12\n");
+  Result<PlateMap> map = ParsePlateMap(kPlateMap);
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  Result<ScreenResult> r = AnalyzeScreen(dir.string(), *map, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  CsvTable plates = ReadTable(dir / "Plates.csv");
+  ASSERT_EQ(plates.rows.size(), 3u);
+  EXPECT_NEAR(CellNumber(plates, "plate", "P1", "z_prime"), 1 - 18.0 / 7, 1e-12);
+  EXPECT_EQ(Cell(plates, "plate", "P1", "quality"), "fail");
+  EXPECT_NEAR(CellNumber(plates, "plate", "P2", "z_prime"), 0.25, 1e-12);
+  EXPECT_EQ(Cell(plates, "plate", "P2", "quality"), "marginal");
+  EXPECT_EQ(Cell(plates, "plate", "P3", "z_prime"), "nan");
+  EXPECT_EQ(Cell(plates, "plate", "P3", "quality"), "n/a");
+}
+
 // Verifies: REQ-CELLS-080
 TEST(ScreenTest, ImagesWithoutPlateMetadataAreAClearError) {
   fs::path dir = FreshDir("sund-screen-nometa");

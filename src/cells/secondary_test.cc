@@ -106,6 +106,55 @@ TEST(IdentifySecondaryTest, WatershedImageStaysInTheForeground) {
   EXPECT_EQ(cells->at(40, 20), 0);  // the dim band is under the threshold
 }
 
+// distance_b grows each nucleus by at most the distance (5 px right of the nucleus's edge at
+// x = 24, not 6) and, unlike distance_n, not into the background.
+// Verifies: REQ-CELLS-108
+TEST(IdentifySecondaryTest, DistanceBGrowsByTheDistanceWithinTheForeground) {
+  const Image image = TwoCells();
+  const Labels nuclei = DiscLabels(80, 40, {{20, 20}, {58, 20}}, 4);
+  SecondaryOptions options = ManualThreshold(SecondaryMethod::kDistanceB, 0.1);
+  options.distance_to_dilate = 5;
+  auto cells = IdentifySecondary(image, nuclei, options);
+  ASSERT_TRUE(cells.ok()) << cells.status().ToString();
+  ASSERT_EQ(cells->count, 2);
+  EXPECT_EQ(cells->at(29, 20), 1);
+  EXPECT_EQ(cells->at(30, 20), 0);  // inside the cell, but 6 px away
+  EXPECT_EQ(cells->at(7, 9), 0);
+  EXPECT_EQ(cells->at(67, 20), 2);  // 5 px right of the other nucleus's edge at x = 62
+  EXPECT_EQ(cells->at(68, 20), 0);
+
+  options.distance_to_dilate = 20;
+  auto wide = IdentifySecondary(image, nuclei, options);
+  ASSERT_TRUE(wide.ok());
+  EXPECT_EQ(wide->at(20, 8), 1);  // the cell's top row, 8 px above the nucleus
+  EXPECT_EQ(wide->at(20, 7), 0);  // the background above it
+  SecondaryOptions plain = options;
+  plain.method = SecondaryMethod::kDistanceN;
+  auto ignoring = IdentifySecondary(image, nuclei, plain);
+  ASSERT_TRUE(ignoring.ok());
+  EXPECT_EQ(ignoring->at(20, 7), 1);
+}
+
+// The watershed of the image's gradient floods each cell from its nucleus and meets at the
+// strong edges between the cells; the background stays out.
+// Verifies: REQ-CELLS-109
+TEST(IdentifySecondaryTest, WatershedGradientFloodsEachCellFromItsNucleus) {
+  const Image image = TwoCells();
+  const Labels nuclei = DiscLabels(80, 40, {{20, 20}, {58, 20}}, 4);
+  SecondaryStats stats;
+  auto cells = IdentifySecondary(
+      image, nuclei, ManualThreshold(SecondaryMethod::kWatershedGradient, 0.1), Labels(), &stats);
+  ASSERT_TRUE(cells.ok()) << cells.status().ToString();
+  EXPECT_DOUBLE_EQ(stats.final_threshold, 0.1);
+  ASSERT_EQ(cells->count, 2);
+  EXPECT_EQ(cells->at(10, 12), 1);
+  EXPECT_EQ(cells->at(34, 28), 1);
+  EXPECT_EQ(cells->at(44, 12), 2);
+  EXPECT_EQ(cells->at(70, 28), 2);
+  EXPECT_EQ(cells->at(3, 20), 0);
+  EXPECT_EQ(cells->at(40, 4), 0);
+}
+
 // Verifies: REQ-CELLS-016
 TEST(IdentifySecondaryTest, DiscardsCellsTouchingTheBorderAndRenumbers) {
   Image image(80, 40, 0.01f);

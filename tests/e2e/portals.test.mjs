@@ -348,6 +348,33 @@ describe('web portals in Chromium', () => {
     noProblems(p, 'citizen');
   });
 
+  // Tokens are kept for the tab only; signing out forgets them and ends the login session, so
+  // the next sign-in goes through the password form again (signIn waits for it).
+  // Verifies: REQ-WEB-019, REQ-WEB-020
+  test('citizen: the token lives in sessionStorage only, and signing out forgets it', async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    const p = await track();
+    const { page } = p;
+    await signIn(page, server.baseUrl, '#/citizen', 'borger-e2e');
+    await page.locator('#timeline[data-ready="true"]').waitFor({ timeout: 15_000 });
+    const stored = await page.evaluate(() => ({
+      session: sessionStorage.getItem('sund.session.citizen'),
+      local: Object.keys(localStorage).map((k) => `${k}=${localStorage.getItem(k)}`).join('\n'),
+    }));
+    assert.ok(stored.session, 'no citizen session in sessionStorage');
+    const { accessToken } = JSON.parse(stored.session);
+    assert.ok(accessToken, 'the stored session holds no access token');
+    assert.ok(!stored.local.includes(accessToken), 'the access token is in localStorage');
+
+    await page.getByRole('button', { name: 'Log ud' }).click();
+    await page.waitForURL((u) => u.pathname === '/app/' && u.hash === '');
+    await page.getByRole('heading', { level: 1, name: 'Sund' }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('sund.session.citizen')), null);
+    await signIn(page, server.baseUrl, '#/citizen', 'borger-e2e');
+    await page.locator('#timeline[data-ready="true"]').waitFor({ timeout: 15_000 });
+    noProblems(p, 'sign-out');
+  });
+
   // Verifies: REQ-WEB-004, REQ-WEB-005, REQ-WEB-006, REQ-WEB-011, REQ-WEB-012, REQ-WEB-013
   // Verifies: REQ-WEB-014
   test('nurse: the worklist follows a deteriorating patient live; the alert is acknowledged', async (t) => {
