@@ -1,5 +1,6 @@
 #include "api/fhir_api.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "api/access.h"
@@ -1271,9 +1272,12 @@ http::Response FhirApi::Impl::Everything(const http::Request& req, std::string_v
   auto p = engine.Read("Patient", id);
   if (!p.ok()) return Error(p.status());
   if (Status s = guard.CheckContent("Patient", id, p->json); !s.ok()) return Error(s);
-  constexpr int kMaxEverything = 20'000;
-  auto hits = engine.store().Everything(id, kMaxEverything);
+  // One more than the limit, so a record that is cut can say so.
+  const int limit = std::max(1, options.everything_limit);
+  auto hits = engine.store().Everything(id, limit + 1);
   if (!hits.ok()) return Error(hits.status());
+  const bool cut = static_cast<int>(hits->size()) > limit;
+  if (cut) hits->resize(limit);
   // Not only the compartment: resources that name the patient in other ways (an Observation's
   // focus) and resources the compartment refers to (derivedFrom) come along, so each is checked.
   guard.FilterIncludes(*hits);
@@ -1291,6 +1295,15 @@ http::Response FhirApi::Impl::Everything(const http::Request& req, std::string_v
     out += "{\"fullUrl\":";
     AppendEscaped(out, base + "/" + h.type + "/" + h.id);
     out += ",\"resource\":" + h.json + ",\"search\":{\"mode\":\"match\"}}";
+  }
+  if (cut) {
+    // Not paged: the client is told that the record goes on beyond these entries.
+    out += first ? "" : ",";
+    out +=
+        "{\"resource\":{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":"
+        "\"warning\",\"code\":\"too-costly\",\"diagnostics\":\"the record holds more than " +
+        std::to_string(limit) + " resources; only the first " + std::to_string(limit) +
+        " are returned\"}]},\"search\":{\"mode\":\"outcome\"}}";
   }
   out += "]}";
   return Json(200, std::move(out));

@@ -40,6 +40,11 @@ struct ApiOptions {
   // More of /metrics (Prometheus text, whole lines) from the parts of `sund serve` that the API
   // does not know: the IoMT gateway's counters, the size of the data. Null: none.
   std::function<std::string()> extra_metrics;
+  // The most resources Patient/{id}/$everything returns, the patient included (at least 1). A
+  // larger record is cut, not paged: the patient and the first resources in creation order,
+  // with a total that counts only those, no next link, and an OperationOutcome entry (search
+  // mode "outcome") that warns of the cut.
+  int everything_limit = 20'000;
 };
 
 class FhirApi {

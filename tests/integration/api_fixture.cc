@@ -70,7 +70,7 @@ Status FhirStack::Launch(bool with_auth) {
   if (!store.ok()) return store.status();
   store_ = std::move(store).value();
   engine_ = std::make_unique<api::Engine>(*store_, clock_);
-  api::ApiOptions api_options;
+  api::ApiOptions api_options = api_options_;
   if (with_auth) {
     // The production stack: authorization, Consents deciding under the Danish base policy, and
     // every request and authorization event audited before it is answered.

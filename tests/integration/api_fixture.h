@@ -94,6 +94,9 @@ class FhirStack {
   // Bulk Data $export (DIR/exports). Options set before Start apply (store, dir and consent are
   // filled in by the stack).
   api::BulkExportOptions& export_options() { return export_options_; }
+  // The FhirApi's options. Options set before Start apply (auth, consent, audit and bulk_export
+  // are filled in by the stack).
+  api::ApiOptions& api_options() { return api_options_; }
   api::BulkExport* bulk_export() { return bulk_.get(); }
   // The FHIR base URL the API derives from the client's Host header (a token's audience).
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/fhir"; }
@@ -110,6 +113,7 @@ class FhirStack {
   std::unique_ptr<api::ConsentGate> consent_;
   std::unique_ptr<audit::AuditLog> audit_;
   api::BulkExportOptions export_options_;
+  api::ApiOptions api_options_;
   std::unique_ptr<api::BulkExport> bulk_;
   std::unique_ptr<api::FhirApi> api_;
   std::unique_ptr<http::Server> server_;

@@ -891,9 +891,9 @@ TEST_F(InteractionTest, DeleteHonoursIfMatchAndAMalformedIfMatchIs400) {
     ApiResponse d = Delete(url, h);
     EXPECT_EQ(d.status, 400) << bad;
     EXPECT_TRUE(d.IsOperationOutcome()) << bad;
-    EXPECT_EQ(Put(url, R"({"resourceType":"Patient","id":")" + id + R"(","gender":"male"})", h)
-                  .status,
-              400)
+    EXPECT_EQ(
+        Put(url, R"({"resourceType":"Patient","id":")" + id + R"(","gender":"male"})", h).status,
+        400)
         << bad;
     EXPECT_EQ(Patch(url, R"([{"op":"replace","path":"/gender","value":"male"}])", h).status, 400)
         << bad;
@@ -923,10 +923,9 @@ TEST_F(InteractionTest, ConditionalCriteriaWithResultParametersAre400) {
           R"("gender":"male"})");
   EXPECT_EQ(update.status, 400) << update.body;
   EXPECT_TRUE(update.IsOperationOutcome());
-  for (const char* result :
-       {"_count=1", "_sort=family", "_include=Patient%3Aorganization",
-        "_revinclude=Observation%3Asubject", "_summary=true", "_elements=id", "_total=accurate",
-        "_offset=1", "_cursor=1"}) {
+  for (const char* result : {"_count=1", "_sort=family", "_include=Patient%3Aorganization",
+                             "_revinclude=Observation%3Asubject", "_summary=true", "_elements=id",
+                             "_total=accurate", "_offset=1", "_cursor=1"}) {
     ApiResponse del = Delete("/fhir/Patient?identifier=" + Q("urn:sys|R1") + "&" + result);
     EXPECT_EQ(del.status, 400) << result << ": " << del.body;
     EXPECT_TRUE(del.IsOperationOutcome()) << result;
@@ -1036,11 +1035,11 @@ TEST_F(InteractionTest, PatchOfADeletedResourceIs410AndATypeChangeIsRefused) {
   EXPECT_EQ(type.status, 422) << type.body;
   EXPECT_TRUE(type.IsOperationOutcome());
   // As a PATCH entry of a transaction the same patch fails the Bundle with 400.
-  ApiResponse txn = Post("/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[)"
-                                  R"({"resource":)" +
-                                      to_observation +
-                                      R"(,"request":{"method":"PATCH","url":"Patient/)" + id +
-                                      R"("}}]})");
+  ApiResponse txn =
+      Post("/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+                    R"({"resource":)" +
+                        to_observation + R"(,"request":{"method":"PATCH","url":"Patient/)" + id +
+                        R"("}}]})");
   EXPECT_EQ(txn.status, 400) << txn.body;
   EXPECT_TRUE(txn.IsOperationOutcome());
   ApiResponse still = Get(url);
@@ -1145,9 +1144,8 @@ TEST_F(InteractionTest, PreferReturnAppliesToUpdateAndPatch) {
 TEST_F(InteractionTest, PostSearchTakesOnlyAFormBody) {
   std::string female = Create("Patient", kPatient);
   Create("Patient", R"({"resourceType":"Patient","gender":"male"})");
-  ApiResponse ok =
-      Post("/fhir/_search", "_type=Patient&gender=female",
-           MakeHeaders({{"Content-Type", "application/x-www-form-urlencoded"}}));
+  ApiResponse ok = Post("/fhir/_search", "_type=Patient&gender=female",
+                        MakeHeaders({{"Content-Type", "application/x-www-form-urlencoded"}}));
   ASSERT_EQ(ok.status, 200) << ok.body;
   EXPECT_THAT(EntryRefs(ok.json), ElementsAre("Patient/" + female));
   for (const char* media : {"application/fhir+json", "text/plain"}) {
@@ -1173,6 +1171,55 @@ TEST_F(InteractionTest, EverythingOfADeletedPatientIs410) {
   EXPECT_EQ(r.status, 410) << r.body;
   EXPECT_TRUE(r.IsOperationOutcome());
   EXPECT_THAT(r.body, ::testing::Not(HasSubstr("ev-obs")));
+}
+
+// A stack whose $everything returns at most 3 resources (ApiOptions::everything_limit).
+class EverythingLimitTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    // As ApiTest::SetUp, with the API's options set before the stack starts.
+    http::ServerOptions o = FhirStack::DefaultOptions();
+    o.max_body_bytes = kMaxBodyBytes;
+    stack_ = std::make_unique<FhirStack>(o);
+    stack_->api_options().everything_limit = 3;
+    Status s = stack_->Start();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    client_ = std::make_unique<ApiClient>(stack_->port());
+  }
+};
+
+// A record larger than the limit is cut, not paged: the patient and the first resources in
+// creation order, a total that counts only those, no next link, and a warning entry.
+// Verifies: REQ-API-124
+TEST_F(EverythingLimitTest, EverythingStopsAtTheLimit) {
+  ASSERT_EQ(Put("/fhir/Patient/ev-cap", R"({"resourceType":"Patient","id":"ev-cap"})").status, 201);
+  for (int i = 1; i <= 4; ++i) {
+    const std::string id = "ev-cap-" + std::to_string(i);
+    const std::string body = R"({"resourceType":"Observation","id":")" + id +
+                             R"(","status":"final","code":{"text":"x"},)"
+                             R"("subject":{"reference":"Patient/ev-cap"}})";
+    ASSERT_EQ(Put("/fhir/Observation/" + id, body).status, 201) << id;
+  }
+  EXPECT_EQ(Count("Observation?subject=Patient/ev-cap"), 4);
+  ApiResponse r = Get("/fhir/Patient/ev-cap/$everything");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(EntryRefs(r.json, "match"),
+              ElementsAre("Patient/ev-cap", "Observation/ev-cap-1", "Observation/ev-cap-2"));
+  const rapidjson::Value* total = json::Find(r.json, "total");
+  ASSERT_NE(total, nullptr);
+  ASSERT_TRUE(total->IsInt64());
+  EXPECT_EQ(total->GetInt64(), 3);
+  EXPECT_EQ(LinkUrl(r.json, "next"), "");
+  // The cut is told, as the Bundle's last entry.
+  EXPECT_THAT(EntryRefs(r.json, "outcome"), ElementsAre("OperationOutcome/"));
+  EXPECT_THAT(r.body, HasSubstr("only the first 3 are returned"));
+  // A record of exactly the limit is whole, and says nothing.
+  ASSERT_EQ(Delete("/fhir/Observation/ev-cap-4").status, 204);
+  ASSERT_EQ(Delete("/fhir/Observation/ev-cap-3").status, 204);
+  ApiResponse whole = Get("/fhir/Patient/ev-cap/$everything");
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  EXPECT_THAT(EntryRefs(whole.json, ""),
+              ElementsAre("Patient/ev-cap", "Observation/ev-cap-1", "Observation/ev-cap-2"));
 }
 
 // Verifies: REQ-API-121

@@ -91,7 +91,11 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo
   if (c == nullptr) return Status(StatusCode::kUnavailable, "postgres: out of memory");
   std::unique_ptr<Connection> conn(new Connection(c));
   if (PQstatus(c) != CONNECTION_OK) return ErrorStatus(c, nullptr, "connect");
-  std::string setup = "SET client_encoding = 'UTF8'; SET application_name = 'sund';";
+  std::string setup = "SET client_encoding = 'UTF8';";
+  // An application_name of the connection string is kept: it tells one process's connections
+  // from another's in pg_stat_activity.
+  const char* app = PQparameterStatus(c, "application_name");
+  if (app == nullptr || *app == '\0') setup += " SET application_name = 'sund';";
   if (!schema.empty()) {
     SUND_ASSIGN_OR_RETURN(std::string quoted, conn->QuoteIdentifier(schema));
     setup += " SET search_path TO " + quoted + ";";

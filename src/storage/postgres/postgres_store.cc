@@ -42,8 +42,8 @@ std::string_view Cut(std::string_view s) {
 // A bounded pool of connections; a lost connection is dropped, not returned.
 class Pool {
  public:
-  Pool(std::string url, std::string schema, int size)
-      : url_(std::move(url)), schema_(std::move(schema)), size_(size) {}
+  Pool(std::string url, std::string schema, int size, std::chrono::milliseconds wait)
+      : url_(std::move(url)), schema_(std::move(schema)), size_(size), wait_(wait) {}
 
   class Lease {
    public:
@@ -62,9 +62,9 @@ class Pool {
 
   Result<Lease> Acquire() {
     std::unique_lock<std::mutex> l(mu_);
-    if (!cv_.wait_for(l, std::chrono::seconds(30),
-                      [&] { return !idle_.empty() || open_ < size_; })) {
-      return Status(StatusCode::kUnavailable, "postgres: no free connection in 30 s");
+    if (!cv_.wait_for(l, wait_, [&] { return !idle_.empty() || open_ < size_; })) {
+      return Status(StatusCode::kUnavailable,
+                    "postgres: no free connection in " + std::to_string(wait_.count()) + " ms");
     }
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
@@ -98,6 +98,7 @@ class Pool {
 
   const std::string url_, schema_;
   const int size_;
+  const std::chrono::milliseconds wait_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> idle_;
@@ -247,7 +248,7 @@ class PostgresStore final : public Store {
  public:
   explicit PostgresStore(PostgresOptions options)
       : options_(std::move(options)),
-        pool_(options_.url, options_.schema, std::max(2, options_.pool_size)),
+        pool_(options_.url, options_.schema, std::max(2, options_.pool_size), options_.pool_wait),
         analyzer_(options_.url, options_.schema) {}
   ~PostgresStore() override {
     stop_ = true;

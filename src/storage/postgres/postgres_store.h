@@ -7,6 +7,7 @@
 // Thread-safety: as Store. Several sund processes may share one database.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -16,9 +17,14 @@
 namespace sund::storage {
 
 struct PostgresOptions {
-  std::string url;     // libpq connection string: postgresql://user@host:port/db?sslmode=...
+  // libpq connection string: postgresql://user@host:port/db?sslmode=... An application_name in
+  // it names every connection of the store in pg_stat_activity ("sund" without one).
+  std::string url;
   std::string schema;  // "" : the connection's search_path (normally "public"); created if missing
-  int pool_size = 16;  // connections at most (readers and the writer together)
+  int pool_size = 16;  // connections at most (readers and the writer together); at least 2
+  // How long an operation waits for a free connection when all pool_size are in use, before it
+  // answers Unavailable.
+  std::chrono::milliseconds pool_wait = std::chrono::seconds(30);
 };
 
 // Connects, creates the schema's tables if needed and brings them to this sund's version.
