@@ -1,5 +1,8 @@
 #include "monitor/watch.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "core/json.h"
@@ -19,6 +22,42 @@ std::string WithIdentifier(std::string json, std::string_view system, std::strin
   std::string id = ",\"identifier\":[" + std::string(sb.GetString(), sb.GetSize()) + "]";
   json.insert(json.size() - 1, id);  // before the closing brace
   return json;
+}
+
+// What the score was computed from: a digest (FNV-1a, 16 hex digits) of the chosen inputs'
+// "Observation/ID/_history/VERSION", sorted. The same inputs give the same digest, so scoring
+// them again stores nothing new; a corrected input (a new version) or a changed choice gives
+// another, so the corrected score is stored. `ids` are the ids of `observations`, in order.
+std::string InputsDigest(const std::vector<std::string>& observations,
+                         const std::vector<std::string>& ids,
+                         const std::vector<std::string>& derived_from) {
+  constexpr std::string_view kPrefix = "Observation/";
+  std::vector<std::string> inputs;
+  for (const std::string& ref : derived_from) {
+    std::string version;
+    const std::string_view id = std::string_view(ref).substr(kPrefix.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (std::string_view(ids[i]) != id) continue;
+      rapidjson::Document doc;
+      doc.Parse(observations[i].data(), observations[i].size());
+      const rapidjson::Value* meta = doc.IsObject() ? json::Find(doc, "meta") : nullptr;
+      if (meta != nullptr) version = std::string(json::GetString(*meta, "versionId"));
+      break;
+    }
+    inputs.push_back(ref + "/_history/" + version);
+  }
+  std::sort(inputs.begin(), inputs.end());
+  std::uint64_t h = 14695981039346656037ULL;
+  for (const std::string& input : inputs) {
+    for (unsigned char c : input + "\n") {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+  }
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = kHex[h & 0xf];
+  return out;
 }
 
 }  // namespace
@@ -95,7 +134,11 @@ Result<WatchResult> Watch::Score(const std::string& patient) {
   q.count = 1000;
   SUND_ASSIGN_OR_RETURN(storage::SearchPage page, options_.store->Search(q));
   std::vector<std::string> observations;
-  for (auto& m : page.matches) observations.push_back(std::move(m.json));
+  std::vector<std::string> ids;
+  for (auto& m : page.matches) {
+    observations.push_back(std::move(m.json));
+    ids.push_back(std::move(m.id));
+  }
   SUND_ASSIGN_OR_RETURN(Spo2Scale scale, ScaleOf(patient));
   News2Selection sel = SelectNews2Inputs(observations, now_ms, options_.window_ms, scale);
   WatchResult out;
@@ -103,7 +146,8 @@ Result<WatchResult> Watch::Score(const std::string& patient) {
   out.escalation = Escalate(out.score, options_.policy);
   if (sel.derived_from.empty()) return out;  // nothing measured: nothing to score
 
-  std::string key = patient + "/" + std::to_string(sel.newest_ms);
+  std::string key = patient + "/" + std::to_string(sel.newest_ms) + "/" +
+                    InputsDigest(observations, ids, sel.derived_from);
   News2Context ctx;
   ctx.patient = patient;
   ctx.effective_ms = sel.newest_ms;
@@ -164,9 +208,13 @@ void ScoreQueue::Run() {
 void ScoreFromFeed(ChangeFeed& feed, ScoreQueue& queue) {
   feed.Listen([&queue](const Change& change) {
     const storage::ResourceVersion& v = change.version();
-    if (v.type != "Observation" || v.deleted || v.version != 1) return;
+    // Every version: a corrected measurement changes the score (the NEWS2 key names the
+    // inputs' versions, so the corrected score is stored beside the first).
+    if (v.type != "Observation" || v.deleted) return;
     const rapidjson::Value* doc = change.Json();
-    if (doc == nullptr || !IsVitalSigns(*doc)) return;
+    // The scorer's own NEWS2 Observations (category survey) never mark: scoring cannot feed
+    // itself, even if a score were ever written with the vital-signs category.
+    if (doc == nullptr || !IsVitalSigns(*doc) || IsNews2Score(*doc)) return;
     if (std::string patient = SubjectPatient(*doc); !patient.empty()) queue.Mark({patient});
   });
 }

@@ -4,9 +4,11 @@
 // policy asks for a response. The IoMT gateway has every patient whose measurements it has just
 // filed scored (`sund serve`, through ScoreQueue).
 //
-// Idempotent: the NEWS2 Observation's identifier is `urn:sund:news2|<patient>/<newest input ms>`,
-// the Flag's `urn:sund:news2-flag|<same>` and the Communication's `urn:sund:news2-alert|<same>`,
-// all written by conditional create, so scoring twice on the same inputs stores nothing new.
+// Idempotent: the NEWS2 Observation's identifier is
+// `urn:sund:news2|<patient>/<newest input ms>/<digest of the inputs' ids and versions>`, the
+// Flag's `urn:sund:news2-flag|<same>` and the Communication's `urn:sund:news2-alert|<same>`, all
+// written by conditional create, so scoring twice on the same inputs stores nothing new, and a
+// corrected input (a new version) stores a new score beside the first.
 // One alert per episode: while an active NEWS2 Flag of the same or a more urgent level stands,
 // a new score raises none; resolving it (status inactive) or a more urgent level raises the next.
 // Thread-safety: Score may be called from any thread.
@@ -85,9 +87,10 @@ class ScoreQueue {
   std::thread thread_;
 };
 
-// Marks for scoring the patient of every new vital-signs Observation the feed delivers, however
-// it arrived (the IoMT gateway, a device posting FHIR, a clinician); the NEWS2 Observations
-// themselves (category survey) are not vital signs, so scoring does not feed itself.
+// Marks for scoring the patient of every new vital-signs Observation or new version of one (a
+// correction) the feed delivers, however it arrived (the IoMT gateway, a device posting FHIR, a
+// clinician); the NEWS2 Observations themselves (category survey, and refused by code as well)
+// never mark, so scoring does not feed itself.
 void ScoreFromFeed(ChangeFeed& feed, ScoreQueue& queue);
 
 // The alert (alert.h) for an escalation: Flag code urn:sund:news2-escalation|<level>, the score,

@@ -400,6 +400,55 @@ TEST_F(IomtTest, VitalSignsPostedAsFhirAreScoredFromTheChangeFeed) {
   feed.Stop();
 }
 
+// A clinician corrects a respiration rate (27 to 16 /min, same time, a new version of the
+// Observation): the change feed has the patient scored again, and the corrected score (low)
+// is stored beside the first (low-medium, whose alert stands).
+// Verifies: REQ-MON-031
+TEST_F(IomtTest, CorrectedVitalSignsAreScoredAgainFromTheChangeFeed) {
+  monitor::ScoreQueue queue(*watch_);  // outlives the feed that marks it
+  monitor::ChangeFeed feed(stack_->store(), std::chrono::milliseconds(20));
+  monitor::ScoreFromFeed(feed, queue);
+  auto cursor = feed.Newest();
+  ASSERT_TRUE(cursor.ok());
+  ASSERT_TRUE(feed.Start(*cursor).ok());
+  auto respiration = [this](const std::string& id, const std::string& status, int rate) {
+    return R"({"resourceType":"Observation",)" +
+           (id.empty() ? std::string() : R"("id":")" + id + R"(",)") + R"("status":")" + status +
+           R"(","category":[{"coding":[{"system":)"
+           R"("http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],)"
+           R"("code":{"coding":[{"system":"http://loinc.org","code":"9279-1"}]},)"
+           R"("subject":{"reference":"Patient/)" +
+           aase_ + R"("},"effectiveDateTime":"2026-11-29T09:50:00Z","valueQuantity":{"value":)" +
+           std::to_string(rate) +
+           R"(,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})";
+  };
+  const std::string id = Create("Observation", respiration("", "final", 27));
+  const std::string news2 =
+      "Observation?code=http://snomed.info/sct|1104051000000101&subject=Patient/" + aase_;
+  for (int i = 0; i < 100 && Count(news2) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(Count(news2), 1);
+
+  ApiResponse put = Put("/fhir/Observation/" + id, respiration(id, "corrected", 16));
+  ASSERT_EQ(put.status, 200) << put.body;
+  for (int i = 0; i < 250 && Count(news2) < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  feed.Stop();
+  ASSERT_EQ(Count(news2), 2);
+  ApiResponse scores = Get("/fhir/" + news2);
+  ASSERT_EQ(scores.status, 200);
+  std::set<std::string> risks;
+  for (const auto& e : scores.json["entry"].GetArray()) {
+    const auto& risk = e["resource"]["interpretation"][0]["coding"][0];
+    risks.insert(std::string(json::GetString(risk, "code")));
+    EXPECT_EQ(e["resource"]["derivedFrom"].Size(), 1u);
+  }
+  EXPECT_EQ(risks, (std::set<std::string>{"low", "low-medium"}));
+  EXPECT_EQ(Count("Flag?subject=Patient/" + aase_), 1);  // the first score's alert only
+}
+
 // A citizen who withdrew consent to home monitoring (a Consent denying `collect`): their later
 // measurements are refused with that reason; another citizen's are filed; reading is not
 // affected.
