@@ -1,23 +1,18 @@
 // `sund iomt gateway`: the IoMT gateway as its own service, taking measurements from the MQTT
 // broker and writing them through the FHIR API of a remote Sund (ARCHITECTURE.md, Services).
 // Devices, their assignments and the patients' Consents are read through that API too (with
-// short caches); dead letters and device activity stay in the gateway's own --data. The remote
-// server audits every write under the gateway's token and scores what arrives from its change
-// feed.
+// short caches; iomt/remote.h reads the answers and decides on the Consents); dead letters and
+// device activity stay in the gateway's own --data. The remote server audits every write under
+// the gateway's token and scores what arrives from its change feed.
 #include "iomt_gateway.h"
 
 #include <csignal>
 #include <cstdio>
 #include <fstream>
-#include <map>
 #include <mutex>
 #include <thread>
 
 #include "consent/engine.h"
-#include "core/json.h"
-#include "core/json_bounded.h"
-#include "core/log.h"
-#include "core/time.h"
 #include "http/client.h"
 #include "http/query.h"
 #include "iomt/dead_letters.h"
@@ -25,6 +20,7 @@
 #include "iomt/gateway.h"
 #include "iomt/mapping.h"
 #include "iomt/mqtt_ingest.h"
+#include "iomt/remote.h"
 
 namespace {
 
@@ -49,20 +45,7 @@ class Remote {
           sund::StatusCode::kUnavailable,
           "the FHIR server answered a search with HTTP " + std::to_string(r.status));
     }
-    rapidjson::Document doc;
-    sund::json::ParseBounded(doc, r.body);
-    std::vector<sund::storage::SearchHit> out;
-    const rapidjson::Value* entries = doc.IsObject() ? sund::json::Find(doc, "entry") : nullptr;
-    if (entries == nullptr || !entries->IsArray()) return out;
-    for (const auto& e : entries->GetArray()) {
-      const rapidjson::Value* res = e.IsObject() ? sund::json::Find(e, "resource") : nullptr;
-      if (res == nullptr || !res->IsObject()) continue;
-      const rapidjson::Value* mode = sund::json::Find(e, "search");
-      if (mode != nullptr && sund::json::GetString(*mode, "mode") == "outcome") continue;
-      out.push_back({std::string(sund::json::GetString(*res, "resourceType")),
-                     std::string(sund::json::GetString(*res, "id")), sund::json::Serialize(*res)});
-    }
-    return out;
+    return sund::iomt::ReadSearchset(r.body);
   }
   sund::Result<std::string> Transaction(const std::string& bundle) {
     std::lock_guard lock(mu_);
@@ -135,42 +118,20 @@ sund::Status RunGateway(const GatewayFlags& f) {
     return sund::Status(sund::StatusCode::kNotFound, "no HTTP surface in gateway mode");
   };
   // Collection consent, from the patients' Consents read through the API (a minute's cache).
-  sund::consent::Engine engine(*base_policy);
-  struct CachedPolicy {
-    std::int64_t read_us = 0;
-    std::shared_ptr<const sund::consent::PatientPolicy> policy;  // null: unreadable (fail closed)
+  sund::iomt::RemoteConsentsOptions co;
+  co.base_policy = *base_policy;
+  co.fetch = [&remote](const std::string& patient) -> sund::Result<std::vector<std::string>> {
+    SUND_ASSIGN_OR_RETURN(auto hits, remote.Search("Consent?_count=1000&patient=Patient/" +
+                                                   sund::http::PercentEncode(patient)));
+    std::vector<std::string> out;
+    out.reserve(hits.size());
+    for (auto& h : hits) out.push_back(std::move(h.json));
+    return out;
   };
-  std::map<std::string, CachedPolicy> policies;
-  go.may_collect = [&](const std::string& patient, std::string_view observation,
-                       std::string_view device_id) -> sund::Result<bool> {
-    std::int64_t now_us = sund::SystemClock::Get().NowMicros();
-    auto it = policies.find(patient);
-    if (it == policies.end() || now_us - it->second.read_us > 60'000'000) {
-      SUND_ASSIGN_OR_RETURN(auto hits, remote.Search("Consent?_count=1000&patient=Patient/" +
-                                                     sund::http::PercentEncode(patient)));
-      std::vector<sund::consent::Consent> consents;
-      bool readable = true;
-      for (const auto& h : hits) {
-        auto c = sund::consent::ParseConsentJson(h.json);
-        if (!c.ok()) {
-          readable = false;
-          break;
-        }
-        consents.push_back(std::move(c).value());
-      }
-      CachedPolicy cached{now_us, nullptr};
-      if (readable) {
-        auto compiled = sund::consent::Engine::Compile(patient, consents);
-        if (compiled.ok()) {
-          cached.policy =
-              std::make_shared<const sund::consent::PatientPolicy>(std::move(compiled).value());
-        }
-      }
-      it = policies.insert_or_assign(patient, std::move(cached)).first;
-    }
-    if (it->second.policy == nullptr) return false;
-    return sund::consent::AllowsCollection(engine, *it->second.policy, observation, device_id,
-                                           now_us / 1000);
+  sund::iomt::RemoteConsents consents(std::move(co));
+  go.may_collect = [&consents](const std::string& patient, std::string_view observation,
+                               std::string_view device_id) {
+    return consents.MayCollect(patient, observation, device_id);
   };
   sund::iomt::Gateway gateway(std::move(go));
   sund::iomt::MqttIngestOptions mo;

@@ -1,5 +1,6 @@
 // `sund iomt simulate`: simulated citizens' hubs sending measurements (src/iomt/simulator.h)
-// over MQTT or HTTP, paced in simulated time, with progress on a terminal and a summary.
+// over MQTT or HTTP, paced in simulated time, with progress on a terminal and a summary (the
+// refusals counted over HTTP only: over MQTT they are in the gateway's dead letters).
 #include "iomt_simulate.h"
 
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <string>
 
 #include "core/json.h"
 #include "core/json_bounded.h"
@@ -118,11 +120,15 @@ sund::Status RunSimulation(const SimulateFlags& f) {
   bar.Finish();
   double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  // Over MQTT a PUBACK says that the broker took the message, nothing about its filing: the
+  // gateway's dead letters alone know the refusals.
+  std::string refusals = mqtt != nullptr ? std::string("refusals not known over MQTT")
+                                         : std::to_string(refused) + " refused";
   std::printf(
-      "simulate: %lld payloads, %lld measurements (%lld refused) from %d citizens (%d "
+      "simulate: %lld payloads, %lld measurements (%s) from %d citizens (%d "
       "deteriorating) in %.1f s: %.0f measurements/s; simulated %s to %s\n",
-      static_cast<long long>(payloads), static_cast<long long>(measurements),
-      static_cast<long long>(refused), f.patients, so.deteriorating, wall_s,
+      static_cast<long long>(payloads), static_cast<long long>(measurements), refusals.c_str(),
+      f.patients, so.deteriorating, wall_s,
       wall_s > 0 ? static_cast<double>(measurements) / wall_s : 0.0,
       sund::FormatInstant(so.start_ms * 1000).c_str(), sund::FormatInstant(last_ms * 1000).c_str());
   return sund::Status::Ok();

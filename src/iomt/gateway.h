@@ -84,8 +84,8 @@ struct GatewayOptions {
   // answered (503 when the record cannot be written). Null: not audited (tests).
   audit::AuditLog* audit = nullptr;
   // Whether the patient's Consents permit collecting `observation` (FHIR JSON) from the device
-  // (sund serve: ConsentGate::AllowsCollection). Empty: no consent check. An error fails the
-  // payload (503: nothing filed).
+  // (sund serve: ConsentGate::AllowsCollection; sund iomt gateway: RemoteConsents, remote.h).
+  // Empty: no consent check. An error fails the payload (503: nothing filed).
   std::function<Result<bool>(const std::string& patient, std::string_view observation,
                              std::string_view device_id)>
       may_collect;

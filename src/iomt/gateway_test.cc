@@ -1,12 +1,14 @@
-// The gateway on its own (gateway.h): devices read through `find_device` as `sund iomt gateway`
-// reads them, writes recorded or failed on purpose, the dead letters and the audit log in a
-// temporary directory. The store's side is tests/integration/iomt_test.cc.
+// The gateway on its own (gateway.h): devices read through `find_device`, and Consents through
+// RemoteConsents (remote.h), as `sund iomt gateway` reads them, writes recorded or failed on
+// purpose, the dead letters and the audit log in a temporary directory. The store's side is
+// tests/integration/iomt_test.cc.
 #include "iomt/gateway.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "core/crypto.h"
 #include "http/message.h"
 #include "iomt/dead_letters.h"
+#include "iomt/remote.h"
 
 namespace sund::iomt {
 namespace {
@@ -31,6 +34,16 @@ constexpr std::string_view kPulseMeasurement =
     R"({"code":{"system":"mdc","code":"149530"},"value":72,"unit":"/min"})";
 constexpr std::string_view kUnknownMeasurement =
     R"({"code":{"system":"mdc","code":"424242"},"value":1,"unit":"/min"})";
+
+// A Consent of `patient` withdrawing consent to home monitoring (denying the action collect).
+std::string DenyCollect(const std::string& patient) {
+  return R"({"resourceType":"Consent","id":"c-deny","status":"active","scope":{"coding":[{)"
+         R"("system":"http://terminology.hl7.org/CodeSystem/consentscope","code":)"
+         R"("patient-privacy"}]},"patient":{"reference":"Patient/)" +
+         patient +
+         R"("},"provision":{"type":"deny","action":[{"coding":[{"system":)"
+         R"("http://terminology.hl7.org/CodeSystem/consentaction","code":"collect"}]}]}})";
+}
 
 // A payload of oxi-7 at `time` with `n` heart rates and, when asked, one unknown code.
 std::string Payload(const std::string& time, int n = 1, bool unknown_code = false) {
@@ -103,6 +116,26 @@ class GatewayTest : public ::testing::Test {
     };
     return o;
   }
+  // `sund iomt gateway`'s consent check: each patient's Consents as the remote server's search
+  // would answer them (`consents_`, or `consent_status_` when it fails), through RemoteConsents
+  // on the test clock and under the Danish base policy.
+  void UseRemoteConsents(GatewayOptions& o) {
+    RemoteConsentsOptions co;
+    co.base_policy = consent::BasePolicy::kDanish;
+    co.clock = &clock_;
+    co.fetch = [this](const std::string& patient) -> Result<std::vector<std::string>> {
+      ++consent_reads_;
+      if (!consent_status_.ok()) return consent_status_;
+      std::vector<std::string> out;
+      if (auto it = consents_.find(patient); it != consents_.end()) out = it->second;
+      return out;
+    };
+    remote_consents_ = std::make_unique<RemoteConsents>(std::move(co));
+    o.may_collect = [this](const std::string& patient, std::string_view observation,
+                           std::string_view device_id) {
+      return remote_consents_->MayCollect(patient, observation, device_id);
+    };
+  }
   void Start(GatewayOptions o) { gateway_ = std::make_unique<Gateway>(std::move(o)); }
   http::Response Post(const std::string& body) {
     http::Request req;
@@ -125,6 +158,10 @@ class GatewayTest : public ::testing::Test {
   std::vector<std::string> bundles_;
   std::unique_ptr<DeadLetters> letters_;
   std::unique_ptr<audit::AuditLog> audit_;
+  std::map<std::string, std::vector<std::string>> consents_;  // patient -> Consents (JSON)
+  Status consent_status_ = Status::Ok();
+  int consent_reads_ = 0;
+  std::unique_ptr<RemoteConsents> remote_consents_;
   std::unique_ptr<Gateway> gateway_;
 };
 
@@ -191,6 +228,78 @@ TEST_F(GatewayTest, UnreadableConsentAnswers503AndFilesNothing) {
   ASSERT_FALSE(direct.ok());
   EXPECT_NE(direct.status().code(), StatusCode::kInvalidArgument);  // not the device's fault
   EXPECT_TRUE(bundles_.empty());
+}
+
+// `sund iomt gateway` reads the Consents itself: one it cannot parse is no consent to collect.
+// The patient's measurements are refused as no-consent and dead-lettered (as sund serve does
+// with a stored Consent it cannot read), not answered 503, which over MQTT would fail every
+// batch holding one of them for as long as the Consent stays; another patient's Consents still
+// decide for that patient. A remote server that cannot be read at all is the 503 of
+// REQ-IOMT-065.
+// Verifies: REQ-IOMT-071, REQ-IOMT-065
+TEST_F(GatewayTest, RemoteConsentThatDoesNotParseRefusesAsNoConsent) {
+  GatewayOptions o = Options();
+  UseRemoteConsents(o);
+  Start(std::move(o));
+  // No scope and no patient: the consent engine cannot read it.
+  consents_["pat-1"] = {R"({"resourceType":"Consent","id":"c-1","status":"active"})"};
+  auto refused = gateway_->Ingest(Payload("2026-11-29T09:50:00Z"));
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  EXPECT_EQ(refused->accepted, 0);
+  ASSERT_EQ(refused->refused.size(), 1u);
+  EXPECT_EQ(refused->refused[0].reason, Rejection::kNoConsent);
+  EXPECT_TRUE(bundles_.empty());
+  EXPECT_EQ(DeadLetterCount(), 1);
+
+  const std::string other_obs =
+      R"({"resourceType":"Observation","status":"final","subject":{"reference":"Patient/pat-2"}})";
+  auto other = remote_consents_->MayCollect("pat-2", other_obs, "dev-1");
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_TRUE(*other);
+  consents_["pat-2"] = {DenyCollect("pat-2")};
+  clock_.now_us += 61'000'000;  // past the cache of pat-2's (empty) Consents
+  auto denied = remote_consents_->MayCollect("pat-2", other_obs, "dev-1");
+  ASSERT_TRUE(denied.ok()) << denied.status().ToString();
+  EXPECT_FALSE(*denied);
+
+  consent_status_ = Status(StatusCode::kUnavailable, "the FHIR server answered HTTP 502");
+  http::Response r = Post(Payload("2026-11-29T09:51:00Z"));
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_TRUE(bundles_.empty());
+  EXPECT_EQ(DeadLetterCount(), 1);
+}
+
+// `sund iomt gateway` reads a patient's Consents at most once a minute: consent to home
+// monitoring withdrawn on the remote server takes effect once the minute since they were read
+// has passed, and not before.
+// Verifies: REQ-IOMT-072
+TEST_F(GatewayTest, RemoteConsentsAreReadAgainAfterTheirTtl) {
+  GatewayOptions o = Options();
+  UseRemoteConsents(o);
+  Start(std::move(o));
+  auto first = gateway_->Ingest(Payload("2026-11-29T09:50:00Z"));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->accepted, 1);
+  EXPECT_EQ(bundles_.size(), 1u);
+  EXPECT_EQ(consent_reads_, 1);
+
+  consents_["pat-1"] = {DenyCollect("pat-1")};  // withdrawn on the remote server
+  clock_.now_us += 60'000'000;                  // the TTL itself: still the Consents read then
+  auto cached = gateway_->Ingest(Payload("2026-11-29T09:51:00Z"));
+  ASSERT_TRUE(cached.ok()) << cached.status().ToString();
+  EXPECT_EQ(cached->accepted, 1);
+  EXPECT_TRUE(cached->refused.empty());
+  EXPECT_EQ(bundles_.size(), 2u);
+  EXPECT_EQ(consent_reads_, 1);
+
+  clock_.now_us += 1'000'000;  // 61 s after they were read
+  auto withdrawn = gateway_->Ingest(Payload("2026-11-29T09:52:00Z"));
+  ASSERT_TRUE(withdrawn.ok()) << withdrawn.status().ToString();
+  EXPECT_EQ(withdrawn->accepted, 0);
+  ASSERT_EQ(withdrawn->refused.size(), 1u);
+  EXPECT_EQ(withdrawn->refused[0].reason, Rejection::kNoConsent);
+  EXPECT_EQ(bundles_.size(), 2u);
+  EXPECT_EQ(consent_reads_, 2);
 }
 
 // A refusal that cannot be kept fails the payload: no measurement may vanish unrecorded.

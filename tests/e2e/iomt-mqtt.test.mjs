@@ -139,7 +139,7 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
                             '--mqtt', simulatorUrl, '--patients', '100', '--deteriorating', '1',
                             '--rate', '2', '--speed', '8640', '--duration', '20', '--seed', '5']);
     assert.equal(sim.code, 0, sim.stderr);
-    assert.match(sim.stdout, /\(0 refused\)/);
+    assert.match(sim.stdout, /measurements \(refusals not known over MQTT\)/);
     // The alert follows the scoring of everything just filed; on a busy machine (the whole suite
     // on two cores, PostgreSQL) that can take tens of seconds. Delivery is checked here, not its
     // speed (the latency from Flag to notification is printed below).
@@ -181,7 +181,7 @@ test('a deteriorating citizen at home: measurements over MQTT, NEWS2, an alert o
   }
 });
 
-// Verifies: REQ-IOMT-021, REQ-CLI-004, REQ-CLI-005, REQ-CLI-006, REQ-CLI-007
+// Verifies: REQ-IOMT-021, REQ-IOMT-074, REQ-CLI-004, REQ-CLI-005, REQ-CLI-006, REQ-CLI-007
 test('the gateway as its own service writes through the FHIR API of a remote Sund', async () => {
   const { dir, gatewayUrl, simulatorUrl, broker } = await startBroker('sund-iomt-gateway-');
   let server;
@@ -215,7 +215,11 @@ test('the gateway as its own service writes through the FHIR API of a remote Sun
                             '--mqtt', simulatorUrl, '--patients', '10', '--rate', '30',
                             '--speed', '720', '--duration', '5', '--seed', '9']);
     assert.equal(sim.code, 0, sim.stderr);
-    const m = /simulate: (\d+) payloads, (\d+) measurements/.exec(sim.stdout);
+    // sim-p-1's measurements are refused (no-consent), which the broker's acknowledgements do
+    // not tell: the simulator claims no count of refusals.
+    const m = /simulate: (\d+) payloads, (\d+) measurements \(refusals not known over MQTT\)/
+      .exec(sim.stdout);
+    assert.ok(m, sim.stdout);
     const payloads = Number(m[1]);
     const measurements = Number(m[2]);
     // One in ten citizens refused: roughly a tenth of the Observations are missing.
