@@ -416,29 +416,18 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
     }
     return access.subject.empty() ? access.client_id : access.subject;
   };
-  sund::synth::JobService synth_jobs(std::move(jo));
-  auto synth_handle = [&synth_jobs, &audit_log, &auth, &fhir_base](sund::http::Request& r) {
-    sund::http::Response resp = synth_jobs.Handle(r);
-    if (audit_log != nullptr && r.method == "POST") {
-      // Who asked for a research synthesis, and whether it started (the cohort is in the job).
-      sund::audit::Record rec;
-      rec.time_us = sund::SystemClock::Get().NowMicros();
-      rec.actor.role = "researcher";
-      if (auth != nullptr) {
-        if (auto access = auth->Authenticate(r, fhir_base(r)); access.ok()) {
-          rec.actor.user_id = access->subject == access->client_id ? "" : access->subject;
-          rec.actor.client_id = access->client_id;
-        }
-      }
-      rec.action = sund::audit::Action::kOperation;
-      rec.outcome = resp.status;
-      rec.query = "$synthesize";
-      rec.purpose = "HRESCH";
-      rec.source = r.remote_address;
-      resp.before_send = sund::audit::AppendStep(*audit_log, std::move(rec));
+  // Each order is audited by the service (synth/jobs.h), naming the token's person and client.
+  jo.audit = audit_log.get();
+  jo.identify = [&auth, &fhir_base](const sund::http::Request& r) {
+    sund::audit::Actor actor;
+    if (auth == nullptr) return actor;
+    if (auto access = auth->Authenticate(r, fhir_base(r)); access.ok()) {
+      actor.user_id = access->subject == access->client_id ? "" : access->subject;
+      actor.client_id = access->client_id;
     }
-    return resp;
+    return actor;
   };
+  sund::synth::JobService synth_jobs(std::move(jo));
   sund::http::ServerOptions so;
   so.host = f.host;
   so.port = static_cast<std::uint16_t>(f.port);
@@ -459,8 +448,7 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
   }
   // Subscriptions start once the server's port is known (their notifications name the base).
   std::atomic<sund::monitor::Subscriptions*> subscriptions{nullptr};
-  auto route = [&api, &auth, &gateway, &subscriptions, &synth_handle,
-                &site](sund::http::Request& r) {
+  auto route = [&api, &auth, &gateway, &subscriptions, &synth_jobs, &site](sund::http::Request& r) {
     if (site != nullptr) {
       if (site->Handles(r.path)) return site->Handle(r);
       if (r.path == "/" && (r.method == "GET" || r.method == "HEAD")) {
@@ -471,7 +459,7 @@ int Serve(const ServeFlags& f, const std::vector<std::string>& preload) {
       }
     }
     if (auth != nullptr && sund::auth::AuthServer::Handles(r.path)) return auth->Handle(r);
-    if (sund::synth::JobService::Handles(r.path)) return synth_handle(r);
+    if (sund::synth::JobService::Handles(r.path)) return synth_jobs.Handle(r);
     if (sund::iomt::Gateway::Handles(r.path)) return gateway.Handle(r);
     if (auto* subs = subscriptions.load(); subs != nullptr && subs->Handles(r.path)) {
       return subs->Handle(r);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -398,6 +399,98 @@ TEST(IdentifyPrimaryTest, ShapeDeclumpingSplitsTwoFlatTouchingDiscs) {
   auto clump = IdentifyPrimary(image, options);
   ASSERT_TRUE(clump.ok());
   EXPECT_EQ(clump->count, 1);
+}
+
+// Propagated dividing lines give each pixel to the seed nearest it through the clump, so the
+// line lies halfway between the seeds, not at the neck. A flat disc of radius 15 at x = 35 and
+// one of radius 7 at x = 55 meet at a neck near x = 50; their seeds (the distance maxima) are
+// the centres, so the line is x = 45. Shape dividing lines keep x = 46..50 with the large disc.
+// Verifies: REQ-CELLS-111
+TEST(IdentifyPrimaryTest, PropagatedDividingLinesLieHalfwayBetweenTheSeeds) {
+  Image image(100, 64, 0.02f);
+  AddDisc(image, 35, 32, 15, 0.8f, 0.8f);
+  AddDisc(image, 55, 32, 7, 0.8f, 0.8f);
+  PrimaryOptions options = Options(10, 40);
+  options.unclump = UnclumpMethod::kShape;
+  options.dividing_lines = DividingLines::kPropagate;
+  PrimaryStats stats;
+  auto split = IdentifyPrimary(image, options, &stats);
+  ASSERT_TRUE(split.ok()) << split.status().ToString();
+  EXPECT_EQ(stats.objects_thresholded, 1);
+  EXPECT_EQ(stats.objects_declumped, 2);
+  ASSERT_EQ(split->count, 2);
+  const std::int32_t large = split->at(35, 32);
+  const std::int32_t little = split->at(55, 32);
+  EXPECT_NE(large, 0);
+  EXPECT_NE(little, 0);
+  EXPECT_NE(large, little);
+  // Two columns of margin on each side of x = 45, where the seeds are equally far.
+  int wrong_side = 0;
+  for (int y = 0; y < split->height; ++y) {
+    for (int x = 0; x < split->width; ++x) {
+      const std::int32_t v = split->at(x, y);
+      if (v != 0 && ((x <= 43 && v != large) || (x >= 47 && v != little))) ++wrong_side;
+    }
+  }
+  EXPECT_EQ(wrong_side, 0);
+  EXPECT_EQ(split->at(48, 32), little);
+
+  options.dividing_lines = DividingLines::kShape;
+  auto neck = IdentifyPrimary(image, options);
+  ASSERT_TRUE(neck.ok()) << neck.status().ToString();
+  ASSERT_EQ(neck->count, 2);
+  EXPECT_EQ(neck->at(48, 32), neck->at(35, 32));
+  EXPECT_EQ(neck->at(53, 32), neck->at(55, 32));
+  EXPECT_NE(neck->at(35, 32), neck->at(55, 32));
+}
+
+// Intensity declumping seeds the objects at the two intensity peaks; shape dividing lines then
+// split the clump at its neck (x = 48 for two discs of radius 11 at x = 38 and x = 58). A dark
+// line drawn across the left disc at x = 43 is where intensity dividing lines split it; shape
+// dividing lines pass it by and halve the symmetric clump.
+// Verifies: REQ-CELLS-112
+TEST(IdentifyPrimaryTest, IntensityDeclumpingWithShapeDividingLinesSplitsAtTheNeck) {
+  Image image(100, 64, 0.02f);
+  AddDisc(image, 38, 32, 11, 0.9f, 0.35f);
+  AddDisc(image, 58, 32, 11, 0.9f, 0.35f);
+  for (int y = 0; y < image.height; ++y) {
+    if (image.at(43, y) > 0.02f) image.at(43, y) = 0.3f;
+  }
+  PrimaryOptions options = Options(10, 40);
+  options.unclump = UnclumpMethod::kIntensity;
+  options.dividing_lines = DividingLines::kShape;
+  PrimaryStats stats;
+  auto split = IdentifyPrimary(image, options, &stats);
+  ASSERT_TRUE(split.ok()) << split.status().ToString();
+  EXPECT_EQ(stats.objects_thresholded, 1);
+  ASSERT_EQ(split->count, 2);
+  const std::int32_t left = split->at(38, 32);
+  const std::int32_t right = split->at(58, 32);
+  EXPECT_NE(left, 0);
+  EXPECT_NE(right, 0);
+  EXPECT_NE(left, right);
+  int wrong_side = 0;
+  int left_area = 0;
+  int right_area = 0;
+  for (int y = 0; y < split->height; ++y) {
+    for (int x = 0; x < split->width; ++x) {
+      const std::int32_t v = split->at(x, y);
+      if (v != 0 && ((x <= 46 && v != left) || (x >= 50 && v != right))) ++wrong_side;
+      left_area += v == left ? 1 : 0;
+      right_area += v == right ? 1 : 0;
+    }
+  }
+  EXPECT_EQ(wrong_side, 0);
+  EXPECT_EQ(split->at(45, 32), left);  // past the dark line, before the neck
+  EXPECT_LT(std::abs(left_area - right_area), (left_area + right_area) / 10);
+
+  options.dividing_lines = DividingLines::kIntensity;
+  auto valley = IdentifyPrimary(image, options);
+  ASSERT_TRUE(valley.ok()) << valley.status().ToString();
+  ASSERT_EQ(valley->count, 2);
+  EXPECT_EQ(valley->at(42, 32), valley->at(38, 32));
+  EXPECT_EQ(valley->at(45, 32), valley->at(58, 32));
+  EXPECT_NE(valley->at(38, 32), valley->at(58, 32));
 }
 
 // Verifies: REQ-CELLS-018

@@ -15,7 +15,6 @@ namespace {
 namespace pb = sund::fl::v1;
 
 constexpr std::size_t kChunk = 1 << 20;
-constexpr std::uint64_t kMaxPayload = 1ULL << 30;
 
 using Key = std::pair<std::uint32_t, std::uint32_t>;  // (round, step)
 
@@ -57,9 +56,10 @@ bool WriteChunks(Writer& w, const std::string& session, const Message& m) {
   return true;
 }
 
-// Reads one chunked message; InvalidArgument for a malformed sequence.
+// Reads one chunked message; InvalidArgument for a malformed sequence or one that announces more
+// than `max_payload` bytes (refused before any of it is stored).
 template <typename Reader>
-Result<std::pair<std::string, Message>> ReadChunks(Reader& r) {
+Result<std::pair<std::string, Message>> ReadChunks(Reader& r, std::uint64_t max_payload) {
   pb::Chunk c;
   Message m;
   std::string session;
@@ -72,7 +72,11 @@ Result<std::pair<std::string, Message>> ReadChunks(Reader& r) {
       m.step = c.step();
       m.kind = c.kind();
       total = c.total_bytes();
-      if (total > kMaxPayload) return InvalidArgument("a message over 1 GiB");
+      if (total > max_payload) {
+        return InvalidArgument("a message of " + std::to_string(total) +
+                               " bytes is over the limit of " + std::to_string(max_payload) +
+                               " bytes");
+      }
       m.payload.reserve(total);
       first = false;
     }
@@ -196,7 +200,7 @@ struct CoordinatorServer::Impl final : public pb::Coordinator::Service {
 
   grpc::Status Submit(grpc::ServerContext*, grpc::ServerReader<pb::Chunk>* reader,
                       pb::SubmitReply* reply) override {
-    auto got = ReadChunks(*reader);
+    auto got = ReadChunks(*reader, options.max_payload_bytes);
     if (!got.ok()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, got.status().message());
     }
@@ -392,7 +396,7 @@ Result<Message> NodeClient::Next(std::uint32_t after_round, std::uint32_t after_
   req.set_after_round(after_round);
   req.set_after_step(after_step);
   auto reader = impl_->stub->Next(ctx.get(), req);
-  auto got = ReadChunks(*reader);
+  auto got = ReadChunks(*reader, impl_->options.max_payload_bytes);
   grpc::Status s = reader->Finish();
   SUND_RETURN_IF_ERROR(FromGrpc(s));
   if (!got.ok()) return got.status();

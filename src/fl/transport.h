@@ -2,7 +2,8 @@
 // over mutual TLS (proto/fl.proto), with the round logic kept out of it. The coordinator side
 // is a mailbox the round driver posts steps into and collects answers from; the node side is a
 // client that joins, polls for its next step and submits answers. Payloads are opaque bytes,
-// chunked at 1 MiB (so they may exceed gRPC's 4 MiB message limit) and capped at 1 GiB.
+// chunked at 1 MiB (so they may exceed gRPC's 4 MiB message limit) and capped by the receiver
+// (max_payload_bytes, 1 GiB by default).
 //
 // A node is identified by its client certificate's common name, which must be on the
 // coordinator's allow-list; a node that joins again (restarted, or after a coordinator restart)
@@ -51,6 +52,9 @@ struct CoordinatorServerOptions {
   // reason the node is told.
   std::function<Status(const Member&)> admit;
   std::chrono::milliseconds poll_wait{20000};  // a Next with nothing to send returns "wait"
+  // A message a node submits that is larger is refused (the node's Submit gets InvalidArgument
+  // naming both sizes) before any of it is stored.
+  std::uint64_t max_payload_bytes = std::uint64_t{1} << 30;
 };
 
 class CoordinatorServer {
@@ -90,6 +94,9 @@ struct NodeClientOptions {
   std::string certs_dir;    // ca.pem, NAME.pem, NAME.key
   std::string name;         // this node's certificate name
   std::chrono::milliseconds call_timeout{60000};
+  // A message from the coordinator that is larger is refused (Next gets InvalidArgument naming
+  // both sizes) before any of it is stored.
+  std::uint64_t max_payload_bytes = std::uint64_t{1} << 30;
 };
 
 struct JoinResult {

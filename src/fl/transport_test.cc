@@ -22,6 +22,12 @@ class TransportTest : public ::testing::Test {
     c.dir = dir_.string();
     c.nodes = {"site-a", "site-b", "site-c"};
     ASSERT_TRUE(MakePilotCertificates(c).ok());
+    auto s = CoordinatorServer::Start(ServerOptions());
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(*s);
+  }
+  // The fixture's coordinator; a test may change them and start its own.
+  CoordinatorServerOptions ServerOptions() {
     CoordinatorServerOptions o;
     o.certs_dir = dir_.string();
     o.allow = {"site-a", "site-b"};
@@ -33,20 +39,21 @@ class TransportTest : public ::testing::Test {
       if (m.fingerprint != "fp") return InvalidArgument("a different feature schema");
       return Status::Ok();
     };
-    auto s = CoordinatorServer::Start(o);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    server_ = std::move(*s);
+    return o;
   }
   void TearDown() override {
     server_.reset();
     fs::remove_all(dir_);
   }
-  std::unique_ptr<NodeClient> Client(const std::string& name) {
+  std::unique_ptr<NodeClient> Client(
+      const std::string& name,
+      std::uint64_t max_payload_bytes = NodeClientOptions{}.max_payload_bytes) {
     NodeClientOptions o;
     o.coordinator = "localhost:" + std::to_string(server_->port());
     o.certs_dir = dir_.string();
     o.name = name;
     o.call_timeout = std::chrono::seconds(10);
+    o.max_payload_bytes = max_payload_bytes;
     auto c = NodeClient::Connect(o);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return std::move(*c);
@@ -142,6 +149,47 @@ TEST_F(TransportTest, WaitRejoinAndDone) {
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->kind, "done");
   EXPECT_EQ(m->payload, "final");
+}
+
+// The cap on a message is the receiver's option (1 GiB unless set): a message over it is refused
+// with both sizes named, whichever side receives it; one of exactly the cap travels.
+// Verifies: REQ-FL-079
+TEST_F(TransportTest, PayloadsOverTheReceiversCapAreRefused) {
+  EXPECT_EQ(CoordinatorServerOptions{}.max_payload_bytes, std::uint64_t{1} << 30);
+  EXPECT_EQ(NodeClientOptions{}.max_payload_bytes, std::uint64_t{1} << 30);
+  server_.reset();
+  CoordinatorServerOptions o = ServerOptions();
+  o.max_payload_bytes = 1000;
+  auto s = CoordinatorServer::Start(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  server_ = std::move(*s);
+  auto a = Client("site-a", 500);
+  ASSERT_TRUE(a->Join("t1", "fp", 100).ok());
+
+  // A node's answer, against the coordinator's cap.
+  ASSERT_TRUE(a->Submit({1, 1, "update", std::string(1000, 'u')}).ok());
+  Status over = a->Submit({1, 2, "update", std::string(1001, 'u')});
+  EXPECT_EQ(over.code(), StatusCode::kInvalidArgument) << over.ToString();
+  EXPECT_NE(over.message().find("a message of 1001 bytes is over the limit of 1000 bytes"),
+            std::string::npos)
+      << over.message();
+  EXPECT_EQ(server_->Collect({"site-a"}, 1, 1, Clock::now() + std::chrono::seconds(5)).size(), 1u);
+  EXPECT_TRUE(
+      server_->Collect({"site-a"}, 1, 2, Clock::now() + std::chrono::milliseconds(100)).empty());
+
+  // The coordinator's step, against the node's cap.
+  server_->Post("site-a", {2, 1, "train", std::string(501, 't')});
+  server_->Post("site-a", {2, 2, "train", std::string(500, 't')});
+  auto refused = a->Next(1, 2);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(
+      refused.status().message().find("a message of 501 bytes is over the limit of 500 bytes"),
+      std::string::npos)
+      << refused.status().message();
+  auto at_cap = a->Next(2, 1);
+  ASSERT_TRUE(at_cap.ok()) << at_cap.status().ToString();
+  EXPECT_EQ(at_cap->payload, std::string(500, 't'));
 }
 
 }  // namespace

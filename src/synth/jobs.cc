@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "audit/log.h"
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/json_bounded.h"
@@ -98,7 +99,12 @@ struct JobService::Impl {
         .count();
   }
 
-  http::Response KickOff(const http::Request& req, const std::string& owner);
+  http::Response KickOff(const http::Request& req, const std::string& owner, std::string& started);
+  // Cancels the job (a running job stops at its next step) and deletes it with its files.
+  void Delete(const std::shared_ptr<Job>& job);
+  // Delete by id; nothing when the job is already gone.
+  void Delete(const std::string& id);
+  audit::Record AuditRecord(const http::Request& req, int outcome);
   http::Response Poll(const std::shared_ptr<Job>& job);
   http::Response File(const std::shared_ptr<Job>& job, std::string_view name);
   void Work();
@@ -110,7 +116,8 @@ struct JobService::Impl {
   }
 };
 
-http::Response JobService::Impl::KickOff(const http::Request& req, const std::string& owner) {
+http::Response JobService::Impl::KickOff(const http::Request& req, const std::string& owner,
+                                         std::string& started) {
   if (req.method != "POST") {
     return Error(sund::Status(StatusCode::kMethodNotAllowed, "$synthesize is POST only"));
   }
@@ -201,6 +208,7 @@ http::Response JobService::Impl::KickOff(const http::Request& req, const std::st
     queue.push_back(job);
   }
   cv.notify_all();
+  started = job->id;
   http::Response r;
   r.status = 202;
   r.headers.Set("Content-Location", job->origin + std::string(kJobs) + job->id);
@@ -240,6 +248,48 @@ http::Response JobService::Impl::File(const std::shared_ptr<Job>& job, std::stri
                                 : name.starts_with("synthetic-") ? "application/fhir+json"
                                                                  : "application/json");
   return r;
+}
+
+void JobService::Impl::Delete(const std::shared_ptr<Job>& job) {
+  job->cancelled = true;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    jobs.erase(job->id);
+    std::erase(queue, job);
+  }
+  bool running;
+  {
+    std::lock_guard<std::mutex> lock(job->mu);
+    running = job->state == State::kRunning;
+  }
+  if (!running) {
+    std::error_code ec;
+    fs::remove_all(fs::path(options.dir) / job->id, ec);
+  }
+}
+
+void JobService::Impl::Delete(const std::string& id) {
+  std::shared_ptr<Job> job;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = jobs.find(id);
+    if (it == jobs.end()) return;
+    job = it->second;
+  }
+  Delete(job);
+}
+
+audit::Record JobService::Impl::AuditRecord(const http::Request& req, int outcome) {
+  audit::Record rec;
+  rec.time_us = NowMs() * 1000;
+  if (options.identify) rec.actor = options.identify(req);
+  rec.actor.role = "researcher";
+  rec.action = audit::Action::kOperation;
+  rec.outcome = outcome;
+  rec.query = "$synthesize";
+  rec.purpose = "HRESCH";
+  rec.source = req.remote_address;
+  return rec;
 }
 
 void JobService::Impl::Work() {
@@ -384,10 +434,31 @@ bool JobService::Handles(std::string_view path) {
 }
 
 http::Response JobService::Handle(const http::Request& req) {
+  std::string started;
+  http::Response resp = Route(req, started);
+  if (impl_->options.audit == nullptr || req.method != "POST") return resp;
+  // Who asked for a research synthesis, and whether it started (the cohort is in the job).
+  auto step = audit::AppendStep(*impl_->options.audit, impl_->AuditRecord(req, resp.status));
+  if (started.empty()) {
+    resp.before_send = std::move(step);
+    return resp;
+  }
+  // The caller is told 503 when the record cannot be written: the job must not run unrecorded.
+  resp.before_send = [impl = impl_.get(), step = std::move(step),
+                      started](std::function<void(bool)> done) {
+    step([impl, started, done = std::move(done)](bool ok) {
+      if (!ok) impl->Delete(started);
+      done(ok);
+    });
+  };
+  return resp;
+}
+
+http::Response JobService::Route(const http::Request& req, std::string& started) {
   auto owner = impl_->options.authorize ? impl_->options.authorize(req)
                                         : Result<std::string>(std::string("anonymous"));
   if (!owner.ok()) return impl_->Error(owner.status());
-  if (req.path == kKickOff) return impl_->KickOff(req, *owner);
+  if (req.path == kKickOff) return impl_->KickOff(req, *owner, started);
   std::string_view rest = std::string_view(req.path).substr(kJobs.size());
   std::string_view id = rest.substr(0, rest.find('/'));
   std::string_view tail = rest.substr(id.size());
@@ -402,21 +473,7 @@ http::Response JobService::Handle(const http::Request& req) {
   if (tail.empty()) {
     if (req.method == "GET") return impl_->Poll(job);
     if (req.method == "DELETE") {
-      job->cancelled = true;
-      {
-        std::lock_guard<std::mutex> lock(impl_->mu);
-        impl_->jobs.erase(job->id);
-        std::erase(impl_->queue, job);
-      }
-      bool running;
-      {
-        std::lock_guard<std::mutex> lock(job->mu);
-        running = job->state == State::kRunning;
-      }
-      if (!running) {
-        std::error_code ec;
-        fs::remove_all(fs::path(impl_->options.dir) / job->id, ec);
-      }
+      impl_->Delete(job);
       http::Response r;
       r.status = 202;
       return r;

@@ -20,7 +20,10 @@
 // which only an administrator mints, as a data-access decision) names the caller; a job is
 // visible to the caller that started it only. The cohort's patients are those the consent engine
 // permits for research (the spec's research policy). Results live under `dir/ID/` and the job
-// list in memory: a restart forgets the jobs (their files stay until deleted).
+// list in memory: a restart forgets the jobs (their files stay until deleted). With an audit log,
+// every POST is recorded (who: the person and the client `identify` names; what: the operation
+// $synthesize for research, purpose HRESCH; the answer's status) before its answer is sent; when
+// the record cannot be written the answer becomes 503 and a job it started is deleted.
 //
 // Thread-safety: Handle may be called from many threads; jobs run one at a time on the
 // service's own thread.
@@ -34,10 +37,14 @@
 #include <string>
 #include <string_view>
 
+#include "audit/record.h"
 #include "core/status.h"
 #include "http/endpoint.h"
 #include "http/message.h"
 
+namespace sund::audit {
+class AuditLog;
+}
 namespace sund::storage {
 class Store;
 }
@@ -57,6 +64,13 @@ struct JobServiceOptions {
   // kConflict (409) until one finishes or is deleted, so that one caller cannot hold the single
   // worker for everyone. 0: no limit.
   std::size_t max_jobs_per_caller = 4;
+  // The tamper-evident audit log (audit/log.h), which must outlive the service; null: nothing is
+  // recorded (--insecure-dev).
+  audit::AuditLog* audit = nullptr;
+  // The caller as the audit record names them: the person (user_id; "" for a service's own
+  // token) and the OAuth client (client_id) of the request's token, or an empty Actor when it
+  // carries no valid token. The service sets the role ("researcher"). Null: an empty Actor.
+  std::function<audit::Actor(const http::Request&)> identify;
 };
 
 class JobService {
@@ -78,6 +92,8 @@ class JobService {
 
  private:
   struct Impl;
+  // Handle without the audit record; `started` is set to the id of a job the request queued.
+  http::Response Route(const http::Request& req, std::string& started);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -2,15 +2,20 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <future>
 #include <set>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
+#include "audit/log.h"
 #include "core/json.h"
+#include "http/message.h"
 #include "synth/internal/test_store.h"
 
 namespace sund::synth {
@@ -98,6 +103,91 @@ class JobServiceTest : public ::testing::Test {
   testing::TempDir dir_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<JobService> service_;
+};
+
+// An audit record as audit.db stores it (src/audit/README.md, "Leaf serialisation"): the leaf,
+// whose accountable part is in clear, and the personal block.
+struct StoredAudit {
+  std::string leaf, personal;
+};
+
+// Every record of the audit log in `db_path`, in order, read behind the log's back.
+std::vector<StoredAudit> ReadAudit(const std::filesystem::path& db_path) {
+  std::vector<StoredAudit> out;
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(db_path.string().c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt* st = nullptr;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT r.leaf, p.data FROM record r "
+                              "LEFT JOIN personal p ON p.seq = r.seq ORDER BY r.seq",
+                              -1, &st, nullptr);
+  EXPECT_EQ(rc, SQLITE_OK) << sqlite3_errmsg(db);
+  auto column = [&st](int i) {
+    const void* bytes = sqlite3_column_blob(st, i);
+    auto n = static_cast<std::size_t>(sqlite3_column_bytes(st, i));
+    return bytes == nullptr ? std::string() : std::string(static_cast<const char*>(bytes), n);
+  };
+  while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) out.push_back({column(0), column(1)});
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+// Runs SQL on a database behind its owner's back (to make its next writes fail).
+void Sql(const std::filesystem::path& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path.string().c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  std::string msg = err != nullptr ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << msg << " in " << sql;
+}
+
+// The service with an audit log in the test's folder; `identify` names the person and the client
+// from test headers, as apps/sund names them from the token.
+class JobServiceAuditTest : public JobServiceTest {
+ protected:
+  void SetUp() override {
+    JobServiceTest::SetUp();
+    audit::Options ao;
+    ao.maintenance_every_us = 0;
+    auto log = audit::AuditLog::Open((dir_.path() / "audit").string(), ao);
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    audit_ = std::move(log).value();
+    JobServiceOptions o = Options();
+    o.audit = audit_.get();
+    o.identify = [](const http::Request& r) {
+      audit::Actor actor;
+      actor.user_id = std::string(r.headers.Get("X-Test-User"));
+      actor.client_id = std::string(r.headers.Get("X-Test-Client"));
+      return actor;
+    };
+    service_ = std::make_unique<JobService>(std::move(o));
+  }
+  void TearDown() override {
+    service_.reset();
+    audit_.reset();
+  }
+
+  // A $synthesize order from 192.0.2.7 by `user` through the app `client` ("": none).
+  http::Response Order(const std::string& user, const std::string& client, std::string body) {
+    http::Request r;
+    r.method = "POST";
+    r.path = "/fhir/$synthesize";
+    r.body = std::move(body);
+    r.remote_address = "192.0.2.7";
+    r.headers.Set("Host", "sund.test");
+    r.headers.Set("Prefer", "respond-async");
+    if (!user.empty()) r.headers.Set("X-Test-User", user);
+    if (!client.empty()) r.headers.Set("X-Test-Client", client);
+    return service_->Handle(r);
+  }
+
+  std::unique_ptr<audit::AuditLog> audit_;
 };
 
 // The catalogue `sund endpoints` prints (issue #11): no entry twice, and each of its paths, with
@@ -252,6 +342,76 @@ TEST_F(JobServiceTest, AnEmptyCohortFailsClearly) {
   auto failed = Call("GET", JobPath(r));
   EXPECT_EQ(failed.status, 422);
   EXPECT_THAT(failed.body, HasSubstr("the cohort is empty"));
+}
+
+// Who ordered a synthesis, and what became of the order, is in the audit log before the answer
+// leaves: the person and the client of the token, the operation and its purpose (research), and
+// the answer's status, for orders accepted and refused alike.
+// Verifies: REQ-SYNTH-070
+TEST_F(JobServiceAuditTest, RecordsEachOrderWithTheCallerAndTheOutcome) {
+  http::Response accepted = Order("Practitioner/researcher-1", "research-app", Params(kCohort));
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  ASSERT_TRUE(accepted.before_send) << "the answer carries no audit record";
+  EXPECT_TRUE(http::FinishSync(accepted));
+  EXPECT_EQ(accepted.status, 202);
+  http::Response refused = Order("Practitioner/researcher-1", "research-app", "{not json");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_TRUE(http::FinishSync(refused));
+  http::Response anonymous = Order("", "", Params(kCohort));
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_TRUE(http::FinishSync(anonymous));
+
+  std::vector<StoredAudit> records = ReadAudit(dir_.path() / "audit" / "audit.db");
+  ASSERT_EQ(records.size(), 3u);
+  struct Expected {
+    std::string_view user, client;
+    int outcome;
+  };
+  const Expected expected[] = {{"Practitioner/researcher-1", "research-app", 202},
+                               {"Practitioner/researcher-1", "research-app", 400},
+                               {"", "", 401}};
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    SCOPED_TRACE(records[i].leaf);
+    rapidjson::Document leaf;
+    leaf.Parse(records[i].leaf.c_str());
+    ASSERT_TRUE(leaf.IsObject());
+    const rapidjson::Value* actor = json::Find(leaf, "actor");
+    ASSERT_NE(actor, nullptr);
+    EXPECT_EQ(json::GetString(*actor, "user"), expected[i].user);
+    EXPECT_EQ(json::GetString(*actor, "app"), expected[i].client);
+    EXPECT_EQ(json::GetString(*actor, "role"), "researcher");
+    EXPECT_EQ(json::GetString(leaf, "action"), "operation");
+    const rapidjson::Value* outcome = json::Find(leaf, "outcome");
+    ASSERT_TRUE(outcome != nullptr && outcome->IsInt());
+    EXPECT_EQ(outcome->GetInt(), expected[i].outcome);
+    EXPECT_EQ(json::GetString(leaf, "purpose"), "HRESCH");
+    EXPECT_EQ(json::GetString(leaf, "source"), "192.0.2.7");
+    rapidjson::Document personal;
+    personal.Parse(records[i].personal.c_str());
+    EXPECT_EQ(json::GetString(personal, "query"), "$synthesize") << records[i].personal;
+  }
+}
+
+// Fail closed: an order whose record cannot be written is answered 503 and its job is deleted,
+// so that no synthesis runs unrecorded.
+// Verifies: REQ-SYNTH-071
+TEST_F(JobServiceAuditTest, AnOrderThatCannotBeRecordedIsAnswered503AndDropped) {
+  const std::string researcher = "Practitioner/researcher-1";
+  Sql(dir_.path() / "audit" / "audit.db",
+      "CREATE TRIGGER refuse_records BEFORE INSERT ON record "
+      "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+  http::Response r = Order(researcher, "research-app", Params(kCohort));
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string job = JobPath(r);
+  // The job exists for its owner until the record fails.
+  EXPECT_NE(Call("GET", job, "", researcher).status, 404);
+  ASSERT_TRUE(r.before_send) << "the answer carries no audit record";
+  EXPECT_FALSE(http::FinishSync(r));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_TRUE(r.headers.Get("Content-Location").empty());
+  service_->WaitIdle();
+  EXPECT_EQ(Call("GET", job, "", researcher).status, 404);
+  EXPECT_TRUE(ReadAudit(dir_.path() / "audit" / "audit.db").empty());
 }
 
 }  // namespace

@@ -266,6 +266,65 @@ test('a node with fewer rows than min_samples is refused, and told why', { skip 
   }
 });
 
+// A node has no encoding of its own: `sund fl node` encodes its rows with the encoding the
+// coordinator sends, so its fingerprint is the coordinator's whatever the layout of its table. A
+// site whose columns come in reverse order, after a column of its own, joins and trains.
+// Verifies: REQ-FL-080
+test("a node encodes with the coordinator's encoding: another column layout joins and trains", { skip }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-encoding-'));
+  const sim = sund('fl', 'simulate', '--csv', path.join(data, 'tabular/pima_diabetes.csv'),
+    '--task', path.join(root, 'examples/fl/logistic.json'), '--nodes', '3', '--out', path.join(dir, 'sim'), '--json');
+  assert.equal(sim.code, 0, sim.stderr);
+  fs.writeFileSync(path.join(dir, 'encoding.json'),
+    JSON.stringify(JSON.parse(fs.readFileSync(path.join(dir, 'sim/model.json'), 'utf8')).encoding));
+  const lines = fs.readFileSync(path.join(data, 'tabular/pima_diabetes.csv'), 'utf8').trim().split('\n');
+  const names = ['site-1', 'site-2', 'site-3'];
+  names.forEach((n, i) => {
+    let rows = [lines[0], ...lines.slice(1).filter((_, r) => r % 3 === i)];
+    // The file has no commas inside quotes, so a split on ',' gives the cells.
+    if (n === 'site-3') {
+      rows = rows.map((l, r) => [r === 0 ? '"site_note"' : '"local"', ...l.split(',').reverse()].join(','));
+    }
+    fs.writeFileSync(path.join(dir, `${n}.csv`), rows.join('\n') + '\n');
+  });
+  const task = JSON.parse(fs.readFileSync(path.join(root, 'examples/fl/logistic.json'), 'utf8'));
+  Object.assign(task, { rounds: 3, min_clients: 3 });
+  fs.writeFileSync(path.join(dir, 'task.json'), JSON.stringify(task));
+  assert.equal(sund('fl', 'certs', '--out', path.join(dir, 'pki'), '--nodes', names.join(',')).code, 0);
+  const port = 17000 + Math.floor(Math.random() * 20000);
+  const out = path.join(dir, 'out');
+  const coordinator = spawn(sundBin, ['fl', 'coordinator', '--task', path.join(dir, 'task.json'),
+    '--listen', `127.0.0.1:${port}`, '--certs', path.join(dir, 'pki'), '--allow', names.join(','),
+    '--encoding', path.join(dir, 'encoding.json'), '--out', out, '--join-timeout', '60']);
+  let coordinatorSaid = '';
+  coordinator.stderr.on('data', (d) => { coordinatorSaid += d; });
+  const coordinatorClosed = new Promise((resolve) => coordinator.on('close', resolve));
+  try {
+    const nodes = names.map((n) => {
+      const p = spawn(sundBin, ['fl', 'node', '--coordinator', `127.0.0.1:${port}`, '--certs',
+        path.join(dir, 'pki'), '--name', n, '--csv', path.join(dir, `${n}.csv`)]);
+      p.said = '';
+      p.stdout.on('data', (d) => { p.said += d; });
+      p.stderr.on('data', (d) => { p.said += d; });
+      p.done = new Promise((resolve) => p.on('close', resolve));
+      return p;
+    });
+    const codes = await Promise.all(nodes.map((p) => p.done));
+    codes.forEach((code, i) => assert.equal(code, 0, `${names[i]}: ${nodes[i].said}`));
+    assert.match(nodes[2].said, /node site-3: \d+ rows; the task is done/);
+    assert.doesNotMatch(nodes[2].said, /refused/);
+    assert.equal(await coordinatorClosed, 0, coordinatorSaid.split('\n').slice(-5).join('\n'));
+    const model = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));
+    assert.equal(model.rounds, 3);
+    const site3 = model.nodes.find((m) => m.node === 'site-3');
+    assert.ok(site3 && site3.rows > 0, JSON.stringify(model.nodes));
+  } finally {
+    coordinator.kill('SIGKILL');
+    await coordinatorClosed;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 // Verifies: REQ-FL-027
 test('certificates: a pilot CA, private keys, never overwritten', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-e2e-'));

@@ -13,7 +13,10 @@
 //  3. a developer registers an app in the developer portal (redirect URI /app/launch-callback)
 //     and completes a SMART launch with it as the sandbox citizen; the token response is shown;
 //  4. axe-core on every page and view (no violation of impact serious or critical), the
-//     language switch, and the operator portal.
+//     language switch, and the operator portal;
+//  5. a citizen withdraws a Consent, a developer registers a confidential app, a nurse resolves
+//     an alert Flag, and the worklist catches up on notifications it missed while its websockets
+//     were cut (the test drops them with page.routeWebSocket).
 // Every page fails the test on console errors (CSP violations included) and page errors; HTTP
 // answers the portals handle (401, 403, 404) are allowed. Screenshots of each step go to
 // $SUND_E2E_OUT (default tests/e2e/out/portals/).
@@ -518,5 +521,204 @@ describe('web portals in Chromium', () => {
     await axe(page, 'operator');
     await screenshot(page, 'operator');
     noProblems(p, 'operator');
+  });
+
+  // The citizen's own choice (not an app grant), withdrawn after the confirmation: the page
+  // shows it withdrawn without its actions, and the server holds it as inactive.
+  // Verifies: REQ-WEB-021
+  test('citizen: a consent withdrawn in "My consents" is stored as inactive', async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    const put = await fhir('Consent/e2e-withdraw', { method: 'PUT', body: JSON.stringify({
+      resourceType: 'Consent', id: 'e2e-withdraw', status: 'active',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+      patient: { reference: `Patient/${citizenPatient}` },
+      provision: { type: 'deny', actor: [{ reference: { reference: `Practitioner/${practitioner}` } }],
+        class: [{ system: 'http://hl7.org/fhir/resource-types', code: 'Observation', display: 'E2E testsamtykke' }] },
+    }) });
+    assert.ok(put.status === 200 || put.status === 201, JSON.stringify(put.body));
+    const p = await track();
+    const { page } = p;
+    await signIn(page, server.baseUrl, '#/citizen', 'borger-e2e');
+    await page.goto(`${server.baseUrl}/app/#/citizen/consents`);
+    await page.locator('#consents-h').waitFor();
+    const item = page.locator('ul.items > li', { hasText: 'E2E testsamtykke' });
+    await item.getByRole('heading', { name: 'Afviser · Aktiv' }).waitFor();
+    await item.getByRole('button', { name: 'Træk tilbage' }).click();
+    await item.getByRole('group', { name: 'Vil du trække dette samtykke tilbage?' })
+      .getByRole('button', { name: 'Træk tilbage' }).click();
+    await item.getByRole('heading', { name: 'Afviser · Trukket tilbage' }).waitFor();
+    assert.equal(await item.getByRole('button').count(), 0, 'a withdrawn consent still offers actions');
+    await page.waitForFunction(() => document.querySelector('[aria-live="polite"].visually-hidden')
+      ?.textContent?.includes('Samtykket er trukket tilbage.'), null, { timeout: 5_000 });
+    await screenshot(page, 'citizen-consent-withdrawn');
+    const stored = await fhir('Consent/e2e-withdraw');
+    assert.equal(stored.status, 200);
+    assert.equal(stored.body.status, 'inactive', JSON.stringify(stored.body));
+    noProblems(p, 'consent withdrawal');
+  });
+
+  // A confidential app's secret is shown once and kept nowhere in the browser; the token
+  // endpoint then knows the app as one that must authenticate with that very secret (a code
+  // that does not exist is refused as invalid_grant only once the client is authenticated).
+  // Verifies: REQ-WEB-022
+  test('developer: a confidential app gets its client secret once, and the server requires it', async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    const p = await track();
+    const { page } = p;
+    await page.goto(`${server.baseUrl}/app/#/developer`);
+    await page.getByRole('heading', { level: 1, name: 'Udviklerportal' }).waitFor();
+    await page.getByLabel('Appens navn').fill('E2E Fortrolig app');
+    await page.getByRole('radio', { name: 'Fortrolig med klienthemmelighed (client_secret_basic)' }).check();
+    await page.getByRole('button', { name: 'Registrér' }).click();
+    const result = page.locator('#registration-result');
+    await result.getByText('Klienthemmelighed: vises kun denne ene gang.').waitFor();
+    const clientId = await result.locator('[data-client-id]').innerText();
+    const secret = (await result.locator('.secret code').innerText()).trim();
+    assert.ok(clientId.length > 8, clientId);
+    assert.ok(secret.length >= 20, 'no client secret shown');
+    const listed = page.locator('ul.items > li', { has: page.getByRole('heading', { name: 'E2E Fortrolig app' }) });
+    assert.match(await listed.innerText(), /client_secret_basic/);
+    const kept = await page.evaluate(() => localStorage.getItem('sund.dev.apps') ?? '');
+    assert.ok(kept.includes(clientId), 'the app is not remembered in this browser');
+    assert.ok(!kept.includes(secret), 'the client secret is kept in localStorage');
+    await axe(page, 'developer confidential app');
+    await screenshot(page, 'developer-confidential');
+
+    const exchange = (headers, form = {}) => rawFetch(`${server.baseUrl}/oauth2/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: 'e2e-ingen-kode',
+        redirect_uri: `${server.baseUrl}/app/launch-callback`, ...form }).toString(),
+    });
+    const basic = (s) => ({ authorization: `Basic ${Buffer.from(
+      `${encodeURIComponent(clientId)}:${encodeURIComponent(s)}`).toString('base64')}` });
+    const bare = await exchange({}, { client_id: clientId });
+    assert.equal(bare.status, 401, JSON.stringify(bare.body));
+    assert.equal(bare.body.error, 'invalid_client');
+    const wrong = await exchange(basic(`${secret}x`));
+    assert.equal(wrong.status, 401, JSON.stringify(wrong.body));
+    assert.equal(wrong.body.error, 'invalid_client');
+    const right = await exchange(basic(secret));
+    assert.equal(right.status, 400, JSON.stringify(right.body));
+    assert.equal(right.body.error, 'invalid_grant');
+    noProblems(p, 'confidential registration');
+  });
+
+  // Resolving an alert on the patient page: its Flag becomes inactive with an end time.
+  // Verifies: REQ-WEB-023
+  test('nurse: resolving an alert makes its Flag inactive', async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    // A patient monitored at home (any of them: the test's Flag is told apart by its id).
+    const use = ((await fhir('DeviceUseStatement?_count=10')).body.entry ?? [])
+      .map((e) => e.resource).find((r) => r?.resourceType === 'DeviceUseStatement');
+    assert.ok(use?.subject?.reference, 'no DeviceUseStatement with a subject');
+    const patient = use.subject.reference.split('/').pop();
+    const start = new Date().toISOString();
+    const put = await fhir('Flag/e2e-flag-resolve', { method: 'PUT', body: JSON.stringify({
+      resourceType: 'Flag', id: 'e2e-flag-resolve', status: 'active',
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical' }] }],
+      code: { coding: [{ system: 'urn:sund:news2-escalation', code: 'medium' }], text: 'E2E testalarm' },
+      subject: { reference: `Patient/${patient}` },
+      period: { start },
+    }) });
+    assert.ok(put.status === 200 || put.status === 201, JSON.stringify(put.body));
+    const p = await track();
+    const { page } = p;
+    await signIn(page, server.baseUrl, '#/clinician', 'sygeplejerske-e2e');
+    await page.goto(`${server.baseUrl}/app/#/clinician/patient/${patient}`);
+    const row = page.locator('table.alerts tr[data-flag="e2e-flag-resolve"]');
+    await row.waitFor({ timeout: 15_000 });
+    assert.match(await row.innerText(), /E2E testalarm/);
+    assert.match(await row.locator('td[data-state]').innerText(), /Aktiv/);
+    await row.getByRole('button', { name: /^Afslut alarm/ }).click();
+    await row.locator('td[data-state]', { hasText: 'Afsluttet' }).waitFor();
+    assert.equal(await row.getByRole('button', { name: /^Afslut alarm/ }).count(), 0);
+    await page.waitForFunction(() => document.querySelector('[aria-live="polite"].visually-hidden')
+      ?.textContent?.includes('Alarmen er afsluttet.'), null, { timeout: 5_000 });
+    await screenshot(page, 'patient-alert-resolved');
+    const flag = (await fhir('Flag/e2e-flag-resolve')).body;
+    assert.equal(flag.status, 'inactive', JSON.stringify(flag));
+    assert.ok(flag.period?.end, 'resolved without period.end');
+    assert.ok(Date.parse(flag.period.end) >= Date.parse(flag.period.start), JSON.stringify(flag.period));
+    noProblems(p, 'resolve');
+  });
+
+  // Notifications missed while the live connection is down: the test drops everything the server
+  // sends on the worklist's websockets, raises an alert for the patient at the bottom, then cuts
+  // the sockets; the worklist reconnects and catches up on the scores and alerts written since.
+  // (The 30-second poll, the other way to catch up, is far off: the test takes a few seconds.)
+  // Verifies: REQ-WEB-024
+  test('nurse: after its websockets drop, the worklist catches up on what it missed', async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    const p = await track();
+    const { page } = p;
+    const sockets = [];
+    await page.routeWebSocket(/\/fhir\/\$subscription-ws$/, (ws) => {
+      const socket = { ws, upstream: ws.connectToServer(), drop: false };
+      socket.upstream.onMessage((m) => { if (!socket.drop) ws.send(m); });
+      sockets.push(socket);
+    });
+    await signIn(page, server.baseUrl, '#/clinician', 'sygeplejerske-e2e');
+    const rows = page.locator('table.worklist tbody tr');
+    await rows.nth(MONITORED - 1).waitFor({ timeout: 20_000 });
+    await page.getByText('Live-opdateringer er slået til').waitFor({ timeout: 20_000 });
+    assert.ok(sockets.length >= 2, `${sockets.length} websockets, one per topic expected`);
+
+    const patient = await rows.last().getAttribute('data-patient');
+    assert.match(patient, /^sim-p-\d+$/);
+    const row = page.locator(`table.worklist tr[data-patient="${patient}"]`);
+    const alertState = () => row.locator('td[data-alert]').getAttribute('data-alert');
+    assert.notEqual(await alertState(), 'unacknowledged');
+    const activeFlags = async () => {
+      const b = (await fhir(`Flag?patient=${encodeURIComponent(patient)}&status=active&_count=100`)).body;
+      return (b.entry ?? []).filter((e) => e.resource?.resourceType === 'Flag').length;
+    };
+    const before = await activeFlags();
+
+    for (const s of sockets) s.drop = true;
+    const measured = await rawFetch(`${server.baseUrl}/iomt/v1/measurements`, {
+      method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ device: patient.replace('sim-p-', 'sim-hub-'), time: new Date().toISOString(),
+        measurements: [
+          { code: { system: 'sund', code: 'respiration-rate' }, value: 31, unit: '/min' },
+          { code: { system: 'sund', code: 'spo2' }, value: 86, unit: '%' },
+          { code: { system: 'sund', code: 'systolic-pressure' }, value: 86, unit: 'mm[Hg]' },
+          { code: { system: 'sund', code: 'diastolic-pressure' }, value: 50, unit: 'mm[Hg]' },
+          { code: { system: 'sund', code: 'heart-rate' }, value: 138, unit: '/min' },
+          { code: { system: 'sund', code: 'body-temperature' }, value: 34.6, unit: 'Cel' },
+        ] }),
+    });
+    assert.equal(measured.status, 200, JSON.stringify(measured.body));
+    // Scoring runs in the background: wait for the alert it raises.
+    for (let i = 0; (await activeFlags()) <= before; i++) {
+      assert.ok(i < 100, 'no alert was raised for the measurements');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.notEqual(await alertState(), 'unacknowledged', 'a dropped notification reached the worklist');
+
+    const cut = sockets.splice(0);
+    for (const s of cut) {
+      await s.upstream.close();
+      await s.ws.close();
+    }
+    const started = Date.now();
+    await page.getByText('Live-opdateringer er afbrudt').waitFor({ timeout: 5_000 });
+    await row.locator('td[data-alert="unacknowledged"]').waitFor({ timeout: 15_000 });
+    t.diagnostic(`${patient}'s alert shown ${Date.now() - started} ms after the websockets were cut`);
+    assert.match(await row.innerText(), /høj risiko/);
+    await page.getByText('Live-opdateringer er slået til').waitFor({ timeout: 15_000 });
+    assert.ok(sockets.length >= 2, 'the worklist did not reconnect');
+    await screenshot(page, 'worklist-caught-up');
+    noProblems(p, 'catch-up');
+
+    // Acknowledged here, so that this patient's open alert does not change the worklist's order
+    // for a test that runs after this one.
+    const open = (await fhir(`Communication?subject=${encodeURIComponent(`Patient/${patient}`)}`
+      + '&category=alert&status=in-progress&_count=100')).body;
+    for (const c of (open.entry ?? []).map((e) => e.resource).filter((r) => r?.resourceType === 'Communication')) {
+      const done = await fhir(`Communication/${c.id}`, { method: 'PUT',
+        body: JSON.stringify({ ...c, status: 'completed', received: new Date().toISOString() }) });
+      assert.equal(done.status, 200, JSON.stringify(done.body));
+    }
   });
 });
