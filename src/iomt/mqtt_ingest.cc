@@ -51,7 +51,9 @@ void MqttIngest::Stop() {
 
 MqttIngestStats MqttIngest::stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  MqttIngestStats s = stats_;
+  s.queued = static_cast<std::int64_t>(queue_.size());
+  return s;
 }
 
 void MqttIngest::Receive(std::shared_ptr<mqtt::Client> client) {
@@ -95,6 +97,7 @@ void MqttIngest::Receive(std::shared_ptr<mqtt::Client> client) {
     if (!m->has_value()) continue;
     std::lock_guard lock(mu_);
     queue_.push_back(Queued{std::move(**m), client});
+    ++stats_.received;
     cv_.notify_all();
   }
 }

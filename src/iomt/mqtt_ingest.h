@@ -44,6 +44,8 @@ struct MqttIngestOptions {
 };
 
 struct MqttIngestStats {
+  std::int64_t received = 0;        // taken from the broker's connection
+  std::int64_t queued = 0;          // received and not yet taken by the filer (<= max_queue)
   std::int64_t messages = 0;        // acknowledged: filed or dead-lettered
   std::int64_t batches = 0;         //
   std::int64_t measurements = 0;    // accepted

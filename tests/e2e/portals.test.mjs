@@ -608,10 +608,13 @@ describe('web portals in Chromium', () => {
   // Verifies: REQ-WEB-023
   test('nurse: resolving an alert makes its Flag inactive', async (t) => {
     if (skipReason) return t.skip(skipReason);
-    // A patient monitored at home (any of them: the test's Flag is told apart by its id).
-    const use = ((await fhir('DeviceUseStatement?_count=10')).body.entry ?? [])
-      .map((e) => e.resource).find((r) => r?.resourceType === 'DeviceUseStatement');
-    assert.ok(use?.subject?.reference, 'no DeviceUseStatement with a subject');
+    // A simulated citizen monitored at home (the test's Flag is told apart by its id). Not the
+    // sandbox citizen: an earlier test leaves a Consent that blocks this nurse from their page.
+    const use = ((await fhir('DeviceUseStatement?_count=50')).body.entry ?? [])
+      .map((e) => e.resource)
+      .find((r) => r?.resourceType === 'DeviceUseStatement' &&
+        /^Patient\/sim-p-\d+$/.test(r.subject?.reference ?? ''));
+    assert.ok(use?.subject?.reference, 'no simulated citizen with a DeviceUseStatement');
     const patient = use.subject.reference.split('/').pop();
     const start = new Date().toISOString();
     const put = await fhir('Flag/e2e-flag-resolve', { method: 'PUT', body: JSON.stringify({

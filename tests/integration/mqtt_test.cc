@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "api_fixture.h"
@@ -290,4 +291,64 @@ TEST_F(MqttTest, TheBrokerRestartedMidRunLosesNothing) {
 }
 
 }  // namespace
+// The bound on what the gateway holds: with the filer stuck on one message, the receiver
+// queues up to max_queue more and stops reading; the broker keeps the rest, and all of it is
+// filed once the filer moves again.
+// Verifies: REQ-IOMT-075
+TEST_F(MqttTest, AFullQueueLeavesTheRestWithTheBroker) {
+  ingest_.reset();
+  std::promise<void> release;
+  std::shared_future<void> open = release.get_future().share();
+  iomt::GatewayOptions o;
+  o.store = &stack_->store();
+  o.dead_letters = letters_.get();
+  o.write = [inner = BundleWriter(), open](std::string bundle) {
+    open.wait();
+    return inner(std::move(bundle));
+  };
+  o.authorize = [](const http::Request&, bool) -> Result<audit::Actor> { return audit::Actor{}; };
+  iomt::Gateway gateway(std::move(o));
+  auto url = iomt::mqtt::ParseUrl(broker_->gateway_url());
+  ASSERT_TRUE(url.ok());
+  iomt::MqttIngestOptions mo;
+  mo.url = *url;
+  mo.gateway = &gateway;
+  mo.max_batch = 1;
+  mo.max_queue = 3;
+  iomt::MqttIngest ingest(std::move(mo));
+  ASSERT_TRUE(ingest.Start().ok());
+  struct Release {  // the filer must not stay blocked if an assertion below returns early
+    std::promise<void>& p;
+    bool done = false;
+    void operator()() {
+      if (!done) p.set_value();
+      done = true;
+    }
+    ~Release() { (*this)(); }
+  } unblock{release};
+
+  auto dev = Device("oxi-1");
+  ASSERT_NE(dev, nullptr);
+  constexpr int kMessages = 20;
+  for (int i = 0; i < kMessages; ++i) {
+    ASSERT_TRUE(dev->Publish(kTopic1, Pulse("oxi-1", MinutesAgo(i + 1), 60 + i), 1).ok());
+  }
+  ASSERT_TRUE(dev->WaitAcknowledged(5s).ok());
+  // One message with the filer, three queued: then the receiver stops taking more.
+  for (int i = 0; i < 200 && ingest.stats().received < 4; ++i) std::this_thread::sleep_for(25ms);
+  std::this_thread::sleep_for(300ms);
+  iomt::MqttIngestStats held = ingest.stats();
+  EXPECT_EQ(held.received, 4);
+  EXPECT_EQ(held.queued, 3);
+  EXPECT_EQ(held.messages, 0);
+  unblock();
+  for (int i = 0; i < 400 && ingest.stats().messages < kMessages; ++i)
+    std::this_thread::sleep_for(25ms);
+  EXPECT_EQ(ingest.stats().messages, kMessages);
+  EXPECT_EQ(ingest.stats().received, kMessages);
+  EXPECT_EQ(Count("Observation?identifier=urn:sund:iomt%7C&subject=Patient/" + patient_),
+            kMessages);
+  ingest.Stop();
+}
+
 }  // namespace sund::itest
