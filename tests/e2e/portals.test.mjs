@@ -540,6 +540,9 @@ describe('web portals in Chromium', () => {
     const p = await track();
     const { page } = p;
     await signIn(page, server.baseUrl, '#/citizen', 'borger-e2e');
+    // The portal settles on its landing view after the sign-in first; a view asked for sooner
+    // can be replaced by it.
+    await page.locator('#timeline[data-ready="true"]').waitFor({ timeout: 15_000 });
     await page.goto(`${server.baseUrl}/app/#/citizen/consents`);
     await page.locator('#consents-h').waitFor();
     const item = page.locator('ul.items > li', { hasText: 'E2E testsamtykke' });
@@ -628,6 +631,7 @@ describe('web portals in Chromium', () => {
     const p = await track();
     const { page } = p;
     await signIn(page, server.baseUrl, '#/clinician', 'sygeplejerske-e2e');
+    await page.locator('table.worklist tbody tr').nth(MONITORED - 1).waitFor({ timeout: 20_000 });
     await page.goto(`${server.baseUrl}/app/#/clinician/patient/${patient}`);
     const row = page.locator('table.alerts tr[data-flag="e2e-flag-resolve"]');
     await row.waitFor({ timeout: 15_000 });
