@@ -29,6 +29,7 @@
 
 #include "core/crypto.h"
 #include "core/json.h"
+#include "storage/testing/test_store.h"
 
 namespace sund::audit {
 namespace {
@@ -137,14 +138,8 @@ class AuditLogTest : public testing::Test {
 
   // Runs SQL on the closed log's database, as an attacker with file access would.
   void Sql(const std::string& sql) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "audit.db").string().c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    std::string msg = err != nullptr ? err : "";
-    sqlite3_free(err);
-    sqlite3_close(db);
-    ASSERT_EQ(rc, SQLITE_OK) << msg << " in " << sql;
+    Status s = storage::testing::ExecOnSqliteFile((dir_ / "audit.db").string(), sql);
+    ASSERT_TRUE(s.ok()) << s.ToString() << " in " << sql;
   }
 
   // Runs one statement with blob parameters.

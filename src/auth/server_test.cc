@@ -40,6 +40,7 @@
 #include "fhir/search_index.h"
 #include "http/query.h"
 #include "storage/sqlite/sqlite_store.h"
+#include "storage/testing/test_store.h"
 
 namespace sund::auth {
 namespace {
@@ -2874,10 +2875,8 @@ TEST_F(AuthServerTest, AuditOutageLeavesTheCodeAndTheRefreshTokenUsable) {
   // An outage: another writer takes the log's next sequence number behind its back; deleting
   // that row ends it.
   auto run_sql = [&](const std::string& sql) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "audit.db").string().c_str(), &db), SQLITE_OK);
-    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sql;
-    sqlite3_close(db);
+    Status s = storage::testing::ExecOnSqliteFile((dir_ / "audit.db").string(), sql);
+    EXPECT_TRUE(s.ok()) << s.ToString() << " in " << sql;
   };
   auto outage = [&](std::int64_t seq) {
     run_sql("INSERT INTO record (seq, logged, leaf_hash, leaf) VALUES (" + std::to_string(seq) +

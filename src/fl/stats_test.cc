@@ -105,8 +105,7 @@ TEST(StatsTest, SuppressesSmallMeansAndKaplanMeierTails) {
   const auto& km = r["km"]["groups"][0];
   EXPECT_EQ(km["n"].GetDouble(), 11);
   EXPECT_EQ(km["points"][0]["at_risk"].GetDouble(), 5);
-  EXPECT_NEAR(km["points"][0]["survival"].GetDouble(), 10.0 / 11 * 9 / 10 * 7 / 8 * 5 / 6,
-              1e-12);
+  EXPECT_NEAR(km["points"][0]["survival"].GetDouble(), 10.0 / 11 * 9 / 10 * 7 / 8 * 5 / 6, 1e-12);
   EXPECT_TRUE(km["points"][1]["at_risk"].IsNull());
   EXPECT_TRUE(km["points"][1]["survival"].IsNull());
   // By group: a has 4 rows (withheld, its curve too), b has 7.

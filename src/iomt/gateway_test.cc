@@ -5,7 +5,6 @@
 #include "iomt/gateway.h"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <filesystem>
 #include <map>
@@ -18,6 +17,7 @@
 #include "http/message.h"
 #include "iomt/dead_letters.h"
 #include "iomt/remote.h"
+#include "storage/testing/test_store.h"
 
 namespace sund::iomt {
 namespace {
@@ -57,19 +57,6 @@ std::string Payload(const std::string& time, int n = 1, bool unknown_code = fals
     p += kUnknownMeasurement;
   }
   return p + "]}";
-}
-
-// Runs SQL on a database behind its owner's back (to make its next writes fail).
-void Sql(const fs::path& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(db_path.string().c_str(), &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  std::string msg = err != nullptr ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK) << msg << " in " << sql;
 }
 
 class GatewayTest : public ::testing::Test {
@@ -306,9 +293,11 @@ TEST_F(GatewayTest, RemoteConsentsAreReadAgainAfterTheirTtl) {
 // Verifies: REQ-IOMT-066
 TEST_F(GatewayTest, DeadLetterFailureAnswers503) {
   Start(Options());
-  Sql(dir_ / "iomt.db",
-      "CREATE TRIGGER refuse_dead_letters BEFORE INSERT ON dead_letter "
-      "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+  ASSERT_TRUE(storage::testing::ExecOnSqliteFile(
+                  (dir_ / "iomt.db").string(),
+                  "CREATE TRIGGER refuse_dead_letters BEFORE INSERT ON dead_letter "
+                  "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;")
+                  .ok());
   http::Response r = Post(Payload("2026-11-29T09:50:00Z", 1, true));
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_EQ(DeadLetterCount(), 0);
@@ -335,9 +324,11 @@ TEST_F(GatewayTest, AuditFailureAnswers503) {
   EXPECT_TRUE(http::FinishSync(ok));
   EXPECT_EQ(ok.status, 200);
 
-  Sql(dir_ / "audit" / "audit.db",
-      "CREATE TRIGGER refuse_records BEFORE INSERT ON record "
-      "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+  ASSERT_TRUE(
+      storage::testing::ExecOnSqliteFile((dir_ / "audit" / "audit.db").string(),
+                                         "CREATE TRIGGER refuse_records BEFORE INSERT ON record "
+                                         "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;")
+          .ok());
   http::Response failed = Post(Payload("2026-11-29T09:51:00Z"));
   ASSERT_TRUE(failed.before_send);
   EXPECT_FALSE(http::FinishSync(failed));

@@ -16,6 +16,7 @@
 #include "audit/log.h"
 #include "core/json.h"
 #include "http/message.h"
+#include "storage/testing/test_store.h"
 #include "synth/internal/test_store.h"
 
 namespace sund::synth {
@@ -132,19 +133,6 @@ std::vector<StoredAudit> ReadAudit(const std::filesystem::path& db_path) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   return out;
-}
-
-// Runs SQL on a database behind its owner's back (to make its next writes fail).
-void Sql(const std::filesystem::path& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(db_path.string().c_str(), &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  std::string msg = err != nullptr ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK) << msg << " in " << sql;
 }
 
 // The service with an audit log in the test's folder; `identify` names the person and the client
@@ -397,9 +385,11 @@ TEST_F(JobServiceAuditTest, RecordsEachOrderWithTheCallerAndTheOutcome) {
 // Verifies: REQ-SYNTH-071
 TEST_F(JobServiceAuditTest, AnOrderThatCannotBeRecordedIsAnswered503AndDropped) {
   const std::string researcher = "Practitioner/researcher-1";
-  Sql(dir_.path() / "audit" / "audit.db",
-      "CREATE TRIGGER refuse_records BEFORE INSERT ON record "
-      "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+  ASSERT_TRUE(
+      storage::testing::ExecOnSqliteFile((dir_.path() / "audit" / "audit.db").string(),
+                                         "CREATE TRIGGER refuse_records BEFORE INSERT ON record "
+                                         "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;")
+          .ok());
   http::Response r = Order(researcher, "research-app", Params(kCohort));
   ASSERT_EQ(r.status, 202) << r.body;
   const std::string job = JobPath(r);

@@ -162,27 +162,35 @@ test('sund stats over FHIR sites: each node reads its research cohort (--data --
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+// A federation's files in `dir` for the real-process tests: the encoding that a simulation on
+// pima fitted (encoding.json), pima's rows split over `sites` (SITE.csv; `rewrite(site, lines)`
+// may change a site's lines), the logistic example task with `task` merged in (task.json), and
+// the sites' certificates (pki/). Returns pima's lines and a port for the coordinator.
+function federation(dir, sites, task, rewrite = (_site, lines) => lines) {
+  const pima = path.join(data, 'tabular/pima_diabetes.csv');
+  const example = path.join(root, 'examples/fl/logistic.json');
+  const sim = sund('fl', 'simulate', '--csv', pima, '--task', example, '--nodes', '3', '--out',
+    path.join(dir, 'sim'), '--json');
+  assert.equal(sim.code, 0, sim.stderr);
+  fs.writeFileSync(path.join(dir, 'encoding.json'),
+    JSON.stringify(JSON.parse(fs.readFileSync(path.join(dir, 'sim/model.json'), 'utf8')).encoding));
+  const lines = fs.readFileSync(pima, 'utf8').trim().split('\n');
+  sites.forEach((n, i) => fs.writeFileSync(path.join(dir, `${n}.csv`),
+    rewrite(n, [lines[0], ...lines.slice(1).filter((_, r) => r % sites.length === i)]).join('\n') + '\n'));
+  fs.writeFileSync(path.join(dir, 'task.json'),
+    JSON.stringify({ ...JSON.parse(fs.readFileSync(example, 'utf8')), ...task }));
+  assert.equal(sund('fl', 'certs', '--out', path.join(dir, 'pki'), '--nodes', sites.join(',')).code, 0);
+  return { lines, port: 17000 + Math.floor(Math.random() * 20000) };
+}
+
 // Robustness with real processes: a node killed (SIGKILL) mid-training leaves the rounds to the
 // others; the coordinator killed and started again resumes from its checkpoint, and the nodes
 // join it again.
 // Verifies: REQ-FL-034, REQ-FL-035
 test('a node killed mid-training, a coordinator killed and restarted: training completes', { skip }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-robust-'));
-  // The encoding the simulation fitted (model.json carries it), and four sites' rows.
-  const sim = sund('fl', 'simulate', '--csv', path.join(data, 'tabular/pima_diabetes.csv'),
-    '--task', path.join(root, 'examples/fl/logistic.json'), '--nodes', '3', '--out', path.join(dir, 'sim'), '--json');
-  assert.equal(sim.code, 0, sim.stderr);
-  fs.writeFileSync(path.join(dir, 'encoding.json'),
-    JSON.stringify(JSON.parse(fs.readFileSync(path.join(dir, 'sim/model.json'), 'utf8')).encoding));
-  const lines = fs.readFileSync(path.join(data, 'tabular/pima_diabetes.csv'), 'utf8').trim().split('\n');
   const names = ['site-1', 'site-2', 'site-3', 'site-4'];
-  names.forEach((n, i) => fs.writeFileSync(path.join(dir, `${n}.csv`),
-    [lines[0], ...lines.slice(1).filter((_, r) => r % 4 === i)].join('\n') + '\n'));
-  const task = JSON.parse(fs.readFileSync(path.join(root, 'examples/fl/logistic.json'), 'utf8'));
-  Object.assign(task, { rounds: 150, round_timeout_s: 2, min_clients: 3 });
-  fs.writeFileSync(path.join(dir, 'task.json'), JSON.stringify(task));
-  assert.equal(sund('fl', 'certs', '--out', path.join(dir, 'pki'), '--nodes', names.join(',')).code, 0);
-  const port = 17000 + Math.floor(Math.random() * 20000);
+  const { port } = federation(dir, names, { rounds: 150, round_timeout_s: 2, min_clients: 3 });
   const out = path.join(dir, 'out');
   const coordinatorArgs = ['fl', 'coordinator', '--task', path.join(dir, 'task.json'), '--listen',
     `127.0.0.1:${port}`, '--certs', path.join(dir, 'pki'), '--allow', names.join(','),
@@ -235,18 +243,8 @@ test('a node killed mid-training, a coordinator killed and restarted: training c
 // Verifies: REQ-FL-078
 test('a node with fewer rows than min_samples is refused, and told why', { skip }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-admit-'));
-  const sim = sund('fl', 'simulate', '--csv', path.join(data, 'tabular/pima_diabetes.csv'),
-    '--task', path.join(root, 'examples/fl/logistic.json'), '--nodes', '3', '--out', path.join(dir, 'sim'), '--json');
-  assert.equal(sim.code, 0, sim.stderr);
-  fs.writeFileSync(path.join(dir, 'encoding.json'),
-    JSON.stringify(JSON.parse(fs.readFileSync(path.join(dir, 'sim/model.json'), 'utf8')).encoding));
-  const lines = fs.readFileSync(path.join(data, 'tabular/pima_diabetes.csv'), 'utf8').trim().split('\n');
+  const { lines, port } = federation(dir, ['site-1'], { min_samples: 50, min_clients: 3 });
   fs.writeFileSync(path.join(dir, 'small.csv'), lines.slice(0, 11).join('\n') + '\n');  // 10 rows
-  const task = JSON.parse(fs.readFileSync(path.join(root, 'examples/fl/logistic.json'), 'utf8'));
-  Object.assign(task, { min_samples: 50, min_clients: 3 });
-  fs.writeFileSync(path.join(dir, 'task.json'), JSON.stringify(task));
-  assert.equal(sund('fl', 'certs', '--out', path.join(dir, 'pki'), '--nodes', 'site-1').code, 0);
-  const port = 17000 + Math.floor(Math.random() * 20000);
   const coordinator = spawn(sundBin, ['fl', 'coordinator', '--task', path.join(dir, 'task.json'),
     '--listen', `127.0.0.1:${port}`, '--certs', path.join(dir, 'pki'), '--allow', 'site-1',
     '--encoding', path.join(dir, 'encoding.json'), '--out', path.join(dir, 'out'), '--join-timeout', '60']);
@@ -272,26 +270,12 @@ test('a node with fewer rows than min_samples is refused, and told why', { skip 
 // Verifies: REQ-FL-080
 test("a node encodes with the coordinator's encoding: another column layout joins and trains", { skip }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sund-fl-encoding-'));
-  const sim = sund('fl', 'simulate', '--csv', path.join(data, 'tabular/pima_diabetes.csv'),
-    '--task', path.join(root, 'examples/fl/logistic.json'), '--nodes', '3', '--out', path.join(dir, 'sim'), '--json');
-  assert.equal(sim.code, 0, sim.stderr);
-  fs.writeFileSync(path.join(dir, 'encoding.json'),
-    JSON.stringify(JSON.parse(fs.readFileSync(path.join(dir, 'sim/model.json'), 'utf8')).encoding));
-  const lines = fs.readFileSync(path.join(data, 'tabular/pima_diabetes.csv'), 'utf8').trim().split('\n');
   const names = ['site-1', 'site-2', 'site-3'];
-  names.forEach((n, i) => {
-    let rows = [lines[0], ...lines.slice(1).filter((_, r) => r % 3 === i)];
-    // The file has no commas inside quotes, so a split on ',' gives the cells.
-    if (n === 'site-3') {
-      rows = rows.map((l, r) => [r === 0 ? '"site_note"' : '"local"', ...l.split(',').reverse()].join(','));
-    }
-    fs.writeFileSync(path.join(dir, `${n}.csv`), rows.join('\n') + '\n');
-  });
-  const task = JSON.parse(fs.readFileSync(path.join(root, 'examples/fl/logistic.json'), 'utf8'));
-  Object.assign(task, { rounds: 3, min_clients: 3 });
-  fs.writeFileSync(path.join(dir, 'task.json'), JSON.stringify(task));
-  assert.equal(sund('fl', 'certs', '--out', path.join(dir, 'pki'), '--nodes', names.join(',')).code, 0);
-  const port = 17000 + Math.floor(Math.random() * 20000);
+  // Site 3: its columns reversed after one of its own. The file has no commas inside quotes, so
+  // a split on ',' gives the cells.
+  const { port } = federation(dir, names, { rounds: 3, min_clients: 3 }, (site, rows) =>
+    site !== 'site-3' ? rows
+      : rows.map((l, r) => [r === 0 ? '"site_note"' : '"local"', ...l.split(',').reverse()].join(',')));
   const out = path.join(dir, 'out');
   const coordinator = spawn(sundBin, ['fl', 'coordinator', '--task', path.join(dir, 'task.json'),
     '--listen', `127.0.0.1:${port}`, '--certs', path.join(dir, 'pki'), '--allow', names.join(','),

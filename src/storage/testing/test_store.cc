@@ -11,6 +11,7 @@
 #include <functional>
 
 #include "storage/postgres/postgres_store.h"
+#include "storage/sqlite/db.h"
 #include "storage/sqlite/sqlite_store.h"
 
 namespace sund::storage::testing {
@@ -144,6 +145,11 @@ Result<std::unique_ptr<Store>> OpenSharingStore(Store& first) {
     return Status(StatusCode::kNotImplemented, "this backend's data belongs to one store");
   }
   return owned->share()();
+}
+
+Status ExecOnSqliteFile(const std::string& path, const std::string& sql) {
+  SUND_ASSIGN_OR_RETURN(auto db, sqlite::Connection::Open(path, /*read_only=*/false));
+  return db->Exec(sql);
 }
 
 }  // namespace sund::storage::testing

@@ -30,4 +30,9 @@ Result<std::unique_ptr<Store>> OpenTestStore(const std::string& backend);
 // only: a SQLite database belongs to one process (kNotImplemented).
 Result<std::unique_ptr<Store>> OpenSharingStore(Store& first);
 
+// Runs `sql` on the SQLite database file `path` through a connection of its own, behind the back
+// of whoever has the file open: how a test makes the owner's next write fail (a trigger that
+// raises), or tampers with a file as someone with access to it would.
+Status ExecOnSqliteFile(const std::string& path, const std::string& sql);
+
 }  // namespace sund::storage::testing
